@@ -1,0 +1,119 @@
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use super::{CORNUCOPIA_VERSION, SETTINGS};
+
+/// What the generated code was produced from: a hash per input file and one
+/// fingerprint over all of them plus the settings and cornucopia version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Manifest {
+    /// SHA-256 over the settings, the cornucopia version and every file below.
+    pub fingerprint: String,
+    /// Input files (paths relative to the project root, `/`-separated) and their
+    /// SHA-256.
+    pub files: BTreeMap<String, String>,
+}
+
+const HEADER: &str = "# Inputs of src/generated/cornucopia.rs; written by `groundwork codegen`, do not edit.";
+
+impl Manifest {
+    /// Hashes every file below `root/dir` for each of `dirs`.
+    pub fn compute(root: &Path, dirs: &[&str]) -> std::io::Result<Self> {
+        let mut files = BTreeMap::new();
+        for dir in dirs {
+            collect(root, &root.join(dir), &mut files)?;
+        }
+        let mut hasher = Sha256::new();
+        hasher.update(SETTINGS.as_bytes());
+        hasher.update([0]);
+        hasher.update(CORNUCOPIA_VERSION.as_bytes());
+        for (path, hash) in &files {
+            hasher.update([0]);
+            hasher.update(path.as_bytes());
+            hasher.update([0]);
+            hasher.update(hash.as_bytes());
+        }
+        Ok(Self {
+            fingerprint: hex::encode(hasher.finalize()),
+            files,
+        })
+    }
+
+    /// The manifest as stored in `codegen.lock`.
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "{HEADER}\nfingerprint {}\ncornucopia {CORNUCOPIA_VERSION}\n",
+            self.fingerprint
+        );
+        for (path, hash) in &self.files {
+            out.push_str(&format!("file {hash} {path}\n"));
+        }
+        out
+    }
+
+    /// Parses `codegen.lock`; `None` if it is not one.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut fingerprint = None;
+        let mut files = BTreeMap::new();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            match line.split_once(' ') {
+                Some(("fingerprint", value)) => fingerprint = Some(value.to_owned()),
+                Some(("file", rest)) => {
+                    let (hash, path) = rest.split_once(' ')?;
+                    files.insert(path.to_owned(), hash.to_owned());
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            fingerprint: fingerprint?,
+            files,
+        })
+    }
+
+    /// Input files that differ between `self` (on disk) and `committed`: added,
+    /// changed or removed.
+    pub fn changed_files(&self, committed: &Self) -> Vec<String> {
+        let mut changed: Vec<String> = self
+            .files
+            .iter()
+            .filter(|(path, hash)| committed.files.get(*path) != Some(hash))
+            .map(|(path, _)| path.clone())
+            .collect();
+        changed.extend(
+            committed
+                .files
+                .keys()
+                .filter(|path| !self.files.contains_key(*path))
+                .map(|path| format!("{path} (removed)")),
+        );
+        changed
+    }
+}
+
+fn collect(root: &Path, dir: &Path, files: &mut BTreeMap<String, String>) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect(root, &path, files)?;
+        } else if path.extension().is_some_and(|e| e == "sql") {
+            let relative = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/");
+            let hash = hex::encode(Sha256::digest(std::fs::read(&path)?));
+            files.insert(relative, hash);
+        }
+    }
+    Ok(())
+}

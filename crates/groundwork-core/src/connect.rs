@@ -1,0 +1,52 @@
+//! Opening a plain tokio-postgres connection whose I/O runs on the current runtime.
+
+use tokio_postgres::{Client, NoTls};
+
+/// Connects to `url` without TLS and drives the connection on a spawned task.
+///
+/// Must be called inside a tokio runtime; the client stops working when that runtime
+/// shuts down.
+pub async fn connect(url: &str) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    tokio::spawn(async move {
+        // The error, if any, surfaces on the client's next call.
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// Returns `url` with its database name replaced by `database`.
+///
+/// Accepts `postgres://` / `postgresql://` URLs and key=value connection strings.
+pub fn with_database(url: &str, database: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return format!("{url} dbname={database}");
+    };
+    let rest_start = scheme_end + 3;
+    let (base, query) = match url.find('?') {
+        Some(q) => (&url[..q], &url[q..]),
+        None => (url, ""),
+    };
+    let authority_end = base[rest_start..]
+        .find('/')
+        .map_or(base.len(), |i| rest_start + i);
+    format!("{}/{database}{query}", &base[..authority_end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn replaces_or_adds_the_database() {
+        assert_eq!(
+            with_database("postgres://u:p@h:5/old?sslmode=disable", "new"),
+            "postgres://u:p@h:5/new?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h:5", "new"), "postgres://h:5/new");
+        assert_eq!(
+            with_database("host=h user=u", "new"),
+            "host=h user=u dbname=new"
+        );
+    }
+}

@@ -1,0 +1,147 @@
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::{MigrateError, NO_TRANSACTION_MARKER};
+
+/// One direction of a migration: a SQL file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Script {
+    /// Where the file is.
+    pub path: PathBuf,
+    /// Its contents.
+    pub sql: String,
+}
+
+impl Script {
+    /// Whether the file opts out of a transaction with [`NO_TRANSACTION_MARKER`] on its
+    /// first non-blank line.
+    pub fn no_transaction(&self) -> bool {
+        self.sql
+            .lines()
+            .find(|line| !line.trim().is_empty())
+            .is_some_and(|line| line.trim() == NO_TRANSACTION_MARKER)
+    }
+}
+
+/// A migration: its version, name, up script and (if reversible) down script.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Migration {
+    /// The integer version; migrations apply in ascending order.
+    pub version: i64,
+    /// The name part of the file name.
+    pub name: String,
+    /// The `.up.sql` file.
+    pub up: Script,
+    /// The `.down.sql` file, if there is one.
+    pub down: Option<Script>,
+}
+
+impl Migration {
+    /// SHA-256 of the up file's bytes, as recorded when it is applied.
+    pub fn checksum(&self) -> Vec<u8> {
+        Sha256::digest(self.up.sql.as_bytes()).to_vec()
+    }
+
+    /// Reads every migration in `dir`, sorted by version. Files that do not end in
+    /// `.sql` are ignored.
+    pub fn load_dir(dir: &Path) -> Result<Vec<Self>, MigrateError> {
+        let entries = std::fs::read_dir(dir).map_err(MigrateError::io("reading", dir))?;
+        let mut ups: BTreeMap<i64, (String, Script)> = BTreeMap::new();
+        let mut downs: BTreeMap<i64, Script> = BTreeMap::new();
+        let mut paths: Vec<PathBuf> = entries
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()
+            .map_err(MigrateError::io("reading", dir))?;
+        paths.sort();
+        for path in paths {
+            let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if !file_name.ends_with(".sql") || !path.is_file() {
+                continue;
+            }
+            let (stem, is_down) = if let Some(stem) = file_name.strip_suffix(".down.sql") {
+                (stem, true)
+            } else if let Some(stem) = file_name.strip_suffix(".up.sql") {
+                (stem, false)
+            } else {
+                (file_name.trim_end_matches(".sql"), false)
+            };
+            let (version, name) = parse_stem(stem)
+                .ok_or_else(|| MigrateError::InvalidFileName(path.clone()))?;
+            let sql = std::fs::read_to_string(&path).map_err(MigrateError::io("reading", &path))?;
+            let script = Script {
+                path: path.clone(),
+                sql,
+            };
+            let previous = if is_down {
+                downs.insert(version, script)
+            } else {
+                ups.insert(version, (name.to_owned(), script)).map(|(_, s)| s)
+            };
+            if let Some(previous) = previous {
+                return Err(MigrateError::DuplicateVersion {
+                    version,
+                    first: previous.path,
+                    second: path,
+                });
+            }
+        }
+        if let Some((_, orphan)) = downs.iter().find(|(v, _)| !ups.contains_key(v)) {
+            return Err(MigrateError::DownWithoutUp(orphan.path.clone()));
+        }
+        Ok(ups
+            .into_iter()
+            .map(|(version, (name, up))| Self {
+                version,
+                name,
+                up,
+                down: downs.remove(&version),
+            })
+            .collect())
+    }
+}
+
+fn parse_stem(stem: &str) -> Option<(i64, &str)> {
+    let (version, name) = stem.split_once('_').unwrap_or((stem, ""));
+    if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((version.parse().ok()?, name))
+}
+
+/// Creates `<UTC timestamp>_<name>.up.sql` and `.down.sql` in `dir` and returns their
+/// paths. The name is lower-cased with non-alphanumeric runs turned into `_`.
+pub fn new_migration_files(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf), MigrateError> {
+    let slug: String = name
+        .to_lowercase()
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("_");
+    if slug.is_empty() {
+        return Err(MigrateError::InvalidFileName(dir.join(format!("<version>_{name}.up.sql"))));
+    }
+    std::fs::create_dir_all(dir).map_err(MigrateError::io("creating", dir))?;
+    let existing = Migration::load_dir(dir)?;
+    let mut version: i64 = chrono::Utc::now()
+        .format("%Y%m%d%H%M%S")
+        .to_string()
+        .parse()
+        .unwrap_or_default();
+    // Two migrations created within one second still get distinct, ordered versions.
+    if let Some(last) = existing.last()
+        && last.version >= version
+    {
+        version = last.version + 1;
+    }
+    let up = dir.join(format!("{version}_{slug}.up.sql"));
+    let down = dir.join(format!("{version}_{slug}.down.sql"));
+    std::fs::write(&up, format!("-- Why: {name}\n\n"))
+        .map_err(MigrateError::io("writing", &up))?;
+    std::fs::write(&down, format!("-- Reverts {version}_{slug}.up.sql\n\n"))
+        .map_err(MigrateError::io("writing", &down))?;
+    Ok((up, down))
+}

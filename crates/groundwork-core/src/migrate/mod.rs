@@ -1,0 +1,33 @@
+//! Reversible SQL migrations: `migrations/<version>_<name>.up.sql` and `.down.sql`.
+//!
+//! - The version is any integer; groundwork writes UTC timestamps (`YYYYMMDDHHMMSS`).
+//!   A plain `<version>_<name>.sql` is an up-only (irreversible) migration.
+//! - Applied migrations are recorded in `public.schema_migrations` with a SHA-256
+//!   checksum of the up file, the time they were applied and how long they took.
+//! - Each migration runs in its own transaction, together with its bookkeeping row,
+//!   so a failing migration leaves nothing applied or recorded. A file whose first
+//!   line is `-- groundwork:no-transaction` runs statement by statement outside a
+//!   transaction (for `CREATE INDEX CONCURRENTLY`); such a file cannot be rolled back
+//!   if it fails half-way, so keep it to one statement.
+//! - Concurrent runners serialise on a session-level advisory lock taken by polling
+//!   `pg_try_advisory_lock`: a waiting runner holds no snapshot, so it cannot deadlock
+//!   against a `CREATE INDEX CONCURRENTLY` in the runner that holds the lock. The
+//!   applied state is read only after the lock is held.
+//! - [`Migrator::verify`] reports drift: an applied migration whose file changed or
+//!   is gone, and a pending migration older than the newest applied one.
+
+mod error;
+mod migration;
+mod migrator;
+mod split;
+
+pub use error::{Drift, MigrateError};
+pub use migration::{Migration, Script, new_migration_files};
+pub use migrator::{
+    AppliedRecord, DownOptions, DownTarget, MigrationState, MigrationStatus, Migrator, Step,
+    UpOptions,
+};
+pub use split::{Statement, split_statements};
+
+/// The marker that opts a migration file out of its transaction.
+pub const NO_TRANSACTION_MARKER: &str = "-- groundwork:no-transaction";

@@ -1,0 +1,58 @@
+use std::path::PathBuf;
+
+/// Why PostgreSQL could not be provided.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProvisionError {
+    /// Neither `DATABASE_URL`, local binaries nor a container engine worked.
+    #[error(
+        "no PostgreSQL server is available ({attempts}); provide one of: \
+         DATABASE_URL=postgres://user@host/db (or --database-url); \
+         PostgreSQL server binaries (initdb, pg_ctl, postgres) on PATH, via pg_config or \
+         under /usr/lib/postgresql/<version>/bin; \
+         a Docker engine with GROUNDWORK_POSTGRES=container \
+         (scripts/container-engine.sh start sets one up)"
+    )]
+    Unavailable {
+        /// What was tried and why each attempt failed.
+        attempts: String,
+    },
+    /// `GROUNDWORK_POSTGRES` holds something other than auto, local or container.
+    #[error("GROUNDWORK_POSTGRES={0:?} is not one of auto, local, container")]
+    InvalidStrategy(String),
+    /// The local cluster could not be created or started.
+    #[error("local postgres: {0}")]
+    Local(String),
+    /// The container could not be started.
+    #[error("container postgres: {0}")]
+    Container(String),
+    /// A file or directory operation failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path it was done to.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The server was started but does not accept connections.
+    #[error("connecting to {url}: {source}")]
+    Connect {
+        /// The URL (without password) that was tried.
+        url: String,
+        /// The driver's error.
+        source: tokio_postgres::Error,
+    },
+}
+
+impl ProvisionError {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}

@@ -1,0 +1,441 @@
+//! Clusters run from PostgreSQL server binaries on this machine.
+
+use std::ffi::CString;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::lifeline::Lifeline;
+use super::{EPHEMERAL_DIR_PREFIX, ProvisionError};
+
+/// The directory holding `initdb`, `pg_ctl` and `postgres`.
+#[derive(Clone, Debug)]
+pub struct Binaries {
+    /// The directory, with symbolic links resolved.
+    pub bindir: PathBuf,
+}
+
+const TOOLS: [&str; 3] = ["initdb", "pg_ctl", "postgres"];
+
+impl Binaries {
+    /// Finds the server binaries: `PATH` first, then `pg_config --bindir`, then
+    /// `/usr/lib/postgresql/<version>/bin`, newest version first.
+    pub fn find() -> Result<Self, ProvisionError> {
+        let complete = |dir: &Path| TOOLS.iter().all(|tool| dir.join(tool).is_file());
+        let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
+            .map(|path| std::env::split_paths(&path).collect())
+            .unwrap_or_default();
+        if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
+            && out.status.success()
+        {
+            candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+        }
+        let mut versioned: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let version = entry.file_name().to_str()?.parse().ok()?;
+                Some((version, entry.path().join("bin")))
+            })
+            .collect();
+        versioned.sort_by(|a, b| b.0.cmp(&a.0));
+        candidates.extend(versioned.into_iter().map(|(_, dir)| dir));
+        candidates
+            .into_iter()
+            .find(|dir| complete(dir))
+            .map(|dir| {
+                // Resolve links such as /usr/local/bin/postgres so that the server finds
+                // its share directory.
+                let real = std::fs::canonicalize(dir.join("postgres"))
+                    .ok()
+                    .and_then(|p| p.parent().map(Path::to_path_buf))
+                    .unwrap_or(dir);
+                Self { bindir: real }
+            })
+            .ok_or_else(|| {
+                ProvisionError::Local(
+                    "no initdb, pg_ctl and postgres found on PATH, via pg_config or under \
+                     /usr/lib/postgresql"
+                        .into(),
+                )
+            })
+    }
+
+    fn tool(&self, name: &str) -> PathBuf {
+        self.bindir.join(name)
+    }
+}
+
+/// The unprivileged account the server runs as when this process is root.
+#[derive(Clone, Copy, Debug)]
+struct RunAs {
+    uid: u32,
+    gid: u32,
+}
+
+impl RunAs {
+    /// `None` when not root; the `postgres` user (or `GROUNDWORK_PG_USER`) when root.
+    fn detect() -> Result<Option<Self>, ProvisionError> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Ok(None);
+        }
+        let name = std::env::var("GROUNDWORK_PG_USER").unwrap_or_else(|_| "postgres".into());
+        let c_name = CString::new(name.clone())
+            .map_err(|_| ProvisionError::Local(format!("invalid user name {name:?}")))?;
+        // SAFETY: c_name is a valid NUL-terminated string; the returned record is read
+        // before any other call that could overwrite it.
+        let entry = unsafe { libc::getpwnam(c_name.as_ptr()) };
+        if entry.is_null() {
+            return Err(ProvisionError::Local(format!(
+                "running as root, and there is no {name:?} user to run PostgreSQL as \
+                 (initdb and postgres refuse to run as root)"
+            )));
+        }
+        // SAFETY: entry is non-null and points to a passwd record.
+        let (uid, gid) = unsafe { ((*entry).pw_uid, (*entry).pw_gid) };
+        Ok(Some(Self { uid, gid }))
+    }
+
+    fn apply(self, command: &mut Command) {
+        command.uid(self.uid).gid(self.gid);
+    }
+
+    fn own(self, path: &Path) -> Result<(), ProvisionError> {
+        std::os::unix::fs::chown(path, Some(self.uid), Some(self.gid))
+            .map_err(ProvisionError::io("changing the owner of", path))
+    }
+}
+
+fn command(run_as: Option<RunAs>, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new(program);
+    if let Some(user) = run_as {
+        user.apply(&mut command);
+    }
+    // The server inherits nothing that points at the caller's own databases.
+    for var in ["PGDATA", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD"] {
+        command.env_remove(var);
+    }
+    command
+}
+
+fn run(mut command: Command, what: &str) -> Result<String, ProvisionError> {
+    let out = command
+        .output()
+        .map_err(|e| ProvisionError::Local(format!("{what}: {e}")))?;
+    if !out.status.success() {
+        return Err(ProvisionError::Local(format!(
+            "{what} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim(),
+            String::from_utf8_lossy(&out.stdout).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn initdb(
+    binaries: &Binaries,
+    run_as: Option<RunAs>,
+    data: &Path,
+    durable: bool,
+) -> Result<(), ProvisionError> {
+    let mut cmd = command(run_as, binaries.tool("initdb"));
+    cmd.arg("-D")
+        .arg(data)
+        .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C"]);
+    if !durable {
+        cmd.arg("--no-sync");
+    }
+    run(cmd, "initdb").map(drop)
+}
+
+fn free_port() -> Result<u16, ProvisionError> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| ProvisionError::Local(format!("finding a free port: {e}")))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| ProvisionError::Local(format!("finding a free port: {e}")))
+}
+
+/// The eighth line of `postmaster.pid` says `ready` once connections are accepted.
+fn postmaster_status(data: &Path) -> Option<(u16, String)> {
+    let text = std::fs::read_to_string(data.join("postmaster.pid")).ok()?;
+    let lines: Vec<&str> = text.lines().collect();
+    let port = lines.get(3)?.trim().parse().ok()?;
+    Some((port, lines.get(7).map(|s| s.trim().to_owned()).unwrap_or_default()))
+}
+
+fn process_alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(8)..].join("\n")
+}
+
+/// Settings for throw-away clusters: nothing is worth an fsync.
+const EPHEMERAL_SETTINGS: &[&str] = &[
+    "fsync=off",
+    "synchronous_commit=off",
+    "full_page_writes=off",
+    "wal_level=minimal",
+    "max_wal_senders=0",
+    "max_connections=300",
+    "shared_buffers=128MB",
+    "checkpoint_timeout=1h",
+    "max_wal_size=4GB",
+    "log_min_messages=warning",
+    "log_checkpoints=off",
+];
+
+/// A cluster in a temporary directory, stopped and deleted by its lifeline.
+pub(crate) struct EphemeralCluster {
+    root: PathBuf,
+    port: u16,
+    pid: i32,
+    _lifeline: Lifeline,
+}
+
+const SUPERVISOR: &str = r#"
+postgres=$1; data=$2; port=$3; root=$4; shift 4
+"$postgres" -D "$data" -p "$port" -k "$root" -c listen_addresses=127.0.0.1 "$@" \
+    >"$root/postgres.log" 2>&1 </dev/null &
+pid=$!
+echo "$pid"
+read -r _ || true
+kill -INT "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+rm -rf "$root"
+"#;
+
+impl EphemeralCluster {
+    pub(crate) fn start(binaries: &Binaries) -> Result<Self, ProvisionError> {
+        let run_as = RunAs::detect()?;
+        let mut last = None;
+        // A port picked as free can be taken before postgres binds it: try again.
+        for _ in 0..3 {
+            let root = create_temp_root()?;
+            let attempt = (|| {
+                if let Some(user) = run_as {
+                    user.own(&root)?;
+                }
+                let data = root.join("data");
+                initdb(binaries, run_as, &data, false)?;
+                Self::launch(binaries, run_as, &root, &data)
+            })();
+            match attempt {
+                Ok(cluster) => return Ok(cluster),
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(&root);
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| ProvisionError::Local("could not start".into())))
+    }
+
+    fn launch(
+        binaries: &Binaries,
+        run_as: Option<RunAs>,
+        root: &Path,
+        data: &Path,
+    ) -> Result<Self, ProvisionError> {
+        let port = free_port()?;
+        let mut cmd = command(run_as, "/bin/sh");
+        cmd.arg("-c")
+            .arg(SUPERVISOR)
+            .arg("groundwork-postgres")
+            .arg(binaries.tool("postgres"))
+            .arg(data)
+            .arg(port.to_string())
+            .arg(root);
+        for setting in EPHEMERAL_SETTINGS {
+            cmd.arg("-c").arg(setting);
+        }
+        let (lifeline, pid) = Lifeline::spawn(cmd)
+            .map_err(|e| ProvisionError::Local(format!("starting postgres: {e}")))?;
+        let pid: i32 = pid
+            .parse()
+            .map_err(|_| ProvisionError::Local(format!("supervisor reported {pid:?}")))?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some((_, status)) = postmaster_status(data)
+                && status == "ready"
+            {
+                return Ok(Self {
+                    root: root.to_path_buf(),
+                    port,
+                    pid,
+                    _lifeline: lifeline,
+                });
+            }
+            if !process_alive(pid) || Instant::now() > deadline {
+                let log = tail(&root.join("postgres.log"));
+                drop(lifeline);
+                return Err(ProvisionError::Local(format!(
+                    "postgres on port {port} did not start: {log}"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub(crate) fn pid(&self) -> i32 {
+        self.pid
+    }
+}
+
+fn create_temp_root() -> Result<PathBuf, ProvisionError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let base = std::env::temp_dir();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    for attempt in 0..100u32 {
+        let path = base.join(format!(
+            "{EPHEMERAL_DIR_PREFIX}{}-{nanos:x}-{attempt}",
+            std::process::id()
+        ));
+        match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(ProvisionError::io("creating", path)(e)),
+        }
+    }
+    Err(ProvisionError::Local(format!(
+        "could not create a directory under {}",
+        base.display()
+    )))
+}
+
+/// The CLI's durable cluster, kept in a directory and reused across runs.
+#[derive(Clone, Debug)]
+pub struct PersistentCluster {
+    dir: PathBuf,
+    binaries: Binaries,
+}
+
+/// The database the persistent cluster creates for the application.
+pub const APP_DATABASE: &str = "groundwork";
+
+impl PersistentCluster {
+    /// A cluster kept in `dir` (created on first start), using local binaries.
+    pub fn new(dir: impl Into<PathBuf>) -> Result<Self, ProvisionError> {
+        let dir = dir.into();
+        let dir = if dir.is_absolute() {
+            dir
+        } else {
+            std::env::current_dir()
+                .map_err(ProvisionError::io("reading", "the working directory"))?
+                .join(dir)
+        };
+        Ok(Self {
+            dir,
+            binaries: Binaries::find()?,
+        })
+    }
+
+    /// The cluster's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// The port the running server listens on, or `None` when it is stopped.
+    pub fn running_port(&self) -> Option<u16> {
+        let (port, status) = postmaster_status(&self.data())?;
+        let pid_line = std::fs::read_to_string(self.data().join("postmaster.pid")).ok()?;
+        let pid: i32 = pid_line.lines().next()?.trim().parse().ok()?;
+        (status == "ready" && process_alive(pid)).then_some(port)
+    }
+
+    /// URL of the application database on the running server.
+    pub fn url(&self, port: u16) -> String {
+        format!("postgres://postgres@127.0.0.1:{port}/{APP_DATABASE}")
+    }
+
+    /// Creates the cluster if needed and starts it. Returns the port and whether this
+    /// call started it (`false`: it was already running).
+    pub fn start(&self) -> Result<(u16, bool), ProvisionError> {
+        if let Some(port) = self.running_port() {
+            return Ok((port, false));
+        }
+        let run_as = RunAs::detect()?;
+        let data = self.data();
+        let fresh = !data.join("PG_VERSION").is_file();
+        if fresh {
+            std::fs::create_dir_all(&self.dir)
+                .map_err(ProvisionError::io("creating", &self.dir))?;
+            if let Some(user) = run_as {
+                user.own(&self.dir)?;
+            }
+            initdb(&self.binaries, run_as, &data, true)?;
+            let port = free_port()?;
+            let conf = format!(
+                "\n# groundwork: local development cluster\nport = {port}\n\
+                 listen_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n",
+                self.dir.display()
+            );
+            append(&data.join("postgresql.conf"), &conf)?;
+        }
+        let mut cmd = command(run_as, self.binaries.tool("pg_ctl"));
+        cmd.arg("start")
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(self.dir.join("postgres.log"))
+            .args(["-w", "-t", "60"]);
+        run(cmd, "pg_ctl start").map_err(|e| {
+            ProvisionError::Local(format!("{e}\n{}", tail(&self.dir.join("postgres.log"))))
+        })?;
+        let port = self.running_port().ok_or_else(|| {
+            ProvisionError::Local(format!(
+                "pg_ctl started the server in {} but it is not ready",
+                data.display()
+            ))
+        })?;
+        Ok((port, true))
+    }
+
+    /// Stops the server if it runs. Returns whether it was running.
+    pub fn stop(&self) -> Result<bool, ProvisionError> {
+        if self.running_port().is_none() {
+            return Ok(false);
+        }
+        let mut cmd = command(RunAs::detect()?, self.binaries.tool("pg_ctl"));
+        cmd.arg("stop")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "fast", "-w"]);
+        run(cmd, "pg_ctl stop")?;
+        Ok(true)
+    }
+}
+
+fn append(path: &Path, text: &str) -> Result<(), ProvisionError> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(ProvisionError::io("writing", path))
+}

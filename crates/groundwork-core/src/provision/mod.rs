@@ -1,0 +1,35 @@
+//! Finding or starting the PostgreSQL server that code generation, tests and the CLI
+//! use.
+//!
+//! The order is always the same: `DATABASE_URL` if it is set; otherwise, per
+//! `GROUNDWORK_POSTGRES=auto|local|container` (default `auto`: local, then container):
+//!
+//! - **local**: PostgreSQL server binaries found on `PATH`, via `pg_config --bindir` or
+//!   under `/usr/lib/postgresql/*/bin` (newest first). [`Postgres::ephemeral`] starts a
+//!   throw-away cluster in a temporary directory with non-durable settings;
+//!   [`Postgres::persistent`] starts (or reuses) a durable cluster in `.groundwork/`
+//!   (`GROUNDWORK_DATA_DIR` overrides). As root the binaries run as the `postgres`
+//!   system user.
+//! - **container**: a container started through `testcontainers` from
+//!   `GROUNDWORK_POSTGRES_IMAGE` (default `postgres:15`).
+//!
+//! Ephemeral servers and containers are tied to the process that started them by a
+//! *lifeline*: a small supervisor process that reads from a pipe only the owner holds
+//! open. Dropping the handle, or the owner exiting in any way (including a panic or
+//! `SIGKILL`), closes the pipe, and the supervisor stops the server and deletes its
+//! directory or container.
+
+mod container;
+mod error;
+mod lifeline;
+mod local;
+mod postgres;
+mod settings;
+
+pub use error::ProvisionError;
+pub use local::{Binaries, PersistentCluster};
+pub use postgres::{Origin, Postgres};
+pub use settings::{Settings, Strategy};
+
+/// Prefix of the temporary directories that ephemeral local clusters live in.
+pub const EPHEMERAL_DIR_PREFIX: &str = "groundwork-pg-";

@@ -1,0 +1,224 @@
+use std::path::Path;
+
+use super::container::ContainerServer;
+use super::local::{APP_DATABASE, EphemeralCluster, PersistentCluster};
+use super::{Binaries, ProvisionError, Settings, Strategy};
+use crate::connect::with_database;
+
+/// Where a [`Postgres`] came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// `DATABASE_URL` or an explicit URL: groundwork manages nothing.
+    Url,
+    /// A cluster started from local binaries.
+    Local,
+    /// A container.
+    Container,
+}
+
+enum Handle {
+    None,
+    Ephemeral(EphemeralCluster),
+    Container(ContainerServer),
+    Persistent {
+        cluster: PersistentCluster,
+        stop_on_drop: bool,
+    },
+}
+
+/// A PostgreSQL server to connect to, stopped on drop when groundwork started it for
+/// this handle.
+pub struct Postgres {
+    url: String,
+    origin: Origin,
+    handle: Handle,
+}
+
+impl std::fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Postgres")
+            .field("url", &self.url)
+            .field("origin", &self.origin)
+            .finish()
+    }
+}
+
+impl Postgres {
+    /// Uses the server at `url`; nothing is started or stopped.
+    pub fn from_url(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            origin: Origin::Url,
+            handle: Handle::None,
+        }
+    }
+
+    /// A server for code generation or tests: `DATABASE_URL`, else a throw-away
+    /// cluster or container that is removed when this handle is dropped or the process
+    /// exits.
+    pub async fn ephemeral(settings: &Settings) -> Result<Self, ProvisionError> {
+        if let Some(url) = &settings.database_url {
+            return Ok(Self::from_url(url.clone()));
+        }
+        let mut attempts = Vec::new();
+        if settings.strategy != Strategy::Container {
+            let started = tokio::task::spawn_blocking(|| {
+                let binaries = Binaries::find()?;
+                EphemeralCluster::start(&binaries)
+            })
+            .await
+            .map_err(|e| ProvisionError::Local(e.to_string()))
+            .and_then(|r| r);
+            match started {
+                Ok(cluster) => {
+                    return Ok(Self {
+                        url: format!("postgres://postgres@127.0.0.1:{}/postgres", cluster.port()),
+                        origin: Origin::Local,
+                        handle: Handle::Ephemeral(cluster),
+                    });
+                }
+                Err(e) => attempts.push(e.to_string()),
+            }
+        }
+        if settings.strategy != Strategy::Local {
+            match Self::container(settings).await {
+                Ok(pg) => return Ok(pg),
+                Err(e) => attempts.push(e.to_string()),
+            }
+        }
+        Err(ProvisionError::Unavailable {
+            attempts: attempts.join("; "),
+        })
+    }
+
+    /// The CLI's server: `DATABASE_URL`, else the durable cluster in
+    /// `settings.data_dir` (started if needed, and stopped on drop only if this call
+    /// started it), else (strategy container) a throw-away container.
+    pub async fn persistent(settings: &Settings) -> Result<Self, ProvisionError> {
+        if let Some(url) = &settings.database_url {
+            return Ok(Self::from_url(url.clone()));
+        }
+        let mut attempts = Vec::new();
+        if settings.strategy != Strategy::Container {
+            let dir = settings.data_dir.clone();
+            let started = tokio::task::spawn_blocking(move || {
+                let cluster = PersistentCluster::new(dir)?;
+                let (port, started) = cluster.start()?;
+                Ok::<_, ProvisionError>((cluster, port, started))
+            })
+            .await
+            .map_err(|e| ProvisionError::Local(e.to_string()))
+            .and_then(|r| r);
+            match started {
+                Ok((cluster, port, started)) => {
+                    let pg = Self {
+                        url: cluster.url(port),
+                        origin: Origin::Local,
+                        handle: Handle::Persistent {
+                            cluster,
+                            stop_on_drop: started,
+                        },
+                    };
+                    pg.ensure_database(APP_DATABASE).await?;
+                    return Ok(pg);
+                }
+                Err(e) => attempts.push(e.to_string()),
+            }
+        }
+        if settings.strategy != Strategy::Local {
+            match Self::container(settings).await {
+                Ok(pg) => return Ok(pg),
+                Err(e) => attempts.push(e.to_string()),
+            }
+        }
+        Err(ProvisionError::Unavailable {
+            attempts: attempts.join("; "),
+        })
+    }
+
+    async fn container(settings: &Settings) -> Result<Self, ProvisionError> {
+        let (server, port) = ContainerServer::start(&settings.image).await?;
+        Ok(Self {
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            origin: Origin::Container,
+            handle: Handle::Container(server),
+        })
+    }
+
+    async fn ensure_database(&self, name: &str) -> Result<(), ProvisionError> {
+        let admin = with_database(&self.url, "postgres");
+        let client = crate::connect(&admin)
+            .await
+            .map_err(|source| ProvisionError::Connect {
+                url: admin.clone(),
+                source,
+            })?;
+        let exists = client
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+            .await
+            .map_err(|source| ProvisionError::Connect {
+                url: admin.clone(),
+                source,
+            })?
+            .is_some();
+        if !exists {
+            client
+                .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .map_err(|source| ProvisionError::Connect { url: admin, source })?;
+        }
+        Ok(())
+    }
+
+    /// The connection URL (for a started server: its `postgres` maintenance database,
+    /// or the `groundwork` database of the persistent cluster).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The URL of another database on the same server.
+    pub fn database_url(&self, database: &str) -> String {
+        with_database(&self.url, database)
+    }
+
+    /// Where this server came from.
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    /// For an ephemeral local cluster: its directory and postmaster process id.
+    pub fn ephemeral_cluster(&self) -> Option<(&Path, i32)> {
+        match &self.handle {
+            Handle::Ephemeral(cluster) => Some((cluster.root(), cluster.pid())),
+            _ => None,
+        }
+    }
+
+    /// For a container: its name.
+    pub fn container_name(&self) -> Option<&str> {
+        match &self.handle {
+            Handle::Container(server) => Some(server.name()),
+            _ => None,
+        }
+    }
+
+    /// Keeps a persistent cluster running after this handle is dropped.
+    pub fn keep_running(&mut self) {
+        if let Handle::Persistent { stop_on_drop, .. } = &mut self.handle {
+            *stop_on_drop = false;
+        }
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if let Handle::Persistent {
+            cluster,
+            stop_on_drop: true,
+        } = &self.handle
+            && let Err(e) = cluster.stop()
+        {
+            eprintln!("groundwork: stopping the cluster in {}: {e}", cluster.dir().display());
+        }
+    }
+}

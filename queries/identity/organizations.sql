@@ -1,0 +1,36 @@
+--: Organization()
+
+--! organization_create : Organization
+INSERT INTO identity.organizations (name, slug, settings, metadata)
+VALUES (:name, :slug, :settings, :metadata)
+RETURNING id, name, slug, status, settings, metadata, created_at, updated_at;
+
+--! organization_get : Organization
+SELECT id, name, slug, status, settings, metadata, created_at, updated_at
+FROM identity.organizations
+WHERE id = :id;
+
+--! organization_get_by_slug : Organization
+SELECT id, name, slug, status, settings, metadata, created_at, updated_at
+FROM identity.organizations
+WHERE slug = :slug;
+
+--- Keyset pagination in (created_at, id) order: pass the last row's values, or nulls
+--- for the first page.
+--! organization_list (after_created_at?, after_id?) : Organization
+SELECT id, name, slug, status, settings, metadata, created_at, updated_at
+FROM identity.organizations
+WHERE :after_created_at::timestamptz IS NULL
+   OR (created_at, id) > (:after_created_at, :after_id::uuid)
+ORDER BY created_at, id
+LIMIT :limit;
+
+--- Null arguments keep the current value.
+--! organization_update (name?, status?, settings?, metadata?) : Organization
+UPDATE identity.organizations
+SET name = COALESCE(:name, name),
+    status = COALESCE(:status, status),
+    settings = COALESCE(:settings, settings),
+    metadata = COALESCE(:metadata, metadata)
+WHERE id = :id
+RETURNING id, name, slug, status, settings, metadata, created_at, updated_at;
