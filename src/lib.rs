@@ -1,6 +1,59 @@
-//! groundwork
+//! groundwork: the PostgreSQL foundation for Rust services.
+//!
+//! The schema is written as reversible SQL migrations (`migrations/`), the queries as
+//! SQL files, one per table (`queries/<schema>/<table>.sql`). At build time
+//! cornucopia compiles every query against a freshly migrated database into typed
+//! functions, available here as `groundwork::queries::<schema>::<table>::<query>`
+//! with row and enum types under [`types`]. There is no ORM: the runtime is
+//! tokio-postgres and deadpool-postgres.
+//!
+//! ```no_run
+//! use groundwork::queries::identity::organizations::organization_create;
+//!
+//! # async fn example() -> Result<(), groundwork::Error> {
+//! let pool = groundwork::pool::from_env()?;
+//! let client = pool.get().await?;
+//! let org = organization_create()
+//!     .bind(&client, &"Acme", &"acme", &serde_json::json!({}), &serde_json::json!({}))
+//!     .one()
+//!     .await?;
+//! println!("created {} ({})", org.name, org.id);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! | module | what it is |
+//! |---|---|
+//! | [`migrate`] | the migration runner behind `groundwork migrate` |
+//! | [`provision`] | finding or starting PostgreSQL (`DATABASE_URL`, local binaries, container) |
+//! | [`codegen`] | the build-time query compiler behind `build.rs` and `groundwork codegen` |
+//! | [`pool`] | a deadpool-postgres pool configured from the environment |
+//! | [`error`] | one error type, with SQLSTATEs mapped to typed variants |
+//! | [`testing`] | [`testing::TestDb`]: a migrated, isolated database per test |
+//! | [`queries`], [`types`] | the generated code |
+//!
+//! The `deadpool` feature (on by default, required) makes the generated queries
+//! accept pooled connections.
+
+pub mod error;
+pub mod pool;
+pub mod testing;
+
+pub use error::Error;
+pub use groundwork_core::{codegen, migrate};
+
+/// Finding or starting PostgreSQL; see [`groundwork_core::provision`].
+pub mod provision {
+    pub use groundwork_core::connect::{connect, with_database};
+    pub use groundwork_core::provision::*;
+}
+
+/// The code cornucopia generates from `queries/`; use it through [`queries`],
+/// [`types`] and [`client`].
 #[doc(hidden)]
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod generated {
     include!("generated/cornucopia.rs");
 }
+
 pub use generated::{client, queries, types};

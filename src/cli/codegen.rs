@@ -1,0 +1,40 @@
+//! `groundwork codegen [--check]`.
+
+use std::process::ExitCode;
+
+use groundwork::codegen::Project;
+use groundwork::provision::{Postgres, Settings};
+
+pub(super) async fn run(
+    check: bool,
+    settings: &Settings,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let project = Project::new(std::env::current_dir()?);
+    if !project.queries_dir().is_dir() {
+        return Err(format!(
+            "{} has no queries/ directory; run codegen from the project root",
+            project.root().display()
+        )
+        .into());
+    }
+    let server = Postgres::ephemeral(settings).await?;
+    if check {
+        let stale = project.check(server.url()).await?;
+        if stale.is_empty() {
+            println!("generated code is current");
+            return Ok(ExitCode::SUCCESS);
+        }
+        for path in stale {
+            eprintln!("stale: {} (run `cargo run -- codegen` and commit)", path.display());
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    let (code, manifest) = project.generate(server.url()).await?;
+    project.write(&code, &manifest)?;
+    println!(
+        "wrote {} and {}",
+        project.output_file().display(),
+        project.manifest_file().display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

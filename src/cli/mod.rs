@@ -1,0 +1,129 @@
+//! Command-line arguments and their dispatch.
+
+mod codegen;
+mod db;
+mod migrate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use groundwork::provision::{Postgres, Settings};
+
+/// The PostgreSQL foundation for Rust services.
+#[derive(Debug, Parser)]
+#[command(name = "groundwork", version, about)]
+pub struct Cli {
+    /// Use this server instead of the embedded cluster (also DATABASE_URL).
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply, revert and check migrations.
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+    /// Regenerate src/generated from migrations/ and queries/.
+    Codegen {
+        /// Exit non-zero if the committed generated code is stale; write nothing.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Manage the embedded local cluster in .groundwork/ (GROUNDWORK_DATA_DIR).
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Args)]
+struct Source {
+    /// Directory holding the migration files.
+    #[arg(long, default_value = "migrations")]
+    source: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum MigrateCommand {
+    /// Apply pending migrations.
+    Up {
+        #[command(flatten)]
+        source: Source,
+        /// Stop after this version.
+        #[arg(long)]
+        to: Option<i64>,
+        /// Print what would run without running it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Revert applied migrations (default: the newest one).
+    Down {
+        #[command(flatten)]
+        source: Source,
+        /// Revert this many of the newest applied migrations.
+        #[arg(long, conflicts_with_all = ["to", "all"])]
+        steps: Option<usize>,
+        /// Revert every migration newer than this version.
+        #[arg(long, conflicts_with = "all")]
+        to: Option<i64>,
+        /// Revert every applied migration.
+        #[arg(long)]
+        all: bool,
+        /// Print what would run without running it.
+        #[arg(long)]
+        dry_run: bool,
+        /// Allow reverting when GROUNDWORK_ENV=production.
+        #[arg(long)]
+        allow_production: bool,
+    },
+    /// List every migration and whether it is applied.
+    Status {
+        #[command(flatten)]
+        source: Source,
+    },
+    /// Exit non-zero if applied migrations were edited or removed, or a pending one
+    /// is older than the newest applied one.
+    Verify {
+        #[command(flatten)]
+        source: Source,
+    },
+    /// Create <UTC timestamp>_<name>.up.sql and .down.sql.
+    New {
+        #[command(flatten)]
+        source: Source,
+        /// What the migration does, in a few words.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Start the cluster (creating it on first use) and leave it running.
+    Start,
+    /// Stop the cluster.
+    Stop,
+    /// Say whether the cluster runs, and where.
+    Status,
+    /// Print the application database URL (starting the cluster if needed).
+    Url,
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let mut settings = Settings::from_env()?;
+    if cli.database_url.is_some() {
+        settings.database_url = cli.database_url;
+    }
+    match cli.command {
+        Command::Migrate(command) => migrate::run(command, &settings).await,
+        Command::Codegen { check } => codegen::run(check, &settings).await,
+        Command::Db(command) => db::run(command, &settings).await,
+    }
+}
+
+/// The server for commands that need one: DATABASE_URL, or the embedded cluster,
+/// started for this command and stopped after it unless `db start` started it.
+async fn server(settings: &Settings) -> Result<Postgres, Box<dyn std::error::Error>> {
+    Ok(Postgres::persistent(settings).await?)
+}

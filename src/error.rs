@@ -1,0 +1,163 @@
+//! One error type for database work, with SQLSTATEs mapped to typed variants in
+//! exactly one place ([`Error::from`] a driver error).
+
+use tokio_postgres::error::SqlState;
+
+/// What the server said about a rejected row: the SQLSTATE and the names of the
+/// constraint, table and column involved, as far as the server reports them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The SQLSTATE.
+    pub code: SqlState,
+    /// The constraint (or unique index) that rejected the row.
+    pub constraint: Option<String>,
+    /// The table's schema.
+    pub schema: Option<String>,
+    /// The table.
+    pub table: Option<String>,
+    /// The column.
+    pub column: Option<String>,
+    /// The server's message.
+    pub message: String,
+    /// The server's detail (for example the duplicate key).
+    pub detail: Option<String>,
+}
+
+impl Violation {
+    fn from_db(db: &tokio_postgres::error::DbError) -> Self {
+        Self {
+            code: db.code().clone(),
+            constraint: db.constraint().map(ToOwned::to_owned),
+            schema: db.schema().map(ToOwned::to_owned),
+            table: db.table().map(ToOwned::to_owned),
+            column: db.column().map(ToOwned::to_owned),
+            message: db.message().to_owned(),
+            detail: db.detail().map(ToOwned::to_owned),
+        }
+    }
+
+    /// `constraint on schema.table`, or the parts of it that are known.
+    fn object(&self) -> String {
+        let table = match (&self.schema, &self.table) {
+            (Some(schema), Some(table)) => format!("{schema}.{table}"),
+            (None, Some(table)) => table.clone(),
+            _ => String::new(),
+        };
+        match (&self.constraint, &self.column, table.is_empty()) {
+            (Some(c), _, false) => format!("{c} on {table}"),
+            (Some(c), _, true) => c.clone(),
+            (None, Some(col), false) => format!("{table}.{col}"),
+            (None, _, false) => table,
+            (None, Some(col), true) => col.clone(),
+            (None, None, true) => "the statement".into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.object(), self.message)?;
+        if let Some(detail) = &self.detail {
+            write!(f, " ({detail})")?;
+        }
+        Ok(())
+    }
+}
+
+/// A failed database operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A unique or exclusion constraint rejected the row (23505, 23P01).
+    #[error("conflict with an existing row: {0}")]
+    Conflict(Violation),
+    /// A foreign key points at a row that does not exist, or a referenced row is
+    /// still in use (23503).
+    #[error("missing reference: {0}")]
+    MissingReference(Violation),
+    /// A CHECK constraint or a data exception rejected the value (23514, class 22).
+    #[error("invalid value: {0}")]
+    Invalid(Violation),
+    /// A NOT NULL column got no value (23502).
+    #[error("missing value: {0}")]
+    MissingValue(Violation),
+    /// Serialization failure or deadlock (40001, 40P01): retry the transaction.
+    #[error("retryable conflict between transactions: {0}")]
+    Retryable(Violation),
+    /// Any other error the server reported.
+    #[error("database error {}: {}", .0.code.code(), .0)]
+    Database(Violation),
+    /// The connection failed or the driver rejected the call.
+    #[error("database connection: {0}")]
+    Connection(#[source] tokio_postgres::Error),
+    /// No connection could be taken from the pool.
+    #[error("connection pool: {0}")]
+    Pool(#[source] deadpool_postgres::PoolError),
+    /// The pool could not be configured.
+    #[error("pool configuration: {0}")]
+    Config(String),
+}
+
+impl Error {
+    /// The SQLSTATE, if the server reported one.
+    pub fn code(&self) -> Option<&SqlState> {
+        self.violation().map(|v| &v.code)
+    }
+
+    /// The server's report, if there is one.
+    pub fn violation(&self) -> Option<&Violation> {
+        match self {
+            Self::Conflict(v)
+            | Self::MissingReference(v)
+            | Self::Invalid(v)
+            | Self::MissingValue(v)
+            | Self::Retryable(v)
+            | Self::Database(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The name of the constraint that rejected the row, if any.
+    pub fn constraint(&self) -> Option<&str> {
+        self.violation().and_then(|v| v.constraint.as_deref())
+    }
+
+    /// Whether running the transaction again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Retryable(_))
+    }
+}
+
+impl From<tokio_postgres::Error> for Error {
+    fn from(error: tokio_postgres::Error) -> Self {
+        let Some(db) = error.as_db_error() else {
+            return Self::Connection(error);
+        };
+        let violation = Violation::from_db(db);
+        let code = db.code();
+        if *code == SqlState::UNIQUE_VIOLATION || *code == SqlState::EXCLUSION_VIOLATION {
+            Self::Conflict(violation)
+        } else if *code == SqlState::FOREIGN_KEY_VIOLATION {
+            Self::MissingReference(violation)
+        } else if *code == SqlState::CHECK_VIOLATION || code.code().starts_with("22") {
+            Self::Invalid(violation)
+        } else if *code == SqlState::NOT_NULL_VIOLATION {
+            Self::MissingValue(violation)
+        } else if *code == SqlState::T_R_SERIALIZATION_FAILURE
+            || *code == SqlState::T_R_DEADLOCK_DETECTED
+        {
+            Self::Retryable(violation)
+        } else {
+            Self::Database(violation)
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for Error {
+    fn from(error: deadpool_postgres::PoolError) -> Self {
+        match error {
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            other => Self::Pool(other),
+        }
+    }
+}
