@@ -88,7 +88,7 @@ pub enum Error {
     #[error("database error {}: {}", .0.code.code(), .0)]
     Database(Violation),
     /// The connection failed or the driver rejected the call.
-    #[error("database connection: {0}")]
+    #[error("database connection: {}", groundwork_core::connect::describe(.0))]
     Connection(#[source] tokio_postgres::Error),
     /// No connection could be taken from the pool.
     #[error("connection pool: {0}")]

@@ -21,7 +21,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use groundwork_core::connect::{connect, with_database};
+use groundwork_core::connect::{connect, describe, with_database};
 use groundwork_core::migrate::{Migration, Migrator, UpOptions};
 use groundwork_core::provision::{Postgres, Settings};
 use sha2::{Digest, Sha256};
@@ -185,11 +185,11 @@ impl Drop for TestDb {
             runtime.block_on(async {
                 let admin = connect(&server()?.database_url("postgres"))
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| describe(&e))?;
                 admin
                     .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| describe(&e))
             })
         })
         .join();
@@ -243,7 +243,7 @@ async fn ensure_template(
         while !admin
             .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(|e| describe(&e))?
             .get::<_, bool>(0)
         {
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -258,7 +258,7 @@ async fn ensure_template(
         admin
             .query_one("SELECT pg_advisory_unlock($1)", &[&key])
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| describe(&e))?;
         built?;
     }
     ready.lock().map_err(|e| e.to_string())?.insert(template.clone());
@@ -270,7 +270,7 @@ async fn database_exists(admin: &tokio_postgres::Client, name: &str) -> Result<b
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
         .await
         .map(|row| row.is_some())
-        .map_err(|e| e.to_string())
+        .map_err(|e| describe(&e))
 }
 
 async fn build_template(
@@ -280,17 +280,16 @@ async fn build_template(
     migrations: Vec<Migration>,
 ) -> Result<(), String> {
     let building = format!("{template}_building");
-    admin
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE); \
-             CREATE DATABASE \"{building}\" TEMPLATE template0"
-        ))
-        .await
-        .map_err(|e| e.to_string())?;
+    for sql in [
+        format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"),
+        format!("CREATE DATABASE \"{building}\" TEMPLATE template0"),
+    ] {
+        admin.batch_execute(&sql).await.map_err(|e| describe(&e))?;
+    }
     {
         let client = connect(&with_database(server.url(), &building))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| describe(&e))?;
         Migrator::new(migrations)
             .up(&client, UpOptions::default())
             .await
@@ -303,14 +302,14 @@ async fn build_template(
             &[&building],
         )
         .await
-        .map_err(|e| e.to_string())?;
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE \"{building}\" RENAME TO \"{template}\"; \
-             ALTER DATABASE \"{template}\" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"
-        ))
-        .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| describe(&e))?;
+    for sql in [
+        format!("ALTER DATABASE \"{building}\" RENAME TO \"{template}\""),
+        format!("ALTER DATABASE \"{template}\" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"),
+    ] {
+        admin.batch_execute(&sql).await.map_err(|e| describe(&e))?;
+    }
+    Ok(())
 }
 
 /// A short hash of every migration's version, name and scripts.

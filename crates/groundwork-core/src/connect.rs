@@ -50,3 +50,24 @@ mod tests {
         );
     }
 }
+
+/// A driver error with the server's SQLSTATE, message and detail spelled out
+/// (`tokio_postgres::Error`'s own display says only "db error").
+pub fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => {
+            let mut text = format!("{} {}", db.code().code(), db.message());
+            if let Some(detail) = db.detail() {
+                text.push_str(&format!(" ({detail})"));
+            }
+            text
+        }
+        None => {
+            use std::error::Error as _;
+            match error.source() {
+                Some(source) => format!("{error}: {source}"),
+                None => error.to_string(),
+            }
+        }
+    }
+}

@@ -25,7 +25,7 @@ pub enum CodegenError {
     #[error("migrating the code generation database: {0}")]
     Migrate(#[from] MigrateError),
     /// The scratch database could not be created, reached or dropped.
-    #[error("code generation database: {0}")]
+    #[error("code generation database: {}", crate::connect::describe(.0))]
     Database(#[from] tokio_postgres::Error),
     /// cornucopia rejected a query file; the report points at the file and line.
     #[error("query files do not compile against the migrated schema:\n{0}")]

@@ -114,7 +114,7 @@ pub enum MigrateError {
     #[error("timed out after {0:?} waiting for the migration lock held by another runner")]
     LockTimeout(std::time::Duration),
     /// The database failed outside a migration script.
-    #[error("migration bookkeeping: {0}")]
+    #[error("migration bookkeeping: {}", crate::connect::describe(.0))]
     Database(#[from] tokio_postgres::Error),
 }
 

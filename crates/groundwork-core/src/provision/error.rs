@@ -37,7 +37,7 @@ pub enum ProvisionError {
         source: std::io::Error,
     },
     /// The server was started but does not accept connections.
-    #[error("connecting to {url}: {source}")]
+    #[error("connecting to {url}: {}", crate::connect::describe(source))]
     Connect {
         /// The URL (without password) that was tried.
         url: String,
