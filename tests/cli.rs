@@ -1,0 +1,116 @@
+//! The `groundwork` binary end to end, on a test database and on the embedded
+//! cluster.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use groundwork::testing::{DEFAULT_MIGRATIONS, TestDb};
+
+fn groundwork(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_groundwork"));
+    cmd.current_dir(dir).args(args).env_remove("GROUNDWORK_ENV");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test]
+async fn migrate_commands_against_a_database_url() {
+    let db = TestDb::builder().empty().build().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = db.url();
+    let source = ["--source", DEFAULT_MIGRATIONS];
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut all = args.to_vec();
+        all.extend(source);
+        all.extend(["--database-url", url]);
+        groundwork(dir.path(), &all, env)
+    };
+
+    let out = run(&["migrate", "up", "--dry-run"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("would be applied: 20261121230000 foundation"));
+
+    let out = run(&["migrate", "up"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(&["migrate", "status"], &[]);
+    assert!(text(&out).contains("foundation"), "{}", text(&out));
+    assert!(!text(&out).contains("pending"), "{}", text(&out));
+    assert!(run(&["migrate", "verify"], &[]).status.success());
+
+    let out = run(&["migrate", "down", "--all"], &[("GROUNDWORK_ENV", "production")]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("refusing to revert migrations with GROUNDWORK_ENV=production"));
+    let out = run(
+        &["migrate", "down", "--all", "--allow-production"],
+        &[("GROUNDWORK_ENV", "production")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(&["migrate", "status"], &[]);
+    assert!(text(&out).contains("pending"), "{}", text(&out));
+}
+
+#[tokio::test]
+async fn verify_exits_non_zero_on_drift() {
+    let db = TestDb::builder().empty().build().await;
+    let dir = tempfile::tempdir().unwrap();
+    let migrations = dir.path().join("migrations");
+    std::fs::create_dir(&migrations).unwrap();
+    std::fs::write(migrations.join("1_a.up.sql"), "CREATE TABLE a (id int);").unwrap();
+    let args = ["--database-url", db.url()];
+    let up = groundwork(dir.path(), &[&["migrate", "up"][..], &args].concat(), &[]);
+    assert!(up.status.success(), "{}", text(&up));
+    std::fs::write(migrations.join("1_a.up.sql"), "CREATE TABLE a (id bigint);").unwrap();
+    let out = groundwork(dir.path(), &[&["migrate", "verify"][..], &args].concat(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("drift: migration 1 (a) was applied but its file changed"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn the_embedded_cluster_is_created_reused_and_stopped() {
+    if std::env::var_os("DATABASE_URL").is_some()
+        || std::env::var("GROUNDWORK_POSTGRES").is_ok_and(|v| v == "container")
+    {
+        return; // the embedded cluster is the local lane's
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The server runs as an unprivileged user when we are root: let it in.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let source = ["--source", DEFAULT_MIGRATIONS];
+    let run = |args: &[&str]| groundwork(dir.path(), &[args, &source[..]].concat(), &[]);
+    let out = run(&["migrate", "up"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(dir.path().join(".groundwork/data/PG_VERSION").exists());
+    // Started for that command only: stopped again.
+    let status = groundwork(dir.path(), &["db", "status"], &[]);
+    assert_eq!(status.status.code(), Some(3), "{}", text(&status));
+
+    let start = groundwork(dir.path(), &["db", "start"], &[]);
+    assert!(start.status.success(), "{}", text(&start));
+    let out = run(&["migrate", "status"]);
+    assert!(text(&out).contains("applied"), "{}", text(&out));
+    // Started with `db start`: still running after another command.
+    let status = groundwork(dir.path(), &["db", "status"], &[]);
+    assert!(status.status.success(), "{}", text(&status));
+    let url = groundwork(dir.path(), &["db", "url"], &[]);
+    assert!(text(&url).starts_with("postgres://postgres@127.0.0.1:"));
+    let stop = groundwork(dir.path(), &["db", "stop"], &[]);
+    assert!(text(&stop).starts_with("stopped"), "{}", text(&stop));
+}

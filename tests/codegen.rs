@@ -1,0 +1,86 @@
+//! Build-time code generation: the committed code is current, and a broken query is
+//! reported against its .sql file.
+
+use std::path::Path;
+
+use groundwork::codegen::{CodegenError, Project};
+use groundwork::testing::TestDb;
+
+fn project_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+/// A copy of this project's SQL in a scratch directory.
+fn scratch_project() -> (tempfile::TempDir, Project) {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["migrations", "queries"] {
+        copy_dir(&project_root().join(sub), &dir.path().join(sub));
+    }
+    let project = Project::new(dir.path());
+    (dir, project)
+}
+
+#[test]
+fn the_committed_code_matches_its_inputs_without_a_database() {
+    let project = Project::new(project_root());
+    assert_eq!(project.stale_files().unwrap(), None);
+}
+
+#[tokio::test]
+async fn regenerating_reproduces_the_committed_code() {
+    let project = Project::new(project_root());
+    let stale = project.check(&TestDb::server_url().unwrap()).await.unwrap();
+    assert!(stale.is_empty(), "stale: {stale:?}; run `cargo run -- codegen`");
+}
+
+#[tokio::test]
+async fn a_query_on_a_missing_column_is_reported_against_its_file() {
+    let (_dir, project) = scratch_project();
+    std::fs::write(
+        project.queries_dir().join("identity").join("broken.sql"),
+        "--! user_get_shoe_size\nSELECT shoe_size FROM identity.users WHERE id = :id;\n",
+    )
+    .unwrap();
+    assert!(
+        project.stale_files().unwrap().is_some(),
+        "a new query file makes the code stale"
+    );
+    let err = project
+        .generate(&TestDb::server_url().unwrap())
+        .await
+        .unwrap_err();
+    let CodegenError::Query(report) = &err else {
+        panic!("expected a query error, got {err}");
+    };
+    assert!(report.contains("broken.sql"), "{report}");
+    assert!(report.contains("shoe_size"), "{report}");
+}
+
+#[test]
+fn stale_inputs_are_named() {
+    let (_dir, project) = scratch_project();
+    let manifest = project.current_manifest().unwrap();
+    std::fs::create_dir_all(project.output_file().parent().unwrap()).unwrap();
+    project.write("// generated\n", &manifest).unwrap();
+    assert_eq!(project.stale_files().unwrap(), None);
+    let users = project.queries_dir().join("identity").join("users.sql");
+    let text = std::fs::read_to_string(&users).unwrap();
+    std::fs::write(&users, format!("{text}\n-- edited\n")).unwrap();
+    assert_eq!(
+        project.stale_files().unwrap(),
+        Some(vec!["queries/identity/users.sql".to_owned()])
+    );
+}
