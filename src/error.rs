@@ -70,23 +70,23 @@ impl std::fmt::Display for Violation {
 pub enum Error {
     /// A unique or exclusion constraint rejected the row (23505, 23P01).
     #[error("conflict with an existing row: {0}")]
-    Conflict(Violation),
+    Conflict(Box<Violation>),
     /// A foreign key points at a row that does not exist, or a referenced row is
     /// still in use (23503).
     #[error("missing reference: {0}")]
-    MissingReference(Violation),
+    MissingReference(Box<Violation>),
     /// A CHECK constraint or a data exception rejected the value (23514, class 22).
     #[error("invalid value: {0}")]
-    Invalid(Violation),
+    Invalid(Box<Violation>),
     /// A NOT NULL column got no value (23502).
     #[error("missing value: {0}")]
-    MissingValue(Violation),
+    MissingValue(Box<Violation>),
     /// Serialization failure or deadlock (40001, 40P01): retry the transaction.
     #[error("retryable conflict between transactions: {0}")]
-    Retryable(Violation),
+    Retryable(Box<Violation>),
     /// Any other error the server reported.
     #[error("database error {}: {}", .0.code.code(), .0)]
-    Database(Violation),
+    Database(Box<Violation>),
     /// The connection failed or the driver rejected the call.
     #[error("database connection: {}", groundwork_core::connect::describe(.0))]
     Connection(#[source] tokio_postgres::Error),
@@ -112,7 +112,7 @@ impl Error {
             | Self::Invalid(v)
             | Self::MissingValue(v)
             | Self::Retryable(v)
-            | Self::Database(v) => Some(v),
+            | Self::Database(v) => Some(v.as_ref()),
             _ => None,
         }
     }
@@ -133,7 +133,7 @@ impl From<tokio_postgres::Error> for Error {
         let Some(db) = error.as_db_error() else {
             return Self::Connection(error);
         };
-        let violation = Violation::from_db(db);
+        let violation = Box::new(Violation::from_db(db));
         let code = db.code();
         if *code == SqlState::UNIQUE_VIOLATION || *code == SqlState::EXCLUSION_VIOLATION {
             Self::Conflict(violation)

@@ -50,15 +50,20 @@ impl PoolConfig {
             .ok_or_else(|| Error::Config("DATABASE_URL is not set".into()))?;
         let mut config = Self::new(url);
         if let Some(n) = env_number("GROUNDWORK_POOL_MAX_SIZE")? {
-            config.max_size = usize::try_from(n)
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| Error::Config("GROUNDWORK_POOL_MAX_SIZE must be at least 1".into()))?;
+            config.max_size = usize::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| {
+                Error::Config("GROUNDWORK_POOL_MAX_SIZE must be at least 1".into())
+            })?;
         }
         for (name, slot) in [
             ("GROUNDWORK_POOL_WAIT_TIMEOUT_MS", &mut config.wait_timeout),
-            ("GROUNDWORK_POOL_CREATE_TIMEOUT_MS", &mut config.create_timeout),
-            ("GROUNDWORK_POOL_RECYCLE_TIMEOUT_MS", &mut config.recycle_timeout),
+            (
+                "GROUNDWORK_POOL_CREATE_TIMEOUT_MS",
+                &mut config.create_timeout,
+            ),
+            (
+                "GROUNDWORK_POOL_RECYCLE_TIMEOUT_MS",
+                &mut config.recycle_timeout,
+            ),
         ] {
             if let Some(ms) = env_number(name)? {
                 *slot = Duration::from_millis(ms);

@@ -47,7 +47,10 @@ async fn migrate_commands_against_a_database_url() {
     assert!(!text(&out).contains("pending"), "{}", text(&out));
     assert!(run(&["migrate", "verify"], &[]).status.success());
 
-    let out = run(&["migrate", "down", "--all"], &[("GROUNDWORK_ENV", "production")]);
+    let out = run(
+        &["migrate", "down", "--all"],
+        &[("GROUNDWORK_ENV", "production")],
+    );
     assert!(!out.status.success());
     assert!(text(&out).contains("refusing to revert migrations with GROUNDWORK_ENV=production"));
     let out = run(
@@ -70,7 +73,11 @@ async fn verify_exits_non_zero_on_drift() {
     let up = groundwork(dir.path(), &[&["migrate", "up"][..], &args].concat(), &[]);
     assert!(up.status.success(), "{}", text(&up));
     std::fs::write(migrations.join("1_a.up.sql"), "CREATE TABLE a (id bigint);").unwrap();
-    let out = groundwork(dir.path(), &[&["migrate", "verify"][..], &args].concat(), &[]);
+    let out = groundwork(
+        dir.path(),
+        &[&["migrate", "verify"][..], &args].concat(),
+        &[],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out).contains("drift: migration 1 (a) was applied but its file changed"),

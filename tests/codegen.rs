@@ -43,7 +43,10 @@ fn the_committed_code_matches_its_inputs_without_a_database() {
 async fn regenerating_reproduces_the_committed_code() {
     let project = Project::new(project_root());
     let stale = project.check(&TestDb::server_url().unwrap()).await.unwrap();
-    assert!(stale.is_empty(), "stale: {stale:?}; run `cargo run -- codegen`");
+    assert!(
+        stale.is_empty(),
+        "stale: {stale:?}; run `cargo run -- codegen`"
+    );
 }
 
 #[tokio::test]

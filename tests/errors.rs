@@ -38,7 +38,10 @@ async fn unique_violation_is_a_conflict_naming_the_constraint() {
     assert_eq!(err.code(), Some(&SqlState::UNIQUE_VIOLATION));
     assert_eq!(err.constraint(), Some("parents_code_key"));
     let v = err.violation().unwrap();
-    assert_eq!((v.schema.as_deref(), v.table.as_deref()), (Some("public"), Some("parents")));
+    assert_eq!(
+        (v.schema.as_deref(), v.table.as_deref()),
+        (Some("public"), Some("parents"))
+    );
     assert_eq!(
         err.to_string(),
         "conflict with an existing row: parents_code_key on public.parents: duplicate key \
@@ -96,7 +99,10 @@ async fn not_null_violation_is_a_missing_value_naming_the_column() {
     assert!(matches!(err, Error::MissingValue(_)), "{err:?}");
     assert_eq!(err.code(), Some(&SqlState::NOT_NULL_VIOLATION));
     let v = err.violation().unwrap();
-    assert_eq!((v.table.as_deref(), v.column.as_deref()), (Some("parents"), Some("code")));
+    assert_eq!(
+        (v.table.as_deref(), v.column.as_deref()),
+        (Some("parents"), Some("code"))
+    );
 }
 
 #[tokio::test]
@@ -109,8 +115,13 @@ async fn serialization_failure_is_retryable() {
     b.batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE; SELECT sum(id) FROM parents")
         .await
         .unwrap();
-    a.batch_execute("INSERT INTO parents VALUES (10, 'x'); COMMIT").await.unwrap();
-    let err = match b.batch_execute("INSERT INTO parents VALUES (11, 'y')").await {
+    a.batch_execute("INSERT INTO parents VALUES (10, 'x'); COMMIT")
+        .await
+        .unwrap();
+    let err = match b
+        .batch_execute("INSERT INTO parents VALUES (11, 'y')")
+        .await
+    {
         Err(e) => Error::from(e),
         Ok(()) => Error::from(b.batch_execute("COMMIT").await.unwrap_err()),
     };
@@ -122,13 +133,21 @@ async fn serialization_failure_is_retryable() {
 async fn deadlock_is_retryable() {
     let (db, a) = setup().await;
     let b = db.client().await;
-    a.batch_execute("BEGIN; UPDATE parents SET code = 'a1' WHERE id = 1").await.unwrap();
-    b.batch_execute("BEGIN; UPDATE parents SET code = 'b1' WHERE id = 2").await.unwrap();
+    a.batch_execute("BEGIN; UPDATE parents SET code = 'a1' WHERE id = 1")
+        .await
+        .unwrap();
+    b.batch_execute("BEGIN; UPDATE parents SET code = 'b1' WHERE id = 2")
+        .await
+        .unwrap();
     let (ra, rb) = tokio::join!(
         a.batch_execute("UPDATE parents SET code = 'a2' WHERE id = 2"),
         b.batch_execute("UPDATE parents SET code = 'b2' WHERE id = 1"),
     );
-    let err = Error::from(ra.err().or(rb.err()).expect("one side is chosen as the victim"));
+    let err = Error::from(
+        ra.err()
+            .or(rb.err())
+            .expect("one side is chosen as the victim"),
+    );
     assert!(matches!(err, Error::Retryable(_)), "{err:?}");
     assert_eq!(err.code(), Some(&SqlState::T_R_DEADLOCK_DETECTED));
 }
@@ -157,5 +176,8 @@ async fn pool_errors_map_through_the_same_place() {
         .build()
         .unwrap();
     let err = Error::from(unreachable.get().await.unwrap_err());
-    assert!(matches!(err, Error::Connection(_) | Error::Pool(_)), "{err:?}");
+    assert!(
+        matches!(err, Error::Connection(_) | Error::Pool(_)),
+        "{err:?}"
+    );
 }

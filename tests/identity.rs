@@ -10,7 +10,14 @@ type Client = deadpool_postgres::Object;
 
 async fn user(client: &Client, email: &str, username: &str) -> Result<users::User, Error> {
     users::user_create()
-        .bind(client, &email, &username, &None::<&str>, &Some("Ada"), &None::<&str>)
+        .bind(
+            client,
+            &email,
+            &username,
+            &None::<&str>,
+            &Some("Ada"),
+            &None::<&str>,
+        )
         .one()
         .await
         .map_err(Error::from)
@@ -28,7 +35,12 @@ async fn count(client: &Client, table: &str) -> i64 {
 async fn a_malformed_email_is_rejected_by_its_check() {
     let db = TestDb::new().await;
     let client = db.pool().get().await.unwrap();
-    for email in ["not-an-email", "a@b", "two@@example.com", "spaces in@example.com"] {
+    for email in [
+        "not-an-email",
+        "a@b",
+        "two@@example.com",
+        "spaces in@example.com",
+    ] {
         let err = user(&client, email, "ada").await.unwrap_err();
         assert!(matches!(err, Error::Invalid(_)), "{email}: {err:?}");
         assert_eq!(err.constraint(), Some("users_email_format"), "{email}");
@@ -41,12 +53,16 @@ async fn usernames_must_be_3_to_50_characters() {
     let db = TestDb::new().await;
     let client = db.pool().get().await.unwrap();
     for username in ["ab".to_owned(), "x".repeat(51)] {
-        let err = user(&client, "ada@example.com", &username).await.unwrap_err();
+        let err = user(&client, "ada@example.com", &username)
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::Invalid(_)), "{err:?}");
         assert_eq!(err.constraint(), Some("users_username_length"));
     }
     user(&client, "ada@example.com", "abc").await.unwrap();
-    user(&client, "bob@example.com", &"y".repeat(50)).await.unwrap();
+    user(&client, "bob@example.com", &"y".repeat(50))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -100,7 +116,13 @@ async fn organizations_list_by_keyset_without_gaps_or_repeats() {
     let client = db.pool().get().await.unwrap();
     for i in 0..25 {
         organizations::organization_create()
-            .bind(&client, &format!("Org {i}"), &format!("org-{i}"), &json!({}), &json!({"i": i}))
+            .bind(
+                &client,
+                &format!("Org {i}"),
+                &format!("org-{i}"),
+                &json!({}),
+                &json!({"i": i}),
+            )
             .one()
             .await
             .unwrap();
@@ -139,7 +161,10 @@ async fn organization_slugs_are_unique_and_well_formed() {
         }
     };
     create("acme").await.unwrap();
-    assert_eq!(create("acme").await.unwrap_err().constraint(), Some("organizations_slug_key"));
+    assert_eq!(
+        create("acme").await.unwrap_err().constraint(),
+        Some("organizations_slug_key")
+    );
     assert_eq!(
         create("Not A Slug").await.unwrap_err().constraint(),
         Some("organizations_slug_format")

@@ -18,20 +18,32 @@ fn write(dir: &Path, file: &str, sql: &str) {
 fn fixture() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    write(d, "1_log.up.sql", "CREATE TABLE applied_log (name text NOT NULL);");
+    write(
+        d,
+        "1_log.up.sql",
+        "CREATE TABLE applied_log (name text NOT NULL);",
+    );
     write(d, "1_log.down.sql", "DROP TABLE applied_log;");
     write(
         d,
         "2_widgets.up.sql",
         "-- why: widgets\nCREATE TABLE widgets (id int PRIMARY KEY);\nINSERT INTO applied_log VALUES ('2');",
     );
-    write(d, "2_widgets.down.sql", "DROP TABLE widgets;\nDELETE FROM applied_log WHERE name = '2';");
+    write(
+        d,
+        "2_widgets.down.sql",
+        "DROP TABLE widgets;\nDELETE FROM applied_log WHERE name = '2';",
+    );
     write(
         d,
         "3_gadgets.up.sql",
         "CREATE TABLE gadgets (id int PRIMARY KEY);\nINSERT INTO applied_log VALUES ('3');",
     );
-    write(d, "3_gadgets.down.sql", "DROP TABLE gadgets;\nDELETE FROM applied_log WHERE name = '3';");
+    write(
+        d,
+        "3_gadgets.down.sql",
+        "DROP TABLE gadgets;\nDELETE FROM applied_log WHERE name = '3';",
+    );
     dir
 }
 
@@ -54,7 +66,10 @@ async fn table_exists(client: &tokio_postgres::Client, name: &str) -> bool {
 
 async fn recorded(client: &tokio_postgres::Client) -> Vec<i64> {
     client
-        .query("SELECT version FROM public.schema_migrations ORDER BY version", &[])
+        .query(
+            "SELECT version FROM public.schema_migrations ORDER BY version",
+            &[],
+        )
         .await
         .map(|rows| rows.iter().map(|r| r.get(0)).collect())
         .unwrap_or_default()
@@ -71,37 +86,69 @@ async fn up_status_down_and_verify() {
     assert!(status.iter().all(|s| s.state == MigrationState::Pending));
 
     let planned = migrator
-        .up(&client, UpOptions { to: None, dry_run: true })
+        .up(
+            &client,
+            UpOptions {
+                to: None,
+                dry_run: true,
+            },
+        )
         .await
         .unwrap();
-    assert_eq!(planned.iter().map(|s| s.version).collect::<Vec<_>>(), [1, 2, 3]);
-    assert!(!table_exists(&client, "widgets").await, "dry run changed nothing");
+    assert_eq!(
+        planned.iter().map(|s| s.version).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert!(
+        !table_exists(&client, "widgets").await,
+        "dry run changed nothing"
+    );
 
     let applied = migrator
-        .up(&client, UpOptions { to: Some(2), dry_run: false })
+        .up(
+            &client,
+            UpOptions {
+                to: Some(2),
+                dry_run: false,
+            },
+        )
         .await
         .unwrap();
-    assert_eq!(applied.iter().map(|s| s.version).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(
+        applied.iter().map(|s| s.version).collect::<Vec<_>>(),
+        [1, 2]
+    );
     assert!(table_exists(&client, "widgets").await);
     assert!(!table_exists(&client, "gadgets").await);
 
     migrator.up(&client, UpOptions::default()).await.unwrap();
     assert_eq!(recorded(&client).await, [1, 2, 3]);
     let status = migrator.status(&client).await.unwrap();
-    assert!(status.iter().all(|s| matches!(
-        s.state,
-        MigrationState::Applied { changed: false, .. }
-    )));
+    assert!(
+        status
+            .iter()
+            .all(|s| matches!(s.state, MigrationState::Applied { changed: false, .. }))
+    );
     migrator.verify(&client).await.unwrap();
     assert!(
-        migrator.up(&client, UpOptions::default()).await.unwrap().is_empty(),
+        migrator
+            .up(&client, UpOptions::default())
+            .await
+            .unwrap()
+            .is_empty(),
         "a second up has nothing to do"
     );
 
-    let reverted = migrator.down(&client, down(DownTarget::Steps(1))).await.unwrap();
+    let reverted = migrator
+        .down(&client, down(DownTarget::Steps(1)))
+        .await
+        .unwrap();
     assert_eq!(reverted.iter().map(|s| s.version).collect::<Vec<_>>(), [3]);
     assert!(!table_exists(&client, "gadgets").await);
-    migrator.down(&client, down(DownTarget::To(1))).await.unwrap();
+    migrator
+        .down(&client, down(DownTarget::To(1)))
+        .await
+        .unwrap();
     assert_eq!(recorded(&client).await, [1]);
     migrator.down(&client, down(DownTarget::All)).await.unwrap();
     assert!(recorded(&client).await.is_empty());
@@ -119,7 +166,11 @@ async fn verify_reports_an_edited_applied_migration() {
         .up(&client, UpOptions::default())
         .await
         .unwrap();
-    write(dir.path(), "2_widgets.up.sql", "CREATE TABLE widgets (id bigint PRIMARY KEY);");
+    write(
+        dir.path(),
+        "2_widgets.up.sql",
+        "CREATE TABLE widgets (id bigint PRIMARY KEY);",
+    );
     let migrator = Migrator::from_dir(dir.path()).unwrap();
     let err = migrator.verify(&client).await.unwrap_err();
     let MigrateError::Drift(drift) = err else {
@@ -137,8 +188,14 @@ async fn verify_reports_an_edited_applied_migration() {
         "migration 2 (widgets) was applied but its file changed"
     );
     // up refuses to run over an edited migration.
-    let err = migrator.up(&client, UpOptions::default()).await.unwrap_err();
-    assert!(matches!(err, MigrateError::AppliedChanged(Drift::Changed { version: 2, .. })));
+    let err = migrator
+        .up(&client, UpOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        MigrateError::AppliedChanged(Drift::Changed { version: 2, .. })
+    ));
 }
 
 #[tokio::test]
@@ -165,8 +222,14 @@ async fn verify_reports_an_applied_migration_whose_file_is_gone() {
             name: "gadgets".into()
         }]
     );
-    let err = migrator.down(&client, down(DownTarget::Steps(1))).await.unwrap_err();
-    assert!(matches!(err, MigrateError::MissingFiles { version: 3, .. }), "{err}");
+    let err = migrator
+        .down(&client, down(DownTarget::Steps(1)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, MigrateError::MissingFiles { version: 3, .. }),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -230,9 +293,19 @@ async fn a_failed_migration_leaves_nothing_applied_or_recorded() {
     assert_eq!(*line, 6, "the line naming the missing table");
     assert_eq!(code, "42P01");
     assert_eq!(message, "relation \"no_such_table\" does not exist");
-    assert!(err.to_string().contains("2_broken.up.sql failed at line 6: 42P01"), "{err}");
-    assert!(table_exists(&client, "ok").await, "the earlier migration stays");
-    assert!(!table_exists(&client, "half").await, "nothing of the failed one remains");
+    assert!(
+        err.to_string()
+            .contains("2_broken.up.sql failed at line 6: 42P01"),
+        "{err}"
+    );
+    assert!(
+        table_exists(&client, "ok").await,
+        "the earlier migration stays"
+    );
+    assert!(
+        !table_exists(&client, "half").await,
+        "nothing of the failed one remains"
+    );
     assert_eq!(recorded(&client).await, [1]);
 }
 
@@ -293,7 +366,11 @@ async fn a_no_transaction_migration_creates_an_index_concurrently_while_another_
         "2_items_label.up.sql",
         "-- groundwork:no-transaction\nCREATE INDEX CONCURRENTLY items_label_idx ON items (label);",
     );
-    write(dir.path(), "2_items_label.down.sql", "-- groundwork:no-transaction\nDROP INDEX CONCURRENTLY items_label_idx;");
+    write(
+        dir.path(),
+        "2_items_label.down.sql",
+        "-- groundwork:no-transaction\nDROP INDEX CONCURRENTLY items_label_idx;",
+    );
     let run = |url: String, path: std::path::PathBuf| async move {
         let client = connect(&url).await.unwrap();
         Migrator::from_dir(&path)
@@ -366,8 +443,14 @@ async fn irreversible_and_misnamed_migrations_are_reported() {
     let client = db.client().await;
     let migrator = Migrator::from_dir(dir.path()).unwrap();
     migrator.up(&client, UpOptions::default()).await.unwrap();
-    let err = migrator.down(&client, down(DownTarget::All)).await.unwrap_err();
-    assert!(matches!(err, MigrateError::Irreversible { version: 7, .. }), "{err}");
+    let err = migrator
+        .down(&client, down(DownTarget::All))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, MigrateError::Irreversible { version: 7, .. }),
+        "{err}"
+    );
     assert_eq!(recorded(&client).await, [7]);
 }
 
@@ -377,11 +460,18 @@ fn new_creates_a_timestamped_pair() {
     let (up, down) = groundwork::migrate::new_migration_files(dir.path(), "Add Widgets!").unwrap();
     let up_name = up.file_name().unwrap().to_str().unwrap().to_owned();
     assert!(up_name.ends_with("_add_widgets.up.sql"), "{up_name}");
-    assert_eq!(up_name.split('_').next().unwrap().len(), 14, "UTC timestamp version");
+    assert_eq!(
+        up_name.split('_').next().unwrap().len(),
+        14,
+        "UTC timestamp version"
+    );
     assert!(down.to_str().unwrap().ends_with("_add_widgets.down.sql"));
     let (second, _) = groundwork::migrate::new_migration_files(dir.path(), "more").unwrap();
     assert!(second > up, "a second migration sorts after the first");
-    assert_eq!(Migrator::from_dir(dir.path()).unwrap().migrations().len(), 2);
+    assert_eq!(
+        Migrator::from_dir(dir.path()).unwrap().migrations().len(),
+        2
+    );
 }
 
 /// Everything a migration can create or change, one sorted line per object.
@@ -468,7 +558,11 @@ async fn every_migration_round_trips_to_the_exact_previous_catalog() {
             .await
             .unwrap();
         let after_up = catalog(&client).await;
-        assert_ne!(before, after_up, "migration {} changes the schema", migration.version);
+        assert_ne!(
+            before, after_up,
+            "migration {} changes the schema",
+            migration.version
+        );
         migrator
             .down(&client, down(DownTarget::Steps(1)))
             .await
@@ -486,6 +580,11 @@ async fn every_migration_round_trips_to_the_exact_previous_catalog() {
             .up(&client, UpOptions { to, dry_run: false })
             .await
             .unwrap();
-        assert_eq!(catalog(&client).await, after_up, "re-applying {} is identical", migration.version);
+        assert_eq!(
+            catalog(&client).await,
+            after_up,
+            "re-applying {} is identical",
+            migration.version
+        );
     }
 }

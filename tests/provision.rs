@@ -35,7 +35,10 @@ fn wait_until_gone(trace: &Trace) {
         if !left {
             return;
         }
-        assert!(Instant::now() < deadline, "still there after 15 s: {trace:?}");
+        assert!(
+            Instant::now() < deadline,
+            "still there after 15 s: {trace:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -63,7 +66,9 @@ fn trace(pg: &Postgres) -> Trace {
 
 #[tokio::test]
 async fn an_ephemeral_server_is_gone_after_drop() {
-    let pg = Postgres::ephemeral(&Settings::from_env().unwrap()).await.unwrap();
+    let pg = Postgres::ephemeral(&Settings::from_env().unwrap())
+        .await
+        .unwrap();
     let client = groundwork::provision::connect(pg.url()).await.unwrap();
     let one: i32 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
     assert_eq!(one, 1);
@@ -80,7 +85,9 @@ async fn an_ephemeral_server_is_gone_after_drop() {
 #[tokio::test]
 #[ignore = "helper: run by an_owner_that_panics_leaves_nothing_behind"]
 async fn helper_start_server_then_panic() {
-    let pg = Postgres::ephemeral(&Settings::from_env().unwrap()).await.unwrap();
+    let pg = Postgres::ephemeral(&Settings::from_env().unwrap())
+        .await
+        .unwrap();
     match trace(&pg) {
         Trace::Local { dir, pid } => println!("TRACE local {pid} {}", dir.display()),
         Trace::Container(name) => println!("TRACE container {name}"),
@@ -106,7 +113,12 @@ fn an_owner_that_panics_leaves_nothing_behind() {
     let line = stdout
         .lines()
         .find_map(|l| l.split_once("TRACE ").map(|(_, rest)| rest))
-        .unwrap_or_else(|| panic!("no trace in {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+        .unwrap_or_else(|| {
+            panic!(
+                "no trace in {stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
     let parts: Vec<&str> = line.split(' ').collect();
     let trace = match parts[..] {
         ["local", pid, dir] => Trace::Local {
@@ -124,7 +136,10 @@ fn the_strategy_is_read_from_the_environment() {
     use groundwork::provision::{ProvisionError, Strategy};
     assert_eq!("auto".parse::<Strategy>().unwrap(), Strategy::Auto);
     assert_eq!("LOCAL".parse::<Strategy>().unwrap(), Strategy::Local);
-    assert_eq!("container".parse::<Strategy>().unwrap(), Strategy::Container);
+    assert_eq!(
+        "container".parse::<Strategy>().unwrap(),
+        Strategy::Container
+    );
     let err = "docker".parse::<Strategy>().unwrap_err();
     assert!(matches!(err, ProvisionError::InvalidStrategy(_)));
     assert_eq!(
@@ -143,9 +158,19 @@ async fn no_postgres_at_all_names_the_three_ways_to_provide_one() {
         image: "groundwork-test/does-not-exist:0".into(),
         data_dir: PathBuf::from(".groundwork-unused"),
     };
-    let err = Postgres::ephemeral(&settings).await.unwrap_err().to_string();
-    assert!(err.starts_with("no PostgreSQL server is available"), "{err}");
-    for way in ["DATABASE_URL", "initdb, pg_ctl, postgres", "GROUNDWORK_POSTGRES=container"] {
+    let err = Postgres::ephemeral(&settings)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("no PostgreSQL server is available"),
+        "{err}"
+    );
+    for way in [
+        "DATABASE_URL",
+        "initdb, pg_ctl, postgres",
+        "GROUNDWORK_POSTGRES=container",
+    ] {
         assert!(err.contains(way), "{way} missing from: {err}");
     }
 }

@@ -28,7 +28,13 @@ async fn writes_in_one_test_database_are_invisible_in_another() {
     assert_ne!(a.name(), b.name());
     let client = a.pool().get().await.unwrap();
     groundwork::queries::identity::organizations::organization_create()
-        .bind(&client, &"A", &"org-a", &serde_json::json!({}), &serde_json::json!({}))
+        .bind(
+            &client,
+            &"A",
+            &"org-a",
+            &serde_json::json!({}),
+            &serde_json::json!({}),
+        )
         .one()
         .await
         .unwrap();
@@ -42,7 +48,8 @@ async fn writes_in_one_test_database_are_invisible_in_another() {
 async fn a_clone_has_every_migration_applied() {
     let db = TestDb::new().await;
     let client = db.client().await;
-    let migrator = groundwork::migrate::Migrator::from_dir(groundwork::testing::DEFAULT_MIGRATIONS).unwrap();
+    let migrator =
+        groundwork::migrate::Migrator::from_dir(groundwork::testing::DEFAULT_MIGRATIONS).unwrap();
     migrator.verify(&client).await.unwrap();
     let status = migrator.status(&client).await.unwrap();
     assert_eq!(status.len(), migrator.migrations().len());

@@ -25,7 +25,10 @@ pub(super) async fn run(
             return Ok(ExitCode::SUCCESS);
         }
         for path in stale {
-            eprintln!("stale: {} (run `cargo run -- codegen` and commit)", path.display());
+            eprintln!(
+                "stale: {} (run `cargo run -- codegen` and commit)",
+                path.display()
+            );
         }
         return Ok(ExitCode::FAILURE);
     }

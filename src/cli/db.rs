@@ -15,40 +15,54 @@ pub(super) async fn run(
         return Ok(ExitCode::SUCCESS);
     }
     let dir = settings.data_dir.clone();
-    tokio::task::spawn_blocking(move || -> Result<ExitCode, Box<dyn std::error::Error + Send + Sync>> {
-        let cluster = PersistentCluster::new(dir)?;
-        match command {
-            DbCommand::Start => {
-                let (port, started) = cluster.start()?;
-                println!(
-                    "{} {} ({})",
-                    if started { "started" } else { "already running:" },
-                    cluster.url(port),
-                    cluster.dir().display()
-                );
-            }
-            DbCommand::Stop => {
-                let was_running = cluster.stop()?;
-                println!(
-                    "{} ({})",
-                    if was_running { "stopped" } else { "not running" },
-                    cluster.dir().display()
-                );
-            }
-            DbCommand::Status => match cluster.running_port() {
-                Some(port) => println!("running: {} ({})", cluster.url(port), cluster.dir().display()),
-                None => {
-                    println!("stopped ({})", cluster.dir().display());
-                    return Ok(ExitCode::from(3));
+    tokio::task::spawn_blocking(
+        move || -> Result<ExitCode, Box<dyn std::error::Error + Send + Sync>> {
+            let cluster = PersistentCluster::new(dir)?;
+            match command {
+                DbCommand::Start => {
+                    let (port, started) = cluster.start()?;
+                    println!(
+                        "{} {} ({})",
+                        if started {
+                            "started"
+                        } else {
+                            "already running:"
+                        },
+                        cluster.url(port),
+                        cluster.dir().display()
+                    );
                 }
-            },
-            DbCommand::Url => {
-                let (port, _) = cluster.start()?;
-                println!("{}", cluster.url(port));
+                DbCommand::Stop => {
+                    let was_running = cluster.stop()?;
+                    println!(
+                        "{} ({})",
+                        if was_running {
+                            "stopped"
+                        } else {
+                            "not running"
+                        },
+                        cluster.dir().display()
+                    );
+                }
+                DbCommand::Status => match cluster.running_port() {
+                    Some(port) => println!(
+                        "running: {} ({})",
+                        cluster.url(port),
+                        cluster.dir().display()
+                    ),
+                    None => {
+                        println!("stopped ({})", cluster.dir().display());
+                        return Ok(ExitCode::from(3));
+                    }
+                },
+                DbCommand::Url => {
+                    let (port, _) = cluster.start()?;
+                    println!("{}", cluster.url(port));
+                }
             }
-        }
-        Ok(ExitCode::SUCCESS)
-    })
+            Ok(ExitCode::SUCCESS)
+        },
+    )
     .await?
     .map_err(|e| -> Box<dyn std::error::Error> { e })
 }

@@ -92,9 +92,7 @@ pub(super) async fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn connect(
-    url: &str,
-) -> Result<tokio_postgres::Client, Box<dyn std::error::Error>> {
+async fn connect(url: &str) -> Result<tokio_postgres::Client, Box<dyn std::error::Error>> {
     groundwork::provision::connect(url)
         .await
         .map_err(|e| format!("connecting to {url}: {e}").into())

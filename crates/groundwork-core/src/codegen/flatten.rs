@@ -19,7 +19,8 @@ pub(crate) fn flatten(crate_dir: &Path, module: &str) -> Result<String, String> 
 }
 
 fn parse(path: &Path) -> Result<syn::File, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     syn::parse_file(&text).map_err(|e| format!("parsing {}: {e}", path.display()))
 }
 

@@ -106,7 +106,9 @@ impl Project {
         let current = self.current_manifest()?;
         let committed = self.committed_manifest();
         if self.output_file().is_file()
-            && committed.as_ref().is_some_and(|c| c.fingerprint == current.fingerprint)
+            && committed
+                .as_ref()
+                .is_some_and(|c| c.fingerprint == current.fingerprint)
         {
             return Ok(None);
         }
@@ -134,7 +136,9 @@ impl Project {
             .generate_in(&with_database(server_url, &scratch), &migrator)
             .await;
         let dropped = admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{scratch}\" WITH (FORCE)"))
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{scratch}\" WITH (FORCE)"
+            ))
             .await;
         let code = result?;
         dropped?;

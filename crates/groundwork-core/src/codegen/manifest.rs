@@ -16,7 +16,8 @@ pub struct Manifest {
     pub files: BTreeMap<String, String>,
 }
 
-const HEADER: &str = "# Inputs of src/generated/cornucopia.rs; written by `groundwork codegen`, do not edit.";
+const HEADER: &str =
+    "# Inputs of src/generated/cornucopia.rs; written by `groundwork codegen`, do not edit.";
 
 impl Manifest {
     /// Hashes every file below `root/dir` for each of `dirs`.

@@ -69,8 +69,8 @@ impl Migration {
             } else {
                 (file_name.trim_end_matches(".sql"), false)
             };
-            let (version, name) = parse_stem(stem)
-                .ok_or_else(|| MigrateError::InvalidFileName(path.clone()))?;
+            let (version, name) =
+                parse_stem(stem).ok_or_else(|| MigrateError::InvalidFileName(path.clone()))?;
             let sql = std::fs::read_to_string(&path).map_err(MigrateError::io("reading", &path))?;
             let script = Script {
                 path: path.clone(),
@@ -79,7 +79,8 @@ impl Migration {
             let previous = if is_down {
                 downs.insert(version, script)
             } else {
-                ups.insert(version, (name.to_owned(), script)).map(|(_, s)| s)
+                ups.insert(version, (name.to_owned(), script))
+                    .map(|(_, s)| s)
             };
             if let Some(previous) = previous {
                 return Err(MigrateError::DuplicateVersion {
@@ -122,7 +123,9 @@ pub fn new_migration_files(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf),
         .collect::<Vec<_>>()
         .join("_");
     if slug.is_empty() {
-        return Err(MigrateError::InvalidFileName(dir.join(format!("<version>_{name}.up.sql"))));
+        return Err(MigrateError::InvalidFileName(
+            dir.join(format!("<version>_{name}.up.sql")),
+        ));
     }
     std::fs::create_dir_all(dir).map_err(MigrateError::io("creating", dir))?;
     let existing = Migration::load_dir(dir)?;
@@ -139,8 +142,7 @@ pub fn new_migration_files(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf),
     }
     let up = dir.join(format!("{version}_{slug}.up.sql"));
     let down = dir.join(format!("{version}_{slug}.down.sql"));
-    std::fs::write(&up, format!("-- Why: {name}\n\n"))
-        .map_err(MigrateError::io("writing", &up))?;
+    std::fs::write(&up, format!("-- Why: {name}\n\n")).map_err(MigrateError::io("writing", &up))?;
     std::fs::write(&down, format!("-- Reverts {version}_{slug}.up.sql\n\n"))
         .map_err(MigrateError::io("writing", &down))?;
     Ok((up, down))

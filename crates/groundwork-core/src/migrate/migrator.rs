@@ -218,7 +218,8 @@ impl Migrator {
                                     &migration.version,
                                     &migration.name,
                                     &migration.checksum(),
-                                    &i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+                                    &i64::try_from(started.elapsed().as_millis())
+                                        .unwrap_or(i64::MAX),
                                 ],
                             )
                             .await
@@ -226,7 +227,12 @@ impl Migrator {
                     })
                     .await?;
                 }
-                steps.push(step(migration.version, &migration.name, started, options.dry_run));
+                steps.push(step(
+                    migration.version,
+                    &migration.name,
+                    started,
+                    options.dry_run,
+                ));
             }
             Ok(steps)
         })
@@ -267,10 +273,13 @@ impl Migrator {
                         version: record.version,
                         name: record.name.clone(),
                     })?;
-                let down = migration.down.as_ref().ok_or_else(|| MigrateError::Irreversible {
-                    version: record.version,
-                    name: record.name.clone(),
-                })?;
+                let down = migration
+                    .down
+                    .as_ref()
+                    .ok_or_else(|| MigrateError::Irreversible {
+                        version: record.version,
+                        name: record.name.clone(),
+                    })?;
                 plan.push((migration, down));
             }
             let mut steps = Vec::with_capacity(plan.len());
@@ -288,7 +297,12 @@ impl Migrator {
                     })
                     .await?;
                 }
-                steps.push(step(migration.version, &migration.name, started, options.dry_run));
+                steps.push(step(
+                    migration.version,
+                    &migration.name,
+                    started,
+                    options.dry_run,
+                ));
             }
             Ok(steps)
         })
@@ -312,7 +326,10 @@ impl Migrator {
             if started.elapsed() > self.lock_timeout {
                 return Err(MigrateError::LockTimeout(self.lock_timeout));
             }
-            tokio::time::sleep(Duration::from_millis(20 + u64::from(started.elapsed().subsec_micros() % 30))).await;
+            tokio::time::sleep(Duration::from_millis(
+                20 + u64::from(started.elapsed().subsec_micros() % 30),
+            ))
+            .await;
         }
         let result = async {
             client
@@ -342,7 +359,11 @@ fn step(version: i64, name: &str, started: Instant, dry_run: bool) -> Step {
     Step {
         version,
         name: name.to_owned(),
-        duration: if dry_run { Duration::ZERO } else { started.elapsed() },
+        duration: if dry_run {
+            Duration::ZERO
+        } else {
+            started.elapsed()
+        },
     }
 }
 
@@ -363,13 +384,15 @@ fn drift(status: &[MigrationStatus]) -> Vec<Drift> {
                 version: s.version,
                 name: record.name.clone(),
             }),
-            MigrationState::Pending => newest_applied
-                .filter(|newest| *newest > s.version)
-                .map(|newest_applied| Drift::OutOfOrder {
-                    version: s.version,
-                    name: s.name.clone(),
-                    newest_applied,
-                }),
+            MigrationState::Pending => {
+                newest_applied
+                    .filter(|newest| *newest > s.version)
+                    .map(|newest_applied| Drift::OutOfOrder {
+                        version: s.version,
+                        name: s.name.clone(),
+                        newest_applied,
+                    })
+            }
             MigrationState::Applied { changed: false, .. } => None,
         })
         .collect()
@@ -426,7 +449,12 @@ where
     let result = async {
         for statement in split_statements(&script.sql) {
             if let Err(error) = client.batch_execute(statement.sql).await {
-                return Err(script_error(script, statement.offset, statement.sql, &error));
+                return Err(script_error(
+                    script,
+                    statement.offset,
+                    statement.sql,
+                    &error,
+                ));
             }
         }
         record(client).await?;

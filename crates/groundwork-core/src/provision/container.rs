@@ -3,7 +3,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use testcontainers::core::{IntoContainerPort, WaitFor};
+use testcontainers::core::{IntoContainerPort, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{GenericImage, ImageExt};
 
@@ -17,6 +17,7 @@ pub(crate) struct ContainerServer {
 }
 
 const REAPER: &str = r#"
+trap '' INT TERM HUP
 echo ready
 read -r _ || true
 docker rm -fv "$1" >/dev/null 2>&1
@@ -48,7 +49,11 @@ impl ContainerServer {
         );
         // The reaper exists before the container does, so that no exit path leaks it.
         let mut reaper = Command::new("/bin/sh");
-        reaper.arg("-c").arg(REAPER).arg("groundwork-reaper").arg(&name);
+        reaper
+            .arg("-c")
+            .arg(REAPER)
+            .arg("groundwork-reaper")
+            .arg(&name);
         let (lifeline, _) = Lifeline::spawn(reaper)
             .map_err(|e| ProvisionError::Container(format!("starting the reaper: {e}")))?;
         let mut cmd = vec!["postgres".to_owned()];
@@ -64,6 +69,8 @@ impl ContainerServer {
             .with_env_var("POSTGRES_HOST_AUTH_METHOD", "trust")
             .with_env_var("POSTGRES_PASSWORD", "postgres")
             .with_container_name(&name)
+            // Data in memory, as for local ephemeral clusters.
+            .with_mount(Mount::tmpfs_mount("/var/lib/postgresql/data"))
             .with_cmd(cmd)
             .with_startup_timeout(Duration::from_secs(120))
             .start()

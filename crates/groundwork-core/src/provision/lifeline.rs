@@ -1,6 +1,7 @@
 //! A supervisor process that cleans up after its owner.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
 
 /// A child process whose standard input is a pipe only this process holds.
@@ -16,8 +17,13 @@ pub(crate) struct Lifeline {
 impl Lifeline {
     /// Spawns `command` with piped stdin and stdout and returns the first line the
     /// child prints (its report, for example a process id).
+    ///
+    /// The child gets a process group of its own, so that a signal sent to the
+    /// owner's group (Ctrl-C, `timeout`, a CI runner stopping a job) does not kill it
+    /// before it has cleaned up; it still notices the owner's death through the pipe.
     pub(crate) fn spawn(mut command: Command) -> std::io::Result<(Self, String)> {
         command
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());

@@ -41,7 +41,7 @@ impl Binaries {
                 Some((version, entry.path().join("bin")))
             })
             .collect();
-        versioned.sort_by(|a, b| b.0.cmp(&a.0));
+        versioned.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
         candidates.extend(versioned.into_iter().map(|(_, dir)| dir));
         candidates
             .into_iter()
@@ -116,7 +116,14 @@ fn command(run_as: Option<RunAs>, program: impl AsRef<std::ffi::OsStr>) -> Comma
         user.apply(&mut command);
     }
     // The server inherits nothing that points at the caller's own databases.
-    for var in ["PGDATA", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD"] {
+    for var in [
+        "PGDATA",
+        "PGHOST",
+        "PGPORT",
+        "PGUSER",
+        "PGDATABASE",
+        "PGPASSWORD",
+    ] {
         command.env_remove(var);
     }
     command
@@ -167,7 +174,13 @@ fn postmaster_status(data: &Path) -> Option<(u16, String)> {
     let text = std::fs::read_to_string(data.join("postmaster.pid")).ok()?;
     let lines: Vec<&str> = text.lines().collect();
     let port = lines.get(3)?.trim().parse().ok()?;
-    Some((port, lines.get(7).map(|s| s.trim().to_owned()).unwrap_or_default()))
+    Some((
+        port,
+        lines
+            .get(7)
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default(),
+    ))
 }
 
 fn process_alive(pid: i32) -> bool {
@@ -205,6 +218,7 @@ pub(crate) struct EphemeralCluster {
 }
 
 const SUPERVISOR: &str = r#"
+trap '' INT TERM HUP
 postgres=$1; data=$2; port=$3; root=$4; shift 4
 "$postgres" -D "$data" -p "$port" -k "$root" -c listen_addresses=127.0.0.1 "$@" \
     >"$root/postgres.log" 2>&1 </dev/null &
@@ -301,9 +315,25 @@ impl EphemeralCluster {
     }
 }
 
+/// Where ephemeral clusters live: `GROUNDWORK_TMPDIR`, else `/dev/shm` (memory: cloning
+/// a template database is file copying, several times faster there than on disk),
+/// else the system temporary directory.
+fn ephemeral_base() -> PathBuf {
+    if let Some(dir) = std::env::var_os("GROUNDWORK_TMPDIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let shm = Path::new("/dev/shm");
+    let writable = std::fs::metadata(shm).is_ok_and(|m| m.is_dir() && !m.permissions().readonly());
+    if writable {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
 fn create_temp_root() -> Result<PathBuf, ProvisionError> {
     use std::os::unix::fs::DirBuilderExt;
-    let base = std::env::temp_dir();
+    let base = ephemeral_base();
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());

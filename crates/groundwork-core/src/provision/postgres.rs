@@ -218,7 +218,10 @@ impl Drop for Postgres {
         } = &self.handle
             && let Err(e) = cluster.stop()
         {
-            eprintln!("groundwork: stopping the cluster in {}: {e}", cluster.dir().display());
+            eprintln!(
+                "groundwork: stopping the cluster in {}: {e}",
+                cluster.dir().display()
+            );
         }
     }
 }
