@@ -14,7 +14,15 @@
 //! let pool = groundwork::pool::from_env()?;
 //! let client = pool.get().await?;
 //! let org = organization_create()
-//!     .bind(&client, &"Acme", &"acme", &serde_json::json!({}), &serde_json::json!({}))
+//!     .bind(
+//!         &client,
+//!         &None::<uuid::Uuid>,
+//!         &"Acme",
+//!         &"acme",
+//!         &serde_json::json!({}),
+//!         &serde_json::json!({}),
+//!         &None::<uuid::Uuid>,
+//!     )
 //!     .one()
 //!     .await?;
 //! println!("created {} ({})", org.name, org.id);
@@ -29,6 +37,8 @@
 //! | [`codegen`] | the build-time query compiler behind `build.rs` and `groundwork codegen` |
 //! | [`pool`] | a deadpool-postgres pool configured from the environment |
 //! | [`error`] | one error type, with SQLSTATEs mapped to typed variants |
+//! | [`tenant`] | running work in a transaction with the row-level-security tenant context set |
+//! | [`identity`] | password hashing, API keys, sessions, invitations and login lock-out |
 //! | [`testing`] | [`testing::TestDb`]: a migrated, isolated database per test |
 //! | [`queries`], [`types`] | the generated code |
 //!
@@ -36,7 +46,9 @@
 //! accept pooled connections.
 
 pub mod error;
+pub mod identity;
 pub mod pool;
+pub mod tenant;
 pub mod testing;
 
 pub use error::Error;

@@ -30,10 +30,12 @@ async fn writes_in_one_test_database_are_invisible_in_another() {
     groundwork::queries::identity::organizations::organization_create()
         .bind(
             &client,
+            &None::<uuid::Uuid>,
             &"A",
             &"org-a",
             &serde_json::json!({}),
             &serde_json::json!({}),
+            &None::<uuid::Uuid>,
         )
         .one()
         .await

@@ -537,6 +537,1425 @@ mod domain {
 #[allow(dead_code)]
 pub mod queries {
     pub mod identity {
+        pub mod api_keys {
+            #[derive(Debug)]
+            pub struct ApiKeyCreateParams<
+                T1: crate::generated::StringSql,
+                T2: crate::generated::StringSql,
+                T3: crate::generated::BytesSql,
+                T4: crate::generated::StringSql,
+                T5: crate::generated::ArraySql<Item = T4>,
+            > {
+                pub organization_id: uuid::Uuid,
+                pub created_by: Option<uuid::Uuid>,
+                pub name: T1,
+                pub key_prefix: T2,
+                pub key_hash: T3,
+                pub scopes: T5,
+                pub rate_limit_per_minute: Option<i32>,
+                pub expires_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+            }
+            #[derive(Clone, Copy, Debug)]
+            pub struct ApiKeyListParams {
+                pub organization_id: uuid::Uuid,
+                pub after_id: Option<uuid::Uuid>,
+                pub limit: i64,
+            }
+            #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+            pub struct ApiKey {
+                pub id: uuid::Uuid,
+                pub organization_id: uuid::Uuid,
+                pub created_by: Option<uuid::Uuid>,
+                pub name: String,
+                pub key_prefix: String,
+                pub scopes: Vec<String>,
+                pub rate_limit_per_minute: Option<i32>,
+                pub usage_count: i64,
+                pub last_used_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub expires_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub revoked_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub created_at: chrono::DateTime<chrono::FixedOffset>,
+                pub updated_at: chrono::DateTime<chrono::FixedOffset>,
+            }
+            pub struct ApiKeyBorrowed<'a> {
+                pub id: uuid::Uuid,
+                pub organization_id: uuid::Uuid,
+                pub created_by: Option<uuid::Uuid>,
+                pub name: &'a str,
+                pub key_prefix: &'a str,
+                pub scopes: crate::generated::ArrayIterator<'a, &'a str>,
+                pub rate_limit_per_minute: Option<i32>,
+                pub usage_count: i64,
+                pub last_used_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub expires_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub revoked_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub created_at: chrono::DateTime<chrono::FixedOffset>,
+                pub updated_at: chrono::DateTime<chrono::FixedOffset>,
+            }
+            impl<'a> From<ApiKeyBorrowed<'a>> for ApiKey {
+                fn from(
+                    ApiKeyBorrowed {
+                        id,
+                        organization_id,
+                        created_by,
+                        name,
+                        key_prefix,
+                        scopes,
+                        rate_limit_per_minute,
+                        usage_count,
+                        last_used_at,
+                        expires_at,
+                        revoked_at,
+                        created_at,
+                        updated_at,
+                    }: ApiKeyBorrowed<'a>,
+                ) -> Self {
+                    Self {
+                        id,
+                        organization_id,
+                        created_by,
+                        name: name.into(),
+                        key_prefix: key_prefix.into(),
+                        scopes: scopes.map(|v| v.into()).collect(),
+                        rate_limit_per_minute,
+                        usage_count,
+                        last_used_at,
+                        expires_at,
+                        revoked_at,
+                        created_at,
+                        updated_at,
+                    }
+                }
+            }
+            #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+            pub struct ApiKeyAuthenticate {
+                pub api_key_id: uuid::Uuid,
+                pub organization_id: uuid::Uuid,
+                pub scopes: Vec<String>,
+                pub rate_limit_per_minute: Option<i32>,
+            }
+            pub struct ApiKeyAuthenticateBorrowed<'a> {
+                pub api_key_id: uuid::Uuid,
+                pub organization_id: uuid::Uuid,
+                pub scopes: crate::generated::ArrayIterator<'a, &'a str>,
+                pub rate_limit_per_minute: Option<i32>,
+            }
+            impl<'a> From<ApiKeyAuthenticateBorrowed<'a>> for ApiKeyAuthenticate {
+                fn from(
+                    ApiKeyAuthenticateBorrowed {
+                        api_key_id,
+                        organization_id,
+                        scopes,
+                        rate_limit_per_minute,
+                    }: ApiKeyAuthenticateBorrowed<'a>,
+                ) -> Self {
+                    Self {
+                        api_key_id,
+                        organization_id,
+                        scopes: scopes.map(|v| v.into()).collect(),
+                        rate_limit_per_minute,
+                    }
+                }
+            }
+            use crate::generated::client::async_::GenericClient;
+            use futures::{self, StreamExt, TryStreamExt};
+            pub struct ApiKeyQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+                client: &'c C,
+                params: [&'a (dyn postgres_types::ToSql + Sync); N],
+                query: &'static str,
+                cached: Option<&'s tokio_postgres::Statement>,
+                extractor: fn(
+                    &tokio_postgres::Row,
+                ) -> Result<ApiKeyBorrowed, tokio_postgres::Error>,
+                mapper: fn(ApiKeyBorrowed) -> T,
+            }
+            impl<'c, 'a, 's, C, T: 'c, const N: usize> ApiKeyQuery<'c, 'a, 's, C, T, N>
+            where
+                C: GenericClient,
+            {
+                pub fn map<R>(
+                    self,
+                    mapper: fn(ApiKeyBorrowed) -> R,
+                ) -> ApiKeyQuery<'c, 'a, 's, C, R, N> {
+                    ApiKeyQuery {
+                        client: self.client,
+                        params: self.params,
+                        query: self.query,
+                        cached: self.cached,
+                        extractor: self.extractor,
+                        mapper,
+                    }
+                }
+                pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+                    let row = crate::generated::client::async_::one(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok((self.mapper)((self.extractor)(&row)?))
+                }
+                pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+                    self.iter().await?.try_collect().await
+                }
+                pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+                    let opt_row = crate::generated::client::async_::opt(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok(
+                        opt_row
+                            .map(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                            .transpose()?,
+                    )
+                }
+                pub async fn iter(
+                    self,
+                ) -> Result<
+                    impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+                    tokio_postgres::Error,
+                > {
+                    let stream = crate::generated::client::async_::raw(
+                            self.client,
+                            self.query,
+                            crate::generated::slice_iter(&self.params),
+                            self.cached,
+                        )
+                        .await?;
+                    let mapped = stream
+                        .map(move |res| {
+                            res.and_then(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                        })
+                        .into_stream();
+                    Ok(mapped)
+                }
+            }
+            pub struct ApiKeyAuthenticateQuery<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T,
+                const N: usize,
+            > {
+                client: &'c C,
+                params: [&'a (dyn postgres_types::ToSql + Sync); N],
+                query: &'static str,
+                cached: Option<&'s tokio_postgres::Statement>,
+                extractor: fn(
+                    &tokio_postgres::Row,
+                ) -> Result<ApiKeyAuthenticateBorrowed, tokio_postgres::Error>,
+                mapper: fn(ApiKeyAuthenticateBorrowed) -> T,
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C,
+                T: 'c,
+                const N: usize,
+            > ApiKeyAuthenticateQuery<'c, 'a, 's, C, T, N>
+            where
+                C: GenericClient,
+            {
+                pub fn map<R>(
+                    self,
+                    mapper: fn(ApiKeyAuthenticateBorrowed) -> R,
+                ) -> ApiKeyAuthenticateQuery<'c, 'a, 's, C, R, N> {
+                    ApiKeyAuthenticateQuery {
+                        client: self.client,
+                        params: self.params,
+                        query: self.query,
+                        cached: self.cached,
+                        extractor: self.extractor,
+                        mapper,
+                    }
+                }
+                pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+                    let row = crate::generated::client::async_::one(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok((self.mapper)((self.extractor)(&row)?))
+                }
+                pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+                    self.iter().await?.try_collect().await
+                }
+                pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+                    let opt_row = crate::generated::client::async_::opt(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok(
+                        opt_row
+                            .map(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                            .transpose()?,
+                    )
+                }
+                pub async fn iter(
+                    self,
+                ) -> Result<
+                    impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+                    tokio_postgres::Error,
+                > {
+                    let stream = crate::generated::client::async_::raw(
+                            self.client,
+                            self.query,
+                            crate::generated::slice_iter(&self.params),
+                            self.cached,
+                        )
+                        .await?;
+                    let mapped = stream
+                        .map(move |res| {
+                            res.and_then(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                        })
+                        .into_stream();
+                    Ok(mapped)
+                }
+            }
+            pub struct ApiKeyCreateStmt(&'static str, Option<tokio_postgres::Statement>);
+            pub fn api_key_create() -> ApiKeyCreateStmt {
+                ApiKeyCreateStmt(
+                    "INSERT INTO identity.api_keys (organization_id, created_by, name, key_prefix, key_hash, scopes, rate_limit_per_minute, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, organization_id, created_by, name, key_prefix, scopes, rate_limit_per_minute, usage_count, last_used_at, expires_at, revoked_at, created_at, updated_at",
+                    None,
+                )
+            }
+            impl ApiKeyCreateStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<
+                    'c,
+                    'a,
+                    's,
+                    C: GenericClient,
+                    T1: crate::generated::StringSql,
+                    T2: crate::generated::StringSql,
+                    T3: crate::generated::BytesSql,
+                    T4: crate::generated::StringSql,
+                    T5: crate::generated::ArraySql<Item = T4>,
+                >(
+                    &'s self,
+                    client: &'c C,
+                    organization_id: &'a uuid::Uuid,
+                    created_by: &'a Option<uuid::Uuid>,
+                    name: &'a T1,
+                    key_prefix: &'a T2,
+                    key_hash: &'a T3,
+                    scopes: &'a T5,
+                    rate_limit_per_minute: &'a Option<i32>,
+                    expires_at: &'a Option<chrono::DateTime<chrono::FixedOffset>>,
+                ) -> ApiKeyQuery<'c, 'a, 's, C, ApiKey, 8> {
+                    ApiKeyQuery {
+                        client,
+                        params: [
+                            organization_id,
+                            created_by,
+                            name,
+                            key_prefix,
+                            key_hash,
+                            scopes,
+                            rate_limit_per_minute,
+                            expires_at,
+                        ],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<ApiKeyBorrowed, tokio_postgres::Error> {
+                            Ok(ApiKeyBorrowed {
+                                id: row.try_get(0)?,
+                                organization_id: row.try_get(1)?,
+                                created_by: row.try_get(2)?,
+                                name: row.try_get(3)?,
+                                key_prefix: row.try_get(4)?,
+                                scopes: row.try_get(5)?,
+                                rate_limit_per_minute: row.try_get(6)?,
+                                usage_count: row.try_get(7)?,
+                                last_used_at: row.try_get(8)?,
+                                expires_at: row.try_get(9)?,
+                                revoked_at: row.try_get(10)?,
+                                created_at: row.try_get(11)?,
+                                updated_at: row.try_get(12)?,
+                            })
+                        },
+                        mapper: |it| ApiKey::from(it),
+                    }
+                }
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T1: crate::generated::StringSql,
+                T2: crate::generated::StringSql,
+                T3: crate::generated::BytesSql,
+                T4: crate::generated::StringSql,
+                T5: crate::generated::ArraySql<Item = T4>,
+            > crate::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                ApiKeyCreateParams<T1, T2, T3, T4, T5>,
+                ApiKeyQuery<'c, 'a, 's, C, ApiKey, 8>,
+                C,
+            > for ApiKeyCreateStmt {
+                fn params(
+                    &'s self,
+                    client: &'c C,
+                    params: &'a ApiKeyCreateParams<T1, T2, T3, T4, T5>,
+                ) -> ApiKeyQuery<'c, 'a, 's, C, ApiKey, 8> {
+                    self.bind(
+                        client,
+                        &params.organization_id,
+                        &params.created_by,
+                        &params.name,
+                        &params.key_prefix,
+                        &params.key_hash,
+                        &params.scopes,
+                        &params.rate_limit_per_minute,
+                        &params.expires_at,
+                    )
+                }
+            }
+            pub struct ApiKeyAuthenticateStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn api_key_authenticate() -> ApiKeyAuthenticateStmt {
+                ApiKeyAuthenticateStmt(
+                    "SELECT api_key_id, organization_id, scopes, rate_limit_per_minute FROM identity.api_key_authenticate($1)",
+                    None,
+                )
+            }
+            impl ApiKeyAuthenticateStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::generated::BytesSql>(
+                    &'s self,
+                    client: &'c C,
+                    key_hash: &'a T1,
+                ) -> ApiKeyAuthenticateQuery<'c, 'a, 's, C, ApiKeyAuthenticate, 1> {
+                    ApiKeyAuthenticateQuery {
+                        client,
+                        params: [key_hash],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<ApiKeyAuthenticateBorrowed, tokio_postgres::Error> {
+                            Ok(ApiKeyAuthenticateBorrowed {
+                                api_key_id: row.try_get(0)?,
+                                organization_id: row.try_get(1)?,
+                                scopes: row.try_get(2)?,
+                                rate_limit_per_minute: row.try_get(3)?,
+                            })
+                        },
+                        mapper: |it| ApiKeyAuthenticate::from(it),
+                    }
+                }
+            }
+            pub struct ApiKeyGetStmt(&'static str, Option<tokio_postgres::Statement>);
+            pub fn api_key_get() -> ApiKeyGetStmt {
+                ApiKeyGetStmt(
+                    "SELECT id, organization_id, created_by, name, key_prefix, scopes, rate_limit_per_minute, usage_count, last_used_at, expires_at, revoked_at, created_at, updated_at FROM identity.api_keys WHERE id = $1",
+                    None,
+                )
+            }
+            impl ApiKeyGetStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                    id: &'a uuid::Uuid,
+                ) -> ApiKeyQuery<'c, 'a, 's, C, ApiKey, 1> {
+                    ApiKeyQuery {
+                        client,
+                        params: [id],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<ApiKeyBorrowed, tokio_postgres::Error> {
+                            Ok(ApiKeyBorrowed {
+                                id: row.try_get(0)?,
+                                organization_id: row.try_get(1)?,
+                                created_by: row.try_get(2)?,
+                                name: row.try_get(3)?,
+                                key_prefix: row.try_get(4)?,
+                                scopes: row.try_get(5)?,
+                                rate_limit_per_minute: row.try_get(6)?,
+                                usage_count: row.try_get(7)?,
+                                last_used_at: row.try_get(8)?,
+                                expires_at: row.try_get(9)?,
+                                revoked_at: row.try_get(10)?,
+                                created_at: row.try_get(11)?,
+                                updated_at: row.try_get(12)?,
+                            })
+                        },
+                        mapper: |it| ApiKey::from(it),
+                    }
+                }
+            }
+            pub struct ApiKeyListStmt(&'static str, Option<tokio_postgres::Statement>);
+            pub fn api_key_list() -> ApiKeyListStmt {
+                ApiKeyListStmt(
+                    "SELECT id, organization_id, created_by, name, key_prefix, scopes, rate_limit_per_minute, usage_count, last_used_at, expires_at, revoked_at, created_at, updated_at FROM identity.api_keys WHERE organization_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
+                    None,
+                )
+            }
+            impl ApiKeyListStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                    organization_id: &'a uuid::Uuid,
+                    after_id: &'a Option<uuid::Uuid>,
+                    limit: &'a i64,
+                ) -> ApiKeyQuery<'c, 'a, 's, C, ApiKey, 3> {
+                    ApiKeyQuery {
+                        client,
+                        params: [organization_id, after_id, limit],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<ApiKeyBorrowed, tokio_postgres::Error> {
+                            Ok(ApiKeyBorrowed {
+                                id: row.try_get(0)?,
+                                organization_id: row.try_get(1)?,
+                                created_by: row.try_get(2)?,
+                                name: row.try_get(3)?,
+                                key_prefix: row.try_get(4)?,
+                                scopes: row.try_get(5)?,
+                                rate_limit_per_minute: row.try_get(6)?,
+                                usage_count: row.try_get(7)?,
+                                last_used_at: row.try_get(8)?,
+                                expires_at: row.try_get(9)?,
+                                revoked_at: row.try_get(10)?,
+                                created_at: row.try_get(11)?,
+                                updated_at: row.try_get(12)?,
+                            })
+                        },
+                        mapper: |it| ApiKey::from(it),
+                    }
+                }
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+            > crate::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                ApiKeyListParams,
+                ApiKeyQuery<'c, 'a, 's, C, ApiKey, 3>,
+                C,
+            > for ApiKeyListStmt {
+                fn params(
+                    &'s self,
+                    client: &'c C,
+                    params: &'a ApiKeyListParams,
+                ) -> ApiKeyQuery<'c, 'a, 's, C, ApiKey, 3> {
+                    self.bind(
+                        client,
+                        &params.organization_id,
+                        &params.after_id,
+                        &params.limit,
+                    )
+                }
+            }
+            pub struct ApiKeyRevokeStmt(&'static str, Option<tokio_postgres::Statement>);
+            pub fn api_key_revoke() -> ApiKeyRevokeStmt {
+                ApiKeyRevokeStmt(
+                    "UPDATE identity.api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1",
+                    None,
+                )
+            }
+            impl ApiKeyRevokeStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub async fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                    id: &'a uuid::Uuid,
+                ) -> Result<u64, tokio_postgres::Error> {
+                    client.execute(self.0, &[id]).await
+                }
+            }
+        }
+        pub mod organization_members {
+            #[derive(Debug)]
+            pub struct OrganizationMemberAddParams<T1: crate::generated::JsonSql> {
+                pub organization_id: uuid::Uuid,
+                pub user_id: uuid::Uuid,
+                pub role: crate::generated::types::identity::MemberRole,
+                pub permissions: T1,
+            }
+            #[derive(Debug)]
+            pub struct OrganizationMemberInviteParams<
+                T1: crate::generated::JsonSql,
+                T2: crate::generated::StringSql,
+                T3: crate::generated::BytesSql,
+            > {
+                pub organization_id: uuid::Uuid,
+                pub user_id: Option<uuid::Uuid>,
+                pub role: crate::generated::types::identity::MemberRole,
+                pub permissions: T1,
+                pub invitation_email: Option<T2>,
+                pub invitation_token_hash: T3,
+                pub valid_seconds: f64,
+                pub invited_by: Option<uuid::Uuid>,
+            }
+            #[derive(Debug)]
+            pub struct OrganizationMemberAcceptInvitationParams<T1: crate::generated::BytesSql> {
+                pub invitation_token_hash: T1,
+                pub user_id: uuid::Uuid,
+            }
+            #[derive(Clone, Copy, Debug)]
+            pub struct OrganizationMemberListParams {
+                pub organization_id: uuid::Uuid,
+                pub after_id: Option<uuid::Uuid>,
+                pub limit: i64,
+            }
+            #[derive(Debug)]
+            pub struct OrganizationMemberUpdateParams<T1: crate::generated::JsonSql> {
+                pub role: Option<crate::generated::types::identity::MemberRole>,
+                pub permissions: Option<T1>,
+                pub status: Option<crate::generated::types::identity::MemberStatus>,
+                pub id: uuid::Uuid,
+            }
+            #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+            pub struct OrganizationMember {
+                pub id: uuid::Uuid,
+                pub organization_id: uuid::Uuid,
+                pub user_id: Option<uuid::Uuid>,
+                pub role: crate::generated::types::identity::MemberRole,
+                pub permissions: serde_json::Value,
+                pub status: crate::generated::types::identity::MemberStatus,
+                pub invitation_email: Option<String>,
+                pub invitation_expires_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub invited_by: Option<uuid::Uuid>,
+                pub joined_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub created_at: chrono::DateTime<chrono::FixedOffset>,
+                pub updated_at: chrono::DateTime<chrono::FixedOffset>,
+            }
+            pub struct OrganizationMemberBorrowed<'a> {
+                pub id: uuid::Uuid,
+                pub organization_id: uuid::Uuid,
+                pub user_id: Option<uuid::Uuid>,
+                pub role: crate::generated::types::identity::MemberRole,
+                pub permissions: postgres_types::Json<&'a serde_json::value::RawValue>,
+                pub status: crate::generated::types::identity::MemberStatus,
+                pub invitation_email: Option<&'a str>,
+                pub invitation_expires_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub invited_by: Option<uuid::Uuid>,
+                pub joined_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub created_at: chrono::DateTime<chrono::FixedOffset>,
+                pub updated_at: chrono::DateTime<chrono::FixedOffset>,
+            }
+            impl<'a> From<OrganizationMemberBorrowed<'a>> for OrganizationMember {
+                fn from(
+                    OrganizationMemberBorrowed {
+                        id,
+                        organization_id,
+                        user_id,
+                        role,
+                        permissions,
+                        status,
+                        invitation_email,
+                        invitation_expires_at,
+                        invited_by,
+                        joined_at,
+                        created_at,
+                        updated_at,
+                    }: OrganizationMemberBorrowed<'a>,
+                ) -> Self {
+                    Self {
+                        id,
+                        organization_id,
+                        user_id,
+                        role,
+                        permissions: serde_json::from_str(permissions.0.get()).unwrap(),
+                        status,
+                        invitation_email: invitation_email.map(|v| v.into()),
+                        invitation_expires_at,
+                        invited_by,
+                        joined_at,
+                        created_at,
+                        updated_at,
+                    }
+                }
+            }
+            #[derive(
+                Debug,
+                Clone,
+                PartialEq,
+                Copy,
+                serde::Serialize,
+                serde::Deserialize
+            )]
+            pub struct OrganizationMemberAcceptInvitation {
+                pub member_id: uuid::Uuid,
+                pub organization_id: uuid::Uuid,
+                pub role: crate::generated::types::identity::MemberRole,
+            }
+            use crate::generated::client::async_::GenericClient;
+            use futures::{self, StreamExt, TryStreamExt};
+            pub struct OrganizationMemberQuery<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T,
+                const N: usize,
+            > {
+                client: &'c C,
+                params: [&'a (dyn postgres_types::ToSql + Sync); N],
+                query: &'static str,
+                cached: Option<&'s tokio_postgres::Statement>,
+                extractor: fn(
+                    &tokio_postgres::Row,
+                ) -> Result<OrganizationMemberBorrowed, tokio_postgres::Error>,
+                mapper: fn(OrganizationMemberBorrowed) -> T,
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C,
+                T: 'c,
+                const N: usize,
+            > OrganizationMemberQuery<'c, 'a, 's, C, T, N>
+            where
+                C: GenericClient,
+            {
+                pub fn map<R>(
+                    self,
+                    mapper: fn(OrganizationMemberBorrowed) -> R,
+                ) -> OrganizationMemberQuery<'c, 'a, 's, C, R, N> {
+                    OrganizationMemberQuery {
+                        client: self.client,
+                        params: self.params,
+                        query: self.query,
+                        cached: self.cached,
+                        extractor: self.extractor,
+                        mapper,
+                    }
+                }
+                pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+                    let row = crate::generated::client::async_::one(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok((self.mapper)((self.extractor)(&row)?))
+                }
+                pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+                    self.iter().await?.try_collect().await
+                }
+                pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+                    let opt_row = crate::generated::client::async_::opt(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok(
+                        opt_row
+                            .map(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                            .transpose()?,
+                    )
+                }
+                pub async fn iter(
+                    self,
+                ) -> Result<
+                    impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+                    tokio_postgres::Error,
+                > {
+                    let stream = crate::generated::client::async_::raw(
+                            self.client,
+                            self.query,
+                            crate::generated::slice_iter(&self.params),
+                            self.cached,
+                        )
+                        .await?;
+                    let mapped = stream
+                        .map(move |res| {
+                            res.and_then(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                        })
+                        .into_stream();
+                    Ok(mapped)
+                }
+            }
+            pub struct OrganizationMemberAcceptInvitationQuery<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T,
+                const N: usize,
+            > {
+                client: &'c C,
+                params: [&'a (dyn postgres_types::ToSql + Sync); N],
+                query: &'static str,
+                cached: Option<&'s tokio_postgres::Statement>,
+                extractor: fn(
+                    &tokio_postgres::Row,
+                ) -> Result<OrganizationMemberAcceptInvitation, tokio_postgres::Error>,
+                mapper: fn(OrganizationMemberAcceptInvitation) -> T,
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C,
+                T: 'c,
+                const N: usize,
+            > OrganizationMemberAcceptInvitationQuery<'c, 'a, 's, C, T, N>
+            where
+                C: GenericClient,
+            {
+                pub fn map<R>(
+                    self,
+                    mapper: fn(OrganizationMemberAcceptInvitation) -> R,
+                ) -> OrganizationMemberAcceptInvitationQuery<'c, 'a, 's, C, R, N> {
+                    OrganizationMemberAcceptInvitationQuery {
+                        client: self.client,
+                        params: self.params,
+                        query: self.query,
+                        cached: self.cached,
+                        extractor: self.extractor,
+                        mapper,
+                    }
+                }
+                pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+                    let row = crate::generated::client::async_::one(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok((self.mapper)((self.extractor)(&row)?))
+                }
+                pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+                    self.iter().await?.try_collect().await
+                }
+                pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+                    let opt_row = crate::generated::client::async_::opt(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok(
+                        opt_row
+                            .map(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                            .transpose()?,
+                    )
+                }
+                pub async fn iter(
+                    self,
+                ) -> Result<
+                    impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+                    tokio_postgres::Error,
+                > {
+                    let stream = crate::generated::client::async_::raw(
+                            self.client,
+                            self.query,
+                            crate::generated::slice_iter(&self.params),
+                            self.cached,
+                        )
+                        .await?;
+                    let mapped = stream
+                        .map(move |res| {
+                            res.and_then(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                        })
+                        .into_stream();
+                    Ok(mapped)
+                }
+            }
+            pub struct OrganizationMemberAddStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn organization_member_add() -> OrganizationMemberAddStmt {
+                OrganizationMemberAddStmt(
+                    "INSERT INTO identity.organization_members (organization_id, user_id, role, permissions, status, joined_at) VALUES ($1, $2, $3, $4, 'active', now()) RETURNING id, organization_id, user_id, role, permissions, status, invitation_email, invitation_expires_at, invited_by, joined_at, created_at, updated_at",
+                    None,
+                )
+            }
+            impl OrganizationMemberAddStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::generated::JsonSql>(
+                    &'s self,
+                    client: &'c C,
+                    organization_id: &'a uuid::Uuid,
+                    user_id: &'a uuid::Uuid,
+                    role: &'a crate::generated::types::identity::MemberRole,
+                    permissions: &'a T1,
+                ) -> OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 4> {
+                    OrganizationMemberQuery {
+                        client,
+                        params: [organization_id, user_id, role, permissions],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<OrganizationMemberBorrowed, tokio_postgres::Error> {
+                            Ok(OrganizationMemberBorrowed {
+                                id: row.try_get(0)?,
+                                organization_id: row.try_get(1)?,
+                                user_id: row.try_get(2)?,
+                                role: row.try_get(3)?,
+                                permissions: row.try_get(4)?,
+                                status: row.try_get(5)?,
+                                invitation_email: row.try_get(6)?,
+                                invitation_expires_at: row.try_get(7)?,
+                                invited_by: row.try_get(8)?,
+                                joined_at: row.try_get(9)?,
+                                created_at: row.try_get(10)?,
+                                updated_at: row.try_get(11)?,
+                            })
+                        },
+                        mapper: |it| OrganizationMember::from(it),
+                    }
+                }
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T1: crate::generated::JsonSql,
+            > crate::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                OrganizationMemberAddParams<T1>,
+                OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 4>,
+                C,
+            > for OrganizationMemberAddStmt {
+                fn params(
+                    &'s self,
+                    client: &'c C,
+                    params: &'a OrganizationMemberAddParams<T1>,
+                ) -> OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 4> {
+                    self.bind(
+                        client,
+                        &params.organization_id,
+                        &params.user_id,
+                        &params.role,
+                        &params.permissions,
+                    )
+                }
+            }
+            pub struct OrganizationMemberInviteStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn organization_member_invite() -> OrganizationMemberInviteStmt {
+                OrganizationMemberInviteStmt(
+                    "INSERT INTO identity.organization_members (organization_id, user_id, role, permissions, status, invitation_email, invitation_token_hash, invitation_expires_at, invited_by) VALUES ($1, $2, $3, $4, 'invited', $5, $6, now() + make_interval(secs => $7), $8) RETURNING id, organization_id, user_id, role, permissions, status, invitation_email, invitation_expires_at, invited_by, joined_at, created_at, updated_at",
+                    None,
+                )
+            }
+            impl OrganizationMemberInviteStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<
+                    'c,
+                    'a,
+                    's,
+                    C: GenericClient,
+                    T1: crate::generated::JsonSql,
+                    T2: crate::generated::StringSql,
+                    T3: crate::generated::BytesSql,
+                >(
+                    &'s self,
+                    client: &'c C,
+                    organization_id: &'a uuid::Uuid,
+                    user_id: &'a Option<uuid::Uuid>,
+                    role: &'a crate::generated::types::identity::MemberRole,
+                    permissions: &'a T1,
+                    invitation_email: &'a Option<T2>,
+                    invitation_token_hash: &'a T3,
+                    valid_seconds: &'a f64,
+                    invited_by: &'a Option<uuid::Uuid>,
+                ) -> OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 8> {
+                    OrganizationMemberQuery {
+                        client,
+                        params: [
+                            organization_id,
+                            user_id,
+                            role,
+                            permissions,
+                            invitation_email,
+                            invitation_token_hash,
+                            valid_seconds,
+                            invited_by,
+                        ],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<OrganizationMemberBorrowed, tokio_postgres::Error> {
+                            Ok(OrganizationMemberBorrowed {
+                                id: row.try_get(0)?,
+                                organization_id: row.try_get(1)?,
+                                user_id: row.try_get(2)?,
+                                role: row.try_get(3)?,
+                                permissions: row.try_get(4)?,
+                                status: row.try_get(5)?,
+                                invitation_email: row.try_get(6)?,
+                                invitation_expires_at: row.try_get(7)?,
+                                invited_by: row.try_get(8)?,
+                                joined_at: row.try_get(9)?,
+                                created_at: row.try_get(10)?,
+                                updated_at: row.try_get(11)?,
+                            })
+                        },
+                        mapper: |it| OrganizationMember::from(it),
+                    }
+                }
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T1: crate::generated::JsonSql,
+                T2: crate::generated::StringSql,
+                T3: crate::generated::BytesSql,
+            > crate::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                OrganizationMemberInviteParams<T1, T2, T3>,
+                OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 8>,
+                C,
+            > for OrganizationMemberInviteStmt {
+                fn params(
+                    &'s self,
+                    client: &'c C,
+                    params: &'a OrganizationMemberInviteParams<T1, T2, T3>,
+                ) -> OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 8> {
+                    self.bind(
+                        client,
+                        &params.organization_id,
+                        &params.user_id,
+                        &params.role,
+                        &params.permissions,
+                        &params.invitation_email,
+                        &params.invitation_token_hash,
+                        &params.valid_seconds,
+                        &params.invited_by,
+                    )
+                }
+            }
+            pub struct OrganizationMemberAcceptInvitationStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn organization_member_accept_invitation() -> OrganizationMemberAcceptInvitationStmt {
+                OrganizationMemberAcceptInvitationStmt(
+                    "SELECT member_id, organization_id, role FROM identity.invitation_accept($1, $2)",
+                    None,
+                )
+            }
+            impl OrganizationMemberAcceptInvitationStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::generated::BytesSql>(
+                    &'s self,
+                    client: &'c C,
+                    invitation_token_hash: &'a T1,
+                    user_id: &'a uuid::Uuid,
+                ) -> OrganizationMemberAcceptInvitationQuery<
+                    'c,
+                    'a,
+                    's,
+                    C,
+                    OrganizationMemberAcceptInvitation,
+                    2,
+                > {
+                    OrganizationMemberAcceptInvitationQuery {
+                        client,
+                        params: [invitation_token_hash, user_id],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<
+                            OrganizationMemberAcceptInvitation,
+                            tokio_postgres::Error,
+                        > {
+                            Ok(OrganizationMemberAcceptInvitation {
+                                member_id: row.try_get(0)?,
+                                organization_id: row.try_get(1)?,
+                                role: row.try_get(2)?,
+                            })
+                        },
+                        mapper: |it| OrganizationMemberAcceptInvitation::from(it),
+                    }
+                }
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T1: crate::generated::BytesSql,
+            > crate::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                OrganizationMemberAcceptInvitationParams<T1>,
+                OrganizationMemberAcceptInvitationQuery<
+                    'c,
+                    'a,
+                    's,
+                    C,
+                    OrganizationMemberAcceptInvitation,
+                    2,
+                >,
+                C,
+            > for OrganizationMemberAcceptInvitationStmt {
+                fn params(
+                    &'s self,
+                    client: &'c C,
+                    params: &'a OrganizationMemberAcceptInvitationParams<T1>,
+                ) -> OrganizationMemberAcceptInvitationQuery<
+                    'c,
+                    'a,
+                    's,
+                    C,
+                    OrganizationMemberAcceptInvitation,
+                    2,
+                > {
+                    self.bind(client, &params.invitation_token_hash, &params.user_id)
+                }
+            }
+            pub struct OrganizationMemberGetStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn organization_member_get() -> OrganizationMemberGetStmt {
+                OrganizationMemberGetStmt(
+                    "SELECT id, organization_id, user_id, role, permissions, status, invitation_email, invitation_expires_at, invited_by, joined_at, created_at, updated_at FROM identity.organization_members WHERE id = $1",
+                    None,
+                )
+            }
+            impl OrganizationMemberGetStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                    id: &'a uuid::Uuid,
+                ) -> OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 1> {
+                    OrganizationMemberQuery {
+                        client,
+                        params: [id],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<OrganizationMemberBorrowed, tokio_postgres::Error> {
+                            Ok(OrganizationMemberBorrowed {
+                                id: row.try_get(0)?,
+                                organization_id: row.try_get(1)?,
+                                user_id: row.try_get(2)?,
+                                role: row.try_get(3)?,
+                                permissions: row.try_get(4)?,
+                                status: row.try_get(5)?,
+                                invitation_email: row.try_get(6)?,
+                                invitation_expires_at: row.try_get(7)?,
+                                invited_by: row.try_get(8)?,
+                                joined_at: row.try_get(9)?,
+                                created_at: row.try_get(10)?,
+                                updated_at: row.try_get(11)?,
+                            })
+                        },
+                        mapper: |it| OrganizationMember::from(it),
+                    }
+                }
+            }
+            pub struct OrganizationMemberListStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn organization_member_list() -> OrganizationMemberListStmt {
+                OrganizationMemberListStmt(
+                    "SELECT id, organization_id, user_id, role, permissions, status, invitation_email, invitation_expires_at, invited_by, joined_at, created_at, updated_at FROM identity.organization_members WHERE organization_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
+                    None,
+                )
+            }
+            impl OrganizationMemberListStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                    organization_id: &'a uuid::Uuid,
+                    after_id: &'a Option<uuid::Uuid>,
+                    limit: &'a i64,
+                ) -> OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 3> {
+                    OrganizationMemberQuery {
+                        client,
+                        params: [organization_id, after_id, limit],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<OrganizationMemberBorrowed, tokio_postgres::Error> {
+                            Ok(OrganizationMemberBorrowed {
+                                id: row.try_get(0)?,
+                                organization_id: row.try_get(1)?,
+                                user_id: row.try_get(2)?,
+                                role: row.try_get(3)?,
+                                permissions: row.try_get(4)?,
+                                status: row.try_get(5)?,
+                                invitation_email: row.try_get(6)?,
+                                invitation_expires_at: row.try_get(7)?,
+                                invited_by: row.try_get(8)?,
+                                joined_at: row.try_get(9)?,
+                                created_at: row.try_get(10)?,
+                                updated_at: row.try_get(11)?,
+                            })
+                        },
+                        mapper: |it| OrganizationMember::from(it),
+                    }
+                }
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+            > crate::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                OrganizationMemberListParams,
+                OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 3>,
+                C,
+            > for OrganizationMemberListStmt {
+                fn params(
+                    &'s self,
+                    client: &'c C,
+                    params: &'a OrganizationMemberListParams,
+                ) -> OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 3> {
+                    self.bind(
+                        client,
+                        &params.organization_id,
+                        &params.after_id,
+                        &params.limit,
+                    )
+                }
+            }
+            pub struct OrganizationMemberUpdateStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn organization_member_update() -> OrganizationMemberUpdateStmt {
+                OrganizationMemberUpdateStmt(
+                    "UPDATE identity.organization_members SET role = COALESCE($1, role), permissions = COALESCE($2, permissions), status = COALESCE($3, status) WHERE id = $4 RETURNING id, organization_id, user_id, role, permissions, status, invitation_email, invitation_expires_at, invited_by, joined_at, created_at, updated_at",
+                    None,
+                )
+            }
+            impl OrganizationMemberUpdateStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::generated::JsonSql>(
+                    &'s self,
+                    client: &'c C,
+                    role: &'a Option<crate::generated::types::identity::MemberRole>,
+                    permissions: &'a Option<T1>,
+                    status: &'a Option<crate::generated::types::identity::MemberStatus>,
+                    id: &'a uuid::Uuid,
+                ) -> OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 4> {
+                    OrganizationMemberQuery {
+                        client,
+                        params: [role, permissions, status, id],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<OrganizationMemberBorrowed, tokio_postgres::Error> {
+                            Ok(OrganizationMemberBorrowed {
+                                id: row.try_get(0)?,
+                                organization_id: row.try_get(1)?,
+                                user_id: row.try_get(2)?,
+                                role: row.try_get(3)?,
+                                permissions: row.try_get(4)?,
+                                status: row.try_get(5)?,
+                                invitation_email: row.try_get(6)?,
+                                invitation_expires_at: row.try_get(7)?,
+                                invited_by: row.try_get(8)?,
+                                joined_at: row.try_get(9)?,
+                                created_at: row.try_get(10)?,
+                                updated_at: row.try_get(11)?,
+                            })
+                        },
+                        mapper: |it| OrganizationMember::from(it),
+                    }
+                }
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T1: crate::generated::JsonSql,
+            > crate::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                OrganizationMemberUpdateParams<T1>,
+                OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 4>,
+                C,
+            > for OrganizationMemberUpdateStmt {
+                fn params(
+                    &'s self,
+                    client: &'c C,
+                    params: &'a OrganizationMemberUpdateParams<T1>,
+                ) -> OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 4> {
+                    self.bind(
+                        client,
+                        &params.role,
+                        &params.permissions,
+                        &params.status,
+                        &params.id,
+                    )
+                }
+            }
+            pub struct OrganizationMemberRemoveStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn organization_member_remove() -> OrganizationMemberRemoveStmt {
+                OrganizationMemberRemoveStmt(
+                    "DELETE FROM identity.organization_members WHERE id = $1",
+                    None,
+                )
+            }
+            impl OrganizationMemberRemoveStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub async fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                    id: &'a uuid::Uuid,
+                ) -> Result<u64, tokio_postgres::Error> {
+                    client.execute(self.0, &[id]).await
+                }
+            }
+        }
         pub mod organizations {
             #[derive(Debug)]
             pub struct OrganizationCreateParams<
@@ -545,10 +1964,12 @@ pub mod queries {
                 T3: crate::generated::JsonSql,
                 T4: crate::generated::JsonSql,
             > {
+                pub id: Option<uuid::Uuid>,
                 pub name: T1,
                 pub slug: T2,
                 pub settings: T3,
                 pub metadata: T4,
+                pub created_by: Option<uuid::Uuid>,
             }
             #[derive(Clone, Copy, Debug)]
             pub struct OrganizationListParams {
@@ -566,6 +1987,7 @@ pub mod queries {
                 pub status: Option<crate::generated::types::identity::OrganizationStatus>,
                 pub settings: Option<T2>,
                 pub metadata: Option<T3>,
+                pub updated_by: Option<uuid::Uuid>,
                 pub id: uuid::Uuid,
             }
             #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -576,6 +1998,8 @@ pub mod queries {
                 pub status: crate::generated::types::identity::OrganizationStatus,
                 pub settings: serde_json::Value,
                 pub metadata: serde_json::Value,
+                pub created_by: Option<uuid::Uuid>,
+                pub updated_by: Option<uuid::Uuid>,
                 pub created_at: chrono::DateTime<chrono::FixedOffset>,
                 pub updated_at: chrono::DateTime<chrono::FixedOffset>,
             }
@@ -586,6 +2010,8 @@ pub mod queries {
                 pub status: crate::generated::types::identity::OrganizationStatus,
                 pub settings: postgres_types::Json<&'a serde_json::value::RawValue>,
                 pub metadata: postgres_types::Json<&'a serde_json::value::RawValue>,
+                pub created_by: Option<uuid::Uuid>,
+                pub updated_by: Option<uuid::Uuid>,
                 pub created_at: chrono::DateTime<chrono::FixedOffset>,
                 pub updated_at: chrono::DateTime<chrono::FixedOffset>,
             }
@@ -598,6 +2024,8 @@ pub mod queries {
                         status,
                         settings,
                         metadata,
+                        created_by,
+                        updated_by,
                         created_at,
                         updated_at,
                     }: OrganizationBorrowed<'a>,
@@ -609,6 +2037,8 @@ pub mod queries {
                         status,
                         settings: serde_json::from_str(settings.0.get()).unwrap(),
                         metadata: serde_json::from_str(metadata.0.get()).unwrap(),
+                        created_by,
+                        updated_by,
                         created_at,
                         updated_at,
                     }
@@ -717,7 +2147,7 @@ pub mod queries {
             );
             pub fn organization_create() -> OrganizationCreateStmt {
                 OrganizationCreateStmt(
-                    "INSERT INTO identity.organizations (name, slug, settings, metadata) VALUES ($1, $2, $3, $4) RETURNING id, name, slug, status, settings, metadata, created_at, updated_at",
+                    "INSERT INTO identity.organizations (id, name, slug, settings, metadata, created_by, updated_by) VALUES (COALESCE($1, gen_random_uuid()), $2, $3, $4, $5, $6, $6) RETURNING id, name, slug, status, settings, metadata, created_by, updated_by, created_at, updated_at",
                     None,
                 )
             }
@@ -741,14 +2171,16 @@ pub mod queries {
                 >(
                     &'s self,
                     client: &'c C,
+                    id: &'a Option<uuid::Uuid>,
                     name: &'a T1,
                     slug: &'a T2,
                     settings: &'a T3,
                     metadata: &'a T4,
-                ) -> OrganizationQuery<'c, 'a, 's, C, Organization, 4> {
+                    created_by: &'a Option<uuid::Uuid>,
+                ) -> OrganizationQuery<'c, 'a, 's, C, Organization, 6> {
                     OrganizationQuery {
                         client,
-                        params: [name, slug, settings, metadata],
+                        params: [id, name, slug, settings, metadata, created_by],
                         query: self.0,
                         cached: self.1.as_ref(),
                         extractor: |
@@ -761,8 +2193,10 @@ pub mod queries {
                                 status: row.try_get(3)?,
                                 settings: row.try_get(4)?,
                                 metadata: row.try_get(5)?,
-                                created_at: row.try_get(6)?,
-                                updated_at: row.try_get(7)?,
+                                created_by: row.try_get(6)?,
+                                updated_by: row.try_get(7)?,
+                                created_at: row.try_get(8)?,
+                                updated_at: row.try_get(9)?,
                             })
                         },
                         mapper: |it| Organization::from(it),
@@ -783,20 +2217,22 @@ pub mod queries {
                 'a,
                 's,
                 OrganizationCreateParams<T1, T2, T3, T4>,
-                OrganizationQuery<'c, 'a, 's, C, Organization, 4>,
+                OrganizationQuery<'c, 'a, 's, C, Organization, 6>,
                 C,
             > for OrganizationCreateStmt {
                 fn params(
                     &'s self,
                     client: &'c C,
                     params: &'a OrganizationCreateParams<T1, T2, T3, T4>,
-                ) -> OrganizationQuery<'c, 'a, 's, C, Organization, 4> {
+                ) -> OrganizationQuery<'c, 'a, 's, C, Organization, 6> {
                     self.bind(
                         client,
+                        &params.id,
                         &params.name,
                         &params.slug,
                         &params.settings,
                         &params.metadata,
+                        &params.created_by,
                     )
                 }
             }
@@ -806,7 +2242,7 @@ pub mod queries {
             );
             pub fn organization_get() -> OrganizationGetStmt {
                 OrganizationGetStmt(
-                    "SELECT id, name, slug, status, settings, metadata, created_at, updated_at FROM identity.organizations WHERE id = $1",
+                    "SELECT id, name, slug, status, settings, metadata, created_by, updated_by, created_at, updated_at FROM identity.organizations WHERE id = $1",
                     None,
                 )
             }
@@ -838,8 +2274,10 @@ pub mod queries {
                                 status: row.try_get(3)?,
                                 settings: row.try_get(4)?,
                                 metadata: row.try_get(5)?,
-                                created_at: row.try_get(6)?,
-                                updated_at: row.try_get(7)?,
+                                created_by: row.try_get(6)?,
+                                updated_by: row.try_get(7)?,
+                                created_at: row.try_get(8)?,
+                                updated_at: row.try_get(9)?,
                             })
                         },
                         mapper: |it| Organization::from(it),
@@ -852,7 +2290,7 @@ pub mod queries {
             );
             pub fn organization_get_by_slug() -> OrganizationGetBySlugStmt {
                 OrganizationGetBySlugStmt(
-                    "SELECT id, name, slug, status, settings, metadata, created_at, updated_at FROM identity.organizations WHERE slug = $1",
+                    "SELECT id, name, slug, status, settings, metadata, created_by, updated_by, created_at, updated_at FROM identity.organizations WHERE slug = $1",
                     None,
                 )
             }
@@ -884,8 +2322,10 @@ pub mod queries {
                                 status: row.try_get(3)?,
                                 settings: row.try_get(4)?,
                                 metadata: row.try_get(5)?,
-                                created_at: row.try_get(6)?,
-                                updated_at: row.try_get(7)?,
+                                created_by: row.try_get(6)?,
+                                updated_by: row.try_get(7)?,
+                                created_at: row.try_get(8)?,
+                                updated_at: row.try_get(9)?,
                             })
                         },
                         mapper: |it| Organization::from(it),
@@ -898,7 +2338,7 @@ pub mod queries {
             );
             pub fn organization_list() -> OrganizationListStmt {
                 OrganizationListStmt(
-                    "SELECT id, name, slug, status, settings, metadata, created_at, updated_at FROM identity.organizations WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid) ORDER BY created_at, id LIMIT $3",
+                    "SELECT id, name, slug, status, settings, metadata, created_by, updated_by, created_at, updated_at FROM identity.organizations WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid) ORDER BY created_at, id LIMIT $3",
                     None,
                 )
             }
@@ -932,8 +2372,10 @@ pub mod queries {
                                 status: row.try_get(3)?,
                                 settings: row.try_get(4)?,
                                 metadata: row.try_get(5)?,
-                                created_at: row.try_get(6)?,
-                                updated_at: row.try_get(7)?,
+                                created_by: row.try_get(6)?,
+                                updated_by: row.try_get(7)?,
+                                created_at: row.try_get(8)?,
+                                updated_at: row.try_get(9)?,
                             })
                         },
                         mapper: |it| Organization::from(it),
@@ -972,7 +2414,7 @@ pub mod queries {
             );
             pub fn organization_update() -> OrganizationUpdateStmt {
                 OrganizationUpdateStmt(
-                    "UPDATE identity.organizations SET name = COALESCE($1, name), status = COALESCE($2, status), settings = COALESCE($3, settings), metadata = COALESCE($4, metadata) WHERE id = $5 RETURNING id, name, slug, status, settings, metadata, created_at, updated_at",
+                    "UPDATE identity.organizations SET name = COALESCE($1, name), status = COALESCE($2, status), settings = COALESCE($3, settings), metadata = COALESCE($4, metadata), updated_by = COALESCE($5, updated_by) WHERE id = $6 RETURNING id, name, slug, status, settings, metadata, created_by, updated_by, created_at, updated_at",
                     None,
                 )
             }
@@ -999,11 +2441,12 @@ pub mod queries {
                     status: &'a Option<crate::generated::types::identity::OrganizationStatus>,
                     settings: &'a Option<T2>,
                     metadata: &'a Option<T3>,
+                    updated_by: &'a Option<uuid::Uuid>,
                     id: &'a uuid::Uuid,
-                ) -> OrganizationQuery<'c, 'a, 's, C, Organization, 5> {
+                ) -> OrganizationQuery<'c, 'a, 's, C, Organization, 6> {
                     OrganizationQuery {
                         client,
-                        params: [name, status, settings, metadata, id],
+                        params: [name, status, settings, metadata, updated_by, id],
                         query: self.0,
                         cached: self.1.as_ref(),
                         extractor: |
@@ -1016,8 +2459,10 @@ pub mod queries {
                                 status: row.try_get(3)?,
                                 settings: row.try_get(4)?,
                                 metadata: row.try_get(5)?,
-                                created_at: row.try_get(6)?,
-                                updated_at: row.try_get(7)?,
+                                created_by: row.try_get(6)?,
+                                updated_by: row.try_get(7)?,
+                                created_at: row.try_get(8)?,
+                                updated_at: row.try_get(9)?,
                             })
                         },
                         mapper: |it| Organization::from(it),
@@ -1037,22 +2482,1186 @@ pub mod queries {
                 'a,
                 's,
                 OrganizationUpdateParams<T1, T2, T3>,
-                OrganizationQuery<'c, 'a, 's, C, Organization, 5>,
+                OrganizationQuery<'c, 'a, 's, C, Organization, 6>,
                 C,
             > for OrganizationUpdateStmt {
                 fn params(
                     &'s self,
                     client: &'c C,
                     params: &'a OrganizationUpdateParams<T1, T2, T3>,
-                ) -> OrganizationQuery<'c, 'a, 's, C, Organization, 5> {
+                ) -> OrganizationQuery<'c, 'a, 's, C, Organization, 6> {
                     self.bind(
                         client,
                         &params.name,
                         &params.status,
                         &params.settings,
                         &params.metadata,
+                        &params.updated_by,
                         &params.id,
                     )
+                }
+            }
+            pub struct OrganizationDeleteStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn organization_delete() -> OrganizationDeleteStmt {
+                OrganizationDeleteStmt(
+                    "DELETE FROM identity.organizations WHERE id = $1",
+                    None,
+                )
+            }
+            impl OrganizationDeleteStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub async fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                    id: &'a uuid::Uuid,
+                ) -> Result<u64, tokio_postgres::Error> {
+                    client.execute(self.0, &[id]).await
+                }
+            }
+        }
+        pub mod sessions {
+            #[derive(Debug)]
+            pub struct SessionCreateParams<
+                T1: crate::generated::BytesSql,
+                T2: crate::generated::StringSql,
+                T3: crate::generated::StringSql,
+            > {
+                pub user_id: uuid::Uuid,
+                pub refresh_token_hash: T1,
+                pub device_fingerprint: Option<T2>,
+                pub ip_address: Option<std::net::IpAddr>,
+                pub user_agent: Option<T3>,
+                pub valid_seconds: f64,
+            }
+            #[derive(Debug)]
+            pub struct SessionRotateParams<T1: crate::generated::BytesSql, T2: crate::generated::BytesSql> {
+                pub old_token_hash: T1,
+                pub new_token_hash: T2,
+                pub valid_seconds: f64,
+            }
+            #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+            pub struct Session {
+                pub id: uuid::Uuid,
+                pub user_id: uuid::Uuid,
+                pub device_fingerprint: Option<String>,
+                pub ip_address: Option<std::net::IpAddr>,
+                pub user_agent: Option<String>,
+                pub expires_at: chrono::DateTime<chrono::FixedOffset>,
+                pub last_used_at: chrono::DateTime<chrono::FixedOffset>,
+                pub revoked_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub created_at: chrono::DateTime<chrono::FixedOffset>,
+            }
+            pub struct SessionBorrowed<'a> {
+                pub id: uuid::Uuid,
+                pub user_id: uuid::Uuid,
+                pub device_fingerprint: Option<&'a str>,
+                pub ip_address: Option<std::net::IpAddr>,
+                pub user_agent: Option<&'a str>,
+                pub expires_at: chrono::DateTime<chrono::FixedOffset>,
+                pub last_used_at: chrono::DateTime<chrono::FixedOffset>,
+                pub revoked_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub created_at: chrono::DateTime<chrono::FixedOffset>,
+            }
+            impl<'a> From<SessionBorrowed<'a>> for Session {
+                fn from(
+                    SessionBorrowed {
+                        id,
+                        user_id,
+                        device_fingerprint,
+                        ip_address,
+                        user_agent,
+                        expires_at,
+                        last_used_at,
+                        revoked_at,
+                        created_at,
+                    }: SessionBorrowed<'a>,
+                ) -> Self {
+                    Self {
+                        id,
+                        user_id,
+                        device_fingerprint: device_fingerprint.map(|v| v.into()),
+                        ip_address,
+                        user_agent: user_agent.map(|v| v.into()),
+                        expires_at,
+                        last_used_at,
+                        revoked_at,
+                        created_at,
+                    }
+                }
+            }
+            #[derive(
+                Debug,
+                Clone,
+                PartialEq,
+                Copy,
+                serde::Serialize,
+                serde::Deserialize
+            )]
+            pub struct SessionRotate {
+                pub session_id: uuid::Uuid,
+                pub user_id: uuid::Uuid,
+                pub expires_at: chrono::DateTime<chrono::FixedOffset>,
+            }
+            use crate::generated::client::async_::GenericClient;
+            use futures::{self, StreamExt, TryStreamExt};
+            pub struct SessionQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+                client: &'c C,
+                params: [&'a (dyn postgres_types::ToSql + Sync); N],
+                query: &'static str,
+                cached: Option<&'s tokio_postgres::Statement>,
+                extractor: fn(
+                    &tokio_postgres::Row,
+                ) -> Result<SessionBorrowed, tokio_postgres::Error>,
+                mapper: fn(SessionBorrowed) -> T,
+            }
+            impl<'c, 'a, 's, C, T: 'c, const N: usize> SessionQuery<'c, 'a, 's, C, T, N>
+            where
+                C: GenericClient,
+            {
+                pub fn map<R>(
+                    self,
+                    mapper: fn(SessionBorrowed) -> R,
+                ) -> SessionQuery<'c, 'a, 's, C, R, N> {
+                    SessionQuery {
+                        client: self.client,
+                        params: self.params,
+                        query: self.query,
+                        cached: self.cached,
+                        extractor: self.extractor,
+                        mapper,
+                    }
+                }
+                pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+                    let row = crate::generated::client::async_::one(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok((self.mapper)((self.extractor)(&row)?))
+                }
+                pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+                    self.iter().await?.try_collect().await
+                }
+                pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+                    let opt_row = crate::generated::client::async_::opt(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok(
+                        opt_row
+                            .map(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                            .transpose()?,
+                    )
+                }
+                pub async fn iter(
+                    self,
+                ) -> Result<
+                    impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+                    tokio_postgres::Error,
+                > {
+                    let stream = crate::generated::client::async_::raw(
+                            self.client,
+                            self.query,
+                            crate::generated::slice_iter(&self.params),
+                            self.cached,
+                        )
+                        .await?;
+                    let mapped = stream
+                        .map(move |res| {
+                            res.and_then(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                        })
+                        .into_stream();
+                    Ok(mapped)
+                }
+            }
+            pub struct SessionRotateQuery<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T,
+                const N: usize,
+            > {
+                client: &'c C,
+                params: [&'a (dyn postgres_types::ToSql + Sync); N],
+                query: &'static str,
+                cached: Option<&'s tokio_postgres::Statement>,
+                extractor: fn(
+                    &tokio_postgres::Row,
+                ) -> Result<SessionRotate, tokio_postgres::Error>,
+                mapper: fn(SessionRotate) -> T,
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C,
+                T: 'c,
+                const N: usize,
+            > SessionRotateQuery<'c, 'a, 's, C, T, N>
+            where
+                C: GenericClient,
+            {
+                pub fn map<R>(
+                    self,
+                    mapper: fn(SessionRotate) -> R,
+                ) -> SessionRotateQuery<'c, 'a, 's, C, R, N> {
+                    SessionRotateQuery {
+                        client: self.client,
+                        params: self.params,
+                        query: self.query,
+                        cached: self.cached,
+                        extractor: self.extractor,
+                        mapper,
+                    }
+                }
+                pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+                    let row = crate::generated::client::async_::one(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok((self.mapper)((self.extractor)(&row)?))
+                }
+                pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+                    self.iter().await?.try_collect().await
+                }
+                pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+                    let opt_row = crate::generated::client::async_::opt(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok(
+                        opt_row
+                            .map(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                            .transpose()?,
+                    )
+                }
+                pub async fn iter(
+                    self,
+                ) -> Result<
+                    impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+                    tokio_postgres::Error,
+                > {
+                    let stream = crate::generated::client::async_::raw(
+                            self.client,
+                            self.query,
+                            crate::generated::slice_iter(&self.params),
+                            self.cached,
+                        )
+                        .await?;
+                    let mapped = stream
+                        .map(move |res| {
+                            res.and_then(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                        })
+                        .into_stream();
+                    Ok(mapped)
+                }
+            }
+            pub struct SessionCreateStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn session_create() -> SessionCreateStmt {
+                SessionCreateStmt(
+                    "INSERT INTO identity.sessions (user_id, refresh_token_hash, device_fingerprint, ip_address, user_agent, expires_at) VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6)) RETURNING id, user_id, device_fingerprint, ip_address, user_agent, expires_at, last_used_at, revoked_at, created_at",
+                    None,
+                )
+            }
+            impl SessionCreateStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<
+                    'c,
+                    'a,
+                    's,
+                    C: GenericClient,
+                    T1: crate::generated::BytesSql,
+                    T2: crate::generated::StringSql,
+                    T3: crate::generated::StringSql,
+                >(
+                    &'s self,
+                    client: &'c C,
+                    user_id: &'a uuid::Uuid,
+                    refresh_token_hash: &'a T1,
+                    device_fingerprint: &'a Option<T2>,
+                    ip_address: &'a Option<std::net::IpAddr>,
+                    user_agent: &'a Option<T3>,
+                    valid_seconds: &'a f64,
+                ) -> SessionQuery<'c, 'a, 's, C, Session, 6> {
+                    SessionQuery {
+                        client,
+                        params: [
+                            user_id,
+                            refresh_token_hash,
+                            device_fingerprint,
+                            ip_address,
+                            user_agent,
+                            valid_seconds,
+                        ],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<SessionBorrowed, tokio_postgres::Error> {
+                            Ok(SessionBorrowed {
+                                id: row.try_get(0)?,
+                                user_id: row.try_get(1)?,
+                                device_fingerprint: row.try_get(2)?,
+                                ip_address: row.try_get(3)?,
+                                user_agent: row.try_get(4)?,
+                                expires_at: row.try_get(5)?,
+                                last_used_at: row.try_get(6)?,
+                                revoked_at: row.try_get(7)?,
+                                created_at: row.try_get(8)?,
+                            })
+                        },
+                        mapper: |it| Session::from(it),
+                    }
+                }
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T1: crate::generated::BytesSql,
+                T2: crate::generated::StringSql,
+                T3: crate::generated::StringSql,
+            > crate::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                SessionCreateParams<T1, T2, T3>,
+                SessionQuery<'c, 'a, 's, C, Session, 6>,
+                C,
+            > for SessionCreateStmt {
+                fn params(
+                    &'s self,
+                    client: &'c C,
+                    params: &'a SessionCreateParams<T1, T2, T3>,
+                ) -> SessionQuery<'c, 'a, 's, C, Session, 6> {
+                    self.bind(
+                        client,
+                        &params.user_id,
+                        &params.refresh_token_hash,
+                        &params.device_fingerprint,
+                        &params.ip_address,
+                        &params.user_agent,
+                        &params.valid_seconds,
+                    )
+                }
+            }
+            pub struct SessionRotateStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn session_rotate() -> SessionRotateStmt {
+                SessionRotateStmt(
+                    "SELECT session_id, user_id, expires_at FROM identity.session_rotate($1, $2, now() + make_interval(secs => $3))",
+                    None,
+                )
+            }
+            impl SessionRotateStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<
+                    'c,
+                    'a,
+                    's,
+                    C: GenericClient,
+                    T1: crate::generated::BytesSql,
+                    T2: crate::generated::BytesSql,
+                >(
+                    &'s self,
+                    client: &'c C,
+                    old_token_hash: &'a T1,
+                    new_token_hash: &'a T2,
+                    valid_seconds: &'a f64,
+                ) -> SessionRotateQuery<'c, 'a, 's, C, SessionRotate, 3> {
+                    SessionRotateQuery {
+                        client,
+                        params: [old_token_hash, new_token_hash, valid_seconds],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<SessionRotate, tokio_postgres::Error> {
+                            Ok(SessionRotate {
+                                session_id: row.try_get(0)?,
+                                user_id: row.try_get(1)?,
+                                expires_at: row.try_get(2)?,
+                            })
+                        },
+                        mapper: |it| SessionRotate::from(it),
+                    }
+                }
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T1: crate::generated::BytesSql,
+                T2: crate::generated::BytesSql,
+            > crate::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                SessionRotateParams<T1, T2>,
+                SessionRotateQuery<'c, 'a, 's, C, SessionRotate, 3>,
+                C,
+            > for SessionRotateStmt {
+                fn params(
+                    &'s self,
+                    client: &'c C,
+                    params: &'a SessionRotateParams<T1, T2>,
+                ) -> SessionRotateQuery<'c, 'a, 's, C, SessionRotate, 3> {
+                    self.bind(
+                        client,
+                        &params.old_token_hash,
+                        &params.new_token_hash,
+                        &params.valid_seconds,
+                    )
+                }
+            }
+            pub struct SessionGetStmt(&'static str, Option<tokio_postgres::Statement>);
+            pub fn session_get() -> SessionGetStmt {
+                SessionGetStmt(
+                    "SELECT id, user_id, device_fingerprint, ip_address, user_agent, expires_at, last_used_at, revoked_at, created_at FROM identity.sessions WHERE id = $1",
+                    None,
+                )
+            }
+            impl SessionGetStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                    id: &'a uuid::Uuid,
+                ) -> SessionQuery<'c, 'a, 's, C, Session, 1> {
+                    SessionQuery {
+                        client,
+                        params: [id],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<SessionBorrowed, tokio_postgres::Error> {
+                            Ok(SessionBorrowed {
+                                id: row.try_get(0)?,
+                                user_id: row.try_get(1)?,
+                                device_fingerprint: row.try_get(2)?,
+                                ip_address: row.try_get(3)?,
+                                user_agent: row.try_get(4)?,
+                                expires_at: row.try_get(5)?,
+                                last_used_at: row.try_get(6)?,
+                                revoked_at: row.try_get(7)?,
+                                created_at: row.try_get(8)?,
+                            })
+                        },
+                        mapper: |it| Session::from(it),
+                    }
+                }
+            }
+            pub struct SessionListActiveByUserStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn session_list_active_by_user() -> SessionListActiveByUserStmt {
+                SessionListActiveByUserStmt(
+                    "SELECT id, user_id, device_fingerprint, ip_address, user_agent, expires_at, last_used_at, revoked_at, created_at FROM identity.sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() ORDER BY created_at, id",
+                    None,
+                )
+            }
+            impl SessionListActiveByUserStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                    user_id: &'a uuid::Uuid,
+                ) -> SessionQuery<'c, 'a, 's, C, Session, 1> {
+                    SessionQuery {
+                        client,
+                        params: [user_id],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<SessionBorrowed, tokio_postgres::Error> {
+                            Ok(SessionBorrowed {
+                                id: row.try_get(0)?,
+                                user_id: row.try_get(1)?,
+                                device_fingerprint: row.try_get(2)?,
+                                ip_address: row.try_get(3)?,
+                                user_agent: row.try_get(4)?,
+                                expires_at: row.try_get(5)?,
+                                last_used_at: row.try_get(6)?,
+                                revoked_at: row.try_get(7)?,
+                                created_at: row.try_get(8)?,
+                            })
+                        },
+                        mapper: |it| Session::from(it),
+                    }
+                }
+            }
+            pub struct SessionRevokeStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn session_revoke() -> SessionRevokeStmt {
+                SessionRevokeStmt(
+                    "UPDATE identity.sessions SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1",
+                    None,
+                )
+            }
+            impl SessionRevokeStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub async fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                    id: &'a uuid::Uuid,
+                ) -> Result<u64, tokio_postgres::Error> {
+                    client.execute(self.0, &[id]).await
+                }
+            }
+            pub struct SessionRevokeAllForUserStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn session_revoke_all_for_user() -> SessionRevokeAllForUserStmt {
+                SessionRevokeAllForUserStmt(
+                    "UPDATE identity.sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+                    None,
+                )
+            }
+            impl SessionRevokeAllForUserStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub async fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                    user_id: &'a uuid::Uuid,
+                ) -> Result<u64, tokio_postgres::Error> {
+                    client.execute(self.0, &[user_id]).await
+                }
+            }
+            pub struct SessionDeleteExpiredStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn session_delete_expired() -> SessionDeleteExpiredStmt {
+                SessionDeleteExpiredStmt(
+                    "DELETE FROM identity.sessions WHERE expires_at < now() - make_interval(secs => $1) OR revoked_at < now() - make_interval(secs => $1)",
+                    None,
+                )
+            }
+            impl SessionDeleteExpiredStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub async fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                    retention_seconds: &'a f64,
+                ) -> Result<u64, tokio_postgres::Error> {
+                    client.execute(self.0, &[retention_seconds]).await
+                }
+            }
+        }
+        pub mod tenant_context {
+            #[derive(Clone, Copy, Debug)]
+            pub struct TenantContextSetParams {
+                pub organization_id: Option<uuid::Uuid>,
+                pub user_id: Option<uuid::Uuid>,
+            }
+            #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+            pub struct TenantContextSet {
+                pub organization_id: Option<String>,
+                pub user_id: Option<String>,
+            }
+            pub struct TenantContextSetBorrowed<'a> {
+                pub organization_id: Option<&'a str>,
+                pub user_id: Option<&'a str>,
+            }
+            impl<'a> From<TenantContextSetBorrowed<'a>> for TenantContextSet {
+                fn from(
+                    TenantContextSetBorrowed {
+                        organization_id,
+                        user_id,
+                    }: TenantContextSetBorrowed<'a>,
+                ) -> Self {
+                    Self {
+                        organization_id: organization_id.map(|v| v.into()),
+                        user_id: user_id.map(|v| v.into()),
+                    }
+                }
+            }
+            use crate::generated::client::async_::GenericClient;
+            use futures::{self, StreamExt, TryStreamExt};
+            pub struct TenantContextSetQuery<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T,
+                const N: usize,
+            > {
+                client: &'c C,
+                params: [&'a (dyn postgres_types::ToSql + Sync); N],
+                query: &'static str,
+                cached: Option<&'s tokio_postgres::Statement>,
+                extractor: fn(
+                    &tokio_postgres::Row,
+                ) -> Result<TenantContextSetBorrowed, tokio_postgres::Error>,
+                mapper: fn(TenantContextSetBorrowed) -> T,
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C,
+                T: 'c,
+                const N: usize,
+            > TenantContextSetQuery<'c, 'a, 's, C, T, N>
+            where
+                C: GenericClient,
+            {
+                pub fn map<R>(
+                    self,
+                    mapper: fn(TenantContextSetBorrowed) -> R,
+                ) -> TenantContextSetQuery<'c, 'a, 's, C, R, N> {
+                    TenantContextSetQuery {
+                        client: self.client,
+                        params: self.params,
+                        query: self.query,
+                        cached: self.cached,
+                        extractor: self.extractor,
+                        mapper,
+                    }
+                }
+                pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+                    let row = crate::generated::client::async_::one(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok((self.mapper)((self.extractor)(&row)?))
+                }
+                pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+                    self.iter().await?.try_collect().await
+                }
+                pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+                    let opt_row = crate::generated::client::async_::opt(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok(
+                        opt_row
+                            .map(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                            .transpose()?,
+                    )
+                }
+                pub async fn iter(
+                    self,
+                ) -> Result<
+                    impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+                    tokio_postgres::Error,
+                > {
+                    let stream = crate::generated::client::async_::raw(
+                            self.client,
+                            self.query,
+                            crate::generated::slice_iter(&self.params),
+                            self.cached,
+                        )
+                        .await?;
+                    let mapped = stream
+                        .map(move |res| {
+                            res.and_then(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                        })
+                        .into_stream();
+                    Ok(mapped)
+                }
+            }
+            pub struct TenantContextSetStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn tenant_context_set() -> TenantContextSetStmt {
+                TenantContextSetStmt(
+                    "SELECT set_config('app.current_org_id', COALESCE($1::uuid::text, ''), true) AS organization_id, set_config('app.current_user_id', COALESCE($2::uuid::text, ''), true) AS user_id",
+                    None,
+                )
+            }
+            impl TenantContextSetStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                    organization_id: &'a Option<uuid::Uuid>,
+                    user_id: &'a Option<uuid::Uuid>,
+                ) -> TenantContextSetQuery<'c, 'a, 's, C, TenantContextSet, 2> {
+                    TenantContextSetQuery {
+                        client,
+                        params: [organization_id, user_id],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<TenantContextSetBorrowed, tokio_postgres::Error> {
+                            Ok(TenantContextSetBorrowed {
+                                organization_id: row.try_get(0)?,
+                                user_id: row.try_get(1)?,
+                            })
+                        },
+                        mapper: |it| TenantContextSet::from(it),
+                    }
+                }
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+            > crate::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                TenantContextSetParams,
+                TenantContextSetQuery<'c, 'a, 's, C, TenantContextSet, 2>,
+                C,
+            > for TenantContextSetStmt {
+                fn params(
+                    &'s self,
+                    client: &'c C,
+                    params: &'a TenantContextSetParams,
+                ) -> TenantContextSetQuery<'c, 'a, 's, C, TenantContextSet, 2> {
+                    self.bind(client, &params.organization_id, &params.user_id)
+                }
+            }
+        }
+        pub mod user_profiles {
+            #[derive(Debug)]
+            pub struct UserProfileUpsertParams<
+                T1: crate::generated::StringSql,
+                T2: crate::generated::StringSql,
+                T3: crate::generated::StringSql,
+                T4: crate::generated::JsonSql,
+                T5: crate::generated::JsonSql,
+            > {
+                pub user_id: uuid::Uuid,
+                pub bio: Option<T1>,
+                pub location: Option<T2>,
+                pub website_url: Option<T3>,
+                pub social_links: T4,
+                pub preferences: T5,
+            }
+            #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+            pub struct UserProfile {
+                pub id: uuid::Uuid,
+                pub user_id: uuid::Uuid,
+                pub bio: Option<String>,
+                pub location: Option<String>,
+                pub website_url: Option<String>,
+                pub social_links: serde_json::Value,
+                pub preferences: serde_json::Value,
+                pub created_at: chrono::DateTime<chrono::FixedOffset>,
+                pub updated_at: chrono::DateTime<chrono::FixedOffset>,
+            }
+            pub struct UserProfileBorrowed<'a> {
+                pub id: uuid::Uuid,
+                pub user_id: uuid::Uuid,
+                pub bio: Option<&'a str>,
+                pub location: Option<&'a str>,
+                pub website_url: Option<&'a str>,
+                pub social_links: postgres_types::Json<&'a serde_json::value::RawValue>,
+                pub preferences: postgres_types::Json<&'a serde_json::value::RawValue>,
+                pub created_at: chrono::DateTime<chrono::FixedOffset>,
+                pub updated_at: chrono::DateTime<chrono::FixedOffset>,
+            }
+            impl<'a> From<UserProfileBorrowed<'a>> for UserProfile {
+                fn from(
+                    UserProfileBorrowed {
+                        id,
+                        user_id,
+                        bio,
+                        location,
+                        website_url,
+                        social_links,
+                        preferences,
+                        created_at,
+                        updated_at,
+                    }: UserProfileBorrowed<'a>,
+                ) -> Self {
+                    Self {
+                        id,
+                        user_id,
+                        bio: bio.map(|v| v.into()),
+                        location: location.map(|v| v.into()),
+                        website_url: website_url.map(|v| v.into()),
+                        social_links: serde_json::from_str(social_links.0.get())
+                            .unwrap(),
+                        preferences: serde_json::from_str(preferences.0.get()).unwrap(),
+                        created_at,
+                        updated_at,
+                    }
+                }
+            }
+            use crate::generated::client::async_::GenericClient;
+            use futures::{self, StreamExt, TryStreamExt};
+            pub struct UserProfileQuery<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T,
+                const N: usize,
+            > {
+                client: &'c C,
+                params: [&'a (dyn postgres_types::ToSql + Sync); N],
+                query: &'static str,
+                cached: Option<&'s tokio_postgres::Statement>,
+                extractor: fn(
+                    &tokio_postgres::Row,
+                ) -> Result<UserProfileBorrowed, tokio_postgres::Error>,
+                mapper: fn(UserProfileBorrowed) -> T,
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C,
+                T: 'c,
+                const N: usize,
+            > UserProfileQuery<'c, 'a, 's, C, T, N>
+            where
+                C: GenericClient,
+            {
+                pub fn map<R>(
+                    self,
+                    mapper: fn(UserProfileBorrowed) -> R,
+                ) -> UserProfileQuery<'c, 'a, 's, C, R, N> {
+                    UserProfileQuery {
+                        client: self.client,
+                        params: self.params,
+                        query: self.query,
+                        cached: self.cached,
+                        extractor: self.extractor,
+                        mapper,
+                    }
+                }
+                pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+                    let row = crate::generated::client::async_::one(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok((self.mapper)((self.extractor)(&row)?))
+                }
+                pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+                    self.iter().await?.try_collect().await
+                }
+                pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+                    let opt_row = crate::generated::client::async_::opt(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok(
+                        opt_row
+                            .map(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                            .transpose()?,
+                    )
+                }
+                pub async fn iter(
+                    self,
+                ) -> Result<
+                    impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+                    tokio_postgres::Error,
+                > {
+                    let stream = crate::generated::client::async_::raw(
+                            self.client,
+                            self.query,
+                            crate::generated::slice_iter(&self.params),
+                            self.cached,
+                        )
+                        .await?;
+                    let mapped = stream
+                        .map(move |res| {
+                            res.and_then(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                        })
+                        .into_stream();
+                    Ok(mapped)
+                }
+            }
+            pub struct UserProfileUpsertStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn user_profile_upsert() -> UserProfileUpsertStmt {
+                UserProfileUpsertStmt(
+                    "INSERT INTO identity.user_profiles (user_id, bio, location, website_url, social_links, preferences) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id) DO UPDATE SET bio = EXCLUDED.bio, location = EXCLUDED.location, website_url = EXCLUDED.website_url, social_links = EXCLUDED.social_links, preferences = EXCLUDED.preferences RETURNING id, user_id, bio, location, website_url, social_links, preferences, created_at, updated_at",
+                    None,
+                )
+            }
+            impl UserProfileUpsertStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<
+                    'c,
+                    'a,
+                    's,
+                    C: GenericClient,
+                    T1: crate::generated::StringSql,
+                    T2: crate::generated::StringSql,
+                    T3: crate::generated::StringSql,
+                    T4: crate::generated::JsonSql,
+                    T5: crate::generated::JsonSql,
+                >(
+                    &'s self,
+                    client: &'c C,
+                    user_id: &'a uuid::Uuid,
+                    bio: &'a Option<T1>,
+                    location: &'a Option<T2>,
+                    website_url: &'a Option<T3>,
+                    social_links: &'a T4,
+                    preferences: &'a T5,
+                ) -> UserProfileQuery<'c, 'a, 's, C, UserProfile, 6> {
+                    UserProfileQuery {
+                        client,
+                        params: [
+                            user_id,
+                            bio,
+                            location,
+                            website_url,
+                            social_links,
+                            preferences,
+                        ],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<UserProfileBorrowed, tokio_postgres::Error> {
+                            Ok(UserProfileBorrowed {
+                                id: row.try_get(0)?,
+                                user_id: row.try_get(1)?,
+                                bio: row.try_get(2)?,
+                                location: row.try_get(3)?,
+                                website_url: row.try_get(4)?,
+                                social_links: row.try_get(5)?,
+                                preferences: row.try_get(6)?,
+                                created_at: row.try_get(7)?,
+                                updated_at: row.try_get(8)?,
+                            })
+                        },
+                        mapper: |it| UserProfile::from(it),
+                    }
+                }
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T1: crate::generated::StringSql,
+                T2: crate::generated::StringSql,
+                T3: crate::generated::StringSql,
+                T4: crate::generated::JsonSql,
+                T5: crate::generated::JsonSql,
+            > crate::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                UserProfileUpsertParams<T1, T2, T3, T4, T5>,
+                UserProfileQuery<'c, 'a, 's, C, UserProfile, 6>,
+                C,
+            > for UserProfileUpsertStmt {
+                fn params(
+                    &'s self,
+                    client: &'c C,
+                    params: &'a UserProfileUpsertParams<T1, T2, T3, T4, T5>,
+                ) -> UserProfileQuery<'c, 'a, 's, C, UserProfile, 6> {
+                    self.bind(
+                        client,
+                        &params.user_id,
+                        &params.bio,
+                        &params.location,
+                        &params.website_url,
+                        &params.social_links,
+                        &params.preferences,
+                    )
+                }
+            }
+            pub struct UserProfileGetByUserStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn user_profile_get_by_user() -> UserProfileGetByUserStmt {
+                UserProfileGetByUserStmt(
+                    "SELECT id, user_id, bio, location, website_url, social_links, preferences, created_at, updated_at FROM identity.user_profiles WHERE user_id = $1",
+                    None,
+                )
+            }
+            impl UserProfileGetByUserStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                    user_id: &'a uuid::Uuid,
+                ) -> UserProfileQuery<'c, 'a, 's, C, UserProfile, 1> {
+                    UserProfileQuery {
+                        client,
+                        params: [user_id],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<UserProfileBorrowed, tokio_postgres::Error> {
+                            Ok(UserProfileBorrowed {
+                                id: row.try_get(0)?,
+                                user_id: row.try_get(1)?,
+                                bio: row.try_get(2)?,
+                                location: row.try_get(3)?,
+                                website_url: row.try_get(4)?,
+                                social_links: row.try_get(5)?,
+                                preferences: row.try_get(6)?,
+                                created_at: row.try_get(7)?,
+                                updated_at: row.try_get(8)?,
+                            })
+                        },
+                        mapper: |it| UserProfile::from(it),
+                    }
+                }
+            }
+            pub struct UserProfileDeleteStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn user_profile_delete() -> UserProfileDeleteStmt {
+                UserProfileDeleteStmt(
+                    "DELETE FROM identity.user_profiles WHERE user_id = $1",
+                    None,
+                )
+            }
+            impl UserProfileDeleteStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub async fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                    user_id: &'a uuid::Uuid,
+                ) -> Result<u64, tokio_postgres::Error> {
+                    client.execute(self.0, &[user_id]).await
                 }
             }
         }
@@ -1064,12 +3673,15 @@ pub mod queries {
                 T3: crate::generated::StringSql,
                 T4: crate::generated::StringSql,
                 T5: crate::generated::StringSql,
+                T6: crate::generated::StringSql,
             > {
+                pub id: Option<uuid::Uuid>,
                 pub email: T1,
                 pub username: T2,
                 pub password_hash: Option<T3>,
                 pub first_name: Option<T4>,
                 pub last_name: Option<T5>,
+                pub phone: Option<T6>,
             }
             #[derive(Clone, Copy, Debug)]
             pub struct UserListParams {
@@ -1083,13 +3695,34 @@ pub mod queries {
                 T2: crate::generated::StringSql,
                 T3: crate::generated::StringSql,
                 T4: crate::generated::JsonSql,
+                T5: crate::generated::StringSql,
+                T6: crate::generated::StringSql,
             > {
                 pub first_name: Option<T1>,
                 pub last_name: Option<T2>,
                 pub avatar_url: Option<T3>,
                 pub status: Option<crate::generated::types::identity::UserStatus>,
                 pub metadata: Option<T4>,
+                pub locale: Option<T5>,
+                pub timezone: Option<T6>,
+                pub updated_by: Option<uuid::Uuid>,
                 pub id: uuid::Uuid,
+            }
+            #[derive(Debug)]
+            pub struct UserPasswordSetParams<T1: crate::generated::StringSql> {
+                pub password_hash: T1,
+                pub id: uuid::Uuid,
+            }
+            #[derive(Clone, Copy, Debug)]
+            pub struct UserLoginFailedParams {
+                pub user_id: uuid::Uuid,
+                pub max_attempts: i32,
+                pub lockout_seconds: f64,
+            }
+            #[derive(Clone, Copy, Debug)]
+            pub struct UserLoginSucceededParams {
+                pub user_id: uuid::Uuid,
+                pub ip: Option<std::net::IpAddr>,
             }
             #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
             pub struct User {
@@ -1104,6 +3737,18 @@ pub mod queries {
                 pub status: crate::generated::types::identity::UserStatus,
                 pub metadata: serde_json::Value,
                 pub last_login_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub phone: Option<String>,
+                pub locale: String,
+                pub timezone: String,
+                pub tax_number: Option<String>,
+                pub mfa_enabled: bool,
+                pub mfa_method: Option<crate::generated::types::identity::MfaMethod>,
+                pub failed_login_attempts: i32,
+                pub locked_until: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub last_login_ip: Option<std::net::IpAddr>,
+                pub password_changed_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub created_by: Option<uuid::Uuid>,
+                pub updated_by: Option<uuid::Uuid>,
                 pub created_at: chrono::DateTime<chrono::FixedOffset>,
                 pub updated_at: chrono::DateTime<chrono::FixedOffset>,
             }
@@ -1119,6 +3764,18 @@ pub mod queries {
                 pub status: crate::generated::types::identity::UserStatus,
                 pub metadata: postgres_types::Json<&'a serde_json::value::RawValue>,
                 pub last_login_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub phone: Option<&'a str>,
+                pub locale: &'a str,
+                pub timezone: &'a str,
+                pub tax_number: Option<&'a str>,
+                pub mfa_enabled: bool,
+                pub mfa_method: Option<crate::generated::types::identity::MfaMethod>,
+                pub failed_login_attempts: i32,
+                pub locked_until: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub last_login_ip: Option<std::net::IpAddr>,
+                pub password_changed_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub created_by: Option<uuid::Uuid>,
+                pub updated_by: Option<uuid::Uuid>,
                 pub created_at: chrono::DateTime<chrono::FixedOffset>,
                 pub updated_at: chrono::DateTime<chrono::FixedOffset>,
             }
@@ -1136,6 +3793,18 @@ pub mod queries {
                         status,
                         metadata,
                         last_login_at,
+                        phone,
+                        locale,
+                        timezone,
+                        tax_number,
+                        mfa_enabled,
+                        mfa_method,
+                        failed_login_attempts,
+                        locked_until,
+                        last_login_ip,
+                        password_changed_at,
+                        created_by,
+                        updated_by,
                         created_at,
                         updated_at,
                     }: UserBorrowed<'a>,
@@ -1152,10 +3821,68 @@ pub mod queries {
                         status,
                         metadata: serde_json::from_str(metadata.0.get()).unwrap(),
                         last_login_at,
+                        phone: phone.map(|v| v.into()),
+                        locale: locale.into(),
+                        timezone: timezone.into(),
+                        tax_number: tax_number.map(|v| v.into()),
+                        mfa_enabled,
+                        mfa_method,
+                        failed_login_attempts,
+                        locked_until,
+                        last_login_ip,
+                        password_changed_at,
+                        created_by,
+                        updated_by,
                         created_at,
                         updated_at,
                     }
                 }
+            }
+            #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+            pub struct LoginCandidate {
+                pub user_id: uuid::Uuid,
+                pub password_hash: Option<String>,
+                pub status: crate::generated::types::identity::UserStatus,
+                pub locked_until: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub failed_login_attempts: i32,
+            }
+            pub struct LoginCandidateBorrowed<'a> {
+                pub user_id: uuid::Uuid,
+                pub password_hash: Option<&'a str>,
+                pub status: crate::generated::types::identity::UserStatus,
+                pub locked_until: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub failed_login_attempts: i32,
+            }
+            impl<'a> From<LoginCandidateBorrowed<'a>> for LoginCandidate {
+                fn from(
+                    LoginCandidateBorrowed {
+                        user_id,
+                        password_hash,
+                        status,
+                        locked_until,
+                        failed_login_attempts,
+                    }: LoginCandidateBorrowed<'a>,
+                ) -> Self {
+                    Self {
+                        user_id,
+                        password_hash: password_hash.map(|v| v.into()),
+                        status,
+                        locked_until,
+                        failed_login_attempts,
+                    }
+                }
+            }
+            #[derive(
+                Debug,
+                Clone,
+                PartialEq,
+                Copy,
+                serde::Serialize,
+                serde::Deserialize
+            )]
+            pub struct UserLoginFailed {
+                pub failed_login_attempts: i32,
+                pub locked_until: Option<chrono::DateTime<chrono::FixedOffset>>,
             }
             use crate::generated::client::async_::GenericClient;
             use futures::{self, StreamExt, TryStreamExt};
@@ -1240,10 +3967,281 @@ pub mod queries {
                     Ok(mapped)
                 }
             }
+            pub struct LoginCandidateQuery<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T,
+                const N: usize,
+            > {
+                client: &'c C,
+                params: [&'a (dyn postgres_types::ToSql + Sync); N],
+                query: &'static str,
+                cached: Option<&'s tokio_postgres::Statement>,
+                extractor: fn(
+                    &tokio_postgres::Row,
+                ) -> Result<LoginCandidateBorrowed, tokio_postgres::Error>,
+                mapper: fn(LoginCandidateBorrowed) -> T,
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C,
+                T: 'c,
+                const N: usize,
+            > LoginCandidateQuery<'c, 'a, 's, C, T, N>
+            where
+                C: GenericClient,
+            {
+                pub fn map<R>(
+                    self,
+                    mapper: fn(LoginCandidateBorrowed) -> R,
+                ) -> LoginCandidateQuery<'c, 'a, 's, C, R, N> {
+                    LoginCandidateQuery {
+                        client: self.client,
+                        params: self.params,
+                        query: self.query,
+                        cached: self.cached,
+                        extractor: self.extractor,
+                        mapper,
+                    }
+                }
+                pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+                    let row = crate::generated::client::async_::one(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok((self.mapper)((self.extractor)(&row)?))
+                }
+                pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+                    self.iter().await?.try_collect().await
+                }
+                pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+                    let opt_row = crate::generated::client::async_::opt(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok(
+                        opt_row
+                            .map(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                            .transpose()?,
+                    )
+                }
+                pub async fn iter(
+                    self,
+                ) -> Result<
+                    impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+                    tokio_postgres::Error,
+                > {
+                    let stream = crate::generated::client::async_::raw(
+                            self.client,
+                            self.query,
+                            crate::generated::slice_iter(&self.params),
+                            self.cached,
+                        )
+                        .await?;
+                    let mapped = stream
+                        .map(move |res| {
+                            res.and_then(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                        })
+                        .into_stream();
+                    Ok(mapped)
+                }
+            }
+            pub struct UserLoginFailedQuery<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T,
+                const N: usize,
+            > {
+                client: &'c C,
+                params: [&'a (dyn postgres_types::ToSql + Sync); N],
+                query: &'static str,
+                cached: Option<&'s tokio_postgres::Statement>,
+                extractor: fn(
+                    &tokio_postgres::Row,
+                ) -> Result<UserLoginFailed, tokio_postgres::Error>,
+                mapper: fn(UserLoginFailed) -> T,
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C,
+                T: 'c,
+                const N: usize,
+            > UserLoginFailedQuery<'c, 'a, 's, C, T, N>
+            where
+                C: GenericClient,
+            {
+                pub fn map<R>(
+                    self,
+                    mapper: fn(UserLoginFailed) -> R,
+                ) -> UserLoginFailedQuery<'c, 'a, 's, C, R, N> {
+                    UserLoginFailedQuery {
+                        client: self.client,
+                        params: self.params,
+                        query: self.query,
+                        cached: self.cached,
+                        extractor: self.extractor,
+                        mapper,
+                    }
+                }
+                pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+                    let row = crate::generated::client::async_::one(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok((self.mapper)((self.extractor)(&row)?))
+                }
+                pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+                    self.iter().await?.try_collect().await
+                }
+                pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+                    let opt_row = crate::generated::client::async_::opt(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok(
+                        opt_row
+                            .map(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                            .transpose()?,
+                    )
+                }
+                pub async fn iter(
+                    self,
+                ) -> Result<
+                    impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+                    tokio_postgres::Error,
+                > {
+                    let stream = crate::generated::client::async_::raw(
+                            self.client,
+                            self.query,
+                            crate::generated::slice_iter(&self.params),
+                            self.cached,
+                        )
+                        .await?;
+                    let mapped = stream
+                        .map(move |res| {
+                            res.and_then(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                        })
+                        .into_stream();
+                    Ok(mapped)
+                }
+            }
+            pub struct BoolQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+                client: &'c C,
+                params: [&'a (dyn postgres_types::ToSql + Sync); N],
+                query: &'static str,
+                cached: Option<&'s tokio_postgres::Statement>,
+                extractor: fn(
+                    &tokio_postgres::Row,
+                ) -> Result<bool, tokio_postgres::Error>,
+                mapper: fn(bool) -> T,
+            }
+            impl<'c, 'a, 's, C, T: 'c, const N: usize> BoolQuery<'c, 'a, 's, C, T, N>
+            where
+                C: GenericClient,
+            {
+                pub fn map<R>(
+                    self,
+                    mapper: fn(bool) -> R,
+                ) -> BoolQuery<'c, 'a, 's, C, R, N> {
+                    BoolQuery {
+                        client: self.client,
+                        params: self.params,
+                        query: self.query,
+                        cached: self.cached,
+                        extractor: self.extractor,
+                        mapper,
+                    }
+                }
+                pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+                    let row = crate::generated::client::async_::one(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok((self.mapper)((self.extractor)(&row)?))
+                }
+                pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+                    self.iter().await?.try_collect().await
+                }
+                pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+                    let opt_row = crate::generated::client::async_::opt(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok(
+                        opt_row
+                            .map(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                            .transpose()?,
+                    )
+                }
+                pub async fn iter(
+                    self,
+                ) -> Result<
+                    impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+                    tokio_postgres::Error,
+                > {
+                    let stream = crate::generated::client::async_::raw(
+                            self.client,
+                            self.query,
+                            crate::generated::slice_iter(&self.params),
+                            self.cached,
+                        )
+                        .await?;
+                    let mapped = stream
+                        .map(move |res| {
+                            res.and_then(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                        })
+                        .into_stream();
+                    Ok(mapped)
+                }
+            }
             pub struct UserCreateStmt(&'static str, Option<tokio_postgres::Statement>);
             pub fn user_create() -> UserCreateStmt {
                 UserCreateStmt(
-                    "INSERT INTO identity.users (email, username, password_hash, first_name, last_name) VALUES ($1, $2, $3, $4, $5) RETURNING id, email, username, password_hash, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, created_at, updated_at",
+                    "INSERT INTO identity.users (id, email, username, password_hash, first_name, last_name, phone, password_changed_at) VALUES (COALESCE($1, gen_random_uuid()), $2, $3, $4, $5, $6, $7, CASE WHEN $4::text IS NOT NULL THEN now() END) RETURNING id, email, username, password_hash, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at",
                     None,
                 )
             }
@@ -1265,18 +4263,29 @@ pub mod queries {
                     T3: crate::generated::StringSql,
                     T4: crate::generated::StringSql,
                     T5: crate::generated::StringSql,
+                    T6: crate::generated::StringSql,
                 >(
                     &'s self,
                     client: &'c C,
+                    id: &'a Option<uuid::Uuid>,
                     email: &'a T1,
                     username: &'a T2,
                     password_hash: &'a Option<T3>,
                     first_name: &'a Option<T4>,
                     last_name: &'a Option<T5>,
-                ) -> UserQuery<'c, 'a, 's, C, User, 5> {
+                    phone: &'a Option<T6>,
+                ) -> UserQuery<'c, 'a, 's, C, User, 7> {
                     UserQuery {
                         client,
-                        params: [email, username, password_hash, first_name, last_name],
+                        params: [
+                            id,
+                            email,
+                            username,
+                            password_hash,
+                            first_name,
+                            last_name,
+                            phone,
+                        ],
                         query: self.0,
                         cached: self.1.as_ref(),
                         extractor: |
@@ -1294,8 +4303,20 @@ pub mod queries {
                                 status: row.try_get(8)?,
                                 metadata: row.try_get(9)?,
                                 last_login_at: row.try_get(10)?,
-                                created_at: row.try_get(11)?,
-                                updated_at: row.try_get(12)?,
+                                phone: row.try_get(11)?,
+                                locale: row.try_get(12)?,
+                                timezone: row.try_get(13)?,
+                                tax_number: row.try_get(14)?,
+                                mfa_enabled: row.try_get(15)?,
+                                mfa_method: row.try_get(16)?,
+                                failed_login_attempts: row.try_get(17)?,
+                                locked_until: row.try_get(18)?,
+                                last_login_ip: row.try_get(19)?,
+                                password_changed_at: row.try_get(20)?,
+                                created_by: row.try_get(21)?,
+                                updated_by: row.try_get(22)?,
+                                created_at: row.try_get(23)?,
+                                updated_at: row.try_get(24)?,
                             })
                         },
                         mapper: |it| User::from(it),
@@ -1312,33 +4333,36 @@ pub mod queries {
                 T3: crate::generated::StringSql,
                 T4: crate::generated::StringSql,
                 T5: crate::generated::StringSql,
+                T6: crate::generated::StringSql,
             > crate::generated::client::async_::Params<
                 'c,
                 'a,
                 's,
-                UserCreateParams<T1, T2, T3, T4, T5>,
-                UserQuery<'c, 'a, 's, C, User, 5>,
+                UserCreateParams<T1, T2, T3, T4, T5, T6>,
+                UserQuery<'c, 'a, 's, C, User, 7>,
                 C,
             > for UserCreateStmt {
                 fn params(
                     &'s self,
                     client: &'c C,
-                    params: &'a UserCreateParams<T1, T2, T3, T4, T5>,
-                ) -> UserQuery<'c, 'a, 's, C, User, 5> {
+                    params: &'a UserCreateParams<T1, T2, T3, T4, T5, T6>,
+                ) -> UserQuery<'c, 'a, 's, C, User, 7> {
                     self.bind(
                         client,
+                        &params.id,
                         &params.email,
                         &params.username,
                         &params.password_hash,
                         &params.first_name,
                         &params.last_name,
+                        &params.phone,
                     )
                 }
             }
             pub struct UserGetStmt(&'static str, Option<tokio_postgres::Statement>);
             pub fn user_get() -> UserGetStmt {
                 UserGetStmt(
-                    "SELECT id, email, username, password_hash, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, created_at, updated_at FROM identity.users WHERE id = $1",
+                    "SELECT id, email, username, password_hash, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at FROM identity.users WHERE id = $1",
                     None,
                 )
             }
@@ -1375,8 +4399,20 @@ pub mod queries {
                                 status: row.try_get(8)?,
                                 metadata: row.try_get(9)?,
                                 last_login_at: row.try_get(10)?,
-                                created_at: row.try_get(11)?,
-                                updated_at: row.try_get(12)?,
+                                phone: row.try_get(11)?,
+                                locale: row.try_get(12)?,
+                                timezone: row.try_get(13)?,
+                                tax_number: row.try_get(14)?,
+                                mfa_enabled: row.try_get(15)?,
+                                mfa_method: row.try_get(16)?,
+                                failed_login_attempts: row.try_get(17)?,
+                                locked_until: row.try_get(18)?,
+                                last_login_ip: row.try_get(19)?,
+                                password_changed_at: row.try_get(20)?,
+                                created_by: row.try_get(21)?,
+                                updated_by: row.try_get(22)?,
+                                created_at: row.try_get(23)?,
+                                updated_at: row.try_get(24)?,
                             })
                         },
                         mapper: |it| User::from(it),
@@ -1389,7 +4425,7 @@ pub mod queries {
             );
             pub fn user_get_by_email() -> UserGetByEmailStmt {
                 UserGetByEmailStmt(
-                    "SELECT id, email, username, password_hash, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, created_at, updated_at FROM identity.users WHERE lower(email) = lower($1)",
+                    "SELECT id, email, username, password_hash, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at FROM identity.users WHERE lower(email) = lower($1)",
                     None,
                 )
             }
@@ -1426,8 +4462,20 @@ pub mod queries {
                                 status: row.try_get(8)?,
                                 metadata: row.try_get(9)?,
                                 last_login_at: row.try_get(10)?,
-                                created_at: row.try_get(11)?,
-                                updated_at: row.try_get(12)?,
+                                phone: row.try_get(11)?,
+                                locale: row.try_get(12)?,
+                                timezone: row.try_get(13)?,
+                                tax_number: row.try_get(14)?,
+                                mfa_enabled: row.try_get(15)?,
+                                mfa_method: row.try_get(16)?,
+                                failed_login_attempts: row.try_get(17)?,
+                                locked_until: row.try_get(18)?,
+                                last_login_ip: row.try_get(19)?,
+                                password_changed_at: row.try_get(20)?,
+                                created_by: row.try_get(21)?,
+                                updated_by: row.try_get(22)?,
+                                created_at: row.try_get(23)?,
+                                updated_at: row.try_get(24)?,
                             })
                         },
                         mapper: |it| User::from(it),
@@ -1437,7 +4485,7 @@ pub mod queries {
             pub struct UserListStmt(&'static str, Option<tokio_postgres::Statement>);
             pub fn user_list() -> UserListStmt {
                 UserListStmt(
-                    "SELECT id, email, username, password_hash, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, created_at, updated_at FROM identity.users WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid) ORDER BY created_at, id LIMIT $3",
+                    "SELECT id, email, username, password_hash, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at FROM identity.users WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid) ORDER BY created_at, id LIMIT $3",
                     None,
                 )
             }
@@ -1476,8 +4524,20 @@ pub mod queries {
                                 status: row.try_get(8)?,
                                 metadata: row.try_get(9)?,
                                 last_login_at: row.try_get(10)?,
-                                created_at: row.try_get(11)?,
-                                updated_at: row.try_get(12)?,
+                                phone: row.try_get(11)?,
+                                locale: row.try_get(12)?,
+                                timezone: row.try_get(13)?,
+                                tax_number: row.try_get(14)?,
+                                mfa_enabled: row.try_get(15)?,
+                                mfa_method: row.try_get(16)?,
+                                failed_login_attempts: row.try_get(17)?,
+                                locked_until: row.try_get(18)?,
+                                last_login_ip: row.try_get(19)?,
+                                password_changed_at: row.try_get(20)?,
+                                created_by: row.try_get(21)?,
+                                updated_by: row.try_get(22)?,
+                                created_at: row.try_get(23)?,
+                                updated_at: row.try_get(24)?,
                             })
                         },
                         mapper: |it| User::from(it),
@@ -1513,7 +4573,7 @@ pub mod queries {
             pub struct UserUpdateStmt(&'static str, Option<tokio_postgres::Statement>);
             pub fn user_update() -> UserUpdateStmt {
                 UserUpdateStmt(
-                    "UPDATE identity.users SET first_name = COALESCE($1, first_name), last_name = COALESCE($2, last_name), avatar_url = COALESCE($3, avatar_url), status = COALESCE($4, status), metadata = COALESCE($5, metadata) WHERE id = $6 RETURNING id, email, username, password_hash, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, created_at, updated_at",
+                    "UPDATE identity.users SET first_name = COALESCE($1, first_name), last_name = COALESCE($2, last_name), avatar_url = COALESCE($3, avatar_url), status = COALESCE($4, status), metadata = COALESCE($5, metadata), locale = COALESCE($6, locale), timezone = COALESCE($7, timezone), updated_by = COALESCE($8, updated_by) WHERE id = $9 RETURNING id, email, username, password_hash, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at",
                     None,
                 )
             }
@@ -1534,6 +4594,8 @@ pub mod queries {
                     T2: crate::generated::StringSql,
                     T3: crate::generated::StringSql,
                     T4: crate::generated::JsonSql,
+                    T5: crate::generated::StringSql,
+                    T6: crate::generated::StringSql,
                 >(
                     &'s self,
                     client: &'c C,
@@ -1542,8 +4604,11 @@ pub mod queries {
                     avatar_url: &'a Option<T3>,
                     status: &'a Option<crate::generated::types::identity::UserStatus>,
                     metadata: &'a Option<T4>,
+                    locale: &'a Option<T5>,
+                    timezone: &'a Option<T6>,
+                    updated_by: &'a Option<uuid::Uuid>,
                     id: &'a uuid::Uuid,
-                ) -> UserQuery<'c, 'a, 's, C, User, 6> {
+                ) -> UserQuery<'c, 'a, 's, C, User, 9> {
                     UserQuery {
                         client,
                         params: [
@@ -1552,6 +4617,9 @@ pub mod queries {
                             avatar_url,
                             status,
                             metadata,
+                            locale,
+                            timezone,
+                            updated_by,
                             id,
                         ],
                         query: self.0,
@@ -1571,8 +4639,20 @@ pub mod queries {
                                 status: row.try_get(8)?,
                                 metadata: row.try_get(9)?,
                                 last_login_at: row.try_get(10)?,
-                                created_at: row.try_get(11)?,
-                                updated_at: row.try_get(12)?,
+                                phone: row.try_get(11)?,
+                                locale: row.try_get(12)?,
+                                timezone: row.try_get(13)?,
+                                tax_number: row.try_get(14)?,
+                                mfa_enabled: row.try_get(15)?,
+                                mfa_method: row.try_get(16)?,
+                                failed_login_attempts: row.try_get(17)?,
+                                locked_until: row.try_get(18)?,
+                                last_login_ip: row.try_get(19)?,
+                                password_changed_at: row.try_get(20)?,
+                                created_by: row.try_get(21)?,
+                                updated_by: row.try_get(22)?,
+                                created_at: row.try_get(23)?,
+                                updated_at: row.try_get(24)?,
                             })
                         },
                         mapper: |it| User::from(it),
@@ -1588,19 +4668,21 @@ pub mod queries {
                 T2: crate::generated::StringSql,
                 T3: crate::generated::StringSql,
                 T4: crate::generated::JsonSql,
+                T5: crate::generated::StringSql,
+                T6: crate::generated::StringSql,
             > crate::generated::client::async_::Params<
                 'c,
                 'a,
                 's,
-                UserUpdateParams<T1, T2, T3, T4>,
-                UserQuery<'c, 'a, 's, C, User, 6>,
+                UserUpdateParams<T1, T2, T3, T4, T5, T6>,
+                UserQuery<'c, 'a, 's, C, User, 9>,
                 C,
             > for UserUpdateStmt {
                 fn params(
                     &'s self,
                     client: &'c C,
-                    params: &'a UserUpdateParams<T1, T2, T3, T4>,
-                ) -> UserQuery<'c, 'a, 's, C, User, 6> {
+                    params: &'a UserUpdateParams<T1, T2, T3, T4, T5, T6>,
+                ) -> UserQuery<'c, 'a, 's, C, User, 9> {
                     self.bind(
                         client,
                         &params.first_name,
@@ -1608,8 +4690,236 @@ pub mod queries {
                         &params.avatar_url,
                         &params.status,
                         &params.metadata,
+                        &params.locale,
+                        &params.timezone,
+                        &params.updated_by,
                         &params.id,
                     )
+                }
+            }
+            pub struct UserPasswordSetStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn user_password_set() -> UserPasswordSetStmt {
+                UserPasswordSetStmt(
+                    "UPDATE identity.users SET password_hash = $1, password_changed_at = now() WHERE id = $2",
+                    None,
+                )
+            }
+            impl UserPasswordSetStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub async fn bind<'c, 'a, 's, C: GenericClient, T1: crate::generated::StringSql>(
+                    &'s self,
+                    client: &'c C,
+                    password_hash: &'a T1,
+                    id: &'a uuid::Uuid,
+                ) -> Result<u64, tokio_postgres::Error> {
+                    client.execute(self.0, &[password_hash, id]).await
+                }
+            }
+            impl<
+                'a,
+                C: GenericClient + Send + Sync,
+                T1: crate::generated::StringSql,
+            > crate::generated::client::async_::Params<
+                'a,
+                'a,
+                'a,
+                UserPasswordSetParams<T1>,
+                std::pin::Pin<
+                    Box<
+                        dyn futures::Future<
+                            Output = Result<u64, tokio_postgres::Error>,
+                        > + Send + 'a,
+                    >,
+                >,
+                C,
+            > for UserPasswordSetStmt {
+                fn params(
+                    &'a self,
+                    client: &'a C,
+                    params: &'a UserPasswordSetParams<T1>,
+                ) -> std::pin::Pin<
+                    Box<
+                        dyn futures::Future<
+                            Output = Result<u64, tokio_postgres::Error>,
+                        > + Send + 'a,
+                    >,
+                > {
+                    Box::pin(self.bind(client, &params.password_hash, &params.id))
+                }
+            }
+            pub struct UserLoginLookupStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn user_login_lookup() -> UserLoginLookupStmt {
+                UserLoginLookupStmt(
+                    "SELECT user_id, password_hash, status, locked_until, failed_login_attempts FROM identity.user_login_lookup($1)",
+                    None,
+                )
+            }
+            impl UserLoginLookupStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::generated::StringSql>(
+                    &'s self,
+                    client: &'c C,
+                    email: &'a T1,
+                ) -> LoginCandidateQuery<'c, 'a, 's, C, LoginCandidate, 1> {
+                    LoginCandidateQuery {
+                        client,
+                        params: [email],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<LoginCandidateBorrowed, tokio_postgres::Error> {
+                            Ok(LoginCandidateBorrowed {
+                                user_id: row.try_get(0)?,
+                                password_hash: row.try_get(1)?,
+                                status: row.try_get(2)?,
+                                locked_until: row.try_get(3)?,
+                                failed_login_attempts: row.try_get(4)?,
+                            })
+                        },
+                        mapper: |it| LoginCandidate::from(it),
+                    }
+                }
+            }
+            pub struct UserLoginFailedStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn user_login_failed() -> UserLoginFailedStmt {
+                UserLoginFailedStmt(
+                    "SELECT failed_login_attempts, locked_until FROM identity.user_login_failed($1, $2, make_interval(secs => $3))",
+                    None,
+                )
+            }
+            impl UserLoginFailedStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                    user_id: &'a uuid::Uuid,
+                    max_attempts: &'a i32,
+                    lockout_seconds: &'a f64,
+                ) -> UserLoginFailedQuery<'c, 'a, 's, C, UserLoginFailed, 3> {
+                    UserLoginFailedQuery {
+                        client,
+                        params: [user_id, max_attempts, lockout_seconds],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<UserLoginFailed, tokio_postgres::Error> {
+                            Ok(UserLoginFailed {
+                                failed_login_attempts: row.try_get(0)?,
+                                locked_until: row.try_get(1)?,
+                            })
+                        },
+                        mapper: |it| UserLoginFailed::from(it),
+                    }
+                }
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+            > crate::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                UserLoginFailedParams,
+                UserLoginFailedQuery<'c, 'a, 's, C, UserLoginFailed, 3>,
+                C,
+            > for UserLoginFailedStmt {
+                fn params(
+                    &'s self,
+                    client: &'c C,
+                    params: &'a UserLoginFailedParams,
+                ) -> UserLoginFailedQuery<'c, 'a, 's, C, UserLoginFailed, 3> {
+                    self.bind(
+                        client,
+                        &params.user_id,
+                        &params.max_attempts,
+                        &params.lockout_seconds,
+                    )
+                }
+            }
+            pub struct UserLoginSucceededStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn user_login_succeeded() -> UserLoginSucceededStmt {
+                UserLoginSucceededStmt(
+                    "SELECT identity.user_login_succeeded($1, $2) AS recorded",
+                    None,
+                )
+            }
+            impl UserLoginSucceededStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                    user_id: &'a uuid::Uuid,
+                    ip: &'a Option<std::net::IpAddr>,
+                ) -> BoolQuery<'c, 'a, 's, C, bool, 2> {
+                    BoolQuery {
+                        client,
+                        params: [user_id, ip],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |row| Ok(row.try_get(0)?),
+                        mapper: |it| it,
+                    }
+                }
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+            > crate::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                UserLoginSucceededParams,
+                BoolQuery<'c, 'a, 's, C, bool, 2>,
+                C,
+            > for UserLoginSucceededStmt {
+                fn params(
+                    &'s self,
+                    client: &'c C,
+                    params: &'a UserLoginSucceededParams,
+                ) -> BoolQuery<'c, 'a, 's, C, bool, 2> {
+                    self.bind(client, &params.user_id, &params.ip)
                 }
             }
         }
@@ -1753,6 +5063,207 @@ mod type_traits {
 #[allow(dead_code)]
 pub mod types {
     pub mod identity {
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            serde::Serialize,
+            serde::Deserialize
+        )]
+        #[allow(non_camel_case_types)]
+        pub enum MemberRole {
+            Owner,
+            Admin,
+            Member,
+            Viewer,
+        }
+        impl<'a> postgres_types::ToSql for MemberRole {
+            fn to_sql(
+                &self,
+                ty: &postgres_types::Type,
+                buf: &mut postgres_types::private::BytesMut,
+            ) -> Result<
+                postgres_types::IsNull,
+                Box<dyn std::error::Error + Sync + Send>,
+            > {
+                let s = match *self {
+                    MemberRole::Owner => "owner",
+                    MemberRole::Admin => "admin",
+                    MemberRole::Member => "member",
+                    MemberRole::Viewer => "viewer",
+                };
+                buf.extend_from_slice(s.as_bytes());
+                std::result::Result::Ok(postgres_types::IsNull::No)
+            }
+            fn accepts(ty: &postgres_types::Type) -> bool {
+                if ty.name() != "member_role" {
+                    return false;
+                }
+                match *ty.kind() {
+                    postgres_types::Kind::Enum(ref variants) => {
+                        if variants.len() != 4 {
+                            return false;
+                        }
+                        variants
+                            .iter()
+                            .all(|v| match &**v {
+                                "owner" => true,
+                                "admin" => true,
+                                "member" => true,
+                                "viewer" => true,
+                                _ => false,
+                            })
+                    }
+                    _ => false,
+                }
+            }
+            fn to_sql_checked(
+                &self,
+                ty: &postgres_types::Type,
+                out: &mut postgres_types::private::BytesMut,
+            ) -> Result<
+                postgres_types::IsNull,
+                Box<dyn std::error::Error + Sync + Send>,
+            > {
+                postgres_types::__to_sql_checked(self, ty, out)
+            }
+        }
+        impl<'a> postgres_types::FromSql<'a> for MemberRole {
+            fn from_sql(
+                ty: &postgres_types::Type,
+                buf: &'a [u8],
+            ) -> Result<MemberRole, Box<dyn std::error::Error + Sync + Send>> {
+                match std::str::from_utf8(buf)? {
+                    "owner" => Ok(MemberRole::Owner),
+                    "admin" => Ok(MemberRole::Admin),
+                    "member" => Ok(MemberRole::Member),
+                    "viewer" => Ok(MemberRole::Viewer),
+                    s => Result::Err(Into::into(format!("invalid variant `{}`", s))),
+                }
+            }
+            fn accepts(ty: &postgres_types::Type) -> bool {
+                if ty.name() != "member_role" {
+                    return false;
+                }
+                match *ty.kind() {
+                    postgres_types::Kind::Enum(ref variants) => {
+                        if variants.len() != 4 {
+                            return false;
+                        }
+                        variants
+                            .iter()
+                            .all(|v| match &**v {
+                                "owner" => true,
+                                "admin" => true,
+                                "member" => true,
+                                "viewer" => true,
+                                _ => false,
+                            })
+                    }
+                    _ => false,
+                }
+            }
+        }
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            serde::Serialize,
+            serde::Deserialize
+        )]
+        #[allow(non_camel_case_types)]
+        pub enum MemberStatus {
+            Invited,
+            Active,
+            Suspended,
+        }
+        impl<'a> postgres_types::ToSql for MemberStatus {
+            fn to_sql(
+                &self,
+                ty: &postgres_types::Type,
+                buf: &mut postgres_types::private::BytesMut,
+            ) -> Result<
+                postgres_types::IsNull,
+                Box<dyn std::error::Error + Sync + Send>,
+            > {
+                let s = match *self {
+                    MemberStatus::Invited => "invited",
+                    MemberStatus::Active => "active",
+                    MemberStatus::Suspended => "suspended",
+                };
+                buf.extend_from_slice(s.as_bytes());
+                std::result::Result::Ok(postgres_types::IsNull::No)
+            }
+            fn accepts(ty: &postgres_types::Type) -> bool {
+                if ty.name() != "member_status" {
+                    return false;
+                }
+                match *ty.kind() {
+                    postgres_types::Kind::Enum(ref variants) => {
+                        if variants.len() != 3 {
+                            return false;
+                        }
+                        variants
+                            .iter()
+                            .all(|v| match &**v {
+                                "invited" => true,
+                                "active" => true,
+                                "suspended" => true,
+                                _ => false,
+                            })
+                    }
+                    _ => false,
+                }
+            }
+            fn to_sql_checked(
+                &self,
+                ty: &postgres_types::Type,
+                out: &mut postgres_types::private::BytesMut,
+            ) -> Result<
+                postgres_types::IsNull,
+                Box<dyn std::error::Error + Sync + Send>,
+            > {
+                postgres_types::__to_sql_checked(self, ty, out)
+            }
+        }
+        impl<'a> postgres_types::FromSql<'a> for MemberStatus {
+            fn from_sql(
+                ty: &postgres_types::Type,
+                buf: &'a [u8],
+            ) -> Result<MemberStatus, Box<dyn std::error::Error + Sync + Send>> {
+                match std::str::from_utf8(buf)? {
+                    "invited" => Ok(MemberStatus::Invited),
+                    "active" => Ok(MemberStatus::Active),
+                    "suspended" => Ok(MemberStatus::Suspended),
+                    s => Result::Err(Into::into(format!("invalid variant `{}`", s))),
+                }
+            }
+            fn accepts(ty: &postgres_types::Type) -> bool {
+                if ty.name() != "member_status" {
+                    return false;
+                }
+                match *ty.kind() {
+                    postgres_types::Kind::Enum(ref variants) => {
+                        if variants.len() != 3 {
+                            return false;
+                        }
+                        variants
+                            .iter()
+                            .all(|v| match &**v {
+                                "invited" => true,
+                                "active" => true,
+                                "suspended" => true,
+                                _ => false,
+                            })
+                    }
+                    _ => false,
+                }
+            }
+        }
         #[derive(
             Debug,
             Clone,
@@ -1947,6 +5458,104 @@ pub mod types {
                                 "inactive" => true,
                                 "suspended" => true,
                                 "deleted" => true,
+                                _ => false,
+                            })
+                    }
+                    _ => false,
+                }
+            }
+        }
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            serde::Serialize,
+            serde::Deserialize
+        )]
+        #[allow(non_camel_case_types)]
+        pub enum MfaMethod {
+            Totp,
+            Webauthn,
+            Sms,
+        }
+        impl<'a> postgres_types::ToSql for MfaMethod {
+            fn to_sql(
+                &self,
+                ty: &postgres_types::Type,
+                buf: &mut postgres_types::private::BytesMut,
+            ) -> Result<
+                postgres_types::IsNull,
+                Box<dyn std::error::Error + Sync + Send>,
+            > {
+                let s = match *self {
+                    MfaMethod::Totp => "totp",
+                    MfaMethod::Webauthn => "webauthn",
+                    MfaMethod::Sms => "sms",
+                };
+                buf.extend_from_slice(s.as_bytes());
+                std::result::Result::Ok(postgres_types::IsNull::No)
+            }
+            fn accepts(ty: &postgres_types::Type) -> bool {
+                if ty.name() != "mfa_method" {
+                    return false;
+                }
+                match *ty.kind() {
+                    postgres_types::Kind::Enum(ref variants) => {
+                        if variants.len() != 3 {
+                            return false;
+                        }
+                        variants
+                            .iter()
+                            .all(|v| match &**v {
+                                "totp" => true,
+                                "webauthn" => true,
+                                "sms" => true,
+                                _ => false,
+                            })
+                    }
+                    _ => false,
+                }
+            }
+            fn to_sql_checked(
+                &self,
+                ty: &postgres_types::Type,
+                out: &mut postgres_types::private::BytesMut,
+            ) -> Result<
+                postgres_types::IsNull,
+                Box<dyn std::error::Error + Sync + Send>,
+            > {
+                postgres_types::__to_sql_checked(self, ty, out)
+            }
+        }
+        impl<'a> postgres_types::FromSql<'a> for MfaMethod {
+            fn from_sql(
+                ty: &postgres_types::Type,
+                buf: &'a [u8],
+            ) -> Result<MfaMethod, Box<dyn std::error::Error + Sync + Send>> {
+                match std::str::from_utf8(buf)? {
+                    "totp" => Ok(MfaMethod::Totp),
+                    "webauthn" => Ok(MfaMethod::Webauthn),
+                    "sms" => Ok(MfaMethod::Sms),
+                    s => Result::Err(Into::into(format!("invalid variant `{}`", s))),
+                }
+            }
+            fn accepts(ty: &postgres_types::Type) -> bool {
+                if ty.name() != "mfa_method" {
+                    return false;
+                }
+                match *ty.kind() {
+                    postgres_types::Kind::Enum(ref variants) => {
+                        if variants.len() != 3 {
+                            return false;
+                        }
+                        variants
+                            .iter()
+                            .all(|v| match &**v {
+                                "totp" => true,
+                                "webauthn" => true,
+                                "sms" => true,
                                 _ => false,
                             })
                     }

@@ -1,0 +1,51 @@
+--: OrganizationMember(user_id?, invitation_email?, invitation_expires_at?, invited_by?, joined_at?)
+
+--! organization_member_add : OrganizationMember
+INSERT INTO identity.organization_members (organization_id, user_id, role, permissions, status, joined_at)
+VALUES (:organization_id, :user_id, :role, :permissions, 'active', now())
+RETURNING id, organization_id, user_id, role, permissions, status, invitation_email,
+          invitation_expires_at, invited_by, joined_at, created_at, updated_at;
+
+--- Stores only the SHA-256 of the invitation token.
+--! organization_member_invite (user_id?, invitation_email?, invited_by?) : OrganizationMember
+INSERT INTO identity.organization_members (organization_id, user_id, role, permissions, status,
+                                           invitation_email, invitation_token_hash,
+                                           invitation_expires_at, invited_by)
+VALUES (:organization_id, :user_id, :role, :permissions, 'invited', :invitation_email,
+        :invitation_token_hash, now() + make_interval(secs => :valid_seconds), :invited_by)
+RETURNING id, organization_id, user_id, role, permissions, status, invitation_email,
+          invitation_expires_at, invited_by, joined_at, created_at, updated_at;
+
+--- By token hash, before the user belongs to the organization; single use.
+--! organization_member_accept_invitation
+SELECT member_id, organization_id, role
+FROM identity.invitation_accept(:invitation_token_hash, :user_id);
+
+--! organization_member_get : OrganizationMember
+SELECT id, organization_id, user_id, role, permissions, status, invitation_email,
+       invitation_expires_at, invited_by, joined_at, created_at, updated_at
+FROM identity.organization_members
+WHERE id = :id;
+
+--- Keyset pagination by id within the current organization.
+--! organization_member_list (after_id?) : OrganizationMember
+SELECT id, organization_id, user_id, role, permissions, status, invitation_email,
+       invitation_expires_at, invited_by, joined_at, created_at, updated_at
+FROM identity.organization_members
+WHERE organization_id = :organization_id
+  AND (:after_id::uuid IS NULL OR id > :after_id)
+ORDER BY id
+LIMIT :limit;
+
+--- Null arguments keep the current value.
+--! organization_member_update (role?, permissions?, status?) : OrganizationMember
+UPDATE identity.organization_members
+SET role = COALESCE(:role, role),
+    permissions = COALESCE(:permissions, permissions),
+    status = COALESCE(:status, status)
+WHERE id = :id
+RETURNING id, organization_id, user_id, role, permissions, status, invitation_email,
+          invitation_expires_at, invited_by, joined_at, created_at, updated_at;
+
+--! organization_member_remove
+DELETE FROM identity.organization_members WHERE id = :id;

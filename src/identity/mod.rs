@@ -1,0 +1,22 @@
+//! Identity operations that need more than one query, hashing or random tokens.
+//!
+//! Secrets never reach the database: passwords are hashed here with argon2id, and
+//! API keys, refresh tokens and invitation tokens are random strings of which only
+//! the SHA-256 is stored (plus an 11-character display prefix for API keys). The
+//! plaintext is returned once, to be handed to its owner.
+
+mod api_keys;
+mod error;
+mod invitations;
+mod login;
+mod password;
+mod secret;
+mod sessions;
+
+pub use api_keys::{ApiKeyPrincipal, IssuedApiKey, authenticate_api_key, issue_api_key};
+pub use error::IdentityError;
+pub use invitations::{AcceptedInvitation, Invitation, accept_invitation, invite_member};
+pub use login::{LoginOutcome, LoginPolicy, login};
+pub use password::{hash_password, verify_password};
+pub use secret::token_hash;
+pub use sessions::{IssuedSession, RotatedSession, create_session, rotate_session};

@@ -1,0 +1,93 @@
+//! The tenant context that row-level security reads.
+//!
+//! Policies compare rows with `app.current_org_id` and `app.current_user_id`; unset,
+//! they match nothing. [`with_tenant`] runs work in a transaction whose context is set
+//! with `set_config(..., true)` (that is, `SET LOCAL`): it ends with the transaction,
+//! so a pooled connection never hands one tenant's context to its next user.
+//!
+//! ```no_run
+//! # async fn example(pool: deadpool_postgres::Pool, org: uuid::Uuid) -> Result<(), groundwork::Error> {
+//! use groundwork::queries::identity::organizations::organization_get;
+//! use groundwork::tenant::{Tenant, with_tenant};
+//!
+//! let mut client = pool.get().await?;
+//! let name = with_tenant(&mut client, Tenant::organization(org), |tx| {
+//!     Box::pin(async move {
+//!         Ok(organization_get().bind(tx, &org).one().await?.name)
+//!     })
+//! })
+//! .await?;
+//! # Ok(())
+//! # }
+//! ```
+
+use deadpool_postgres::Transaction;
+use futures::future::BoxFuture;
+use uuid::Uuid;
+
+use crate::Error;
+use crate::queries::identity::tenant_context::tenant_context_set;
+
+/// Who a transaction acts for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tenant {
+    /// The organization (`app.current_org_id`).
+    pub organization_id: Option<Uuid>,
+    /// The user (`app.current_user_id`).
+    pub user_id: Option<Uuid>,
+}
+
+impl Tenant {
+    /// Acting for an organization and a user.
+    pub fn new(organization_id: Uuid, user_id: Uuid) -> Self {
+        Self {
+            organization_id: Some(organization_id),
+            user_id: Some(user_id),
+        }
+    }
+
+    /// Acting for an organization, no user (for example an API key).
+    pub fn organization(organization_id: Uuid) -> Self {
+        Self {
+            organization_id: Some(organization_id),
+            user_id: None,
+        }
+    }
+
+    /// Acting for a user outside any organization.
+    pub fn user(user_id: Uuid) -> Self {
+        Self {
+            organization_id: None,
+            user_id: Some(user_id),
+        }
+    }
+}
+
+/// Begins a transaction on `client` with `tenant` set for that transaction only.
+pub async fn begin<'c>(
+    client: &'c mut deadpool_postgres::Client,
+    tenant: Tenant,
+) -> Result<Transaction<'c>, Error> {
+    let tx = client.transaction().await?;
+    tenant_context_set()
+        .bind(&tx, &tenant.organization_id, &tenant.user_id)
+        .one()
+        .await?;
+    Ok(tx)
+}
+
+/// Runs `work` in a transaction with `tenant` set, committing if it returns `Ok` and
+/// rolling back otherwise.
+pub async fn with_tenant<T, F>(
+    client: &mut deadpool_postgres::Client,
+    tenant: Tenant,
+    work: F,
+) -> Result<T, Error>
+where
+    F: for<'t> FnOnce(&'t Transaction<'t>) -> BoxFuture<'t, Result<T, Error>>,
+{
+    let tx = begin(client, tenant).await?;
+    let value = work(&tx).await?;
+    tx.commit().await?;
+    Ok(value)
+}
