@@ -1,0 +1,411 @@
+//! Tenant isolation enforced by PostgreSQL: groundwork_app under row-level security,
+//! groundwork_readonly, and the tenant context's lifetime on pooled connections.
+
+use groundwork::Error;
+use groundwork::identity::issue_api_key;
+use groundwork::queries::identity::{api_keys, organization_members, organizations, users};
+use groundwork::tenant::{Tenant, begin, with_tenant};
+use groundwork::testing::TestDb;
+use groundwork::types::identity::MemberRole;
+use serde_json::json;
+use tokio_postgres::error::SqlState;
+use uuid::Uuid;
+
+struct World {
+    db: TestDb,
+    a: Uuid,
+    b: Uuid,
+    ada: Uuid,
+    bob: Uuid,
+    key_b: Uuid,
+}
+
+/// Two organizations with one member and one API key each, written as the owner.
+async fn world() -> World {
+    let db = TestDb::builder().pool_size(2).build().await;
+    let client = db.pool().get().await.unwrap();
+    let mut ids = Vec::new();
+    for (slug, email) in [("org-a", "ada@example.com"), ("org-b", "bob@example.com")] {
+        let org = organizations::organization_create()
+            .bind(
+                &client,
+                &None::<Uuid>,
+                &slug,
+                &slug,
+                &json!({}),
+                &json!({}),
+                &None::<Uuid>,
+            )
+            .one()
+            .await
+            .unwrap();
+        let user = users::user_create()
+            .bind(
+                &client,
+                &None::<Uuid>,
+                &email,
+                &slug,
+                &None::<&str>,
+                &None::<&str>,
+                &None::<&str>,
+                &None::<&str>,
+            )
+            .one()
+            .await
+            .unwrap();
+        organization_members::organization_member_add()
+            .bind(&client, &org.id, &user.id, &MemberRole::Owner, &json!({}))
+            .one()
+            .await
+            .unwrap();
+        let key = issue_api_key(&client, org.id, "ci", &["read"], None, None)
+            .await
+            .unwrap();
+        ids.push((org.id, user.id, key.key.id));
+    }
+    drop(client);
+    World {
+        db,
+        a: ids[0].0,
+        b: ids[1].0,
+        ada: ids[0].1,
+        bob: ids[1].1,
+        key_b: ids[1].2,
+    }
+}
+
+/// A pooled connection acting as `role` for the rest of its life.
+async fn connection_as(db: &TestDb, role: &str) -> deadpool_postgres::Object {
+    let client = db.pool().get().await.unwrap();
+    client
+        .batch_execute(&format!("SET ROLE {role}"))
+        .await
+        .unwrap();
+    client
+}
+
+fn is_rls_violation(err: &Error) -> bool {
+    err.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE)
+        && err
+            .violation()
+            .unwrap()
+            .message
+            .contains("row-level security")
+}
+
+#[tokio::test]
+async fn the_app_role_sees_and_changes_only_its_own_tenant() {
+    let w = world().await;
+    let mut client = connection_as(&w.db, "groundwork_app").await;
+    let tx = begin(&mut client, Tenant::new(w.a, w.ada)).await.unwrap();
+
+    let orgs = organizations::organization_list()
+        .bind(
+            &tx,
+            &None::<chrono::DateTime<chrono::FixedOffset>>,
+            &None::<Uuid>,
+            &100,
+        )
+        .all()
+        .await
+        .unwrap();
+    assert_eq!(orgs.iter().map(|o| o.id).collect::<Vec<_>>(), [w.a]);
+    // Guessing B's ids finds nothing.
+    assert!(
+        organizations::organization_get()
+            .bind(&tx, &w.b)
+            .opt()
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        api_keys::api_key_get()
+            .bind(&tx, &w.key_b)
+            .opt()
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        users::user_get()
+            .bind(&tx, &w.bob)
+            .opt()
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let keys = api_keys::api_key_list()
+        .bind(&tx, &w.b, &None::<Uuid>, &100)
+        .all()
+        .await
+        .unwrap();
+    assert!(keys.is_empty());
+    let members = organization_members::organization_member_list()
+        .bind(&tx, &w.b, &None::<Uuid>, &100)
+        .all()
+        .await
+        .unwrap();
+    assert!(members.is_empty());
+    // Fellow members of A are visible.
+    assert!(
+        users::user_get()
+            .bind(&tx, &w.ada)
+            .opt()
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Updates and deletes of B's rows touch nothing.
+    let updated = organizations::organization_update()
+        .bind(
+            &tx,
+            &Some("hijacked"),
+            &None,
+            &None::<serde_json::Value>,
+            &None::<serde_json::Value>,
+            &None::<Uuid>,
+            &w.b,
+        )
+        .opt()
+        .await
+        .unwrap();
+    assert!(updated.is_none());
+    assert_eq!(
+        api_keys::api_key_revoke()
+            .bind(&tx, &w.key_b)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        organizations::organization_delete()
+            .bind(&tx, &w.b)
+            .await
+            .unwrap(),
+        0
+    );
+
+    // Inserting into B is refused by the policy.
+    let err = Error::from(
+        organization_members::organization_member_add()
+            .bind(&tx, &w.b, &w.ada, &MemberRole::Admin, &json!({}))
+            .one()
+            .await
+            .unwrap_err(),
+    );
+    assert!(is_rls_violation(&err), "{err:?}");
+    drop(tx);
+
+    // B is untouched, seen as the owner.
+    let owner = w.db.pool().get().await.unwrap();
+    let b = organizations::organization_get()
+        .bind(&owner, &w.b)
+        .one()
+        .await
+        .unwrap();
+    assert_eq!(b.name, "org-b");
+    let key = api_keys::api_key_get()
+        .bind(&owner, &w.key_b)
+        .one()
+        .await
+        .unwrap();
+    assert!(key.revoked_at.is_none());
+    let b_members: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM identity.organization_members WHERE organization_id = $1",
+            &[&w.b],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(b_members, 1);
+}
+
+#[tokio::test]
+async fn without_a_tenant_context_nothing_is_visible_or_writable() {
+    let w = world().await;
+    let client = connection_as(&w.db, "groundwork_app").await;
+    for table in [
+        "identity.organizations",
+        "identity.users",
+        "identity.organization_members",
+        "identity.api_keys",
+        "identity.sessions",
+        "identity.user_profiles",
+    ] {
+        let n: i64 = client
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 0, "{table} without context");
+    }
+    let err = Error::from(
+        organizations::organization_create()
+            .bind(
+                &client,
+                &None::<Uuid>,
+                &"x",
+                &"x",
+                &json!({}),
+                &json!({}),
+                &None::<Uuid>,
+            )
+            .one()
+            .await
+            .unwrap_err(),
+    );
+    assert!(is_rls_violation(&err), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_new_tenant_is_created_under_its_own_context() {
+    let w = world().await;
+    let mut client = connection_as(&w.db, "groundwork_app").await;
+    let id = Uuid::new_v4();
+    let created = with_tenant(&mut client, Tenant::organization(id), |tx| {
+        Box::pin(async move {
+            Ok(organizations::organization_create()
+                .bind(
+                    tx,
+                    &Some(id),
+                    &"New",
+                    &"new-org",
+                    &json!({}),
+                    &json!({}),
+                    &None::<Uuid>,
+                )
+                .one()
+                .await?)
+        })
+    })
+    .await
+    .unwrap();
+    assert_eq!(created.id, id);
+}
+
+#[tokio::test]
+async fn the_readonly_role_cannot_write() {
+    let w = world().await;
+    let mut client = connection_as(&w.db, "groundwork_readonly").await;
+    let tx = begin(&mut client, Tenant::new(w.a, w.ada)).await.unwrap();
+    assert!(
+        organizations::organization_get()
+            .bind(&tx, &w.a)
+            .opt()
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let err = Error::from(
+        organizations::organization_update()
+            .bind(
+                &tx,
+                &Some("renamed"),
+                &None,
+                &None::<serde_json::Value>,
+                &None::<serde_json::Value>,
+                &None::<Uuid>,
+                &w.a,
+            )
+            .opt()
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        err.code(),
+        Some(&SqlState::INSUFFICIENT_PRIVILEGE),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.violation().unwrap().message,
+        "permission denied for table organizations"
+    );
+}
+
+#[tokio::test]
+async fn the_app_role_cannot_change_the_schema() {
+    let w = world().await;
+    let client = connection_as(&w.db, "groundwork_app").await;
+    for ddl in [
+        "CREATE TABLE identity.intruder (id int)",
+        "CREATE TABLE public.intruder (id int)",
+        "ALTER TABLE identity.users ADD COLUMN shoe_size int",
+        "DROP TABLE identity.api_keys",
+        "ALTER TABLE identity.organizations DISABLE ROW LEVEL SECURITY",
+        "CREATE SCHEMA intruder",
+    ] {
+        let err = Error::from(client.batch_execute(ddl).await.unwrap_err());
+        assert_eq!(
+            err.code(),
+            Some(&SqlState::INSUFFICIENT_PRIVILEGE),
+            "{ddl}: {err:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn tenant_context_does_not_outlive_its_transaction_on_a_pooled_connection() {
+    let w = world().await;
+    let pool = {
+        let mut config = groundwork::pool::PoolConfig::new(w.db.url());
+        config.max_size = 1;
+        config.build().unwrap()
+    };
+    let read_context = "SELECT coalesce(current_setting('app.current_org_id', true), ''), \
+                        coalesce(current_setting('app.current_user_id', true), '')";
+    {
+        let mut client = pool.get().await.unwrap();
+        client
+            .batch_execute("SET ROLE groundwork_app")
+            .await
+            .unwrap();
+        let seen = with_tenant(&mut client, Tenant::new(w.a, w.ada), |tx| {
+            Box::pin(async move {
+                let row = tx.query_one(read_context, &[]).await?;
+                let visible = organizations::organization_list()
+                    .bind(
+                        tx,
+                        &None::<chrono::DateTime<chrono::FixedOffset>>,
+                        &None::<Uuid>,
+                        &10,
+                    )
+                    .all()
+                    .await?;
+                Ok((row.get::<_, String>(0), visible.len()))
+            })
+        })
+        .await
+        .unwrap();
+        assert_eq!(seen, (w.a.to_string(), 1));
+    }
+    // The next request gets the same (only) connection.
+    let client = pool.get().await.unwrap();
+    let row = client.query_one(read_context, &[]).await.unwrap();
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, String>(1)),
+        (String::new(), String::new())
+    );
+    let visible: i64 = client
+        .query_one("SELECT count(*) FROM identity.organizations", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(visible, 0, "the previous request's tenant is gone");
+
+    // A failed request rolls back and leaves no context either.
+    let mut client = client;
+    let err = with_tenant(&mut client, Tenant::new(w.b, w.bob), |tx| {
+        Box::pin(async move {
+            tx.batch_execute("SELECT 1/0").await?;
+            Ok(())
+        })
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::Invalid(_)), "{err:?}");
+    let row = client.query_one(read_context, &[]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), "");
+}
