@@ -474,14 +474,16 @@ fn new_creates_a_timestamped_pair() {
     );
 }
 
-/// Everything a migration can create or change, one sorted line per object.
+/// Everything a migration can create or change, one sorted line per object. An ACL
+/// that was never set (NULL) and one equal to the owner's defaults mean the same
+/// privileges, so both print as the defaults.
 async fn catalog(client: &tokio_postgres::Client) -> Vec<String> {
     const DUMP: &str = r#"
-        SELECT 'schema ' || nspname || ' ' || coalesce(nspacl::text, '')
+        SELECT 'schema ' || nspname || ' ' || coalesce(nspacl, acldefault('n', nspowner))::text
         FROM pg_namespace WHERE nspname NOT LIKE 'pg\_%' AND nspname <> 'information_schema'
         UNION ALL
         SELECT 'relation ' || c.oid::regclass::text || ' ' || c.relkind::text || ' rls=' || c.relrowsecurity
-               || ' acl=' || coalesce(c.relacl::text, '')
+               || ' acl=' || coalesce(c.relacl, acldefault('r', c.relowner))::text
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
           AND c.relname NOT LIKE 'schema\_migrations%'
@@ -510,7 +512,7 @@ async fn catalog(client: &tokio_postgres::Client) -> Vec<String> {
           AND c.relname NOT LIKE 'schema\_migrations%'
         UNION ALL
         SELECT 'function ' || p.oid::regprocedure::text || ' ' || md5(p.prosrc)
-               || ' acl=' || coalesce(p.proacl::text, '')
+               || ' acl=' || coalesce(p.proacl, acldefault('f', p.proowner))::text
         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
         WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
         UNION ALL
