@@ -94,7 +94,10 @@ async fn main() {
     }
     let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
     let (keys_per_s, select_per_s) = (best(&auth), best(&select));
-    println!("{WORKERS} workers, 2 cores, {}s per run, best of 2 runs", RUN.as_secs());
+    println!(
+        "{WORKERS} workers, 2 cores, {}s per run, best of 2 runs",
+        RUN.as_secs()
+    );
     println!("api key authentication: {keys_per_s:>9.0} /s   runs {auth:.0?}");
     println!("SELECT 1 round trip:    {select_per_s:>9.0} /s   runs {select:.0?}");
     println!(

@@ -121,3 +121,39 @@ fn the_embedded_cluster_is_created_reused_and_stopped() {
     let stop = groundwork(dir.path(), &["db", "stop"], &[]);
     assert!(text(&stop).starts_with("stopped"), "{}", text(&stop));
 }
+
+#[tokio::test]
+async fn codegen_check_fails_on_stale_code_and_codegen_fixes_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["migrations", "queries/identity", "src/generated"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        for entry in std::fs::read_dir(root.join(sub)).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, dir.path().join(sub).join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let server = TestDb::server_url().unwrap();
+    let env = [("DATABASE_URL", server.as_str())];
+    let check = groundwork(dir.path(), &["codegen", "--check"], &env);
+    assert!(check.status.success(), "{}", text(&check));
+    assert!(text(&check).contains("generated code is current"));
+
+    let users = dir.path().join("queries/identity/users.sql");
+    let sql = std::fs::read_to_string(&users).unwrap();
+    std::fs::write(
+        &users,
+        format!("{sql}\n--! user_count\nSELECT count(*) FROM identity.users;\n"),
+    )
+    .unwrap();
+    let check = groundwork(dir.path(), &["codegen", "--check"], &env);
+    assert_eq!(check.status.code(), Some(1), "{}", text(&check));
+    assert!(text(&check).contains("stale:"), "{}", text(&check));
+
+    let generate = groundwork(dir.path(), &["codegen"], &env);
+    assert!(generate.status.success(), "{}", text(&generate));
+    let code = std::fs::read_to_string(dir.path().join("src/generated/cornucopia.rs")).unwrap();
+    assert!(code.contains("pub fn user_count()"));
+    let check = groundwork(dir.path(), &["codegen", "--check"], &env);
+    assert!(check.status.success(), "{}", text(&check));
+}
