@@ -57,71 +57,63 @@ impl Postgres {
     /// cluster or container that is removed when this handle is dropped or the process
     /// exits.
     pub async fn ephemeral(settings: &Settings) -> Result<Self, ProvisionError> {
-        if let Some(url) = &settings.database_url {
-            return Ok(Self::from_url(url.clone()));
-        }
-        let mut attempts = Vec::new();
-        if settings.strategy != Strategy::Container {
-            let started = tokio::task::spawn_blocking(|| {
+        Self::provide(settings, || async {
+            let cluster = tokio::task::spawn_blocking(|| {
                 let binaries = Binaries::find()?;
                 EphemeralCluster::start(&binaries)
             })
             .await
-            .map_err(|e| ProvisionError::Local(e.to_string()))
-            .and_then(|r| r);
-            match started {
-                Ok(cluster) => {
-                    return Ok(Self {
-                        url: format!("postgres://postgres@127.0.0.1:{}/postgres", cluster.port()),
-                        origin: Origin::Local,
-                        handle: Handle::Ephemeral(cluster),
-                    });
-                }
-                Err(e) => attempts.push(e.to_string()),
-            }
-        }
-        if settings.strategy != Strategy::Local {
-            match Self::container(settings).await {
-                Ok(pg) => return Ok(pg),
-                Err(e) => attempts.push(e.to_string()),
-            }
-        }
-        Err(ProvisionError::Unavailable {
-            attempts: attempts.join("; "),
+            .map_err(|e| ProvisionError::Local(e.to_string()))??;
+            Ok(Self {
+                url: format!("postgres://postgres@127.0.0.1:{}/postgres", cluster.port()),
+                origin: Origin::Local,
+                handle: Handle::Ephemeral(cluster),
+            })
         })
+        .await
     }
 
     /// The CLI's server: `DATABASE_URL`, else the durable cluster in
     /// `settings.data_dir` (started if needed, and stopped on drop only if this call
     /// started it), else (strategy container) a throw-away container.
     pub async fn persistent(settings: &Settings) -> Result<Self, ProvisionError> {
-        if let Some(url) = &settings.database_url {
-            return Ok(Self::from_url(url.clone()));
-        }
-        let mut attempts = Vec::new();
-        if settings.strategy != Strategy::Container {
-            let dir = settings.data_dir.clone();
-            let started = tokio::task::spawn_blocking(move || {
+        let dir = settings.data_dir.clone();
+        Self::provide(settings, || async move {
+            let (cluster, port, started) = tokio::task::spawn_blocking(move || {
                 let cluster = PersistentCluster::new(dir)?;
                 let (port, started) = cluster.start()?;
                 Ok::<_, ProvisionError>((cluster, port, started))
             })
             .await
-            .map_err(|e| ProvisionError::Local(e.to_string()))
-            .and_then(|r| r);
-            match started {
-                Ok((cluster, port, started)) => {
-                    let pg = Self {
-                        url: cluster.url(port),
-                        origin: Origin::Local,
-                        handle: Handle::Persistent {
-                            cluster,
-                            stop_on_drop: started,
-                        },
-                    };
-                    pg.ensure_database(APP_DATABASE).await?;
-                    return Ok(pg);
-                }
+            .map_err(|e| ProvisionError::Local(e.to_string()))??;
+            let pg = Self {
+                url: cluster.url(port),
+                origin: Origin::Local,
+                handle: Handle::Persistent {
+                    cluster,
+                    stop_on_drop: started,
+                },
+            };
+            pg.ensure_database(APP_DATABASE).await?;
+            Ok(pg)
+        })
+        .await
+    }
+
+    /// The provisioning order: `DATABASE_URL`, then `local` unless the strategy is
+    /// container, then a container unless the strategy is local.
+    async fn provide<F, Fut>(settings: &Settings, local: F) -> Result<Self, ProvisionError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Self, ProvisionError>>,
+    {
+        if let Some(url) = &settings.database_url {
+            return Ok(Self::from_url(url.clone()));
+        }
+        let mut attempts = Vec::new();
+        if settings.strategy != Strategy::Container {
+            match local().await {
+                Ok(pg) => return Ok(pg),
                 Err(e) => attempts.push(e.to_string()),
             }
         }
