@@ -9,14 +9,21 @@
 
 -- Roles are cluster-wide and may already exist (another database of the cluster, a
 -- previous run): create them only if missing, and never drop them on the way down.
+-- Two databases migrating at once can race between the check and the CREATE; the
+-- loser sees a unique violation on pg_authid, which means the same thing.
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'groundwork_app') THEN
-        CREATE ROLE groundwork_app NOLOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'groundwork_readonly') THEN
-        CREATE ROLE groundwork_readonly NOLOGIN;
-    END IF;
+    CREATE ROLE groundwork_app NOLOGIN;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+    NULL;
+END
+$$;
+
+DO $$
+BEGIN
+    CREATE ROLE groundwork_readonly NOLOGIN;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+    NULL;
 END
 $$;
 

@@ -3,6 +3,11 @@
 
 use tokio_postgres::error::SqlState;
 
+/// SQLSTATE raised by `eventstore.append` when its condition matches an event.
+pub const CONDITION_FAILED: &str = "GWC01";
+/// SQLSTATE raised by `eventstore.append_to_stream` on a stale expected version.
+pub const VERSION_CONFLICT: &str = "GWC02";
+
 /// What the server said about a rejected row: the SQLSTATE and the names of the
 /// constraint, table and column involved, as far as the server reports them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,6 +89,13 @@ pub enum Error {
     /// Serialization failure or deadlock (40001, 40P01): retry the transaction.
     #[error("retryable conflict between transactions: {0}")]
     Retryable(Box<Violation>),
+    /// An event-store append condition matched an event (SQLSTATE GWC01): the
+    /// decision it guarded is stale; re-read and decide again.
+    #[error("append condition failed: {0}")]
+    ConditionFailed(Box<Violation>),
+    /// A stream was not at the expected version (SQLSTATE GWC02).
+    #[error("stream version conflict: {0}")]
+    VersionConflict(Box<Violation>),
     /// Any other error the server reported.
     #[error("database error {}: {}", .0.code.code(), .0)]
     Database(Box<Violation>),
@@ -112,6 +124,8 @@ impl Error {
             | Self::Invalid(v)
             | Self::MissingValue(v)
             | Self::Retryable(v)
+            | Self::ConditionFailed(v)
+            | Self::VersionConflict(v)
             | Self::Database(v) => Some(v.as_ref()),
             _ => None,
         }
@@ -147,6 +161,10 @@ impl From<tokio_postgres::Error> for Error {
             || *code == SqlState::T_R_DEADLOCK_DETECTED
         {
             Self::Retryable(violation)
+        } else if code.code() == CONDITION_FAILED {
+            Self::ConditionFailed(violation)
+        } else if code.code() == VERSION_CONFLICT {
+            Self::VersionConflict(violation)
         } else {
             Self::Database(violation)
         }

@@ -39,6 +39,7 @@
 //! | [`error`] | one error type, with SQLSTATEs mapped to typed variants |
 //! | [`tenant`] | running work in a transaction with the row-level-security tenant context set |
 //! | [`identity`] | password hashing, API keys, sessions, invitations and login lock-out |
+//! | [`eventstore`] | DCB events and aggregate streams: append with conditions, gap-free reads |
 //! | [`testing`] | [`testing::TestDb`]: a migrated, isolated database per test |
 //! | [`queries`], [`types`] | the generated code |
 //!
@@ -46,6 +47,7 @@
 //! accept pooled connections.
 
 pub mod error;
+pub mod eventstore;
 pub mod identity;
 pub mod pool;
 pub mod tenant;

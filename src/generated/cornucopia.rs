@@ -536,6 +536,736 @@ mod domain {
 #[allow(unused_imports)]
 #[allow(dead_code)]
 pub mod queries {
+    pub mod eventstore {
+        pub mod events {
+            #[derive(Debug)]
+            pub struct EventAppendParams<T1: crate::generated::JsonSql, T2: crate::generated::JsonSql> {
+                pub events: T1,
+                pub condition: Option<T2>,
+            }
+            #[derive(Debug)]
+            pub struct EventAppendToStreamParams<
+                T1: crate::generated::StringSql,
+                T2: crate::generated::JsonSql,
+            > {
+                pub aggregate_type: T1,
+                pub aggregate_id: uuid::Uuid,
+                pub expected_version: i32,
+                pub events: T2,
+            }
+            #[derive(Debug)]
+            pub struct EventReadParams<T1: crate::generated::JsonSql> {
+                pub query: T1,
+                pub after: i64,
+                pub max_count: Option<i32>,
+            }
+            #[derive(Clone, Copy, Debug)]
+            pub struct EventReadStreamParams {
+                pub aggregate_id: uuid::Uuid,
+                pub after_version: i32,
+            }
+            #[derive(Debug)]
+            pub struct EventReadByTypeParams<T1: crate::generated::StringSql> {
+                pub r#type: T1,
+                pub after: i64,
+                pub max_count: Option<i32>,
+            }
+            #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+            pub struct Event {
+                pub position: i64,
+                pub event_id: uuid::Uuid,
+                pub organization_id: uuid::Uuid,
+                pub r#type: String,
+                pub tags: Vec<String>,
+                pub data: serde_json::Value,
+                pub metadata: serde_json::Value,
+                pub aggregate_type: Option<String>,
+                pub aggregate_id: Option<uuid::Uuid>,
+                pub aggregate_version: Option<i32>,
+                pub correlation_id: Option<uuid::Uuid>,
+                pub causation_id: Option<uuid::Uuid>,
+                pub recorded_at: chrono::DateTime<chrono::FixedOffset>,
+            }
+            pub struct EventBorrowed<'a> {
+                pub position: i64,
+                pub event_id: uuid::Uuid,
+                pub organization_id: uuid::Uuid,
+                pub r#type: &'a str,
+                pub tags: crate::generated::ArrayIterator<'a, &'a str>,
+                pub data: postgres_types::Json<&'a serde_json::value::RawValue>,
+                pub metadata: postgres_types::Json<&'a serde_json::value::RawValue>,
+                pub aggregate_type: Option<&'a str>,
+                pub aggregate_id: Option<uuid::Uuid>,
+                pub aggregate_version: Option<i32>,
+                pub correlation_id: Option<uuid::Uuid>,
+                pub causation_id: Option<uuid::Uuid>,
+                pub recorded_at: chrono::DateTime<chrono::FixedOffset>,
+            }
+            impl<'a> From<EventBorrowed<'a>> for Event {
+                fn from(
+                    EventBorrowed {
+                        position,
+                        event_id,
+                        organization_id,
+                        r#type,
+                        tags,
+                        data,
+                        metadata,
+                        aggregate_type,
+                        aggregate_id,
+                        aggregate_version,
+                        correlation_id,
+                        causation_id,
+                        recorded_at,
+                    }: EventBorrowed<'a>,
+                ) -> Self {
+                    Self {
+                        position,
+                        event_id,
+                        organization_id,
+                        r#type: r#type.into(),
+                        tags: tags.map(|v| v.into()).collect(),
+                        data: serde_json::from_str(data.0.get()).unwrap(),
+                        metadata: serde_json::from_str(metadata.0.get()).unwrap(),
+                        aggregate_type: aggregate_type.map(|v| v.into()),
+                        aggregate_id,
+                        aggregate_version,
+                        correlation_id,
+                        causation_id,
+                        recorded_at,
+                    }
+                }
+            }
+            use crate::generated::client::async_::GenericClient;
+            use futures::{self, StreamExt, TryStreamExt};
+            pub struct I64Query<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+                client: &'c C,
+                params: [&'a (dyn postgres_types::ToSql + Sync); N],
+                query: &'static str,
+                cached: Option<&'s tokio_postgres::Statement>,
+                extractor: fn(
+                    &tokio_postgres::Row,
+                ) -> Result<i64, tokio_postgres::Error>,
+                mapper: fn(i64) -> T,
+            }
+            impl<'c, 'a, 's, C, T: 'c, const N: usize> I64Query<'c, 'a, 's, C, T, N>
+            where
+                C: GenericClient,
+            {
+                pub fn map<R>(
+                    self,
+                    mapper: fn(i64) -> R,
+                ) -> I64Query<'c, 'a, 's, C, R, N> {
+                    I64Query {
+                        client: self.client,
+                        params: self.params,
+                        query: self.query,
+                        cached: self.cached,
+                        extractor: self.extractor,
+                        mapper,
+                    }
+                }
+                pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+                    let row = crate::generated::client::async_::one(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok((self.mapper)((self.extractor)(&row)?))
+                }
+                pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+                    self.iter().await?.try_collect().await
+                }
+                pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+                    let opt_row = crate::generated::client::async_::opt(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok(
+                        opt_row
+                            .map(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                            .transpose()?,
+                    )
+                }
+                pub async fn iter(
+                    self,
+                ) -> Result<
+                    impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+                    tokio_postgres::Error,
+                > {
+                    let stream = crate::generated::client::async_::raw(
+                            self.client,
+                            self.query,
+                            crate::generated::slice_iter(&self.params),
+                            self.cached,
+                        )
+                        .await?;
+                    let mapped = stream
+                        .map(move |res| {
+                            res.and_then(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                        })
+                        .into_stream();
+                    Ok(mapped)
+                }
+            }
+            pub struct EventQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+                client: &'c C,
+                params: [&'a (dyn postgres_types::ToSql + Sync); N],
+                query: &'static str,
+                cached: Option<&'s tokio_postgres::Statement>,
+                extractor: fn(
+                    &tokio_postgres::Row,
+                ) -> Result<EventBorrowed, tokio_postgres::Error>,
+                mapper: fn(EventBorrowed) -> T,
+            }
+            impl<'c, 'a, 's, C, T: 'c, const N: usize> EventQuery<'c, 'a, 's, C, T, N>
+            where
+                C: GenericClient,
+            {
+                pub fn map<R>(
+                    self,
+                    mapper: fn(EventBorrowed) -> R,
+                ) -> EventQuery<'c, 'a, 's, C, R, N> {
+                    EventQuery {
+                        client: self.client,
+                        params: self.params,
+                        query: self.query,
+                        cached: self.cached,
+                        extractor: self.extractor,
+                        mapper,
+                    }
+                }
+                pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+                    let row = crate::generated::client::async_::one(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok((self.mapper)((self.extractor)(&row)?))
+                }
+                pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+                    self.iter().await?.try_collect().await
+                }
+                pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+                    let opt_row = crate::generated::client::async_::opt(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok(
+                        opt_row
+                            .map(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                            .transpose()?,
+                    )
+                }
+                pub async fn iter(
+                    self,
+                ) -> Result<
+                    impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+                    tokio_postgres::Error,
+                > {
+                    let stream = crate::generated::client::async_::raw(
+                            self.client,
+                            self.query,
+                            crate::generated::slice_iter(&self.params),
+                            self.cached,
+                        )
+                        .await?;
+                    let mapped = stream
+                        .map(move |res| {
+                            res.and_then(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                        })
+                        .into_stream();
+                    Ok(mapped)
+                }
+            }
+            pub struct I32Query<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+                client: &'c C,
+                params: [&'a (dyn postgres_types::ToSql + Sync); N],
+                query: &'static str,
+                cached: Option<&'s tokio_postgres::Statement>,
+                extractor: fn(
+                    &tokio_postgres::Row,
+                ) -> Result<i32, tokio_postgres::Error>,
+                mapper: fn(i32) -> T,
+            }
+            impl<'c, 'a, 's, C, T: 'c, const N: usize> I32Query<'c, 'a, 's, C, T, N>
+            where
+                C: GenericClient,
+            {
+                pub fn map<R>(
+                    self,
+                    mapper: fn(i32) -> R,
+                ) -> I32Query<'c, 'a, 's, C, R, N> {
+                    I32Query {
+                        client: self.client,
+                        params: self.params,
+                        query: self.query,
+                        cached: self.cached,
+                        extractor: self.extractor,
+                        mapper,
+                    }
+                }
+                pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+                    let row = crate::generated::client::async_::one(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok((self.mapper)((self.extractor)(&row)?))
+                }
+                pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+                    self.iter().await?.try_collect().await
+                }
+                pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+                    let opt_row = crate::generated::client::async_::opt(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok(
+                        opt_row
+                            .map(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                            .transpose()?,
+                    )
+                }
+                pub async fn iter(
+                    self,
+                ) -> Result<
+                    impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+                    tokio_postgres::Error,
+                > {
+                    let stream = crate::generated::client::async_::raw(
+                            self.client,
+                            self.query,
+                            crate::generated::slice_iter(&self.params),
+                            self.cached,
+                        )
+                        .await?;
+                    let mapped = stream
+                        .map(move |res| {
+                            res.and_then(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                        })
+                        .into_stream();
+                    Ok(mapped)
+                }
+            }
+            pub struct EventAppendStmt(&'static str, Option<tokio_postgres::Statement>);
+            pub fn event_append() -> EventAppendStmt {
+                EventAppendStmt("SELECT eventstore.append($1, $2) AS position", None)
+            }
+            impl EventAppendStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<
+                    'c,
+                    'a,
+                    's,
+                    C: GenericClient,
+                    T1: crate::generated::JsonSql,
+                    T2: crate::generated::JsonSql,
+                >(
+                    &'s self,
+                    client: &'c C,
+                    events: &'a T1,
+                    condition: &'a Option<T2>,
+                ) -> I64Query<'c, 'a, 's, C, i64, 2> {
+                    I64Query {
+                        client,
+                        params: [events, condition],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |row| Ok(row.try_get(0)?),
+                        mapper: |it| it,
+                    }
+                }
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T1: crate::generated::JsonSql,
+                T2: crate::generated::JsonSql,
+            > crate::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                EventAppendParams<T1, T2>,
+                I64Query<'c, 'a, 's, C, i64, 2>,
+                C,
+            > for EventAppendStmt {
+                fn params(
+                    &'s self,
+                    client: &'c C,
+                    params: &'a EventAppendParams<T1, T2>,
+                ) -> I64Query<'c, 'a, 's, C, i64, 2> {
+                    self.bind(client, &params.events, &params.condition)
+                }
+            }
+            pub struct EventAppendToStreamStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn event_append_to_stream() -> EventAppendToStreamStmt {
+                EventAppendToStreamStmt(
+                    "SELECT eventstore.append_to_stream($1, $2, $3, $4) AS position",
+                    None,
+                )
+            }
+            impl EventAppendToStreamStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<
+                    'c,
+                    'a,
+                    's,
+                    C: GenericClient,
+                    T1: crate::generated::StringSql,
+                    T2: crate::generated::JsonSql,
+                >(
+                    &'s self,
+                    client: &'c C,
+                    aggregate_type: &'a T1,
+                    aggregate_id: &'a uuid::Uuid,
+                    expected_version: &'a i32,
+                    events: &'a T2,
+                ) -> I64Query<'c, 'a, 's, C, i64, 4> {
+                    I64Query {
+                        client,
+                        params: [aggregate_type, aggregate_id, expected_version, events],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |row| Ok(row.try_get(0)?),
+                        mapper: |it| it,
+                    }
+                }
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T1: crate::generated::StringSql,
+                T2: crate::generated::JsonSql,
+            > crate::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                EventAppendToStreamParams<T1, T2>,
+                I64Query<'c, 'a, 's, C, i64, 4>,
+                C,
+            > for EventAppendToStreamStmt {
+                fn params(
+                    &'s self,
+                    client: &'c C,
+                    params: &'a EventAppendToStreamParams<T1, T2>,
+                ) -> I64Query<'c, 'a, 's, C, i64, 4> {
+                    self.bind(
+                        client,
+                        &params.aggregate_type,
+                        &params.aggregate_id,
+                        &params.expected_version,
+                        &params.events,
+                    )
+                }
+            }
+            pub struct EventReadStmt(&'static str, Option<tokio_postgres::Statement>);
+            pub fn event_read() -> EventReadStmt {
+                EventReadStmt(
+                    "SELECT position, event_id, organization_id, type, tags, data, metadata, aggregate_type, aggregate_id, aggregate_version, correlation_id, causation_id, recorded_at FROM eventstore.read($1, $2, $3)",
+                    None,
+                )
+            }
+            impl EventReadStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::generated::JsonSql>(
+                    &'s self,
+                    client: &'c C,
+                    query: &'a T1,
+                    after: &'a i64,
+                    max_count: &'a Option<i32>,
+                ) -> EventQuery<'c, 'a, 's, C, Event, 3> {
+                    EventQuery {
+                        client,
+                        params: [query, after, max_count],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<EventBorrowed, tokio_postgres::Error> {
+                            Ok(EventBorrowed {
+                                position: row.try_get(0)?,
+                                event_id: row.try_get(1)?,
+                                organization_id: row.try_get(2)?,
+                                r#type: row.try_get(3)?,
+                                tags: row.try_get(4)?,
+                                data: row.try_get(5)?,
+                                metadata: row.try_get(6)?,
+                                aggregate_type: row.try_get(7)?,
+                                aggregate_id: row.try_get(8)?,
+                                aggregate_version: row.try_get(9)?,
+                                correlation_id: row.try_get(10)?,
+                                causation_id: row.try_get(11)?,
+                                recorded_at: row.try_get(12)?,
+                            })
+                        },
+                        mapper: |it| Event::from(it),
+                    }
+                }
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T1: crate::generated::JsonSql,
+            > crate::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                EventReadParams<T1>,
+                EventQuery<'c, 'a, 's, C, Event, 3>,
+                C,
+            > for EventReadStmt {
+                fn params(
+                    &'s self,
+                    client: &'c C,
+                    params: &'a EventReadParams<T1>,
+                ) -> EventQuery<'c, 'a, 's, C, Event, 3> {
+                    self.bind(client, &params.query, &params.after, &params.max_count)
+                }
+            }
+            pub struct EventReadStreamStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn event_read_stream() -> EventReadStreamStmt {
+                EventReadStreamStmt(
+                    "SELECT position, event_id, organization_id, type, tags, data, metadata, aggregate_type, aggregate_id, aggregate_version, correlation_id, causation_id, recorded_at FROM eventstore.events WHERE aggregate_id = $1 AND aggregate_version > $2 ORDER BY aggregate_version",
+                    None,
+                )
+            }
+            impl EventReadStreamStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                    aggregate_id: &'a uuid::Uuid,
+                    after_version: &'a i32,
+                ) -> EventQuery<'c, 'a, 's, C, Event, 2> {
+                    EventQuery {
+                        client,
+                        params: [aggregate_id, after_version],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<EventBorrowed, tokio_postgres::Error> {
+                            Ok(EventBorrowed {
+                                position: row.try_get(0)?,
+                                event_id: row.try_get(1)?,
+                                organization_id: row.try_get(2)?,
+                                r#type: row.try_get(3)?,
+                                tags: row.try_get(4)?,
+                                data: row.try_get(5)?,
+                                metadata: row.try_get(6)?,
+                                aggregate_type: row.try_get(7)?,
+                                aggregate_id: row.try_get(8)?,
+                                aggregate_version: row.try_get(9)?,
+                                correlation_id: row.try_get(10)?,
+                                causation_id: row.try_get(11)?,
+                                recorded_at: row.try_get(12)?,
+                            })
+                        },
+                        mapper: |it| Event::from(it),
+                    }
+                }
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+            > crate::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                EventReadStreamParams,
+                EventQuery<'c, 'a, 's, C, Event, 2>,
+                C,
+            > for EventReadStreamStmt {
+                fn params(
+                    &'s self,
+                    client: &'c C,
+                    params: &'a EventReadStreamParams,
+                ) -> EventQuery<'c, 'a, 's, C, Event, 2> {
+                    self.bind(client, &params.aggregate_id, &params.after_version)
+                }
+            }
+            pub struct EventStreamVersionStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn event_stream_version() -> EventStreamVersionStmt {
+                EventStreamVersionStmt(
+                    "SELECT coalesce(max(aggregate_version), 0) AS version FROM eventstore.events WHERE aggregate_id = $1",
+                    None,
+                )
+            }
+            impl EventStreamVersionStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                    aggregate_id: &'a uuid::Uuid,
+                ) -> I32Query<'c, 'a, 's, C, i32, 1> {
+                    I32Query {
+                        client,
+                        params: [aggregate_id],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |row| Ok(row.try_get(0)?),
+                        mapper: |it| it,
+                    }
+                }
+            }
+            pub struct EventReadByTypeStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn event_read_by_type() -> EventReadByTypeStmt {
+                EventReadByTypeStmt(
+                    "SELECT position, event_id, organization_id, type, tags, data, metadata, aggregate_type, aggregate_id, aggregate_version, correlation_id, causation_id, recorded_at FROM eventstore.read(jsonb_build_object('items', jsonb_build_array( jsonb_build_object('types', jsonb_build_array($1::text)))), $2, $3)",
+                    None,
+                )
+            }
+            impl EventReadByTypeStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::generated::StringSql>(
+                    &'s self,
+                    client: &'c C,
+                    r#type: &'a T1,
+                    after: &'a i64,
+                    max_count: &'a Option<i32>,
+                ) -> EventQuery<'c, 'a, 's, C, Event, 3> {
+                    EventQuery {
+                        client,
+                        params: [r#type, after, max_count],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<EventBorrowed, tokio_postgres::Error> {
+                            Ok(EventBorrowed {
+                                position: row.try_get(0)?,
+                                event_id: row.try_get(1)?,
+                                organization_id: row.try_get(2)?,
+                                r#type: row.try_get(3)?,
+                                tags: row.try_get(4)?,
+                                data: row.try_get(5)?,
+                                metadata: row.try_get(6)?,
+                                aggregate_type: row.try_get(7)?,
+                                aggregate_id: row.try_get(8)?,
+                                aggregate_version: row.try_get(9)?,
+                                correlation_id: row.try_get(10)?,
+                                causation_id: row.try_get(11)?,
+                                recorded_at: row.try_get(12)?,
+                            })
+                        },
+                        mapper: |it| Event::from(it),
+                    }
+                }
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T1: crate::generated::StringSql,
+            > crate::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                EventReadByTypeParams<T1>,
+                EventQuery<'c, 'a, 's, C, Event, 3>,
+                C,
+            > for EventReadByTypeStmt {
+                fn params(
+                    &'s self,
+                    client: &'c C,
+                    params: &'a EventReadByTypeParams<T1>,
+                ) -> EventQuery<'c, 'a, 's, C, Event, 3> {
+                    self.bind(client, &params.r#type, &params.after, &params.max_count)
+                }
+            }
+        }
+    }
     pub mod identity {
         pub mod api_keys {
             #[derive(Debug)]

@@ -1,0 +1,3 @@
+-- Reverts 20261122000000_eventstore.up.sql.
+
+DROP SCHEMA eventstore CASCADE;

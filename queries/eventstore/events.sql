@@ -1,0 +1,40 @@
+--: Event(aggregate_type?, aggregate_id?, aggregate_version?, correlation_id?, causation_id?)
+
+--- Atomic; with a condition, fails with SQLSTATE GWC01 when a matching event exists
+--- after the condition's position. Locks (advisory) the keys the condition and the
+--- events touch until the transaction ends.
+--! event_append (condition?)
+SELECT eventstore.append(:events, :condition) AS position;
+
+--- Optimistic concurrency: fails with SQLSTATE GWC02 unless the stream is at
+--- expected_version. Serialises writers of the same stream.
+--! event_append_to_stream
+SELECT eventstore.append_to_stream(:aggregate_type, :aggregate_id, :expected_version, :events)
+    AS position;
+
+--- Position order, never past the read horizon: a reader that has read up to P never
+--- later sees a new event at a position <= P.
+--! event_read (max_count?) : Event
+SELECT position, event_id, organization_id, type, tags, data, metadata, aggregate_type,
+       aggregate_id, aggregate_version, correlation_id, causation_id, recorded_at
+FROM eventstore.read(:query, :after, :max_count);
+
+--- Version order.
+--! event_read_stream : Event
+SELECT position, event_id, organization_id, type, tags, data, metadata, aggregate_type,
+       aggregate_id, aggregate_version, correlation_id, causation_id, recorded_at
+FROM eventstore.events
+WHERE aggregate_id = :aggregate_id AND aggregate_version > :after_version
+ORDER BY aggregate_version;
+
+--! event_stream_version
+SELECT coalesce(max(aggregate_version), 0) AS version
+FROM eventstore.events
+WHERE aggregate_id = :aggregate_id;
+
+--- Position order, never past the read horizon.
+--! event_read_by_type (max_count?) : Event
+SELECT position, event_id, organization_id, type, tags, data, metadata, aggregate_type,
+       aggregate_id, aggregate_version, correlation_id, causation_id, recorded_at
+FROM eventstore.read(jsonb_build_object('items', jsonb_build_array(
+         jsonb_build_object('types', jsonb_build_array(:type::text)))), :after, :max_count);

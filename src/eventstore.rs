@@ -1,0 +1,236 @@
+//! The event store: one log for Dynamic Consistency Boundary events (type + tags)
+//! and per-aggregate streams, in the `eventstore` schema.
+//!
+//! The SQL functions `eventstore.append(events, condition)`,
+//! `eventstore.append_to_stream(...)` and `eventstore.read(query, after, max_count)`
+//! are the API for any client; this module wraps them with typed arguments. Both
+//! appends need a READ COMMITTED transaction with a tenant context
+//! ([`crate::tenant`]).
+//!
+//! **Consistent decisions.** An append takes transaction-scoped advisory locks on
+//! keys derived from (organization, type, tag): exclusive on the keys through which
+//! its condition could be invalidated, shared on the keys of the events it writes, in
+//! one sorted acquisition. Any event that matches a query item carries one of the
+//! item's keys, so a conflicting append waits for the deciding transaction and then
+//! sees its events; appends that match nobody's condition take only shared locks and
+//! run in parallel. A failed condition raises SQLSTATE `GWC01`
+//! ([`crate::Error::ConditionFailed`]).
+//!
+//! **No skipped events.** Positions come from a sequence at insert time, so
+//! transactions can commit out of position order. Before drawing positions an
+//! appending transaction holds, until it ends, a shared advisory lock whose key
+//! encodes a lower bound of its positions. `read` first computes a horizon (the lowest
+//! bound still held, capped by the sequence) and then, in a newer snapshot, returns
+//! only events below it: a reader that has read up to P never later sees a new event
+//! at a position <= P. A reader may lag behind a long-running append transaction; it
+//! never skips past it.
+
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::Error;
+use crate::client::async_::GenericClient;
+use crate::queries::eventstore::events::{
+    Event, event_append, event_append_to_stream, event_read, event_read_stream,
+};
+
+/// An event to append.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NewEvent {
+    /// The event type, for example `StudentSubscribed`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Tags the event is found by, for example `course:42`.
+    pub tags: Vec<String>,
+    /// The payload.
+    pub data: Value,
+    /// Metadata; `correlation_id` and `causation_id` (UUIDs) go to their own columns.
+    pub metadata: Value,
+}
+
+impl NewEvent {
+    /// An event with `data`, no tags and empty metadata.
+    pub fn new(event_type: impl Into<String>, data: Value) -> Self {
+        Self {
+            event_type: event_type.into(),
+            tags: Vec::new(),
+            data,
+            metadata: Value::Object(Default::default()),
+        }
+    }
+
+    /// Adds tags.
+    pub fn tagged<I: IntoIterator<Item = S>, S: Into<String>>(mut self, tags: I) -> Self {
+        self.tags.extend(tags.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets the metadata.
+    pub fn with_metadata(mut self, metadata: Value) -> Self {
+        self.metadata = metadata;
+        self
+    }
+}
+
+/// One alternative of a [`Query`]: any of `types` and all of `tags` (an empty list
+/// does not constrain).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct QueryItem {
+    /// Event types, any of which matches.
+    pub types: Vec<String>,
+    /// Tags, all of which must be present.
+    pub tags: Vec<String>,
+}
+
+/// Which events a read or a condition concerns: the items are OR'ed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Query {
+    /// The alternatives.
+    pub items: Vec<QueryItem>,
+}
+
+impl Query {
+    /// A query with one item.
+    pub fn item<T, G>(types: T, tags: G) -> Self
+    where
+        T: IntoIterator,
+        T::Item: Into<String>,
+        G: IntoIterator,
+        G::Item: Into<String>,
+    {
+        Self {
+            items: vec![QueryItem {
+                types: types.into_iter().map(Into::into).collect(),
+                tags: tags.into_iter().map(Into::into).collect(),
+            }],
+        }
+    }
+
+    /// Every event.
+    pub fn all() -> Self {
+        Self {
+            items: vec![QueryItem::default()],
+        }
+    }
+
+    /// Adds an alternative.
+    pub fn or(mut self, item: QueryItem) -> Self {
+        self.items.push(item);
+        self
+    }
+
+    fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// Fail the append if an event matching `fail_if_events_match` exists after `after`
+/// (anywhere, when `after` is `None`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AppendCondition {
+    /// The events that would invalidate the decision.
+    pub fail_if_events_match: Query,
+    /// The position the decision was based on.
+    pub after: Option<i64>,
+}
+
+/// Appends `events` atomically and returns the position of the last one. With a
+/// condition, fails with [`Error::ConditionFailed`] and writes nothing when it
+/// matches.
+pub async fn append<C: GenericClient>(
+    client: &C,
+    events: &[NewEvent],
+    condition: Option<&AppendCondition>,
+) -> Result<i64, Error> {
+    let events = serde_json::to_value(events).unwrap_or(Value::Null);
+    let condition = condition.map(|c| serde_json::to_value(c).unwrap_or(Value::Null));
+    Ok(event_append()
+        .bind(client, &events, &condition)
+        .one()
+        .await?)
+}
+
+/// A stream append's typed failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// The stream was not at the expected version; nothing was written.
+    #[error("stream {aggregate_id} is at version {actual}, not the expected {expected}")]
+    VersionConflict {
+        /// The stream.
+        aggregate_id: Uuid,
+        /// What the caller expected.
+        expected: i32,
+        /// What it is.
+        actual: i32,
+    },
+    /// Anything else.
+    #[error(transparent)]
+    Database(#[from] Error),
+}
+
+/// Appends `events` to the stream of `aggregate_id`, which must be at
+/// `expected_version` (0 for a new stream); returns the last position.
+pub async fn append_to_stream<C: GenericClient>(
+    client: &C,
+    aggregate_type: &str,
+    aggregate_id: Uuid,
+    expected_version: i32,
+    events: &[NewEvent],
+) -> Result<i64, StreamError> {
+    let json = serde_json::to_value(events).unwrap_or(Value::Null);
+    let result = event_append_to_stream()
+        .bind(
+            client,
+            &aggregate_type,
+            &aggregate_id,
+            &expected_version,
+            &json,
+        )
+        .one()
+        .await
+        .map_err(Error::from);
+    match result {
+        Ok(position) => Ok(position),
+        Err(Error::VersionConflict(violation)) => {
+            let actual = violation
+                .detail
+                .as_deref()
+                .and_then(|d| d.strip_prefix("actual version: "))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(-1);
+            Err(StreamError::VersionConflict {
+                aggregate_id,
+                expected: expected_version,
+                actual,
+            })
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Events matching `query` after position `after`, in position order.
+pub async fn read<C: GenericClient>(
+    client: &C,
+    query: &Query,
+    after: i64,
+    max_count: Option<i32>,
+) -> Result<Vec<Event>, Error> {
+    Ok(event_read()
+        .bind(client, &query.to_json(), &after, &max_count)
+        .all()
+        .await?)
+}
+
+/// The events of one stream after `after_version`, in version order.
+pub async fn read_stream<C: GenericClient>(
+    client: &C,
+    aggregate_id: Uuid,
+    after_version: i32,
+) -> Result<Vec<Event>, Error> {
+    Ok(event_read_stream()
+        .bind(client, &aggregate_id, &after_version)
+        .all()
+        .await?)
+}

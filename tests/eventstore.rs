@@ -1,0 +1,399 @@
+//! The event store under concurrency on a real server: DCB decisions, stream
+//! versions, gap-free tailing reads and malformed input.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use groundwork::Error;
+use groundwork::eventstore::{
+    self, AppendCondition, NewEvent, Query, StreamError, append, append_to_stream, read,
+    read_stream,
+};
+use groundwork::queries::identity::organizations::organization_create;
+use groundwork::tenant::{Tenant, begin};
+use groundwork::testing::TestDb;
+use serde_json::json;
+use tokio_postgres::error::SqlState;
+use uuid::Uuid;
+
+async fn setup(pool_size: usize) -> (Arc<TestDb>, Uuid) {
+    let db = TestDb::builder().pool_size(pool_size).build().await;
+    let client = db.pool().get().await.unwrap();
+    let org = organization_create()
+        .bind(
+            &client,
+            &None::<Uuid>,
+            &"School",
+            &"school",
+            &json!({}),
+            &json!({}),
+            &None::<Uuid>,
+        )
+        .one()
+        .await
+        .unwrap();
+    (Arc::new(db), org.id)
+}
+
+async fn event_count(db: &TestDb) -> i64 {
+    let client = db.pool().get().await.unwrap();
+    client
+        .query_one("SELECT count(*) FROM eventstore.events", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Reads the course's subscriptions, decides, and appends with the condition that
+/// nothing new happened to the course since; retries on a failed condition. Returns
+/// whether the student got a seat.
+async fn subscribe(db: &TestDb, org: Uuid, course: &str, student: usize, capacity: usize) -> bool {
+    let query = Query::item(["StudentSubscribed"], [format!("course:{course}")]);
+    loop {
+        let mut client = db.pool().get().await.unwrap();
+        let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
+        let seen = read(&tx, &query, 0, None).await.unwrap();
+        if seen.len() >= capacity {
+            return false;
+        }
+        let event = NewEvent::new("StudentSubscribed", json!({"student": student}))
+            .tagged([format!("course:{course}"), format!("student:{student}")]);
+        let condition = AppendCondition {
+            fail_if_events_match: query.clone(),
+            after: seen.last().map(|e| e.position),
+        };
+        match append(&tx, &[event], Some(&condition)).await {
+            Ok(_) => {
+                tx.commit().await.unwrap();
+                return true;
+            }
+            Err(Error::ConditionFailed(_)) => continue,
+            Err(other) => panic!("student {student}: {other}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_subscriptions_fill_a_course_of_ten_exactly() {
+    let (db, org) = setup(16).await;
+    let mut tasks = Vec::new();
+    for student in 0..50 {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            subscribe(&db, org, "42", student, 10).await
+        }));
+    }
+    let mut seated = 0;
+    for task in tasks {
+        seated += usize::from(task.await.unwrap());
+    }
+    assert_eq!(seated, 10);
+    let mut client = db.pool().get().await.unwrap();
+    let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
+    let subscriptions = read(
+        &tx,
+        &Query::item(["StudentSubscribed"], ["course:42"]),
+        0,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(subscriptions.len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_concurrent_registrations_of_one_username_leave_one() {
+    let (db, org) = setup(16).await;
+    let mut tasks = Vec::new();
+    for attempt in 0..20 {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut client = db.pool().get().await.unwrap();
+            let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
+            let condition = AppendCondition {
+                fail_if_events_match: Query::item(["UsernameClaimed"], ["username:ada"]),
+                after: None,
+            };
+            let event = NewEvent::new("UsernameClaimed", json!({"attempt": attempt}))
+                .tagged(["username:ada"]);
+            match append(&tx, &[event], Some(&condition)).await {
+                Ok(_) => {
+                    tx.commit().await.unwrap();
+                    true
+                }
+                Err(Error::ConditionFailed(v)) => {
+                    assert_eq!(v.code.code(), "GWC01");
+                    false
+                }
+                Err(other) => panic!("{other}"),
+            }
+        }));
+    }
+    let mut winners = 0;
+    for task in tasks {
+        winners += usize::from(task.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+    assert_eq!(event_count(&db).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disjoint_appends_proceed_while_a_conflicting_one_waits() {
+    let (db, org) = setup(4).await;
+    let condition = |course: &str| AppendCondition {
+        fail_if_events_match: Query::item(["StudentSubscribed"], [format!("course:{course}")]),
+        after: None,
+    };
+    let event = |course: &str| {
+        NewEvent::new("StudentSubscribed", json!({})).tagged([format!("course:{course}")])
+    };
+    // A decides about course 1 and keeps its transaction open.
+    let mut a_client = db.pool().get().await.unwrap();
+    let a = begin(&mut a_client, Tenant::organization(org))
+        .await
+        .unwrap();
+    append(&a, &[event("1")], Some(&condition("1")))
+        .await
+        .unwrap();
+
+    // B, about course 2, does not wait for A.
+    let b = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut client = db.pool().get().await.unwrap();
+        let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
+        append(&tx, &[event("2")], Some(&condition("2")))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    })
+    .await;
+    assert!(b.is_ok(), "a disjoint append was blocked");
+
+    // C, about course 1, waits for A and then sees A's event.
+    let db_c = db.clone();
+    let c = tokio::spawn(async move {
+        let mut client = db_c.pool().get().await.unwrap();
+        let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
+        append(&tx, &[event("1")], Some(&condition("1"))).await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !c.is_finished(),
+        "the conflicting append waits for the deciding transaction"
+    );
+    a.commit().await.unwrap();
+    let err = c.await.unwrap().unwrap_err();
+    assert!(matches!(err, Error::ConditionFailed(_)), "{err:?}");
+    assert_eq!(event_count(&db).await, 2);
+}
+
+#[tokio::test]
+async fn a_stale_stream_version_is_a_typed_conflict_and_writes_nothing() {
+    let (db, org) = setup(2).await;
+    let mut client = db.pool().get().await.unwrap();
+    let cart = Uuid::new_v4();
+    let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
+    let events = [
+        NewEvent::new("CartCreated", json!({})),
+        NewEvent::new("ItemAdded", json!({"sku": "a"})),
+    ];
+    append_to_stream(&tx, "cart", cart, 0, &events)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
+    let err = append_to_stream(
+        &tx,
+        "cart",
+        cart,
+        1,
+        &[NewEvent::new("ItemAdded", json!({}))],
+    )
+    .await
+    .unwrap_err();
+    let StreamError::VersionConflict {
+        expected, actual, ..
+    } = err
+    else {
+        panic!("expected a version conflict, got {err}");
+    };
+    assert_eq!((expected, actual), (1, 2));
+    drop(tx);
+    let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
+    let stream = read_stream(&tx, cart, 0).await.unwrap();
+    assert_eq!(
+        stream
+            .iter()
+            .map(|e| (e.aggregate_version, e.r#type.as_str()))
+            .collect::<Vec<_>>(),
+        [(Some(1), "CartCreated"), (Some(2), "ItemAdded")]
+    );
+    append_to_stream(
+        &tx,
+        "cart",
+        cart,
+        2,
+        &[NewEvent::new("ItemAdded", json!({"sku": "b"}))],
+    )
+    .await
+    .unwrap();
+    assert_eq!(read_stream(&tx, cart, 2).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tailing_reader_sees_every_committed_event_once_in_order() {
+    let (db, org) = setup(12).await;
+    const WRITERS: usize = 8;
+    const TRANSACTIONS: usize = 15;
+    let mut writers = Vec::new();
+    for writer in 0..WRITERS {
+        let db = db.clone();
+        writers.push(tokio::spawn(async move {
+            let mut committed = Vec::new();
+            for n in 0..TRANSACTIONS {
+                let mut client = db.pool().get().await.unwrap();
+                let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
+                let events: Vec<NewEvent> = (0..1 + (n % 3))
+                    .map(|i| NewEvent::new("Tick", json!({"writer": writer, "n": n, "i": i})))
+                    .collect();
+                append(&tx, &events, None).await.unwrap();
+                // Positions of one append need not be contiguous: ask for them.
+                let mine: Vec<i64> = tx
+                    .query(
+                        "SELECT position FROM eventstore.events \
+                         WHERE data ->> 'writer' = $1 AND data ->> 'n' = $2",
+                        &[&writer.to_string(), &n.to_string()],
+                    )
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                assert_eq!(mine.len(), events.len());
+                // Hold the transaction open for a while so that commits interleave
+                // out of position order.
+                let delay = (writer * 7 + n * 13) % 25;
+                tokio::time::sleep(Duration::from_millis(delay as u64)).await;
+                if (writer + n) % 5 == 4 {
+                    tx.rollback().await.unwrap();
+                } else {
+                    tx.commit().await.unwrap();
+                    committed.extend(mine);
+                }
+            }
+            committed
+        }));
+    }
+    let reader = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let mut client = db.pool().get().await.unwrap();
+            let mut seen: Vec<i64> = Vec::new();
+            let mut quiet_rounds = 0;
+            loop {
+                let after = seen.last().copied().unwrap_or(0);
+                let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
+                let batch = read(&tx, &Query::all(), after, Some(50)).await.unwrap();
+                tx.commit().await.unwrap();
+                if batch.is_empty() {
+                    quiet_rounds += 1;
+                    if quiet_rounds > 100 {
+                        return seen;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                } else {
+                    quiet_rounds = 0;
+                    seen.extend(batch.iter().map(|e| e.position));
+                }
+            }
+        })
+    };
+    let mut committed = BTreeSet::new();
+    for writer in writers {
+        committed.extend(writer.await.unwrap());
+    }
+    let seen = reader.await.unwrap();
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "strictly increasing, no repeats"
+    );
+    assert_eq!(
+        seen.iter().copied().collect::<BTreeSet<_>>(),
+        committed,
+        "every committed event, nothing else"
+    );
+    assert!(committed.len() > 100);
+}
+
+#[tokio::test]
+async fn malformed_input_gets_a_clear_error_and_writes_nothing() {
+    let (db, org) = setup(2).await;
+    let mut client = db.pool().get().await.unwrap();
+    let cases = [
+        (
+            json!({"type": "A"}),
+            "events must be a JSON array of {\"type\", \"tags\", \"data\", \"metadata\"}",
+        ),
+        (json!([]), "events must not be empty"),
+        (json!([{"data": {}}]), "event 1 has no \"type\" string"),
+        (
+            json!([{"type": "A"}, {"type": 7}]),
+            "event 2 has no \"type\" string",
+        ),
+        (
+            json!([{"type": "A", "tags": "x"}]),
+            "event 1 has \"tags\" that are not an array of strings",
+        ),
+        (
+            json!([{"type": "A", "tags": [1]}]),
+            "event 1 has \"tags\" that are not an array of strings",
+        ),
+        (
+            json!([{"type": "A", "metadata": []}]),
+            "event 1 has \"metadata\" that is not an object",
+        ),
+    ];
+    for (events, message) in cases {
+        let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
+        let err = Error::from(
+            groundwork::queries::eventstore::events::event_append()
+                .bind(&tx, &events, &None::<serde_json::Value>)
+                .one()
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(
+            err.code(),
+            Some(&SqlState::INVALID_PARAMETER_VALUE),
+            "{events}"
+        );
+        assert_eq!(err.violation().unwrap().message, message, "{events}");
+    }
+    for (query, message) in [
+        (
+            json!({"types": ["A"]}),
+            "a query must be {\"items\": [{\"types\": [...], \"tags\": [...]}, ...]}",
+        ),
+        (
+            json!({"items": [{"tags": "x"}]}),
+            "query item 1 has \"types\" or \"tags\" that are not arrays of strings",
+        ),
+    ] {
+        let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
+        let err = Error::from(
+            groundwork::queries::eventstore::events::event_read()
+                .bind(&tx, &query, &0, &None::<i32>)
+                .all()
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(err.violation().unwrap().message, message);
+    }
+    assert_eq!(event_count(&db).await, 0);
+    // Without a tenant there is nothing to append to.
+    let plain = db.pool().get().await.unwrap();
+    let err = eventstore::append(&plain, &[NewEvent::new("A", json!({}))], None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
+}
