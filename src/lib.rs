@@ -40,6 +40,8 @@
 //! | [`tenant`] | running work in a transaction with the row-level-security tenant context set |
 //! | [`identity`] | password hashing, API keys, sessions, invitations and login lock-out |
 //! | [`eventstore`] | DCB events and aggregate streams: append with conditions, gap-free reads |
+//! | [`outbox`] | the transactional outbox and its relay |
+//! | [`idempotency`] | run an operation once per idempotency key |
 //! | [`testing`] | [`testing::TestDb`]: a migrated, isolated database per test |
 //! | [`queries`], [`types`] | the generated code |
 //!
@@ -48,7 +50,9 @@
 
 pub mod error;
 pub mod eventstore;
+pub mod idempotency;
 pub mod identity;
+pub mod outbox;
 pub mod pool;
 pub mod tenant;
 pub mod testing;

@@ -5654,6 +5654,1427 @@ pub mod queries {
             }
         }
     }
+    pub mod messaging {
+        pub mod idempotency_keys {
+            #[derive(Debug)]
+            pub struct IdempotencyKeyClaimParams<
+                T1: crate::generated::StringSql,
+                T2: crate::generated::BytesSql,
+            > {
+                pub key: T1,
+                pub request_hash: T2,
+                pub ttl_seconds: f64,
+            }
+            #[derive(Debug)]
+            pub struct IdempotencyKeyCompleteParams<
+                T1: crate::generated::JsonSql,
+                T2: crate::generated::StringSql,
+            > {
+                pub response: T1,
+                pub key: T2,
+            }
+            #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+            pub struct IdempotencyKey {
+                pub organization_id: uuid::Uuid,
+                pub key: String,
+                pub request_hash: Vec<u8>,
+                pub status: crate::generated::types::messaging::IdempotencyStatus,
+                pub response: Option<serde_json::Value>,
+                pub created_at: chrono::DateTime<chrono::FixedOffset>,
+                pub completed_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub expires_at: chrono::DateTime<chrono::FixedOffset>,
+            }
+            pub struct IdempotencyKeyBorrowed<'a> {
+                pub organization_id: uuid::Uuid,
+                pub key: &'a str,
+                pub request_hash: &'a [u8],
+                pub status: crate::generated::types::messaging::IdempotencyStatus,
+                pub response: Option<
+                    postgres_types::Json<&'a serde_json::value::RawValue>,
+                >,
+                pub created_at: chrono::DateTime<chrono::FixedOffset>,
+                pub completed_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub expires_at: chrono::DateTime<chrono::FixedOffset>,
+            }
+            impl<'a> From<IdempotencyKeyBorrowed<'a>> for IdempotencyKey {
+                fn from(
+                    IdempotencyKeyBorrowed {
+                        organization_id,
+                        key,
+                        request_hash,
+                        status,
+                        response,
+                        created_at,
+                        completed_at,
+                        expires_at,
+                    }: IdempotencyKeyBorrowed<'a>,
+                ) -> Self {
+                    Self {
+                        organization_id,
+                        key: key.into(),
+                        request_hash: request_hash.into(),
+                        status,
+                        response: response
+                            .map(|v| serde_json::from_str(v.0.get()).unwrap()),
+                        created_at,
+                        completed_at,
+                        expires_at,
+                    }
+                }
+            }
+            use crate::generated::client::async_::GenericClient;
+            use futures::{self, StreamExt, TryStreamExt};
+            pub struct IdempotencyKeyQuery<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T,
+                const N: usize,
+            > {
+                client: &'c C,
+                params: [&'a (dyn postgres_types::ToSql + Sync); N],
+                query: &'static str,
+                cached: Option<&'s tokio_postgres::Statement>,
+                extractor: fn(
+                    &tokio_postgres::Row,
+                ) -> Result<IdempotencyKeyBorrowed, tokio_postgres::Error>,
+                mapper: fn(IdempotencyKeyBorrowed) -> T,
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C,
+                T: 'c,
+                const N: usize,
+            > IdempotencyKeyQuery<'c, 'a, 's, C, T, N>
+            where
+                C: GenericClient,
+            {
+                pub fn map<R>(
+                    self,
+                    mapper: fn(IdempotencyKeyBorrowed) -> R,
+                ) -> IdempotencyKeyQuery<'c, 'a, 's, C, R, N> {
+                    IdempotencyKeyQuery {
+                        client: self.client,
+                        params: self.params,
+                        query: self.query,
+                        cached: self.cached,
+                        extractor: self.extractor,
+                        mapper,
+                    }
+                }
+                pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+                    let row = crate::generated::client::async_::one(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok((self.mapper)((self.extractor)(&row)?))
+                }
+                pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+                    self.iter().await?.try_collect().await
+                }
+                pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+                    let opt_row = crate::generated::client::async_::opt(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok(
+                        opt_row
+                            .map(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                            .transpose()?,
+                    )
+                }
+                pub async fn iter(
+                    self,
+                ) -> Result<
+                    impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+                    tokio_postgres::Error,
+                > {
+                    let stream = crate::generated::client::async_::raw(
+                            self.client,
+                            self.query,
+                            crate::generated::slice_iter(&self.params),
+                            self.cached,
+                        )
+                        .await?;
+                    let mapped = stream
+                        .map(move |res| {
+                            res.and_then(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                        })
+                        .into_stream();
+                    Ok(mapped)
+                }
+            }
+            pub struct IdempotencyKeyClaimStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn idempotency_key_claim() -> IdempotencyKeyClaimStmt {
+                IdempotencyKeyClaimStmt(
+                    "INSERT INTO messaging.idempotency_keys (key, request_hash, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3)) ON CONFLICT (organization_id, key) DO NOTHING RETURNING organization_id, key, request_hash, status, response, created_at, completed_at, expires_at",
+                    None,
+                )
+            }
+            impl IdempotencyKeyClaimStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<
+                    'c,
+                    'a,
+                    's,
+                    C: GenericClient,
+                    T1: crate::generated::StringSql,
+                    T2: crate::generated::BytesSql,
+                >(
+                    &'s self,
+                    client: &'c C,
+                    key: &'a T1,
+                    request_hash: &'a T2,
+                    ttl_seconds: &'a f64,
+                ) -> IdempotencyKeyQuery<'c, 'a, 's, C, IdempotencyKey, 3> {
+                    IdempotencyKeyQuery {
+                        client,
+                        params: [key, request_hash, ttl_seconds],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<IdempotencyKeyBorrowed, tokio_postgres::Error> {
+                            Ok(IdempotencyKeyBorrowed {
+                                organization_id: row.try_get(0)?,
+                                key: row.try_get(1)?,
+                                request_hash: row.try_get(2)?,
+                                status: row.try_get(3)?,
+                                response: row.try_get(4)?,
+                                created_at: row.try_get(5)?,
+                                completed_at: row.try_get(6)?,
+                                expires_at: row.try_get(7)?,
+                            })
+                        },
+                        mapper: |it| IdempotencyKey::from(it),
+                    }
+                }
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T1: crate::generated::StringSql,
+                T2: crate::generated::BytesSql,
+            > crate::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                IdempotencyKeyClaimParams<T1, T2>,
+                IdempotencyKeyQuery<'c, 'a, 's, C, IdempotencyKey, 3>,
+                C,
+            > for IdempotencyKeyClaimStmt {
+                fn params(
+                    &'s self,
+                    client: &'c C,
+                    params: &'a IdempotencyKeyClaimParams<T1, T2>,
+                ) -> IdempotencyKeyQuery<'c, 'a, 's, C, IdempotencyKey, 3> {
+                    self.bind(
+                        client,
+                        &params.key,
+                        &params.request_hash,
+                        &params.ttl_seconds,
+                    )
+                }
+            }
+            pub struct IdempotencyKeyGetStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn idempotency_key_get() -> IdempotencyKeyGetStmt {
+                IdempotencyKeyGetStmt(
+                    "SELECT organization_id, key, request_hash, status, response, created_at, completed_at, expires_at FROM messaging.idempotency_keys WHERE organization_id = identity.current_org_id() AND key = $1",
+                    None,
+                )
+            }
+            impl IdempotencyKeyGetStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::generated::StringSql>(
+                    &'s self,
+                    client: &'c C,
+                    key: &'a T1,
+                ) -> IdempotencyKeyQuery<'c, 'a, 's, C, IdempotencyKey, 1> {
+                    IdempotencyKeyQuery {
+                        client,
+                        params: [key],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<IdempotencyKeyBorrowed, tokio_postgres::Error> {
+                            Ok(IdempotencyKeyBorrowed {
+                                organization_id: row.try_get(0)?,
+                                key: row.try_get(1)?,
+                                request_hash: row.try_get(2)?,
+                                status: row.try_get(3)?,
+                                response: row.try_get(4)?,
+                                created_at: row.try_get(5)?,
+                                completed_at: row.try_get(6)?,
+                                expires_at: row.try_get(7)?,
+                            })
+                        },
+                        mapper: |it| IdempotencyKey::from(it),
+                    }
+                }
+            }
+            pub struct IdempotencyKeyCompleteStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn idempotency_key_complete() -> IdempotencyKeyCompleteStmt {
+                IdempotencyKeyCompleteStmt(
+                    "UPDATE messaging.idempotency_keys SET status = 'completed', response = $1, completed_at = now() WHERE organization_id = identity.current_org_id() AND key = $2",
+                    None,
+                )
+            }
+            impl IdempotencyKeyCompleteStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub async fn bind<
+                    'c,
+                    'a,
+                    's,
+                    C: GenericClient,
+                    T1: crate::generated::JsonSql,
+                    T2: crate::generated::StringSql,
+                >(
+                    &'s self,
+                    client: &'c C,
+                    response: &'a T1,
+                    key: &'a T2,
+                ) -> Result<u64, tokio_postgres::Error> {
+                    client.execute(self.0, &[response, key]).await
+                }
+            }
+            impl<
+                'a,
+                C: GenericClient + Send + Sync,
+                T1: crate::generated::JsonSql,
+                T2: crate::generated::StringSql,
+            > crate::generated::client::async_::Params<
+                'a,
+                'a,
+                'a,
+                IdempotencyKeyCompleteParams<T1, T2>,
+                std::pin::Pin<
+                    Box<
+                        dyn futures::Future<
+                            Output = Result<u64, tokio_postgres::Error>,
+                        > + Send + 'a,
+                    >,
+                >,
+                C,
+            > for IdempotencyKeyCompleteStmt {
+                fn params(
+                    &'a self,
+                    client: &'a C,
+                    params: &'a IdempotencyKeyCompleteParams<T1, T2>,
+                ) -> std::pin::Pin<
+                    Box<
+                        dyn futures::Future<
+                            Output = Result<u64, tokio_postgres::Error>,
+                        > + Send + 'a,
+                    >,
+                > {
+                    Box::pin(self.bind(client, &params.response, &params.key))
+                }
+            }
+            pub struct IdempotencyKeyDeleteExpiredStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn idempotency_key_delete_expired() -> IdempotencyKeyDeleteExpiredStmt {
+                IdempotencyKeyDeleteExpiredStmt(
+                    "DELETE FROM messaging.idempotency_keys WHERE expires_at < now()",
+                    None,
+                )
+            }
+            impl IdempotencyKeyDeleteExpiredStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub async fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                ) -> Result<u64, tokio_postgres::Error> {
+                    client.execute(self.0, &[]).await
+                }
+            }
+        }
+        pub mod outbox_messages {
+            #[derive(Debug)]
+            pub struct OutboxMessageEnqueueParams<
+                T1: crate::generated::StringSql,
+                T2: crate::generated::StringSql,
+                T3: crate::generated::JsonSql,
+                T4: crate::generated::JsonSql,
+            > {
+                pub topic: T1,
+                pub partition_key: Option<T2>,
+                pub payload: T3,
+                pub headers: T4,
+                pub priority: i16,
+                pub max_attempts: i32,
+            }
+            #[derive(Clone, Copy, Debug)]
+            pub struct OutboxMessageClaimParams {
+                pub batch_size: i64,
+                pub lease_seconds: f64,
+            }
+            #[derive(Debug)]
+            pub struct OutboxMessageMarkFailedParams<T1: crate::generated::StringSql> {
+                pub error: T1,
+                pub max_backoff_seconds: f64,
+                pub base_backoff_seconds: f64,
+                pub id: i64,
+            }
+            #[derive(Debug)]
+            pub struct OutboxMessageNotifyParams<
+                T1: crate::generated::StringSql,
+                T2: crate::generated::StringSql,
+            > {
+                pub channel: T1,
+                pub payload: T2,
+            }
+            #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+            pub struct OutboxMessage {
+                pub id: i64,
+                pub message_id: uuid::Uuid,
+                pub organization_id: uuid::Uuid,
+                pub topic: String,
+                pub partition_key: Option<String>,
+                pub payload: serde_json::Value,
+                pub headers: serde_json::Value,
+                pub priority: i16,
+                pub status: crate::generated::types::messaging::OutboxStatus,
+                pub attempts: i32,
+                pub max_attempts: i32,
+                pub available_at: chrono::DateTime<chrono::FixedOffset>,
+                pub locked_until: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub last_error: Option<String>,
+                pub created_at: chrono::DateTime<chrono::FixedOffset>,
+                pub delivered_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub dead_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+            }
+            pub struct OutboxMessageBorrowed<'a> {
+                pub id: i64,
+                pub message_id: uuid::Uuid,
+                pub organization_id: uuid::Uuid,
+                pub topic: &'a str,
+                pub partition_key: Option<&'a str>,
+                pub payload: postgres_types::Json<&'a serde_json::value::RawValue>,
+                pub headers: postgres_types::Json<&'a serde_json::value::RawValue>,
+                pub priority: i16,
+                pub status: crate::generated::types::messaging::OutboxStatus,
+                pub attempts: i32,
+                pub max_attempts: i32,
+                pub available_at: chrono::DateTime<chrono::FixedOffset>,
+                pub locked_until: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub last_error: Option<&'a str>,
+                pub created_at: chrono::DateTime<chrono::FixedOffset>,
+                pub delivered_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub dead_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+            }
+            impl<'a> From<OutboxMessageBorrowed<'a>> for OutboxMessage {
+                fn from(
+                    OutboxMessageBorrowed {
+                        id,
+                        message_id,
+                        organization_id,
+                        topic,
+                        partition_key,
+                        payload,
+                        headers,
+                        priority,
+                        status,
+                        attempts,
+                        max_attempts,
+                        available_at,
+                        locked_until,
+                        last_error,
+                        created_at,
+                        delivered_at,
+                        dead_at,
+                    }: OutboxMessageBorrowed<'a>,
+                ) -> Self {
+                    Self {
+                        id,
+                        message_id,
+                        organization_id,
+                        topic: topic.into(),
+                        partition_key: partition_key.map(|v| v.into()),
+                        payload: serde_json::from_str(payload.0.get()).unwrap(),
+                        headers: serde_json::from_str(headers.0.get()).unwrap(),
+                        priority,
+                        status,
+                        attempts,
+                        max_attempts,
+                        available_at,
+                        locked_until,
+                        last_error: last_error.map(|v| v.into()),
+                        created_at,
+                        delivered_at,
+                        dead_at,
+                    }
+                }
+            }
+            #[derive(
+                Debug,
+                Clone,
+                PartialEq,
+                Copy,
+                serde::Serialize,
+                serde::Deserialize
+            )]
+            pub struct OutboxMessageMarkFailed {
+                pub status: crate::generated::types::messaging::OutboxStatus,
+                pub available_at: chrono::DateTime<chrono::FixedOffset>,
+            }
+            #[derive(
+                Debug,
+                Clone,
+                PartialEq,
+                Copy,
+                serde::Serialize,
+                serde::Deserialize
+            )]
+            pub struct OutboxMessageCountByStatus {
+                pub status: crate::generated::types::messaging::OutboxStatus,
+                pub messages: i64,
+            }
+            use crate::generated::client::async_::GenericClient;
+            use futures::{self, StreamExt, TryStreamExt};
+            pub struct OutboxMessageQuery<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T,
+                const N: usize,
+            > {
+                client: &'c C,
+                params: [&'a (dyn postgres_types::ToSql + Sync); N],
+                query: &'static str,
+                cached: Option<&'s tokio_postgres::Statement>,
+                extractor: fn(
+                    &tokio_postgres::Row,
+                ) -> Result<OutboxMessageBorrowed, tokio_postgres::Error>,
+                mapper: fn(OutboxMessageBorrowed) -> T,
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C,
+                T: 'c,
+                const N: usize,
+            > OutboxMessageQuery<'c, 'a, 's, C, T, N>
+            where
+                C: GenericClient,
+            {
+                pub fn map<R>(
+                    self,
+                    mapper: fn(OutboxMessageBorrowed) -> R,
+                ) -> OutboxMessageQuery<'c, 'a, 's, C, R, N> {
+                    OutboxMessageQuery {
+                        client: self.client,
+                        params: self.params,
+                        query: self.query,
+                        cached: self.cached,
+                        extractor: self.extractor,
+                        mapper,
+                    }
+                }
+                pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+                    let row = crate::generated::client::async_::one(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok((self.mapper)((self.extractor)(&row)?))
+                }
+                pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+                    self.iter().await?.try_collect().await
+                }
+                pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+                    let opt_row = crate::generated::client::async_::opt(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok(
+                        opt_row
+                            .map(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                            .transpose()?,
+                    )
+                }
+                pub async fn iter(
+                    self,
+                ) -> Result<
+                    impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+                    tokio_postgres::Error,
+                > {
+                    let stream = crate::generated::client::async_::raw(
+                            self.client,
+                            self.query,
+                            crate::generated::slice_iter(&self.params),
+                            self.cached,
+                        )
+                        .await?;
+                    let mapped = stream
+                        .map(move |res| {
+                            res.and_then(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                        })
+                        .into_stream();
+                    Ok(mapped)
+                }
+            }
+            pub struct OutboxMessageMarkFailedQuery<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T,
+                const N: usize,
+            > {
+                client: &'c C,
+                params: [&'a (dyn postgres_types::ToSql + Sync); N],
+                query: &'static str,
+                cached: Option<&'s tokio_postgres::Statement>,
+                extractor: fn(
+                    &tokio_postgres::Row,
+                ) -> Result<OutboxMessageMarkFailed, tokio_postgres::Error>,
+                mapper: fn(OutboxMessageMarkFailed) -> T,
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C,
+                T: 'c,
+                const N: usize,
+            > OutboxMessageMarkFailedQuery<'c, 'a, 's, C, T, N>
+            where
+                C: GenericClient,
+            {
+                pub fn map<R>(
+                    self,
+                    mapper: fn(OutboxMessageMarkFailed) -> R,
+                ) -> OutboxMessageMarkFailedQuery<'c, 'a, 's, C, R, N> {
+                    OutboxMessageMarkFailedQuery {
+                        client: self.client,
+                        params: self.params,
+                        query: self.query,
+                        cached: self.cached,
+                        extractor: self.extractor,
+                        mapper,
+                    }
+                }
+                pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+                    let row = crate::generated::client::async_::one(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok((self.mapper)((self.extractor)(&row)?))
+                }
+                pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+                    self.iter().await?.try_collect().await
+                }
+                pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+                    let opt_row = crate::generated::client::async_::opt(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok(
+                        opt_row
+                            .map(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                            .transpose()?,
+                    )
+                }
+                pub async fn iter(
+                    self,
+                ) -> Result<
+                    impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+                    tokio_postgres::Error,
+                > {
+                    let stream = crate::generated::client::async_::raw(
+                            self.client,
+                            self.query,
+                            crate::generated::slice_iter(&self.params),
+                            self.cached,
+                        )
+                        .await?;
+                    let mapped = stream
+                        .map(move |res| {
+                            res.and_then(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                        })
+                        .into_stream();
+                    Ok(mapped)
+                }
+            }
+            pub struct OutboxMessageCountByStatusQuery<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T,
+                const N: usize,
+            > {
+                client: &'c C,
+                params: [&'a (dyn postgres_types::ToSql + Sync); N],
+                query: &'static str,
+                cached: Option<&'s tokio_postgres::Statement>,
+                extractor: fn(
+                    &tokio_postgres::Row,
+                ) -> Result<OutboxMessageCountByStatus, tokio_postgres::Error>,
+                mapper: fn(OutboxMessageCountByStatus) -> T,
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C,
+                T: 'c,
+                const N: usize,
+            > OutboxMessageCountByStatusQuery<'c, 'a, 's, C, T, N>
+            where
+                C: GenericClient,
+            {
+                pub fn map<R>(
+                    self,
+                    mapper: fn(OutboxMessageCountByStatus) -> R,
+                ) -> OutboxMessageCountByStatusQuery<'c, 'a, 's, C, R, N> {
+                    OutboxMessageCountByStatusQuery {
+                        client: self.client,
+                        params: self.params,
+                        query: self.query,
+                        cached: self.cached,
+                        extractor: self.extractor,
+                        mapper,
+                    }
+                }
+                pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+                    let row = crate::generated::client::async_::one(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok((self.mapper)((self.extractor)(&row)?))
+                }
+                pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+                    self.iter().await?.try_collect().await
+                }
+                pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+                    let opt_row = crate::generated::client::async_::opt(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok(
+                        opt_row
+                            .map(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                            .transpose()?,
+                    )
+                }
+                pub async fn iter(
+                    self,
+                ) -> Result<
+                    impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+                    tokio_postgres::Error,
+                > {
+                    let stream = crate::generated::client::async_::raw(
+                            self.client,
+                            self.query,
+                            crate::generated::slice_iter(&self.params),
+                            self.cached,
+                        )
+                        .await?;
+                    let mapped = stream
+                        .map(move |res| {
+                            res.and_then(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                        })
+                        .into_stream();
+                    Ok(mapped)
+                }
+            }
+            pub struct BoolQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+                client: &'c C,
+                params: [&'a (dyn postgres_types::ToSql + Sync); N],
+                query: &'static str,
+                cached: Option<&'s tokio_postgres::Statement>,
+                extractor: fn(
+                    &tokio_postgres::Row,
+                ) -> Result<bool, tokio_postgres::Error>,
+                mapper: fn(bool) -> T,
+            }
+            impl<'c, 'a, 's, C, T: 'c, const N: usize> BoolQuery<'c, 'a, 's, C, T, N>
+            where
+                C: GenericClient,
+            {
+                pub fn map<R>(
+                    self,
+                    mapper: fn(bool) -> R,
+                ) -> BoolQuery<'c, 'a, 's, C, R, N> {
+                    BoolQuery {
+                        client: self.client,
+                        params: self.params,
+                        query: self.query,
+                        cached: self.cached,
+                        extractor: self.extractor,
+                        mapper,
+                    }
+                }
+                pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+                    let row = crate::generated::client::async_::one(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok((self.mapper)((self.extractor)(&row)?))
+                }
+                pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+                    self.iter().await?.try_collect().await
+                }
+                pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+                    let opt_row = crate::generated::client::async_::opt(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok(
+                        opt_row
+                            .map(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                            .transpose()?,
+                    )
+                }
+                pub async fn iter(
+                    self,
+                ) -> Result<
+                    impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+                    tokio_postgres::Error,
+                > {
+                    let stream = crate::generated::client::async_::raw(
+                            self.client,
+                            self.query,
+                            crate::generated::slice_iter(&self.params),
+                            self.cached,
+                        )
+                        .await?;
+                    let mapped = stream
+                        .map(move |res| {
+                            res.and_then(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                        })
+                        .into_stream();
+                    Ok(mapped)
+                }
+            }
+            pub struct OutboxMessageEnqueueStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn outbox_message_enqueue() -> OutboxMessageEnqueueStmt {
+                OutboxMessageEnqueueStmt(
+                    "INSERT INTO messaging.outbox_messages (topic, partition_key, payload, headers, priority, max_attempts) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, message_id, organization_id, topic, partition_key, payload, headers, priority, status, attempts, max_attempts, available_at, locked_until, last_error, created_at, delivered_at, dead_at",
+                    None,
+                )
+            }
+            impl OutboxMessageEnqueueStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<
+                    'c,
+                    'a,
+                    's,
+                    C: GenericClient,
+                    T1: crate::generated::StringSql,
+                    T2: crate::generated::StringSql,
+                    T3: crate::generated::JsonSql,
+                    T4: crate::generated::JsonSql,
+                >(
+                    &'s self,
+                    client: &'c C,
+                    topic: &'a T1,
+                    partition_key: &'a Option<T2>,
+                    payload: &'a T3,
+                    headers: &'a T4,
+                    priority: &'a i16,
+                    max_attempts: &'a i32,
+                ) -> OutboxMessageQuery<'c, 'a, 's, C, OutboxMessage, 6> {
+                    OutboxMessageQuery {
+                        client,
+                        params: [
+                            topic,
+                            partition_key,
+                            payload,
+                            headers,
+                            priority,
+                            max_attempts,
+                        ],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<OutboxMessageBorrowed, tokio_postgres::Error> {
+                            Ok(OutboxMessageBorrowed {
+                                id: row.try_get(0)?,
+                                message_id: row.try_get(1)?,
+                                organization_id: row.try_get(2)?,
+                                topic: row.try_get(3)?,
+                                partition_key: row.try_get(4)?,
+                                payload: row.try_get(5)?,
+                                headers: row.try_get(6)?,
+                                priority: row.try_get(7)?,
+                                status: row.try_get(8)?,
+                                attempts: row.try_get(9)?,
+                                max_attempts: row.try_get(10)?,
+                                available_at: row.try_get(11)?,
+                                locked_until: row.try_get(12)?,
+                                last_error: row.try_get(13)?,
+                                created_at: row.try_get(14)?,
+                                delivered_at: row.try_get(15)?,
+                                dead_at: row.try_get(16)?,
+                            })
+                        },
+                        mapper: |it| OutboxMessage::from(it),
+                    }
+                }
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T1: crate::generated::StringSql,
+                T2: crate::generated::StringSql,
+                T3: crate::generated::JsonSql,
+                T4: crate::generated::JsonSql,
+            > crate::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                OutboxMessageEnqueueParams<T1, T2, T3, T4>,
+                OutboxMessageQuery<'c, 'a, 's, C, OutboxMessage, 6>,
+                C,
+            > for OutboxMessageEnqueueStmt {
+                fn params(
+                    &'s self,
+                    client: &'c C,
+                    params: &'a OutboxMessageEnqueueParams<T1, T2, T3, T4>,
+                ) -> OutboxMessageQuery<'c, 'a, 's, C, OutboxMessage, 6> {
+                    self.bind(
+                        client,
+                        &params.topic,
+                        &params.partition_key,
+                        &params.payload,
+                        &params.headers,
+                        &params.priority,
+                        &params.max_attempts,
+                    )
+                }
+            }
+            pub struct OutboxMessageClaimStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn outbox_message_claim() -> OutboxMessageClaimStmt {
+                OutboxMessageClaimStmt(
+                    "WITH candidates AS ( SELECT m.id FROM messaging.outbox_messages m WHERE m.status = 'pending' AND m.available_at <= now() AND (m.locked_until IS NULL OR m.locked_until < now()) AND NOT EXISTS ( SELECT FROM messaging.outbox_messages earlier WHERE earlier.partition_key = m.partition_key AND earlier.status = 'pending' AND earlier.id < m.id) ORDER BY m.priority DESC, m.id LIMIT $1 FOR UPDATE SKIP LOCKED ) UPDATE messaging.outbox_messages m SET locked_until = now() + make_interval(secs => $2), attempts = m.attempts + 1 FROM candidates c WHERE m.id = c.id RETURNING m.id, m.message_id, m.organization_id, m.topic, m.partition_key, m.payload, m.headers, m.priority, m.status, m.attempts, m.max_attempts, m.available_at, m.locked_until, m.last_error, m.created_at, m.delivered_at, m.dead_at",
+                    None,
+                )
+            }
+            impl OutboxMessageClaimStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                    batch_size: &'a i64,
+                    lease_seconds: &'a f64,
+                ) -> OutboxMessageQuery<'c, 'a, 's, C, OutboxMessage, 2> {
+                    OutboxMessageQuery {
+                        client,
+                        params: [batch_size, lease_seconds],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<OutboxMessageBorrowed, tokio_postgres::Error> {
+                            Ok(OutboxMessageBorrowed {
+                                id: row.try_get(0)?,
+                                message_id: row.try_get(1)?,
+                                organization_id: row.try_get(2)?,
+                                topic: row.try_get(3)?,
+                                partition_key: row.try_get(4)?,
+                                payload: row.try_get(5)?,
+                                headers: row.try_get(6)?,
+                                priority: row.try_get(7)?,
+                                status: row.try_get(8)?,
+                                attempts: row.try_get(9)?,
+                                max_attempts: row.try_get(10)?,
+                                available_at: row.try_get(11)?,
+                                locked_until: row.try_get(12)?,
+                                last_error: row.try_get(13)?,
+                                created_at: row.try_get(14)?,
+                                delivered_at: row.try_get(15)?,
+                                dead_at: row.try_get(16)?,
+                            })
+                        },
+                        mapper: |it| OutboxMessage::from(it),
+                    }
+                }
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+            > crate::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                OutboxMessageClaimParams,
+                OutboxMessageQuery<'c, 'a, 's, C, OutboxMessage, 2>,
+                C,
+            > for OutboxMessageClaimStmt {
+                fn params(
+                    &'s self,
+                    client: &'c C,
+                    params: &'a OutboxMessageClaimParams,
+                ) -> OutboxMessageQuery<'c, 'a, 's, C, OutboxMessage, 2> {
+                    self.bind(client, &params.batch_size, &params.lease_seconds)
+                }
+            }
+            pub struct OutboxMessageMarkDeliveredStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn outbox_message_mark_delivered() -> OutboxMessageMarkDeliveredStmt {
+                OutboxMessageMarkDeliveredStmt(
+                    "UPDATE messaging.outbox_messages SET status = 'delivered', delivered_at = now(), locked_until = NULL WHERE id = ANY($1) AND status = 'pending'",
+                    None,
+                )
+            }
+            impl OutboxMessageMarkDeliveredStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub async fn bind<
+                    'c,
+                    'a,
+                    's,
+                    C: GenericClient,
+                    T1: crate::generated::ArraySql<Item = i64>,
+                >(
+                    &'s self,
+                    client: &'c C,
+                    ids: &'a T1,
+                ) -> Result<u64, tokio_postgres::Error> {
+                    client.execute(self.0, &[ids]).await
+                }
+            }
+            pub struct OutboxMessageMarkFailedStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn outbox_message_mark_failed() -> OutboxMessageMarkFailedStmt {
+                OutboxMessageMarkFailedStmt(
+                    "UPDATE messaging.outbox_messages SET last_error = $1, locked_until = NULL, status = CASE WHEN attempts >= max_attempts THEN 'dead'::messaging.outbox_status ELSE 'pending' END, dead_at = CASE WHEN attempts >= max_attempts THEN now() END, available_at = now() + make_interval(secs => least($2::float8, $3::float8 * power(2, attempts - 1)) * (0.5 + random() / 2)) WHERE id = $4 AND status = 'pending' RETURNING status, available_at",
+                    None,
+                )
+            }
+            impl OutboxMessageMarkFailedStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::generated::StringSql>(
+                    &'s self,
+                    client: &'c C,
+                    error: &'a T1,
+                    max_backoff_seconds: &'a f64,
+                    base_backoff_seconds: &'a f64,
+                    id: &'a i64,
+                ) -> OutboxMessageMarkFailedQuery<
+                    'c,
+                    'a,
+                    's,
+                    C,
+                    OutboxMessageMarkFailed,
+                    4,
+                > {
+                    OutboxMessageMarkFailedQuery {
+                        client,
+                        params: [error, max_backoff_seconds, base_backoff_seconds, id],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<OutboxMessageMarkFailed, tokio_postgres::Error> {
+                            Ok(OutboxMessageMarkFailed {
+                                status: row.try_get(0)?,
+                                available_at: row.try_get(1)?,
+                            })
+                        },
+                        mapper: |it| OutboxMessageMarkFailed::from(it),
+                    }
+                }
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T1: crate::generated::StringSql,
+            > crate::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                OutboxMessageMarkFailedParams<T1>,
+                OutboxMessageMarkFailedQuery<'c, 'a, 's, C, OutboxMessageMarkFailed, 4>,
+                C,
+            > for OutboxMessageMarkFailedStmt {
+                fn params(
+                    &'s self,
+                    client: &'c C,
+                    params: &'a OutboxMessageMarkFailedParams<T1>,
+                ) -> OutboxMessageMarkFailedQuery<
+                    'c,
+                    'a,
+                    's,
+                    C,
+                    OutboxMessageMarkFailed,
+                    4,
+                > {
+                    self.bind(
+                        client,
+                        &params.error,
+                        &params.max_backoff_seconds,
+                        &params.base_backoff_seconds,
+                        &params.id,
+                    )
+                }
+            }
+            pub struct OutboxMessageRedriveStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn outbox_message_redrive() -> OutboxMessageRedriveStmt {
+                OutboxMessageRedriveStmt(
+                    "UPDATE messaging.outbox_messages SET status = 'pending', attempts = 0, dead_at = NULL, available_at = now(), locked_until = NULL WHERE status = 'dead' AND (cardinality($1::bigint[]) = 0 OR id = ANY($1))",
+                    None,
+                )
+            }
+            impl OutboxMessageRedriveStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub async fn bind<
+                    'c,
+                    'a,
+                    's,
+                    C: GenericClient,
+                    T1: crate::generated::ArraySql<Item = i64>,
+                >(
+                    &'s self,
+                    client: &'c C,
+                    ids: &'a T1,
+                ) -> Result<u64, tokio_postgres::Error> {
+                    client.execute(self.0, &[ids]).await
+                }
+            }
+            pub struct OutboxMessageGetStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn outbox_message_get() -> OutboxMessageGetStmt {
+                OutboxMessageGetStmt(
+                    "SELECT id, message_id, organization_id, topic, partition_key, payload, headers, priority, status, attempts, max_attempts, available_at, locked_until, last_error, created_at, delivered_at, dead_at FROM messaging.outbox_messages WHERE id = $1",
+                    None,
+                )
+            }
+            impl OutboxMessageGetStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                    id: &'a i64,
+                ) -> OutboxMessageQuery<'c, 'a, 's, C, OutboxMessage, 1> {
+                    OutboxMessageQuery {
+                        client,
+                        params: [id],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<OutboxMessageBorrowed, tokio_postgres::Error> {
+                            Ok(OutboxMessageBorrowed {
+                                id: row.try_get(0)?,
+                                message_id: row.try_get(1)?,
+                                organization_id: row.try_get(2)?,
+                                topic: row.try_get(3)?,
+                                partition_key: row.try_get(4)?,
+                                payload: row.try_get(5)?,
+                                headers: row.try_get(6)?,
+                                priority: row.try_get(7)?,
+                                status: row.try_get(8)?,
+                                attempts: row.try_get(9)?,
+                                max_attempts: row.try_get(10)?,
+                                available_at: row.try_get(11)?,
+                                locked_until: row.try_get(12)?,
+                                last_error: row.try_get(13)?,
+                                created_at: row.try_get(14)?,
+                                delivered_at: row.try_get(15)?,
+                                dead_at: row.try_get(16)?,
+                            })
+                        },
+                        mapper: |it| OutboxMessage::from(it),
+                    }
+                }
+            }
+            pub struct OutboxMessageCountByStatusStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn outbox_message_count_by_status() -> OutboxMessageCountByStatusStmt {
+                OutboxMessageCountByStatusStmt(
+                    "SELECT status, count(*) AS messages FROM messaging.outbox_messages GROUP BY status ORDER BY status",
+                    None,
+                )
+            }
+            impl OutboxMessageCountByStatusStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                ) -> OutboxMessageCountByStatusQuery<
+                    'c,
+                    'a,
+                    's,
+                    C,
+                    OutboxMessageCountByStatus,
+                    0,
+                > {
+                    OutboxMessageCountByStatusQuery {
+                        client,
+                        params: [],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<OutboxMessageCountByStatus, tokio_postgres::Error> {
+                            Ok(OutboxMessageCountByStatus {
+                                status: row.try_get(0)?,
+                                messages: row.try_get(1)?,
+                            })
+                        },
+                        mapper: |it| OutboxMessageCountByStatus::from(it),
+                    }
+                }
+            }
+            pub struct OutboxMessageDeleteDeliveredStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn outbox_message_delete_delivered() -> OutboxMessageDeleteDeliveredStmt {
+                OutboxMessageDeleteDeliveredStmt(
+                    "DELETE FROM messaging.outbox_messages WHERE status = 'delivered' AND delivered_at < now() - make_interval(secs => $1)",
+                    None,
+                )
+            }
+            impl OutboxMessageDeleteDeliveredStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub async fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                    retention_seconds: &'a f64,
+                ) -> Result<u64, tokio_postgres::Error> {
+                    client.execute(self.0, &[retention_seconds]).await
+                }
+            }
+            pub struct OutboxMessageNotifyStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn outbox_message_notify() -> OutboxMessageNotifyStmt {
+                OutboxMessageNotifyStmt("SELECT pg_notify($1, $2) IS NULL AS sent", None)
+            }
+            impl OutboxMessageNotifyStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<
+                    'c,
+                    'a,
+                    's,
+                    C: GenericClient,
+                    T1: crate::generated::StringSql,
+                    T2: crate::generated::StringSql,
+                >(
+                    &'s self,
+                    client: &'c C,
+                    channel: &'a T1,
+                    payload: &'a T2,
+                ) -> BoolQuery<'c, 'a, 's, C, bool, 2> {
+                    BoolQuery {
+                        client,
+                        params: [channel, payload],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |row| Ok(row.try_get(0)?),
+                        mapper: |it| it,
+                    }
+                }
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T1: crate::generated::StringSql,
+                T2: crate::generated::StringSql,
+            > crate::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                OutboxMessageNotifyParams<T1, T2>,
+                BoolQuery<'c, 'a, 's, C, bool, 2>,
+                C,
+            > for OutboxMessageNotifyStmt {
+                fn params(
+                    &'s self,
+                    client: &'c C,
+                    params: &'a OutboxMessageNotifyParams<T1, T2>,
+                ) -> BoolQuery<'c, 'a, 's, C, bool, 2> {
+                    self.bind(client, &params.channel, &params.payload)
+                }
+            }
+        }
+    }
 }
 mod type_traits {
     use super::domain::escape_domain_to_sql;
@@ -6286,6 +7707,199 @@ pub mod types {
                                 "totp" => true,
                                 "webauthn" => true,
                                 "sms" => true,
+                                _ => false,
+                            })
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
+    pub mod messaging {
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            serde::Serialize,
+            serde::Deserialize
+        )]
+        #[allow(non_camel_case_types)]
+        pub enum IdempotencyStatus {
+            InProgress,
+            Completed,
+        }
+        impl<'a> postgres_types::ToSql for IdempotencyStatus {
+            fn to_sql(
+                &self,
+                ty: &postgres_types::Type,
+                buf: &mut postgres_types::private::BytesMut,
+            ) -> Result<
+                postgres_types::IsNull,
+                Box<dyn std::error::Error + Sync + Send>,
+            > {
+                let s = match *self {
+                    IdempotencyStatus::InProgress => "in_progress",
+                    IdempotencyStatus::Completed => "completed",
+                };
+                buf.extend_from_slice(s.as_bytes());
+                std::result::Result::Ok(postgres_types::IsNull::No)
+            }
+            fn accepts(ty: &postgres_types::Type) -> bool {
+                if ty.name() != "idempotency_status" {
+                    return false;
+                }
+                match *ty.kind() {
+                    postgres_types::Kind::Enum(ref variants) => {
+                        if variants.len() != 2 {
+                            return false;
+                        }
+                        variants
+                            .iter()
+                            .all(|v| match &**v {
+                                "in_progress" => true,
+                                "completed" => true,
+                                _ => false,
+                            })
+                    }
+                    _ => false,
+                }
+            }
+            fn to_sql_checked(
+                &self,
+                ty: &postgres_types::Type,
+                out: &mut postgres_types::private::BytesMut,
+            ) -> Result<
+                postgres_types::IsNull,
+                Box<dyn std::error::Error + Sync + Send>,
+            > {
+                postgres_types::__to_sql_checked(self, ty, out)
+            }
+        }
+        impl<'a> postgres_types::FromSql<'a> for IdempotencyStatus {
+            fn from_sql(
+                ty: &postgres_types::Type,
+                buf: &'a [u8],
+            ) -> Result<IdempotencyStatus, Box<dyn std::error::Error + Sync + Send>> {
+                match std::str::from_utf8(buf)? {
+                    "in_progress" => Ok(IdempotencyStatus::InProgress),
+                    "completed" => Ok(IdempotencyStatus::Completed),
+                    s => Result::Err(Into::into(format!("invalid variant `{}`", s))),
+                }
+            }
+            fn accepts(ty: &postgres_types::Type) -> bool {
+                if ty.name() != "idempotency_status" {
+                    return false;
+                }
+                match *ty.kind() {
+                    postgres_types::Kind::Enum(ref variants) => {
+                        if variants.len() != 2 {
+                            return false;
+                        }
+                        variants
+                            .iter()
+                            .all(|v| match &**v {
+                                "in_progress" => true,
+                                "completed" => true,
+                                _ => false,
+                            })
+                    }
+                    _ => false,
+                }
+            }
+        }
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            serde::Serialize,
+            serde::Deserialize
+        )]
+        #[allow(non_camel_case_types)]
+        pub enum OutboxStatus {
+            Pending,
+            Delivered,
+            Dead,
+        }
+        impl<'a> postgres_types::ToSql for OutboxStatus {
+            fn to_sql(
+                &self,
+                ty: &postgres_types::Type,
+                buf: &mut postgres_types::private::BytesMut,
+            ) -> Result<
+                postgres_types::IsNull,
+                Box<dyn std::error::Error + Sync + Send>,
+            > {
+                let s = match *self {
+                    OutboxStatus::Pending => "pending",
+                    OutboxStatus::Delivered => "delivered",
+                    OutboxStatus::Dead => "dead",
+                };
+                buf.extend_from_slice(s.as_bytes());
+                std::result::Result::Ok(postgres_types::IsNull::No)
+            }
+            fn accepts(ty: &postgres_types::Type) -> bool {
+                if ty.name() != "outbox_status" {
+                    return false;
+                }
+                match *ty.kind() {
+                    postgres_types::Kind::Enum(ref variants) => {
+                        if variants.len() != 3 {
+                            return false;
+                        }
+                        variants
+                            .iter()
+                            .all(|v| match &**v {
+                                "pending" => true,
+                                "delivered" => true,
+                                "dead" => true,
+                                _ => false,
+                            })
+                    }
+                    _ => false,
+                }
+            }
+            fn to_sql_checked(
+                &self,
+                ty: &postgres_types::Type,
+                out: &mut postgres_types::private::BytesMut,
+            ) -> Result<
+                postgres_types::IsNull,
+                Box<dyn std::error::Error + Sync + Send>,
+            > {
+                postgres_types::__to_sql_checked(self, ty, out)
+            }
+        }
+        impl<'a> postgres_types::FromSql<'a> for OutboxStatus {
+            fn from_sql(
+                ty: &postgres_types::Type,
+                buf: &'a [u8],
+            ) -> Result<OutboxStatus, Box<dyn std::error::Error + Sync + Send>> {
+                match std::str::from_utf8(buf)? {
+                    "pending" => Ok(OutboxStatus::Pending),
+                    "delivered" => Ok(OutboxStatus::Delivered),
+                    "dead" => Ok(OutboxStatus::Dead),
+                    s => Result::Err(Into::into(format!("invalid variant `{}`", s))),
+                }
+            }
+            fn accepts(ty: &postgres_types::Type) -> bool {
+                if ty.name() != "outbox_status" {
+                    return false;
+                }
+                match *ty.kind() {
+                    postgres_types::Kind::Enum(ref variants) => {
+                        if variants.len() != 3 {
+                            return false;
+                        }
+                        variants
+                            .iter()
+                            .all(|v| match &**v {
+                                "pending" => true,
+                                "delivered" => true,
+                                "dead" => true,
                                 _ => false,
                             })
                     }
