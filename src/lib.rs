@@ -40,6 +40,7 @@
 //! | [`tenant`] | running work in a transaction with the row-level-security tenant context set |
 //! | [`identity`] | password hashing, API keys, sessions, invitations and login lock-out |
 //! | [`eventstore`] | DCB events and aggregate streams: append with conditions, gap-free reads |
+//! | [`subscription`] | durable event-store subscriptions: checkpoints, catch-up, LISTEN/NOTIFY |
 //! | [`outbox`] | the transactional outbox and its relay |
 //! | [`idempotency`] | run an operation once per idempotency key |
 //! | [`testing`] | [`testing::TestDb`]: a migrated, isolated database per test |
@@ -54,6 +55,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod outbox;
 pub mod pool;
+pub mod subscription;
 pub mod tenant;
 pub mod testing;
 

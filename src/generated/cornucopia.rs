@@ -1265,6 +1265,247 @@ pub mod queries {
                 }
             }
         }
+        pub mod subscriptions {
+            #[derive(Debug)]
+            pub struct SubscriptionAdvanceParams<T1: crate::generated::StringSql> {
+                pub position: i64,
+                pub name: T1,
+            }
+            use crate::generated::client::async_::GenericClient;
+            use futures::{self, StreamExt, TryStreamExt};
+            pub struct I64Query<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+                client: &'c C,
+                params: [&'a (dyn postgres_types::ToSql + Sync); N],
+                query: &'static str,
+                cached: Option<&'s tokio_postgres::Statement>,
+                extractor: fn(
+                    &tokio_postgres::Row,
+                ) -> Result<i64, tokio_postgres::Error>,
+                mapper: fn(i64) -> T,
+            }
+            impl<'c, 'a, 's, C, T: 'c, const N: usize> I64Query<'c, 'a, 's, C, T, N>
+            where
+                C: GenericClient,
+            {
+                pub fn map<R>(
+                    self,
+                    mapper: fn(i64) -> R,
+                ) -> I64Query<'c, 'a, 's, C, R, N> {
+                    I64Query {
+                        client: self.client,
+                        params: self.params,
+                        query: self.query,
+                        cached: self.cached,
+                        extractor: self.extractor,
+                        mapper,
+                    }
+                }
+                pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+                    let row = crate::generated::client::async_::one(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok((self.mapper)((self.extractor)(&row)?))
+                }
+                pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+                    self.iter().await?.try_collect().await
+                }
+                pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+                    let opt_row = crate::generated::client::async_::opt(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok(
+                        opt_row
+                            .map(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                            .transpose()?,
+                    )
+                }
+                pub async fn iter(
+                    self,
+                ) -> Result<
+                    impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+                    tokio_postgres::Error,
+                > {
+                    let stream = crate::generated::client::async_::raw(
+                            self.client,
+                            self.query,
+                            crate::generated::slice_iter(&self.params),
+                            self.cached,
+                        )
+                        .await?;
+                    let mapped = stream
+                        .map(move |res| {
+                            res.and_then(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                        })
+                        .into_stream();
+                    Ok(mapped)
+                }
+            }
+            pub struct SubscriptionEnsureStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn subscription_ensure() -> SubscriptionEnsureStmt {
+                SubscriptionEnsureStmt(
+                    "INSERT INTO eventstore.subscriptions (name) VALUES ($1) ON CONFLICT (organization_id, name) DO NOTHING",
+                    None,
+                )
+            }
+            impl SubscriptionEnsureStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub async fn bind<'c, 'a, 's, C: GenericClient, T1: crate::generated::StringSql>(
+                    &'s self,
+                    client: &'c C,
+                    name: &'a T1,
+                ) -> Result<u64, tokio_postgres::Error> {
+                    client.execute(self.0, &[name]).await
+                }
+            }
+            pub struct SubscriptionLockStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn subscription_lock() -> SubscriptionLockStmt {
+                SubscriptionLockStmt(
+                    "SELECT position FROM eventstore.subscriptions WHERE organization_id = identity.current_org_id() AND name = $1 FOR UPDATE",
+                    None,
+                )
+            }
+            impl SubscriptionLockStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::generated::StringSql>(
+                    &'s self,
+                    client: &'c C,
+                    name: &'a T1,
+                ) -> I64Query<'c, 'a, 's, C, i64, 1> {
+                    I64Query {
+                        client,
+                        params: [name],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |row| Ok(row.try_get(0)?),
+                        mapper: |it| it,
+                    }
+                }
+            }
+            pub struct SubscriptionAdvanceStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn subscription_advance() -> SubscriptionAdvanceStmt {
+                SubscriptionAdvanceStmt(
+                    "UPDATE eventstore.subscriptions SET position = $1 WHERE organization_id = identity.current_org_id() AND name = $2 AND position < $1",
+                    None,
+                )
+            }
+            impl SubscriptionAdvanceStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub async fn bind<'c, 'a, 's, C: GenericClient, T1: crate::generated::StringSql>(
+                    &'s self,
+                    client: &'c C,
+                    position: &'a i64,
+                    name: &'a T1,
+                ) -> Result<u64, tokio_postgres::Error> {
+                    client.execute(self.0, &[position, name]).await
+                }
+            }
+            impl<
+                'a,
+                C: GenericClient + Send + Sync,
+                T1: crate::generated::StringSql,
+            > crate::generated::client::async_::Params<
+                'a,
+                'a,
+                'a,
+                SubscriptionAdvanceParams<T1>,
+                std::pin::Pin<
+                    Box<
+                        dyn futures::Future<
+                            Output = Result<u64, tokio_postgres::Error>,
+                        > + Send + 'a,
+                    >,
+                >,
+                C,
+            > for SubscriptionAdvanceStmt {
+                fn params(
+                    &'a self,
+                    client: &'a C,
+                    params: &'a SubscriptionAdvanceParams<T1>,
+                ) -> std::pin::Pin<
+                    Box<
+                        dyn futures::Future<
+                            Output = Result<u64, tokio_postgres::Error>,
+                        > + Send + 'a,
+                    >,
+                > {
+                    Box::pin(self.bind(client, &params.position, &params.name))
+                }
+            }
+            pub struct SubscriptionGetStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn subscription_get() -> SubscriptionGetStmt {
+                SubscriptionGetStmt(
+                    "SELECT position FROM eventstore.subscriptions WHERE organization_id = identity.current_org_id() AND name = $1",
+                    None,
+                )
+            }
+            impl SubscriptionGetStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::generated::StringSql>(
+                    &'s self,
+                    client: &'c C,
+                    name: &'a T1,
+                ) -> I64Query<'c, 'a, 's, C, i64, 1> {
+                    I64Query {
+                        client,
+                        params: [name],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |row| Ok(row.try_get(0)?),
+                        mapper: |it| it,
+                    }
+                }
+            }
+        }
     }
     pub mod identity {
         pub mod api_keys {

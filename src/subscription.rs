@@ -1,0 +1,160 @@
+//! Durable event-store subscriptions: a named checkpoint per tenant, catch-up from
+//! it, then live updates through `LISTEN eventstore_events` with a polling fallback.
+//!
+//! Each batch runs in one transaction: lock the checkpoint (`FOR UPDATE`, so one
+//! instance of a subscription works at a time), read the next events, call the
+//! handler with that transaction, advance the checkpoint, commit. Delivery is at
+//! least once; when the handler writes its effects through the transaction it is
+//! given, effects and checkpoint commit together and a crash mid-batch leaves
+//! neither, so the effect is exactly once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::Transaction;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use tokio::sync::Notify;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+use crate::Error;
+use crate::eventstore::{Query, read};
+use crate::queries::eventstore::events::Event;
+use crate::queries::eventstore::subscriptions::{
+    subscription_advance, subscription_ensure, subscription_lock,
+};
+use crate::tenant::{Tenant, begin};
+
+/// The notification channel the event store signals commits on.
+pub const CHANNEL: &str = "eventstore_events";
+
+/// Handles batches of events inside the subscription's transaction.
+pub trait Handler: Send + Sync {
+    /// Handles `events` (in position order). An `Err` rolls the batch back; it will
+    /// be delivered again.
+    fn handle<'a>(
+        &'a self,
+        tx: &'a Transaction<'a>,
+        events: &'a [Event],
+    ) -> BoxFuture<'a, Result<(), Error>>;
+}
+
+/// A named subscription of one tenant to the events matching a query.
+#[derive(Clone, Debug)]
+pub struct Subscription {
+    pool: deadpool_postgres::Pool,
+    tenant: Tenant,
+    name: String,
+    query: Query,
+    batch_size: i32,
+    poll_interval: Duration,
+}
+
+impl Subscription {
+    /// A subscription named `name` for `tenant` (its organization) to `query`.
+    pub fn new(
+        pool: deadpool_postgres::Pool,
+        tenant: Tenant,
+        name: impl Into<String>,
+        query: Query,
+    ) -> Self {
+        Self {
+            pool,
+            tenant,
+            name: name.into(),
+            query,
+            batch_size: 100,
+            poll_interval: Duration::from_secs(5),
+        }
+    }
+
+    /// Events per batch (default 100).
+    pub fn batch_size(mut self, size: i32) -> Self {
+        self.batch_size = size;
+        self
+    }
+
+    /// How often to look for events when no notification arrives (default 5 s).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// Processes one batch; returns how many events it handled (0: caught up).
+    pub async fn run_batch(&self, handler: &dyn Handler) -> Result<usize, Error> {
+        let mut client = self.pool.get().await?;
+        let tx = begin(&mut client, self.tenant).await?;
+        subscription_ensure().bind(&tx, &self.name.as_str()).await?;
+        let position = subscription_lock()
+            .bind(&tx, &self.name.as_str())
+            .one()
+            .await?;
+        let events = read(&tx, &self.query, position, Some(self.batch_size)).await?;
+        let Some(last) = events.last().map(|e| e.position) else {
+            tx.commit().await?;
+            return Ok(0);
+        };
+        handler.handle(&tx, &events).await?;
+        subscription_advance()
+            .bind(&tx, &last, &self.name.as_str())
+            .await?;
+        tx.commit().await?;
+        Ok(events.len())
+    }
+
+    /// Catches up, then follows new events until `stop` is notified. `listen_url`
+    /// is a connection string for the dedicated LISTEN connection; without one (or
+    /// if it fails) the subscription polls.
+    pub async fn run(
+        &self,
+        handler: &dyn Handler,
+        listen_url: Option<&str>,
+        stop: Arc<Notify>,
+    ) -> Result<(), Error> {
+        let wake = Arc::new(Notify::new());
+        let _listener = match listen_url {
+            Some(url) => listen(url, wake.clone()).await.ok(),
+            None => None,
+        };
+        loop {
+            while self.run_batch(handler).await? > 0 {}
+            tokio::select! {
+                _ = stop.notified() => return Ok(()),
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(self.poll_interval) => {}
+            }
+        }
+    }
+}
+
+/// A LISTEN connection that wakes `wake` on every event-store notification; it stops
+/// when dropped.
+struct Listener {
+    _client: tokio_postgres::Client,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn listen(url: &str, wake: Arc<Notify>) -> Result<Listener, Error> {
+    let (client, mut connection) = tokio_postgres::connect(url, NoTls).await?;
+    let task = tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(_)) => wake.notify_one(),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+    Ok(Listener {
+        _client: client,
+        task,
+    })
+}
