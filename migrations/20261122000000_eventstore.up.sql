@@ -76,14 +76,17 @@ CREATE FUNCTION eventstore.position_lock_offset() RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT x'4756455600000000'::bigint $$;
 
--- The validated events of an append() argument, with their lock keys.
+-- One event of an append() argument, validated.
+CREATE TYPE eventstore.new_event AS (ordinal integer, type text, tags text[], data jsonb, metadata jsonb);
+
+-- Validates an append() argument in one pass and returns its events.
 CREATE FUNCTION eventstore.parse_events(p_events jsonb)
-RETURNS TABLE (ordinal bigint, type text, tags text[], data jsonb, metadata jsonb)
+RETURNS eventstore.new_event[]
 LANGUAGE plpgsql IMMUTABLE
 AS $$
 DECLARE
-    item jsonb;
-    n bigint := 0;
+    problem text;
+    parsed eventstore.new_event[];
 BEGIN
     IF p_events IS NULL OR jsonb_typeof(p_events) <> 'array' THEN
         RAISE EXCEPTION 'events must be a JSON array of {"type", "tags", "data", "metadata"}'
@@ -92,30 +95,35 @@ BEGIN
     IF jsonb_array_length(p_events) = 0 THEN
         RAISE EXCEPTION 'events must not be empty' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    FOR item IN SELECT value FROM jsonb_array_elements(p_events) LOOP
-        n := n + 1;
-        IF jsonb_typeof(item) <> 'object' THEN
-            RAISE EXCEPTION 'event % is not a JSON object', n USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        IF jsonb_typeof(item -> 'type') IS DISTINCT FROM 'string' THEN
-            RAISE EXCEPTION 'event % has no "type" string', n USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        IF item ? 'tags' AND (jsonb_typeof(item -> 'tags') <> 'array' OR EXISTS (
-               SELECT FROM jsonb_array_elements(item -> 'tags') t WHERE jsonb_typeof(t) <> 'string')) THEN
-            RAISE EXCEPTION 'event % has "tags" that are not an array of strings', n
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        IF item ? 'metadata' AND jsonb_typeof(item -> 'metadata') <> 'object' THEN
-            RAISE EXCEPTION 'event % has "metadata" that is not an object', n
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        ordinal := n;
-        type := item ->> 'type';
-        tags := ARRAY(SELECT DISTINCT jsonb_array_elements_text(coalesce(item -> 'tags', '[]')) ORDER BY 1);
-        data := coalesce(item -> 'data', 'null'::jsonb);
-        metadata := coalesce(item -> 'metadata', '{}'::jsonb);
-        RETURN NEXT;
-    END LOOP;
+    SELECT p.problem INTO problem
+    FROM (
+        SELECT x.n, CASE
+            WHEN jsonb_typeof(x.e) <> 'object' THEN format('event %s is not a JSON object', x.n)
+            WHEN jsonb_typeof(x.e -> 'type') IS DISTINCT FROM 'string'
+                THEN format('event %s has no "type" string', x.n)
+            WHEN x.e ? 'tags' AND (jsonb_typeof(x.e -> 'tags') <> 'array'
+                                   OR jsonb_path_exists(x.e -> 'tags', '$[*] ? (@.type() != "string")'))
+                THEN format('event %s has "tags" that are not an array of strings', x.n)
+            WHEN x.e ? 'metadata' AND jsonb_typeof(x.e -> 'metadata') <> 'object'
+                THEN format('event %s has "metadata" that is not an object', x.n)
+            END AS problem
+        FROM jsonb_array_elements(p_events) WITH ORDINALITY AS x(e, n)
+    ) p
+    WHERE p.problem IS NOT NULL
+    ORDER BY p.n
+    LIMIT 1;
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION '%', problem USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT array_agg(ROW(
+               x.n::integer,
+               x.e ->> 'type',
+               ARRAY(SELECT DISTINCT t FROM jsonb_array_elements_text(coalesce(x.e -> 'tags', '[]')) t ORDER BY t),
+               coalesce(x.e -> 'data', 'null'::jsonb),
+               coalesce(x.e -> 'metadata', '{}'::jsonb))::eventstore.new_event ORDER BY x.n)
+    INTO parsed
+    FROM jsonb_array_elements(p_events) WITH ORDINALITY AS x(e, n);
+    RETURN parsed;
 END
 $$;
 
@@ -227,38 +235,36 @@ $$;
 
 -- Takes the DCB locks of an append: exclusive on the condition's keys, shared on
 -- the events' keys, in key order so that single appends cannot deadlock each other.
-CREATE FUNCTION eventstore.lock_keys(p_org uuid, p_events jsonb, p_condition_query jsonb)
+CREATE FUNCTION eventstore.lock_keys(p_org uuid, p_events eventstore.new_event[], p_condition_query jsonb)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 AS $$
-DECLARE
-    key bigint;
-    exclusive boolean;
 BEGIN
-    FOR key, exclusive IN
-        WITH wanted AS (
+    -- plpgsql caches this statement's plan; a SQL function would plan it every call.
+    PERFORM CASE WHEN w.exclusive THEN pg_advisory_xact_lock(w.key)::text
+                 ELSE pg_advisory_xact_lock_shared(w.key)::text END
+    FROM (
+        SELECT k.key, bool_or(k.exclusive) AS exclusive
+        FROM (
             SELECT eventstore.lock_key(p_org, coalesce(t.type, ''), coalesce(q.tags[1], '')) AS key,
                    true AS exclusive
             FROM eventstore.parse_query(coalesce(p_condition_query, '{"items": []}')) q
             CROSS JOIN LATERAL unnest(CASE WHEN cardinality(q.types) = 0 THEN ARRAY[NULL::text]
                                            ELSE q.types END) t(type)
+            WHERE p_condition_query IS NOT NULL
             UNION ALL
             SELECT eventstore.lock_key(p_org, k.type, k.tag), false
-            FROM eventstore.parse_events(p_events) b
+            FROM unnest(p_events) b
             CROSS JOIN LATERAL (
                 SELECT b.type, '' UNION ALL SELECT '', ''
                 UNION ALL SELECT b.type, g FROM unnest(b.tags) g
                 UNION ALL SELECT '', g FROM unnest(b.tags) g
             ) k(type, tag)
-        )
-        SELECT w.key, bool_or(w.exclusive) FROM wanted w GROUP BY w.key ORDER BY w.key
-    LOOP
-        IF exclusive THEN
-            PERFORM pg_advisory_xact_lock(key);
-        ELSE
-            PERFORM pg_advisory_xact_lock_shared(key);
-        END IF;
-    END LOOP;
+        ) k
+        GROUP BY k.key
+        ORDER BY k.key
+        OFFSET 0
+    ) w;
 END
 $$;
 
@@ -303,6 +309,7 @@ LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
     org uuid := eventstore.require_tenant();
+    batch eventstore.new_event[] := eventstore.parse_events(p_events);
     after_position bigint := 0;
     condition_query jsonb;
     last_position bigint;
@@ -321,7 +328,7 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
     END IF;
-    PERFORM eventstore.lock_keys(org, p_events, condition_query);
+    PERFORM eventstore.lock_keys(org, batch, condition_query);
     IF condition_query IS NOT NULL
        AND EXISTS (SELECT FROM eventstore.query_events(condition_query, after_position, 1, NULL)) THEN
         RAISE EXCEPTION 'append condition failed: an event matching the query exists after position %',
@@ -333,7 +340,7 @@ BEGIN
                                        correlation_id, causation_id)
         SELECT org, b.type, b.tags, b.data, b.metadata - 'correlation_id' - 'causation_id',
                (b.metadata ->> 'correlation_id')::uuid, (b.metadata ->> 'causation_id')::uuid
-        FROM eventstore.parse_events(p_events) b
+        FROM unnest(batch) b
         ORDER BY b.ordinal
         RETURNING position
     )
@@ -352,10 +359,11 @@ LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
     org uuid := eventstore.require_tenant();
+    batch eventstore.new_event[] := eventstore.parse_events(p_events);
     actual integer;
     last_position bigint;
 BEGIN
-    PERFORM eventstore.lock_keys(org, p_events, NULL);
+    PERFORM eventstore.lock_keys(org, batch, NULL);
     -- One writer per stream at a time; others wait and then see the new version.
     PERFORM pg_advisory_xact_lock(eventstore.lock_key(org, 'stream', p_aggregate_id::text));
     SELECT coalesce(max(aggregate_version), 0) INTO actual
@@ -371,9 +379,9 @@ BEGIN
                                        aggregate_type, aggregate_id, aggregate_version,
                                        correlation_id, causation_id)
         SELECT org, b.type, b.tags, b.data, b.metadata - 'correlation_id' - 'causation_id',
-               p_aggregate_type, p_aggregate_id, p_expected_version + b.ordinal::integer,
+               p_aggregate_type, p_aggregate_id, p_expected_version + b.ordinal,
                (b.metadata ->> 'correlation_id')::uuid, (b.metadata ->> 'causation_id')::uuid
-        FROM eventstore.parse_events(p_events) b
+        FROM unnest(batch) b
         ORDER BY b.ordinal
         RETURNING position
     )

@@ -1,0 +1,264 @@
+//! Event store and outbox throughput on one server, with baselines in the same run:
+//!
+//! - appends per second: 1 and 8 writers, unconditional and conditional, single
+//!   events and batches of 100, next to a plain single-row INSERT-and-commit loop
+//!   (1 and 8 writers) into a table of the same shape;
+//! - read-by-tag latency for 100 matching events with 1 million other events stored,
+//!   next to the same read when only those 100 exist;
+//! - outbox relay throughput: 4 relays delivering 20,000 messages in 100 partitions
+//!   to the test publisher.
+//!
+//! Every append commits on its own (autocommit with the tenant context set on the
+//! session), as the plain insert does. Run with `cargo bench --bench eventstore`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use groundwork::eventstore::{AppendCondition, NewEvent, Query, append, read};
+use groundwork::outbox::{Relay, RelayConfig, TestPublisher};
+use groundwork::queries::identity::organizations::organization_create;
+use groundwork::testing::TestDb;
+use serde_json::json;
+use uuid::Uuid;
+
+const RUN: Duration = Duration::from_secs(3);
+
+#[derive(Clone, Copy, Debug)]
+enum Work {
+    PlainInsert,
+    Append { conditional: bool, batch: usize },
+}
+
+async fn session(db: &TestDb, org: Uuid) -> deadpool_postgres::Object {
+    let client = db.pool().get().await.unwrap();
+    client
+        .query_one(
+            "SELECT set_config('app.current_org_id', $1, false)",
+            &[&org.to_string()],
+        )
+        .await
+        .unwrap();
+    client
+}
+
+/// Operations per second (an operation is one commit) and events per second.
+async fn measure(db: &Arc<TestDb>, org: Uuid, writers: usize, work: Work) -> (f64, f64) {
+    let ops = Arc::new(AtomicU64::new(0));
+    let events = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + RUN;
+    let mut tasks = Vec::new();
+    for writer in 0..writers {
+        let db = db.clone();
+        let (ops, events) = (ops.clone(), events.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = session(&db, org).await;
+            let account = format!("account:{}", Uuid::new_v4());
+            let mut last: Option<i64> = None;
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                match work {
+                    Work::PlainInsert => {
+                        client
+                            .execute(
+                                "INSERT INTO public.plain_events (type, tags, data) VALUES ($1, $2, $3)",
+                                &[&"Deposited", &vec![account.clone()], &json!({"n": n, "writer": writer})],
+                            )
+                            .await
+                            .unwrap();
+                        events.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Work::Append { conditional, batch } => {
+                        let batch_events: Vec<NewEvent> = (0..batch)
+                            .map(|i| {
+                                NewEvent::new("Deposited", json!({"n": n, "i": i, "writer": writer}))
+                                    .tagged([account.clone()])
+                            })
+                            .collect();
+                        let condition = AppendCondition {
+                            fail_if_events_match: Query::item(["Deposited"], [account.clone()]),
+                            after: last,
+                        };
+                        let position = append(&client, &batch_events, conditional.then_some(&condition))
+                            .await
+                            .unwrap();
+                        last = Some(position);
+                        events.fetch_add(batch as u64, Ordering::Relaxed);
+                    }
+                }
+                ops.fetch_add(1, Ordering::Relaxed);
+                n += 1;
+            }
+        }));
+    }
+    let started = Instant::now();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    (
+        ops.load(Ordering::Relaxed) as f64 / seconds,
+        events.load(Ordering::Relaxed) as f64 / seconds,
+    )
+}
+
+async fn read_latency_ms(db: &TestDb, org: Uuid, tag: &str) -> (f64, usize) {
+    let client = session(db, org).await;
+    let query = Query::item(Vec::<String>::new(), [tag]);
+    let mut samples = Vec::new();
+    let mut found = 0;
+    for _ in 0..300 {
+        let started = Instant::now();
+        found = read(&client, &query, 0, Some(100)).await.unwrap().len();
+        samples.push(started.elapsed());
+    }
+    samples.sort();
+    (samples[samples.len() / 2].as_secs_f64() * 1000.0, found)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let db = Arc::new(TestDb::builder().pool_size(12).build().await);
+    let client = db.pool().get().await.unwrap();
+    let org = organization_create()
+        .bind(
+            &client,
+            &None::<Uuid>,
+            &"Bench",
+            &"bench",
+            &json!({}),
+            &json!({}),
+            &None::<Uuid>,
+        )
+        .one()
+        .await
+        .unwrap()
+        .id;
+    client
+        .batch_execute(
+            "CREATE TABLE public.plain_events (
+                 position bigserial PRIMARY KEY, type text NOT NULL, tags text[] NOT NULL,
+                 data jsonb NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now());
+             CREATE INDEX ON public.plain_events USING gin (tags);",
+        )
+        .await
+        .unwrap();
+
+    // Read latency with only the 100 matching events stored.
+    {
+        let writer = session(&db, org).await;
+        let hundred: Vec<NewEvent> = (0..100)
+            .map(|i| NewEvent::new("Deposited", json!({"i": i})).tagged(["entity:42"]))
+            .collect();
+        append(&writer, &hundred, None).await.unwrap();
+        writer
+            .batch_execute("VACUUM ANALYZE eventstore.events")
+            .await
+            .unwrap();
+    }
+    let (read_small_ms, found_small) = read_latency_ms(&db, org, "entity:42").await;
+
+    println!(
+        "append throughput, {}s per run, 2 cores (ops = commits/s, events/s)",
+        RUN.as_secs()
+    );
+    let mut single_conditional = 0.0;
+    let mut plain_single = 0.0;
+    for writers in [1, 8] {
+        let (plain, _) = measure(&db, org, writers, Work::PlainInsert).await;
+        println!("  {writers} writer(s) plain INSERT + commit          {plain:>9.0} ops/s");
+        if writers == 1 {
+            plain_single = plain;
+        }
+        for conditional in [false, true] {
+            for batch in [1, 100] {
+                let (ops, events) =
+                    measure(&db, org, writers, Work::Append { conditional, batch }).await;
+                println!(
+                    "  {writers} writer(s) append {:<13} batch {batch:>3} {ops:>9.0} ops/s {events:>9.0} events/s  ({:.2}x plain)",
+                    if conditional {
+                        "conditional"
+                    } else {
+                        "unconditional"
+                    },
+                    ops / plain
+                );
+                if writers == 1 && conditional && batch == 1 {
+                    single_conditional = ops;
+                }
+            }
+        }
+    }
+
+    // Read latency with a million other events stored.
+    {
+        let loader = session(&db, org).await;
+        let started = Instant::now();
+        loader
+            .batch_execute(&format!(
+                "INSERT INTO eventstore.events (organization_id, type, tags, data)
+                 SELECT '{org}', 'Filler', ARRAY['entity:' || (g % 100000 + 1000)], jsonb_build_object('g', g)
+                 FROM generate_series(1, 1000000) g"
+            ))
+            .await
+            .unwrap();
+        // What autovacuum would do: flush the GIN pending list, refresh statistics.
+        loader
+            .batch_execute("VACUUM ANALYZE eventstore.events")
+            .await
+            .unwrap();
+        let stored: i64 = loader
+            .query_one("SELECT count(*) FROM eventstore.events", &[])
+            .await
+            .unwrap()
+            .get(0);
+        println!(
+            "loaded 1,000,000 filler events in {:.1}s ({stored} events stored)",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let (read_large_ms, found_large) = read_latency_ms(&db, org, "entity:42").await;
+    assert_eq!((found_small, found_large), (100, 100));
+    println!(
+        "read 100 events by tag: {read_small_ms:.3} ms with them alone, {read_large_ms:.3} ms among 1M+ (median of 300)"
+    );
+
+    // Outbox relay throughput.
+    {
+        let loader = session(&db, org).await;
+        loader
+            .batch_execute(
+                "INSERT INTO messaging.outbox_messages (topic, partition_key, payload)
+                 SELECT 'orders', 'p' || (g % 100), jsonb_build_object('seq', g)
+                 FROM generate_series(1, 20000) g",
+            )
+            .await
+            .unwrap();
+    }
+    let publisher = Arc::new(TestPublisher::new());
+    let started = Instant::now();
+    let mut relays = Vec::new();
+    for _ in 0..4 {
+        let relay = Relay::new(db.pool().clone(), RelayConfig::default());
+        let publisher = publisher.clone();
+        relays.push(tokio::spawn(async move {
+            let mut empty = 0;
+            while empty < 3 {
+                let round = relay.run_once(publisher.as_ref()).await.unwrap();
+                empty = if round.claimed == 0 { empty + 1 } else { 0 };
+            }
+        }));
+    }
+    for relay in relays {
+        relay.await.unwrap();
+    }
+    let relay_per_s = publisher.delivered().len() as f64 / started.elapsed().as_secs_f64();
+    println!("outbox relay: 4 relays, 100 partitions: {relay_per_s:.0} messages/s");
+
+    println!(
+        "eventstore: conditional_append_per_s={single_conditional:.0} plain_insert_per_s={plain_single:.0} \
+         ratio={:.2} read_1m_ms={read_large_ms:.3} read_small_ms={read_small_ms:.3} read_ratio={:.2} relay_per_s={relay_per_s:.0}",
+        single_conditional / plain_single,
+        read_large_ms / read_small_ms
+    );
+}
