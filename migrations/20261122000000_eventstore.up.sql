@@ -56,7 +56,8 @@ ALTER SEQUENCE eventstore.events_position_seq OWNED BY eventstore.events.positio
 CREATE INDEX events_organization_id_position_idx ON eventstore.events (organization_id, position);
 CREATE INDEX events_organization_id_type_position_idx
     ON eventstore.events (organization_id, type, position);
-CREATE INDEX events_tags_gin_idx ON eventstore.events USING gin (tags);
+-- Conditions search this index on every append: keep it free of a pending list.
+CREATE INDEX events_tags_gin_idx ON eventstore.events USING gin (tags) WITH (fastupdate = off);
 CREATE INDEX events_correlation_id_idx ON eventstore.events (correlation_id)
     WHERE correlation_id IS NOT NULL;
 
@@ -233,11 +234,46 @@ BEGIN
 END
 $$;
 
+-- Whether any event of the current tenant after p_after matches p_query: the
+-- condition check of append(). One statement per item shape, each planned for the
+-- actual tags or types (GIN on tags, or type + position).
+CREATE FUNCTION eventstore.any_match(p_org uuid, p_query jsonb, p_after bigint)
+RETURNS boolean
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    item record;
+BEGIN
+    FOR item IN SELECT * FROM eventstore.parse_query(p_query) LOOP
+        IF cardinality(item.tags) > 0 THEN
+            IF EXISTS (SELECT FROM eventstore.events e
+                       WHERE e.organization_id = p_org AND e.tags @> item.tags
+                         AND e.position > p_after
+                         AND (cardinality(item.types) = 0 OR e.type = ANY (item.types))) THEN
+                RETURN true;
+            END IF;
+        ELSIF cardinality(item.types) > 0 THEN
+            IF EXISTS (SELECT FROM eventstore.events e
+                       WHERE e.organization_id = p_org AND e.type = ANY (item.types)
+                         AND e.position > p_after) THEN
+                RETURN true;
+            END IF;
+        ELSIF EXISTS (SELECT FROM eventstore.events e
+                      WHERE e.organization_id = p_org AND e.position > p_after) THEN
+            RETURN true;
+        END IF;
+    END LOOP;
+    RETURN false;
+END
+$$;
+
 -- Takes the DCB locks of an append: exclusive on the condition's keys, shared on
 -- the events' keys, in key order so that single appends cannot deadlock each other.
 CREATE FUNCTION eventstore.lock_keys(p_org uuid, p_events eventstore.new_event[], p_condition_query jsonb)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
+-- Planning this statement costs more than running it; a generic plan fits every call.
+SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
     -- plpgsql caches this statement's plan; a SQL function would plan it every call.
@@ -306,6 +342,7 @@ $$;
 CREATE FUNCTION eventstore.append(p_events jsonb, p_condition jsonb DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     org uuid := eventstore.require_tenant();
@@ -329,8 +366,7 @@ BEGIN
         END IF;
     END IF;
     PERFORM eventstore.lock_keys(org, batch, condition_query);
-    IF condition_query IS NOT NULL
-       AND EXISTS (SELECT FROM eventstore.query_events(condition_query, after_position, 1, NULL)) THEN
+    IF condition_query IS NOT NULL AND eventstore.any_match(org, condition_query, after_position) THEN
         RAISE EXCEPTION 'append condition failed: an event matching the query exists after position %',
             after_position USING ERRCODE = 'GWC01';
     END IF;
@@ -356,6 +392,7 @@ CREATE FUNCTION eventstore.append_to_stream(
     p_aggregate_type text, p_aggregate_id uuid, p_expected_version integer, p_events jsonb)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     org uuid := eventstore.require_tenant();
