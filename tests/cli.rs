@@ -126,12 +126,8 @@ fn the_embedded_cluster_is_created_reused_and_stopped() {
 async fn codegen_check_fails_on_stale_code_and_codegen_fixes_it() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
-    for sub in ["migrations", "queries/identity", "src/generated"] {
-        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
-        for entry in std::fs::read_dir(root.join(sub)).unwrap() {
-            let path = entry.unwrap().path();
-            std::fs::copy(&path, dir.path().join(sub).join(path.file_name().unwrap())).unwrap();
-        }
+    for sub in ["migrations", "queries", "src/generated"] {
+        copy_tree(&root.join(sub), &dir.path().join(sub));
     }
     let server = TestDb::server_url().unwrap();
     let env = [("DATABASE_URL", server.as_str())];
@@ -156,4 +152,17 @@ async fn codegen_check_fails_on_stale_code_and_codegen_fixes_it() {
     assert!(code.contains("pub fn user_count()"));
     let check = groundwork(dir.path(), &["codegen", "--check"], &env);
     assert!(check.status.success(), "{}", text(&check));
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
 }
