@@ -21,7 +21,7 @@ pub(super) async fn run(
     if check {
         let stale = project.check(server.url()).await?;
         if stale.is_empty() {
-            println!("generated code is current");
+            say!("generated code is current");
             return Ok(ExitCode::SUCCESS);
         }
         for path in stale {
@@ -34,7 +34,7 @@ pub(super) async fn run(
     }
     let (code, manifest) = project.generate(server.url()).await?;
     project.write(&code, &manifest)?;
-    println!(
+    say!(
         "wrote {} and {}",
         project.output_file().display(),
         project.manifest_file().display()

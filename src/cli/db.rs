@@ -11,7 +11,7 @@ pub(super) async fn run(
     settings: &Settings,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if settings.database_url.is_some() && matches!(command, DbCommand::Url) {
-        println!("{}", settings.database_url.as_deref().unwrap_or_default());
+        say!("{}", settings.database_url.as_deref().unwrap_or_default());
         return Ok(ExitCode::SUCCESS);
     }
     let dir = settings.data_dir.clone();
@@ -21,7 +21,7 @@ pub(super) async fn run(
             match command {
                 DbCommand::Start => {
                     let (port, started) = cluster.start()?;
-                    println!(
+                    say!(
                         "{} {} ({})",
                         if started {
                             "started"
@@ -34,7 +34,7 @@ pub(super) async fn run(
                 }
                 DbCommand::Stop => {
                     let was_running = cluster.stop()?;
-                    println!(
+                    say!(
                         "{} ({})",
                         if was_running {
                             "stopped"
@@ -45,19 +45,19 @@ pub(super) async fn run(
                     );
                 }
                 DbCommand::Status => match cluster.running_port() {
-                    Some(port) => println!(
+                    Some(port) => say!(
                         "running: {} ({})",
                         cluster.url(port),
                         cluster.dir().display()
                     ),
                     None => {
-                        println!("stopped ({})", cluster.dir().display());
+                        say!("stopped ({})", cluster.dir().display());
                         return Ok(ExitCode::from(3));
                     }
                 },
                 DbCommand::Url => {
                     let (port, _) = cluster.start()?;
-                    println!("{}", cluster.url(port));
+                    say!("{}", cluster.url(port));
                 }
             }
             Ok(ExitCode::SUCCESS)

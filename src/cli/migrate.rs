@@ -16,7 +16,7 @@ pub(super) async fn run(
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if let MigrateCommand::New { source, name } = &command {
         let (up, down) = new_migration_files(&source.source, name)?;
-        println!("created {}\ncreated {}", up.display(), down.display());
+        say!("created {}\ncreated {}", up.display(), down.display());
         return Ok(ExitCode::SUCCESS);
     }
     let postgres = server(settings).await?;
@@ -56,7 +56,7 @@ pub(super) async fn run(
         MigrateCommand::Status { source } => {
             let status = Migrator::from_dir(&source.source)?.status(&client).await?;
             if status.is_empty() {
-                println!("no migrations in {}", source.source.display());
+                say!("no migrations in {}", source.source.display());
             }
             for line in status {
                 let state = match &line.state {
@@ -72,12 +72,12 @@ pub(super) async fn run(
                     ),
                     MigrationState::Pending => "pending".into(),
                 };
-                println!("{:<16} {:<40} {state}", line.version, line.name);
+                say!("{:<16} {:<40} {state}", line.version, line.name);
             }
         }
         MigrateCommand::Verify { source } => {
             match Migrator::from_dir(&source.source)?.verify(&client).await {
-                Ok(()) => println!("migrations verified: no drift"),
+                Ok(()) => say!("migrations verified: no drift"),
                 Err(MigrateError::Drift(drift)) => {
                     for problem in &drift {
                         eprintln!("drift: {problem}");
@@ -100,13 +100,13 @@ async fn connect(url: &str) -> Result<tokio_postgres::Client, Box<dyn std::error
 
 fn report(verb: &str, steps: &[Step], dry_run: bool) {
     if steps.is_empty() {
-        println!("nothing to do");
+        say!("nothing to do");
     }
     for step in steps {
         if dry_run {
-            println!("would be {verb}: {} {}", step.version, step.name);
+            say!("would be {verb}: {} {}", step.version, step.name);
         } else {
-            println!(
+            say!(
                 "{verb} {} {} in {} ms",
                 step.version,
                 step.name,

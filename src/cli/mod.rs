@@ -1,5 +1,14 @@
 //! Command-line arguments and their dispatch.
 
+/// Prints a line to stdout. A reader that went away (`groundwork migrate status |
+/// head -1`) is not an error: the command still finishes and stops what it started.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod codegen;
 mod db;
 mod migrate;
