@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 
 use groundwork::testing::{DEFAULT_MIGRATIONS, TestDb};
 
+mod common;
+
 fn groundwork(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_groundwork"));
     cmd.current_dir(dir).args(args).env_remove("GROUNDWORK_ENV");
@@ -127,7 +129,7 @@ async fn codegen_check_fails_on_stale_code_and_codegen_fixes_it() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     for sub in ["migrations", "queries", "src/generated"] {
-        copy_tree(&root.join(sub), &dir.path().join(sub));
+        common::copy_tree(&root.join(sub), &dir.path().join(sub));
     }
     let server = TestDb::server_url().unwrap();
     let env = [("DATABASE_URL", server.as_str())];
@@ -152,17 +154,4 @@ async fn codegen_check_fails_on_stale_code_and_codegen_fixes_it() {
     assert!(code.contains("pub fn user_count()"));
     let check = groundwork(dir.path(), &["codegen", "--check"], &env);
     assert!(check.status.success(), "{}", text(&check));
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_tree(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
 }

@@ -6,28 +6,17 @@ use std::path::Path;
 use groundwork::codegen::{CodegenError, Project};
 use groundwork::testing::TestDb;
 
+mod common;
+
 fn project_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
 }
 
 /// A copy of this project's SQL in a scratch directory.
 fn scratch_project() -> (tempfile::TempDir, Project) {
     let dir = tempfile::tempdir().unwrap();
     for sub in ["migrations", "queries"] {
-        copy_dir(&project_root().join(sub), &dir.path().join(sub));
+        common::copy_tree(&project_root().join(sub), &dir.path().join(sub));
     }
     let project = Project::new(dir.path());
     (dir, project)

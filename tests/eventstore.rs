@@ -10,30 +10,16 @@ use groundwork::eventstore::{
     self, AppendCondition, NewEvent, Query, StreamError, append, append_to_stream, read,
     read_stream,
 };
-use groundwork::queries::identity::organizations::organization_create;
 use groundwork::tenant::{Tenant, begin};
 use groundwork::testing::TestDb;
 use serde_json::json;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
+mod common;
+
 async fn setup(pool_size: usize) -> (Arc<TestDb>, Uuid) {
-    let db = TestDb::builder().pool_size(pool_size).build().await;
-    let client = db.pool().get().await.unwrap();
-    let org = organization_create()
-        .bind(
-            &client,
-            &None::<Uuid>,
-            &"School",
-            &"school",
-            &json!({}),
-            &json!({}),
-            &None::<Uuid>,
-        )
-        .one()
-        .await
-        .unwrap();
-    (Arc::new(db), org.id)
+    common::db_with_organization(pool_size, "school").await
 }
 
 async fn event_count(db: &TestDb) -> i64 {

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use groundwork::idempotency::{IdempotencyError, Outcome, execute_once};
 use groundwork::outbox::{NewMessage, Relay, RelayConfig, TestPublisher, enqueue, redrive};
-use groundwork::queries::identity::organizations::organization_create;
 use groundwork::queries::messaging::outbox_messages::outbox_message_get;
 use groundwork::tenant::{Tenant, begin};
 use groundwork::testing::TestDb;
@@ -14,23 +13,10 @@ use groundwork::types::messaging::OutboxStatus;
 use serde_json::json;
 use uuid::Uuid;
 
+mod common;
+
 async fn setup(pool_size: usize) -> (Arc<TestDb>, Uuid) {
-    let db = TestDb::builder().pool_size(pool_size).build().await;
-    let client = db.pool().get().await.unwrap();
-    let org = organization_create()
-        .bind(
-            &client,
-            &None::<Uuid>,
-            &"Shop",
-            &"shop",
-            &json!({}),
-            &json!({}),
-            &None::<Uuid>,
-        )
-        .one()
-        .await
-        .unwrap();
-    (Arc::new(db), org.id)
+    common::db_with_organization(pool_size, "shop").await
 }
 
 async fn pending(db: &TestDb) -> i64 {
@@ -117,21 +103,13 @@ async fn higher_priority_goes_first() {
         .await
         .unwrap();
     }
+    tx.commit().await.unwrap();
+    let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
     let err = enqueue(&tx, &NewMessage::new("t", json!({})).priority(11))
         .await
         .unwrap_err();
     assert_eq!(err.constraint(), Some("outbox_messages_priority_range"));
     drop(tx);
-    let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
-    for (n, priority) in [(1, 0), (2, 10), (3, 5)] {
-        enqueue(
-            &tx,
-            &NewMessage::new("t", json!({"n": n})).priority(priority),
-        )
-        .await
-        .unwrap();
-    }
-    tx.commit().await.unwrap();
     let publisher = TestPublisher::new();
     let config = RelayConfig {
         batch_size: 1,
