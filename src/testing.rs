@@ -15,7 +15,7 @@
 //! # }
 //! ```
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -251,13 +251,15 @@ async fn ensure_template(
     admin: &tokio_postgres::Client,
     dir: &Path,
 ) -> Result<String, String> {
-    static READY: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    // Templates this process has made sure of, by migrations directory: later tests
+    // skip reading and hashing the files.
+    static READY: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
     let ready = READY.get_or_init(Default::default);
+    if let Some(template) = ready.lock().map_err(|e| e.to_string())?.get(dir) {
+        return Ok(template.clone());
+    }
     let migrations = Migration::load_dir(dir).map_err(|e| e.to_string())?;
     let template = format!("gw_template_{}", fingerprint(&migrations));
-    if ready.lock().map_err(|e| e.to_string())?.contains(&template) {
-        return Ok(template);
-    }
     if !database_exists(admin, &template).await? {
         // Serialise builders across processes sharing the server; poll so that a
         // waiting builder holds no snapshot.
@@ -286,7 +288,7 @@ async fn ensure_template(
     ready
         .lock()
         .map_err(|e| e.to_string())?
-        .insert(template.clone());
+        .insert(dir.to_path_buf(), template.clone());
     Ok(template)
 }
 
