@@ -13,8 +13,15 @@
 //! one sorted acquisition. Any event that matches a query item carries one of the
 //! item's keys, so a conflicting append waits for the deciding transaction and then
 //! sees its events; appends that match nobody's condition take only shared locks and
-//! run in parallel. A failed condition raises SQLSTATE `GWC01`
-//! ([`crate::Error::ConditionFailed`]).
+//! run in parallel. The condition is then checked in a snapshot taken after the locks,
+//! with one B-tree probe per query item: `eventstore.event_tags` holds a row per
+//! (event, tag) keyed by (organization, tag, position), so "an event with this tag
+//! after position P" costs the same however many events the tag already has. A failed
+//! condition raises SQLSTATE `GWC01` ([`crate::Error::ConditionFailed`]).
+//!
+//! **The only way in.** The append functions run as the schema owner; the application
+//! role cannot insert into the log itself, so no writer bypasses the locks, the tag
+//! rows or the position bounds below.
 //!
 //! **No skipped events.** Positions come from a sequence at insert time, so
 //! transactions can commit out of position order. Before drawing positions an

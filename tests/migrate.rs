@@ -476,14 +476,15 @@ fn new_creates_a_timestamped_pair() {
 
 /// Everything a migration can create or change, one sorted line per object. An ACL
 /// that was never set (NULL) and one equal to the owner's defaults mean the same
-/// privileges, so both print as the defaults.
+/// privileges, so both print as the defaults; the order of an ACL's entries means
+/// nothing, so they print sorted.
 async fn catalog(client: &tokio_postgres::Client) -> Vec<String> {
     const DUMP: &str = r#"
-        SELECT 'schema ' || nspname || ' ' || coalesce(nspacl, acldefault('n', nspowner))::text
+        SELECT 'schema ' || nspname || ' ' || (SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(coalesce(nspacl, acldefault('n', nspowner))) a)
         FROM pg_namespace WHERE nspname NOT LIKE 'pg\_%' AND nspname <> 'information_schema'
         UNION ALL
         SELECT 'relation ' || c.oid::regclass::text || ' ' || c.relkind::text || ' rls=' || c.relrowsecurity
-               || ' acl=' || coalesce(c.relacl, acldefault('r', c.relowner))::text
+               || ' acl=' || (SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(coalesce(c.relacl, acldefault('r', c.relowner))) a)
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
           AND c.relname NOT LIKE 'schema\_migrations%'
@@ -512,7 +513,8 @@ async fn catalog(client: &tokio_postgres::Client) -> Vec<String> {
           AND c.relname NOT LIKE 'schema\_migrations%'
         UNION ALL
         SELECT 'function ' || p.oid::regprocedure::text || ' ' || md5(p.prosrc)
-               || ' acl=' || coalesce(p.proacl, acldefault('f', p.proowner))::text
+               || ' definer=' || p.prosecdef || ' config=' || coalesce(p.proconfig::text, '')
+               || ' acl=' || (SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(coalesce(p.proacl, acldefault('f', p.proowner))) a)
         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
         WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
         UNION ALL
