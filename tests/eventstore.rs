@@ -335,9 +335,14 @@ async fn malformed_input_gets_a_clear_error_and_writes_nothing() {
             "event 1 has \"tags\" that are not an array of strings",
         ),
         (
+            json!([{"type": "A", "tags": [["x"]]}]),
+            "event 1 has \"tags\" that are not an array of strings",
+        ),
+        (
             json!([{"type": "A", "metadata": []}]),
             "event 1 has \"metadata\" that is not an object",
         ),
+        (json!([[{"type": "A"}]]), "event 1 is not a JSON object"),
     ];
     for (events, message) in cases {
         let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
@@ -374,6 +379,48 @@ async fn malformed_input_gets_a_clear_error_and_writes_nothing() {
                 .unwrap_err(),
         );
         assert_eq!(err.violation().unwrap().message, message);
+    }
+    let event = json!([{"type": "A", "tags": ["x"]}]);
+    for (condition, message) in [
+        (
+            json!([]),
+            "a condition must be {\"fail_if_events_match\": <query>, \"after\": <position or null>}",
+        ),
+        (
+            json!({"after": 1}),
+            "a condition must be {\"fail_if_events_match\": <query>, \"after\": <position or null>}",
+        ),
+        (
+            json!({"fail_if_events_match": {"items": []}, "after": "1"}),
+            "condition \"after\" must be a position or null",
+        ),
+        (
+            json!({"fail_if_events_match": {"items": {}}}),
+            "a query must be {\"items\": [{\"types\": [...], \"tags\": [...]}, ...]}",
+        ),
+        (
+            json!({"fail_if_events_match": {"items": [{}, 7]}}),
+            "query item 2 is not a JSON object",
+        ),
+        (
+            json!({"fail_if_events_match": {"items": [{"types": [["A"]]}]}}),
+            "query item 1 has \"types\" or \"tags\" that are not arrays of strings",
+        ),
+    ] {
+        let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
+        let err = Error::from(
+            groundwork::queries::eventstore::events::event_append()
+                .bind(&tx, &event, &Some(condition.clone()))
+                .one()
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(
+            err.code(),
+            Some(&SqlState::INVALID_PARAMETER_VALUE),
+            "{condition}"
+        );
+        assert_eq!(err.violation().unwrap().message, message, "{condition}");
     }
     assert_eq!(event_count(&db).await, 0);
     // Without a tenant there is nothing to append to.
@@ -531,4 +578,133 @@ async fn a_caught_up_subscription_is_woken_by_new_events() {
     assert!(wait_for(5).await, "woken by the notification within 2 s");
     stop.notify_one();
     runner.await.unwrap().unwrap();
+}
+
+/// Every shape of query item decides a condition by the same rule as a read: any of
+/// the types, all of the tags, after the position.
+#[tokio::test]
+async fn conditions_match_any_of_the_types_and_all_of_the_tags() {
+    let (db, org) = setup(2).await;
+    let mut client = db.pool().get().await.unwrap();
+    let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
+    let first = append(
+        &tx,
+        &[
+            NewEvent::new("Enrolled", json!({})).tagged(["course:1", "student:1"]),
+            NewEvent::new("Dropped", json!({})).tagged(["course:2"]),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let cases: [(Query, Option<i64>, bool); 12] = [
+        (Query::item(["Enrolled"], ["course:1"]), None, true),
+        (
+            Query::item(["Enrolled"], ["student:1", "course:1"]),
+            None,
+            true,
+        ),
+        (
+            Query::item(["Enrolled"], ["course:1", "student:2"]),
+            None,
+            false,
+        ),
+        (
+            Query::item(["Dropped", "Enrolled"], ["student:1"]),
+            None,
+            true,
+        ),
+        (Query::item(["Dropped"], ["student:1"]), None, false),
+        (Query::item(Vec::<String>::new(), ["course:2"]), None, true),
+        (Query::item(Vec::<String>::new(), ["course:3"]), None, false),
+        (Query::item(["Dropped"], Vec::<String>::new()), None, true),
+        (Query::item(["Renamed"], Vec::<String>::new()), None, false),
+        (Query::all(), None, true),
+        (Query::all(), Some(first), false),
+        (
+            Query::item(["Renamed"], ["x"]).or(eventstore::QueryItem {
+                types: vec!["Dropped".into()],
+                tags: vec![],
+            }),
+            Some(first - 1),
+            true,
+        ),
+    ];
+    for (query, after, matches) in cases {
+        let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
+        let condition = AppendCondition {
+            fail_if_events_match: query.clone(),
+            after,
+        };
+        let outcome = append(&tx, &[NewEvent::new("Probe", json!({}))], Some(&condition)).await;
+        assert_eq!(
+            matches!(outcome, Err(Error::ConditionFailed(_))),
+            matches,
+            "{query:?} after {after:?}: {outcome:?}"
+        );
+        tx.rollback().await.unwrap();
+    }
+    // Another tenant's events never match.
+    let other = common::organization(&db, "other").await;
+    let tx = begin(&mut client, Tenant::organization(other))
+        .await
+        .unwrap();
+    let condition = AppendCondition {
+        fail_if_events_match: Query::all(),
+        after: None,
+    };
+    append(&tx, &[NewEvent::new("Probe", json!({}))], Some(&condition))
+        .await
+        .unwrap();
+}
+
+/// The log is written only through the append functions, which the read-only role
+/// cannot call.
+#[tokio::test]
+async fn only_the_append_functions_write_the_log() {
+    let (db, org) = setup(2).await;
+    let mut client = db.pool().get().await.unwrap();
+    client
+        .batch_execute("SET ROLE groundwork_app")
+        .await
+        .unwrap();
+    let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
+    append(&tx, &[NewEvent::new("A", json!({})).tagged(["t"])], None)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    for statement in [
+        "INSERT INTO eventstore.events (type, data) VALUES ('A', '{}')",
+        "INSERT INTO eventstore.event_tags (organization_id, tag, position, type) \
+         VALUES (identity.current_org_id(), 't', 1, 'A')",
+        "SELECT eventstore.insert_events(identity.current_org_id(), '[{\"type\": \"A\"}]')",
+    ] {
+        let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
+        let err = tx.batch_execute(statement).await.unwrap_err();
+        assert_eq!(
+            err.code(),
+            Some(&SqlState::INSUFFICIENT_PRIVILEGE),
+            "{statement}: {err}"
+        );
+    }
+    client.batch_execute("RESET ROLE").await.unwrap();
+    client
+        .batch_execute("SET ROLE groundwork_readonly")
+        .await
+        .unwrap();
+    let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
+    let err = append(&tx, &[NewEvent::new("A", json!({}))], None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
+    drop(tx);
+    client.batch_execute("RESET ROLE").await.unwrap();
+    assert_eq!(event_count(&db).await, 1);
+    let tags: i64 = client
+        .query_one("SELECT count(*) FROM eventstore.event_tags", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tags, 1);
 }

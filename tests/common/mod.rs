@@ -11,8 +11,14 @@ use uuid::Uuid;
 /// A migrated test database with a pool of `pool_size` and one organization.
 pub async fn db_with_organization(pool_size: usize, slug: &str) -> (Arc<TestDb>, Uuid) {
     let db = TestDb::builder().pool_size(pool_size).build().await;
+    let org = organization(&db, slug).await;
+    (Arc::new(db), org)
+}
+
+/// Creates an organization named and slugged `slug`; returns its id.
+pub async fn organization(db: &TestDb, slug: &str) -> Uuid {
     let client = db.pool().get().await.unwrap();
-    let org = organization_create()
+    organization_create()
         .bind(
             &client,
             &None::<Uuid>,
@@ -24,9 +30,8 @@ pub async fn db_with_organization(pool_size: usize, slug: &str) -> (Arc<TestDb>,
         )
         .one()
         .await
-        .unwrap();
-    drop(client);
-    (Arc::new(db), org.id)
+        .unwrap()
+        .id
 }
 
 /// Copies the directory tree `from` to `to`.
