@@ -4,15 +4,50 @@
 
 DROP FUNCTION eventstore.lock_append(uuid, jsonb, jsonb, bigint);
 DROP FUNCTION eventstore.insert_events(uuid, jsonb, text, uuid, integer);
+DROP FUNCTION eventstore.is_query_item(jsonb);
 DROP FUNCTION eventstore.is_string_array(jsonb);
 DROP FUNCTION eventstore.raise_invalid_event(jsonb, bigint);
-DROP FUNCTION eventstore.raise_invalid_query_item(jsonb, bigint);
 DROP TYPE eventstore.event_input;
 DROP TABLE eventstore.event_tags;
 
 ALTER TABLE eventstore.events
     DROP CONSTRAINT events_type_format,
     ADD CONSTRAINT events_type_format CHECK (type ~ '^[A-Za-z][A-Za-z0-9_.:-]{0,199}$');
+
+-- The items of a query: {"items": [{"types": [...], "tags": [...]}, ...]}.
+CREATE OR REPLACE FUNCTION eventstore.parse_query(p_query jsonb)
+RETURNS TABLE (types text[], tags text[])
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE
+    item jsonb;
+    n int := 0;
+BEGIN
+    IF p_query IS NULL OR jsonb_typeof(p_query) <> 'object'
+       OR jsonb_typeof(p_query -> 'items') IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION 'a query must be {"items": [{"types": [...], "tags": [...]}, ...]}'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR item IN SELECT value FROM jsonb_array_elements(p_query -> 'items') LOOP
+        n := n + 1;
+        IF jsonb_typeof(item) <> 'object' THEN
+            RAISE EXCEPTION 'query item % is not a JSON object', n USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF (item ? 'types' AND (jsonb_typeof(item -> 'types') <> 'array' OR EXISTS (
+               SELECT FROM jsonb_array_elements(item -> 'types') t WHERE jsonb_typeof(t) <> 'string')))
+           OR (item ? 'tags' AND (jsonb_typeof(item -> 'tags') <> 'array' OR EXISTS (
+               SELECT FROM jsonb_array_elements(item -> 'tags') t WHERE jsonb_typeof(t) <> 'string'))) THEN
+            RAISE EXCEPTION 'query item % has "types" or "tags" that are not arrays of strings', n
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        types := ARRAY(SELECT DISTINCT jsonb_array_elements_text(coalesce(item -> 'types', '[]')) ORDER BY 1);
+        tags := ARRAY(SELECT DISTINCT jsonb_array_elements_text(coalesce(item -> 'tags', '[]')) ORDER BY 1);
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+DROP FUNCTION eventstore.raise_invalid_query_item(jsonb, bigint);
 
 -- Lock key of (organization, type, tag); '' stands for "any".
 CREATE OR REPLACE FUNCTION eventstore.lock_key(p_org uuid, p_type text, p_tag text) RETURNS bigint

@@ -70,6 +70,25 @@ ALTER TABLE eventstore.events
     ADD CONSTRAINT events_type_format
         CHECK (type ~ '^[A-Za-z][A-Za-z0-9_.:-]*$' AND octet_length(type) <= 200);
 
+-- Whether a JSON value is absent or an array of strings.
+CREATE FUNCTION eventstore.is_string_array(p_value jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT p_value IS NULL
+        OR (jsonb_typeof(p_value) = 'array'
+            AND NOT jsonb_path_exists(p_value, 'strict $[*] ? (@.type() != "string")'))
+$$;
+
+-- Whether a JSON value is a query item: an object whose "types" and "tags", where
+-- present, are arrays of strings.
+CREATE FUNCTION eventstore.is_query_item(p_item jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT jsonb_typeof(p_item) = 'object'
+       AND eventstore.is_string_array(p_item -> 'types')
+       AND eventstore.is_string_array(p_item -> 'tags')
+$$;
+
 -- Raises the precise error for an invalid append() argument; called only once a
 -- cheaper check has found one.
 CREATE FUNCTION eventstore.raise_invalid_event(p_event jsonb, p_ordinal bigint)
@@ -83,8 +102,7 @@ BEGIN
     ELSIF jsonb_typeof(p_event -> 'type') IS DISTINCT FROM 'string' THEN
         RAISE EXCEPTION 'event % has no "type" string', p_ordinal
             USING ERRCODE = 'invalid_parameter_value';
-    ELSIF p_event ? 'tags' AND (jsonb_typeof(p_event -> 'tags') <> 'array'
-                                OR jsonb_path_exists(p_event -> 'tags', 'strict $[*] ? (@.type() != "string")')) THEN
+    ELSIF NOT eventstore.is_string_array(p_event -> 'tags') THEN
         RAISE EXCEPTION 'event % has "tags" that are not an array of strings', p_ordinal
             USING ERRCODE = 'invalid_parameter_value';
     ELSE
@@ -108,13 +126,28 @@ BEGIN
 END
 $$;
 
--- Whether a JSON value is absent or an array of strings.
-CREATE FUNCTION eventstore.is_string_array(p_value jsonb) RETURNS boolean
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+
+-- Reads validate query items by the same rule as appends.
+CREATE OR REPLACE FUNCTION eventstore.parse_query(p_query jsonb)
+RETURNS TABLE (types text[], tags text[])
+LANGUAGE plpgsql IMMUTABLE
 AS $$
-    SELECT p_value IS NULL
-        OR (jsonb_typeof(p_value) = 'array'
-            AND NOT jsonb_path_exists(p_value, 'strict $[*] ? (@.type() != "string")'))
+BEGIN
+    IF p_query IS NULL OR jsonb_typeof(p_query) <> 'object'
+       OR jsonb_typeof(p_query -> 'items') IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION 'a query must be {"items": [{"types": [...], "tags": [...]}, ...]}'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY
+    SELECT ARRAY(SELECT DISTINCT t FROM jsonb_array_elements_text(coalesce(v.item -> 'types', '[]')) t ORDER BY t),
+           ARRAY(SELECT DISTINCT t FROM jsonb_array_elements_text(coalesce(v.item -> 'tags', '[]')) t ORDER BY t)
+    FROM jsonb_array_elements(p_query -> 'items') WITH ORDINALITY i(item, n)
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN eventstore.is_query_item(i.item) THEN i.item
+                    ELSE to_jsonb(eventstore.raise_invalid_query_item(i.item, i.n)) END
+    ) v(item)
+    ORDER BY i.n;
+END
 $$;
 
 -- Validates the events and the condition's query of an append and takes its DCB
@@ -148,10 +181,7 @@ BEGIN
                    true AS exclusive
             FROM jsonb_array_elements(p_query -> 'items') WITH ORDINALITY i(item, n)
             CROSS JOIN LATERAL (
-                SELECT CASE WHEN jsonb_typeof(i.item) = 'object'
-                                 AND eventstore.is_string_array(i.item -> 'types')
-                                 AND eventstore.is_string_array(i.item -> 'tags')
-                            THEN i.item -> 'types'
+                SELECT CASE WHEN eventstore.is_query_item(i.item) THEN i.item -> 'types'
                             ELSE to_jsonb(eventstore.raise_invalid_query_item(i.item, i.n)) END
             ) v(types)
             LEFT JOIN LATERAL jsonb_array_elements_text(v.types) t(type) ON true
@@ -232,13 +262,10 @@ SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
-    org uuid := identity.current_org_id();
+    org uuid := eventstore.require_tenant();
     query jsonb;
     after_position bigint := 0;
 BEGIN
-    IF org IS NULL OR current_setting('transaction_isolation') <> 'read committed' THEN
-        PERFORM eventstore.require_tenant();
-    END IF;
     IF p_condition IS NOT NULL AND jsonb_typeof(p_condition) <> 'null' THEN
         IF jsonb_typeof(p_condition) <> 'object' OR NOT p_condition ? 'fail_if_events_match' THEN
             RAISE EXCEPTION 'a condition must be {"fail_if_events_match": <query>, "after": <position or null>}'

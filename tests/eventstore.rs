@@ -344,22 +344,10 @@ async fn malformed_input_gets_a_clear_error_and_writes_nothing() {
         ),
         (json!([[{"type": "A"}]]), "event 1 is not a JSON object"),
     ];
-    for (events, message) in cases {
-        let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
-        let err = Error::from(
-            groundwork::queries::eventstore::events::event_append()
-                .bind(&tx, &events, &None::<serde_json::Value>)
-                .one()
-                .await
-                .unwrap_err(),
-        );
-        assert_eq!(
-            err.code(),
-            Some(&SqlState::INVALID_PARAMETER_VALUE),
-            "{events}"
-        );
-        assert_eq!(err.violation().unwrap().message, message, "{events}");
-    }
+    let mut appends: Vec<(serde_json::Value, Option<serde_json::Value>, &str)> = cases
+        .into_iter()
+        .map(|(events, message)| (events, None, message))
+        .collect();
     for (query, message) in [
         (
             json!({"types": ["A"]}),
@@ -407,20 +395,24 @@ async fn malformed_input_gets_a_clear_error_and_writes_nothing() {
             "query item 1 has \"types\" or \"tags\" that are not arrays of strings",
         ),
     ] {
+        appends.push((event.clone(), Some(condition), message));
+    }
+    for (events, condition, message) in appends {
         let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
         let err = Error::from(
             groundwork::queries::eventstore::events::event_append()
-                .bind(&tx, &event, &Some(condition.clone()))
+                .bind(&tx, &events, &condition)
                 .one()
                 .await
                 .unwrap_err(),
         );
+        let case = format!("{events} {condition:?}");
         assert_eq!(
             err.code(),
             Some(&SqlState::INVALID_PARAMETER_VALUE),
-            "{condition}"
+            "{case}"
         );
-        assert_eq!(err.violation().unwrap().message, message, "{condition}");
+        assert_eq!(err.violation().unwrap().message, message, "{case}");
     }
     assert_eq!(event_count(&db).await, 0);
     // Without a tenant there is nothing to append to.
