@@ -1,8 +1,9 @@
 //! Event store and outbox throughput on one server, with baselines in the same run:
 //!
 //! - appends per second: 1 and 8 writers, unconditional and conditional, single
-//!   events and batches of 100, next to a plain single-row INSERT-and-commit loop
-//!   (1 and 8 writers) into a table of the same shape;
+//!   events and batches of 100, next to three single-row INSERT-and-commit loops
+//!   (1 and 8 writers): into a minimal table of the same shape, into a log with only
+//!   the indexes an event store needs, and straight into `eventstore.events`;
 //! - read-by-tag latency for 100 matching events with 1 million other events stored,
 //!   next to the same read when only those 100 exist;
 //! - outbox relay throughput: 4 relays delivering 20,000 messages in 100 partitions
@@ -32,6 +33,10 @@ const ROUNDS: usize = 5;
 enum Work {
     /// One row into a minimal table: bigserial key, type, tags (GIN), data.
     PlainInsert,
+    /// The same event row into a bare log: every column of `eventstore.events` and
+    /// only the indexes reads need (by type, by tag, by stream), without the tenant
+    /// foreign key, the checks and the event-id and tenant-position indexes.
+    BareLogInsert,
     /// The same event row straight into `eventstore.events`: the log's own indexes,
     /// checks and foreign key, without append()'s validation, locks and condition.
     RawInsert,
@@ -70,19 +75,37 @@ async fn measure(db: &Arc<TestDb>, org: Uuid, writers: usize, work: Work) -> (f6
             while Instant::now() < deadline {
                 match work {
                     Work::PlainInsert => {
+                        // Prepared once per connection, as append()'s statement is.
+                        let insert = client
+                            .prepare_cached(
+                                "INSERT INTO public.plain_events (type, tags, data) VALUES ($1, $2, $3)",
+                            )
+                            .await
+                            .unwrap();
                         client
                             .execute(
-                                "INSERT INTO public.plain_events (type, tags, data) VALUES ($1, $2, $3)",
+                                &insert,
                                 &[&"Deposited", &vec![account.clone()], &json!({"n": n, "writer": writer})],
                             )
                             .await
                             .unwrap();
                         events.fetch_add(1, Ordering::Relaxed);
                     }
-                    Work::RawInsert => {
+                    Work::BareLogInsert | Work::RawInsert => {
+                        let table = if matches!(work, Work::RawInsert) {
+                            "eventstore.events"
+                        } else {
+                            "public.bare_log"
+                        };
+                        let insert = client
+                            .prepare_cached(&format!(
+                                "INSERT INTO {table} (organization_id, type, tags, data) VALUES ($1, $2, $3, $4)"
+                            ))
+                            .await
+                            .unwrap();
                         client
                             .execute(
-                                "INSERT INTO eventstore.events (organization_id, type, tags, data) VALUES ($1, $2, $3, $4)",
+                                &insert,
                                 &[&org, &"Deposited", &vec![account.clone()], &json!({"n": n, "writer": writer})],
                             )
                             .await
@@ -160,7 +183,18 @@ async fn main() {
             "CREATE TABLE public.plain_events (
                  position bigserial PRIMARY KEY, type text NOT NULL, tags text[] NOT NULL,
                  data jsonb NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now());
-             CREATE INDEX ON public.plain_events USING gin (tags);",
+             CREATE INDEX ON public.plain_events USING gin (tags);
+             CREATE TABLE public.bare_log (
+                 position bigserial PRIMARY KEY,
+                 event_id uuid NOT NULL DEFAULT gen_random_uuid(),
+                 organization_id uuid NOT NULL, type text NOT NULL,
+                 tags text[] NOT NULL DEFAULT '{}', data jsonb NOT NULL,
+                 metadata jsonb NOT NULL DEFAULT '{}', aggregate_type text, aggregate_id uuid,
+                 aggregate_version integer, correlation_id uuid, causation_id uuid,
+                 recorded_at timestamptz NOT NULL DEFAULT now());
+             CREATE INDEX ON public.bare_log (organization_id, type, position);
+             CREATE INDEX ON public.bare_log USING gin (tags);
+             CREATE UNIQUE INDEX ON public.bare_log (aggregate_id, aggregate_version);",
         )
         .await
         .unwrap();
@@ -185,8 +219,9 @@ async fn main() {
     );
     let mut single_conditional = 0.0;
     let mut plain_single = 0.0;
+    let mut bare_single = 0.0;
     let mut raw_single = 0.0;
-    let mut configurations = vec![Work::PlainInsert, Work::RawInsert];
+    let mut configurations = vec![Work::PlainInsert, Work::BareLogInsert, Work::RawInsert];
     for conditional in [false, true] {
         for batch in [1, 100] {
             configurations.push(Work::Append { conditional, batch });
@@ -206,13 +241,17 @@ async fn main() {
                 samples[samples.len() / 2]
             })
             .collect();
-        let (plain, raw) = (medians[0].0, medians[1].0);
+        let (plain, bare, raw) = (medians[0].0, medians[1].0, medians[2].0);
         println!("  {writers} writer(s) plain INSERT + commit          {plain:>9.0} ops/s");
+        println!(
+            "  {writers} writer(s) INSERT into a bare log + commit{bare:>9.0} ops/s                      ({:.2}x plain)",
+            bare / plain
+        );
         println!(
             "  {writers} writer(s) INSERT into the log + commit   {raw:>9.0} ops/s                      ({:.2}x plain)",
             raw / plain
         );
-        for (work, (ops, events)) in configurations.iter().zip(&medians).skip(2) {
+        for (work, (ops, events)) in configurations.iter().zip(&medians).skip(3) {
             let Work::Append { conditional, batch } = *work else {
                 continue;
             };
@@ -232,6 +271,7 @@ async fn main() {
         }
         if writers == 1 {
             plain_single = plain;
+            bare_single = bare;
             raw_single = raw;
         }
     }
@@ -308,9 +348,11 @@ async fn main() {
 
     println!(
         "eventstore: conditional_append_per_s={single_conditional:.0} log_insert_per_s={raw_single:.0} \
-         ratio={:.2} plain_insert_per_s={plain_single:.0} ratio_to_plain={:.2} read_1m_ms={read_large_ms:.3} read_small_ms={read_small_ms:.3} read_ratio={:.2} relay_per_s={relay_per_s:.0}",
+         ratio={:.2} plain_insert_per_s={plain_single:.0} ratio_to_plain={:.2} bare_log_insert_per_s={bare_single:.0} \
+         bare_log_to_plain={:.2} read_1m_ms={read_large_ms:.3} read_small_ms={read_small_ms:.3} read_ratio={:.2} relay_per_s={relay_per_s:.0}",
         single_conditional / raw_single,
         single_conditional / plain_single,
+        bare_single / plain_single,
         read_large_ms / read_small_ms
     );
 }

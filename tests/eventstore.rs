@@ -700,3 +700,62 @@ async fn only_the_append_functions_write_the_log() {
         .get(0);
     assert_eq!(tags, 1);
 }
+
+/// The log's row rules hold for every writer: through append() for the event type,
+/// and for its owner writing rows directly, for metadata, stream versions and
+/// complete stream columns.
+#[tokio::test]
+async fn the_log_rejects_rows_that_break_its_rules() {
+    let (db, org) = setup(2).await;
+    let mut client = db.pool().get().await.unwrap();
+    let type_rule =
+        "value for domain eventstore.event_type violates check constraint \"event_type_format\"";
+    let long_type = "A".repeat(201);
+    for event_type in ["1st", "has space", "", "Ä", long_type.as_str()] {
+        let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
+        let err = append(&tx, &[NewEvent::new(event_type, json!({}))], None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some(&SqlState::CHECK_VIOLATION), "{event_type}");
+        assert_eq!(err.violation().unwrap().message, type_rule, "{event_type}");
+    }
+    let longest = "A".repeat(200);
+    for event_type in ["A", "Course.Subscribed:v2", "a_b-c", longest.as_str()] {
+        let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
+        append(&tx, &[NewEvent::new(event_type, json!({}))], None)
+            .await
+            .unwrap();
+    }
+    for (columns, values, message) in [
+        (
+            "metadata",
+            "'[]'",
+            "value for domain eventstore.json_object violates check constraint \"json_object\"",
+        ),
+        (
+            "aggregate_type, aggregate_id, aggregate_version",
+            "'course', gen_random_uuid(), 0",
+            "value for domain eventstore.stream_version violates check constraint \"stream_version_positive\"",
+        ),
+        (
+            "aggregate_type, aggregate_id",
+            "'course', gen_random_uuid()",
+            "new row for relation \"events\" violates check constraint \"events_stream_complete\"",
+        ),
+    ] {
+        let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
+        let err = Error::from(
+            tx.execute(
+                &format!(
+                    "INSERT INTO eventstore.events (type, data, {columns}) VALUES ('A', '{{}}', {values})"
+                ),
+                &[],
+            )
+            .await
+            .unwrap_err(),
+        );
+        assert_eq!(err.code(), Some(&SqlState::CHECK_VIOLATION), "{columns}");
+        assert_eq!(err.violation().unwrap().message, message, "{columns}");
+    }
+    assert_eq!(event_count(&db).await, 0);
+}
