@@ -99,7 +99,7 @@ async fn measure(db: &Arc<TestDb>, org: Uuid, writers: usize, work: Work) -> (f6
                         };
                         let insert = client
                             .prepare_cached(&format!(
-                                "INSERT INTO {table} (organization_id, type, tags, data) VALUES ($1, $2, $3, $4)"
+                                "INSERT INTO {table} (organization_id, type, tags, data) VALUES ($1, $2::text, $3, $4)"
                             ))
                             .await
                             .unwrap();
