@@ -18,10 +18,13 @@ use std::time::{Duration, Instant};
 
 use groundwork::eventstore::{AppendCondition, NewEvent, Query, append, read};
 use groundwork::outbox::{Relay, RelayConfig, TestPublisher};
-use groundwork::queries::identity::organizations::organization_create;
 use groundwork::testing::TestDb;
 use serde_json::json;
 use uuid::Uuid;
+
+// The integration tests' set-up (organization, database).
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 /// Each configuration runs ROUNDS times for RUN, the configurations interleaved, and
 /// the median round counts: on a shared 2-core machine a single long run is at the
@@ -75,7 +78,8 @@ async fn measure(db: &Arc<TestDb>, org: Uuid, writers: usize, work: Work) -> (f6
             while Instant::now() < deadline {
                 match work {
                     Work::PlainInsert => {
-                        // Prepared once per connection, as append()'s statement is.
+                        // Prepared once per connection and looked up per call, as
+                        // append()'s statement is.
                         let insert = client
                             .prepare_cached(
                                 "INSERT INTO public.plain_events (type, tags, data) VALUES ($1, $2, $3)",
@@ -92,17 +96,14 @@ async fn measure(db: &Arc<TestDb>, org: Uuid, writers: usize, work: Work) -> (f6
                         events.fetch_add(1, Ordering::Relaxed);
                     }
                     Work::BareLogInsert | Work::RawInsert => {
-                        let table = if matches!(work, Work::RawInsert) {
-                            "eventstore.events"
+                        let sql = if matches!(work, Work::RawInsert) {
+                            "INSERT INTO eventstore.events (organization_id, type, tags, data) \
+                             VALUES ($1, $2::text, $3, $4)"
                         } else {
-                            "public.bare_log"
+                            "INSERT INTO public.bare_log (organization_id, type, tags, data) \
+                             VALUES ($1, $2::text, $3, $4)"
                         };
-                        let insert = client
-                            .prepare_cached(&format!(
-                                "INSERT INTO {table} (organization_id, type, tags, data) VALUES ($1, $2::text, $3, $4)"
-                            ))
-                            .await
-                            .unwrap();
+                        let insert = client.prepare_cached(sql).await.unwrap();
                         client
                             .execute(
                                 &insert,
@@ -162,22 +163,8 @@ async fn read_latency_ms(db: &TestDb, org: Uuid, tag: &str) -> (f64, usize) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let db = Arc::new(TestDb::builder().pool_size(12).build().await);
+    let (db, org) = common::db_with_organization(12, "bench").await;
     let client = db.pool().get().await.unwrap();
-    let org = organization_create()
-        .bind(
-            &client,
-            &None::<Uuid>,
-            &"Bench",
-            &"bench",
-            &json!({}),
-            &json!({}),
-            &None::<Uuid>,
-        )
-        .one()
-        .await
-        .unwrap()
-        .id;
     client
         .batch_execute(
             "CREATE TABLE public.plain_events (

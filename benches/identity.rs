@@ -12,8 +12,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use groundwork::identity::{authenticate_api_key, issue_api_key};
-use groundwork::queries::identity::organizations::organization_create;
 use groundwork::testing::TestDb;
+
+// The integration tests' set-up (organization).
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 const WORKERS: usize = 8;
 const RUN: Duration = Duration::from_secs(4);
@@ -62,22 +65,10 @@ async fn measure(db: &TestDb, keys: Arc<Vec<String>>, work: Work) -> f64 {
 async fn main() {
     let db = TestDb::builder().pool_size(WORKERS).build().await;
     let client = db.pool().get().await.unwrap();
-    let org = organization_create()
-        .bind(
-            &client,
-            &None::<uuid::Uuid>,
-            &"Bench",
-            &"bench",
-            &serde_json::json!({}),
-            &serde_json::json!({}),
-            &None::<uuid::Uuid>,
-        )
-        .one()
-        .await
-        .unwrap();
+    let org = common::organization(&db, "bench").await;
     let mut keys = Vec::new();
     for i in 0..100 {
-        let issued = issue_api_key(&client, org.id, &format!("key {i}"), &["read"], None, None)
+        let issued = issue_api_key(&client, org, &format!("key {i}"), &["read"], None, None)
             .await
             .unwrap();
         keys.push(issued.plaintext);

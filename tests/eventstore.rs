@@ -468,9 +468,8 @@ async fn append_ticks(db: &TestDb, org: Uuid, n: usize) -> Vec<i64> {
     positions
 }
 
-#[tokio::test]
-async fn a_subscription_that_crashes_mid_batch_resumes_without_loss_or_double_effect() {
-    use groundwork::subscription::Subscription;
+/// A database with one organization and an empty `public.projection` for handlers.
+async fn setup_with_projection() -> (Arc<TestDb>, Uuid) {
     let (db, org) = setup(4).await;
     db.pool()
         .get()
@@ -479,6 +478,13 @@ async fn a_subscription_that_crashes_mid_batch_resumes_without_loss_or_double_ef
         .batch_execute("CREATE TABLE public.projection (position bigint PRIMARY KEY)")
         .await
         .unwrap();
+    (db, org)
+}
+
+#[tokio::test]
+async fn a_subscription_that_crashes_mid_batch_resumes_without_loss_or_double_effect() {
+    use groundwork::subscription::Subscription;
+    let (db, org) = setup_with_projection().await;
     let positions = append_ticks(&db, org, 25).await;
     let projector = Projector {
         crash_at: std::sync::Mutex::new(Some(positions[13])),
@@ -519,14 +525,7 @@ async fn a_subscription_that_crashes_mid_batch_resumes_without_loss_or_double_ef
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caught_up_subscription_is_woken_by_new_events() {
     use groundwork::subscription::Subscription;
-    let (db, org) = setup(4).await;
-    db.pool()
-        .get()
-        .await
-        .unwrap()
-        .batch_execute("CREATE TABLE public.projection (position bigint PRIMARY KEY)")
-        .await
-        .unwrap();
+    let (db, org) = setup_with_projection().await;
     append_ticks(&db, org, 3).await;
     let stop = Arc::new(tokio::sync::Notify::new());
     let runner = {

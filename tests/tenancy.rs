@@ -11,6 +11,8 @@ use serde_json::json;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
+mod common;
+
 struct World {
     db: TestDb,
     a: Uuid,
@@ -26,19 +28,7 @@ async fn world() -> World {
     let client = db.pool().get().await.unwrap();
     let mut ids = Vec::new();
     for (slug, email) in [("org-a", "ada@example.com"), ("org-b", "bob@example.com")] {
-        let org = organizations::organization_create()
-            .bind(
-                &client,
-                &None::<Uuid>,
-                &slug,
-                &slug,
-                &json!({}),
-                &json!({}),
-                &None::<Uuid>,
-            )
-            .one()
-            .await
-            .unwrap();
+        let org = common::organization(&db, slug).await;
         let user = users::user_create()
             .bind(
                 &client,
@@ -54,14 +44,14 @@ async fn world() -> World {
             .await
             .unwrap();
         organization_members::organization_member_add()
-            .bind(&client, &org.id, &user.id, &MemberRole::Owner, &json!({}))
+            .bind(&client, &org, &user.id, &MemberRole::Owner, &json!({}))
             .one()
             .await
             .unwrap();
-        let key = issue_api_key(&client, org.id, "ci", &["read"], None, None)
+        let key = issue_api_key(&client, org, "ci", &["read"], None, None)
             .await
             .unwrap();
-        ids.push((org.id, user.id, key.key.id));
+        ids.push((org, user.id, key.key.id));
     }
     drop(client);
     World {

@@ -2,6 +2,8 @@
 
 use groundwork::testing::TestDb;
 
+mod common;
+
 async fn organization_count(db: &TestDb) -> i64 {
     let client = db.pool().get().await.unwrap();
     client
@@ -26,20 +28,7 @@ async fn database_exists(name: &str) -> bool {
 async fn writes_in_one_test_database_are_invisible_in_another() {
     let (a, b) = tokio::join!(TestDb::new(), TestDb::new());
     assert_ne!(a.name(), b.name());
-    let client = a.pool().get().await.unwrap();
-    groundwork::queries::identity::organizations::organization_create()
-        .bind(
-            &client,
-            &None::<uuid::Uuid>,
-            &"A",
-            &"org-a",
-            &serde_json::json!({}),
-            &serde_json::json!({}),
-            &None::<uuid::Uuid>,
-        )
-        .one()
-        .await
-        .unwrap();
+    common::organization(&a, "org-a").await;
     assert_eq!(organization_count(&a).await, 1);
     assert_eq!(organization_count(&b).await, 0, "b is a separate clone");
     // A third clone still comes from the pristine template.
