@@ -7,10 +7,15 @@
 //! - read-by-tag latency for 100 matching events with 1 million other events stored,
 //!   next to the same read when only those 100 exist;
 //! - outbox relay throughput: 4 relays delivering 20,000 messages in 100 partitions
-//!   to the test publisher.
+//!   to the test publisher;
+//! - subscription catch-up: a durable subscription working through 20,000 events in
+//!   batches of 500.
 //!
-//! Every append commits on its own (autocommit with the tenant context set on the
-//! session), as the plain insert does. Run with `cargo bench --bench eventstore`.
+//! Appends, reads, enqueues and subscriptions run as the application role with the
+//! tenant set, the relay as the relay role, as services connect; the INSERT baselines
+//! and bulk loads run as the owner (the application role cannot write the log). Every
+//! append commits on its own (autocommit with the tenant context set on the session),
+//! as the plain insert does. Run with `cargo bench --bench eventstore`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +23,9 @@ use std::time::{Duration, Instant};
 
 use groundwork::eventstore::{AppendCondition, NewEvent, Query, append, read};
 use groundwork::outbox::{Relay, RelayConfig, TestPublisher};
-use groundwork::testing::TestDb;
+use groundwork::subscription::{Handler, Subscription};
+use groundwork::tenant::Tenant;
+use groundwork::testing::{DbRole, TestDb};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -49,8 +56,9 @@ enum Work {
     },
 }
 
-async fn session(db: &TestDb, org: Uuid) -> deadpool_postgres::Object {
-    let client = db.pool().get().await.unwrap();
+/// A connection as `role` acting for `org` until it is returned.
+async fn session(db: &TestDb, role: DbRole, org: Uuid) -> deadpool_postgres::Object {
+    let client = db.pool(role).get().await.unwrap();
     client
         .query_one(
             "SELECT set_config('app.current_org_id', $1, false)",
@@ -71,7 +79,11 @@ async fn measure(db: &Arc<TestDb>, org: Uuid, writers: usize, work: Work) -> (f6
         let db = db.clone();
         let (ops, events) = (ops.clone(), events.clone());
         tasks.push(tokio::spawn(async move {
-            let client = session(&db, org).await;
+            let role = match work {
+                Work::Append { .. } => DbRole::App,
+                _ => DbRole::Owner,
+            };
+            let client = session(&db, role, org).await;
             let account = format!("account:{}", Uuid::new_v4());
             let mut last: Option<i64> = None;
             let mut n = 0u64;
@@ -148,7 +160,7 @@ async fn measure(db: &Arc<TestDb>, org: Uuid, writers: usize, work: Work) -> (f6
 }
 
 async fn read_latency_ms(db: &TestDb, org: Uuid, tag: &str) -> (f64, usize) {
-    let client = session(db, org).await;
+    let client = session(db, DbRole::App, org).await;
     let query = Query::item(Vec::<String>::new(), [tag]);
     let mut samples = Vec::new();
     let mut found = 0;
@@ -163,8 +175,9 @@ async fn read_latency_ms(db: &TestDb, org: Uuid, tag: &str) -> (f64, usize) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let (db, org) = common::db_with_organization(12, "bench").await;
-    let client = db.pool().get().await.unwrap();
+    let (db, tenant) = common::db_with_tenant(12).await;
+    let org = tenant.organization_id;
+    let client = db.pool(DbRole::Owner).get().await.unwrap();
     client
         .batch_execute(
             "CREATE TABLE public.plain_events (
@@ -188,12 +201,12 @@ async fn main() {
 
     // Read latency with only the 100 matching events stored.
     {
-        let writer = session(&db, org).await;
+        let writer = session(&db, DbRole::App, org).await;
         let hundred: Vec<NewEvent> = (0..100)
             .map(|i| NewEvent::new("Deposited", json!({"i": i})).tagged(["entity:42"]))
             .collect();
         append(&writer, &hundred, None).await.unwrap();
-        writer
+        client
             .batch_execute("VACUUM ANALYZE eventstore.events")
             .await
             .unwrap();
@@ -265,7 +278,7 @@ async fn main() {
 
     // Read latency with a million other events stored.
     {
-        let loader = session(&db, org).await;
+        let loader = session(&db, DbRole::Owner, org).await;
         let started = Instant::now();
         // Loaded in one statement, with the tag rows append() would write.
         loader
@@ -303,7 +316,7 @@ async fn main() {
 
     // Outbox relay throughput.
     {
-        let loader = session(&db, org).await;
+        let loader = session(&db, DbRole::App, org).await;
         loader
             .batch_execute(
                 "INSERT INTO messaging.outbox_messages (topic, partition_key, payload)
@@ -317,7 +330,7 @@ async fn main() {
     let started = Instant::now();
     let mut relays = Vec::new();
     for _ in 0..4 {
-        let relay = Relay::new(db.pool().clone(), RelayConfig::default());
+        let relay = Relay::new(db.pool(DbRole::Relay).clone(), RelayConfig::default());
         let publisher = publisher.clone();
         relays.push(tokio::spawn(async move {
             let mut empty = 0;
@@ -333,13 +346,59 @@ async fn main() {
     let relay_per_s = publisher.delivered().len() as f64 / started.elapsed().as_secs_f64();
     println!("outbox relay: 4 relays, 100 partitions: {relay_per_s:.0} messages/s");
 
+    let subscription_per_s = subscription_catch_up(&db).await;
+    println!(
+        "subscription catch-up: 20,000 events in batches of 500: {subscription_per_s:.0} events/s"
+    );
+
     println!(
         "eventstore: conditional_append_per_s={single_conditional:.0} log_insert_per_s={raw_single:.0} \
          ratio={:.2} plain_insert_per_s={plain_single:.0} ratio_to_plain={:.2} bare_log_insert_per_s={bare_single:.0} \
-         bare_log_to_plain={:.2} read_1m_ms={read_large_ms:.3} read_small_ms={read_small_ms:.3} read_ratio={:.2} relay_per_s={relay_per_s:.0}",
+         bare_log_to_plain={:.2} read_1m_ms={read_large_ms:.3} read_small_ms={read_small_ms:.3} read_ratio={:.2} relay_per_s={relay_per_s:.0} \
+         subscription_per_s={subscription_per_s:.0}",
         single_conditional / raw_single,
         single_conditional / plain_single,
         bare_single / plain_single,
         read_large_ms / read_small_ms
     );
+}
+
+/// Counts what it is handed.
+struct Counter(AtomicU64);
+
+impl Handler for Counter {
+    fn handle<'a>(
+        &'a self,
+        _tx: &'a deadpool_postgres::Transaction<'a>,
+        events: &'a [groundwork::queries::eventstore::events::Event],
+    ) -> futures::future::BoxFuture<'a, Result<(), groundwork::Error>> {
+        self.0.fetch_add(events.len() as u64, Ordering::Relaxed);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Events per second a subscription of a second tenant works through, from a
+/// standing start over 20,000 events appended in batches of 100.
+async fn subscription_catch_up(db: &TestDb) -> f64 {
+    let [tenant] = db.tenants().await;
+    let org = tenant.organization_id;
+    let writer = session(db, DbRole::App, org).await;
+    for batch in 0..200 {
+        let events: Vec<NewEvent> = (0..100)
+            .map(|i| NewEvent::new("Ticked", json!({"batch": batch, "i": i})))
+            .collect();
+        append(&writer, &events, None).await.unwrap();
+    }
+    let subscription = Subscription::new(
+        db.pool(DbRole::App).clone(),
+        Tenant::organization(org),
+        "bench",
+        Query::all(),
+    )
+    .batch_size(500);
+    let counter = Counter(AtomicU64::new(0));
+    let started = Instant::now();
+    while subscription.run_batch(&counter).await.unwrap() > 0 {}
+    assert_eq!(counter.0.load(Ordering::Relaxed), 20_000);
+    20_000.0 / started.elapsed().as_secs_f64()
 }

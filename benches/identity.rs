@@ -1,8 +1,8 @@
 //! API-key authentication throughput through the pool, next to a bare `SELECT 1`
 //! round trip through the same pool in the same run.
 //!
-//! Each of `WORKERS` tasks takes a pooled connection per request, as a request
-//! handler would, and either authenticates one of 100 issued keys (hash, look up,
+//! Each of `WORKERS` tasks takes a pooled connection of the application role per
+//! request, as a request handler would, and either authenticates one of 100 issued keys (hash, look up,
 //! record the use: one UPDATE ... RETURNING in a SECURITY DEFINER function) or runs
 //! `SELECT 1`. Run with `cargo bench --bench identity`; the last line is
 //! `api_key_auth: keys_per_s=<x> select1_per_s=<y> ratio=<x/y>`.
@@ -12,11 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use groundwork::identity::{authenticate_api_key, issue_api_key};
-use groundwork::testing::TestDb;
-
-// The integration tests' set-up (organization).
-#[path = "../tests/common/mod.rs"]
-mod common;
+use groundwork::tenant::begin;
+use groundwork::testing::{DbRole, TestDb};
 
 const WORKERS: usize = 8;
 const RUN: Duration = Duration::from_secs(4);
@@ -32,7 +29,7 @@ async fn measure(db: &TestDb, keys: Arc<Vec<String>>, work: Work) -> f64 {
     let deadline = Instant::now() + RUN;
     let mut tasks = Vec::new();
     for worker in 0..WORKERS {
-        let pool = db.pool().clone();
+        let pool = db.pool(DbRole::App).clone();
         let keys = keys.clone();
         let done = done.clone();
         tasks.push(tokio::spawn(async move {
@@ -64,15 +61,24 @@ async fn measure(db: &TestDb, keys: Arc<Vec<String>>, work: Work) -> f64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let db = TestDb::builder().pool_size(WORKERS).build().await;
-    let client = db.pool().get().await.unwrap();
-    let org = common::organization(&db, "bench").await;
+    let [tenant] = db.tenants().await;
+    let mut client = db.pool(DbRole::App).get().await.unwrap();
+    let tx = begin(&mut client, tenant.tenant()).await.unwrap();
     let mut keys = Vec::new();
     for i in 0..100 {
-        let issued = issue_api_key(&client, org, &format!("key {i}"), &["read"], None, None)
-            .await
-            .unwrap();
+        let issued = issue_api_key(
+            &tx,
+            tenant.organization_id,
+            &format!("key {i}"),
+            &["read"],
+            None,
+            None,
+        )
+        .await
+        .unwrap();
         keys.push(issued.plaintext);
     }
+    tx.commit().await.unwrap();
     drop(client);
     let keys = Arc::new(keys);
     // Warm-up: fill the pool and the plan caches.

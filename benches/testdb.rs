@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use groundwork::migrate::{Migrator, UpOptions};
 use groundwork::provision::{connect, with_database};
-use groundwork::testing::{DEFAULT_MIGRATIONS, TestDb};
+use groundwork::testing::{DEFAULT_MIGRATIONS, DbRole, TestDb};
 
 const ROUNDS: usize = 40;
 
@@ -42,7 +42,11 @@ async fn main() {
             if side == 0 {
                 let started = Instant::now();
                 let db = TestDb::new().await;
-                let client = db.pool().get().await.expect("clone connection");
+                let client = db
+                    .pool(DbRole::Owner)
+                    .get()
+                    .await
+                    .expect("clone connection");
                 clone.push(started.elapsed());
                 drop(client);
                 drop(db);

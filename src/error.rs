@@ -96,6 +96,14 @@ pub enum Error {
     /// A stream was not at the expected version (SQLSTATE GWC02).
     #[error("stream version conflict: {0}")]
     VersionConflict(Box<Violation>),
+    /// The role may not do this, or row-level security refused the row, or the work
+    /// needs a tenant context that is not set (42501).
+    #[error("permission denied: {0}")]
+    PermissionDenied(Box<Violation>),
+    /// The input is over a size or count limit (class 54, for example 54000 from the
+    /// event store's limits): make it smaller or split it.
+    #[error("limit exceeded: {0}")]
+    LimitExceeded(Box<Violation>),
     /// Any other error the server reported.
     #[error("database error {}: {}", .0.code.code(), .0)]
     Database(Box<Violation>),
@@ -126,6 +134,8 @@ impl Error {
             | Self::Retryable(v)
             | Self::ConditionFailed(v)
             | Self::VersionConflict(v)
+            | Self::PermissionDenied(v)
+            | Self::LimitExceeded(v)
             | Self::Database(v) => Some(v.as_ref()),
             _ => None,
         }
@@ -165,6 +175,10 @@ impl From<tokio_postgres::Error> for Error {
             Self::ConditionFailed(violation)
         } else if code.code() == VERSION_CONFLICT {
             Self::VersionConflict(violation)
+        } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+            Self::PermissionDenied(violation)
+        } else if code.code().starts_with("54") {
+            Self::LimitExceeded(violation)
         } else {
             Self::Database(violation)
         }

@@ -1,5 +1,11 @@
 //! Durable event-store subscriptions: a named checkpoint per tenant, catch-up from
-//! it, then live updates through `LISTEN eventstore_events` with a polling fallback.
+//! it, then live updates through `LISTEN` on the tenant's notification channel with a
+//! polling fallback.
+//!
+//! Each tenant has its own channel, with an unguessable name that only a transaction
+//! acting for that tenant is told (`eventstore.notification_channel()`); the
+//! notifications carry no payload. Another tenant can neither hear when this one
+//! appends nor wake its subscribers.
 //!
 //! Each batch runs in one transaction: lock the checkpoint (`FOR UPDATE`, so one
 //! instance of a subscription works at a time), read the next events, call the
@@ -21,12 +27,9 @@ use crate::Error;
 use crate::eventstore::{Query, read};
 use crate::queries::eventstore::events::Event;
 use crate::queries::eventstore::subscriptions::{
-    subscription_advance, subscription_ensure, subscription_lock,
+    subscription_advance, subscription_channel, subscription_ensure, subscription_lock,
 };
 use crate::tenant::{Tenant, begin};
-
-/// The notification channel the event store signals commits on.
-pub const CHANNEL: &str = "eventstore_events";
 
 /// Handles batches of events inside the subscription's transaction.
 pub trait Handler: Send + Sync {
@@ -103,8 +106,8 @@ impl Subscription {
     }
 
     /// Catches up, then follows new events until `stop` is notified. `listen_url`
-    /// is a connection string for the dedicated LISTEN connection; without one (or
-    /// if it fails) the subscription polls.
+    /// is a connection string for the dedicated LISTEN connection (any role that may
+    /// read the tenant's events); without one (or if it fails) the subscription polls.
     pub async fn run(
         &self,
         handler: &dyn Handler,
@@ -113,7 +116,7 @@ impl Subscription {
     ) -> Result<(), Error> {
         let wake = Arc::new(Notify::new());
         let _listener = match listen_url {
-            Some(url) => listen(url, wake.clone()).await.ok(),
+            Some(url) => self.listen(url, wake.clone()).await.ok(),
             None => None,
         };
         loop {
@@ -124,6 +127,18 @@ impl Subscription {
                 _ = tokio::time::sleep(self.poll_interval) => {}
             }
         }
+    }
+
+    /// A LISTEN connection on the tenant's channel that wakes `wake`.
+    async fn listen(&self, url: &str, wake: Arc<Notify>) -> Result<Listener, Error> {
+        let channel = {
+            let mut client = self.pool.get().await?;
+            let tx = begin(&mut client, self.tenant).await?;
+            let channel = subscription_channel().bind(&tx).one().await?;
+            tx.commit().await?;
+            channel
+        };
+        Listener::start(url, &channel, wake).await
     }
 }
 
@@ -140,21 +155,26 @@ impl Drop for Listener {
     }
 }
 
-async fn listen(url: &str, wake: Arc<Notify>) -> Result<Listener, Error> {
-    let (client, mut connection) = tokio_postgres::connect(url, NoTls).await?;
-    let task = tokio::spawn(async move {
-        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(message) = messages.next().await {
-            match message {
-                Ok(AsyncMessage::Notification(_)) => wake.notify_one(),
-                Ok(_) => {}
-                Err(_) => break,
+impl Listener {
+    async fn start(url: &str, channel: &str, wake: Arc<Notify>) -> Result<Self, Error> {
+        let (client, mut connection) = tokio_postgres::connect(url, NoTls).await?;
+        let task = tokio::spawn(async move {
+            let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(message) = messages.next().await {
+                match message {
+                    Ok(AsyncMessage::Notification(_)) => wake.notify_one(),
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
             }
-        }
-    });
-    client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
-    Ok(Listener {
-        _client: client,
-        task,
-    })
+        });
+        // The channel name is "eventstore_" and hex digits: quoting is enough.
+        client
+            .batch_execute(&format!("LISTEN \"{channel}\""))
+            .await?;
+        Ok(Self {
+            _client: client,
+            task,
+        })
+    }
 }

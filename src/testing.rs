@@ -7,35 +7,113 @@
 //! clone. A clone is dropped when its test passes and kept, with its URL printed, when
 //! the test panics.
 //!
+//! Tests connect the way services do. Once per server, `TestDb` makes a login role in
+//! each of the application's groups (`groundwork_app`, `groundwork_readonly`,
+//! `groundwork_auth`, `groundwork_relay`) and hands out a pool per [`DbRole`]; the
+//! owner's pool (the server's superuser) is for set-up and catalog checks only.
+//! [`TestDb::tenants`] makes organizations with a user each, the way a service signs
+//! them up.
+//!
 //! ```no_run
-//! # async fn example() {
-//! let db = groundwork::testing::TestDb::new().await;
-//! let client = db.pool().get().await.unwrap();
-//! client.simple_query("SELECT 1").await.unwrap();
+//! # async fn example() -> Result<(), groundwork::Error> {
+//! use groundwork::queries::identity::organizations::organization_get;
+//! use groundwork::testing::{DbRole, TestDb};
+//! use groundwork::tenant::with_tenant;
+//!
+//! let db = TestDb::new().await;
+//! let [a, _b] = db.tenants().await;
+//! let mut client = db.pool(DbRole::App).get().await?;
+//! let org = with_tenant(&mut client, a.tenant(), |tx| {
+//!     Box::pin(async move { Ok(organization_get().bind(tx, &a.organization_id).one().await?) })
+//! })
+//! .await?;
+//! assert_eq!(org.id, a.organization_id);
+//! # Ok(())
 //! # }
 //! ```
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use groundwork_core::connect::{connect, describe, with_database};
+use groundwork_core::connect::{connect, describe, with_credentials, with_database};
 use groundwork_core::migrate::{Migration, Migrator, UpOptions};
 use groundwork_core::provision::{Postgres, Settings};
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
+use crate::Error;
 use crate::pool::PoolConfig;
+use crate::queries::identity::organization_members::organization_member_add;
+use crate::queries::identity::organizations::organization_create;
+use crate::queries::identity::users::user_create;
+use crate::tenant::{Tenant, with_tenant};
+use crate::types::identity::MemberRole;
 
 /// The migrations of this crate, used unless a builder names others.
 pub const DEFAULT_MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
 
+/// Who a test connects as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DbRole {
+    /// The server's superuser, which applied the migrations: set-up and catalog
+    /// checks only. It bypasses row-level security and holds every privilege.
+    Owner,
+    /// A login role in `groundwork_app`, as a service connects.
+    App,
+    /// A login role in `groundwork_readonly`.
+    Readonly,
+    /// A login role in `groundwork_auth`, as an authentication service connects.
+    Auth,
+    /// A login role in `groundwork_relay`, as an outbox relay connects.
+    Relay,
+}
+
+impl DbRole {
+    const ALL: [Self; 5] = [
+        Self::Owner,
+        Self::App,
+        Self::Readonly,
+        Self::Auth,
+        Self::Relay,
+    ];
+
+    /// The login role and the group it is a member of (none for the owner).
+    fn login(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Self::Owner => None,
+            Self::App => Some(("groundwork_test_app", "groundwork_app")),
+            Self::Readonly => Some(("groundwork_test_readonly", "groundwork_readonly")),
+            Self::Auth => Some(("groundwork_test_auth", "groundwork_auth")),
+            Self::Relay => Some(("groundwork_test_relay", "groundwork_relay")),
+        }
+    }
+}
+
+/// An organization and its owner, a user, as [`TestDb::tenants`] made them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TestTenant {
+    /// The organization.
+    pub organization_id: Uuid,
+    /// The user who created it and is its owner member.
+    pub user_id: Uuid,
+}
+
+impl TestTenant {
+    /// Acting for the organization and its user.
+    pub fn tenant(&self) -> Tenant {
+        Tenant::new(self.organization_id, self.user_id)
+    }
+}
+
 /// A database for one test; dropped with the value unless the test panicked.
 pub struct TestDb {
     name: String,
-    url: String,
-    pool: Pool,
+    urls: HashMap<DbRole, String>,
+    pools: HashMap<DbRole, Pool>,
     keep: bool,
 }
 
@@ -108,14 +186,24 @@ impl TestDbBuilder {
             .batch_execute(&create)
             .await
             .map_err(|e| format!("{create}: {e}"))?;
-        let url = server.database_url(&name);
-        let mut config = PoolConfig::new(url.clone());
-        config.max_size = self.pool_size;
-        let pool = config.build().map_err(|e| e.to_string())?;
+        ensure_login_roles(server, &admin).await?;
+        let owner_url = server.database_url(&name);
+        let mut urls = HashMap::new();
+        let mut pools = HashMap::new();
+        for role in DbRole::ALL {
+            let url = match role.login() {
+                Some((login, _)) => with_credentials(&owner_url, login, &password(server, login)),
+                None => owner_url.clone(),
+            };
+            let mut config = PoolConfig::new(url.clone());
+            config.max_size = self.pool_size;
+            pools.insert(role, config.build().map_err(|e| e.to_string())?);
+            urls.insert(role, url);
+        }
         Ok(TestDb {
             name,
-            url,
-            pool,
+            urls,
+            pools,
             keep: false,
         })
     }
@@ -137,21 +225,103 @@ impl TestDb {
         &self.name
     }
 
-    /// Its connection URL (as the server's superuser).
-    pub fn url(&self) -> &str {
-        &self.url
+    /// Its connection URL for `role`.
+    pub fn url(&self, role: DbRole) -> &str {
+        &self.urls[&role]
     }
 
-    /// A pool of connections to it.
-    pub fn pool(&self) -> &Pool {
-        &self.pool
+    /// A pool of connections to it as `role`. Connections open on first use.
+    pub fn pool(&self, role: DbRole) -> &Pool {
+        &self.pools[&role]
     }
 
-    /// A new, unpooled connection.
-    pub async fn client(&self) -> tokio_postgres::Client {
-        connect(&self.url)
+    /// A new, unpooled connection as `role`.
+    pub async fn client(&self, role: DbRole) -> tokio_postgres::Client {
+        let url = self.url(role);
+        connect(url)
             .await
-            .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.url))
+            .unwrap_or_else(|e| panic!("connecting to {url}: {e}"))
+    }
+
+    /// `N` organizations with one user each, who owns it, made through the
+    /// application role the way a service signs them up: the user registers itself,
+    /// then creates the organization and becomes its owner member.
+    ///
+    /// ```no_run
+    /// # async fn example(db: groundwork::testing::TestDb) {
+    /// let [a, b] = db.tenants().await;
+    /// assert_ne!(a.organization_id, b.organization_id);
+    /// # }
+    /// ```
+    pub async fn tenants<const N: usize>(&self) -> [TestTenant; N] {
+        let mut made = Vec::with_capacity(N);
+        for _ in 0..N {
+            made.push(
+                self.try_tenant()
+                    .await
+                    .unwrap_or_else(|e| panic!("groundwork TestDb: making a tenant: {e}")),
+            );
+        }
+        made.try_into()
+            .unwrap_or_else(|_| unreachable!("exactly N tenants were made"))
+    }
+
+    async fn try_tenant(&self) -> Result<TestTenant, Error> {
+        let mut client = self.pool(DbRole::App).get().await?;
+        let (organization_id, user_id) = (Uuid::new_v4(), Uuid::new_v4());
+        let label = format!("t{}", &organization_id.simple().to_string()[..12]);
+        with_tenant(&mut client, Tenant::user(user_id), |tx| {
+            let label = label.clone();
+            Box::pin(async move {
+                user_create()
+                    .bind(
+                        tx,
+                        &Some(user_id),
+                        &format!("{label}@example.com"),
+                        &label,
+                        &None::<&str>,
+                        &Some(label.as_str()),
+                        &None::<&str>,
+                        &None::<&str>,
+                    )
+                    .one()
+                    .await?;
+                Ok(())
+            })
+        })
+        .await?;
+        with_tenant(&mut client, Tenant::new(organization_id, user_id), |tx| {
+            Box::pin(async move {
+                organization_create()
+                    .bind(
+                        tx,
+                        &Some(organization_id),
+                        &label,
+                        &label,
+                        &serde_json::json!({}),
+                        &serde_json::json!({}),
+                        &Some(user_id),
+                    )
+                    .one()
+                    .await?;
+                organization_member_add()
+                    .bind(
+                        tx,
+                        &organization_id,
+                        &user_id,
+                        &MemberRole::Owner,
+                        &serde_json::json!({}),
+                    )
+                    .one()
+                    .await?;
+                Ok(())
+            })
+        })
+        .await?;
+        Ok(TestTenant {
+            organization_id,
+            user_id,
+        })
     }
 
     /// Keep the database after the test, even if it passes.
@@ -167,12 +337,14 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        self.pool.close();
+        for pool in self.pools.values() {
+            pool.close();
+        }
         if self.keep || std::thread::panicking() {
             eprintln!(
                 "groundwork: kept test database {} for inspection: {}{}",
                 self.name,
-                self.url,
+                self.url(DbRole::Owner),
                 if server().is_ok_and(|s| s.origin() != groundwork_core::provision::Origin::Url) {
                     " (the server is ephemeral and stops with the test process; set \
                      DATABASE_URL to keep it longer)"
@@ -261,35 +433,102 @@ async fn ensure_template(
     let migrations = Migration::load_dir(dir).map_err(|e| e.to_string())?;
     let template = format!("gw_template_{}", fingerprint(&migrations));
     if !database_exists(admin, &template).await? {
-        // Serialise builders across processes sharing the server; poll so that a
-        // waiting builder holds no snapshot.
         let key = i64::from_str_radix(&template[template.len() - 15..], 16).unwrap_or(1);
-        while !admin
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
-            .await
-            .map_err(|e| describe(&e))?
-            .get::<_, bool>(0)
-        {
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        let built = async {
+        serialized(admin, key, async {
             if database_exists(admin, &template).await? {
                 return Ok(());
             }
             build_template(server, admin, &template, migrations).await
-        }
-        .await;
-        admin
-            .query_one("SELECT pg_advisory_unlock($1)", &[&key])
-            .await
-            .map_err(|e| describe(&e))?;
-        built?;
+        })
+        .await?;
     }
     ready
         .lock()
         .map_err(|e| e.to_string())?
         .insert(dir.to_path_buf(), template.clone());
     Ok(template)
+}
+
+/// Runs `work` while holding a session-level advisory lock on `key` in the server's
+/// maintenance database, so that test processes sharing a server take turns. The lock
+/// is taken by polling, so that a waiting process holds no snapshot.
+async fn serialized<T>(
+    admin: &tokio_postgres::Client,
+    key: i64,
+    work: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    while !admin
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+        .await
+        .map_err(|e| describe(&e))?
+        .get::<_, bool>(0)
+    {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let outcome = work.await;
+    admin
+        .query_one("SELECT pg_advisory_unlock($1)", &[&key])
+        .await
+        .map_err(|e| describe(&e))?;
+    outcome
+}
+
+/// The login role password for `login` on `server`: derived from the server's own URL
+/// (and so from its superuser's password, if it has one), stable across processes.
+fn password(server: &Postgres, login: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"groundwork test login\0")
+        .chain_update(server.url().as_bytes())
+        .chain_update(b"\0")
+        .chain_update(login.as_bytes())
+        .finalize();
+    hex::encode(&digest[..16])
+}
+
+/// Makes (or refreshes) the login roles of [`DbRole`], once per process. The groups
+/// are made by the migrations; until a template has made them there is nothing to do.
+async fn ensure_login_roles(
+    server: &Postgres,
+    admin: &tokio_postgres::Client,
+) -> Result<(), String> {
+    static DONE: AtomicBool = AtomicBool::new(false);
+    if DONE.load(Ordering::Acquire) {
+        return Ok(());
+    }
+    let logins: Vec<_> = DbRole::ALL.iter().filter_map(|r| r.login()).collect();
+    let groups: Vec<&str> = logins.iter().map(|(_, group)| *group).collect();
+    let groups_exist: bool = admin
+        .query_one(
+            "SELECT count(*) = cardinality($1::text[]) FROM pg_roles WHERE rolname = ANY ($1)",
+            &[&groups],
+        )
+        .await
+        .map_err(|e| describe(&e))?
+        .get(0);
+    if !groups_exist {
+        return Ok(());
+    }
+    let mut sql = String::new();
+    for (login, group) in logins {
+        let password = password(server, login);
+        sql.push_str(&format!(
+            "DO $$ BEGIN
+                 IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{login}') THEN
+                     ALTER ROLE {login} LOGIN PASSWORD '{password}';
+                 ELSE
+                     CREATE ROLE {login} LOGIN PASSWORD '{password}';
+                 END IF;
+             END $$;
+             GRANT {group} TO {login};\n"
+        ));
+    }
+    // Any fixed key other than a template's will do.
+    serialized(admin, 0x4757_5445_5354, async {
+        admin.batch_execute(&sql).await.map_err(|e| describe(&e))
+    })
+    .await?;
+    DONE.store(true, Ordering::Release);
+    Ok(())
 }
 
 async fn database_exists(admin: &tokio_postgres::Client, name: &str) -> Result<bool, String> {

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use groundwork::testing::{DEFAULT_MIGRATIONS, TestDb};
+use groundwork::testing::{DEFAULT_MIGRATIONS, DbRole, TestDb};
 
 mod common;
 
@@ -29,7 +29,7 @@ fn text(out: &Output) -> String {
 async fn migrate_commands_against_a_database_url() {
     let db = TestDb::builder().empty().build().await;
     let dir = tempfile::tempdir().unwrap();
-    let url = db.url();
+    let url = db.url(DbRole::Owner);
     let source = ["--source", DEFAULT_MIGRATIONS];
     let run = |args: &[&str], env: &[(&str, &str)]| {
         let mut all = args.to_vec();
@@ -71,7 +71,7 @@ async fn verify_exits_non_zero_on_drift() {
     let migrations = dir.path().join("migrations");
     std::fs::create_dir(&migrations).unwrap();
     std::fs::write(migrations.join("1_a.up.sql"), "CREATE TABLE a (id int);").unwrap();
-    let args = ["--database-url", db.url()];
+    let args = ["--database-url", db.url(DbRole::Owner)];
     let up = groundwork(dir.path(), &[&["migrate", "up"][..], &args].concat(), &[]);
     assert!(up.status.success(), "{}", text(&up));
     std::fs::write(migrations.join("1_a.up.sql"), "CREATE TABLE a (id bigint);").unwrap();

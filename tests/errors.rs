@@ -1,12 +1,12 @@
 //! Every SQLSTATE mapping of `groundwork::Error`, provoked on a real server.
 
 use groundwork::Error;
-use groundwork::testing::TestDb;
+use groundwork::testing::{DbRole, TestDb};
 use tokio_postgres::error::SqlState;
 
 async fn setup() -> (TestDb, tokio_postgres::Client) {
     let db = TestDb::builder().empty().build().await;
-    let client = db.client().await;
+    let client = db.client(DbRole::Owner).await;
     client
         .batch_execute(
             "CREATE TABLE parents (id int PRIMARY KEY, code text NOT NULL CONSTRAINT parents_code_key UNIQUE);
@@ -108,7 +108,7 @@ async fn not_null_violation_is_a_missing_value_naming_the_column() {
 #[tokio::test]
 async fn serialization_failure_is_retryable() {
     let (db, a) = setup().await;
-    let b = db.client().await;
+    let b = db.client(DbRole::Owner).await;
     a.batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE; SELECT sum(id) FROM parents")
         .await
         .unwrap();
@@ -132,7 +132,7 @@ async fn serialization_failure_is_retryable() {
 #[tokio::test]
 async fn deadlock_is_retryable() {
     let (db, a) = setup().await;
-    let b = db.client().await;
+    let b = db.client(DbRole::Owner).await;
     a.batch_execute("BEGIN; UPDATE parents SET code = 'a1' WHERE id = 1")
         .await
         .unwrap();
@@ -164,7 +164,12 @@ async fn other_server_errors_keep_their_sqlstate() {
 #[tokio::test]
 async fn pool_errors_map_through_the_same_place() {
     let (db, _client) = setup().await;
-    let client = db.pool().get().await.map_err(Error::from).unwrap();
+    let client = db
+        .pool(DbRole::Owner)
+        .get()
+        .await
+        .map_err(Error::from)
+        .unwrap();
     let err = Error::from(
         client
             .batch_execute("INSERT INTO parents VALUES (1, 'dup')")

@@ -11,24 +11,21 @@ use groundwork::eventstore::{
     read_stream,
 };
 use groundwork::tenant::{Tenant, begin};
-use groundwork::testing::TestDb;
+use groundwork::testing::{DbRole, TestDb};
 use serde_json::json;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 mod common;
 
+/// A database with one tenant; tests append and read through the application role.
 async fn setup(pool_size: usize) -> (Arc<TestDb>, Uuid) {
-    common::db_with_organization(pool_size, "school").await
+    let (db, tenant) = common::db_with_tenant(pool_size).await;
+    (db, tenant.organization_id)
 }
 
 async fn event_count(db: &TestDb) -> i64 {
-    let client = db.pool().get().await.unwrap();
-    client
-        .query_one("SELECT count(*) FROM eventstore.events", &[])
-        .await
-        .unwrap()
-        .get(0)
+    common::count(db, "eventstore.events").await
 }
 
 /// Reads the course's subscriptions, decides, and appends with the condition that
@@ -37,7 +34,7 @@ async fn event_count(db: &TestDb) -> i64 {
 async fn subscribe(db: &TestDb, org: Uuid, course: &str, student: usize, capacity: usize) -> bool {
     let query = Query::item(["StudentSubscribed"], [format!("course:{course}")]);
     loop {
-        let mut client = db.pool().get().await.unwrap();
+        let mut client = db.pool(DbRole::App).get().await.unwrap();
         let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
         let seen = read(&tx, &query, 0, None).await.unwrap();
         if seen.len() >= capacity {
@@ -75,7 +72,7 @@ async fn fifty_concurrent_subscriptions_fill_a_course_of_ten_exactly() {
         seated += usize::from(task.await.unwrap());
     }
     assert_eq!(seated, 10);
-    let mut client = db.pool().get().await.unwrap();
+    let mut client = db.pool(DbRole::App).get().await.unwrap();
     let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
     let subscriptions = read(
         &tx,
@@ -95,7 +92,7 @@ async fn twenty_concurrent_registrations_of_one_username_leave_one() {
     for attempt in 0..20 {
         let db = db.clone();
         tasks.push(tokio::spawn(async move {
-            let mut client = db.pool().get().await.unwrap();
+            let mut client = db.pool(DbRole::App).get().await.unwrap();
             let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
             let condition = AppendCondition {
                 fail_if_events_match: Query::item(["UsernameClaimed"], ["username:ada"]),
@@ -135,7 +132,7 @@ async fn disjoint_appends_proceed_while_a_conflicting_one_waits() {
         NewEvent::new("StudentSubscribed", json!({})).tagged([format!("course:{course}")])
     };
     // A decides about course 1 and keeps its transaction open.
-    let mut a_client = db.pool().get().await.unwrap();
+    let mut a_client = db.pool(DbRole::App).get().await.unwrap();
     let a = begin(&mut a_client, Tenant::organization(org))
         .await
         .unwrap();
@@ -145,7 +142,7 @@ async fn disjoint_appends_proceed_while_a_conflicting_one_waits() {
 
     // B, about course 2, does not wait for A.
     let b = tokio::time::timeout(Duration::from_secs(5), async {
-        let mut client = db.pool().get().await.unwrap();
+        let mut client = db.pool(DbRole::App).get().await.unwrap();
         let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
         append(&tx, &[event("2")], Some(&condition("2")))
             .await
@@ -158,7 +155,7 @@ async fn disjoint_appends_proceed_while_a_conflicting_one_waits() {
     // C, about course 1, waits for A and then sees A's event.
     let db_c = db.clone();
     let c = tokio::spawn(async move {
-        let mut client = db_c.pool().get().await.unwrap();
+        let mut client = db_c.pool(DbRole::App).get().await.unwrap();
         let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
         append(&tx, &[event("1")], Some(&condition("1"))).await
     });
@@ -176,7 +173,7 @@ async fn disjoint_appends_proceed_while_a_conflicting_one_waits() {
 #[tokio::test]
 async fn a_stale_stream_version_is_a_typed_conflict_and_writes_nothing() {
     let (db, org) = setup(2).await;
-    let mut client = db.pool().get().await.unwrap();
+    let mut client = db.pool(DbRole::App).get().await.unwrap();
     let cart = Uuid::new_v4();
     let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
     let events = [
@@ -237,7 +234,7 @@ async fn a_tailing_reader_sees_every_committed_event_once_in_order() {
         writers.push(tokio::spawn(async move {
             let mut committed = Vec::new();
             for n in 0..TRANSACTIONS {
-                let mut client = db.pool().get().await.unwrap();
+                let mut client = db.pool(DbRole::App).get().await.unwrap();
                 let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
                 let events: Vec<NewEvent> = (0..1 + (n % 3))
                     .map(|i| NewEvent::new("Tick", json!({"writer": writer, "n": n, "i": i})))
@@ -273,7 +270,7 @@ async fn a_tailing_reader_sees_every_committed_event_once_in_order() {
     let reader = {
         let db = db.clone();
         tokio::spawn(async move {
-            let mut client = db.pool().get().await.unwrap();
+            let mut client = db.pool(DbRole::App).get().await.unwrap();
             let mut seen: Vec<i64> = Vec::new();
             let mut quiet_rounds = 0;
             loop {
@@ -314,7 +311,7 @@ async fn a_tailing_reader_sees_every_committed_event_once_in_order() {
 #[tokio::test]
 async fn malformed_input_gets_a_clear_error_and_writes_nothing() {
     let (db, org) = setup(2).await;
-    let mut client = db.pool().get().await.unwrap();
+    let mut client = db.pool(DbRole::App).get().await.unwrap();
     let cases = [
         (
             json!({"type": "A"}),
@@ -416,7 +413,7 @@ async fn malformed_input_gets_a_clear_error_and_writes_nothing() {
     }
     assert_eq!(event_count(&db).await, 0);
     // Without a tenant there is nothing to append to.
-    let plain = db.pool().get().await.unwrap();
+    let plain = db.pool(DbRole::App).get().await.unwrap();
     let err = eventstore::append(&plain, &[NewEvent::new("A", json!({}))], None)
         .await
         .unwrap_err();
@@ -454,7 +451,7 @@ impl groundwork::subscription::Handler for Projector {
 }
 
 async fn append_ticks(db: &TestDb, org: Uuid, n: usize) -> Vec<i64> {
-    let mut client = db.pool().get().await.unwrap();
+    let mut client = db.pool(DbRole::App).get().await.unwrap();
     let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
     let mut positions = Vec::new();
     for i in 0..n {
@@ -468,16 +465,10 @@ async fn append_ticks(db: &TestDb, org: Uuid, n: usize) -> Vec<i64> {
     positions
 }
 
-/// A database with one organization and an empty `public.projection` for handlers.
+/// A database with one tenant and an empty `public.projection` for handlers.
 async fn setup_with_projection() -> (Arc<TestDb>, Uuid) {
     let (db, org) = setup(4).await;
-    db.pool()
-        .get()
-        .await
-        .unwrap()
-        .batch_execute("CREATE TABLE public.projection (position bigint PRIMARY KEY)")
-        .await
-        .unwrap();
+    common::scratch_table(&db, "projection", "(position bigint PRIMARY KEY)").await;
     (db, org)
 }
 
@@ -490,7 +481,7 @@ async fn a_subscription_that_crashes_mid_batch_resumes_without_loss_or_double_ef
         crash_at: std::sync::Mutex::new(Some(positions[13])),
     };
     let subscription = Subscription::new(
-        db.pool().clone(),
+        db.pool(DbRole::App).clone(),
         Tenant::organization(org),
         "projector",
         Query::all(),
@@ -500,7 +491,7 @@ async fn a_subscription_that_crashes_mid_batch_resumes_without_loss_or_double_ef
     let err = subscription.run_batch(&projector).await.unwrap_err();
     assert!(err.to_string().contains("simulated crash"));
     // The crashed batch left neither effects nor a new checkpoint.
-    let client = db.pool().get().await.unwrap();
+    let client = db.pool(DbRole::Owner).get().await.unwrap();
     let projected: i64 = client
         .query_one("SELECT count(*) FROM public.projection", &[])
         .await
@@ -537,18 +528,18 @@ async fn a_caught_up_subscription_is_woken_by_new_events() {
             };
             // Polling alone would take a minute: only the notification can be this quick.
             Subscription::new(
-                db.pool().clone(),
+                db.pool(DbRole::App).clone(),
                 Tenant::organization(org),
                 "live",
                 Query::all(),
             )
             .poll_interval(Duration::from_secs(60))
-            .run(&projector, Some(db.url()), stop)
+            .run(&projector, Some(db.url(DbRole::App)), stop)
             .await
         })
     };
     let count = || async {
-        let client = db.pool().get().await.unwrap();
+        let client = db.pool(DbRole::App).get().await.unwrap();
         client
             .query_one("SELECT count(*) FROM public.projection", &[])
             .await
@@ -576,7 +567,7 @@ async fn a_caught_up_subscription_is_woken_by_new_events() {
 #[tokio::test]
 async fn conditions_match_any_of_the_types_and_all_of_the_tags() {
     let (db, org) = setup(2).await;
-    let mut client = db.pool().get().await.unwrap();
+    let mut client = db.pool(DbRole::App).get().await.unwrap();
     let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
     let first = append(
         &tx,
@@ -637,7 +628,8 @@ async fn conditions_match_any_of_the_types_and_all_of_the_tags() {
         tx.rollback().await.unwrap();
     }
     // Another tenant's events never match.
-    let other = common::organization(&db, "other").await;
+    let [other] = db.tenants().await;
+    let other = other.organization_id;
     let tx = begin(&mut client, Tenant::organization(other))
         .await
         .unwrap();
@@ -655,11 +647,7 @@ async fn conditions_match_any_of_the_types_and_all_of_the_tags() {
 #[tokio::test]
 async fn only_the_append_functions_write_the_log() {
     let (db, org) = setup(2).await;
-    let mut client = db.pool().get().await.unwrap();
-    client
-        .batch_execute("SET ROLE groundwork_app")
-        .await
-        .unwrap();
+    let mut client = db.pool(DbRole::App).get().await.unwrap();
     let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
     append(&tx, &[NewEvent::new("A", json!({})).tagged(["t"])], None)
         .await
@@ -669,7 +657,12 @@ async fn only_the_append_functions_write_the_log() {
         "INSERT INTO eventstore.events (type, data) VALUES ('A', '{}')",
         "INSERT INTO eventstore.event_tags (organization_id, tag, position, type) \
          VALUES (identity.current_org_id(), 't', 1, 'A')",
-        "SELECT eventstore.insert_events(identity.current_org_id(), '[{\"type\": \"A\"}]')",
+        "SELECT eventstore.insert_events(identity.current_org_id(), \
+         (SELECT k FROM eventstore.tenant_keys k), true, '[{\"type\": \"A\"}]')",
+        "SELECT eventstore.lock_append(1, '[{\"type\": \"A\"}]', NULL)",
+        "SELECT eventstore.tenant_key(identity.current_org_id())",
+        "SELECT pg_advisory_xact_lock(1)",
+        "SELECT nextval('eventstore.events_position_seq')",
     ] {
         let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
         let err = tx.batch_execute(statement).await.unwrap_err();
@@ -679,25 +672,17 @@ async fn only_the_append_functions_write_the_log() {
             "{statement}: {err}"
         );
     }
-    client.batch_execute("RESET ROLE").await.unwrap();
-    client
-        .batch_execute("SET ROLE groundwork_readonly")
+    let mut readonly = db.pool(DbRole::Readonly).get().await.unwrap();
+    let tx = begin(&mut readonly, Tenant::organization(org))
         .await
         .unwrap();
-    let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
     let err = append(&tx, &[NewEvent::new("A", json!({}))], None)
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
+    assert!(matches!(err, Error::PermissionDenied(_)), "{err:?}");
     drop(tx);
-    client.batch_execute("RESET ROLE").await.unwrap();
     assert_eq!(event_count(&db).await, 1);
-    let tags: i64 = client
-        .query_one("SELECT count(*) FROM eventstore.event_tags", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(tags, 1);
+    assert_eq!(common::count(&db, "eventstore.event_tags").await, 1);
 }
 
 /// The log's row rules hold for every writer: through append() for the event type,
@@ -706,9 +691,8 @@ async fn only_the_append_functions_write_the_log() {
 #[tokio::test]
 async fn the_log_rejects_rows_that_break_its_rules() {
     let (db, org) = setup(2).await;
-    let mut client = db.pool().get().await.unwrap();
-    let type_rule =
-        "value for domain eventstore.event_type violates check constraint \"event_type_format\"";
+    let mut client = db.pool(DbRole::App).get().await.unwrap();
+    let type_rule = "value for domain event_type violates check constraint \"event_type_format\"";
     let long_type = "A".repeat(201);
     for event_type in ["1st", "has space", "", "Ä", long_type.as_str()] {
         let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
@@ -742,7 +726,9 @@ async fn the_log_rejects_rows_that_break_its_rules() {
             "new row for relation \"events\" violates check constraint \"events_stream_complete\"",
         ),
     ] {
-        let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
+        // Only the owner can write rows directly (the application role cannot).
+        let mut owner = db.pool(DbRole::Owner).get().await.unwrap();
+        let tx = begin(&mut owner, Tenant::organization(org)).await.unwrap();
         let err = Error::from(
             tx.execute(
                 &format!(

@@ -1,73 +1,94 @@
 //! The identity schema's rules and domain operations, exercised through the generated
-//! queries and `groundwork::identity` on a real server. Every rejected write is
-//! checked for its typed error, its constraint name, and that nothing was written.
+//! queries and `groundwork::identity` on a real server, as services connect: the
+//! application role with the tenant (and user) a request acts for, the auth role for
+//! logins. Every rejected write is checked for its typed error, its constraint name,
+//! and that nothing was written.
 
 use std::time::Duration;
 
+use deadpool_postgres::Transaction;
+use futures::future::BoxFuture;
 use groundwork::Error;
 use groundwork::identity::{
-    self, LoginOutcome, LoginPolicy, accept_invitation, authenticate_api_key, create_session,
-    invite_member, issue_api_key, rotate_session,
+    self, LoginOutcome, accept_invitation, authenticate_api_key, create_session, invite_member,
+    issue_api_key, rotate_session,
 };
 use groundwork::queries::identity::{
     api_keys, organization_members, organizations, sessions, user_profiles, users,
 };
-use groundwork::testing::TestDb;
+use groundwork::tenant::{Tenant, with_tenant};
+use groundwork::testing::{DbRole, TestDb};
 use groundwork::types::identity::{MemberRole, MemberStatus, UserStatus};
 use serde_json::json;
 use uuid::Uuid;
 
-type Client = deadpool_postgres::Object;
+mod common;
 
-async fn user(client: &Client, email: &str, username: &str) -> Result<users::User, Error> {
-    user_with(client, email, username, None, None).await
+/// Runs `work` as the application role in a transaction acting for `tenant`.
+async fn as_app<T, F>(db: &TestDb, tenant: Tenant, work: F) -> Result<T, Error>
+where
+    F: for<'t> FnOnce(&'t Transaction<'t>) -> BoxFuture<'t, Result<T, Error>>,
+{
+    let mut client = db.pool(DbRole::App).get().await?;
+    with_tenant(&mut client, tenant, work).await
+}
+
+/// A user signing itself up.
+async fn user(db: &TestDb, email: &str, username: &str) -> Result<users::User, Error> {
+    user_with(db, email, username, None, None).await
 }
 
 async fn user_with(
-    client: &Client,
+    db: &TestDb,
     email: &str,
     username: &str,
     password_hash: Option<&str>,
     phone: Option<&str>,
 ) -> Result<users::User, Error> {
-    users::user_create()
-        .bind(
-            client,
-            &None::<Uuid>,
-            &email,
-            &username,
-            &password_hash,
-            &Some("Ada"),
-            &None::<&str>,
-            &phone,
-        )
-        .one()
-        .await
-        .map_err(Error::from)
+    let id = Uuid::new_v4();
+    let (email, username) = (email.to_owned(), username.to_owned());
+    let (password_hash, phone) = (password_hash.map(str::to_owned), phone.map(str::to_owned));
+    as_app(db, Tenant::user(id), |tx| {
+        Box::pin(async move {
+            Ok(users::user_create()
+                .bind(
+                    tx,
+                    &Some(id),
+                    &email,
+                    &username,
+                    &password_hash,
+                    &Some("Ada"),
+                    &None::<&str>,
+                    &phone,
+                )
+                .one()
+                .await?)
+        })
+    })
+    .await
 }
 
-async fn org(client: &Client, slug: &str) -> Result<organizations::Organization, Error> {
-    organizations::organization_create()
-        .bind(
-            client,
-            &None::<Uuid>,
-            &"Acme",
-            &slug,
-            &json!({}),
-            &json!({}),
-            &None::<Uuid>,
-        )
-        .one()
-        .await
-        .map_err(Error::from)
-}
-
-async fn count(client: &Client, table: &str) -> i64 {
-    client
-        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
-        .await
-        .unwrap()
-        .get(0)
+/// An organization created under its own context.
+async fn org(db: &TestDb, slug: &str) -> Result<organizations::Organization, Error> {
+    let id = Uuid::new_v4();
+    let slug = slug.to_owned();
+    as_app(db, Tenant::organization(id), |tx| {
+        Box::pin(async move {
+            Ok(organizations::organization_create()
+                .bind(
+                    tx,
+                    &Some(id),
+                    &"Acme",
+                    &slug,
+                    &json!({}),
+                    &json!({}),
+                    &None::<Uuid>,
+                )
+                .one()
+                .await?)
+        })
+    })
+    .await
 }
 
 fn hash32(seed: u8) -> Vec<u8> {
@@ -77,77 +98,63 @@ fn hash32(seed: u8) -> Vec<u8> {
 #[tokio::test]
 async fn a_malformed_email_is_rejected_by_its_check() {
     let db = TestDb::new().await;
-    let client = db.pool().get().await.unwrap();
     for email in [
         "not-an-email",
         "a@b",
         "two@@example.com",
         "spaces in@example.com",
     ] {
-        let err = user(&client, email, "ada").await.unwrap_err();
+        let err = user(&db, email, "ada").await.unwrap_err();
         assert!(matches!(err, Error::Invalid(_)), "{email}: {err:?}");
         assert_eq!(err.constraint(), Some("users_email_format"), "{email}");
     }
-    assert_eq!(count(&client, "identity.users").await, 0);
+    assert_eq!(common::count(&db, "identity.users").await, 0);
 }
 
 #[tokio::test]
 async fn usernames_must_be_3_to_50_characters() {
     let db = TestDb::new().await;
-    let client = db.pool().get().await.unwrap();
     for username in ["ab".to_owned(), "x".repeat(51)] {
-        let err = user(&client, "ada@example.com", &username)
-            .await
-            .unwrap_err();
+        let err = user(&db, "ada@example.com", &username).await.unwrap_err();
         assert!(matches!(err, Error::Invalid(_)), "{err:?}");
         assert_eq!(err.constraint(), Some("users_username_length"));
     }
-    assert_eq!(count(&client, "identity.users").await, 0);
-    user(&client, "ada@example.com", "abc").await.unwrap();
-    user(&client, "bob@example.com", &"y".repeat(50))
-        .await
-        .unwrap();
+    assert_eq!(common::count(&db, "identity.users").await, 0);
+    user(&db, "ada@example.com", "abc").await.unwrap();
+    user(&db, "bob@example.com", &"y".repeat(50)).await.unwrap();
 }
 
 #[tokio::test]
 async fn email_is_unique_regardless_of_case_and_username_and_phone_are_unique() {
     let db = TestDb::new().await;
-    let client = db.pool().get().await.unwrap();
-    let ada = user_with(
-        &client,
-        "Ada@Example.com",
-        "ada",
-        None,
-        Some("+905551112233"),
-    )
-    .await
-    .unwrap();
-    let err = user(&client, "ada@example.COM", "ada2").await.unwrap_err();
+    let ada = user_with(&db, "Ada@Example.com", "ada", None, Some("+905551112233"))
+        .await
+        .unwrap();
+    let err = user(&db, "ada@example.COM", "ada2").await.unwrap_err();
     assert!(matches!(err, Error::Conflict(_)), "{err:?}");
     assert_eq!(err.constraint(), Some("users_email_key"));
-    let err = user(&client, "other@example.com", "ada").await.unwrap_err();
+    let err = user(&db, "other@example.com", "ada").await.unwrap_err();
     assert_eq!(err.constraint(), Some("users_username_key"));
-    let err = user_with(
-        &client,
-        "p@example.com",
-        "phoney",
-        None,
-        Some("+905551112233"),
-    )
-    .await
-    .unwrap_err();
+    let err = user_with(&db, "p@example.com", "phoney", None, Some("+905551112233"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Conflict(_)));
     assert_eq!(err.constraint(), Some("users_phone_key"));
-    let err = user_with(&client, "q@example.com", "badphone", None, Some("0555 111"))
+    let err = user_with(&db, "q@example.com", "badphone", None, Some("0555 111"))
         .await
         .unwrap_err();
     assert_eq!(err.constraint(), Some("users_phone_format"));
-    assert_eq!(count(&client, "identity.users").await, 1);
-    let found = users::user_get_by_email()
-        .bind(&client, &"ADA@example.com")
-        .one()
-        .await
-        .unwrap();
+    assert_eq!(common::count(&db, "identity.users").await, 1);
+    let found = as_app(&db, Tenant::user(ada.id), |tx| {
+        Box::pin(async move {
+            Ok(users::user_get_by_email()
+                .bind(tx, &"ADA@example.com")
+                .one()
+                .await?)
+        })
+    })
+    .await
+    .unwrap();
     assert_eq!(found.id, ada.id);
     assert_eq!(found.status, UserStatus::Active);
 }
@@ -155,14 +162,13 @@ async fn email_is_unique_regardless_of_case_and_username_and_phone_are_unique() 
 #[tokio::test]
 async fn a_password_column_only_takes_argon2id_hashes() {
     let db = TestDb::new().await;
-    let client = db.pool().get().await.unwrap();
-    let err = user_with(&client, "ada@example.com", "ada", Some("hunter2"), None)
+    let err = user_with(&db, "ada@example.com", "ada", Some("hunter2"), None)
         .await
         .unwrap_err();
     assert_eq!(err.constraint(), Some("users_password_hash_format"));
     let hash = identity::hash_password("correct horse").unwrap();
     assert!(hash.starts_with("$argon2id$"));
-    let ada = user_with(&client, "ada@example.com", "ada", Some(&hash), None)
+    let ada = user_with(&db, "ada@example.com", "ada", Some(&hash), None)
         .await
         .unwrap();
     assert!(ada.password_changed_at.is_some());
@@ -173,50 +179,85 @@ async fn a_password_column_only_takes_argon2id_hashes() {
 #[tokio::test]
 async fn updates_keep_unset_fields_and_stamp_updated_at() {
     let db = TestDb::new().await;
-    let client = db.pool().get().await.unwrap();
-    let ada = user(&client, "ada@example.com", "ada").await.unwrap();
-    let updated = users::user_update()
-        .bind(
-            &client,
-            &None::<&str>,
-            &Some("Lovelace"),
-            &None::<&str>,
-            &Some(UserStatus::Suspended),
-            &None::<serde_json::Value>,
-            &Some("tr-TR"),
-            &None::<&str>,
-            &None::<Uuid>,
-            &ada.id,
-        )
-        .one()
-        .await
-        .unwrap();
+    let ada = user(&db, "ada@example.com", "ada").await.unwrap();
+    let updated = as_app(&db, Tenant::user(ada.id), |tx| {
+        Box::pin(async move {
+            Ok(users::user_update()
+                .bind(
+                    tx,
+                    &None::<&str>,
+                    &Some("Lovelace"),
+                    &None::<&str>,
+                    &None::<serde_json::Value>,
+                    &Some("tr-TR"),
+                    &None::<&str>,
+                    &None::<Uuid>,
+                    &ada.id,
+                )
+                .one()
+                .await?)
+        })
+    })
+    .await
+    .unwrap();
     assert_eq!(updated.first_name.as_deref(), Some("Ada"));
     assert_eq!(updated.last_name.as_deref(), Some("Lovelace"));
-    assert_eq!(updated.status, UserStatus::Suspended);
     assert_eq!(updated.locale, "tr-TR");
     assert!(updated.updated_at >= ada.updated_at);
     assert_eq!(updated.created_at, ada.created_at);
+    // A user cannot change its own status; administration (the owner) can.
+    let err = as_app(&db, Tenant::user(ada.id), |tx| {
+        Box::pin(async move {
+            Ok(users::user_status_set()
+                .bind(tx, &UserStatus::Active, &ada.id)
+                .one()
+                .await?)
+        })
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::PermissionDenied(_)), "{err:?}");
+    let owner = db.pool(DbRole::Owner).get().await.unwrap();
+    let suspended = users::user_status_set()
+        .bind(&owner, &UserStatus::Suspended, &ada.id)
+        .one()
+        .await
+        .unwrap();
+    assert_eq!(suspended.status, UserStatus::Suspended);
 }
 
 #[tokio::test]
-async fn organizations_list_by_keyset_without_gaps_or_repeats() {
+async fn api_keys_list_by_keyset_without_gaps_or_repeats() {
     let db = TestDb::new().await;
-    let client = db.pool().get().await.unwrap();
+    let [acme] = db.tenants().await;
+    let org = acme.organization_id;
     for i in 0..25 {
-        org(&client, &format!("org-{i}")).await.unwrap();
+        as_app(&db, acme.tenant(), |tx| {
+            Box::pin(async move {
+                issue_api_key(tx, org, &format!("key-{i}"), &["read"], None, None)
+                    .await
+                    .map_err(common::database)
+            })
+        })
+        .await
+        .unwrap();
     }
     let mut seen = Vec::new();
-    let mut cursor: Option<(chrono::DateTime<chrono::FixedOffset>, Uuid)> = None;
+    let mut cursor: Option<Uuid> = None;
     loop {
-        let page = organizations::organization_list()
-            .bind(&client, &cursor.map(|c| c.0), &cursor.map(|c| c.1), &10)
-            .all()
-            .await
-            .unwrap();
+        let page = as_app(&db, acme.tenant(), |tx| {
+            Box::pin(async move {
+                Ok(api_keys::api_key_list()
+                    .bind(tx, &org, &cursor, &10)
+                    .all()
+                    .await?)
+            })
+        })
+        .await
+        .unwrap();
         let Some(last) = page.last() else { break };
-        cursor = Some((last.created_at, last.id));
-        seen.extend(page.into_iter().map(|o| o.slug));
+        cursor = Some(last.id);
+        seen.extend(page.into_iter().map(|k| k.name));
     }
     assert_eq!(seen.len(), 25);
     let mut unique = seen.clone();
@@ -228,35 +269,38 @@ async fn organizations_list_by_keyset_without_gaps_or_repeats() {
 #[tokio::test]
 async fn organization_slugs_are_unique_and_well_formed() {
     let db = TestDb::new().await;
-    let client = db.pool().get().await.unwrap();
-    org(&client, "acme").await.unwrap();
-    let err = org(&client, "acme").await.unwrap_err();
+    org(&db, "acme").await.unwrap();
+    let err = org(&db, "acme").await.unwrap_err();
     assert_eq!(err.constraint(), Some("organizations_slug_key"));
-    let err = org(&client, "Not A Slug").await.unwrap_err();
+    let err = org(&db, "Not A Slug").await.unwrap_err();
     assert_eq!(err.constraint(), Some("organizations_slug_format"));
-    assert_eq!(count(&client, "identity.organizations").await, 1);
+    assert_eq!(common::count(&db, "identity.organizations").await, 1);
 }
 
 #[tokio::test]
 async fn memberships_are_unique_per_pair_and_need_real_rows() {
     let db = TestDb::new().await;
-    let client = db.pool().get().await.unwrap();
-    let acme = org(&client, "acme").await.unwrap();
-    let ada = user(&client, "ada@example.com", "ada").await.unwrap();
+    let acme = org(&db, "acme").await.unwrap();
+    let ada = user(&db, "ada@example.com", "ada").await.unwrap();
+    // Acting for (organization, user), the application adds that user.
     let add = |organization_id: Uuid, user_id: Uuid| {
-        let client = &client;
+        let db = &db;
         async move {
-            organization_members::organization_member_add()
-                .bind(
-                    client,
-                    &organization_id,
-                    &user_id,
-                    &MemberRole::Admin,
-                    &json!({"billing": true}),
-                )
-                .one()
-                .await
-                .map_err(Error::from)
+            as_app(db, Tenant::new(organization_id, user_id), |tx| {
+                Box::pin(async move {
+                    Ok(organization_members::organization_member_add()
+                        .bind(
+                            tx,
+                            &organization_id,
+                            &user_id,
+                            &MemberRole::Admin,
+                            &json!({"billing": true}),
+                        )
+                        .one()
+                        .await?)
+                })
+            })
+            .await
         }
     };
     let member = add(acme.id, ada.id).await.unwrap();
@@ -276,40 +320,47 @@ async fn memberships_are_unique_per_pair_and_need_real_rows() {
     let err = add(acme.id, Uuid::new_v4()).await.unwrap_err();
     assert_eq!(err.constraint(), Some("organization_members_user_id_fkey"));
     // An invitation must carry its hashed token and expiry.
-    let err = client
-        .execute(
-            "INSERT INTO identity.organization_members (organization_id, status, invitation_email) \
-             VALUES ($1, 'invited', 'x@example.com')",
-            &[&acme.id],
-        )
-        .await
-        .map_err(Error::from)
-        .unwrap_err();
+    let err = as_app(&db, Tenant::new(acme.id, ada.id), |tx| {
+        Box::pin(async move {
+            tx.execute(
+                "INSERT INTO identity.organization_members (organization_id, status, invitation_email) \
+                 VALUES ($1, 'invited', 'x@example.com')",
+                &[&acme.id],
+            )
+            .await?;
+            Ok(())
+        })
+    })
+    .await
+    .unwrap_err();
     assert_eq!(err.constraint(), Some("organization_members_state"));
-    assert_eq!(count(&client, "identity.organization_members").await, 1);
+    assert_eq!(common::count(&db, "identity.organization_members").await, 1);
 }
 
 #[tokio::test]
 async fn profiles_are_one_per_user_and_cascade_with_it() {
     let db = TestDb::new().await;
-    let client = db.pool().get().await.unwrap();
-    let ada = user(&client, "ada@example.com", "ada").await.unwrap();
+    let ada = user(&db, "ada@example.com", "ada").await.unwrap();
     let upsert = |bio: &'static str, url: &'static str| {
-        let client = &client;
+        let db = &db;
         async move {
-            user_profiles::user_profile_upsert()
-                .bind(
-                    client,
-                    &ada.id,
-                    &Some(bio),
-                    &None::<&str>,
-                    &Some(url),
-                    &json!({}),
-                    &json!({"theme": "dark"}),
-                )
-                .one()
-                .await
-                .map_err(Error::from)
+            as_app(db, Tenant::user(ada.id), |tx| {
+                Box::pin(async move {
+                    Ok(user_profiles::user_profile_upsert()
+                        .bind(
+                            tx,
+                            &ada.id,
+                            &Some(bio),
+                            &None::<&str>,
+                            &Some(url),
+                            &json!({}),
+                            &json!({"theme": "dark"}),
+                        )
+                        .one()
+                        .await?)
+                })
+            })
+            .await
         }
     };
     let first = upsert("first", "https://ada.dev").await.unwrap();
@@ -318,35 +369,44 @@ async fn profiles_are_one_per_user_and_cascade_with_it() {
     assert_eq!(second.bio.as_deref(), Some("second"));
     let err = upsert("third", "javascript:alert(1)").await.unwrap_err();
     assert_eq!(err.constraint(), Some("user_profiles_website_url_format"));
-    client
-        .execute("DELETE FROM identity.users WHERE id = $1", &[&ada.id])
-        .await
-        .unwrap();
-    assert_eq!(count(&client, "identity.user_profiles").await, 0);
+    // A user deletes its own account; the profile goes with it.
+    as_app(&db, Tenant::user(ada.id), |tx| {
+        Box::pin(async move {
+            tx.execute("DELETE FROM identity.users WHERE id = $1", &[&ada.id])
+                .await?;
+            Ok(())
+        })
+    })
+    .await
+    .unwrap();
+    assert_eq!(common::count(&db, "identity.user_profiles").await, 0);
 }
 
 #[tokio::test]
 async fn token_hashes_are_unique_and_sha256_sized() {
     let db = TestDb::new().await;
-    let client = db.pool().get().await.unwrap();
-    let acme = org(&client, "acme").await.unwrap();
-    let ada = user(&client, "ada@example.com", "ada").await.unwrap();
+    let [acme] = db.tenants().await;
+    let ada = user(&db, "ada@example.com", "ada").await.unwrap();
     let session = |hash: Vec<u8>| {
-        let client = &client;
+        let db = &db;
         async move {
-            sessions::session_create()
-                .bind(
-                    client,
-                    &ada.id,
-                    &hash,
-                    &None::<&str>,
-                    &None::<std::net::IpAddr>,
-                    &None::<&str>,
-                    &3600.0,
-                )
-                .one()
-                .await
-                .map_err(Error::from)
+            as_app(db, Tenant::user(ada.id), |tx| {
+                Box::pin(async move {
+                    Ok(sessions::session_create()
+                        .bind(
+                            tx,
+                            &ada.id,
+                            &hash,
+                            &None::<&str>,
+                            &None::<std::net::IpAddr>,
+                            &None::<&str>,
+                            &3600.0,
+                        )
+                        .one()
+                        .await?)
+                })
+            })
+            .await
         }
     };
     session(hash32(1)).await.unwrap();
@@ -359,23 +419,27 @@ async fn token_hashes_are_unique_and_sha256_sized() {
         Some("sessions_refresh_token_hash_length")
     );
     let key = |prefix: &'static str, hash: Vec<u8>| {
-        let client = &client;
+        let db = &db;
         async move {
-            api_keys::api_key_create()
-                .bind(
-                    client,
-                    &acme.id,
-                    &None::<Uuid>,
-                    &"ci",
-                    &prefix,
-                    &hash,
-                    &&["read"][..],
-                    &None::<i32>,
-                    &None::<chrono::DateTime<chrono::FixedOffset>>,
-                )
-                .one()
-                .await
-                .map_err(Error::from)
+            as_app(db, acme.tenant(), |tx| {
+                Box::pin(async move {
+                    Ok(api_keys::api_key_create()
+                        .bind(
+                            tx,
+                            &acme.organization_id,
+                            &None::<Uuid>,
+                            &"ci",
+                            &prefix,
+                            &hash,
+                            &&["read"][..],
+                            &None::<i32>,
+                            &None::<chrono::DateTime<chrono::FixedOffset>>,
+                        )
+                        .one()
+                        .await?)
+                })
+            })
+            .await
         }
     };
     key("gw_abcdefgh", hash32(2)).await.unwrap();
@@ -390,191 +454,253 @@ async fn token_hashes_are_unique_and_sha256_sized() {
         key("live_abc", hash32(3)).await.unwrap_err().constraint(),
         Some("api_keys_key_prefix_format")
     );
-    assert_eq!(count(&client, "identity.sessions").await, 1);
-    assert_eq!(count(&client, "identity.api_keys").await, 1);
+    assert_eq!(common::count(&db, "identity.sessions").await, 1);
+    assert_eq!(common::count(&db, "identity.api_keys").await, 1);
+}
+
+/// Invites `email` to `tenant`'s organization as its owner user.
+async fn invite(
+    db: &TestDb,
+    tenant: groundwork::testing::TestTenant,
+    email: &str,
+    role: MemberRole,
+    ttl: Duration,
+) -> identity::Invitation {
+    let email = email.to_owned();
+    as_app(db, tenant.tenant(), |tx| {
+        Box::pin(async move {
+            invite_member(
+                tx,
+                tenant.organization_id,
+                &email,
+                role,
+                ttl,
+                Some(tenant.user_id),
+            )
+            .await
+            .map_err(common::database)
+        })
+    })
+    .await
+    .unwrap()
+}
+
+/// Accepts `token` as the signed-in user `user_id`.
+async fn accept(db: &TestDb, user_id: Uuid, token: &str) -> Option<identity::AcceptedInvitation> {
+    let token = token.to_owned();
+    as_app(db, Tenant::user(user_id), |tx| {
+        Box::pin(async move {
+            accept_invitation(tx, &token)
+                .await
+                .map_err(common::database)
+        })
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
 async fn an_invitation_is_accepted_once_by_its_token() {
     let db = TestDb::new().await;
-    let client = db.pool().get().await.unwrap();
-    let acme = org(&client, "acme").await.unwrap();
-    let ada = user(&client, "ada@example.com", "ada").await.unwrap();
-    let invitation = invite_member(
-        &client,
-        acme.id,
+    let [acme] = db.tenants().await;
+    let ada = user(&db, "ada@example.com", "ada").await.unwrap();
+    let invitation = invite(
+        &db,
+        acme,
         "ada@example.com",
         MemberRole::Member,
         Duration::from_secs(3600),
-        None,
     )
+    .await;
+    assert_eq!(invitation.member.status, MemberStatus::Invited);
+    assert!(accept(&db, ada.id, "not-the-token").await.is_none());
+    let accepted = accept(&db, ada.id, &invitation.token)
+        .await
+        .expect("the token is valid");
+    assert_eq!(accepted.organization_id, acme.organization_id);
+    assert_eq!(accepted.role, MemberRole::Member);
+    let member = as_app(&db, acme.tenant(), |tx| {
+        Box::pin(async move {
+            Ok(organization_members::organization_member_get()
+                .bind(tx, &accepted.member_id)
+                .one()
+                .await?)
+        })
+    })
     .await
     .unwrap();
-    assert_eq!(invitation.member.status, MemberStatus::Invited);
-    assert!(
-        accept_invitation(&client, "not-the-token", ada.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    let accepted = accept_invitation(&client, &invitation.token, ada.id)
-        .await
-        .unwrap()
-        .expect("the token is valid");
-    assert_eq!(accepted.organization_id, acme.id);
-    assert_eq!(accepted.role, MemberRole::Member);
-    let member = organization_members::organization_member_get()
-        .bind(&client, &accepted.member_id)
-        .one()
-        .await
-        .unwrap();
     assert_eq!(
         (member.status, member.user_id),
         (MemberStatus::Active, Some(ada.id))
     );
     assert!(
-        accept_invitation(&client, &invitation.token, ada.id)
-            .await
-            .unwrap()
-            .is_none(),
+        accept(&db, ada.id, &invitation.token).await.is_none(),
         "a used token does not work again"
     );
     // An expired invitation cannot be accepted.
-    let bob = user(&client, "bob@example.com", "bob").await.unwrap();
-    let late = invite_member(
-        &client,
-        acme.id,
+    let bob = user(&db, "bob@example.com", "bob").await.unwrap();
+    let late = invite(
+        &db,
+        acme,
         "bob@example.com",
         MemberRole::Viewer,
         Duration::from_millis(1),
-        None,
     )
-    .await
-    .unwrap();
+    .await;
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert!(
-        accept_invitation(&client, &late.token, bob.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(accept(&db, bob.id, &late.token).await.is_none());
 }
 
 #[tokio::test]
 async fn sessions_rotate_revoke_and_expire() {
     let db = TestDb::new().await;
-    let client = db.pool().get().await.unwrap();
-    let ada = user(&client, "ada@example.com", "ada").await.unwrap();
+    let ada = user(&db, "ada@example.com", "ada").await.unwrap();
     let hour = Duration::from_secs(3600);
-    let issued = create_session(
-        &client,
-        ada.id,
-        hour,
-        Some("device-1"),
-        Some("10.1.2.3".parse().unwrap()),
-        Some("test"),
-    )
-    .await
-    .unwrap();
-    let rotated = rotate_session(&client, &issued.refresh_token, hour)
+    let create = |ttl: Duration| {
+        let db = &db;
+        async move {
+            as_app(db, Tenant::user(ada.id), |tx| {
+                Box::pin(async move {
+                    create_session(
+                        tx,
+                        ada.id,
+                        ttl,
+                        Some("device-1"),
+                        Some("10.1.2.3".parse().unwrap()),
+                        Some("test"),
+                    )
+                    .await
+                    .map_err(common::database)
+                })
+            })
+            .await
+            .unwrap()
+        }
+    };
+    // Rotation happens before the user is known: no tenant context.
+    let anonymous = db.pool(DbRole::App).get().await.unwrap();
+    let issued = create(hour).await;
+    let rotated = rotate_session(&anonymous, &issued.refresh_token, hour)
         .await
         .unwrap()
         .expect("a fresh token rotates");
     assert_eq!(rotated.session_id, issued.session.id);
     assert_ne!(rotated.refresh_token, issued.refresh_token);
     assert!(
-        rotate_session(&client, &issued.refresh_token, hour)
+        rotate_session(&anonymous, &issued.refresh_token, hour)
             .await
             .unwrap()
             .is_none(),
         "the old token stopped working"
     );
-    let again = rotate_session(&client, &rotated.refresh_token, hour)
+    let again = rotate_session(&anonymous, &rotated.refresh_token, hour)
         .await
         .unwrap()
         .unwrap();
 
     // Revoking one session ends its token.
-    sessions::session_revoke()
-        .bind(&client, &issued.session.id)
-        .await
-        .unwrap();
+    let session_id = issued.session.id;
+    as_app(&db, Tenant::user(ada.id), |tx| {
+        Box::pin(async move { Ok(sessions::session_revoke().bind(tx, &session_id).await?) })
+    })
+    .await
+    .unwrap();
     assert!(
-        rotate_session(&client, &again.refresh_token, hour)
+        rotate_session(&anonymous, &again.refresh_token, hour)
             .await
             .unwrap()
             .is_none()
     );
 
     // Revoking all of a user's sessions.
-    let a = create_session(&client, ada.id, hour, None, None, None)
-        .await
-        .unwrap();
-    let b = create_session(&client, ada.id, hour, None, None, None)
-        .await
-        .unwrap();
-    let active = sessions::session_list_active_by_user()
-        .bind(&client, &ada.id)
-        .all()
-        .await
-        .unwrap();
+    let a = create(hour).await;
+    let b = create(hour).await;
+    let active = as_app(&db, Tenant::user(ada.id), |tx| {
+        Box::pin(async move {
+            Ok(sessions::session_list_active_by_user()
+                .bind(tx, &ada.id)
+                .all()
+                .await?)
+        })
+    })
+    .await
+    .unwrap();
     assert_eq!(active.len(), 2);
-    let revoked = sessions::session_revoke_all_for_user()
-        .bind(&client, &ada.id)
-        .await
-        .unwrap();
+    let revoked = as_app(&db, Tenant::user(ada.id), |tx| {
+        Box::pin(async move {
+            Ok(sessions::session_revoke_all_for_user()
+                .bind(tx, &ada.id)
+                .await?)
+        })
+    })
+    .await
+    .unwrap();
     assert_eq!(revoked, 2);
     for token in [a.refresh_token, b.refresh_token] {
         assert!(
-            rotate_session(&client, &token, hour)
+            rotate_session(&anonymous, &token, hour)
                 .await
                 .unwrap()
                 .is_none()
         );
     }
 
-    // Expired sessions cannot rotate and are cleaned up.
-    let short = create_session(&client, ada.id, Duration::from_millis(1), None, None, None)
-        .await
-        .unwrap();
+    // Expired sessions cannot rotate and are cleaned up (maintenance, as the owner).
+    let short = create(Duration::from_millis(1)).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert!(
-        rotate_session(&client, &short.refresh_token, hour)
+        rotate_session(&anonymous, &short.refresh_token, hour)
             .await
             .unwrap()
             .is_none()
     );
+    let owner = db.pool(DbRole::Owner).get().await.unwrap();
     let deleted = sessions::session_delete_expired()
-        .bind(&client, &0.0)
+        .bind(&owner, &0.0)
         .await
         .unwrap();
     assert_eq!(deleted, 4, "three revoked and one expired");
-    assert_eq!(count(&client, "identity.sessions").await, 0);
+    assert_eq!(common::count(&db, "identity.sessions").await, 0);
 }
 
 #[tokio::test]
 async fn api_keys_authenticate_only_while_live() {
     let db = TestDb::new().await;
-    let client = db.pool().get().await.unwrap();
-    let acme = org(&client, "acme").await.unwrap();
-    let issued = issue_api_key(&client, acme.id, "ci", &["read", "write"], None, None)
-        .await
-        .unwrap();
+    let [acme] = db.tenants().await;
+    let org = acme.organization_id;
+    let issue = |name: &'static str, expires: Option<chrono::DateTime<chrono::FixedOffset>>| {
+        let db = &db;
+        async move {
+            as_app(db, acme.tenant(), |tx| {
+                Box::pin(async move {
+                    issue_api_key(tx, org, name, &["read", "write"], expires, None)
+                        .await
+                        .map_err(common::database)
+                })
+            })
+            .await
+            .unwrap()
+        }
+    };
+    // Authentication happens before the tenant is known: no context.
+    let anonymous = db.pool(DbRole::App).get().await.unwrap();
+    let issued = issue("ci", None).await;
     assert!(issued.plaintext.starts_with(&issued.key.key_prefix));
     assert_eq!(issued.key.key_prefix.len(), 11);
     for _ in 0..2 {
-        let principal = authenticate_api_key(&client, &issued.plaintext)
+        let principal = authenticate_api_key(&anonymous, &issued.plaintext)
             .await
             .unwrap()
             .expect("a live key authenticates");
-        assert_eq!(principal.organization_id, acme.id);
+        assert_eq!(principal.organization_id, org);
         assert_eq!(principal.scopes, ["read", "write"]);
     }
-    let key = api_keys::api_key_get()
-        .bind(&client, &issued.key.id)
-        .one()
-        .await
-        .unwrap();
+    let key_id = issued.key.id;
+    let key = as_app(&db, acme.tenant(), |tx| {
+        Box::pin(async move { Ok(api_keys::api_key_get().bind(tx, &key_id).one().await?) })
+    })
+    .await
+    .unwrap();
     assert_eq!(key.usage_count, 2);
     assert!(key.last_used_at.is_some());
 
@@ -583,7 +709,7 @@ async fn api_keys_authenticate_only_while_live() {
     wrong.replace_range(70.., "000000");
     for presented in [wrong.as_str(), "gw_nope", ""] {
         assert!(
-            authenticate_api_key(&client, presented)
+            authenticate_api_key(&anonymous, presented)
                 .await
                 .unwrap()
                 .is_none()
@@ -591,12 +717,13 @@ async fn api_keys_authenticate_only_while_live() {
     }
 
     // Revoked.
-    api_keys::api_key_revoke()
-        .bind(&client, &issued.key.id)
-        .await
-        .unwrap();
+    as_app(&db, acme.tenant(), |tx| {
+        Box::pin(async move { Ok(api_keys::api_key_revoke().bind(tx, &key_id).await?) })
+    })
+    .await
+    .unwrap();
     assert!(
-        authenticate_api_key(&client, &issued.plaintext)
+        authenticate_api_key(&anonymous, &issued.plaintext)
             .await
             .unwrap()
             .is_none()
@@ -604,69 +731,80 @@ async fn api_keys_authenticate_only_while_live() {
 
     // Expired.
     let soon = chrono::Utc::now().fixed_offset() + chrono::Duration::milliseconds(50);
-    let expiring = issue_api_key(&client, acme.id, "short", &["read"], Some(soon), None)
-        .await
-        .unwrap();
+    let expiring = issue("short", Some(soon)).await;
     assert!(
-        authenticate_api_key(&client, &expiring.plaintext)
+        authenticate_api_key(&anonymous, &expiring.plaintext)
             .await
             .unwrap()
             .is_some()
     );
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(
-        authenticate_api_key(&client, &expiring.plaintext)
+        authenticate_api_key(&anonymous, &expiring.plaintext)
             .await
             .unwrap()
             .is_none()
     );
 }
 
+/// The lock-out policy is the database's (5 failures, 15 minutes by default); the
+/// auth role logs in.
 #[tokio::test]
 async fn repeated_failed_logins_lock_the_account_until_the_window_ends() {
     let db = TestDb::new().await;
-    let client = db.pool().get().await.unwrap();
     let hash = identity::hash_password("correct horse").unwrap();
-    let ada = user_with(&client, "ada@example.com", "ada", Some(&hash), None)
+    let ada = user_with(&db, "ada@example.com", "ada", Some(&hash), None)
         .await
         .unwrap();
-    let policy = LoginPolicy {
-        max_attempts: 3,
-        lockout: Duration::from_secs(1),
-    };
+    let auth = db.pool(DbRole::Auth).get().await.unwrap();
     let attempt = |password: &'static str| {
-        let client = &client;
+        let auth = &auth;
         async move {
-            identity::login(client, "ADA@example.com", password, None, policy)
+            identity::login(auth, "ADA@example.com", password, None)
                 .await
                 .unwrap()
         }
     };
-    assert_eq!(attempt("wrong").await, LoginOutcome::InvalidCredentials);
-    assert_eq!(attempt("wrong").await, LoginOutcome::InvalidCredentials);
+    for _ in 0..4 {
+        assert_eq!(attempt("wrong").await, LoginOutcome::InvalidCredentials);
+    }
+    let LoginOutcome::Locked { until } = attempt("wrong").await else {
+        panic!("the fifth failure locks");
+    };
+    let lockout = until - chrono::Utc::now().fixed_offset();
     assert!(
-        matches!(attempt("wrong").await, LoginOutcome::Locked { .. }),
-        "third failure locks"
+        lockout > chrono::Duration::minutes(14) && lockout <= chrono::Duration::minutes(15),
+        "{lockout}"
     );
     assert!(
         matches!(attempt("correct horse").await, LoginOutcome::Locked { .. }),
         "the right password does not open a locked account"
     );
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The lock ends (set-up: the owner moves it into the past).
+    let owner = db.pool(DbRole::Owner).get().await.unwrap();
+    owner
+        .execute(
+            "UPDATE identity.users SET locked_until = now() - interval '1 second' WHERE id = $1",
+            &[&ada.id],
+        )
+        .await
+        .unwrap();
+    // The first failure after a lock starts a new count, and does not lock again.
+    assert_eq!(attempt("wrong").await, LoginOutcome::InvalidCredentials);
     assert_eq!(
         attempt("correct horse").await,
         LoginOutcome::Authenticated { user_id: ada.id }
     );
-    let after = users::user_get()
-        .bind(&client, &ada.id)
-        .one()
-        .await
-        .unwrap();
+    let after = as_app(&db, Tenant::user(ada.id), |tx| {
+        Box::pin(async move { Ok(users::user_get().bind(tx, &ada.id).one().await?) })
+    })
+    .await
+    .unwrap();
     assert_eq!(after.failed_login_attempts, 0);
     assert!(after.locked_until.is_none());
     assert!(after.last_login_at.is_some());
     assert_eq!(
-        identity::login(&client, "nobody@example.com", "x", None, policy)
+        identity::login(&auth, "nobody@example.com", "x", None)
             .await
             .unwrap(),
         LoginOutcome::InvalidCredentials
@@ -676,9 +814,9 @@ async fn repeated_failed_logins_lock_the_account_until_the_window_ends() {
 #[tokio::test]
 async fn no_column_or_row_holds_a_plaintext_secret() {
     let db = TestDb::new().await;
-    let client = db.pool().get().await.unwrap();
+    let owner = db.pool(DbRole::Owner).get().await.unwrap();
     // The catalog: every secret-looking column is a hash (or the key's display prefix).
-    let columns: Vec<(String, String, String)> = client
+    let columns: Vec<(String, String, String)> = owner
         .query(
             "SELECT table_schema || '.' || table_name, column_name, data_type \
              FROM information_schema.columns \
@@ -711,29 +849,41 @@ async fn no_column_or_row_holds_a_plaintext_secret() {
         );
     }
 
-    // The rows: issue one of each secret and look for it anywhere in the schema.
-    let acme = org(&client, "acme").await.unwrap();
+    // The rows: issue one of each secret through the application and look for it
+    // anywhere in the schema.
+    let [acme] = db.tenants().await;
     let hash = identity::hash_password("correct horse battery").unwrap();
-    let ada = user_with(&client, "ada@example.com", "ada", Some(&hash), None)
+    let ada = user_with(&db, "ada@example.com", "ada", Some(&hash), None)
         .await
         .unwrap();
-    let key = issue_api_key(&client, acme.id, "ci", &["read"], None, None)
-        .await
-        .unwrap();
-    let session = create_session(&client, ada.id, Duration::from_secs(60), None, None, None)
-        .await
-        .unwrap();
-    let invitation = invite_member(
-        &client,
-        acme.id,
+    let org = acme.organization_id;
+    let key = as_app(&db, acme.tenant(), |tx| {
+        Box::pin(async move {
+            issue_api_key(tx, org, "ci", &["read"], None, None)
+                .await
+                .map_err(common::database)
+        })
+    })
+    .await
+    .unwrap();
+    let session = as_app(&db, Tenant::user(ada.id), |tx| {
+        Box::pin(async move {
+            create_session(tx, ada.id, Duration::from_secs(60), None, None, None)
+                .await
+                .map_err(common::database)
+        })
+    })
+    .await
+    .unwrap();
+    let invitation = invite(
+        &db,
+        acme,
         "bob@example.com",
         MemberRole::Member,
         Duration::from_secs(60),
-        None,
     )
-    .await
-    .unwrap();
-    let dump: String = client
+    .await;
+    let dump: String = owner
         .query_one(
             "SELECT concat_ws(' ', \
                 (SELECT string_agg(t::text, ' ') FROM identity.users t), \

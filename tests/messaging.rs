@@ -8,34 +8,29 @@ use groundwork::idempotency::{IdempotencyError, Outcome, execute_once};
 use groundwork::outbox::{NewMessage, Relay, RelayConfig, TestPublisher, enqueue, redrive};
 use groundwork::queries::messaging::outbox_messages::outbox_message_get;
 use groundwork::tenant::{Tenant, begin};
-use groundwork::testing::TestDb;
+use groundwork::testing::{DbRole, TestDb};
 use groundwork::types::messaging::OutboxStatus;
 use serde_json::json;
 use uuid::Uuid;
 
 mod common;
 
+/// A database with one tenant: messages are enqueued through the application role
+/// and relayed through the relay role, as services do.
 async fn setup(pool_size: usize) -> (Arc<TestDb>, Uuid) {
-    common::db_with_organization(pool_size, "shop").await
+    let (db, tenant) = common::db_with_tenant(pool_size).await;
+    (db, tenant.organization_id)
 }
 
 async fn pending(db: &TestDb) -> i64 {
-    let client = db.pool().get().await.unwrap();
-    client
-        .query_one(
-            "SELECT count(*) FROM messaging.outbox_messages WHERE status = 'pending'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0)
+    common::count(db, "messaging.outbox_messages WHERE status = 'pending'").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_relays_deliver_ten_thousand_messages_once_in_partition_order() {
     let (db, org) = setup(8).await;
     {
-        let mut client = db.pool().get().await.unwrap();
+        let mut client = db.pool(DbRole::App).get().await.unwrap();
         let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
         // Bulk set-up in one statement; enqueue() is exercised by the other tests.
         tx.execute(
@@ -52,7 +47,7 @@ async fn four_relays_deliver_ten_thousand_messages_once_in_partition_order() {
     let publisher = Arc::new(TestPublisher::new());
     let mut relays = Vec::new();
     for _ in 0..4 {
-        let relay = Relay::new(db.pool().clone(), RelayConfig::default());
+        let relay = Relay::new(db.pool(DbRole::Relay).clone(), RelayConfig::default());
         let publisher = publisher.clone();
         let db = db.clone();
         relays.push(tokio::spawn(async move {
@@ -93,7 +88,7 @@ async fn four_relays_deliver_ten_thousand_messages_once_in_partition_order() {
 #[tokio::test]
 async fn higher_priority_goes_first() {
     let (db, org) = setup(2).await;
-    let mut client = db.pool().get().await.unwrap();
+    let mut client = db.pool(DbRole::App).get().await.unwrap();
     let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
     for (n, priority) in [(1, 0), (2, 10), (3, 5)] {
         enqueue(
@@ -115,7 +110,7 @@ async fn higher_priority_goes_first() {
         batch_size: 1,
         ..RelayConfig::default()
     };
-    let relay = Relay::new(db.pool().clone(), config);
+    let relay = Relay::new(db.pool(DbRole::Relay).clone(), config);
     for _ in 0..3 {
         relay.run_once(&publisher).await.unwrap();
     }
@@ -131,7 +126,7 @@ async fn higher_priority_goes_first() {
 async fn failures_back_off_then_go_to_dead_letter_and_can_be_redriven() {
     let (db, org) = setup(2).await;
     let id = {
-        let mut client = db.pool().get().await.unwrap();
+        let mut client = db.pool(DbRole::App).get().await.unwrap();
         let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
         let message = enqueue(&tx, &NewMessage::new("flaky", json!({})).max_attempts(3))
             .await
@@ -147,8 +142,8 @@ async fn failures_back_off_then_go_to_dead_letter_and_can_be_redriven() {
         base_backoff: Duration::from_millis(200),
         max_backoff: Duration::from_secs(5),
     };
-    let relay = Relay::new(db.pool().clone(), config);
-    let client = db.pool().get().await.unwrap();
+    let relay = Relay::new(db.pool(DbRole::Relay).clone(), config);
+    let client = db.pool(DbRole::Relay).get().await.unwrap();
     let mut delays = Vec::new();
     let mut dead = false;
     while !dead {
@@ -195,20 +190,17 @@ async fn failures_back_off_then_go_to_dead_letter_and_can_be_redriven() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_concurrent_calls_with_one_key_run_the_operation_once() {
     let (db, org) = setup(22).await;
-    {
-        let client = db.pool().get().await.unwrap();
-        client
-            .batch_execute(
-                "CREATE TABLE public.charges (n serial PRIMARY KEY, at timestamptz DEFAULT now())",
-            )
-            .await
-            .unwrap();
-    }
+    common::scratch_table(
+        &db,
+        "charges",
+        "(n serial PRIMARY KEY, at timestamptz DEFAULT now())",
+    )
+    .await;
     let mut calls = Vec::new();
     for _ in 0..20 {
         let db = db.clone();
         calls.push(tokio::spawn(async move {
-            let mut client = db.pool().get().await.unwrap();
+            let mut client = db.pool(DbRole::App).get().await.unwrap();
             execute_once(
                 &mut client,
                 Tenant::organization(org),
@@ -240,16 +232,10 @@ async fn twenty_concurrent_calls_with_one_key_run_the_operation_once() {
     }
     assert_eq!(executed, 1);
     assert_eq!(responses.len(), 1, "every caller got the same response");
-    let client = db.pool().get().await.unwrap();
-    let charges: i64 = client
-        .query_one("SELECT count(*) FROM public.charges", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(charges, 1);
+    assert_eq!(common::count(&db, "public.charges").await, 1);
 
     // The same key for another request is refused.
-    let mut client = db.pool().get().await.unwrap();
+    let mut client = db.pool(DbRole::App).get().await.unwrap();
     let err = execute_once(
         &mut client,
         Tenant::organization(org),
@@ -269,7 +255,7 @@ async fn twenty_concurrent_calls_with_one_key_run_the_operation_once() {
 #[tokio::test]
 async fn a_failed_operation_stores_nothing_and_expired_keys_are_removed() {
     let (db, org) = setup(2).await;
-    let mut client = db.pool().get().await.unwrap();
+    let mut client = db.pool(DbRole::App).get().await.unwrap();
     let err = execute_once(
         &mut client,
         Tenant::organization(org),
@@ -299,9 +285,11 @@ async fn a_failed_operation_stores_nothing_and_expired_keys_are_removed() {
     .unwrap();
     assert_eq!(outcome, Outcome::Executed(json!({"ok": true})));
     tokio::time::sleep(Duration::from_millis(100)).await;
+    // Maintenance across tenants runs as the owner.
+    let owner = db.pool(DbRole::Owner).get().await.unwrap();
     let removed =
         groundwork::queries::messaging::idempotency_keys::idempotency_key_delete_expired()
-            .bind(&client)
+            .bind(&owner)
             .await
             .unwrap();
     assert_eq!(removed, 1);

@@ -8,7 +8,7 @@ use groundwork::migrate::{
     DownOptions, DownTarget, Drift, MigrateError, MigrationState, Migrator, UpOptions,
 };
 use groundwork::provision::connect;
-use groundwork::testing::{DEFAULT_MIGRATIONS, TestDb};
+use groundwork::testing::{DEFAULT_MIGRATIONS, DbRole, TestDb};
 
 fn write(dir: &Path, file: &str, sql: &str) {
     std::fs::write(dir.join(file), sql).unwrap();
@@ -78,7 +78,7 @@ async fn recorded(client: &tokio_postgres::Client) -> Vec<i64> {
 #[tokio::test]
 async fn up_status_down_and_verify() {
     let db = TestDb::builder().empty().build().await;
-    let client = db.client().await;
+    let client = db.client(DbRole::Owner).await;
     let dir = fixture();
     let migrator = Migrator::from_dir(dir.path()).unwrap();
 
@@ -159,7 +159,7 @@ async fn up_status_down_and_verify() {
 #[tokio::test]
 async fn verify_reports_an_edited_applied_migration() {
     let db = TestDb::builder().empty().build().await;
-    let client = db.client().await;
+    let client = db.client(DbRole::Owner).await;
     let dir = fixture();
     Migrator::from_dir(dir.path())
         .unwrap()
@@ -201,7 +201,7 @@ async fn verify_reports_an_edited_applied_migration() {
 #[tokio::test]
 async fn verify_reports_an_applied_migration_whose_file_is_gone() {
     let db = TestDb::builder().empty().build().await;
-    let client = db.client().await;
+    let client = db.client(DbRole::Owner).await;
     let dir = fixture();
     Migrator::from_dir(dir.path())
         .unwrap()
@@ -235,7 +235,7 @@ async fn verify_reports_an_applied_migration_whose_file_is_gone() {
 #[tokio::test]
 async fn verify_reports_a_pending_migration_older_than_the_newest_applied() {
     let db = TestDb::builder().empty().build().await;
-    let client = db.client().await;
+    let client = db.client(DbRole::Owner).await;
     let dir = fixture();
     Migrator::from_dir(dir.path())
         .unwrap()
@@ -265,7 +265,7 @@ async fn verify_reports_a_pending_migration_older_than_the_newest_applied() {
 #[tokio::test]
 async fn a_failed_migration_leaves_nothing_applied_or_recorded() {
     let db = TestDb::builder().empty().build().await;
-    let client = db.client().await;
+    let client = db.client(DbRole::Owner).await;
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "1_ok.up.sql", "CREATE TABLE ok (id int);");
     write(
@@ -321,7 +321,7 @@ async fn four_concurrent_runners_apply_each_migration_exactly_once() {
     );
     let mut runners = Vec::new();
     for _ in 0..4 {
-        let url = db.url().to_owned();
+        let url = db.url(DbRole::Owner).to_owned();
         let path = dir.path().to_owned();
         runners.push(tokio::spawn(async move {
             let client = connect(&url).await.unwrap();
@@ -338,7 +338,7 @@ async fn four_concurrent_runners_apply_each_migration_exactly_once() {
         total += runner.await.unwrap();
     }
     assert_eq!(total, 3, "three migrations applied once in all");
-    let client = db.client().await;
+    let client = db.client(DbRole::Owner).await;
     let log: Vec<String> = client
         .query("SELECT name FROM applied_log ORDER BY name", &[])
         .await
@@ -380,16 +380,16 @@ async fn a_no_transaction_migration_creates_an_index_concurrently_while_another_
             .unwrap()
             .len()
     };
-    let first = tokio::spawn(run(db.url().to_owned(), dir.path().to_owned()));
+    let first = tokio::spawn(run(db.url(DbRole::Owner).to_owned(), dir.path().to_owned()));
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let second = tokio::spawn(run(db.url().to_owned(), dir.path().to_owned()));
+    let second = tokio::spawn(run(db.url(DbRole::Owner).to_owned(), dir.path().to_owned()));
     let both = tokio::time::timeout(Duration::from_secs(60), async {
         (first.await.unwrap(), second.await.unwrap())
     })
     .await
     .expect("the runners finished without deadlocking");
     assert_eq!(both.0 + both.1, 2);
-    let client = db.client().await;
+    let client = db.client(DbRole::Owner).await;
     let valid: bool = client
         .query_one(
             "SELECT indisvalid FROM pg_index WHERE indexrelid = 'items_label_idx'::regclass",
@@ -411,7 +411,7 @@ async fn a_no_transaction_migration_creates_an_index_concurrently_while_another_
 #[tokio::test]
 async fn down_is_refused_in_production_unless_allowed() {
     let db = TestDb::builder().empty().build().await;
-    let client = db.client().await;
+    let client = db.client(DbRole::Owner).await;
     let dir = fixture();
     let migrator = Migrator::from_dir(dir.path()).unwrap();
     migrator.up(&client, UpOptions::default()).await.unwrap();
@@ -440,7 +440,7 @@ async fn irreversible_and_misnamed_migrations_are_reported() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "7_up_only.sql", "CREATE TABLE t (id int);");
     let db = TestDb::builder().empty().build().await;
-    let client = db.client().await;
+    let client = db.client(DbRole::Owner).await;
     let migrator = Migrator::from_dir(dir.path()).unwrap();
     migrator.up(&client, UpOptions::default()).await.unwrap();
     let err = migrator
@@ -551,7 +551,7 @@ async fn catalog(client: &tokio_postgres::Client) -> Vec<String> {
 #[tokio::test]
 async fn every_migration_round_trips_to_the_exact_previous_catalog() {
     let db = TestDb::builder().empty().build().await;
-    let client = db.client().await;
+    let client = db.client(DbRole::Owner).await;
     let migrator = Migrator::from_dir(DEFAULT_MIGRATIONS).unwrap();
     assert!(!migrator.migrations().is_empty());
     for migration in migrator.migrations() {

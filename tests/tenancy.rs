@@ -5,7 +5,7 @@ use groundwork::Error;
 use groundwork::identity::issue_api_key;
 use groundwork::queries::identity::{api_keys, organization_members, organizations, users};
 use groundwork::tenant::{Tenant, begin, with_tenant};
-use groundwork::testing::TestDb;
+use groundwork::testing::{DbRole, TestDb};
 use groundwork::types::identity::MemberRole;
 use serde_json::json;
 use tokio_postgres::error::SqlState;
@@ -22,60 +22,37 @@ struct World {
     key_b: Uuid,
 }
 
-/// Two organizations with one member and one API key each, written as the owner.
+/// Two tenants with one member (its owner) and one API key each, made through the
+/// application role.
 async fn world() -> World {
     let db = TestDb::builder().pool_size(2).build().await;
-    let client = db.pool().get().await.unwrap();
-    let mut ids = Vec::new();
-    for (slug, email) in [("org-a", "ada@example.com"), ("org-b", "bob@example.com")] {
-        let org = common::organization(&db, slug).await;
-        let user = users::user_create()
-            .bind(
-                &client,
-                &None::<Uuid>,
-                &email,
-                &slug,
-                &None::<&str>,
-                &None::<&str>,
-                &None::<&str>,
-                &None::<&str>,
-            )
-            .one()
-            .await
-            .unwrap();
-        organization_members::organization_member_add()
-            .bind(&client, &org, &user.id, &MemberRole::Owner, &json!({}))
-            .one()
-            .await
-            .unwrap();
-        let key = issue_api_key(&client, org, "ci", &["read"], None, None)
-            .await
-            .unwrap();
-        ids.push((org, user.id, key.key.id));
-    }
-    drop(client);
-    World {
-        db,
-        a: ids[0].0,
-        b: ids[1].0,
-        ada: ids[0].1,
-        bob: ids[1].1,
-        key_b: ids[1].2,
-    }
-}
-
-/// A pooled connection acting as `role` for the rest of its life.
-async fn connection_as(db: &TestDb, role: &str) -> deadpool_postgres::Object {
-    let client = db.pool().get().await.unwrap();
-    client
-        .batch_execute(&format!("SET ROLE {role}"))
+    let [a, b] = db.tenants().await;
+    let mut keys = Vec::new();
+    for t in [a, b] {
+        let mut client = db.pool(DbRole::App).get().await.unwrap();
+        let key = with_tenant(&mut client, t.tenant(), |tx| {
+            Box::pin(async move {
+                issue_api_key(tx, t.organization_id, "ci", &["read"], None, None)
+                    .await
+                    .map_err(common::database)
+            })
+        })
         .await
         .unwrap();
-    client
+        keys.push(key.key.id);
+    }
+    World {
+        db,
+        a: a.organization_id,
+        b: b.organization_id,
+        ada: a.user_id,
+        bob: b.user_id,
+        key_b: keys[1],
+    }
 }
 
 fn is_rls_violation(err: &Error) -> bool {
-    err.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE)
+    matches!(err, Error::PermissionDenied(_))
         && err
             .violation()
             .unwrap()
@@ -86,7 +63,7 @@ fn is_rls_violation(err: &Error) -> bool {
 #[tokio::test]
 async fn the_app_role_sees_and_changes_only_its_own_tenant() {
     let w = world().await;
-    let mut client = connection_as(&w.db, "groundwork_app").await;
+    let mut client = w.db.pool(DbRole::App).get().await.unwrap();
     let tx = begin(&mut client, Tenant::new(w.a, w.ada)).await.unwrap();
 
     let orgs = organizations::organization_list()
@@ -137,7 +114,7 @@ async fn the_app_role_sees_and_changes_only_its_own_tenant() {
         .await
         .unwrap();
     assert!(members.is_empty());
-    // Fellow members of A are visible.
+    // The user itself is visible.
     assert!(
         users::user_get()
             .bind(&tx, &w.ada)
@@ -189,13 +166,13 @@ async fn the_app_role_sees_and_changes_only_its_own_tenant() {
     drop(tx);
 
     // B is untouched, seen as the owner.
-    let owner = w.db.pool().get().await.unwrap();
+    let owner = w.db.pool(DbRole::Owner).get().await.unwrap();
     let b = organizations::organization_get()
         .bind(&owner, &w.b)
         .one()
         .await
         .unwrap();
-    assert_eq!(b.name, "org-b");
+    assert_ne!(b.name, "hijacked");
     let key = api_keys::api_key_get()
         .bind(&owner, &w.key_b)
         .one()
@@ -216,7 +193,7 @@ async fn the_app_role_sees_and_changes_only_its_own_tenant() {
 #[tokio::test]
 async fn without_a_tenant_context_nothing_is_visible_or_writable() {
     let w = world().await;
-    let client = connection_as(&w.db, "groundwork_app").await;
+    let client = w.db.pool(DbRole::App).get().await.unwrap();
     for table in [
         "identity.organizations",
         "identity.users",
@@ -253,7 +230,7 @@ async fn without_a_tenant_context_nothing_is_visible_or_writable() {
 #[tokio::test]
 async fn a_new_tenant_is_created_under_its_own_context() {
     let w = world().await;
-    let mut client = connection_as(&w.db, "groundwork_app").await;
+    let mut client = w.db.pool(DbRole::App).get().await.unwrap();
     let id = Uuid::new_v4();
     let created = with_tenant(&mut client, Tenant::organization(id), |tx| {
         Box::pin(async move {
@@ -279,7 +256,7 @@ async fn a_new_tenant_is_created_under_its_own_context() {
 #[tokio::test]
 async fn the_readonly_role_cannot_write() {
     let w = world().await;
-    let mut client = connection_as(&w.db, "groundwork_readonly").await;
+    let mut client = w.db.pool(DbRole::Readonly).get().await.unwrap();
     let tx = begin(&mut client, Tenant::new(w.a, w.ada)).await.unwrap();
     assert!(
         organizations::organization_get()
@@ -318,7 +295,7 @@ async fn the_readonly_role_cannot_write() {
 #[tokio::test]
 async fn the_app_role_cannot_change_the_schema() {
     let w = world().await;
-    let client = connection_as(&w.db, "groundwork_app").await;
+    let client = w.db.pool(DbRole::App).get().await.unwrap();
     for ddl in [
         "CREATE TABLE identity.intruder (id int)",
         "CREATE TABLE public.intruder (id int)",
@@ -340,7 +317,7 @@ async fn the_app_role_cannot_change_the_schema() {
 async fn tenant_context_does_not_outlive_its_transaction_on_a_pooled_connection() {
     let w = world().await;
     let pool = {
-        let mut config = groundwork::pool::PoolConfig::new(w.db.url());
+        let mut config = groundwork::pool::PoolConfig::new(w.db.url(DbRole::App));
         config.max_size = 1;
         config.build().unwrap()
     };
@@ -348,10 +325,6 @@ async fn tenant_context_does_not_outlive_its_transaction_on_a_pooled_connection(
                         coalesce(current_setting('app.current_user_id', true), '')";
     {
         let mut client = pool.get().await.unwrap();
-        client
-            .batch_execute("SET ROLE groundwork_app")
-            .await
-            .unwrap();
         let seen = with_tenant(&mut client, Tenant::new(w.a, w.ada), |tx| {
             Box::pin(async move {
                 let row = tx.query_one(read_context, &[]).await?;

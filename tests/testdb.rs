@@ -1,16 +1,11 @@
 //! TestDb: isolation between clones, clean-up on success, retention on failure.
 
-use groundwork::testing::TestDb;
+use groundwork::testing::{DbRole, TestDb};
 
 mod common;
 
 async fn organization_count(db: &TestDb) -> i64 {
-    let client = db.pool().get().await.unwrap();
-    client
-        .query_one("SELECT count(*) FROM identity.organizations", &[])
-        .await
-        .unwrap()
-        .get(0)
+    common::count(db, "identity.organizations").await
 }
 
 async fn database_exists(name: &str) -> bool {
@@ -28,7 +23,7 @@ async fn database_exists(name: &str) -> bool {
 async fn writes_in_one_test_database_are_invisible_in_another() {
     let (a, b) = tokio::join!(TestDb::new(), TestDb::new());
     assert_ne!(a.name(), b.name());
-    common::organization(&a, "org-a").await;
+    let [_] = a.tenants().await;
     assert_eq!(organization_count(&a).await, 1);
     assert_eq!(organization_count(&b).await, 0, "b is a separate clone");
     // A third clone still comes from the pristine template.
@@ -38,7 +33,7 @@ async fn writes_in_one_test_database_are_invisible_in_another() {
 #[tokio::test]
 async fn a_clone_has_every_migration_applied() {
     let db = TestDb::new().await;
-    let client = db.client().await;
+    let client = db.client(DbRole::Owner).await;
     let migrator =
         groundwork::migrate::Migrator::from_dir(groundwork::testing::DEFAULT_MIGRATIONS).unwrap();
     migrator.verify(&client).await.unwrap();

@@ -6,7 +6,7 @@
 --! event_append (condition?)
 SELECT eventstore.append(:events, :condition) AS position;
 
---- Optimistic concurrency: fails with SQLSTATE GWC02 unless the stream is at
+--- Optimistic concurrency: fails with SQLSTATE GWC02 unless the tenant's stream is at
 --- expected_version. Serialises writers of the same stream.
 --! event_append_to_stream
 SELECT eventstore.append_to_stream(:aggregate_type, :aggregate_id, :expected_version, :events)
@@ -19,18 +19,19 @@ SELECT position, event_id, organization_id, type, tags, data, metadata, aggregat
        aggregate_id, aggregate_version, correlation_id, causation_id, recorded_at
 FROM eventstore.read(:query, :after, :max_count);
 
---- Version order.
+--- The current tenant's stream, in version order.
 --! event_read_stream : Event
 SELECT position, event_id, organization_id, type, tags, data, metadata, aggregate_type,
        aggregate_id, aggregate_version, correlation_id, causation_id, recorded_at
 FROM eventstore.events
-WHERE aggregate_id = :aggregate_id AND aggregate_version > :after_version
+WHERE organization_id = identity.current_org_id()
+  AND aggregate_id = :aggregate_id AND aggregate_version > :after_version
 ORDER BY aggregate_version;
 
 --! event_stream_version
 SELECT coalesce(max(aggregate_version), 0) AS version
 FROM eventstore.events
-WHERE aggregate_id = :aggregate_id;
+WHERE organization_id = identity.current_org_id() AND aggregate_id = :aggregate_id;
 
 --- Position order, never past the read horizon.
 --! event_read_by_type (max_count?) : Event

@@ -17,3 +17,8 @@ WHERE organization_id = identity.current_org_id() AND name = :name AND position 
 --! subscription_get
 SELECT position FROM eventstore.subscriptions
 WHERE organization_id = identity.current_org_id() AND name = :name;
+
+--- The current tenant's notification channel (an unguessable name): LISTEN on it to
+--- be woken when the tenant's appends commit. The payload is empty.
+--! subscription_channel
+SELECT eventstore.notification_channel() AS channel;

@@ -1,5 +1,7 @@
 --: OrganizationMember(user_id?, invitation_email?, invitation_expires_at?, invited_by?, joined_at?)
 
+--- The application role adds only the current user (creating or joining an
+--- organization); others join by accepting an invitation.
 --! organization_member_add : OrganizationMember
 INSERT INTO identity.organization_members (organization_id, user_id, role, permissions, status, joined_at)
 VALUES (:organization_id, :user_id, :role, :permissions, 'active', now())
@@ -16,10 +18,12 @@ VALUES (:organization_id, :user_id, :role, :permissions, 'invited', :invitation_
 RETURNING id, organization_id, user_id, role, permissions, status, invitation_email,
           invitation_expires_at, invited_by, joined_at, created_at, updated_at;
 
---- By token hash, before the user belongs to the organization; single use.
+--- By token hash, for the current user (app.current_user_id), before that user
+--- belongs to the organization; single use. No row: unknown, used or expired token,
+--- inactive user or organization.
 --! organization_member_accept_invitation
 SELECT member_id, organization_id, role
-FROM identity.invitation_accept(:invitation_token_hash, :user_id);
+FROM identity.invitation_accept(:invitation_token_hash);
 
 --! organization_member_get : OrganizationMember
 SELECT id, organization_id, user_id, role, permissions, status, invitation_email,

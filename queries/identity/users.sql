@@ -1,19 +1,20 @@
---: User(password_hash?, first_name?, last_name?, avatar_url?, last_login_at?, phone?, tax_number?, mfa_method?, locked_until?, last_login_ip?, password_changed_at?, created_by?, updated_by?)
+--: User(first_name?, last_name?, avatar_url?, last_login_at?, phone?, tax_number?, mfa_method?, locked_until?, last_login_ip?, password_changed_at?, created_by?, updated_by?)
 
 --- Pass an id to create the user the tenant context already names (the app role may
---- only insert itself); null generates one.
+--- only insert itself); null generates one. The password hash is written, never read
+--- back: the application role cannot select it.
 --! user_create (id?, password_hash?, first_name?, last_name?, phone?) : User
 INSERT INTO identity.users (id, email, username, password_hash, first_name, last_name, phone,
                             password_changed_at)
 VALUES (COALESCE(:id, gen_random_uuid()), :email, :username, :password_hash, :first_name,
         :last_name, :phone, CASE WHEN :password_hash::text IS NOT NULL THEN now() END)
-RETURNING id, email, username, password_hash, first_name, last_name, avatar_url, email_verified,
+RETURNING id, email, username, first_name, last_name, avatar_url, email_verified,
           status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
           mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
           created_by, updated_by, created_at, updated_at;
 
 --! user_get : User
-SELECT id, email, username, password_hash, first_name, last_name, avatar_url, email_verified,
+SELECT id, email, username, first_name, last_name, avatar_url, email_verified,
        status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
        mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
        created_by, updated_by, created_at, updated_at
@@ -22,7 +23,7 @@ WHERE id = :id;
 
 --- Case-insensitive, matching the unique index on lower(email).
 --! user_get_by_email : User
-SELECT id, email, username, password_hash, first_name, last_name, avatar_url, email_verified,
+SELECT id, email, username, first_name, last_name, avatar_url, email_verified,
        status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
        mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
        created_by, updated_by, created_at, updated_at
@@ -32,7 +33,7 @@ WHERE lower(email) = lower(:email);
 --- Keyset pagination in (created_at, id) order: pass the last row's values, or nulls
 --- for the first page.
 --! user_list (after_created_at?, after_id?) : User
-SELECT id, email, username, password_hash, first_name, last_name, avatar_url, email_verified,
+SELECT id, email, username, first_name, last_name, avatar_url, email_verified,
        status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
        mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
        created_by, updated_by, created_at, updated_at
@@ -43,18 +44,28 @@ ORDER BY created_at, id
 LIMIT :limit;
 
 --- Null arguments keep the current value.
---! user_update (first_name?, last_name?, avatar_url?, status?, metadata?, locale?, timezone?, updated_by?) : User
+--! user_update (first_name?, last_name?, avatar_url?, metadata?, locale?, timezone?, updated_by?) : User
 UPDATE identity.users
 SET first_name = COALESCE(:first_name, first_name),
     last_name = COALESCE(:last_name, last_name),
     avatar_url = COALESCE(:avatar_url, avatar_url),
-    status = COALESCE(:status, status),
     metadata = COALESCE(:metadata, metadata),
     locale = COALESCE(:locale, locale),
     timezone = COALESCE(:timezone, timezone),
     updated_by = COALESCE(:updated_by, updated_by)
 WHERE id = :id
-RETURNING id, email, username, password_hash, first_name, last_name, avatar_url, email_verified,
+RETURNING id, email, username, first_name, last_name, avatar_url, email_verified,
+          status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
+          mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
+          created_by, updated_by, created_at, updated_at;
+
+--- Administration (the owner connection): suspends, reactivates or deletes an account.
+--- The application role cannot change a user's status.
+--! user_status_set : User
+UPDATE identity.users
+SET status = :status
+WHERE id = :id
+RETURNING id, email, username, first_name, last_name, avatar_url, email_verified,
           status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
           mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
           created_by, updated_by, created_at, updated_at;
@@ -66,16 +77,18 @@ WHERE id = :id;
 
 --: LoginCandidate(password_hash?, locked_until?)
 
---- Before authentication: runs as the function owner, by email, case-insensitive.
+--- Before authentication (groundwork_auth only): by email, case-insensitive. The hash
+--- is present only for an active account that is not locked out.
 --! user_login_lookup : LoginCandidate
 SELECT user_id, password_hash, status, locked_until, failed_login_attempts
 FROM identity.user_login_lookup(:email);
 
---- Increments the failure count; the max_attempts-th failure in a row locks the
---- account for lockout_seconds.
+--- Counts a failure under the database's lock-out policy (identity.auth_policy);
+--- changes nothing while the account is locked. No row: unknown user.
 --! user_login_failed : (locked_until?)
 SELECT failed_login_attempts, locked_until
-FROM identity.user_login_failed(:user_id, :max_attempts, make_interval(secs => :lockout_seconds));
+FROM identity.user_login_failed(:user_id);
 
+--- Resets the failure count of an active, unlocked account; false otherwise.
 --! user_login_succeeded (ip?)
 SELECT identity.user_login_succeeded(:user_id, :ip) AS recorded;

@@ -8,9 +8,10 @@ RETURNING id, message_id, organization_id, topic, partition_key, payload, header
           status, attempts, max_attempts, available_at, locked_until, last_error, created_at,
           delivered_at, dead_at;
 
---- Locks with FOR UPDATE SKIP LOCKED and leases for lease_seconds. Orders by
---- priority, then id; claims only the oldest pending message of each partition key,
---- so a partition is delivered in order, one message at a time.
+--- The relay (groundwork_relay, every tenant). Locks with FOR UPDATE SKIP LOCKED and
+--- leases for lease_seconds. Orders by priority, then id; claims only the oldest
+--- pending message of each (organization, partition key), so a partition is delivered
+--- in order, one message at a time, and never waits for another tenant's.
 --! outbox_message_claim : OutboxMessage
 WITH candidates AS (
     SELECT m.id
@@ -20,7 +21,8 @@ WITH candidates AS (
       AND (m.locked_until IS NULL OR m.locked_until < now())
       AND NOT EXISTS (
           SELECT FROM messaging.outbox_messages earlier
-          WHERE earlier.partition_key = m.partition_key
+          WHERE earlier.organization_id = m.organization_id
+            AND earlier.partition_key = m.partition_key
             AND earlier.status = 'pending'
             AND earlier.id < m.id)
     ORDER BY m.priority DESC, m.id
@@ -56,7 +58,7 @@ SET last_error = :error,
 WHERE id = :id AND status = 'pending'
 RETURNING status, available_at;
 
---- Puts dead letters back in line with fresh attempts.
+--- The relay: puts dead letters back in line with fresh attempts.
 --! outbox_message_redrive
 UPDATE messaging.outbox_messages
 SET status = 'pending', attempts = 0, dead_at = NULL, available_at = now(), locked_until = NULL

@@ -1089,7 +1089,7 @@ pub mod queries {
             );
             pub fn event_read_stream() -> EventReadStreamStmt {
                 EventReadStreamStmt(
-                    "SELECT position, event_id, organization_id, type, tags, data, metadata, aggregate_type, aggregate_id, aggregate_version, correlation_id, causation_id, recorded_at FROM eventstore.events WHERE aggregate_id = $1 AND aggregate_version > $2 ORDER BY aggregate_version",
+                    "SELECT position, event_id, organization_id, type, tags, data, metadata, aggregate_type, aggregate_id, aggregate_version, correlation_id, causation_id, recorded_at FROM eventstore.events WHERE organization_id = identity.current_org_id() AND aggregate_id = $1 AND aggregate_version > $2 ORDER BY aggregate_version",
                     None,
                 )
             }
@@ -1162,7 +1162,7 @@ pub mod queries {
             );
             pub fn event_stream_version() -> EventStreamVersionStmt {
                 EventStreamVersionStmt(
-                    "SELECT coalesce(max(aggregate_version), 0) AS version FROM eventstore.events WHERE aggregate_id = $1",
+                    "SELECT coalesce(max(aggregate_version), 0) AS version FROM eventstore.events WHERE organization_id = identity.current_org_id() AND aggregate_id = $1",
                     None,
                 )
             }
@@ -1292,6 +1292,87 @@ pub mod queries {
                     mapper: fn(i64) -> R,
                 ) -> I64Query<'c, 'a, 's, C, R, N> {
                     I64Query {
+                        client: self.client,
+                        params: self.params,
+                        query: self.query,
+                        cached: self.cached,
+                        extractor: self.extractor,
+                        mapper,
+                    }
+                }
+                pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+                    let row = crate::generated::client::async_::one(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok((self.mapper)((self.extractor)(&row)?))
+                }
+                pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+                    self.iter().await?.try_collect().await
+                }
+                pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+                    let opt_row = crate::generated::client::async_::opt(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok(
+                        opt_row
+                            .map(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                            .transpose()?,
+                    )
+                }
+                pub async fn iter(
+                    self,
+                ) -> Result<
+                    impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+                    tokio_postgres::Error,
+                > {
+                    let stream = crate::generated::client::async_::raw(
+                            self.client,
+                            self.query,
+                            crate::generated::slice_iter(&self.params),
+                            self.cached,
+                        )
+                        .await?;
+                    let mapped = stream
+                        .map(move |res| {
+                            res.and_then(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                        })
+                        .into_stream();
+                    Ok(mapped)
+                }
+            }
+            pub struct StringQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+                client: &'c C,
+                params: [&'a (dyn postgres_types::ToSql + Sync); N],
+                query: &'static str,
+                cached: Option<&'s tokio_postgres::Statement>,
+                extractor: fn(
+                    &tokio_postgres::Row,
+                ) -> Result<&str, tokio_postgres::Error>,
+                mapper: fn(&str) -> T,
+            }
+            impl<'c, 'a, 's, C, T: 'c, const N: usize> StringQuery<'c, 'a, 's, C, T, N>
+            where
+                C: GenericClient,
+            {
+                pub fn map<R>(
+                    self,
+                    mapper: fn(&str) -> R,
+                ) -> StringQuery<'c, 'a, 's, C, R, N> {
+                    StringQuery {
                         client: self.client,
                         params: self.params,
                         query: self.query,
@@ -1502,6 +1583,38 @@ pub mod queries {
                         cached: self.1.as_ref(),
                         extractor: |row| Ok(row.try_get(0)?),
                         mapper: |it| it,
+                    }
+                }
+            }
+            pub struct SubscriptionChannelStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn subscription_channel() -> SubscriptionChannelStmt {
+                SubscriptionChannelStmt(
+                    "SELECT eventstore.notification_channel() AS channel",
+                    None,
+                )
+            }
+            impl SubscriptionChannelStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                ) -> StringQuery<'c, 'a, 's, C, String, 0> {
+                    StringQuery {
+                        client,
+                        params: [],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |row| Ok(row.try_get(0)?),
+                        mapper: |it| it.into(),
                     }
                 }
             }
@@ -2106,6 +2219,282 @@ pub mod queries {
                 }
             }
         }
+        pub mod member_directory {
+            #[derive(Clone, Copy, Debug)]
+            pub struct MemberDirectoryListParams {
+                pub after_member_id: Option<uuid::Uuid>,
+                pub limit: i64,
+            }
+            #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+            pub struct DirectoryMember {
+                pub organization_id: uuid::Uuid,
+                pub member_id: uuid::Uuid,
+                pub role: crate::generated::types::identity::MemberRole,
+                pub joined_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub user_id: uuid::Uuid,
+                pub email: String,
+                pub username: String,
+                pub first_name: Option<String>,
+                pub last_name: Option<String>,
+                pub avatar_url: Option<String>,
+            }
+            pub struct DirectoryMemberBorrowed<'a> {
+                pub organization_id: uuid::Uuid,
+                pub member_id: uuid::Uuid,
+                pub role: crate::generated::types::identity::MemberRole,
+                pub joined_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+                pub user_id: uuid::Uuid,
+                pub email: &'a str,
+                pub username: &'a str,
+                pub first_name: Option<&'a str>,
+                pub last_name: Option<&'a str>,
+                pub avatar_url: Option<&'a str>,
+            }
+            impl<'a> From<DirectoryMemberBorrowed<'a>> for DirectoryMember {
+                fn from(
+                    DirectoryMemberBorrowed {
+                        organization_id,
+                        member_id,
+                        role,
+                        joined_at,
+                        user_id,
+                        email,
+                        username,
+                        first_name,
+                        last_name,
+                        avatar_url,
+                    }: DirectoryMemberBorrowed<'a>,
+                ) -> Self {
+                    Self {
+                        organization_id,
+                        member_id,
+                        role,
+                        joined_at,
+                        user_id,
+                        email: email.into(),
+                        username: username.into(),
+                        first_name: first_name.map(|v| v.into()),
+                        last_name: last_name.map(|v| v.into()),
+                        avatar_url: avatar_url.map(|v| v.into()),
+                    }
+                }
+            }
+            use crate::generated::client::async_::GenericClient;
+            use futures::{self, StreamExt, TryStreamExt};
+            pub struct DirectoryMemberQuery<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+                T,
+                const N: usize,
+            > {
+                client: &'c C,
+                params: [&'a (dyn postgres_types::ToSql + Sync); N],
+                query: &'static str,
+                cached: Option<&'s tokio_postgres::Statement>,
+                extractor: fn(
+                    &tokio_postgres::Row,
+                ) -> Result<DirectoryMemberBorrowed, tokio_postgres::Error>,
+                mapper: fn(DirectoryMemberBorrowed) -> T,
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C,
+                T: 'c,
+                const N: usize,
+            > DirectoryMemberQuery<'c, 'a, 's, C, T, N>
+            where
+                C: GenericClient,
+            {
+                pub fn map<R>(
+                    self,
+                    mapper: fn(DirectoryMemberBorrowed) -> R,
+                ) -> DirectoryMemberQuery<'c, 'a, 's, C, R, N> {
+                    DirectoryMemberQuery {
+                        client: self.client,
+                        params: self.params,
+                        query: self.query,
+                        cached: self.cached,
+                        extractor: self.extractor,
+                        mapper,
+                    }
+                }
+                pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+                    let row = crate::generated::client::async_::one(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok((self.mapper)((self.extractor)(&row)?))
+                }
+                pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+                    self.iter().await?.try_collect().await
+                }
+                pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+                    let opt_row = crate::generated::client::async_::opt(
+                            self.client,
+                            self.query,
+                            &self.params,
+                            self.cached,
+                        )
+                        .await?;
+                    Ok(
+                        opt_row
+                            .map(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                            .transpose()?,
+                    )
+                }
+                pub async fn iter(
+                    self,
+                ) -> Result<
+                    impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+                    tokio_postgres::Error,
+                > {
+                    let stream = crate::generated::client::async_::raw(
+                            self.client,
+                            self.query,
+                            crate::generated::slice_iter(&self.params),
+                            self.cached,
+                        )
+                        .await?;
+                    let mapped = stream
+                        .map(move |res| {
+                            res.and_then(|row| {
+                                let extracted = (self.extractor)(&row)?;
+                                Ok((self.mapper)(extracted))
+                            })
+                        })
+                        .into_stream();
+                    Ok(mapped)
+                }
+            }
+            pub struct MemberDirectoryListStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn member_directory_list() -> MemberDirectoryListStmt {
+                MemberDirectoryListStmt(
+                    "SELECT organization_id, member_id, role, joined_at, user_id, email, username, first_name, last_name, avatar_url FROM identity.member_directory WHERE $1::uuid IS NULL OR member_id > $1 ORDER BY member_id LIMIT $2",
+                    None,
+                )
+            }
+            impl MemberDirectoryListStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                    after_member_id: &'a Option<uuid::Uuid>,
+                    limit: &'a i64,
+                ) -> DirectoryMemberQuery<'c, 'a, 's, C, DirectoryMember, 2> {
+                    DirectoryMemberQuery {
+                        client,
+                        params: [after_member_id, limit],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<DirectoryMemberBorrowed, tokio_postgres::Error> {
+                            Ok(DirectoryMemberBorrowed {
+                                organization_id: row.try_get(0)?,
+                                member_id: row.try_get(1)?,
+                                role: row.try_get(2)?,
+                                joined_at: row.try_get(3)?,
+                                user_id: row.try_get(4)?,
+                                email: row.try_get(5)?,
+                                username: row.try_get(6)?,
+                                first_name: row.try_get(7)?,
+                                last_name: row.try_get(8)?,
+                                avatar_url: row.try_get(9)?,
+                            })
+                        },
+                        mapper: |it| DirectoryMember::from(it),
+                    }
+                }
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+            > crate::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                MemberDirectoryListParams,
+                DirectoryMemberQuery<'c, 'a, 's, C, DirectoryMember, 2>,
+                C,
+            > for MemberDirectoryListStmt {
+                fn params(
+                    &'s self,
+                    client: &'c C,
+                    params: &'a MemberDirectoryListParams,
+                ) -> DirectoryMemberQuery<'c, 'a, 's, C, DirectoryMember, 2> {
+                    self.bind(client, &params.after_member_id, &params.limit)
+                }
+            }
+            pub struct MemberDirectoryGetByUserStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn member_directory_get_by_user() -> MemberDirectoryGetByUserStmt {
+                MemberDirectoryGetByUserStmt(
+                    "SELECT organization_id, member_id, role, joined_at, user_id, email, username, first_name, last_name, avatar_url FROM identity.member_directory WHERE user_id = $1",
+                    None,
+                )
+            }
+            impl MemberDirectoryGetByUserStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                    user_id: &'a uuid::Uuid,
+                ) -> DirectoryMemberQuery<'c, 'a, 's, C, DirectoryMember, 1> {
+                    DirectoryMemberQuery {
+                        client,
+                        params: [user_id],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<DirectoryMemberBorrowed, tokio_postgres::Error> {
+                            Ok(DirectoryMemberBorrowed {
+                                organization_id: row.try_get(0)?,
+                                member_id: row.try_get(1)?,
+                                role: row.try_get(2)?,
+                                joined_at: row.try_get(3)?,
+                                user_id: row.try_get(4)?,
+                                email: row.try_get(5)?,
+                                username: row.try_get(6)?,
+                                first_name: row.try_get(7)?,
+                                last_name: row.try_get(8)?,
+                                avatar_url: row.try_get(9)?,
+                            })
+                        },
+                        mapper: |it| DirectoryMember::from(it),
+                    }
+                }
+            }
+        }
         pub mod organization_members {
             #[derive(Debug)]
             pub struct OrganizationMemberAddParams<T1: crate::generated::JsonSql> {
@@ -2128,11 +2517,6 @@ pub mod queries {
                 pub invitation_token_hash: T3,
                 pub valid_seconds: f64,
                 pub invited_by: Option<uuid::Uuid>,
-            }
-            #[derive(Debug)]
-            pub struct OrganizationMemberAcceptInvitationParams<T1: crate::generated::BytesSql> {
-                pub invitation_token_hash: T1,
-                pub user_id: uuid::Uuid,
             }
             #[derive(Clone, Copy, Debug)]
             pub struct OrganizationMemberListParams {
@@ -2609,7 +2993,7 @@ pub mod queries {
             );
             pub fn organization_member_accept_invitation() -> OrganizationMemberAcceptInvitationStmt {
                 OrganizationMemberAcceptInvitationStmt(
-                    "SELECT member_id, organization_id, role FROM identity.invitation_accept($1, $2)",
+                    "SELECT member_id, organization_id, role FROM identity.invitation_accept($1)",
                     None,
                 )
             }
@@ -2625,18 +3009,17 @@ pub mod queries {
                     &'s self,
                     client: &'c C,
                     invitation_token_hash: &'a T1,
-                    user_id: &'a uuid::Uuid,
                 ) -> OrganizationMemberAcceptInvitationQuery<
                     'c,
                     'a,
                     's,
                     C,
                     OrganizationMemberAcceptInvitation,
-                    2,
+                    1,
                 > {
                     OrganizationMemberAcceptInvitationQuery {
                         client,
-                        params: [invitation_token_hash, user_id],
+                        params: [invitation_token_hash],
                         query: self.0,
                         cached: self.1.as_ref(),
                         extractor: |
@@ -2653,42 +3036,6 @@ pub mod queries {
                         },
                         mapper: |it| OrganizationMemberAcceptInvitation::from(it),
                     }
-                }
-            }
-            impl<
-                'c,
-                'a,
-                's,
-                C: GenericClient,
-                T1: crate::generated::BytesSql,
-            > crate::generated::client::async_::Params<
-                'c,
-                'a,
-                's,
-                OrganizationMemberAcceptInvitationParams<T1>,
-                OrganizationMemberAcceptInvitationQuery<
-                    'c,
-                    'a,
-                    's,
-                    C,
-                    OrganizationMemberAcceptInvitation,
-                    2,
-                >,
-                C,
-            > for OrganizationMemberAcceptInvitationStmt {
-                fn params(
-                    &'s self,
-                    client: &'c C,
-                    params: &'a OrganizationMemberAcceptInvitationParams<T1>,
-                ) -> OrganizationMemberAcceptInvitationQuery<
-                    'c,
-                    'a,
-                    's,
-                    C,
-                    OrganizationMemberAcceptInvitation,
-                    2,
-                > {
-                    self.bind(client, &params.invitation_token_hash, &params.user_id)
                 }
             }
             pub struct OrganizationMemberGetStmt(
@@ -4672,23 +5019,21 @@ pub mod queries {
                 pub first_name: Option<T1>,
                 pub last_name: Option<T2>,
                 pub avatar_url: Option<T3>,
-                pub status: Option<crate::generated::types::identity::UserStatus>,
                 pub metadata: Option<T4>,
                 pub locale: Option<T5>,
                 pub timezone: Option<T6>,
                 pub updated_by: Option<uuid::Uuid>,
                 pub id: uuid::Uuid,
             }
+            #[derive(Clone, Copy, Debug)]
+            pub struct UserStatusSetParams {
+                pub status: crate::generated::types::identity::UserStatus,
+                pub id: uuid::Uuid,
+            }
             #[derive(Debug)]
             pub struct UserPasswordSetParams<T1: crate::generated::StringSql> {
                 pub password_hash: T1,
                 pub id: uuid::Uuid,
-            }
-            #[derive(Clone, Copy, Debug)]
-            pub struct UserLoginFailedParams {
-                pub user_id: uuid::Uuid,
-                pub max_attempts: i32,
-                pub lockout_seconds: f64,
             }
             #[derive(Clone, Copy, Debug)]
             pub struct UserLoginSucceededParams {
@@ -4700,7 +5045,6 @@ pub mod queries {
                 pub id: uuid::Uuid,
                 pub email: String,
                 pub username: String,
-                pub password_hash: Option<String>,
                 pub first_name: Option<String>,
                 pub last_name: Option<String>,
                 pub avatar_url: Option<String>,
@@ -4727,7 +5071,6 @@ pub mod queries {
                 pub id: uuid::Uuid,
                 pub email: &'a str,
                 pub username: &'a str,
-                pub password_hash: Option<&'a str>,
                 pub first_name: Option<&'a str>,
                 pub last_name: Option<&'a str>,
                 pub avatar_url: Option<&'a str>,
@@ -4756,7 +5099,6 @@ pub mod queries {
                         id,
                         email,
                         username,
-                        password_hash,
                         first_name,
                         last_name,
                         avatar_url,
@@ -4784,7 +5126,6 @@ pub mod queries {
                         id,
                         email: email.into(),
                         username: username.into(),
-                        password_hash: password_hash.map(|v| v.into()),
                         first_name: first_name.map(|v| v.into()),
                         last_name: last_name.map(|v| v.into()),
                         avatar_url: avatar_url.map(|v| v.into()),
@@ -5212,7 +5553,7 @@ pub mod queries {
             pub struct UserCreateStmt(&'static str, Option<tokio_postgres::Statement>);
             pub fn user_create() -> UserCreateStmt {
                 UserCreateStmt(
-                    "INSERT INTO identity.users (id, email, username, password_hash, first_name, last_name, phone, password_changed_at) VALUES (COALESCE($1, gen_random_uuid()), $2, $3, $4, $5, $6, $7, CASE WHEN $4::text IS NOT NULL THEN now() END) RETURNING id, email, username, password_hash, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at",
+                    "INSERT INTO identity.users (id, email, username, password_hash, first_name, last_name, phone, password_changed_at) VALUES (COALESCE($1, gen_random_uuid()), $2, $3, $4, $5, $6, $7, CASE WHEN $4::text IS NOT NULL THEN now() END) RETURNING id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at",
                     None,
                 )
             }
@@ -5266,28 +5607,27 @@ pub mod queries {
                                 id: row.try_get(0)?,
                                 email: row.try_get(1)?,
                                 username: row.try_get(2)?,
-                                password_hash: row.try_get(3)?,
-                                first_name: row.try_get(4)?,
-                                last_name: row.try_get(5)?,
-                                avatar_url: row.try_get(6)?,
-                                email_verified: row.try_get(7)?,
-                                status: row.try_get(8)?,
-                                metadata: row.try_get(9)?,
-                                last_login_at: row.try_get(10)?,
-                                phone: row.try_get(11)?,
-                                locale: row.try_get(12)?,
-                                timezone: row.try_get(13)?,
-                                tax_number: row.try_get(14)?,
-                                mfa_enabled: row.try_get(15)?,
-                                mfa_method: row.try_get(16)?,
-                                failed_login_attempts: row.try_get(17)?,
-                                locked_until: row.try_get(18)?,
-                                last_login_ip: row.try_get(19)?,
-                                password_changed_at: row.try_get(20)?,
-                                created_by: row.try_get(21)?,
-                                updated_by: row.try_get(22)?,
-                                created_at: row.try_get(23)?,
-                                updated_at: row.try_get(24)?,
+                                first_name: row.try_get(3)?,
+                                last_name: row.try_get(4)?,
+                                avatar_url: row.try_get(5)?,
+                                email_verified: row.try_get(6)?,
+                                status: row.try_get(7)?,
+                                metadata: row.try_get(8)?,
+                                last_login_at: row.try_get(9)?,
+                                phone: row.try_get(10)?,
+                                locale: row.try_get(11)?,
+                                timezone: row.try_get(12)?,
+                                tax_number: row.try_get(13)?,
+                                mfa_enabled: row.try_get(14)?,
+                                mfa_method: row.try_get(15)?,
+                                failed_login_attempts: row.try_get(16)?,
+                                locked_until: row.try_get(17)?,
+                                last_login_ip: row.try_get(18)?,
+                                password_changed_at: row.try_get(19)?,
+                                created_by: row.try_get(20)?,
+                                updated_by: row.try_get(21)?,
+                                created_at: row.try_get(22)?,
+                                updated_at: row.try_get(23)?,
                             })
                         },
                         mapper: |it| User::from(it),
@@ -5333,7 +5673,7 @@ pub mod queries {
             pub struct UserGetStmt(&'static str, Option<tokio_postgres::Statement>);
             pub fn user_get() -> UserGetStmt {
                 UserGetStmt(
-                    "SELECT id, email, username, password_hash, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at FROM identity.users WHERE id = $1",
+                    "SELECT id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at FROM identity.users WHERE id = $1",
                     None,
                 )
             }
@@ -5362,28 +5702,27 @@ pub mod queries {
                                 id: row.try_get(0)?,
                                 email: row.try_get(1)?,
                                 username: row.try_get(2)?,
-                                password_hash: row.try_get(3)?,
-                                first_name: row.try_get(4)?,
-                                last_name: row.try_get(5)?,
-                                avatar_url: row.try_get(6)?,
-                                email_verified: row.try_get(7)?,
-                                status: row.try_get(8)?,
-                                metadata: row.try_get(9)?,
-                                last_login_at: row.try_get(10)?,
-                                phone: row.try_get(11)?,
-                                locale: row.try_get(12)?,
-                                timezone: row.try_get(13)?,
-                                tax_number: row.try_get(14)?,
-                                mfa_enabled: row.try_get(15)?,
-                                mfa_method: row.try_get(16)?,
-                                failed_login_attempts: row.try_get(17)?,
-                                locked_until: row.try_get(18)?,
-                                last_login_ip: row.try_get(19)?,
-                                password_changed_at: row.try_get(20)?,
-                                created_by: row.try_get(21)?,
-                                updated_by: row.try_get(22)?,
-                                created_at: row.try_get(23)?,
-                                updated_at: row.try_get(24)?,
+                                first_name: row.try_get(3)?,
+                                last_name: row.try_get(4)?,
+                                avatar_url: row.try_get(5)?,
+                                email_verified: row.try_get(6)?,
+                                status: row.try_get(7)?,
+                                metadata: row.try_get(8)?,
+                                last_login_at: row.try_get(9)?,
+                                phone: row.try_get(10)?,
+                                locale: row.try_get(11)?,
+                                timezone: row.try_get(12)?,
+                                tax_number: row.try_get(13)?,
+                                mfa_enabled: row.try_get(14)?,
+                                mfa_method: row.try_get(15)?,
+                                failed_login_attempts: row.try_get(16)?,
+                                locked_until: row.try_get(17)?,
+                                last_login_ip: row.try_get(18)?,
+                                password_changed_at: row.try_get(19)?,
+                                created_by: row.try_get(20)?,
+                                updated_by: row.try_get(21)?,
+                                created_at: row.try_get(22)?,
+                                updated_at: row.try_get(23)?,
                             })
                         },
                         mapper: |it| User::from(it),
@@ -5396,7 +5735,7 @@ pub mod queries {
             );
             pub fn user_get_by_email() -> UserGetByEmailStmt {
                 UserGetByEmailStmt(
-                    "SELECT id, email, username, password_hash, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at FROM identity.users WHERE lower(email) = lower($1)",
+                    "SELECT id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at FROM identity.users WHERE lower(email) = lower($1)",
                     None,
                 )
             }
@@ -5425,28 +5764,27 @@ pub mod queries {
                                 id: row.try_get(0)?,
                                 email: row.try_get(1)?,
                                 username: row.try_get(2)?,
-                                password_hash: row.try_get(3)?,
-                                first_name: row.try_get(4)?,
-                                last_name: row.try_get(5)?,
-                                avatar_url: row.try_get(6)?,
-                                email_verified: row.try_get(7)?,
-                                status: row.try_get(8)?,
-                                metadata: row.try_get(9)?,
-                                last_login_at: row.try_get(10)?,
-                                phone: row.try_get(11)?,
-                                locale: row.try_get(12)?,
-                                timezone: row.try_get(13)?,
-                                tax_number: row.try_get(14)?,
-                                mfa_enabled: row.try_get(15)?,
-                                mfa_method: row.try_get(16)?,
-                                failed_login_attempts: row.try_get(17)?,
-                                locked_until: row.try_get(18)?,
-                                last_login_ip: row.try_get(19)?,
-                                password_changed_at: row.try_get(20)?,
-                                created_by: row.try_get(21)?,
-                                updated_by: row.try_get(22)?,
-                                created_at: row.try_get(23)?,
-                                updated_at: row.try_get(24)?,
+                                first_name: row.try_get(3)?,
+                                last_name: row.try_get(4)?,
+                                avatar_url: row.try_get(5)?,
+                                email_verified: row.try_get(6)?,
+                                status: row.try_get(7)?,
+                                metadata: row.try_get(8)?,
+                                last_login_at: row.try_get(9)?,
+                                phone: row.try_get(10)?,
+                                locale: row.try_get(11)?,
+                                timezone: row.try_get(12)?,
+                                tax_number: row.try_get(13)?,
+                                mfa_enabled: row.try_get(14)?,
+                                mfa_method: row.try_get(15)?,
+                                failed_login_attempts: row.try_get(16)?,
+                                locked_until: row.try_get(17)?,
+                                last_login_ip: row.try_get(18)?,
+                                password_changed_at: row.try_get(19)?,
+                                created_by: row.try_get(20)?,
+                                updated_by: row.try_get(21)?,
+                                created_at: row.try_get(22)?,
+                                updated_at: row.try_get(23)?,
                             })
                         },
                         mapper: |it| User::from(it),
@@ -5456,7 +5794,7 @@ pub mod queries {
             pub struct UserListStmt(&'static str, Option<tokio_postgres::Statement>);
             pub fn user_list() -> UserListStmt {
                 UserListStmt(
-                    "SELECT id, email, username, password_hash, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at FROM identity.users WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid) ORDER BY created_at, id LIMIT $3",
+                    "SELECT id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at FROM identity.users WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid) ORDER BY created_at, id LIMIT $3",
                     None,
                 )
             }
@@ -5487,28 +5825,27 @@ pub mod queries {
                                 id: row.try_get(0)?,
                                 email: row.try_get(1)?,
                                 username: row.try_get(2)?,
-                                password_hash: row.try_get(3)?,
-                                first_name: row.try_get(4)?,
-                                last_name: row.try_get(5)?,
-                                avatar_url: row.try_get(6)?,
-                                email_verified: row.try_get(7)?,
-                                status: row.try_get(8)?,
-                                metadata: row.try_get(9)?,
-                                last_login_at: row.try_get(10)?,
-                                phone: row.try_get(11)?,
-                                locale: row.try_get(12)?,
-                                timezone: row.try_get(13)?,
-                                tax_number: row.try_get(14)?,
-                                mfa_enabled: row.try_get(15)?,
-                                mfa_method: row.try_get(16)?,
-                                failed_login_attempts: row.try_get(17)?,
-                                locked_until: row.try_get(18)?,
-                                last_login_ip: row.try_get(19)?,
-                                password_changed_at: row.try_get(20)?,
-                                created_by: row.try_get(21)?,
-                                updated_by: row.try_get(22)?,
-                                created_at: row.try_get(23)?,
-                                updated_at: row.try_get(24)?,
+                                first_name: row.try_get(3)?,
+                                last_name: row.try_get(4)?,
+                                avatar_url: row.try_get(5)?,
+                                email_verified: row.try_get(6)?,
+                                status: row.try_get(7)?,
+                                metadata: row.try_get(8)?,
+                                last_login_at: row.try_get(9)?,
+                                phone: row.try_get(10)?,
+                                locale: row.try_get(11)?,
+                                timezone: row.try_get(12)?,
+                                tax_number: row.try_get(13)?,
+                                mfa_enabled: row.try_get(14)?,
+                                mfa_method: row.try_get(15)?,
+                                failed_login_attempts: row.try_get(16)?,
+                                locked_until: row.try_get(17)?,
+                                last_login_ip: row.try_get(18)?,
+                                password_changed_at: row.try_get(19)?,
+                                created_by: row.try_get(20)?,
+                                updated_by: row.try_get(21)?,
+                                created_at: row.try_get(22)?,
+                                updated_at: row.try_get(23)?,
                             })
                         },
                         mapper: |it| User::from(it),
@@ -5544,7 +5881,7 @@ pub mod queries {
             pub struct UserUpdateStmt(&'static str, Option<tokio_postgres::Statement>);
             pub fn user_update() -> UserUpdateStmt {
                 UserUpdateStmt(
-                    "UPDATE identity.users SET first_name = COALESCE($1, first_name), last_name = COALESCE($2, last_name), avatar_url = COALESCE($3, avatar_url), status = COALESCE($4, status), metadata = COALESCE($5, metadata), locale = COALESCE($6, locale), timezone = COALESCE($7, timezone), updated_by = COALESCE($8, updated_by) WHERE id = $9 RETURNING id, email, username, password_hash, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at",
+                    "UPDATE identity.users SET first_name = COALESCE($1, first_name), last_name = COALESCE($2, last_name), avatar_url = COALESCE($3, avatar_url), metadata = COALESCE($4, metadata), locale = COALESCE($5, locale), timezone = COALESCE($6, timezone), updated_by = COALESCE($7, updated_by) WHERE id = $8 RETURNING id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at",
                     None,
                 )
             }
@@ -5573,20 +5910,18 @@ pub mod queries {
                     first_name: &'a Option<T1>,
                     last_name: &'a Option<T2>,
                     avatar_url: &'a Option<T3>,
-                    status: &'a Option<crate::generated::types::identity::UserStatus>,
                     metadata: &'a Option<T4>,
                     locale: &'a Option<T5>,
                     timezone: &'a Option<T6>,
                     updated_by: &'a Option<uuid::Uuid>,
                     id: &'a uuid::Uuid,
-                ) -> UserQuery<'c, 'a, 's, C, User, 9> {
+                ) -> UserQuery<'c, 'a, 's, C, User, 8> {
                     UserQuery {
                         client,
                         params: [
                             first_name,
                             last_name,
                             avatar_url,
-                            status,
                             metadata,
                             locale,
                             timezone,
@@ -5602,28 +5937,27 @@ pub mod queries {
                                 id: row.try_get(0)?,
                                 email: row.try_get(1)?,
                                 username: row.try_get(2)?,
-                                password_hash: row.try_get(3)?,
-                                first_name: row.try_get(4)?,
-                                last_name: row.try_get(5)?,
-                                avatar_url: row.try_get(6)?,
-                                email_verified: row.try_get(7)?,
-                                status: row.try_get(8)?,
-                                metadata: row.try_get(9)?,
-                                last_login_at: row.try_get(10)?,
-                                phone: row.try_get(11)?,
-                                locale: row.try_get(12)?,
-                                timezone: row.try_get(13)?,
-                                tax_number: row.try_get(14)?,
-                                mfa_enabled: row.try_get(15)?,
-                                mfa_method: row.try_get(16)?,
-                                failed_login_attempts: row.try_get(17)?,
-                                locked_until: row.try_get(18)?,
-                                last_login_ip: row.try_get(19)?,
-                                password_changed_at: row.try_get(20)?,
-                                created_by: row.try_get(21)?,
-                                updated_by: row.try_get(22)?,
-                                created_at: row.try_get(23)?,
-                                updated_at: row.try_get(24)?,
+                                first_name: row.try_get(3)?,
+                                last_name: row.try_get(4)?,
+                                avatar_url: row.try_get(5)?,
+                                email_verified: row.try_get(6)?,
+                                status: row.try_get(7)?,
+                                metadata: row.try_get(8)?,
+                                last_login_at: row.try_get(9)?,
+                                phone: row.try_get(10)?,
+                                locale: row.try_get(11)?,
+                                timezone: row.try_get(12)?,
+                                tax_number: row.try_get(13)?,
+                                mfa_enabled: row.try_get(14)?,
+                                mfa_method: row.try_get(15)?,
+                                failed_login_attempts: row.try_get(16)?,
+                                locked_until: row.try_get(17)?,
+                                last_login_ip: row.try_get(18)?,
+                                password_changed_at: row.try_get(19)?,
+                                created_by: row.try_get(20)?,
+                                updated_by: row.try_get(21)?,
+                                created_at: row.try_get(22)?,
+                                updated_at: row.try_get(23)?,
                             })
                         },
                         mapper: |it| User::from(it),
@@ -5646,26 +5980,109 @@ pub mod queries {
                 'a,
                 's,
                 UserUpdateParams<T1, T2, T3, T4, T5, T6>,
-                UserQuery<'c, 'a, 's, C, User, 9>,
+                UserQuery<'c, 'a, 's, C, User, 8>,
                 C,
             > for UserUpdateStmt {
                 fn params(
                     &'s self,
                     client: &'c C,
                     params: &'a UserUpdateParams<T1, T2, T3, T4, T5, T6>,
-                ) -> UserQuery<'c, 'a, 's, C, User, 9> {
+                ) -> UserQuery<'c, 'a, 's, C, User, 8> {
                     self.bind(
                         client,
                         &params.first_name,
                         &params.last_name,
                         &params.avatar_url,
-                        &params.status,
                         &params.metadata,
                         &params.locale,
                         &params.timezone,
                         &params.updated_by,
                         &params.id,
                     )
+                }
+            }
+            pub struct UserStatusSetStmt(
+                &'static str,
+                Option<tokio_postgres::Statement>,
+            );
+            pub fn user_status_set() -> UserStatusSetStmt {
+                UserStatusSetStmt(
+                    "UPDATE identity.users SET status = $1 WHERE id = $2 RETURNING id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at",
+                    None,
+                )
+            }
+            impl UserStatusSetStmt {
+                pub async fn prepare<'a, C: GenericClient>(
+                    mut self,
+                    client: &'a C,
+                ) -> Result<Self, tokio_postgres::Error> {
+                    self.1 = Some(client.prepare(self.0).await?);
+                    Ok(self)
+                }
+                pub fn bind<'c, 'a, 's, C: GenericClient>(
+                    &'s self,
+                    client: &'c C,
+                    status: &'a crate::generated::types::identity::UserStatus,
+                    id: &'a uuid::Uuid,
+                ) -> UserQuery<'c, 'a, 's, C, User, 2> {
+                    UserQuery {
+                        client,
+                        params: [status, id],
+                        query: self.0,
+                        cached: self.1.as_ref(),
+                        extractor: |
+                            row: &tokio_postgres::Row,
+                        | -> Result<UserBorrowed, tokio_postgres::Error> {
+                            Ok(UserBorrowed {
+                                id: row.try_get(0)?,
+                                email: row.try_get(1)?,
+                                username: row.try_get(2)?,
+                                first_name: row.try_get(3)?,
+                                last_name: row.try_get(4)?,
+                                avatar_url: row.try_get(5)?,
+                                email_verified: row.try_get(6)?,
+                                status: row.try_get(7)?,
+                                metadata: row.try_get(8)?,
+                                last_login_at: row.try_get(9)?,
+                                phone: row.try_get(10)?,
+                                locale: row.try_get(11)?,
+                                timezone: row.try_get(12)?,
+                                tax_number: row.try_get(13)?,
+                                mfa_enabled: row.try_get(14)?,
+                                mfa_method: row.try_get(15)?,
+                                failed_login_attempts: row.try_get(16)?,
+                                locked_until: row.try_get(17)?,
+                                last_login_ip: row.try_get(18)?,
+                                password_changed_at: row.try_get(19)?,
+                                created_by: row.try_get(20)?,
+                                updated_by: row.try_get(21)?,
+                                created_at: row.try_get(22)?,
+                                updated_at: row.try_get(23)?,
+                            })
+                        },
+                        mapper: |it| User::from(it),
+                    }
+                }
+            }
+            impl<
+                'c,
+                'a,
+                's,
+                C: GenericClient,
+            > crate::generated::client::async_::Params<
+                'c,
+                'a,
+                's,
+                UserStatusSetParams,
+                UserQuery<'c, 'a, 's, C, User, 2>,
+                C,
+            > for UserStatusSetStmt {
+                fn params(
+                    &'s self,
+                    client: &'c C,
+                    params: &'a UserStatusSetParams,
+                ) -> UserQuery<'c, 'a, 's, C, User, 2> {
+                    self.bind(client, &params.status, &params.id)
                 }
             }
             pub struct UserPasswordSetStmt(
@@ -5776,7 +6193,7 @@ pub mod queries {
             );
             pub fn user_login_failed() -> UserLoginFailedStmt {
                 UserLoginFailedStmt(
-                    "SELECT failed_login_attempts, locked_until FROM identity.user_login_failed($1, $2, make_interval(secs => $3))",
+                    "SELECT failed_login_attempts, locked_until FROM identity.user_login_failed($1)",
                     None,
                 )
             }
@@ -5792,12 +6209,10 @@ pub mod queries {
                     &'s self,
                     client: &'c C,
                     user_id: &'a uuid::Uuid,
-                    max_attempts: &'a i32,
-                    lockout_seconds: &'a f64,
-                ) -> UserLoginFailedQuery<'c, 'a, 's, C, UserLoginFailed, 3> {
+                ) -> UserLoginFailedQuery<'c, 'a, 's, C, UserLoginFailed, 1> {
                     UserLoginFailedQuery {
                         client,
-                        params: [user_id, max_attempts, lockout_seconds],
+                        params: [user_id],
                         query: self.0,
                         cached: self.1.as_ref(),
                         extractor: |
@@ -5810,32 +6225,6 @@ pub mod queries {
                         },
                         mapper: |it| UserLoginFailed::from(it),
                     }
-                }
-            }
-            impl<
-                'c,
-                'a,
-                's,
-                C: GenericClient,
-            > crate::generated::client::async_::Params<
-                'c,
-                'a,
-                's,
-                UserLoginFailedParams,
-                UserLoginFailedQuery<'c, 'a, 's, C, UserLoginFailed, 3>,
-                C,
-            > for UserLoginFailedStmt {
-                fn params(
-                    &'s self,
-                    client: &'c C,
-                    params: &'a UserLoginFailedParams,
-                ) -> UserLoginFailedQuery<'c, 'a, 's, C, UserLoginFailed, 3> {
-                    self.bind(
-                        client,
-                        &params.user_id,
-                        &params.max_attempts,
-                        &params.lockout_seconds,
-                    )
                 }
             }
             pub struct UserLoginSucceededStmt(
@@ -6906,7 +7295,7 @@ pub mod queries {
             );
             pub fn outbox_message_claim() -> OutboxMessageClaimStmt {
                 OutboxMessageClaimStmt(
-                    "WITH candidates AS ( SELECT m.id FROM messaging.outbox_messages m WHERE m.status = 'pending' AND m.available_at <= now() AND (m.locked_until IS NULL OR m.locked_until < now()) AND NOT EXISTS ( SELECT FROM messaging.outbox_messages earlier WHERE earlier.partition_key = m.partition_key AND earlier.status = 'pending' AND earlier.id < m.id) ORDER BY m.priority DESC, m.id LIMIT $1 FOR UPDATE SKIP LOCKED ) UPDATE messaging.outbox_messages m SET locked_until = now() + make_interval(secs => $2), attempts = m.attempts + 1 FROM candidates c WHERE m.id = c.id RETURNING m.id, m.message_id, m.organization_id, m.topic, m.partition_key, m.payload, m.headers, m.priority, m.status, m.attempts, m.max_attempts, m.available_at, m.locked_until, m.last_error, m.created_at, m.delivered_at, m.dead_at",
+                    "WITH candidates AS ( SELECT m.id FROM messaging.outbox_messages m WHERE m.status = 'pending' AND m.available_at <= now() AND (m.locked_until IS NULL OR m.locked_until < now()) AND NOT EXISTS ( SELECT FROM messaging.outbox_messages earlier WHERE earlier.organization_id = m.organization_id AND earlier.partition_key = m.partition_key AND earlier.status = 'pending' AND earlier.id < m.id) ORDER BY m.priority DESC, m.id LIMIT $1 FOR UPDATE SKIP LOCKED ) UPDATE messaging.outbox_messages m SET locked_until = now() + make_interval(secs => $2), attempts = m.attempts + 1 FROM candidates c WHERE m.id = c.id RETURNING m.id, m.message_id, m.organization_id, m.topic, m.partition_key, m.payload, m.headers, m.priority, m.status, m.attempts, m.max_attempts, m.available_at, m.locked_until, m.last_error, m.created_at, m.delivered_at, m.dead_at",
                     None,
                 )
             }

@@ -59,15 +59,16 @@ pub async fn invite_member<C: GenericClient>(
     Ok(Invitation { member, token })
 }
 
-/// Accepts an invitation for `user_id`. `None` when the token is unknown, used or
-/// expired.
+/// Accepts an invitation for the user `client`'s transaction acts for (a
+/// [`Tenant::user`](crate::tenant::Tenant::user) context): only the invitee, signed in,
+/// can turn an invitation into a membership. `None` when the token is unknown, used
+/// or expired, or the user or the organization is not active.
 pub async fn accept_invitation<C: GenericClient>(
     client: &C,
     token: &str,
-    user_id: Uuid,
 ) -> Result<Option<AcceptedInvitation>, IdentityError> {
     let row = organization_member_accept_invitation()
-        .bind(client, &token_hash(token), &user_id)
+        .bind(client, &token_hash(token))
         .opt()
         .await?;
     Ok(row.map(|row| AcceptedInvitation {

@@ -1,7 +1,12 @@
 //! Password login with lock-out after repeated failures.
+//!
+//! The lock-out policy (failures before a lock, how long it lasts) lives in the
+//! database (`identity.auth_policy`), and so does the rule that a locked or inactive
+//! account never gets its password checked: the lookup returns no hash for it. The
+//! login functions are granted to `groundwork_auth` only, so `client` must connect as
+//! a role in that group.
 
 use std::net::IpAddr;
-use std::time::Duration;
 
 use uuid::Uuid;
 
@@ -9,24 +14,6 @@ use super::{IdentityError, verify_password};
 use crate::client::async_::GenericClient;
 use crate::queries::identity::users::{user_login_failed, user_login_lookup, user_login_succeeded};
 use crate::types::identity::UserStatus;
-
-/// When failures lock an account, and for how long.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LoginPolicy {
-    /// Consecutive failures that lock the account.
-    pub max_attempts: i32,
-    /// How long the lock lasts.
-    pub lockout: Duration,
-}
-
-impl Default for LoginPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 5,
-            lockout: Duration::from_secs(15 * 60),
-        }
-    }
-}
 
 /// The result of a login attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,14 +35,14 @@ pub enum LoginOutcome {
     Inactive,
 }
 
-/// Checks `password` for `email`, counting failures and locking per `policy`. A
-/// locked account is refused without checking the password.
+/// Checks `password` for `email`, counting failures and locking the account under the
+/// database's policy. A locked or inactive account is refused without checking the
+/// password.
 pub async fn login<C: GenericClient>(
     client: &C,
     email: &str,
     password: &str,
     ip: Option<IpAddr>,
-    policy: LoginPolicy,
 ) -> Result<LoginOutcome, IdentityError> {
     let Some(candidate) = user_login_lookup().bind(client, &email).opt().await? else {
         return Ok(LoginOutcome::InvalidCredentials);
@@ -74,23 +61,26 @@ pub async fn login<C: GenericClient>(
     };
     if !matches {
         let failed = user_login_failed()
-            .bind(
-                client,
-                &candidate.user_id,
-                &policy.max_attempts,
-                &policy.lockout.as_secs_f64(),
-            )
-            .one()
+            .bind(client, &candidate.user_id)
+            .opt()
             .await?;
-        return Ok(match failed.locked_until {
+        return Ok(match failed.and_then(|f| f.locked_until) {
             Some(until) if until > chrono::Utc::now() => LoginOutcome::Locked { until },
             _ => LoginOutcome::InvalidCredentials,
         });
     }
-    user_login_succeeded()
+    let recorded = user_login_succeeded()
         .bind(client, &candidate.user_id, &ip)
         .one()
         .await?;
+    if !recorded {
+        // Locked or deactivated between the lookup and now: report the current state.
+        let current = user_login_lookup().bind(client, &email).opt().await?;
+        return Ok(match current.and_then(|c| c.locked_until) {
+            Some(until) if until > chrono::Utc::now() => LoginOutcome::Locked { until },
+            _ => LoginOutcome::Inactive,
+        });
+    }
     Ok(LoginOutcome::Authenticated {
         user_id: candidate.user_id,
     })

@@ -16,7 +16,7 @@ mod sessions;
 pub use api_keys::{ApiKeyPrincipal, IssuedApiKey, authenticate_api_key, issue_api_key};
 pub use error::IdentityError;
 pub use invitations::{AcceptedInvitation, Invitation, accept_invitation, invite_member};
-pub use login::{LoginOutcome, LoginPolicy, login};
+pub use login::{LoginOutcome, login};
 pub use password::{hash_password, verify_password};
 pub use secret::token_hash;
 pub use sessions::{IssuedSession, RotatedSession, create_session, rotate_session};

@@ -4,34 +4,49 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use groundwork::queries::identity::organizations::organization_create;
-use groundwork::testing::TestDb;
-use uuid::Uuid;
+use groundwork::testing::{DbRole, TestDb, TestTenant};
 
-/// A migrated test database with a pool of `pool_size` and one organization.
-pub async fn db_with_organization(pool_size: usize, slug: &str) -> (Arc<TestDb>, Uuid) {
+/// A migrated test database with pools of `pool_size` and one tenant.
+pub async fn db_with_tenant(pool_size: usize) -> (Arc<TestDb>, TestTenant) {
     let db = TestDb::builder().pool_size(pool_size).build().await;
-    let org = organization(&db, slug).await;
-    (Arc::new(db), org)
+    let [tenant] = db.tenants().await;
+    (Arc::new(db), tenant)
 }
 
-/// Creates an organization named and slugged `slug`; returns its id.
-pub async fn organization(db: &TestDb, slug: &str) -> Uuid {
-    let client = db.pool().get().await.unwrap();
-    organization_create()
-        .bind(
-            &client,
-            &None::<Uuid>,
-            &slug,
-            &slug,
-            &serde_json::json!({}),
-            &serde_json::json!({}),
-            &None::<Uuid>,
-        )
-        .one()
+/// Creates a table as the owner, for a test's handler to write through the
+/// application role: `definition` is the part after `CREATE TABLE public.<name>`.
+pub async fn scratch_table(db: &TestDb, name: &str, definition: &str) {
+    db.pool(DbRole::Owner)
+        .get()
         .await
         .unwrap()
-        .id
+        .batch_execute(&format!(
+            "CREATE TABLE public.{name} {definition};
+             GRANT SELECT, INSERT ON public.{name} TO groundwork_app;
+             GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO groundwork_app;"
+        ))
+        .await
+        .unwrap();
+}
+
+/// Rows of `table` as the owner sees them: for checking that nothing was written.
+pub async fn count(db: &TestDb, table: &str) -> i64 {
+    db.pool(DbRole::Owner)
+        .get()
+        .await
+        .unwrap()
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// The database error inside an identity error (the others do not happen in tests).
+pub fn database(error: groundwork::identity::IdentityError) -> groundwork::Error {
+    match error {
+        groundwork::identity::IdentityError::Database(e) => e,
+        other => panic!("{other}"),
+    }
 }
 
 /// Copies the directory tree `from` to `to`.

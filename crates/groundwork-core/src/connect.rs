@@ -33,9 +33,52 @@ pub fn with_database(url: &str, database: &str) -> String {
     format!("{}/{database}{query}", &base[..authority_end])
 }
 
+/// Returns `url` connecting as `user` with `password` instead of its own credentials.
+///
+/// Accepts `postgres://` / `postgresql://` URLs and key=value connection strings. The
+/// user and password are used as given: pass names and passwords that need no
+/// escaping (letters, digits, `_`).
+pub fn with_credentials(url: &str, user: &str, password: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return format!("{url} user={user} password={password}");
+    };
+    let rest_start = scheme_end + 3;
+    let authority_end = url[rest_start..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| rest_start + i);
+    let host_start = url[rest_start..authority_end]
+        .rfind('@')
+        .map_or(rest_start, |i| rest_start + i + 1);
+    format!(
+        "{}{user}:{password}@{}",
+        &url[..rest_start],
+        &url[host_start..]
+    )
+}
+
 #[cfg(test)]
 mod tests {
-    use super::with_database;
+    use super::{with_credentials, with_database};
+
+    #[test]
+    fn replaces_or_adds_the_credentials() {
+        assert_eq!(
+            with_credentials("postgres://u:p@h:5/db?sslmode=disable", "app", "pw"),
+            "postgres://app:pw@h:5/db?sslmode=disable"
+        );
+        assert_eq!(
+            with_credentials("postgresql://h/db", "app", "pw"),
+            "postgresql://app:pw@h/db"
+        );
+        assert_eq!(
+            with_credentials("postgres://a%40b:p%3Aq@h", "app", "pw"),
+            "postgres://app:pw@h"
+        );
+        assert_eq!(
+            with_credentials("host=h user=u", "app", "pw"),
+            "host=h user=u user=app password=pw"
+        );
+    }
 
     #[test]
     fn replaces_or_adds_the_database() {

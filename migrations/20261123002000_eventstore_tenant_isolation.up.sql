@@ -1,0 +1,557 @@
+-- Why: the event store let one tenant see, collide with or delay another:
+--
+-- * streams were keyed by aggregate id alone, so a tenant learned another's stream
+--   version from the conflict error and could append into its stream. Streams are now
+--   keyed by (organization, aggregate id, version), and a stream keeps its aggregate
+--   type.
+-- * lock keys and the read horizon were global: one tenant's long append held back
+--   every tenant's readers. Each tenant now has its own advisory-lock space (a number
+--   from eventstore.tenant_keys, unique per tenant): DCB keys are the space in the
+--   high 32 bits and a hash of (type, tag) in the low 32; the space's own key (low
+--   bits 0) is taken shared by every append, exclusive by one that escalates; and the
+--   position bound a reader must not pass is a two-key lock (space, bound), so a
+--   reader looks only at its own tenant's appends.
+-- * reads failed for the application and read-only roles (the horizon read the
+--   position sequence). read_horizon() now runs as the owner.
+-- * one append could take so many locks that the server ran out of shared memory, for
+--   every tenant. An append is limited in events, tags, tag length and size
+--   (SQLSTATE 54000 when over a limit, 22023 when malformed), and a transaction takes
+--   at most 32 keys per tenant before it escalates to its tenant's space key.
+-- * commit notifications named the organization on a channel anyone could LISTEN
+--   and NOTIFY. Each tenant now has its own channel with an unguessable name, given
+--   only to that tenant (eventstore.notification_channel()), and the payload is empty.
+
+-- A tenant's lock space and notification channel, made on its first append.
+CREATE TABLE eventstore.tenant_keys (
+    organization_id uuid PRIMARY KEY
+        CONSTRAINT tenant_keys_organization_id_fkey
+            REFERENCES identity.organizations (id) ON DELETE CASCADE,
+    lock_space integer GENERATED ALWAYS AS IDENTITY
+        CONSTRAINT tenant_keys_lock_space_key UNIQUE,
+    notify_channel text NOT NULL
+        DEFAULT 'eventstore_' || replace(gen_random_uuid()::text, '-', '')
+        CONSTRAINT tenant_keys_notify_channel_key UNIQUE,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+COMMENT ON TABLE eventstore.tenant_keys IS
+    'Per tenant: its advisory-lock space and its notification channel; read by the owner only';
+
+ALTER TABLE eventstore.tenant_keys ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_keys_tenant ON eventstore.tenant_keys
+    FOR ALL TO groundwork_app, groundwork_readonly
+    USING (organization_id = identity.current_org_id())
+    WITH CHECK (organization_id = identity.current_org_id());
+
+-- Every organization gets its keys when it is created, so that no append ever waits
+-- for another transaction's first append to commit the row.
+CREATE FUNCTION eventstore.organization_keys() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, eventstore, pg_temp
+AS $$
+BEGIN
+    INSERT INTO eventstore.tenant_keys (organization_id) VALUES (NEW.id)
+    ON CONFLICT (organization_id) DO NOTHING;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER organizations_event_store_keys
+    AFTER INSERT ON identity.organizations
+    FOR EACH ROW EXECUTE FUNCTION eventstore.organization_keys();
+
+INSERT INTO eventstore.tenant_keys (organization_id)
+SELECT id FROM identity.organizations ORDER BY created_at, id;
+
+-- Streams are per tenant.
+ALTER TABLE eventstore.events
+    DROP CONSTRAINT events_aggregate_id_version_key,
+    ADD CONSTRAINT events_stream_version_key UNIQUE (organization_id, aggregate_id, aggregate_version);
+
+-- The tenant's lock space and channel. The row is made with the organization; this
+-- makes it for an organization that somehow has none. Callers run as the owner.
+CREATE FUNCTION eventstore.tenant_key(p_org uuid) RETURNS eventstore.tenant_keys
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    found_key eventstore.tenant_keys;
+BEGIN
+    SELECT * INTO found_key FROM eventstore.tenant_keys k WHERE k.organization_id = p_org;
+    IF NOT FOUND THEN
+        -- A concurrent first append of the same tenant waits here for the other
+        -- transaction, then finds its row.
+        INSERT INTO eventstore.tenant_keys (organization_id) VALUES (p_org)
+        ON CONFLICT (organization_id) DO NOTHING
+        RETURNING * INTO found_key;
+        IF NOT FOUND THEN
+            SELECT * INTO found_key FROM eventstore.tenant_keys k WHERE k.organization_id = p_org;
+        END IF;
+    END IF;
+    RETURN found_key;
+END
+$$;
+
+-- Advisory key of (type, tag) in a lock space: the space in the high 32 bits, a hash
+-- of the pair in the low 32, never 0 (the space's own key). '' stands for "any".
+DROP FUNCTION eventstore.lock_key(uuid, text, text);
+CREATE FUNCTION eventstore.lock_key(p_space integer, p_type text, p_tag text) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT (p_space::bigint << 32)
+         | greatest(hashtext(p_type || chr(31) || p_tag)::bigint & 4294967295, 1)
+$$;
+
+-- The size of a JSON value as the server holds it, uncompressed.
+CREATE FUNCTION eventstore.json_size(p_value jsonb) RETURNS integer
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN pg_column_compression(p_value) IS NULL THEN pg_column_size(p_value)
+                ELSE octet_length(p_value::text) END
+$$;
+
+-- Whether a JSON value is an event within the limits: an object with a "type"
+-- string, at most 64 "tags" (strings), an object "metadata" if any, at most 1 MiB.
+-- Tag lengths are checked where tags are expanded (lock_append).
+CREATE FUNCTION eventstore.is_event(p_event jsonb) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT CASE
+        WHEN jsonb_typeof(p_event) <> 'object'
+          OR jsonb_typeof(p_event -> 'type') IS DISTINCT FROM 'string'
+          OR NOT eventstore.is_string_array(p_event -> 'tags') THEN false
+        WHEN jsonb_array_length(coalesce(p_event -> 'tags', '[]')) > 64
+          OR coalesce(jsonb_typeof(p_event -> 'metadata'), 'object') <> 'object' THEN false
+        ELSE eventstore.json_size(p_event) <= 1048576
+    END
+$$;
+
+-- Raises the precise error for an event that is_event() refused.
+CREATE OR REPLACE FUNCTION eventstore.raise_invalid_event(p_event jsonb, p_ordinal bigint)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF jsonb_typeof(p_event) <> 'object' THEN
+        RAISE EXCEPTION 'event % is not a JSON object', p_ordinal
+            USING ERRCODE = 'invalid_parameter_value';
+    ELSIF jsonb_typeof(p_event -> 'type') IS DISTINCT FROM 'string' THEN
+        RAISE EXCEPTION 'event % has no "type" string', p_ordinal
+            USING ERRCODE = 'invalid_parameter_value';
+    ELSIF NOT eventstore.is_string_array(p_event -> 'tags') THEN
+        RAISE EXCEPTION 'event % has "tags" that are not an array of strings', p_ordinal
+            USING ERRCODE = 'invalid_parameter_value';
+    ELSIF jsonb_array_length(coalesce(p_event -> 'tags', '[]')) > 64 THEN
+        RAISE EXCEPTION 'event % has % tags; an event has at most 64',
+            p_ordinal, jsonb_array_length(p_event -> 'tags')
+            USING ERRCODE = 'program_limit_exceeded';
+    ELSIF coalesce(jsonb_typeof(p_event -> 'metadata'), 'object') <> 'object' THEN
+        RAISE EXCEPTION 'event % has "metadata" that is not an object', p_ordinal
+            USING ERRCODE = 'invalid_parameter_value';
+    ELSE
+        RAISE EXCEPTION 'event % is % bytes; an event is at most 1048576 bytes (1 MiB)',
+            p_ordinal, eventstore.json_size(p_event)
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+END
+$$;
+
+-- A tag of an event: 1 to 256 bytes.
+CREATE FUNCTION eventstore.valid_tag(p_tag text, p_ordinal bigint) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF p_tag = '' THEN
+        RAISE EXCEPTION 'event % has an empty tag', p_ordinal
+            USING ERRCODE = 'invalid_parameter_value';
+    ELSIF octet_length(p_tag) > 256 THEN
+        RAISE EXCEPTION 'event % has a tag of % bytes; a tag is at most 256 bytes',
+            p_ordinal, octet_length(p_tag)
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    RETURN p_tag;
+END
+$$;
+
+-- Whether a JSON value is a query item within the limits: an object whose "types" and
+-- "tags", where present, are arrays of at most 64 strings.
+CREATE OR REPLACE FUNCTION eventstore.is_query_item(p_item jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE
+        WHEN jsonb_typeof(p_item) <> 'object'
+          OR NOT eventstore.is_string_array(p_item -> 'types')
+          OR NOT eventstore.is_string_array(p_item -> 'tags') THEN false
+        ELSE jsonb_array_length(coalesce(p_item -> 'types', '[]')) <= 64
+         AND jsonb_array_length(coalesce(p_item -> 'tags', '[]')) <= 64
+    END
+$$;
+
+CREATE OR REPLACE FUNCTION eventstore.raise_invalid_query_item(p_item jsonb, p_ordinal bigint)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF jsonb_typeof(p_item) <> 'object' THEN
+        RAISE EXCEPTION 'query item % is not a JSON object', p_ordinal
+            USING ERRCODE = 'invalid_parameter_value';
+    ELSIF NOT eventstore.is_string_array(p_item -> 'types')
+       OR NOT eventstore.is_string_array(p_item -> 'tags') THEN
+        RAISE EXCEPTION 'query item % has "types" or "tags" that are not arrays of strings', p_ordinal
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RAISE EXCEPTION 'query item % has more than 64 types or tags', p_ordinal
+        USING ERRCODE = 'program_limit_exceeded';
+END
+$$;
+
+-- Raises unless p_query is {"items": [...]} with at most 100 items and 64 KiB.
+CREATE FUNCTION eventstore.check_query(p_query jsonb) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF p_query IS NULL OR jsonb_typeof(p_query) <> 'object'
+       OR jsonb_typeof(p_query -> 'items') IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION 'a query must be {"items": [{"types": [...], "tags": [...]}, ...]}'
+            USING ERRCODE = 'invalid_parameter_value';
+    ELSIF jsonb_array_length(p_query -> 'items') > 100 THEN
+        RAISE EXCEPTION 'a query has % items; a query has at most 100',
+            jsonb_array_length(p_query -> 'items')
+            USING ERRCODE = 'program_limit_exceeded';
+    ELSIF eventstore.json_size(p_query) > 65536 THEN
+        RAISE EXCEPTION 'a query is % bytes; a query is at most 65536 bytes', eventstore.json_size(p_query)
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION eventstore.parse_query(p_query jsonb)
+RETURNS TABLE (types text[], tags text[])
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    PERFORM eventstore.check_query(p_query);
+    RETURN QUERY
+    SELECT ARRAY(SELECT DISTINCT t FROM jsonb_array_elements_text(coalesce(v.item -> 'types', '[]')) t ORDER BY t),
+           ARRAY(SELECT DISTINCT t FROM jsonb_array_elements_text(coalesce(v.item -> 'tags', '[]')) t ORDER BY t)
+    FROM jsonb_array_elements(p_query -> 'items') WITH ORDINALITY i(item, n)
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN eventstore.is_query_item(i.item) THEN i.item
+                    ELSE to_jsonb(eventstore.raise_invalid_query_item(i.item, i.n)) END
+    ) v(item)
+    ORDER BY i.n;
+END
+$$;
+
+-- Validates the events and the condition's query of an append and takes its DCB
+-- locks in the tenant's lock space p_space: the space key shared, then exclusive on
+-- the query's keys (and p_exclusive_key), shared on the events' keys, in key order,
+-- so that appends cannot deadlock each other. An event carries the keys (type, ''),
+-- ('', ''), and (type, tag) and ('', tag) for each tag; a query item locks (type,
+-- first tag) for each of its types, '' standing for "any type" and for "no tag".
+--
+-- A transaction takes at most 32 keys per tenant. The append that would take more
+-- locks the space key exclusively instead (waiting for the tenant's other appends and
+-- holding off new ones until it ends), and so do later appends of the transaction.
+-- The count is kept in the transaction-local setting eventstore.append_locks
+-- ("<space>:<keys taken, -1 once exclusive>"). Returns whether this is the
+-- transaction's first append for the tenant (which then takes the position bound).
+CREATE FUNCTION eventstore.lock_append(
+    p_space integer, p_events jsonb, p_query jsonb, p_exclusive_key bigint DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    state text := current_setting('eventstore.append_locks', true);
+    first_append boolean := true;
+    taken integer := 0;
+    space_key bigint := p_space::bigint << 32;
+    lock_keys bigint[];
+    lock_modes boolean[];
+BEGIN
+    IF jsonb_typeof(p_events) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION 'events must be a JSON array of {"type", "tags", "data", "metadata"}'
+            USING ERRCODE = 'invalid_parameter_value';
+    ELSIF jsonb_array_length(p_events) = 0 THEN
+        RAISE EXCEPTION 'events must not be empty' USING ERRCODE = 'invalid_parameter_value';
+    ELSIF jsonb_array_length(p_events) > 1000 THEN
+        RAISE EXCEPTION 'an append has % events; an append has at most 1000', jsonb_array_length(p_events)
+            USING ERRCODE = 'program_limit_exceeded';
+    ELSIF eventstore.json_size(p_events) > 8388608 THEN
+        RAISE EXCEPTION 'an append is % bytes; an append is at most 8388608 bytes (8 MiB)',
+            eventstore.json_size(p_events)
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    IF p_query IS NOT NULL THEN
+        PERFORM eventstore.check_query(p_query);
+    END IF;
+    IF split_part(state, ':', 1) = p_space::text THEN
+        first_append := false;
+        taken := split_part(state, ':', 2)::integer;
+    END IF;
+    SELECT array_agg(k.key ORDER BY k.key), array_agg(k.exclusive ORDER BY k.key)
+    INTO lock_keys, lock_modes
+    FROM (
+        SELECT k.key, bool_or(k.exclusive) AS exclusive
+        FROM (
+            SELECT eventstore.lock_key(p_space, coalesce(t.type, ''), coalesce(i.item -> 'tags' ->> 0, '')) AS key,
+                   true AS exclusive
+            FROM jsonb_array_elements(p_query -> 'items') WITH ORDINALITY i(item, n)
+            CROSS JOIN LATERAL (
+                SELECT CASE WHEN eventstore.is_query_item(i.item) THEN i.item -> 'types'
+                            ELSE to_jsonb(eventstore.raise_invalid_query_item(i.item, i.n)) END
+            ) v(types)
+            LEFT JOIN LATERAL jsonb_array_elements_text(v.types) t(type) ON true
+            UNION ALL
+            SELECT p_exclusive_key, true WHERE p_exclusive_key IS NOT NULL
+            UNION ALL
+            SELECT eventstore.lock_key(p_space, k.type, k.tag), false
+            FROM jsonb_array_elements(p_events) WITH ORDINALITY e(event, n)
+            CROSS JOIN LATERAL (
+                SELECT CASE WHEN eventstore.is_event(e.event) THEN e.event ->> 'type'
+                            ELSE eventstore.raise_invalid_event(e.event, e.n) END
+            ) v(type)
+            CROSS JOIN LATERAL (
+                SELECT v.type, '' UNION ALL SELECT '', ''
+                UNION ALL
+                SELECT w.type, eventstore.valid_tag(g.tag, e.n)
+                FROM jsonb_array_elements_text(e.event -> 'tags') g(tag),
+                     (VALUES (v.type), ('')) w(type)
+            ) k(type, tag)
+        ) k
+        GROUP BY k.key
+    ) k;
+    IF taken < 0 THEN
+        -- This transaction holds the tenant's space exclusively: nothing else to lock.
+        NULL;
+    ELSIF taken + cardinality(lock_keys) > 32 THEN
+        PERFORM pg_advisory_xact_lock(space_key);
+        taken := -1;
+    ELSE
+        PERFORM CASE WHEN l.exclusive THEN pg_advisory_xact_lock(l.key)::text
+                     ELSE pg_advisory_xact_lock_shared(l.key)::text END
+        FROM unnest(space_key || lock_keys, false || lock_modes) l(key, exclusive);
+        taken := taken + cardinality(lock_keys);
+    END IF;
+    PERFORM set_config('eventstore.append_locks', p_space || ':' || taken, true);
+    RETURN first_append;
+END
+$$;
+
+-- Inserts validated events and their tag rows, in argument order, as one statement;
+-- returns the last position. Stream events get versions p_first_version, +1, ...
+-- The transaction's first append for a tenant first takes the tenant's position
+-- bound (see read_horizon). The tenant's channel is notified at commit.
+CREATE FUNCTION eventstore.insert_events(
+    p_org uuid, p_tenant eventstore.tenant_keys, p_first boolean, p_events jsonb,
+    p_aggregate_type text DEFAULT NULL, p_aggregate_id uuid DEFAULT NULL, p_first_version integer DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    last_position bigint;
+BEGIN
+    IF p_first THEN
+        -- A lower bound of the positions drawn below, held until the transaction ends:
+        -- the key is (space, bound modulo 2^32).
+        PERFORM pg_advisory_xact_lock_shared(p_tenant.lock_space,
+            ((coalesce(pg_sequence_last_value('eventstore.events_position_seq'::regclass), 0) + 1)::bit(32))::integer);
+    END IF;
+    WITH inserted AS (
+        INSERT INTO eventstore.events (organization_id, type, tags, data, metadata,
+                                       aggregate_type, aggregate_id, aggregate_version,
+                                       correlation_id, causation_id)
+        SELECT p_org, x.type,
+               ARRAY(SELECT DISTINCT t.tag FROM unnest(x.tags) t(tag) ORDER BY t.tag),
+               coalesce(x.data, 'null'),
+               coalesce(x.metadata, '{}') - 'correlation_id' - 'causation_id',
+               p_aggregate_type, p_aggregate_id, p_first_version + x.n::integer - 1,
+               (x.metadata ->> 'correlation_id')::uuid, (x.metadata ->> 'causation_id')::uuid
+        FROM jsonb_populate_recordset(NULL::eventstore.event_input, p_events) WITH ORDINALITY
+            AS x(type, tags, data, metadata, n)
+        ORDER BY x.n
+        RETURNING position, type, tags
+    ), tagged AS (
+        INSERT INTO eventstore.event_tags (organization_id, tag, position, type)
+        SELECT p_org, t.tag, i.position, i.type
+        FROM inserted i CROSS JOIN LATERAL unnest(i.tags) t(tag)
+    )
+    SELECT max(i.position) INTO last_position FROM inserted i;
+    -- Delivered at commit, once per transaction; the payload says nothing.
+    PERFORM pg_notify(p_tenant.notify_channel, '');
+    RETURN last_position;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION eventstore.append(p_events jsonb, p_condition jsonb DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, eventstore, pg_temp
+-- Every statement here has one right plan; never spend time replanning it.
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    org uuid := eventstore.require_tenant();
+    tenant eventstore.tenant_keys := eventstore.tenant_key(org);
+    query jsonb;
+    after_position bigint := 0;
+    first_append boolean;
+BEGIN
+    IF p_condition IS NOT NULL AND jsonb_typeof(p_condition) <> 'null' THEN
+        IF jsonb_typeof(p_condition) <> 'object' OR NOT p_condition ? 'fail_if_events_match' THEN
+            RAISE EXCEPTION 'a condition must be {"fail_if_events_match": <query>, "after": <position or null>}'
+                USING ERRCODE = 'invalid_parameter_value';
+        ELSIF coalesce(jsonb_typeof(p_condition -> 'after'), 'null') NOT IN ('number', 'null') THEN
+            RAISE EXCEPTION 'condition "after" must be a position or null'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        query := p_condition -> 'fail_if_events_match';
+        after_position := coalesce((p_condition ->> 'after')::bigint, 0);
+    END IF;
+    first_append := eventstore.lock_append(tenant.lock_space, p_events, query);
+    -- A new statement, so a snapshot taken after the locks: it sees every commit of a
+    -- transaction that held a conflicting key. One B-tree probe per item: event_tags
+    -- by (organization, first tag, position) when the item has tags, else the log by
+    -- (organization, type, position) or (organization, position).
+    IF query IS NOT NULL AND EXISTS (
+        SELECT FROM jsonb_array_elements(query -> 'items') i(item)
+        WHERE CASE
+            WHEN jsonb_array_length(coalesce(i.item -> 'tags', '[]')) > 0 THEN EXISTS (
+                SELECT FROM eventstore.event_tags t
+                WHERE t.organization_id = org AND t.tag = i.item -> 'tags' ->> 0
+                  AND t.position > after_position
+                  AND (jsonb_array_length(coalesce(i.item -> 'types', '[]')) = 0
+                       OR i.item -> 'types' ? t.type)
+                  AND (jsonb_array_length(i.item -> 'tags') = 1 OR EXISTS (
+                      SELECT FROM eventstore.events e
+                      WHERE e.position = t.position
+                        AND e.tags @> ARRAY(SELECT jsonb_array_elements_text(i.item -> 'tags')))))
+            WHEN jsonb_array_length(coalesce(i.item -> 'types', '[]')) > 0 THEN EXISTS (
+                SELECT FROM eventstore.events e
+                WHERE e.organization_id = org
+                  AND e.type = ANY (ARRAY(SELECT jsonb_array_elements_text(i.item -> 'types')))
+                  AND e.position > after_position)
+            ELSE EXISTS (
+                SELECT FROM eventstore.events e
+                WHERE e.organization_id = org AND e.position > after_position)
+            END) THEN
+        RAISE EXCEPTION 'append condition failed: an event matching the query exists after position %',
+            after_position USING ERRCODE = 'GWC01';
+    END IF;
+    RETURN eventstore.insert_events(org, tenant, first_append, p_events);
+END
+$$;
+
+-- Appends to the tenant's stream of p_aggregate_id, which must be at
+-- p_expected_version (0: new) and of p_aggregate_type.
+CREATE OR REPLACE FUNCTION eventstore.append_to_stream(
+    p_aggregate_type text, p_aggregate_id uuid, p_expected_version integer, p_events jsonb)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, eventstore, pg_temp
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    org uuid := eventstore.require_tenant();
+    tenant eventstore.tenant_keys := eventstore.tenant_key(org);
+    first_append boolean;
+    stream_type text;
+    actual integer;
+BEGIN
+    IF p_aggregate_id IS NULL OR p_expected_version IS NULL OR p_expected_version < 0 THEN
+        RAISE EXCEPTION 'a stream append needs an aggregate id and an expected version of 0 or more'
+            USING ERRCODE = 'invalid_parameter_value';
+    ELSIF p_aggregate_type IS NULL OR octet_length(p_aggregate_type) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'an aggregate type is 1 to 200 bytes'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- One writer per stream at a time; others wait and then see the new version.
+    first_append := eventstore.lock_append(tenant.lock_space, p_events, NULL,
+                                    eventstore.lock_key(tenant.lock_space, 'stream', p_aggregate_id::text));
+    SELECT e.aggregate_type, e.aggregate_version INTO stream_type, actual
+    FROM eventstore.events e
+    WHERE e.organization_id = org AND e.aggregate_id = p_aggregate_id
+    ORDER BY e.aggregate_version DESC
+    LIMIT 1;
+    actual := coalesce(actual, 0);
+    IF actual > 0 AND stream_type <> p_aggregate_type THEN
+        RAISE EXCEPTION 'stream % is of aggregate type %, not %', p_aggregate_id, stream_type, p_aggregate_type
+            USING ERRCODE = 'invalid_parameter_value';
+    ELSIF actual <> p_expected_version THEN
+        RAISE EXCEPTION 'stream %/% is at version %, not the expected %',
+            p_aggregate_type, p_aggregate_id, actual, p_expected_version
+            USING ERRCODE = 'GWC02', DETAIL = format('actual version: %s', actual);
+    END IF;
+    RETURN eventstore.insert_events(org, tenant, first_append, p_events, p_aggregate_type, p_aggregate_id,
+                                    p_expected_version + 1);
+END
+$$;
+
+-- Positions below which every event of the current tenant is final. Appends hold a
+-- shared lock (space, bound) from before they draw positions until they end, bound
+-- being a lower bound of their positions, modulo 2^32. The horizon is the lowest
+-- bound the tenant's in-flight appends hold, capped by the sequence's value + 1
+-- (read first: an append that takes its bound later draws above it). A bound is
+-- recovered from its low 32 bits as the largest value not above that cap. Runs as
+-- the owner: it reads the sequence and the tenant's lock space.
+CREATE OR REPLACE FUNCTION eventstore.read_horizon() RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, eventstore, pg_temp
+AS $$
+DECLARE
+    space integer;
+    cap bigint;
+    low bigint;
+BEGIN
+    SELECT k.lock_space INTO space FROM eventstore.tenant_keys k
+    WHERE k.organization_id = identity.current_org_id();
+    cap := coalesce(pg_sequence_last_value('eventstore.events_position_seq'::regclass), 0) + 1;
+    IF space IS NULL THEN
+        -- No committed event and no append that could commit one below the cap: an
+        -- append that makes the row holds it until it commits, and every other append
+        -- of the tenant waits for that row.
+        RETURN cap;
+    END IF;
+    SELECT min(cap - (((cap - l.objid::bigint) % 4294967296) + 4294967296) % 4294967296)
+    INTO low
+    FROM pg_locks l
+    WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.classid = space::oid
+      AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database());
+    RETURN least(cap, coalesce(low, cap));
+END
+$$;
+
+-- The current tenant's notification channel: LISTEN on it to hear of its commits.
+CREATE FUNCTION eventstore.notification_channel() RETURNS text
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, eventstore, pg_temp
+AS $$
+DECLARE
+    org uuid := identity.current_org_id();
+BEGIN
+    IF org IS NULL THEN
+        RAISE EXCEPTION 'the notification channel is per tenant: app.current_org_id is not set'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN (eventstore.tenant_key(org)).notify_channel;
+END
+$$;
+
+DROP FUNCTION eventstore.lock_append(uuid, jsonb, jsonb, bigint);
+DROP FUNCTION eventstore.insert_events(uuid, jsonb, text, uuid, integer);
+DROP FUNCTION eventstore.position_lock_offset();
+
+SELECT public.groundwork_set_owner('eventstore', 'groundwork_owner');
+
+REVOKE ALL ON FUNCTION eventstore.organization_keys(),
+    eventstore.tenant_key(uuid),
+    eventstore.lock_append(integer, jsonb, jsonb, bigint),
+    eventstore.insert_events(uuid, eventstore.tenant_keys, boolean, jsonb, text, uuid, integer),
+    eventstore.read_horizon(),
+    eventstore.notification_channel()
+    FROM PUBLIC, groundwork_app, groundwork_readonly;
+GRANT EXECUTE ON FUNCTION eventstore.read_horizon(), eventstore.notification_channel()
+    TO groundwork_app, groundwork_readonly;
