@@ -243,6 +243,18 @@ impl TestDb {
             .unwrap_or_else(|e| panic!("connecting to {url}: {e}"))
     }
 
+    /// Runs `work` in a transaction as `role` acting for `tenant`, committing if it
+    /// returns `Ok` (see [`with_tenant`]).
+    pub async fn with_tenant<T, F>(&self, role: DbRole, tenant: Tenant, work: F) -> Result<T, Error>
+    where
+        F: for<'t> FnOnce(
+            &'t deadpool_postgres::Transaction<'t>,
+        ) -> futures::future::BoxFuture<'t, Result<T, Error>>,
+    {
+        let mut client = self.pool(role).get().await?;
+        with_tenant(&mut client, tenant, work).await
+    }
+
     /// `N` organizations with one user each, who owns it, made through the
     /// application role the way a service signs them up: the user registers itself,
     /// then creates the organization and becomes its owner member.
@@ -267,20 +279,20 @@ impl TestDb {
     }
 
     async fn try_tenant(&self) -> Result<TestTenant, Error> {
-        let mut client = self.pool(DbRole::App).get().await?;
         let (organization_id, user_id) = (Uuid::new_v4(), Uuid::new_v4());
         let label = format!("t{}", &organization_id.simple().to_string()[..12]);
-        with_tenant(&mut client, Tenant::user(user_id), |tx| {
-            let label = label.clone();
+        let email = format!("{label}@example.com");
+        let username = label.clone();
+        self.with_tenant(DbRole::App, Tenant::user(user_id), |tx| {
             Box::pin(async move {
                 user_create()
                     .bind(
                         tx,
                         &Some(user_id),
-                        &format!("{label}@example.com"),
-                        &label,
+                        &email,
+                        &username,
                         &None::<&str>,
-                        &Some(label.as_str()),
+                        &Some(username.as_str()),
                         &None::<&str>,
                         &None::<&str>,
                     )
@@ -290,7 +302,7 @@ impl TestDb {
             })
         })
         .await?;
-        with_tenant(&mut client, Tenant::new(organization_id, user_id), |tx| {
+        self.with_tenant(DbRole::App, Tenant::new(organization_id, user_id), |tx| {
             Box::pin(async move {
                 organization_create()
                     .bind(

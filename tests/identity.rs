@@ -6,8 +6,6 @@
 
 use std::time::Duration;
 
-use deadpool_postgres::Transaction;
-use futures::future::BoxFuture;
 use groundwork::Error;
 use groundwork::identity::{
     self, LoginOutcome, accept_invitation, authenticate_api_key, create_session, invite_member,
@@ -16,22 +14,13 @@ use groundwork::identity::{
 use groundwork::queries::identity::{
     api_keys, organization_members, organizations, sessions, user_profiles, users,
 };
-use groundwork::tenant::{Tenant, with_tenant};
+use groundwork::tenant::Tenant;
 use groundwork::testing::{DbRole, TestDb};
 use groundwork::types::identity::{MemberRole, MemberStatus, UserStatus};
 use serde_json::json;
 use uuid::Uuid;
 
 mod common;
-
-/// Runs `work` as the application role in a transaction acting for `tenant`.
-async fn as_app<T, F>(db: &TestDb, tenant: Tenant, work: F) -> Result<T, Error>
-where
-    F: for<'t> FnOnce(&'t Transaction<'t>) -> BoxFuture<'t, Result<T, Error>>,
-{
-    let mut client = db.pool(DbRole::App).get().await?;
-    with_tenant(&mut client, tenant, work).await
-}
 
 /// A user signing itself up.
 async fn user(db: &TestDb, email: &str, username: &str) -> Result<users::User, Error> {
@@ -48,7 +37,7 @@ async fn user_with(
     let id = Uuid::new_v4();
     let (email, username) = (email.to_owned(), username.to_owned());
     let (password_hash, phone) = (password_hash.map(str::to_owned), phone.map(str::to_owned));
-    as_app(db, Tenant::user(id), |tx| {
+    db.with_tenant(DbRole::App, Tenant::user(id), |tx| {
         Box::pin(async move {
             Ok(users::user_create()
                 .bind(
@@ -72,7 +61,7 @@ async fn user_with(
 async fn org(db: &TestDb, slug: &str) -> Result<organizations::Organization, Error> {
     let id = Uuid::new_v4();
     let slug = slug.to_owned();
-    as_app(db, Tenant::organization(id), |tx| {
+    db.with_tenant(DbRole::App, Tenant::organization(id), |tx| {
         Box::pin(async move {
             Ok(organizations::organization_create()
                 .bind(
@@ -145,16 +134,17 @@ async fn email_is_unique_regardless_of_case_and_username_and_phone_are_unique() 
         .unwrap_err();
     assert_eq!(err.constraint(), Some("users_phone_format"));
     assert_eq!(common::count(&db, "identity.users").await, 1);
-    let found = as_app(&db, Tenant::user(ada.id), |tx| {
-        Box::pin(async move {
-            Ok(users::user_get_by_email()
-                .bind(tx, &"ADA@example.com")
-                .one()
-                .await?)
+    let found = db
+        .with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
+            Box::pin(async move {
+                Ok(users::user_get_by_email()
+                    .bind(tx, &"ADA@example.com")
+                    .one()
+                    .await?)
+            })
         })
-    })
-    .await
-    .unwrap();
+        .await
+        .unwrap();
     assert_eq!(found.id, ada.id);
     assert_eq!(found.status, UserStatus::Active);
 }
@@ -180,42 +170,44 @@ async fn a_password_column_only_takes_argon2id_hashes() {
 async fn updates_keep_unset_fields_and_stamp_updated_at() {
     let db = TestDb::new().await;
     let ada = user(&db, "ada@example.com", "ada").await.unwrap();
-    let updated = as_app(&db, Tenant::user(ada.id), |tx| {
-        Box::pin(async move {
-            Ok(users::user_update()
-                .bind(
-                    tx,
-                    &None::<&str>,
-                    &Some("Lovelace"),
-                    &None::<&str>,
-                    &None::<serde_json::Value>,
-                    &Some("tr-TR"),
-                    &None::<&str>,
-                    &None::<Uuid>,
-                    &ada.id,
-                )
-                .one()
-                .await?)
+    let updated = db
+        .with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
+            Box::pin(async move {
+                Ok(users::user_update()
+                    .bind(
+                        tx,
+                        &None::<&str>,
+                        &Some("Lovelace"),
+                        &None::<&str>,
+                        &None::<serde_json::Value>,
+                        &Some("tr-TR"),
+                        &None::<&str>,
+                        &None::<Uuid>,
+                        &ada.id,
+                    )
+                    .one()
+                    .await?)
+            })
         })
-    })
-    .await
-    .unwrap();
+        .await
+        .unwrap();
     assert_eq!(updated.first_name.as_deref(), Some("Ada"));
     assert_eq!(updated.last_name.as_deref(), Some("Lovelace"));
     assert_eq!(updated.locale, "tr-TR");
     assert!(updated.updated_at >= ada.updated_at);
     assert_eq!(updated.created_at, ada.created_at);
     // A user cannot change its own status; administration (the owner) can.
-    let err = as_app(&db, Tenant::user(ada.id), |tx| {
-        Box::pin(async move {
-            Ok(users::user_status_set()
-                .bind(tx, &UserStatus::Active, &ada.id)
-                .one()
-                .await?)
+    let err = db
+        .with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
+            Box::pin(async move {
+                Ok(users::user_status_set()
+                    .bind(tx, &UserStatus::Active, &ada.id)
+                    .one()
+                    .await?)
+            })
         })
-    })
-    .await
-    .unwrap_err();
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::PermissionDenied(_)), "{err:?}");
     let owner = db.pool(DbRole::Owner).get().await.unwrap();
     let suspended = users::user_status_set()
@@ -232,7 +224,7 @@ async fn api_keys_list_by_keyset_without_gaps_or_repeats() {
     let [acme] = db.tenants().await;
     let org = acme.organization_id;
     for i in 0..25 {
-        as_app(&db, acme.tenant(), |tx| {
+        db.with_tenant(DbRole::App, acme.tenant(), |tx| {
             Box::pin(async move {
                 issue_api_key(tx, org, &format!("key-{i}"), &["read"], None, None)
                     .await
@@ -245,16 +237,17 @@ async fn api_keys_list_by_keyset_without_gaps_or_repeats() {
     let mut seen = Vec::new();
     let mut cursor: Option<Uuid> = None;
     loop {
-        let page = as_app(&db, acme.tenant(), |tx| {
-            Box::pin(async move {
-                Ok(api_keys::api_key_list()
-                    .bind(tx, &org, &cursor, &10)
-                    .all()
-                    .await?)
+        let page = db
+            .with_tenant(DbRole::App, acme.tenant(), |tx| {
+                Box::pin(async move {
+                    Ok(api_keys::api_key_list()
+                        .bind(tx, &org, &cursor, &10)
+                        .all()
+                        .await?)
+                })
             })
-        })
-        .await
-        .unwrap();
+            .await
+            .unwrap();
         let Some(last) = page.last() else { break };
         cursor = Some(last.id);
         seen.extend(page.into_iter().map(|k| k.name));
@@ -286,7 +279,7 @@ async fn memberships_are_unique_per_pair_and_need_real_rows() {
     let add = |organization_id: Uuid, user_id: Uuid| {
         let db = &db;
         async move {
-            as_app(db, Tenant::new(organization_id, user_id), |tx| {
+            db.with_tenant(DbRole::App, Tenant::new(organization_id, user_id), |tx| {
                 Box::pin(async move {
                     Ok(organization_members::organization_member_add()
                         .bind(
@@ -320,7 +313,7 @@ async fn memberships_are_unique_per_pair_and_need_real_rows() {
     let err = add(acme.id, Uuid::new_v4()).await.unwrap_err();
     assert_eq!(err.constraint(), Some("organization_members_user_id_fkey"));
     // An invitation must carry its hashed token and expiry.
-    let err = as_app(&db, Tenant::new(acme.id, ada.id), |tx| {
+    let err = db.with_tenant(DbRole::App, Tenant::new(acme.id, ada.id), |tx| {
         Box::pin(async move {
             tx.execute(
                 "INSERT INTO identity.organization_members (organization_id, status, invitation_email) \
@@ -344,7 +337,7 @@ async fn profiles_are_one_per_user_and_cascade_with_it() {
     let upsert = |bio: &'static str, url: &'static str| {
         let db = &db;
         async move {
-            as_app(db, Tenant::user(ada.id), |tx| {
+            db.with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
                 Box::pin(async move {
                     Ok(user_profiles::user_profile_upsert()
                         .bind(
@@ -370,7 +363,7 @@ async fn profiles_are_one_per_user_and_cascade_with_it() {
     let err = upsert("third", "javascript:alert(1)").await.unwrap_err();
     assert_eq!(err.constraint(), Some("user_profiles_website_url_format"));
     // A user deletes its own account; the profile goes with it.
-    as_app(&db, Tenant::user(ada.id), |tx| {
+    db.with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
         Box::pin(async move {
             tx.execute("DELETE FROM identity.users WHERE id = $1", &[&ada.id])
                 .await?;
@@ -390,7 +383,7 @@ async fn token_hashes_are_unique_and_sha256_sized() {
     let session = |hash: Vec<u8>| {
         let db = &db;
         async move {
-            as_app(db, Tenant::user(ada.id), |tx| {
+            db.with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
                 Box::pin(async move {
                     Ok(sessions::session_create()
                         .bind(
@@ -421,7 +414,7 @@ async fn token_hashes_are_unique_and_sha256_sized() {
     let key = |prefix: &'static str, hash: Vec<u8>| {
         let db = &db;
         async move {
-            as_app(db, acme.tenant(), |tx| {
+            db.with_tenant(DbRole::App, acme.tenant(), |tx| {
                 Box::pin(async move {
                     Ok(api_keys::api_key_create()
                         .bind(
@@ -467,7 +460,7 @@ async fn invite(
     ttl: Duration,
 ) -> identity::Invitation {
     let email = email.to_owned();
-    as_app(db, tenant.tenant(), |tx| {
+    db.with_tenant(DbRole::App, tenant.tenant(), |tx| {
         Box::pin(async move {
             invite_member(
                 tx,
@@ -488,7 +481,7 @@ async fn invite(
 /// Accepts `token` as the signed-in user `user_id`.
 async fn accept(db: &TestDb, user_id: Uuid, token: &str) -> Option<identity::AcceptedInvitation> {
     let token = token.to_owned();
-    as_app(db, Tenant::user(user_id), |tx| {
+    db.with_tenant(DbRole::App, Tenant::user(user_id), |tx| {
         Box::pin(async move {
             accept_invitation(tx, &token)
                 .await
@@ -519,16 +512,17 @@ async fn an_invitation_is_accepted_once_by_its_token() {
         .expect("the token is valid");
     assert_eq!(accepted.organization_id, acme.organization_id);
     assert_eq!(accepted.role, MemberRole::Member);
-    let member = as_app(&db, acme.tenant(), |tx| {
-        Box::pin(async move {
-            Ok(organization_members::organization_member_get()
-                .bind(tx, &accepted.member_id)
-                .one()
-                .await?)
+    let member = db
+        .with_tenant(DbRole::App, acme.tenant(), |tx| {
+            Box::pin(async move {
+                Ok(organization_members::organization_member_get()
+                    .bind(tx, &accepted.member_id)
+                    .one()
+                    .await?)
+            })
         })
-    })
-    .await
-    .unwrap();
+        .await
+        .unwrap();
     assert_eq!(
         (member.status, member.user_id),
         (MemberStatus::Active, Some(ada.id))
@@ -559,7 +553,7 @@ async fn sessions_rotate_revoke_and_expire() {
     let create = |ttl: Duration| {
         let db = &db;
         async move {
-            as_app(db, Tenant::user(ada.id), |tx| {
+            db.with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
                 Box::pin(async move {
                     create_session(
                         tx,
@@ -600,7 +594,7 @@ async fn sessions_rotate_revoke_and_expire() {
 
     // Revoking one session ends its token.
     let session_id = issued.session.id;
-    as_app(&db, Tenant::user(ada.id), |tx| {
+    db.with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
         Box::pin(async move { Ok(sessions::session_revoke().bind(tx, &session_id).await?) })
     })
     .await
@@ -615,26 +609,28 @@ async fn sessions_rotate_revoke_and_expire() {
     // Revoking all of a user's sessions.
     let a = create(hour).await;
     let b = create(hour).await;
-    let active = as_app(&db, Tenant::user(ada.id), |tx| {
-        Box::pin(async move {
-            Ok(sessions::session_list_active_by_user()
-                .bind(tx, &ada.id)
-                .all()
-                .await?)
+    let active = db
+        .with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
+            Box::pin(async move {
+                Ok(sessions::session_list_active_by_user()
+                    .bind(tx, &ada.id)
+                    .all()
+                    .await?)
+            })
         })
-    })
-    .await
-    .unwrap();
+        .await
+        .unwrap();
     assert_eq!(active.len(), 2);
-    let revoked = as_app(&db, Tenant::user(ada.id), |tx| {
-        Box::pin(async move {
-            Ok(sessions::session_revoke_all_for_user()
-                .bind(tx, &ada.id)
-                .await?)
+    let revoked = db
+        .with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
+            Box::pin(async move {
+                Ok(sessions::session_revoke_all_for_user()
+                    .bind(tx, &ada.id)
+                    .await?)
+            })
         })
-    })
-    .await
-    .unwrap();
+        .await
+        .unwrap();
     assert_eq!(revoked, 2);
     for token in [a.refresh_token, b.refresh_token] {
         assert!(
@@ -671,7 +667,7 @@ async fn api_keys_authenticate_only_while_live() {
     let issue = |name: &'static str, expires: Option<chrono::DateTime<chrono::FixedOffset>>| {
         let db = &db;
         async move {
-            as_app(db, acme.tenant(), |tx| {
+            db.with_tenant(DbRole::App, acme.tenant(), |tx| {
                 Box::pin(async move {
                     issue_api_key(tx, org, name, &["read", "write"], expires, None)
                         .await
@@ -696,11 +692,12 @@ async fn api_keys_authenticate_only_while_live() {
         assert_eq!(principal.scopes, ["read", "write"]);
     }
     let key_id = issued.key.id;
-    let key = as_app(&db, acme.tenant(), |tx| {
-        Box::pin(async move { Ok(api_keys::api_key_get().bind(tx, &key_id).one().await?) })
-    })
-    .await
-    .unwrap();
+    let key = db
+        .with_tenant(DbRole::App, acme.tenant(), |tx| {
+            Box::pin(async move { Ok(api_keys::api_key_get().bind(tx, &key_id).one().await?) })
+        })
+        .await
+        .unwrap();
     assert_eq!(key.usage_count, 2);
     assert!(key.last_used_at.is_some());
 
@@ -717,7 +714,7 @@ async fn api_keys_authenticate_only_while_live() {
     }
 
     // Revoked.
-    as_app(&db, acme.tenant(), |tx| {
+    db.with_tenant(DbRole::App, acme.tenant(), |tx| {
         Box::pin(async move { Ok(api_keys::api_key_revoke().bind(tx, &key_id).await?) })
     })
     .await
@@ -795,11 +792,12 @@ async fn repeated_failed_logins_lock_the_account_until_the_window_ends() {
         attempt("correct horse").await,
         LoginOutcome::Authenticated { user_id: ada.id }
     );
-    let after = as_app(&db, Tenant::user(ada.id), |tx| {
-        Box::pin(async move { Ok(users::user_get().bind(tx, &ada.id).one().await?) })
-    })
-    .await
-    .unwrap();
+    let after = db
+        .with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
+            Box::pin(async move { Ok(users::user_get().bind(tx, &ada.id).one().await?) })
+        })
+        .await
+        .unwrap();
     assert_eq!(after.failed_login_attempts, 0);
     assert!(after.locked_until.is_none());
     assert!(after.last_login_at.is_some());
@@ -857,24 +855,26 @@ async fn no_column_or_row_holds_a_plaintext_secret() {
         .await
         .unwrap();
     let org = acme.organization_id;
-    let key = as_app(&db, acme.tenant(), |tx| {
-        Box::pin(async move {
-            issue_api_key(tx, org, "ci", &["read"], None, None)
-                .await
-                .map_err(common::database)
+    let key = db
+        .with_tenant(DbRole::App, acme.tenant(), |tx| {
+            Box::pin(async move {
+                issue_api_key(tx, org, "ci", &["read"], None, None)
+                    .await
+                    .map_err(common::database)
+            })
         })
-    })
-    .await
-    .unwrap();
-    let session = as_app(&db, Tenant::user(ada.id), |tx| {
-        Box::pin(async move {
-            create_session(tx, ada.id, Duration::from_secs(60), None, None, None)
-                .await
-                .map_err(common::database)
+        .await
+        .unwrap();
+    let session = db
+        .with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
+            Box::pin(async move {
+                create_session(tx, ada.id, Duration::from_secs(60), None, None, None)
+                    .await
+                    .map_err(common::database)
+            })
         })
-    })
-    .await
-    .unwrap();
+        .await
+        .unwrap();
     let invitation = invite(
         &db,
         acme,
