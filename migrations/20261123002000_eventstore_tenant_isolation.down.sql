@@ -299,7 +299,21 @@ GRANT EXECUTE ON FUNCTION eventstore.position_lock_offset(),
     eventstore.lock_key(uuid, text, text),
     eventstore.lock_append(uuid, jsonb, jsonb, bigint)
     TO groundwork_app;
-REVOKE ALL ON FUNCTION eventstore.read_horizon() FROM groundwork_readonly;
-GRANT EXECUTE ON FUNCTION eventstore.read_horizon() TO PUBLIC, groundwork_app;
+CREATE OR REPLACE FUNCTION eventstore.read(p_query jsonb, p_after bigint DEFAULT 0, p_max_count integer DEFAULT NULL)
+RETURNS SETOF eventstore.events
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    horizon bigint := eventstore.read_horizon();
+BEGIN
+    -- A new statement, so a newer snapshot than the horizon's.
+    RETURN QUERY SELECT * FROM eventstore.query_events(p_query, p_after, p_max_count, horizon);
+END
+$$;
+
+REVOKE ALL ON FUNCTION eventstore.read_horizon(), eventstore.read(jsonb, bigint, integer)
+    FROM groundwork_readonly;
+GRANT EXECUTE ON FUNCTION eventstore.read_horizon(), eventstore.read(jsonb, bigint, integer)
+    TO PUBLIC, groundwork_app;
 
 SELECT public.groundwork_set_owner('eventstore', 'groundwork_owner');

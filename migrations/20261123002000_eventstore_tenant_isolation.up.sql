@@ -523,6 +523,25 @@ BEGIN
 END
 $$;
 
+-- Reads matching events of the current tenant after a position, never past the
+-- tenant's read horizon. Runs as the owner: under row-level security PostgreSQL may
+-- not evaluate a non-leakproof operator such as the tags' @> before the policy, so
+-- it cannot use the tags index and filters every event of the tenant instead.
+-- query_events() filters by the tenant itself.
+CREATE OR REPLACE FUNCTION eventstore.read(p_query jsonb, p_after bigint DEFAULT 0, p_max_count integer DEFAULT NULL)
+RETURNS SETOF eventstore.events
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, eventstore, pg_temp
+AS $$
+DECLARE
+    horizon bigint := eventstore.read_horizon();
+BEGIN
+    -- A new statement, so a newer snapshot than the horizon's.
+    RETURN QUERY SELECT * FROM eventstore.query_events(p_query, p_after, p_max_count, horizon);
+END
+$$;
+
 -- The current tenant's notification channel: LISTEN on it to hear of its commits.
 CREATE FUNCTION eventstore.notification_channel() RETURNS text
 LANGUAGE plpgsql VOLATILE
@@ -551,7 +570,10 @@ REVOKE ALL ON FUNCTION eventstore.organization_keys(),
     eventstore.lock_append(integer, jsonb, jsonb, bigint),
     eventstore.insert_events(uuid, eventstore.tenant_keys, boolean, jsonb, text, uuid, integer),
     eventstore.read_horizon(),
+    eventstore.read(jsonb, bigint, integer),
     eventstore.notification_channel()
     FROM PUBLIC, groundwork_app, groundwork_readonly;
-GRANT EXECUTE ON FUNCTION eventstore.read_horizon(), eventstore.notification_channel()
+GRANT EXECUTE ON FUNCTION eventstore.read_horizon(),
+    eventstore.read(jsonb, bigint, integer),
+    eventstore.notification_channel()
     TO groundwork_app, groundwork_readonly;

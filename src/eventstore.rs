@@ -1,36 +1,48 @@
 //! The event store: one log for Dynamic Consistency Boundary events (type + tags)
-//! and per-aggregate streams, in the `eventstore` schema.
+//! and per-aggregate streams, in the `eventstore` schema, per tenant.
 //!
 //! The SQL functions `eventstore.append(events, condition)`,
 //! `eventstore.append_to_stream(...)` and `eventstore.read(query, after, max_count)`
 //! are the API for any client; this module wraps them with typed arguments. Both
 //! appends need a READ COMMITTED transaction with a tenant context
-//! ([`crate::tenant`]).
+//! ([`crate::tenant`]); reads work for the application and read-only roles.
 //!
 //! **Consistent decisions.** An append takes transaction-scoped advisory locks on
-//! keys derived from (organization, type, tag): exclusive on the keys through which
-//! its condition could be invalidated, shared on the keys of the events it writes, in
-//! one sorted acquisition. Any event that matches a query item carries one of the
-//! item's keys, so a conflicting append waits for the deciding transaction and then
-//! sees its events; appends that match nobody's condition take only shared locks and
-//! run in parallel. The condition is then checked in a snapshot taken after the locks,
-//! with one B-tree probe per query item: `eventstore.event_tags` holds a row per
-//! (event, tag) keyed by (organization, tag, position), so "an event with this tag
-//! after position P" costs the same however many events the tag already has. A failed
-//! condition raises SQLSTATE `GWC01` ([`crate::Error::ConditionFailed`]).
+//! keys derived from (type, tag) in its tenant's lock space: exclusive on the keys
+//! through which its condition could be invalidated, shared on the keys of the events
+//! it writes, in one sorted acquisition. Any event that matches a query item carries
+//! one of the item's keys, so a conflicting append waits for the deciding transaction
+//! and then sees its events; appends that match nobody's condition take only shared
+//! locks and run in parallel. The condition is then checked in a snapshot taken after
+//! the locks, with one B-tree probe per query item: `eventstore.event_tags` holds a
+//! row per (event, tag) keyed by (organization, tag, position), so "an event with this
+//! tag after position P" costs the same however many events the tag already has. A
+//! failed condition raises SQLSTATE `GWC01` ([`crate::Error::ConditionFailed`]).
+//!
+//! **Bounded locks.** A transaction takes at most 32 keys per tenant; the append that
+//! would take more locks its tenant's whole space exclusively instead, and so do the
+//! transaction's later appends. However large, a transaction holds a few advisory
+//! locks. The advisory-lock functions are revoked from `PUBLIC`, so only the append
+//! functions (running as the schema owner) can take these locks.
 //!
 //! **The only way in.** The append functions run as the schema owner; the application
 //! role cannot insert into the log itself, so no writer bypasses the locks, the tag
 //! rows or the position bounds below.
 //!
 //! **No skipped events.** Positions come from a sequence at insert time, so
-//! transactions can commit out of position order. Before drawing positions an
-//! appending transaction holds, until it ends, a shared advisory lock whose key
-//! encodes a lower bound of its positions. `read` first computes a horizon (the lowest
-//! bound still held, capped by the sequence) and then, in a newer snapshot, returns
-//! only events below it: a reader that has read up to P never later sees a new event
-//! at a position <= P. A reader may lag behind a long-running append transaction; it
-//! never skips past it.
+//! transactions can commit out of position order. Before drawing positions, a
+//! transaction's first append for a tenant holds, until it ends, a shared advisory
+//! lock in the tenant's space whose key encodes a lower bound of its positions. `read`
+//! first computes the tenant's horizon (the lowest bound its in-flight appends hold,
+//! capped by the sequence) and then, in a newer snapshot, returns only events below
+//! it: a reader that has read up to P never later sees a new event at a position
+//! <= P. A reader may lag behind a long-running append of its own tenant; it never
+//! skips past it, and never waits for another tenant.
+//!
+//! **Limits.** An append holds at most 1,000 events and 8 MiB; an event at most
+//! 1 MiB and 64 tags of 1 to 256 bytes; a query at most 100 items. Over a limit the
+//! append fails with SQLSTATE `54000` ([`crate::Error::LimitExceeded`]); malformed
+//! input with `22023` ([`crate::Error::Invalid`]). Nothing is written either way.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -177,8 +189,9 @@ pub enum StreamError {
     Database(#[from] Error),
 }
 
-/// Appends `events` to the stream of `aggregate_id`, which must be at
-/// `expected_version` (0 for a new stream); returns the last position.
+/// Appends `events` to the current tenant's stream of `aggregate_id`, which must be
+/// at `expected_version` (0 for a new stream) and of `aggregate_type`; returns the
+/// last position.
 pub async fn append_to_stream<C: GenericClient>(
     client: &C,
     aggregate_type: &str,
@@ -230,7 +243,7 @@ pub async fn read<C: GenericClient>(
         .await?)
 }
 
-/// The events of one stream after `after_version`, in version order.
+/// The events of the current tenant's stream after `after_version`, in version order.
 pub async fn read_stream<C: GenericClient>(
     client: &C,
     aggregate_id: Uuid,

@@ -12,8 +12,12 @@
 //! leaves the message to be published again when its lease ends. Consumers
 //! deduplicate by `message_id`.
 //!
-//! The relay works across tenants: run it on a connection whose role is not subject
-//! to the tenant policies (the schema owner or a dedicated service role).
+//! The relay works across tenants: run it on a connection whose role is a member of
+//! `groundwork_relay`, which reads every tenant's messages and updates only their
+//! delivery state. The application role inserts only a message's business columns;
+//! partition order is per (organization, partition key), so one tenant's
+//! undeliverable message holds only its own partition, until its last attempt makes
+//! it a dead letter. `max_attempts` is 1 to 25, a payload at most 256 KiB.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -33,7 +37,7 @@ use crate::queries::messaging::outbox_messages::{
 pub struct NewMessage {
     /// Where it goes.
     pub topic: String,
-    /// Messages with the same key are delivered in enqueue order.
+    /// Messages of the tenant with the same key are delivered in enqueue order.
     pub partition_key: Option<String>,
     /// The body.
     pub payload: Value,
@@ -41,7 +45,7 @@ pub struct NewMessage {
     pub headers: Value,
     /// 0 (lowest) to 10 (highest); default 5.
     pub priority: i16,
-    /// Attempts before the message goes to dead letter; default 10.
+    /// Attempts before the message goes to dead letter: 1 to 25, default 10.
     pub max_attempts: i32,
 }
 

@@ -83,9 +83,9 @@ async fn owner_sql(db: &TestDb, sql: &str, id: Uuid) {
 }
 
 #[tokio::test]
-async fn the_application_and_readonly_roles_read_events() {
+async fn the_application_and_readonly_roles_read_events_of_their_tenant_only() {
     let db = TestDb::new().await;
-    let [a] = db.tenants().await;
+    let [a, b] = db.tenants().await;
     db.with_tenant(DbRole::App, a.tenant(), |tx| {
         Box::pin(async move {
             append(
@@ -106,6 +106,20 @@ async fn the_application_and_readonly_roles_read_events() {
             .await
             .unwrap();
         assert_eq!(events.len(), 1, "{role:?}");
+        let theirs = db
+            .with_tenant(role, b.tenant(), |tx| {
+                Box::pin(async move { read(tx, &Query::all(), 0, None).await })
+            })
+            .await
+            .unwrap();
+        assert!(theirs.is_empty(), "{role:?} of another tenant");
+        let nobodys = db
+            .with_tenant(role, Tenant::default(), |tx| {
+                Box::pin(async move { read(tx, &Query::all(), 0, None).await })
+            })
+            .await
+            .unwrap();
+        assert!(nobodys.is_empty(), "{role:?} without a tenant");
     }
 }
 
