@@ -25,7 +25,7 @@ use groundwork::eventstore::{AppendCondition, NewEvent, Query, append, read};
 use groundwork::outbox::{Relay, RelayConfig, TestPublisher};
 use groundwork::subscription::{Handler, Subscription};
 use groundwork::tenant::Tenant;
-use groundwork::testing::{DbRole, TestDb};
+use groundwork_testing::{DbRole, TestDb};
 use serde_json::json;
 use uuid::Uuid;
 

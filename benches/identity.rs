@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use groundwork::identity::{authenticate_api_key, issue_api_key};
 use groundwork::tenant::begin;
-use groundwork::testing::{DbRole, TestDb};
+use groundwork_testing::{DbRole, TestDb};
 
 const WORKERS: usize = 8;
 const RUN: Duration = Duration::from_secs(4);

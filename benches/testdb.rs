@@ -8,9 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-use groundwork::migrate::{Migrator, UpOptions};
-use groundwork::provision::{connect, with_database};
-use groundwork::testing::{DEFAULT_MIGRATIONS, DbRole, TestDb};
+use groundwork_migrate::connect::{connect, with_database};
+use groundwork_migrate::{Migrator, UpOptions};
+use groundwork_testing::{DEFAULT_MIGRATIONS, DbRole, TestDb};
 
 const ROUNDS: usize = 40;
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use groundwork::testing::{DEFAULT_MIGRATIONS, DbRole, TestDb};
+use groundwork_testing::{DEFAULT_MIGRATIONS, DbRole, TestDb};
 
 mod common;
 
@@ -128,7 +128,7 @@ fn the_embedded_cluster_is_created_reused_and_stopped() {
 async fn codegen_check_fails_on_stale_code_and_codegen_fixes_it() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
-    for sub in ["migrations", "queries", "src/generated"] {
+    for sub in ["migrations", "queries", "crates/groundwork/src/generated"] {
         common::copy_tree(&root.join(sub), &dir.path().join(sub));
     }
     let server = TestDb::server_url().unwrap();
@@ -150,7 +150,11 @@ async fn codegen_check_fails_on_stale_code_and_codegen_fixes_it() {
 
     let generate = groundwork(dir.path(), &["codegen"], &env);
     assert!(generate.status.success(), "{}", text(&generate));
-    let code = std::fs::read_to_string(dir.path().join("src/generated/cornucopia.rs")).unwrap();
+    let code = std::fs::read_to_string(
+        dir.path()
+            .join("crates/groundwork/src/generated/cornucopia.rs"),
+    )
+    .unwrap();
     assert!(code.contains("pub fn user_count()"));
     let check = groundwork(dir.path(), &["codegen", "--check"], &env);
     assert!(check.status.success(), "{}", text(&check));

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use groundwork::codegen::{CodegenError, Project};
-use groundwork::testing::TestDb;
+use groundwork_codegen::{CodegenError, Project};
+use groundwork_testing::TestDb;
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! Every SQLSTATE mapping of `groundwork::Error`, provoked on a real server.
 
 use groundwork::Error;
-use groundwork::testing::{DbRole, TestDb};
+use groundwork_testing::{DbRole, TestDb};
 use tokio_postgres::error::SqlState;
 
 async fn setup() -> (TestDb, tokio_postgres::Client) {

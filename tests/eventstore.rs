@@ -11,7 +11,7 @@ use groundwork::eventstore::{
     read_stream,
 };
 use groundwork::tenant::{Tenant, begin};
-use groundwork::testing::{DbRole, TestDb};
+use groundwork_testing::{DbRole, TestDb};
 use serde_json::json;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;

@@ -15,8 +15,8 @@ use groundwork::queries::identity::{
     api_keys, organization_members, organizations, sessions, user_profiles, users,
 };
 use groundwork::tenant::Tenant;
-use groundwork::testing::{DbRole, TestDb};
 use groundwork::types::identity::{MemberRole, MemberStatus, UserStatus};
+use groundwork_testing::{DbRole, TestDb};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -454,7 +454,7 @@ async fn token_hashes_are_unique_and_sha256_sized() {
 /// Invites `email` to `tenant`'s organization as its owner user.
 async fn invite(
     db: &TestDb,
-    tenant: groundwork::testing::TestTenant,
+    tenant: groundwork_testing::TestTenant,
     email: &str,
     role: MemberRole,
     ttl: Duration,

@@ -8,8 +8,8 @@ use groundwork::idempotency::{IdempotencyError, Outcome, execute_once};
 use groundwork::outbox::{NewMessage, Relay, RelayConfig, TestPublisher, enqueue, redrive};
 use groundwork::queries::messaging::outbox_messages::outbox_message_get;
 use groundwork::tenant::{Tenant, begin};
-use groundwork::testing::{DbRole, TestDb};
 use groundwork::types::messaging::OutboxStatus;
+use groundwork_testing::{DbRole, TestDb};
 use serde_json::json;
 use uuid::Uuid;
 

@@ -4,11 +4,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use groundwork::migrate::{
+use groundwork_migrate::connect::connect;
+use groundwork_migrate::{
     DownOptions, DownTarget, Drift, MigrateError, MigrationState, Migrator, UpOptions,
 };
-use groundwork::provision::connect;
-use groundwork::testing::{DEFAULT_MIGRATIONS, DbRole, TestDb};
+use groundwork_testing::{DEFAULT_MIGRATIONS, DbRole, TestDb};
 
 fn write(dir: &Path, file: &str, sql: &str) {
     std::fs::write(dir.join(file), sql).unwrap();
@@ -457,7 +457,7 @@ async fn irreversible_and_misnamed_migrations_are_reported() {
 #[test]
 fn new_creates_a_timestamped_pair() {
     let dir = tempfile::tempdir().unwrap();
-    let (up, down) = groundwork::migrate::new_migration_files(dir.path(), "Add Widgets!").unwrap();
+    let (up, down) = groundwork_migrate::new_migration_files(dir.path(), "Add Widgets!").unwrap();
     let up_name = up.file_name().unwrap().to_str().unwrap().to_owned();
     assert!(up_name.ends_with("_add_widgets.up.sql"), "{up_name}");
     assert_eq!(
@@ -466,7 +466,7 @@ fn new_creates_a_timestamped_pair() {
         "UTC timestamp version"
     );
     assert!(down.to_str().unwrap().ends_with("_add_widgets.down.sql"));
-    let (second, _) = groundwork::migrate::new_migration_files(dir.path(), "more").unwrap();
+    let (second, _) = groundwork_migrate::new_migration_files(dir.path(), "more").unwrap();
     assert!(second > up, "a second migration sorts after the first");
     assert_eq!(
         Migrator::from_dir(dir.path()).unwrap().migrations().len(),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use groundwork::provision::{Origin, Postgres, Settings};
+use groundwork_provision::{Origin, Postgres, Settings};
 
 fn alive(pid: i32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
@@ -69,7 +69,9 @@ async fn an_ephemeral_server_is_gone_after_drop() {
     let pg = Postgres::ephemeral(&Settings::from_env().unwrap())
         .await
         .unwrap();
-    let client = groundwork::provision::connect(pg.url()).await.unwrap();
+    let client = groundwork_migrate::connect::connect(pg.url())
+        .await
+        .unwrap();
     let one: i32 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
     assert_eq!(one, 1);
     let trace = trace(&pg);
@@ -133,7 +135,7 @@ fn an_owner_that_panics_leaves_nothing_behind() {
 
 #[test]
 fn the_strategy_is_read_from_the_environment() {
-    use groundwork::provision::{ProvisionError, Strategy};
+    use groundwork_provision::{ProvisionError, Strategy};
     assert_eq!("auto".parse::<Strategy>().unwrap(), Strategy::Auto);
     assert_eq!("LOCAL".parse::<Strategy>().unwrap(), Strategy::Local);
     assert_eq!(
@@ -154,7 +156,7 @@ async fn no_postgres_at_all_names_the_three_ways_to_provide_one() {
     // image, either way nothing starts.
     let settings = Settings {
         database_url: None,
-        strategy: groundwork::provision::Strategy::Container,
+        strategy: groundwork_provision::Strategy::Container,
         image: "groundwork-test/does-not-exist:0".into(),
         data_dir: PathBuf::from(".groundwork-unused"),
     };

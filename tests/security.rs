@@ -19,9 +19,9 @@ use groundwork::outbox::{NewMessage, NotifyPublisher, Relay, RelayConfig, enqueu
 use groundwork::queries::eventstore::subscriptions::subscription_channel;
 use groundwork::queries::identity::{member_directory, organization_members, users};
 use groundwork::tenant::{Tenant, begin};
-use groundwork::testing::{DbRole, TestDb, TestTenant};
 use groundwork::types::identity::{MemberRole, MemberStatus};
 use groundwork::types::messaging::OutboxStatus;
+use groundwork_testing::{DbRole, TestDb, TestTenant};
 use serde_json::json;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{AsyncMessage, NoTls, Notification};

@@ -1,6 +1,6 @@
 //! TestDb: isolation between clones, clean-up on success, retention on failure.
 
-use groundwork::testing::{DbRole, TestDb};
+use groundwork_testing::{DbRole, TestDb};
 
 mod common;
 
@@ -9,7 +9,7 @@ async fn organization_count(db: &TestDb) -> i64 {
 }
 
 async fn database_exists(name: &str) -> bool {
-    let admin = groundwork::provision::connect(&TestDb::server_url().unwrap())
+    let admin = groundwork_migrate::connect::connect(&TestDb::server_url().unwrap())
         .await
         .unwrap();
     admin
@@ -35,13 +35,13 @@ async fn a_clone_has_every_migration_applied() {
     let db = TestDb::new().await;
     let client = db.client(DbRole::Owner).await;
     let migrator =
-        groundwork::migrate::Migrator::from_dir(groundwork::testing::DEFAULT_MIGRATIONS).unwrap();
+        groundwork_migrate::Migrator::from_dir(groundwork_testing::DEFAULT_MIGRATIONS).unwrap();
     migrator.verify(&client).await.unwrap();
     let status = migrator.status(&client).await.unwrap();
     assert_eq!(status.len(), migrator.migrations().len());
     assert!(status.iter().all(|s| matches!(
         s.state,
-        groundwork::migrate::MigrationState::Applied { changed: false, .. }
+        groundwork_migrate::MigrationState::Applied { changed: false, .. }
     )));
 }
 
@@ -75,7 +75,7 @@ async fn a_failing_test_keeps_its_database() {
     .join()
     .unwrap();
     assert!(database_exists(&name).await, "kept for inspection");
-    let admin = groundwork::provision::connect(&TestDb::server_url().unwrap())
+    let admin = groundwork_migrate::connect::connect(&TestDb::server_url().unwrap())
         .await
         .unwrap();
     admin

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use groundwork::codegen::Project;
-use groundwork::provision::{Postgres, Settings};
+use groundwork_codegen::Project;
+use groundwork_provision::{Postgres, Settings};
 
 pub(super) async fn run(
     check: bool,

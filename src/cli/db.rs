@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use groundwork::provision::{PersistentCluster, Settings};
+use groundwork_provision::{PersistentCluster, Settings};
 
 use super::DbCommand;
 

@@ -2,11 +2,11 @@
 
 use std::process::ExitCode;
 
-use groundwork::migrate::{
+use groundwork_migrate::{
     DownOptions, DownTarget, MigrateError, MigrationState, Migrator, Step, UpOptions,
     new_migration_files,
 };
-use groundwork::provision::Settings;
+use groundwork_provision::Settings;
 
 use super::{MigrateCommand, server};
 
@@ -93,7 +93,7 @@ pub(super) async fn run(
 }
 
 async fn connect(url: &str) -> Result<tokio_postgres::Client, Box<dyn std::error::Error>> {
-    groundwork::provision::connect(url)
+    groundwork_migrate::connect::connect(url)
         .await
         .map_err(|e| format!("connecting to {url}: {e}").into())
 }

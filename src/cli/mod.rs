@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use groundwork::provision::{Postgres, Settings};
+use groundwork_provision::{Postgres, Settings};
 
 /// The PostgreSQL foundation for Rust services.
 #[derive(Debug, Parser)]

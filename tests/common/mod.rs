@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use groundwork::testing::{DbRole, TestDb, TestTenant};
+use groundwork_testing::{DbRole, TestDb, TestTenant};
 
 /// A migrated test database with pools of `pool_size` and one tenant.
 pub async fn db_with_tenant(pool_size: usize) -> (Arc<TestDb>, TestTenant) {

@@ -9,14 +9,18 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use groundwork_core::codegen::{CodegenError, Project};
-use groundwork_core::provision::{Postgres, Settings};
+use groundwork_codegen::{CodegenError, Project};
+use groundwork_provision::{Postgres, Settings};
 
 fn main() -> ExitCode {
+    let crate_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let root = crate_dir.join("../..");
     println!("cargo::rerun-if-changed=build.rs");
-    println!("cargo::rerun-if-changed=migrations");
-    println!("cargo::rerun-if-changed=queries");
-    let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    println!(
+        "cargo::rerun-if-changed={}",
+        root.join("migrations").display()
+    );
+    println!("cargo::rerun-if-changed={}", root.join("queries").display());
     match run(&Project::new(root)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

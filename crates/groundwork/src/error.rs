@@ -108,7 +108,7 @@ pub enum Error {
     #[error("database error {}: {}", .0.code.code(), .0)]
     Database(Box<Violation>),
     /// The connection failed or the driver rejected the call.
-    #[error("database connection: {}", groundwork_core::connect::describe(.0))]
+    #[error("database connection: {}", connection_failure(.0))]
     Connection(#[source] tokio_postgres::Error),
     /// No connection could be taken from the pool.
     #[error("connection pool: {0}")]
@@ -191,5 +191,15 @@ impl From<deadpool_postgres::PoolError> for Error {
             deadpool_postgres::PoolError::Backend(e) => e.into(),
             other => Self::Pool(other),
         }
+    }
+}
+
+/// A driver error that is not the server's, with its cause (the driver's own display
+/// says only "error connecting to server" and the like).
+fn connection_failure(error: &tokio_postgres::Error) -> String {
+    use std::error::Error as _;
+    match error.source() {
+        Some(source) => format!("{error}: {source}"),
+        None => error.to_string(),
     }
 }

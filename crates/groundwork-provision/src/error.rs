@@ -37,7 +37,10 @@ pub enum ProvisionError {
         source: std::io::Error,
     },
     /// The server was started but does not accept connections.
-    #[error("connecting to {url}: {}", crate::connect::describe(source))]
+    #[error(
+        "connecting to {url}: {}",
+        groundwork_migrate::connect::describe(source)
+    )]
     Connect {
         /// The URL (without password) that was tried.
         url: String,

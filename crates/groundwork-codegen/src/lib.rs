@@ -6,7 +6,7 @@
 //! a fingerprint of its inputs: every migration and query file, the code generation
 //! settings and the cornucopia version. When the fingerprint of the files on disk
 //! matches the manifest, nothing needs a database; when it does not, the build
-//! regenerates through [`crate::provision`].
+//! regenerates with a server from `groundwork-provision`.
 
 mod flatten;
 mod generate;

@@ -1,7 +1,7 @@
 //! [`TestDb`]: a freshly migrated, isolated database for each test.
 //!
 //! One PostgreSQL server serves the whole test process (`DATABASE_URL`, else an
-//! ephemeral local cluster or container, see [`crate::provision`]). The migrations are
+//! ephemeral local cluster or container, see `groundwork_provision`). The migrations are
 //! applied once per server and migration fingerprint, to a template database named
 //! after that fingerprint; each test then gets its own `CREATE DATABASE ... TEMPLATE`
 //! clone. A clone is dropped when its test passes and kept, with its URL printed, when
@@ -17,7 +17,7 @@
 //! ```no_run
 //! # async fn example() -> Result<(), groundwork::Error> {
 //! use groundwork::queries::identity::organizations::organization_get;
-//! use groundwork::testing::{DbRole, TestDb};
+//! use groundwork_testing::{DbRole, TestDb};
 //! use groundwork::tenant::with_tenant;
 //!
 //! let db = TestDb::new().await;
@@ -39,22 +39,22 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use groundwork_core::connect::{connect, describe, with_credentials, with_database};
-use groundwork_core::migrate::{Migration, Migrator, UpOptions};
-use groundwork_core::provision::{Postgres, Settings};
+use groundwork_migrate::connect::{connect, describe, with_credentials, with_database};
+use groundwork_migrate::{Migration, Migrator, UpOptions};
+use groundwork_provision::{Postgres, Settings};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::Error;
-use crate::pool::PoolConfig;
-use crate::queries::identity::organization_members::organization_member_add;
-use crate::queries::identity::organizations::organization_create;
-use crate::queries::identity::users::user_create;
-use crate::tenant::{Tenant, with_tenant};
-use crate::types::identity::MemberRole;
+use groundwork::Error;
+use groundwork::pool::PoolConfig;
+use groundwork::queries::identity::organization_members::organization_member_add;
+use groundwork::queries::identity::organizations::organization_create;
+use groundwork::queries::identity::users::user_create;
+use groundwork::tenant::{Tenant, with_tenant};
+use groundwork::types::identity::MemberRole;
 
 /// The migrations of this crate, used unless a builder names others.
-pub const DEFAULT_MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+pub const DEFAULT_MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations");
 
 /// Who a test connects as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -260,7 +260,7 @@ impl TestDb {
     /// then creates the organization and becomes its owner member.
     ///
     /// ```no_run
-    /// # async fn example(db: groundwork::testing::TestDb) {
+    /// # async fn example(db: groundwork_testing::TestDb) {
     /// let [a, b] = db.tenants().await;
     /// assert_ne!(a.organization_id, b.organization_id);
     /// # }
@@ -357,7 +357,7 @@ impl Drop for TestDb {
                 "groundwork: kept test database {} for inspection: {}{}",
                 self.name,
                 self.url(DbRole::Owner),
-                if server().is_ok_and(|s| s.origin() != groundwork_core::provision::Origin::Url) {
+                if server().is_ok_and(|s| s.origin() != groundwork_provision::Origin::Url) {
                     " (the server is ephemeral and stops with the test process; set \
                      DATABASE_URL to keep it longer)"
                 } else {

@@ -32,9 +32,6 @@
 //!
 //! | module | what it is |
 //! |---|---|
-//! | [`migrate`] | the migration runner behind `groundwork migrate` |
-//! | [`provision`] | finding or starting PostgreSQL (`DATABASE_URL`, local binaries, container) |
-//! | [`codegen`] | the build-time query compiler behind `build.rs` and `groundwork codegen` |
 //! | [`pool`] | a deadpool-postgres pool configured from the environment |
 //! | [`error`] | one error type, with SQLSTATEs mapped to typed variants |
 //! | [`tenant`] | running work in a transaction with the row-level-security tenant context set |
@@ -43,7 +40,6 @@
 //! | [`subscription`] | durable event-store subscriptions: checkpoints, catch-up, LISTEN/NOTIFY |
 //! | [`outbox`] | the transactional outbox and its relay |
 //! | [`idempotency`] | run an operation once per idempotency key |
-//! | [`testing`] | [`testing::TestDb`]: a migrated, isolated database per test |
 //! | [`queries`], [`types`] | the generated code |
 //!
 //! The `deadpool` feature (on by default, required) makes the generated queries
@@ -57,16 +53,8 @@ pub mod outbox;
 pub mod pool;
 pub mod subscription;
 pub mod tenant;
-pub mod testing;
 
 pub use error::Error;
-pub use groundwork_core::{codegen, migrate};
-
-/// Finding or starting PostgreSQL; see [`groundwork_core::provision`].
-pub mod provision {
-    pub use groundwork_core::connect::{connect, with_database};
-    pub use groundwork_core::provision::*;
-}
 
 /// The code cornucopia generates from `queries/`; use it through [`queries`],
 /// [`types`] and [`client`].

@@ -4,8 +4,8 @@ use cornucopia::config::{Config, Style};
 
 use super::flatten::flatten;
 use super::manifest::Manifest;
-use crate::connect::{connect, with_database};
-use crate::migrate::{MigrateError, Migrator, UpOptions};
+use groundwork_migrate::connect::{connect, with_database};
+use groundwork_migrate::{MigrateError, Migrator, UpOptions};
 
 /// Why code generation failed.
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +25,7 @@ pub enum CodegenError {
     #[error("migrating the code generation database: {0}")]
     Migrate(#[from] MigrateError),
     /// The scratch database could not be created, reached or dropped.
-    #[error("code generation database: {}", crate::connect::describe(.0))]
+    #[error("code generation database: {}", groundwork_migrate::connect::describe(.0))]
     Database(#[from] tokio_postgres::Error),
     /// cornucopia rejected a query file; the report points at the file and line.
     #[error("query files do not compile against the migrated schema:\n{0}")]
@@ -43,15 +43,16 @@ pub enum CodegenError {
         /// The input files that changed.
         files: Vec<String>,
         /// Why no server could be had.
-        cause: crate::provision::ProvisionError,
+        cause: groundwork_provision::ProvisionError,
     },
 }
 
-/// A project laid out the groundwork way: `migrations/`, `queries/` and the generated
-/// code in `src/generated/`.
+/// A project laid out the groundwork way: `migrations/` and `queries/` at its root,
+/// the generated code's committed snapshot in `crates/groundwork/src/generated/`.
 #[derive(Clone, Debug)]
 pub struct Project {
     root: PathBuf,
+    snapshot: PathBuf,
 }
 
 /// The module the generated code lives in, inside the including crate.
@@ -60,7 +61,9 @@ const MODULE: &str = "generated";
 impl Project {
     /// The project whose `Cargo.toml` is in `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        let root = root.into();
+        let snapshot = root.join("crates/groundwork/src").join(MODULE);
+        Self { root, snapshot }
     }
 
     /// `migrations/`.
@@ -75,12 +78,12 @@ impl Project {
 
     /// `src/generated/cornucopia.rs`, the committed generated code.
     pub fn output_file(&self) -> PathBuf {
-        self.root.join("src").join(MODULE).join("cornucopia.rs")
+        self.snapshot.join("cornucopia.rs")
     }
 
     /// `src/generated/codegen.lock`, the committed manifest.
     pub fn manifest_file(&self) -> PathBuf {
-        self.root.join("src").join(MODULE).join("codegen.lock")
+        self.snapshot.join("codegen.lock")
     }
 
     /// The manifest of the inputs as they are on disk now.
