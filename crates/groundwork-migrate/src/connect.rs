@@ -56,6 +56,27 @@ pub fn with_credentials(url: &str, user: &str, password: &str) -> String {
     )
 }
 
+/// A driver error with the server's SQLSTATE, message and detail spelled out
+/// (`tokio_postgres::Error`'s own display says only "db error").
+pub fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => {
+            let mut text = format!("{} {}", db.code().code(), db.message());
+            if let Some(detail) = db.detail() {
+                text.push_str(&format!(" ({detail})"));
+            }
+            text
+        }
+        None => {
+            use std::error::Error as _;
+            match error.source() {
+                Some(source) => format!("{error}: {source}"),
+                None => error.to_string(),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{with_credentials, with_database};
@@ -91,26 +112,5 @@ mod tests {
             with_database("host=h user=u", "new"),
             "host=h user=u dbname=new"
         );
-    }
-}
-
-/// A driver error with the server's SQLSTATE, message and detail spelled out
-/// (`tokio_postgres::Error`'s own display says only "db error").
-pub fn describe(error: &tokio_postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db) => {
-            let mut text = format!("{} {}", db.code().code(), db.message());
-            if let Some(detail) = db.detail() {
-                text.push_str(&format!(" ({detail})"));
-            }
-            text
-        }
-        None => {
-            use std::error::Error as _;
-            match error.source() {
-                Some(source) => format!("{error}: {source}"),
-                None => error.to_string(),
-            }
-        }
     }
 }
