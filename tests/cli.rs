@@ -152,7 +152,7 @@ async fn codegen_check_fails_on_stale_code_and_codegen_fixes_it() {
     assert!(generate.status.success(), "{}", text(&generate));
     let code = std::fs::read_to_string(
         dir.path()
-            .join("crates/groundwork/src/generated/cornucopia.rs"),
+            .join("crates/groundwork/src/generated/queries/identity/users.rs"),
     )
     .unwrap();
     assert!(code.contains("pub fn user_count()"));

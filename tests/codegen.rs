@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use groundwork_codegen::{CodegenError, Project};
+use groundwork_codegen::{CodegenError, GeneratedCode, Project};
 use groundwork_testing::TestDb;
 
 mod common;
@@ -63,10 +63,12 @@ async fn a_query_on_a_missing_column_is_reported_against_its_file() {
 
 #[test]
 fn stale_inputs_are_named() {
-    let (_dir, project) = scratch_project();
+    let (dir, project) = scratch_project();
     let manifest = project.current_manifest().unwrap();
-    std::fs::create_dir_all(project.output_file().parent().unwrap()).unwrap();
-    project.write("// generated\n", &manifest).unwrap();
+    let code = GeneratedCode {
+        files: [("mod.rs".to_owned(), "// generated\n".to_owned())].into(),
+    };
+    project.write_snapshot(&code, &manifest).unwrap();
     assert_eq!(project.stale_files().unwrap(), None);
     let users = project.queries_dir().join("identity").join("users.sql");
     let text = std::fs::read_to_string(&users).unwrap();
@@ -75,4 +77,48 @@ fn stale_inputs_are_named() {
         project.stale_files().unwrap(),
         Some(vec!["queries/identity/users.sql".to_owned()])
     );
+    drop(dir);
+}
+
+/// The snapshot has one file per query file, under a `mod.rs` that includes them.
+#[test]
+fn the_snapshot_mirrors_the_query_files() {
+    let project = Project::new(project_root());
+    for schema in std::fs::read_dir(project.queries_dir()).unwrap() {
+        let schema = schema.unwrap().path();
+        for table in std::fs::read_dir(&schema).unwrap() {
+            let table = table.unwrap().path();
+            let relative = format!(
+                "queries/{}/{}.rs",
+                schema.file_name().unwrap().to_string_lossy(),
+                table.file_stem().unwrap().to_string_lossy()
+            );
+            assert!(
+                project.snapshot_dir().join(&relative).is_file(),
+                "{relative} is missing"
+            );
+            let mod_rs = std::fs::read_to_string(project.snapshot_dir().join("mod.rs")).unwrap();
+            assert!(mod_rs.contains(&format!("include!(\"{relative}\")")));
+        }
+    }
+}
+
+/// Writing generated code into a directory removes files a previous run left.
+#[test]
+fn writing_code_removes_files_no_longer_generated() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = |names: &[&str]| GeneratedCode {
+        files: names
+            .iter()
+            .map(|n| ((*n).to_owned(), format!("// {n}\n")))
+            .collect(),
+    };
+    Project::write_code(
+        dir.path(),
+        &code(&["mod.rs", "queries/a/b.rs", "queries/a/c.rs"]),
+    )
+    .unwrap();
+    Project::write_code(dir.path(), &code(&["mod.rs", "queries/a/b.rs"])).unwrap();
+    assert!(dir.path().join("queries/a/b.rs").is_file());
+    assert!(!dir.path().join("queries/a/c.rs").exists());
 }

@@ -1,12 +1,16 @@
-//! Keeps `src/generated/cornucopia.rs` in step with `migrations/` and `queries/`.
+//! Decides where the generated query code comes from, writing only into `OUT_DIR`.
 //!
-//! When the committed manifest matches the inputs this does nothing and needs no
-//! database. Otherwise it provisions PostgreSQL (DATABASE_URL, local binaries or a
-//! container), migrates a scratch database, compiles the queries with cornucopia and
-//! rewrites the generated file; a query that does not compile fails the build with
-//! cornucopia's report, which names the .sql file and line.
+//! When the committed snapshot (`src/generated/`, with its manifest `codegen.lock`)
+//! matches `migrations/` and `queries/`, the crate includes the snapshot and this does
+//! nothing. Otherwise it regenerates into `OUT_DIR/generated`: it provisions
+//! PostgreSQL (DATABASE_URL, local binaries or a container), migrates a scratch
+//! database and compiles the queries with cornucopia, whose report of a query that
+//! does not compile names the .sql file and line. It then sets the
+//! `groundwork_regenerated` cfg so that the crate includes that code, and warns that
+//! the snapshot is stale. With `GROUNDWORK_OFFLINE=true` (CI) a stale snapshot fails
+//! the build instead, naming the changed files.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use groundwork_codegen::{CodegenError, Project};
@@ -15,13 +19,26 @@ use groundwork_provision::{Postgres, Settings};
 fn main() -> ExitCode {
     let crate_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     let root = crate_dir.join("../..");
+    let project = Project::new(&root);
+    println!("cargo::rustc-check-cfg=cfg(groundwork_regenerated)");
     println!("cargo::rerun-if-changed=build.rs");
-    println!(
-        "cargo::rerun-if-changed={}",
-        root.join("migrations").display()
-    );
-    println!("cargo::rerun-if-changed={}", root.join("queries").display());
-    match run(&Project::new(root)) {
+    for watched in [
+        project.migrations_dir(),
+        project.queries_dir(),
+        project.manifest_file(),
+    ] {
+        println!("cargo::rerun-if-changed={}", watched.display());
+    }
+    for variable in [
+        "GROUNDWORK_OFFLINE",
+        "DATABASE_URL",
+        "GROUNDWORK_POSTGRES",
+        "GROUNDWORK_POSTGRES_IMAGE",
+    ] {
+        println!("cargo::rerun-if-env-changed={variable}");
+    }
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
+    match run(&project, &out_dir.join("generated")) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
@@ -30,10 +47,15 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(project: &Project) -> Result<(), CodegenError> {
+fn run(project: &Project, out: &Path) -> Result<(), CodegenError> {
     let Some(changed) = project.stale_files()? else {
         return Ok(());
     };
+    let offline = std::env::var("GROUNDWORK_OFFLINE")
+        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"));
+    if offline {
+        return Err(CodegenError::Offline { files: changed });
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -50,10 +72,13 @@ fn run(project: &Project) -> Result<(), CodegenError> {
         };
         let settings = Settings::from_env().map_err(stale)?;
         let server = Postgres::ephemeral(&settings).await.map_err(stale)?;
-        let (code, manifest) = project.generate(server.url()).await?;
-        project.write(&code, &manifest)?;
+        let (code, _) = project.generate(server.url()).await?;
+        Project::write_code(out, &code)?;
+        println!("cargo::rustc-cfg=groundwork_regenerated");
         println!(
-            "cargo::warning=regenerated src/generated/cornucopia.rs (changed: {}); commit it",
+            "cargo::warning=the generated query code snapshot is stale (changed: {}); this \
+             build uses code regenerated into OUT_DIR. Run `cargo run -- codegen` and commit \
+             crates/groundwork/src/generated",
             changed.join(", ")
         );
         Ok(())

@@ -33,11 +33,11 @@ pub(super) async fn run(
         return Ok(ExitCode::FAILURE);
     }
     let (code, manifest) = project.generate(server.url()).await?;
-    project.write(&code, &manifest)?;
+    project.write_snapshot(&code, &manifest)?;
     say!(
-        "wrote {} and {}",
-        project.output_file().display(),
-        project.manifest_file().display()
+        "wrote {} files and the manifest to {}",
+        code.files.len(),
+        project.snapshot_dir().display()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -2,8 +2,8 @@ use std::path::{Path, PathBuf};
 
 use cornucopia::config::{Config, Style};
 
-use super::flatten::flatten;
 use super::manifest::Manifest;
+use super::split::{GeneratedCode, split};
 use groundwork_migrate::connect::{connect, with_database};
 use groundwork_migrate::{MigrateError, Migrator, UpOptions};
 
@@ -30,13 +30,13 @@ pub enum CodegenError {
     /// cornucopia rejected a query file; the report points at the file and line.
     #[error("query files do not compile against the migrated schema:\n{0}")]
     Query(String),
-    /// The generated crate could not be flattened.
-    #[error("flattening the generated code: {0}")]
-    Flatten(String),
+    /// The generated crate could not be split into files.
+    #[error("splitting the generated code into files: {0}")]
+    Split(String),
     /// The inputs changed and there is no server to regenerate with.
     #[error(
-        "the generated query code (src/generated/cornucopia.rs) is out of date; changed \
-         since it was generated: {files}. Regenerating needs PostgreSQL: {cause}",
+        "the generated query code is out of date; changed since the snapshot was made: \
+         {files}. Regenerating needs PostgreSQL: {cause}",
         files = files.join(", ")
     )]
     Stale {
@@ -44,6 +44,17 @@ pub enum CodegenError {
         files: Vec<String>,
         /// Why no server could be had.
         cause: groundwork_provision::ProvisionError,
+    },
+    /// The inputs changed and the build may not regenerate (`GROUNDWORK_OFFLINE`).
+    #[error(
+        "the generated query code snapshot is out of date and GROUNDWORK_OFFLINE is set; \
+         changed since the snapshot was made: {files}. Run `cargo run -- codegen` with a \
+         database reachable and commit crates/groundwork/src/generated",
+        files = files.join(", ")
+    )]
+    Offline {
+        /// The input files that changed.
+        files: Vec<String>,
     },
 }
 
@@ -76,12 +87,13 @@ impl Project {
         self.root.join("queries")
     }
 
-    /// `src/generated/cornucopia.rs`, the committed generated code.
-    pub fn output_file(&self) -> PathBuf {
-        self.snapshot.join("cornucopia.rs")
+    /// The committed snapshot of the generated code (`mod.rs` and the files it
+    /// includes).
+    pub fn snapshot_dir(&self) -> &Path {
+        &self.snapshot
     }
 
-    /// `src/generated/codegen.lock`, the committed manifest.
+    /// The snapshot's `codegen.lock`, the manifest of the inputs it was made from.
     pub fn manifest_file(&self) -> PathBuf {
         self.snapshot.join("codegen.lock")
     }
@@ -103,28 +115,35 @@ impl Project {
         Manifest::parse(&text)
     }
 
-    /// `None` when the committed code matches the inputs; otherwise the input files
-    /// that changed (all of them if there is no committed manifest).
+    /// `None` when the snapshot matches the inputs; otherwise the input files that
+    /// changed (all of them if there is no snapshot).
     pub fn stale_files(&self) -> Result<Option<Vec<String>>, CodegenError> {
         let current = self.current_manifest()?;
         let committed = self.committed_manifest();
-        if self.output_file().is_file()
+        if self.snapshot.join("mod.rs").is_file()
             && committed
                 .as_ref()
                 .is_some_and(|c| c.fingerprint == current.fingerprint)
         {
             return Ok(None);
         }
-        Ok(Some(match committed {
+        let mut changed = match committed {
             Some(committed) => current.changed_files(&committed),
             None => current.files.keys().cloned().collect(),
-        }))
+        };
+        if changed.is_empty() {
+            changed.push("the code generation settings or cornucopia version".to_owned());
+        }
+        Ok(Some(changed))
     }
 
     /// Migrates a scratch database on the server at `server_url` (any database on
-    /// it), compiles the query files against it and returns the flattened code and
-    /// the manifest of the inputs it came from. The scratch database is dropped.
-    pub async fn generate(&self, server_url: &str) -> Result<(String, Manifest), CodegenError> {
+    /// it), compiles the query files against it and returns the code and the
+    /// manifest of the inputs it came from. The scratch database is dropped.
+    pub async fn generate(
+        &self,
+        server_url: &str,
+    ) -> Result<(GeneratedCode, Manifest), CodegenError> {
         let manifest = self.current_manifest()?;
         let migrator = Migrator::from_dir(self.migrations_dir())?;
         let nanos = std::time::SystemTime::now()
@@ -148,7 +167,11 @@ impl Project {
         Ok((code, manifest))
     }
 
-    async fn generate_in(&self, url: &str, migrator: &Migrator) -> Result<String, CodegenError> {
+    async fn generate_in(
+        &self,
+        url: &str,
+        migrator: &Migrator,
+    ) -> Result<GeneratedCode, CodegenError> {
         let client = connect(url).await?;
         migrator.up(&client, UpOptions::default()).await?;
         let out = tempfile::tempdir().map_err(|source| CodegenError::Io {
@@ -172,40 +195,70 @@ impl Project {
             .await
             .map_err(|e| CodegenError::Query(e.to_string()))?
             .map_err(|e| CodegenError::Query(e.report()))?;
-        let code = flatten(out.path(), MODULE).map_err(CodegenError::Flatten)?;
-        Ok(format!(
+        let header = format!(
             "// Generated by `groundwork codegen` (cornucopia {}) from migrations/ and \
-             queries/.\n// Do not edit: change the SQL and rebuild.\n\n{code}",
+             queries/.\n// Do not edit: change the SQL and run `cargo run -- codegen`.\n\n",
             super::CORNUCOPIA_VERSION
-        ))
+        );
+        split(out.path(), MODULE, &header).map_err(CodegenError::Split)
     }
 
-    /// Writes the generated code and its manifest.
-    pub fn write(&self, code: &str, manifest: &Manifest) -> Result<(), CodegenError> {
-        let output = self.output_file();
-        if let Some(dir) = output.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| CodegenError::Io {
-                action: "creating",
-                path: dir.to_path_buf(),
-                source,
-            })?;
+    /// Writes `code` into `dir` (the snapshot, or a build's `OUT_DIR`), removing
+    /// generated files that are no longer part of it.
+    pub fn write_code(dir: &Path, code: &GeneratedCode) -> Result<(), CodegenError> {
+        for stale in existing_code(dir)? {
+            if !code.files.contains_key(&stale) {
+                let path = dir.join(&stale);
+                std::fs::remove_file(&path).map_err(|source| CodegenError::Io {
+                    action: "removing",
+                    path,
+                    source,
+                })?;
+            }
         }
-        write_if_changed(&output, code)?;
+        for (name, text) in &code.files {
+            let path = dir.join(name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|source| CodegenError::Io {
+                    action: "creating",
+                    path: parent.to_path_buf(),
+                    source,
+                })?;
+            }
+            write_if_changed(&path, text)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the snapshot: the code and its manifest.
+    pub fn write_snapshot(
+        &self,
+        code: &GeneratedCode,
+        manifest: &Manifest,
+    ) -> Result<(), CodegenError> {
+        Self::write_code(&self.snapshot, code)?;
         write_if_changed(&self.manifest_file(), &manifest.render())
     }
 
-    /// Regenerates and compares with the committed files; returns the names of the
-    /// committed files that differ (empty when current).
+    /// Regenerates and compares with the snapshot; returns the snapshot's files that
+    /// differ, are missing or are left over (empty when current).
     pub async fn check(&self, server_url: &str) -> Result<Vec<PathBuf>, CodegenError> {
         let (code, manifest) = self.generate(server_url).await?;
-        let mut stale = Vec::new();
-        for (path, expected) in [
-            (self.output_file(), code),
-            (self.manifest_file(), manifest.render()),
-        ] {
-            if std::fs::read_to_string(&path).ok().as_deref() != Some(expected.as_str()) {
-                stale.push(path);
-            }
+        let mut stale: Vec<PathBuf> = code
+            .files
+            .iter()
+            .map(|(name, text)| (self.snapshot.join(name), text))
+            .filter(|(path, text)| std::fs::read_to_string(path).ok().as_deref() != Some(text))
+            .map(|(path, _)| path)
+            .collect();
+        stale.extend(
+            existing_code(&self.snapshot)?
+                .into_iter()
+                .filter(|name| !code.files.contains_key(name))
+                .map(|name| self.snapshot.join(name)),
+        );
+        if std::fs::read_to_string(self.manifest_file()).ok() != Some(manifest.render()) {
+            stale.push(self.manifest_file());
         }
         Ok(stale)
     }
@@ -214,6 +267,40 @@ impl Project {
     pub fn root(&self) -> &Path {
         &self.root
     }
+}
+
+/// The `.rs` files below `dir`, relative and `/`-separated.
+fn existing_code(dir: &Path) -> Result<Vec<String>, CodegenError> {
+    fn walk(base: &Path, dir: &Path, found: &mut Vec<String>) -> std::io::Result<()> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(base, &path, found)?;
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let relative = path.strip_prefix(base).unwrap_or(&path);
+                found.push(
+                    relative
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                );
+            }
+        }
+        Ok(())
+    }
+    let mut found = Vec::new();
+    walk(dir, dir, &mut found).map_err(|source| CodegenError::Io {
+        action: "listing",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    Ok(found)
 }
 
 fn write_if_changed(path: &Path, text: &str) -> Result<(), CodegenError> {

@@ -1,23 +1,29 @@
 //! Build-time code generation: query files compiled by cornucopia against a freshly
-//! migrated database, flattened into one Rust file that the `groundwork` crate
-//! includes.
+//! migrated database, split into one Rust file per query file
+//! (`queries/<schema>/<table>.rs`), per schema's types and per support module, under
+//! a `mod.rs` that the `groundwork` crate includes.
 //!
-//! The generated file is committed together with a manifest (`codegen.lock`) holding
-//! a fingerprint of its inputs: every migration and query file, the code generation
-//! settings and the cornucopia version. When the fingerprint of the files on disk
-//! matches the manifest, nothing needs a database; when it does not, the build
-//! regenerates with a server from `groundwork-provision`.
+//! The code is committed as a snapshot (`crates/groundwork/src/generated/`) with a
+//! manifest (`codegen.lock`) holding a fingerprint of its inputs: every migration and
+//! query file, the code generation settings and the cornucopia version. A build whose
+//! inputs match the manifest needs no database and writes nothing. A build whose
+//! inputs changed regenerates into its `OUT_DIR` with a server from
+//! `groundwork-provision` (never into the source tree) and warns that the snapshot is
+//! stale; with `GROUNDWORK_OFFLINE=true` it fails instead, naming the changed files.
+//! `groundwork codegen` refreshes the snapshot; `groundwork codegen --check`
+//! regenerates and compares.
 
-mod flatten;
 mod generate;
 mod manifest;
+mod split;
 
 pub use generate::{CodegenError, Project};
 pub use manifest::Manifest;
+pub use split::GeneratedCode;
 
 /// The cornucopia release the generated code comes from.
 pub const CORNUCOPIA_VERSION: &str = "1.0.1";
 
 /// Every setting that changes the generated code; part of the fingerprint.
 pub const SETTINGS: &str = "cornucopia async; deadpool; derive serde Serialize+Deserialize; \
-    enum variants CamelCase; flattened into module `generated` (v1)";
+    enum variants CamelCase; split into files under module `generated` (v2)";

@@ -17,7 +17,7 @@ pub struct Manifest {
 }
 
 const HEADER: &str =
-    "# Inputs of src/generated/cornucopia.rs; written by `groundwork codegen`, do not edit.";
+    "# Inputs of this generated code; written by `groundwork codegen`, do not edit.";
 
 impl Manifest {
     /// Hashes every file below `root/dir` for each of `dirs`.

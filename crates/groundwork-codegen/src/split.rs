@@ -1,0 +1,137 @@
+//! Turning cornucopia's generated crate into a tree of files that a module of the
+//! including crate can hold: `mod.rs` with the module skeleton, one file per query
+//! file (`queries/<schema>/<table>.rs`), one per schema's types (`types/<schema>.rs`)
+//! and one per support module (`client.rs`, ...).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use syn::{Item, ItemMod};
+
+/// The generated code: file paths relative to the generated module's directory
+/// (`/`-separated) and their text.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GeneratedCode {
+    /// `mod.rs` and every file it includes.
+    pub files: BTreeMap<String, String>,
+}
+
+/// Reads `<crate>/src/lib.rs`, inlines every `mod x;` from its file, re-roots
+/// `crate::` paths at `crate::<module>::` and splits the result into files.
+pub(crate) fn split(crate_dir: &Path, module: &str, header: &str) -> Result<GeneratedCode, String> {
+    let src = crate_dir.join("src");
+    let mut file = parse(&src.join("lib.rs"))?;
+    for item in &mut file.items {
+        inline(item, &src)?;
+    }
+    let mut code = GeneratedCode::default();
+    let mut skeleton = Vec::new();
+    for item in file.items {
+        match item {
+            Item::Mod(m) if m.content.is_some() => {
+                let name = m.ident.to_string();
+                // Query files are two levels down (schema, table), types one.
+                let depth = match name.as_str() {
+                    "queries" => 2,
+                    "types" => 1,
+                    _ => 0,
+                };
+                skeleton.push(Item::Mod(place(m, &name, depth, &mut code)?));
+            }
+            other => skeleton.push(other),
+        }
+    }
+    code.files.insert("mod.rs".to_owned(), render(skeleton));
+    // Generated paths are absolute from the generated crate's root, which is now a
+    // module of the including crate.
+    for text in code.files.values_mut() {
+        *text = format!(
+            "{header}{}",
+            text.replace("crate::", &format!("crate::{module}::"))
+        );
+    }
+    Ok(code)
+}
+
+/// Moves module `m` (at `path`) into a file of its own when `depth` is 0, else keeps
+/// it in the skeleton and places its child modules one level further down.
+fn place(
+    mut m: ItemMod,
+    path: &str,
+    depth: usize,
+    code: &mut GeneratedCode,
+) -> Result<ItemMod, String> {
+    let (brace, items) = m.content.take().unwrap_or_default();
+    if depth == 0 {
+        let file = format!("{path}.rs");
+        let text = render(items);
+        let include: Item = syn::parse_str(&format!("include!({file:?});"))
+            .map_err(|e| format!("including {file}: {e}"))?;
+        code.files.insert(file, text);
+        m.content = Some((brace, vec![include]));
+        return Ok(m);
+    }
+    let mut kept = Vec::new();
+    for item in items {
+        match item {
+            Item::Mod(child) if child.content.is_some() => {
+                let child_path = format!("{path}/{}", child.ident);
+                kept.push(Item::Mod(place(child, &child_path, depth - 1, code)?));
+            }
+            other => kept.push(other),
+        }
+    }
+    m.content = Some((brace, kept));
+    Ok(m)
+}
+
+/// Formatted Rust source of `items`.
+fn render(items: Vec<Item>) -> String {
+    let mut file = syn::parse_file("").unwrap_or_else(|_| unreachable!("an empty file parses"));
+    file.items = items;
+    prettyplease::unparse(&file)
+}
+
+fn parse(path: &Path) -> Result<syn::File, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    syn::parse_file(&text).map_err(|e| format!("parsing {}: {e}", path.display()))
+}
+
+fn inline(item: &mut Item, dir: &Path) -> Result<(), String> {
+    let Item::Mod(ItemMod {
+        ident,
+        content,
+        attrs,
+        ..
+    }) = item
+    else {
+        return Ok(());
+    };
+    let name = ident.to_string();
+    let child_dir = dir.join(&name);
+    match content {
+        Some((_, items)) => {
+            for child in items {
+                inline(child, &child_dir)?;
+            }
+        }
+        None => {
+            let file_path = [dir.join(format!("{name}.rs")), child_dir.join("mod.rs")]
+                .into_iter()
+                .find(|p| p.is_file())
+                .ok_or_else(|| format!("module {name} has no file under {}", dir.display()))?;
+            let mut file = parse(&file_path)?;
+            for child in &mut file.items {
+                inline(child, &child_dir)?;
+            }
+            attrs.extend(file.attrs);
+            *content = Some((syn::token::Brace::default(), file.items));
+            // An inline module needs no trailing semicolon.
+            if let Item::Mod(m) = item {
+                m.semi = None;
+            }
+        }
+    }
+    Ok(())
+}
