@@ -124,6 +124,48 @@ fn the_embedded_cluster_is_created_reused_and_stopped() {
     assert!(text(&stop).starts_with("stopped"), "{}", text(&stop));
 }
 
+/// As root, a project in a directory the server's user cannot reach (a 0700 home)
+/// gets its cluster where that user can, and is told where.
+#[test]
+fn a_project_the_server_user_cannot_reach_keeps_its_cluster_elsewhere() {
+    let as_root = std::fs::metadata("/proc/self").is_ok_and(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.uid() == 0
+    });
+    if !as_root
+        || std::env::var_os("DATABASE_URL").is_some()
+        || std::env::var("GROUNDWORK_POSTGRES").is_ok_and(|v| v == "container")
+    {
+        return; // only root relocates, and the embedded cluster is the local lane's
+    }
+    let private = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        private.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let project = private.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    let source = ["--source", DEFAULT_MIGRATIONS];
+    let up = groundwork(&project, &[&["migrate", "up"], &source[..]].concat(), &[]);
+    assert!(up.status.success(), "{}", text(&up));
+    let said = text(&up);
+    let relocated = said
+        .split_whitespace()
+        .find(|w| w.starts_with("/var/lib/groundwork/"))
+        .unwrap_or_else(|| panic!("the first run says where: {said}"))
+        .to_owned();
+    assert!(Path::new(&relocated).join("data/PG_VERSION").is_file());
+    assert!(!project.join(".groundwork").exists());
+    let status = groundwork(&project, &["db", "status"], &[]);
+    assert!(text(&status).contains(&relocated), "{}", text(&status));
+    let start = groundwork(&project, &["db", "start"], &[]);
+    assert!(start.status.success(), "{}", text(&start));
+    let stop = groundwork(&project, &["db", "stop"], &[]);
+    assert!(text(&stop).starts_with("stopped"), "{}", text(&stop));
+    std::fs::remove_dir_all(&relocated).unwrap();
+}
+
 #[tokio::test]
 async fn codegen_check_fails_on_stale_code_and_codegen_fixes_it() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -18,17 +18,27 @@ pub(super) async fn run(
     tokio::task::spawn_blocking(
         move || -> Result<ExitCode, Box<dyn std::error::Error + Send + Sync>> {
             let cluster = PersistentCluster::new(dir)?;
+            if matches!(command, DbCommand::Status)
+                && let Some(relocation) = cluster.relocation()
+            {
+                eprintln!("groundwork: {relocation}");
+            }
             match command {
                 DbCommand::Start => {
-                    let (port, started) = cluster.start()?;
+                    let start = cluster.start()?;
+                    if start.created
+                        && let Some(relocation) = cluster.relocation()
+                    {
+                        eprintln!("groundwork: {relocation}");
+                    }
                     say!(
                         "{} {} ({})",
-                        if started {
+                        if start.started {
                             "started"
                         } else {
                             "already running:"
                         },
-                        cluster.url(port),
+                        cluster.url(start.port),
                         cluster.dir().display()
                     );
                 }
@@ -56,8 +66,8 @@ pub(super) async fn run(
                     }
                 },
                 DbCommand::Url => {
-                    let (port, _) = cluster.start()?;
-                    say!("{}", cluster.url(port));
+                    let start = cluster.start()?;
+                    say!("{}", cluster.url(start.port));
                 }
             }
             Ok(ExitCode::SUCCESS)

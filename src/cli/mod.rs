@@ -134,5 +134,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
 /// The server for commands that need one: DATABASE_URL, or the embedded cluster,
 /// started for this command and stopped after it unless `db start` started it.
 async fn server(settings: &Settings) -> Result<Postgres, Box<dyn std::error::Error>> {
-    Ok(Postgres::persistent(settings).await?)
+    let server = Postgres::persistent(settings).await?;
+    if let Some(notice) = server.notice() {
+        eprintln!("groundwork: {notice}");
+    }
+    Ok(server)
 }

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
+use groundwork_migrate::hash::sha256_hex;
 
 use super::{CORNUCOPIA_VERSION, SETTINGS};
 
@@ -26,18 +26,13 @@ impl Manifest {
         for dir in dirs {
             collect(root, &root.join(dir), &mut files)?;
         }
-        let mut hasher = Sha256::new();
-        hasher.update(SETTINGS.as_bytes());
-        hasher.update([0]);
-        hasher.update(CORNUCOPIA_VERSION.as_bytes());
-        for (path, hash) in &files {
-            hasher.update([0]);
-            hasher.update(path.as_bytes());
-            hasher.update([0]);
-            hasher.update(hash.as_bytes());
-        }
+        let parts = [SETTINGS, CORNUCOPIA_VERSION].into_iter().chain(
+            files
+                .iter()
+                .flat_map(|(path, hash)| [path.as_str(), hash.as_str()]),
+        );
         Ok(Self {
-            fingerprint: hex::encode(hasher.finalize()),
+            fingerprint: sha256_hex(parts),
             files,
         })
     }
@@ -112,7 +107,7 @@ fn collect(root: &Path, dir: &Path, files: &mut BTreeMap<String, String>) -> std
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect::<Vec<_>>()
                 .join("/");
-            let hash = hex::encode(Sha256::digest(std::fs::read(&path)?));
+            let hash = sha256_hex([std::fs::read(&path)?]);
             files.insert(relative, hash);
         }
     }

@@ -18,6 +18,7 @@
 
 pub mod connect;
 mod error;
+pub mod hash;
 mod migration;
 mod migrator;
 mod split;

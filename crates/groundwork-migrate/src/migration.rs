@@ -1,8 +1,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use super::{MigrateError, NO_TRANSACTION_MARKER};
 
 /// One direction of a migration: a SQL file.
@@ -41,7 +39,7 @@ pub struct Migration {
 impl Migration {
     /// SHA-256 of the up file's bytes, as recorded when it is applied.
     pub fn checksum(&self) -> Vec<u8> {
-        Sha256::digest(self.up.sql.as_bytes()).to_vec()
+        crate::hash::sha256([self.up.sql.as_bytes()]).to_vec()
     }
 
     /// Reads every migration in `dir`, sorted by version. Files that do not end in

@@ -27,7 +27,7 @@ mod postgres;
 mod settings;
 
 pub use error::ProvisionError;
-pub use local::{Binaries, PersistentCluster};
+pub use local::{Binaries, PersistentCluster, Started};
 pub use postgres::{Origin, Postgres};
 pub use settings::{Settings, Strategy};
 

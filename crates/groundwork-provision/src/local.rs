@@ -108,12 +108,34 @@ impl RunAs {
         std::os::unix::fs::chown(path, Some(self.uid), Some(self.gid))
             .map_err(ProvisionError::io("changing the owner of", path))
     }
+
+    /// Whether this user may pass through every existing directory on the way to
+    /// `path` (by their owner, group and other permission bits).
+    fn can_reach(self, path: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        path.ancestors()
+            .skip(1)
+            .filter_map(|dir| std::fs::metadata(dir).ok())
+            .all(|meta| {
+                let bit = if meta.uid() == self.uid {
+                    0o100
+                } else if meta.gid() == self.gid {
+                    0o010
+                } else {
+                    0o001
+                };
+                meta.mode() & bit != 0
+            })
+    }
 }
 
 fn command(run_as: Option<RunAs>, program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut command = Command::new(program);
     if let Some(user) = run_as {
         user.apply(&mut command);
+        // PostgreSQL's programs change into their working directory to find
+        // themselves; the caller's (a 0700 home, say) may be closed to that user.
+        command.current_dir("/");
     }
     // The server inherits nothing that points at the caller's own databases.
     for var in [
@@ -134,11 +156,16 @@ fn run(mut command: Command, what: &str) -> Result<String, ProvisionError> {
         .output()
         .map_err(|e| ProvisionError::Local(format!("{what}: {e}")))?;
     if !out.status.success() {
+        // Keep the program's own lines: they say what went wrong.
+        let output: Vec<String> = [&out.stderr, &out.stdout]
+            .iter()
+            .map(|bytes| String::from_utf8_lossy(bytes).trim().to_owned())
+            .filter(|text| !text.is_empty())
+            .collect();
         return Err(ProvisionError::Local(format!(
-            "{what} failed ({}): {}{}",
+            "{what} failed ({}):\n{}",
             out.status,
-            String::from_utf8_lossy(&out.stderr).trim(),
-            String::from_utf8_lossy(&out.stdout).trim()
+            output.join("\n")
         )));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
@@ -157,7 +184,14 @@ fn initdb(
     if !durable {
         cmd.arg("--no-sync");
     }
-    run(cmd, "initdb").map(drop)
+    run(cmd, "initdb").map(drop).map_err(|e| {
+        ProvisionError::Local(format!(
+            "{e}\nThe cluster directory is {}; the server's user must be able to create it. \
+             Set GROUNDWORK_DATA_DIR to a directory it can write to, or DATABASE_URL to use \
+             a server of your own.",
+            data.display()
+        ))
+    })
 }
 
 fn free_port() -> Result<u16, ProvisionError> {
@@ -358,26 +392,69 @@ fn create_temp_root() -> Result<PathBuf, ProvisionError> {
 #[derive(Clone, Debug)]
 pub struct PersistentCluster {
     dir: PathBuf,
+    requested: PathBuf,
     binaries: Binaries,
+}
+
+/// What [`PersistentCluster::start`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Started {
+    /// The port the server listens on.
+    pub port: u16,
+    /// Whether this call started it (`false`: it was already running).
+    pub started: bool,
+    /// Whether this call created the cluster.
+    pub created: bool,
 }
 
 /// The database the persistent cluster creates for the application.
 pub const APP_DATABASE: &str = "groundwork";
 
+/// Where clusters go whose requested directory the server's user cannot reach.
+const RELOCATED_BASE: &str = "/var/lib/groundwork";
+
 impl PersistentCluster {
     /// A cluster kept in `dir` (created on first start), using local binaries.
+    ///
+    /// As root the server runs as an unprivileged user, which may not be able to
+    /// reach `dir` (a project in a 0700 home directory): then, unless `dir` already
+    /// holds a cluster, it is kept in `/var/lib/groundwork/<name>-<hash of dir>`
+    /// instead; [`relocation`](Self::relocation) says so.
     pub fn new(dir: impl Into<PathBuf>) -> Result<Self, ProvisionError> {
         let dir = dir.into();
-        let dir = if dir.is_absolute() {
+        let requested = if dir.is_absolute() {
             dir
         } else {
             std::env::current_dir()
                 .map_err(ProvisionError::io("reading", "the working directory"))?
                 .join(dir)
         };
+        let dir = match RunAs::detect()? {
+            Some(user)
+                if !requested.join("data/PG_VERSION").is_file() && !user.can_reach(&requested) =>
+            {
+                relocated(&requested)
+            }
+            _ => requested.clone(),
+        };
         Ok(Self {
             dir,
+            requested,
             binaries: Binaries::find()?,
+        })
+    }
+
+    /// When the cluster is not kept where it was asked to be, a sentence saying where
+    /// it is and why.
+    pub fn relocation(&self) -> Option<String> {
+        (self.dir != self.requested).then(|| {
+            format!(
+                "the PostgreSQL server runs as an unprivileged user that cannot reach {}, \
+                 so its cluster is kept in {} (set GROUNDWORK_DATA_DIR to choose another \
+                 directory)",
+                self.requested.display(),
+                self.dir.display()
+            )
         })
     }
 
@@ -403,16 +480,30 @@ impl PersistentCluster {
         format!("postgres://postgres@127.0.0.1:{port}/{APP_DATABASE}")
     }
 
-    /// Creates the cluster if needed and starts it. Returns the port and whether this
-    /// call started it (`false`: it was already running).
-    pub fn start(&self) -> Result<(u16, bool), ProvisionError> {
+    /// Creates the cluster if needed and starts it.
+    pub fn start(&self) -> Result<Started, ProvisionError> {
         if let Some(port) = self.running_port() {
-            return Ok((port, false));
+            return Ok(Started {
+                port,
+                started: false,
+                created: false,
+            });
         }
         let run_as = RunAs::detect()?;
         let data = self.data();
         let fresh = !data.join("PG_VERSION").is_file();
         if fresh {
+            if self.dir != self.requested {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::create_dir_all(RELOCATED_BASE)
+                    .and_then(|()| {
+                        std::fs::set_permissions(
+                            RELOCATED_BASE,
+                            std::fs::Permissions::from_mode(0o755),
+                        )
+                    })
+                    .map_err(ProvisionError::io("creating", RELOCATED_BASE))?;
+            }
             std::fs::create_dir_all(&self.dir)
                 .map_err(ProvisionError::io("creating", &self.dir))?;
             if let Some(user) = run_as {
@@ -443,7 +534,11 @@ impl PersistentCluster {
                 data.display()
             ))
         })?;
-        Ok((port, true))
+        Ok(Started {
+            port,
+            started: true,
+            created: fresh,
+        })
     }
 
     /// Stops the server if it runs. Returns whether it was running.
@@ -461,6 +556,17 @@ impl PersistentCluster {
     }
 }
 
+/// `/var/lib/groundwork/<last component of dir>-<hash of dir>`.
+fn relocated(dir: &Path) -> PathBuf {
+    let name = dir
+        .parent()
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "cluster".to_owned());
+    let hash = groundwork_migrate::hash::sha256_hex([dir.as_os_str().as_encoded_bytes()]);
+    Path::new(RELOCATED_BASE).join(format!("{name}-{}", &hash[..16]))
+}
+
 fn append(path: &Path, text: &str) -> Result<(), ProvisionError> {
     use std::io::Write;
     std::fs::OpenOptions::new()
@@ -468,4 +574,22 @@ fn append(path: &Path, text: &str) -> Result<(), ProvisionError> {
         .open(path)
         .and_then(|mut f| f.write_all(text.as_bytes()))
         .map_err(ProvisionError::io("writing", path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run;
+
+    #[test]
+    fn a_failing_program_keeps_its_lines() {
+        let mut command = std::process::Command::new("/bin/sh");
+        command
+            .arg("-c")
+            .arg("echo 'first problem' >&2; echo 'second problem' >&2; echo out; exit 3");
+        let message = run(command, "the tool").unwrap_err().to_string();
+        assert!(
+            message.ends_with("first problem\nsecond problem\nout"),
+            "{message}"
+        );
+    }
 }

@@ -23,6 +23,8 @@ enum Handle {
     Persistent {
         cluster: PersistentCluster,
         stop_on_drop: bool,
+        /// Said once, when the cluster was created somewhere other than asked.
+        notice: Option<String>,
     },
 }
 
@@ -79,19 +81,25 @@ impl Postgres {
     pub async fn persistent(settings: &Settings) -> Result<Self, ProvisionError> {
         let dir = settings.data_dir.clone();
         Self::provide(settings, || async move {
-            let (cluster, port, started) = tokio::task::spawn_blocking(move || {
+            let (cluster, start) = tokio::task::spawn_blocking(move || {
                 let cluster = PersistentCluster::new(dir)?;
-                let (port, started) = cluster.start()?;
-                Ok::<_, ProvisionError>((cluster, port, started))
+                let start = cluster.start()?;
+                Ok::<_, ProvisionError>((cluster, start))
             })
             .await
             .map_err(|e| ProvisionError::Local(e.to_string()))??;
+            let notice = if start.created {
+                cluster.relocation()
+            } else {
+                None
+            };
             let pg = Self {
-                url: cluster.url(port),
+                url: cluster.url(start.port),
                 origin: Origin::Local,
                 handle: Handle::Persistent {
                     cluster,
-                    stop_on_drop: started,
+                    stop_on_drop: start.started,
+                    notice,
                 },
             };
             pg.ensure_database(APP_DATABASE).await?;
@@ -194,6 +202,15 @@ impl Postgres {
         }
     }
 
+    /// For a persistent cluster this call created somewhere other than the directory
+    /// asked for: a sentence saying where and why, to tell the user once.
+    pub fn notice(&self) -> Option<&str> {
+        match &self.handle {
+            Handle::Persistent { notice, .. } => notice.as_deref(),
+            _ => None,
+        }
+    }
+
     /// Keeps a persistent cluster running after this handle is dropped.
     pub fn keep_running(&mut self) {
         if let Handle::Persistent { stop_on_drop, .. } = &mut self.handle {
@@ -207,6 +224,7 @@ impl Drop for Postgres {
         if let Handle::Persistent {
             cluster,
             stop_on_drop: true,
+            ..
         } = &self.handle
             && let Err(e) = cluster.stop()
         {

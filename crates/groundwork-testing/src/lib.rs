@@ -40,9 +40,9 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use groundwork_migrate::connect::{connect, describe, with_credentials, with_database};
+use groundwork_migrate::hash::sha256_hex;
 use groundwork_migrate::{Migration, Migrator, UpOptions};
 use groundwork_provision::{Postgres, Settings};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use groundwork::Error;
@@ -488,13 +488,7 @@ async fn serialized<T>(
 /// The login role password for `login` on `server`: derived from the server's own URL
 /// (and so from its superuser's password, if it has one), stable across processes.
 fn password(server: &Postgres, login: &str) -> String {
-    let digest = Sha256::new()
-        .chain_update(b"groundwork test login\0")
-        .chain_update(server.url().as_bytes())
-        .chain_update(b"\0")
-        .chain_update(login.as_bytes())
-        .finalize();
-    hex::encode(&digest[..16])
+    sha256_hex(["groundwork test login", server.url(), login])[..32].to_owned()
 }
 
 /// Makes (or refreshes) the login roles of [`DbRole`], once per process. The groups
@@ -592,17 +586,13 @@ async fn build_template(
 
 /// A short hash of every migration's version, name and scripts.
 fn fingerprint(migrations: &[Migration]) -> String {
-    let mut hasher = Sha256::new();
-    for m in migrations {
-        hasher.update(m.version.to_le_bytes());
-        hasher.update(m.name.as_bytes());
-        hasher.update([0]);
-        hasher.update(m.up.sql.as_bytes());
-        hasher.update([0]);
-        if let Some(down) = &m.down {
-            hasher.update(down.sql.as_bytes());
-        }
-        hasher.update([1]);
-    }
-    hex::encode(&hasher.finalize()[..8])
+    let parts = migrations.iter().flat_map(|m| {
+        [
+            m.version.to_string(),
+            m.name.clone(),
+            m.up.sql.clone(),
+            m.down.as_ref().map_or_else(String::new, |d| d.sql.clone()),
+        ]
+    });
+    sha256_hex(parts)[..16].to_owned()
 }
