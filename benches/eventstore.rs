@@ -30,7 +30,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 // The integration tests' set-up (organization, database).
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common.rs"]
+#[allow(dead_code)]
 mod common;
 
 /// Each configuration runs ROUNDS times for RUN, the configurations interleaved, and

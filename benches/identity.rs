@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use groundwork::identity::{authenticate_api_key, issue_api_key};
+use groundwork::identity::{NewApiKey, authenticate_api_key, issue_api_key};
 use groundwork::tenant::begin;
 use groundwork_testing::{DbRole, TestDb};
 
@@ -68,11 +68,7 @@ async fn main() {
     for i in 0..100 {
         let issued = issue_api_key(
             &tx,
-            tenant.organization_id,
-            &format!("key {i}"),
-            &["read"],
-            None,
-            None,
+            &NewApiKey::new(tenant.organization_id, format!("key {i}")).scopes(["read"]),
         )
         .await
         .unwrap();

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use groundwork_codegen::{CodegenError, Project};
+use groundwork_migrate::io::io_error;
 use groundwork_provision::{Postgres, Settings};
 
 fn main() -> ExitCode {
@@ -60,11 +61,7 @@ fn run(project: &Project, out: &Path) -> Result<(), CodegenError> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|source| CodegenError::Io {
-            action: "starting a runtime for",
-            path: project.root().to_path_buf(),
-            source,
-        })?;
+        .map_err(io_error("starting a runtime for", project.root()))?;
     runtime.block_on(async {
         let stale = |cause| CodegenError::Stale {
             files: changed.clone(),

@@ -5,6 +5,7 @@ use cornucopia::config::{Config, Style};
 use super::manifest::Manifest;
 use super::split::{GeneratedCode, split};
 use groundwork_migrate::connect::{connect, with_database};
+use groundwork_migrate::io::{IoError, io_error};
 use groundwork_migrate::{MigrateError, Migrator, UpOptions};
 
 /// Why code generation failed.
@@ -12,15 +13,8 @@ use groundwork_migrate::{MigrateError, Migrator, UpOptions};
 #[non_exhaustive]
 pub enum CodegenError {
     /// A file could not be read or written.
-    #[error("{action} {path}: {source}")]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The path.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// The migrations did not apply to the scratch database.
     #[error("migrating the code generation database: {0}")]
     Migrate(#[from] MigrateError),
@@ -100,13 +94,8 @@ impl Project {
 
     /// The manifest of the inputs as they are on disk now.
     pub fn current_manifest(&self) -> Result<Manifest, CodegenError> {
-        Manifest::compute(&self.root, &["migrations", "queries"]).map_err(|source| {
-            CodegenError::Io {
-                action: "hashing inputs under",
-                path: self.root.clone(),
-                source,
-            }
-        })
+        Ok(Manifest::compute(&self.root, &["migrations", "queries"])
+            .map_err(io_error("hashing inputs under", &self.root))?)
     }
 
     /// The committed manifest, if present and readable.
@@ -174,11 +163,10 @@ impl Project {
     ) -> Result<GeneratedCode, CodegenError> {
         let client = connect(url).await?;
         migrator.up(&client, UpOptions::default()).await?;
-        let out = tempfile::tempdir().map_err(|source| CodegenError::Io {
-            action: "creating a temporary directory in",
-            path: std::env::temp_dir(),
-            source,
-        })?;
+        let out = tempfile::tempdir().map_err(io_error(
+            "creating a temporary directory in",
+            std::env::temp_dir(),
+        ))?;
         let mut style = Style::default();
         style.enum_variant_camel_case = true;
         let config = Config::builder()
@@ -209,21 +197,13 @@ impl Project {
         for stale in existing_code(dir)? {
             if !code.files.contains_key(&stale) {
                 let path = dir.join(&stale);
-                std::fs::remove_file(&path).map_err(|source| CodegenError::Io {
-                    action: "removing",
-                    path,
-                    source,
-                })?;
+                std::fs::remove_file(&path).map_err(io_error("removing", &path))?;
             }
         }
         for (name, text) in &code.files {
             let path = dir.join(name);
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|source| CodegenError::Io {
-                    action: "creating",
-                    path: parent.to_path_buf(),
-                    source,
-                })?;
+                std::fs::create_dir_all(parent).map_err(io_error("creating", parent))?;
             }
             write_if_changed(&path, text)?;
         }
@@ -295,11 +275,7 @@ fn existing_code(dir: &Path) -> Result<Vec<String>, CodegenError> {
         Ok(())
     }
     let mut found = Vec::new();
-    walk(dir, dir, &mut found).map_err(|source| CodegenError::Io {
-        action: "listing",
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    walk(dir, dir, &mut found).map_err(io_error("listing", dir))?;
     Ok(found)
 }
 
@@ -307,9 +283,6 @@ fn write_if_changed(path: &Path, text: &str) -> Result<(), CodegenError> {
     if std::fs::read_to_string(path).ok().as_deref() == Some(text) {
         return Ok(());
     }
-    std::fs::write(path, text).map_err(|source| CodegenError::Io {
-        action: "writing",
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::write(path, text).map_err(io_error("writing", path))?;
+    Ok(())
 }

@@ -40,15 +40,8 @@ pub enum Drift {
 #[non_exhaustive]
 pub enum MigrateError {
     /// A migration file or directory could not be read or written.
-    #[error("{action} {path}: {source}")]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file or directory.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::io::IoError),
     /// A `.sql` file whose name is not `<integer version>_<name>[.up|.down].sql`.
     #[error("migration file {0} is not named <version>_<name>.up.sql or .down.sql")]
     InvalidFileName(PathBuf),
@@ -111,23 +104,9 @@ pub enum MigrateError {
     )]
     ProductionRefused,
     /// Another runner held the migration lock for too long.
-    #[error("timed out after {0:?} waiting for the migration lock held by another runner")]
-    LockTimeout(std::time::Duration),
+    #[error("timed out after {:?} waiting for the migration lock held by another runner", .0.0)]
+    LockTimeout(#[from] crate::lock::LockTimeout),
     /// The database failed outside a migration script.
     #[error("migration bookkeeping: {}", crate::connect::describe(.0))]
     Database(#[from] tokio_postgres::Error),
-}
-
-impl MigrateError {
-    pub(crate) fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(std::io::Error) -> Self {
-        let path = path.into();
-        move |source| Self::Io {
-            action,
-            path,
-            source,
-        }
-    }
 }

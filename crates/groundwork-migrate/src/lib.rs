@@ -19,6 +19,8 @@
 pub mod connect;
 mod error;
 pub mod hash;
+pub mod io;
+pub mod lock;
 mod migration;
 mod migrator;
 mod split;

@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::{MigrateError, NO_TRANSACTION_MARKER};
+use crate::io::io_error;
 
 /// One direction of a migration: a SQL file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,13 +46,13 @@ impl Migration {
     /// Reads every migration in `dir`, sorted by version. Files that do not end in
     /// `.sql` are ignored.
     pub fn load_dir(dir: &Path) -> Result<Vec<Self>, MigrateError> {
-        let entries = std::fs::read_dir(dir).map_err(MigrateError::io("reading", dir))?;
+        let entries = std::fs::read_dir(dir).map_err(io_error("reading", dir))?;
         let mut ups: BTreeMap<i64, (String, Script)> = BTreeMap::new();
         let mut downs: BTreeMap<i64, Script> = BTreeMap::new();
         let mut paths: Vec<PathBuf> = entries
             .map(|e| e.map(|e| e.path()))
             .collect::<Result<_, _>>()
-            .map_err(MigrateError::io("reading", dir))?;
+            .map_err(io_error("reading", dir))?;
         paths.sort();
         for path in paths {
             let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
@@ -69,7 +70,7 @@ impl Migration {
             };
             let (version, name) =
                 parse_stem(stem).ok_or_else(|| MigrateError::InvalidFileName(path.clone()))?;
-            let sql = std::fs::read_to_string(&path).map_err(MigrateError::io("reading", &path))?;
+            let sql = std::fs::read_to_string(&path).map_err(io_error("reading", &path))?;
             let script = Script {
                 path: path.clone(),
                 sql,
@@ -125,7 +126,7 @@ pub fn new_migration_files(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf),
             dir.join(format!("<version>_{name}.up.sql")),
         ));
     }
-    std::fs::create_dir_all(dir).map_err(MigrateError::io("creating", dir))?;
+    std::fs::create_dir_all(dir).map_err(io_error("creating", dir))?;
     let existing = Migration::load_dir(dir)?;
     let mut version: i64 = chrono::Utc::now()
         .format("%Y%m%d%H%M%S")
@@ -140,8 +141,8 @@ pub fn new_migration_files(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf),
     }
     let up = dir.join(format!("{version}_{slug}.up.sql"));
     let down = dir.join(format!("{version}_{slug}.down.sql"));
-    std::fs::write(&up, format!("-- Why: {name}\n\n")).map_err(MigrateError::io("writing", &up))?;
+    std::fs::write(&up, format!("-- Why: {name}\n\n")).map_err(io_error("writing", &up))?;
     std::fs::write(&down, format!("-- Reverts {version}_{slug}.up.sql\n\n"))
-        .map_err(MigrateError::io("writing", &down))?;
+        .map_err(io_error("writing", &down))?;
     Ok((up, down))
 }

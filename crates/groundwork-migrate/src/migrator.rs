@@ -315,23 +315,7 @@ impl Migrator {
         client: &Client,
         work: impl Future<Output = Result<T, MigrateError>>,
     ) -> Result<T, MigrateError> {
-        let started = Instant::now();
-        loop {
-            let row = client
-                .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY])
-                .await?;
-            if row.get::<_, bool>(0) {
-                break;
-            }
-            if started.elapsed() > self.lock_timeout {
-                return Err(MigrateError::LockTimeout(self.lock_timeout));
-            }
-            tokio::time::sleep(Duration::from_millis(
-                20 + u64::from(started.elapsed().subsec_micros() % 30),
-            ))
-            .await;
-        }
-        let result = async {
+        crate::lock::with_session_lock(client, LOCK_KEY, self.lock_timeout, async {
             client
                 .batch_execute(
                     "CREATE TABLE IF NOT EXISTS public.schema_migrations (
@@ -344,14 +328,8 @@ impl Migrator {
                 )
                 .await?;
             work.await
-        }
-        .await;
-        let unlocked = client
-            .query_one("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
-            .await;
-        let value = result?;
-        unlocked?;
-        Ok(value)
+        })
+        .await
     }
 }
 

@@ -1,5 +1,3 @@
-use std::path::PathBuf;
-
 /// Why PostgreSQL could not be provided.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -27,15 +25,8 @@ pub enum ProvisionError {
     #[error("container postgres: {0}")]
     Container(String),
     /// A file or directory operation failed.
-    #[error("{action} {path}: {source}")]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The path it was done to.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] groundwork_migrate::io::IoError),
     /// The server was started but does not accept connections.
     #[error(
         "connecting to {url}: {}",
@@ -47,18 +38,4 @@ pub enum ProvisionError {
         /// The driver's error.
         source: tokio_postgres::Error,
     },
-}
-
-impl ProvisionError {
-    pub(crate) fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(std::io::Error) -> Self {
-        let path = path.into();
-        move |source| Self::Io {
-            action,
-            path,
-            source,
-        }
-    }
 }

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use groundwork_migrate::io::io_error;
+
 use super::lifeline::Lifeline;
 use super::{EPHEMERAL_DIR_PREFIX, ProvisionError};
 
@@ -106,7 +108,8 @@ impl RunAs {
 
     fn own(self, path: &Path) -> Result<(), ProvisionError> {
         std::os::unix::fs::chown(path, Some(self.uid), Some(self.gid))
-            .map_err(ProvisionError::io("changing the owner of", path))
+            .map_err(io_error("changing the owner of", path))?;
+        Ok(())
     }
 
     /// Whether this user may pass through every existing directory on the way to
@@ -379,7 +382,7 @@ fn create_temp_root() -> Result<PathBuf, ProvisionError> {
         match std::fs::DirBuilder::new().mode(0o700).create(&path) {
             Ok(()) => return Ok(path),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(ProvisionError::io("creating", path)(e)),
+            Err(e) => return Err(io_error("creating", path)(e).into()),
         }
     }
     Err(ProvisionError::Local(format!(
@@ -426,7 +429,7 @@ impl PersistentCluster {
             dir
         } else {
             std::env::current_dir()
-                .map_err(ProvisionError::io("reading", "the working directory"))?
+                .map_err(io_error("reading", "the working directory"))?
                 .join(dir)
         };
         let dir = match RunAs::detect()? {
@@ -502,10 +505,9 @@ impl PersistentCluster {
                             std::fs::Permissions::from_mode(0o755),
                         )
                     })
-                    .map_err(ProvisionError::io("creating", RELOCATED_BASE))?;
+                    .map_err(io_error("creating", RELOCATED_BASE))?;
             }
-            std::fs::create_dir_all(&self.dir)
-                .map_err(ProvisionError::io("creating", &self.dir))?;
+            std::fs::create_dir_all(&self.dir).map_err(io_error("creating", &self.dir))?;
             if let Some(user) = run_as {
                 user.own(&self.dir)?;
             }
@@ -573,7 +575,8 @@ fn append(path: &Path, text: &str) -> Result<(), ProvisionError> {
         .append(true)
         .open(path)
         .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(ProvisionError::io("writing", path))
+        .map_err(io_error("writing", path))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -35,26 +35,54 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use groundwork_migrate::connect::{connect, describe, with_credentials, with_database};
 use groundwork_migrate::hash::sha256_hex;
-use groundwork_migrate::{Migration, Migrator, UpOptions};
-use groundwork_provision::{Postgres, Settings};
+use groundwork_migrate::io::io_error;
+use groundwork_migrate::lock::{LockTimeout, with_session_lock};
+use groundwork_migrate::{MigrateError, Migration, Migrator, UpOptions};
+use groundwork_provision::{Postgres, ProvisionError, Settings};
 use uuid::Uuid;
 
 use groundwork::Error;
 use groundwork::pool::PoolConfig;
-use groundwork::queries::identity::organization_members::organization_member_add;
-use groundwork::queries::identity::organizations::organization_create;
-use groundwork::queries::identity::users::user_create;
 use groundwork::tenant::{Tenant, with_tenant};
 use groundwork::types::identity::MemberRole;
 
+pub mod fixtures;
+
+use fixtures::{Fixture, MemberFixture, OrganizationFixture, UserFixture};
+
 /// The migrations of this crate, used unless a builder names others.
 pub const DEFAULT_MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations");
+
+/// Why a [`TestDb`] could not be had.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TestDbError {
+    /// No server could be found or started (the reason is shared by every test of
+    /// the process).
+    #[error("the test server: {0}")]
+    Server(Arc<ProvisionError>),
+    /// The migrations could not be read or did not apply to the template.
+    #[error("the test template: {0}")]
+    Migrate(#[from] MigrateError),
+    /// The server refused or failed a statement.
+    #[error("test database: {}", describe(.0))]
+    Database(#[from] tokio_postgres::Error),
+    /// Another process held the template lock too long.
+    #[error(transparent)]
+    Lock(#[from] LockTimeout),
+    /// A pool could not be configured.
+    #[error(transparent)]
+    Pool(#[from] Error),
+}
+
+/// How long a test process waits for another to finish building a template.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Who a test connects as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -162,11 +190,9 @@ impl TestDbBuilder {
     }
 
     /// Like [`build`](Self::build), returning the reason instead of panicking.
-    pub async fn try_build(self) -> Result<TestDb, String> {
+    pub async fn try_build(self) -> Result<TestDb, TestDbError> {
         let server = server()?;
-        let admin = connect(&server.database_url("postgres"))
-            .await
-            .map_err(|e| format!("connecting to {}: {e}", server.url()))?;
+        let admin = connect(&server.database_url("postgres")).await?;
         let name = format!("gw_test_{}", uuid::Uuid::new_v4().simple());
         let create = match &self.migrations {
             Some(dir) => {
@@ -182,10 +208,7 @@ impl TestDbBuilder {
             }
             None => format!("CREATE DATABASE \"{name}\" TEMPLATE template0"),
         };
-        admin
-            .batch_execute(&create)
-            .await
-            .map_err(|e| format!("{create}: {e}"))?;
+        admin.batch_execute(&create).await?;
         ensure_login_roles(server, &admin).await?;
         let owner_url = server.database_url(&name);
         let mut urls = HashMap::new();
@@ -197,7 +220,7 @@ impl TestDbBuilder {
             };
             let mut config = PoolConfig::new(url.clone());
             config.max_size = self.pool_size;
-            pools.insert(role, config.build().map_err(|e| e.to_string())?);
+            pools.insert(role, config.build()?);
             urls.insert(role, url);
         }
         Ok(TestDb {
@@ -279,61 +302,31 @@ impl TestDb {
     }
 
     async fn try_tenant(&self) -> Result<TestTenant, Error> {
-        let (organization_id, user_id) = (Uuid::new_v4(), Uuid::new_v4());
-        let label = format!("t{}", &organization_id.simple().to_string()[..12]);
-        let email = format!("{label}@example.com");
-        let username = label.clone();
-        self.with_tenant(DbRole::App, Tenant::user(user_id), |tx| {
-            Box::pin(async move {
-                user_create()
-                    .bind(
-                        tx,
-                        &Some(user_id),
-                        &email,
-                        &username,
-                        &None::<&str>,
-                        &Some(username.as_str()),
-                        &None::<&str>,
-                        &None::<&str>,
-                    )
-                    .one()
-                    .await?;
-                Ok(())
-            })
-        })
-        .await?;
-        self.with_tenant(DbRole::App, Tenant::new(organization_id, user_id), |tx| {
-            Box::pin(async move {
-                organization_create()
-                    .bind(
-                        tx,
-                        &Some(organization_id),
-                        &label,
-                        &label,
-                        &serde_json::json!({}),
-                        &serde_json::json!({}),
-                        &Some(user_id),
-                    )
-                    .one()
-                    .await?;
-                organization_member_add()
-                    .bind(
-                        tx,
-                        &organization_id,
-                        &user_id,
-                        &MemberRole::Owner,
-                        &serde_json::json!({}),
-                    )
-                    .one()
-                    .await?;
-                Ok(())
-            })
-        })
-        .await?;
+        let user = self.try_insert(UserFixture::default()).await?;
+        let organization = self
+            .try_insert(OrganizationFixture::default().created_by(user.id))
+            .await?;
+        self.try_insert(MemberFixture::new(organization.id, user.id).role(MemberRole::Owner))
+            .await?;
         Ok(TestTenant {
-            organization_id,
-            user_id,
+            organization_id: organization.id,
+            user_id: user.id,
         })
+    }
+
+    /// Inserts `fixture` through the application role, acting for its tenant; panics
+    /// with the reason if the database refuses (see [`fixtures`]).
+    pub async fn insert<F: Fixture>(&self, fixture: F) -> F::Row {
+        self.try_insert(fixture)
+            .await
+            .unwrap_or_else(|e| panic!("groundwork TestDb: inserting a fixture: {e}"))
+    }
+
+    /// Like [`insert`](Self::insert), returning the database's refusal.
+    pub async fn try_insert<F: Fixture>(&self, fixture: F) -> Result<F::Row, Error> {
+        let tenant = fixture.tenant();
+        self.with_tenant(DbRole::App, tenant, move |tx| fixture.insert(tx))
+            .await
     }
 
     /// Keep the database after the test, even if it passes.
@@ -342,7 +335,7 @@ impl TestDb {
     }
 
     /// The URL of the shared server's maintenance database.
-    pub fn server_url() -> Result<String, String> {
+    pub fn server_url() -> Result<String, TestDbError> {
         Ok(server()?.database_url("postgres"))
     }
 }
@@ -374,9 +367,13 @@ impl Drop for TestDb {
                 .build()
                 .map_err(|e| e.to_string())?;
             runtime.block_on(async {
-                let admin = connect(&server()?.database_url("postgres"))
-                    .await
-                    .map_err(|e| describe(&e))?;
+                let admin = connect(
+                    &server()
+                        .map_err(|e| e.to_string())?
+                        .database_url("postgres"),
+                )
+                .await
+                .map_err(|e| describe(&e))?;
                 admin
                     .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                     .await
@@ -391,8 +388,8 @@ impl Drop for TestDb {
 }
 
 /// The process's server, started on first use.
-fn server() -> Result<&'static Postgres, String> {
-    static SERVER: OnceLock<Result<Postgres, String>> = OnceLock::new();
+fn server() -> Result<&'static Postgres, TestDbError> {
+    static SERVER: OnceLock<Result<Postgres, Arc<ProvisionError>>> = OnceLock::new();
     SERVER
         .get_or_init(|| {
             // Start it on a runtime of its own: the caller's runtime ends with its test.
@@ -401,31 +398,30 @@ fn server() -> Result<&'static Postgres, String> {
                     .worker_threads(1)
                     .enable_all()
                     .build()
-                    .map_err(|e| e.to_string())?;
-                runtime.block_on(async {
-                    let settings = Settings::from_env().map_err(|e| e.to_string())?;
-                    Postgres::ephemeral(&settings)
-                        .await
-                        .map_err(|e| e.to_string())
-                })
+                    .map_err(io_error("starting a runtime for", "the test server"))?;
+                runtime.block_on(async { Postgres::ephemeral(&Settings::from_env()?).await })
             })
             .join()
-            .unwrap_or_else(|_| Err("starting the test server panicked".into()))
+            .unwrap_or_else(|_| {
+                Err(ProvisionError::Local(
+                    "starting the test server panicked".into(),
+                ))
+            })
+            .map_err(Arc::new)
         })
         .as_ref()
-        .map_err(Clone::clone)
+        .map_err(|e| TestDbError::Server(e.clone()))
 }
 
 /// The server's `server_version_num`, asked once per process.
-async fn server_version(admin: &tokio_postgres::Client) -> Result<i32, String> {
+async fn server_version(admin: &tokio_postgres::Client) -> Result<i32, TestDbError> {
     static VERSION: OnceLock<i32> = OnceLock::new();
     if let Some(version) = VERSION.get() {
         return Ok(*version);
     }
     let row = admin
         .query_one("SELECT current_setting('server_version_num')::int", &[])
-        .await
-        .map_err(|e| describe(&e))?;
+        .await?;
     Ok(*VERSION.get_or_init(|| row.get(0)))
 }
 
@@ -434,19 +430,23 @@ async fn ensure_template(
     server: &Postgres,
     admin: &tokio_postgres::Client,
     dir: &Path,
-) -> Result<String, String> {
+) -> Result<String, TestDbError> {
     // Templates this process has made sure of, by migrations directory: later tests
     // skip reading and hashing the files.
     static READY: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
     let ready = READY.get_or_init(Default::default);
-    if let Some(template) = ready.lock().map_err(|e| e.to_string())?.get(dir) {
+    if let Some(template) = ready
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(dir)
+    {
         return Ok(template.clone());
     }
-    let migrations = Migration::load_dir(dir).map_err(|e| e.to_string())?;
+    let migrations = Migration::load_dir(dir)?;
     let template = format!("gw_template_{}", fingerprint(&migrations));
     if !database_exists(admin, &template).await? {
         let key = i64::from_str_radix(&template[template.len() - 15..], 16).unwrap_or(1);
-        serialized(admin, key, async {
+        with_session_lock(admin, key, LOCK_TIMEOUT, async {
             if database_exists(admin, &template).await? {
                 return Ok(());
             }
@@ -456,33 +456,9 @@ async fn ensure_template(
     }
     ready
         .lock()
-        .map_err(|e| e.to_string())?
+        .unwrap_or_else(PoisonError::into_inner)
         .insert(dir.to_path_buf(), template.clone());
     Ok(template)
-}
-
-/// Runs `work` while holding a session-level advisory lock on `key` in the server's
-/// maintenance database, so that test processes sharing a server take turns. The lock
-/// is taken by polling, so that a waiting process holds no snapshot.
-async fn serialized<T>(
-    admin: &tokio_postgres::Client,
-    key: i64,
-    work: impl std::future::Future<Output = Result<T, String>>,
-) -> Result<T, String> {
-    while !admin
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
-        .await
-        .map_err(|e| describe(&e))?
-        .get::<_, bool>(0)
-    {
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let outcome = work.await;
-    admin
-        .query_one("SELECT pg_advisory_unlock($1)", &[&key])
-        .await
-        .map_err(|e| describe(&e))?;
-    outcome
 }
 
 /// The login role password for `login` on `server`: derived from the server's own URL
@@ -496,7 +472,7 @@ fn password(server: &Postgres, login: &str) -> String {
 async fn ensure_login_roles(
     server: &Postgres,
     admin: &tokio_postgres::Client,
-) -> Result<(), String> {
+) -> Result<(), TestDbError> {
     static DONE: AtomicBool = AtomicBool::new(false);
     if DONE.load(Ordering::Acquire) {
         return Ok(());
@@ -508,8 +484,7 @@ async fn ensure_login_roles(
             "SELECT count(*) = cardinality($1::text[]) FROM pg_roles WHERE rolname = ANY ($1)",
             &[&groups],
         )
-        .await
-        .map_err(|e| describe(&e))?
+        .await?
         .get(0);
     if !groups_exist {
         return Ok(());
@@ -529,20 +504,20 @@ async fn ensure_login_roles(
         ));
     }
     // Any fixed key other than a template's will do.
-    serialized(admin, 0x4757_5445_5354, async {
-        admin.batch_execute(&sql).await.map_err(|e| describe(&e))
+    with_session_lock(admin, 0x4757_5445_5354, LOCK_TIMEOUT, async {
+        Ok::<_, TestDbError>(admin.batch_execute(&sql).await?)
     })
     .await?;
     DONE.store(true, Ordering::Release);
     Ok(())
 }
 
-async fn database_exists(admin: &tokio_postgres::Client, name: &str) -> Result<bool, String> {
+async fn database_exists(admin: &tokio_postgres::Client, name: &str) -> Result<bool, TestDbError> {
     admin
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
         .await
         .map(|row| row.is_some())
-        .map_err(|e| describe(&e))
+        .map_err(TestDbError::from)
 }
 
 async fn build_template(
@@ -550,22 +525,19 @@ async fn build_template(
     admin: &tokio_postgres::Client,
     template: &str,
     migrations: Vec<Migration>,
-) -> Result<(), String> {
+) -> Result<(), TestDbError> {
     let building = format!("{template}_building");
     for sql in [
         format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"),
         format!("CREATE DATABASE \"{building}\" TEMPLATE template0"),
     ] {
-        admin.batch_execute(&sql).await.map_err(|e| describe(&e))?;
+        admin.batch_execute(&sql).await?;
     }
     {
-        let client = connect(&with_database(server.url(), &building))
-            .await
-            .map_err(|e| describe(&e))?;
+        let client = connect(&with_database(server.url(), &building)).await?;
         Migrator::new(migrations)
             .up(&client, UpOptions::default())
-            .await
-            .map_err(|e| format!("migrating the test template: {e}"))?;
+            .await?;
     }
     // The rename needs the building connection gone; it may still be closing.
     admin
@@ -573,13 +545,12 @@ async fn build_template(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
             &[&building],
         )
-        .await
-        .map_err(|e| describe(&e))?;
+        .await?;
     for sql in [
         format!("ALTER DATABASE \"{building}\" RENAME TO \"{template}\""),
         format!("ALTER DATABASE \"{template}\" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"),
     ] {
-        admin.batch_execute(&sql).await.map_err(|e| describe(&e))?;
+        admin.batch_execute(&sql).await?;
     }
     Ok(())
 }

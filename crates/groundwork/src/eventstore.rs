@@ -49,9 +49,10 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::Error;
-use crate::client::async_::GenericClient;
+use crate::client::async_::{GenericClient, Params};
 use crate::queries::eventstore::events::{
-    Event, event_append, event_append_to_stream, event_read, event_read_stream,
+    Event, EventAppendToStreamParams, event_append, event_append_to_stream, event_read,
+    event_read_stream,
 };
 
 /// An event to append.
@@ -170,6 +171,19 @@ pub async fn append<C: GenericClient>(
         .await?)
 }
 
+/// An append to an aggregate's stream.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StreamAppend<'a> {
+    /// The aggregate's type, for example `cart`; a stream keeps its first.
+    pub aggregate_type: &'a str,
+    /// The aggregate: the stream's id within the tenant.
+    pub aggregate_id: Uuid,
+    /// The version the stream must be at: 0 for a new stream.
+    pub expected_version: i32,
+    /// The events, which get versions `expected_version + 1`, `+ 2`, ...
+    pub events: &'a [NewEvent],
+}
+
 /// A stream append's typed failure.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -189,24 +203,40 @@ pub enum StreamError {
     Database(#[from] Error),
 }
 
-/// Appends `events` to the current tenant's stream of `aggregate_id`, which must be
-/// at `expected_version` (0 for a new stream) and of `aggregate_type`; returns the
-/// last position.
+impl From<tokio_postgres::Error> for StreamError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        Self::Database(error.into())
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StreamError {
+    fn from(error: deadpool_postgres::PoolError) -> Self {
+        Self::Database(error.into())
+    }
+}
+
+/// Appends to the current tenant's stream: the stream must be at the expected
+/// version and of the aggregate type; returns the last position.
 pub async fn append_to_stream<C: GenericClient>(
     client: &C,
-    aggregate_type: &str,
-    aggregate_id: Uuid,
-    expected_version: i32,
-    events: &[NewEvent],
+    append: &StreamAppend<'_>,
 ) -> Result<i64, StreamError> {
+    let StreamAppend {
+        aggregate_type,
+        aggregate_id,
+        expected_version,
+        events,
+    } = *append;
     let json = serde_json::to_value(events).unwrap_or(Value::Null);
     let result = event_append_to_stream()
-        .bind(
+        .params(
             client,
-            &aggregate_type,
-            &aggregate_id,
-            &expected_version,
-            &json,
+            &EventAppendToStreamParams {
+                aggregate_type,
+                aggregate_id,
+                expected_version,
+                events: json,
+            },
         )
         .one()
         .await

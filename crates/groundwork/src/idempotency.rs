@@ -34,6 +34,32 @@ pub enum IdempotencyError {
     Database(#[from] Error),
 }
 
+impl From<tokio_postgres::Error> for IdempotencyError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        Self::Database(error.into())
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for IdempotencyError {
+    fn from(error: deadpool_postgres::PoolError) -> Self {
+        Self::Database(error.into())
+    }
+}
+
+/// One request that must run at most once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdempotentRequest<'a> {
+    /// Who the request acts for; keys are per tenant.
+    pub tenant: Tenant,
+    /// The client's idempotency key (1 to 255 characters).
+    pub key: &'a str,
+    /// A hash of the request (1 to 64 bytes): the same key with another request is
+    /// refused.
+    pub request_hash: &'a [u8],
+    /// How long the response is kept for repeats.
+    pub ttl: Duration,
+}
+
 /// How a response was obtained.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -52,30 +78,29 @@ impl Outcome {
     }
 }
 
-/// Runs `operation` once for `key` within `tenant`, storing its response for `ttl`.
+/// Runs `operation` once for the request's key within its tenant, storing the
+/// response for the request's `ttl`.
 pub async fn execute_once<F>(
     client: &mut deadpool_postgres::Client,
-    tenant: Tenant,
-    key: &str,
-    request_hash: &[u8],
-    ttl: Duration,
+    request: &IdempotentRequest<'_>,
     operation: F,
 ) -> Result<Outcome, IdempotencyError>
 where
     F: for<'t> FnOnce(&'t Transaction<'t>) -> BoxFuture<'t, Result<Value, Error>>,
 {
+    let IdempotentRequest {
+        tenant,
+        key,
+        request_hash,
+        ttl,
+    } = *request;
     let tx = begin(client, tenant).await?;
     let claimed = idempotency_key_claim()
         .bind(&tx, &key, &request_hash, &ttl.as_secs_f64())
         .opt()
-        .await
-        .map_err(Error::from)?;
+        .await?;
     if claimed.is_none() {
-        let existing = idempotency_key_get()
-            .bind(&tx, &key)
-            .one()
-            .await
-            .map_err(Error::from)?;
+        let existing = idempotency_key_get().bind(&tx, &key).one().await?;
         if existing.request_hash != request_hash {
             return Err(IdempotencyError::RequestMismatch {
                 key: key.to_owned(),
@@ -86,8 +111,7 @@ where
     let response = operation(&tx).await?;
     idempotency_key_complete()
         .bind(&tx, &response, &key)
-        .await
-        .map_err(Error::from)?;
-    tx.commit().await.map_err(Error::from)?;
+        .await?;
+    tx.commit().await?;
     Ok(Outcome::Executed(response))
 }

@@ -106,10 +106,15 @@ pub async fn redrive<C: GenericClient>(client: &C, ids: &[i64]) -> Result<u64, E
     Ok(outbox_message_redrive().bind(client, &ids).await?)
 }
 
+/// Why a [`Publisher`] could not deliver a message: any error, recorded as the
+/// message's `last_error`.
+pub type PublishError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Delivers messages somewhere.
 pub trait Publisher: Send + Sync {
     /// Publishes one message; an `Err` is recorded as the message's last error.
-    fn publish<'a>(&'a self, message: &'a OutboxMessage) -> BoxFuture<'a, Result<(), String>>;
+    fn publish<'a>(&'a self, message: &'a OutboxMessage)
+    -> BoxFuture<'a, Result<(), PublishError>>;
 }
 
 /// Publishes each message as `NOTIFY <channel>, '<message as JSON>'` on its own
@@ -130,9 +135,12 @@ impl NotifyPublisher {
 }
 
 impl Publisher for NotifyPublisher {
-    fn publish<'a>(&'a self, message: &'a OutboxMessage) -> BoxFuture<'a, Result<(), String>> {
+    fn publish<'a>(
+        &'a self,
+        message: &'a OutboxMessage,
+    ) -> BoxFuture<'a, Result<(), PublishError>> {
         Box::pin(async move {
-            let client = self.pool.get().await.map_err(|e| e.to_string())?;
+            let client = self.pool.get().await.map_err(Error::from)?;
             let payload = serde_json::json!({
                 "message_id": message.message_id,
                 "topic": message.topic,
@@ -146,7 +154,7 @@ impl Publisher for NotifyPublisher {
                 .one()
                 .await
                 .map(drop)
-                .map_err(|e| Error::from(e).to_string())
+                .map_err(|e| Error::from(e).into())
         })
     }
 }
@@ -185,7 +193,10 @@ impl TestPublisher {
 }
 
 impl Publisher for TestPublisher {
-    fn publish<'a>(&'a self, message: &'a OutboxMessage) -> BoxFuture<'a, Result<(), String>> {
+    fn publish<'a>(
+        &'a self,
+        message: &'a OutboxMessage,
+    ) -> BoxFuture<'a, Result<(), PublishError>> {
         Box::pin(async move {
             let failing = self
                 .fail_topics
@@ -193,11 +204,11 @@ impl Publisher for TestPublisher {
                 .map(|t| t.contains(&message.topic))
                 .unwrap_or(false);
             if failing {
-                return Err(format!("topic {} is failing", message.topic));
+                return Err(format!("topic {} is failing", message.topic).into());
             }
             self.delivered
                 .lock()
-                .map_err(|e| e.to_string())?
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .push(message.clone());
             Ok(())
         })
@@ -273,6 +284,7 @@ impl Relay {
             match publisher.publish(message).await {
                 Ok(()) => delivered.push(message.id),
                 Err(error) => {
+                    let error = error.to_string();
                     let outcome = outbox_message_mark_failed()
                         .bind(
                             &client,

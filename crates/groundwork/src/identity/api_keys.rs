@@ -4,8 +4,10 @@ use uuid::Uuid;
 
 use super::IdentityError;
 use super::secret::{random_hex, token_hash};
-use crate::client::async_::GenericClient;
-use crate::queries::identity::api_keys::{ApiKey, api_key_authenticate, api_key_create};
+use crate::client::async_::{GenericClient, Params};
+use crate::queries::identity::api_keys::{
+    ApiKey, ApiKeyCreateParams, api_key_authenticate, api_key_create,
+};
 
 /// A new key: its row and the plaintext, which is shown once and never stored.
 #[derive(Clone, Debug)]
@@ -29,33 +31,89 @@ pub struct ApiKeyPrincipal {
     pub rate_limit_per_minute: Option<i32>,
 }
 
-/// Issues a key for the current organization (`client` should carry that tenant
-/// context, see [`crate::tenant`]).
+/// A key to issue: [`NewApiKey::new`] and the setters for what differs from the
+/// defaults (no scopes, no rate limit, no expiry, no creator).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewApiKey {
+    /// The organization the key acts for.
+    pub organization_id: Uuid,
+    /// A name for people (1 to 100 characters).
+    pub name: String,
+    /// What the key may do.
+    pub scopes: Vec<String>,
+    /// Requests per minute, if limited.
+    pub rate_limit_per_minute: Option<i32>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// The user who issued it.
+    pub created_by: Option<Uuid>,
+}
+
+impl NewApiKey {
+    /// A key named `name` for `organization_id`.
+    pub fn new(organization_id: Uuid, name: impl Into<String>) -> Self {
+        Self {
+            organization_id,
+            name: name.into(),
+            scopes: Vec::new(),
+            rate_limit_per_minute: None,
+            expires_at: None,
+            created_by: None,
+        }
+    }
+
+    /// Sets the scopes.
+    pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the expiry.
+    pub fn expires_at(mut self, at: chrono::DateTime<chrono::FixedOffset>) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    /// Sets the rate limit.
+    pub fn rate_limit_per_minute(mut self, limit: i32) -> Self {
+        self.rate_limit_per_minute = Some(limit);
+        self
+    }
+
+    /// Records who issued it.
+    pub fn created_by(mut self, user_id: Uuid) -> Self {
+        self.created_by = Some(user_id);
+        self
+    }
+}
+
+/// Issues `key` (`client` should act for its organization, see [`crate::tenant`]).
 pub async fn issue_api_key<C: GenericClient>(
     client: &C,
-    organization_id: Uuid,
-    name: &str,
-    scopes: &[&str],
-    expires_at: Option<chrono::DateTime<chrono::FixedOffset>>,
-    created_by: Option<Uuid>,
+    key: &NewApiKey,
 ) -> Result<IssuedApiKey, IdentityError> {
     let prefix = format!("gw_{}", random_hex(4)?);
     let plaintext = format!("{prefix}_{}", random_hex(32)?);
-    let key = api_key_create()
-        .bind(
+    let row = api_key_create()
+        .params(
             client,
-            &organization_id,
-            &created_by,
-            &name,
-            &prefix,
-            &token_hash(&plaintext),
-            &scopes,
-            &None::<i32>,
-            &expires_at,
+            &ApiKeyCreateParams {
+                organization_id: key.organization_id,
+                created_by: key.created_by,
+                name: key.name.as_str(),
+                key_prefix: prefix.as_str(),
+                key_hash: token_hash(&plaintext),
+                scopes: key.scopes.as_slice(),
+                rate_limit_per_minute: key.rate_limit_per_minute,
+                expires_at: key.expires_at,
+            },
         )
         .one()
         .await?;
-    Ok(IssuedApiKey { key, plaintext })
+    Ok(IssuedApiKey {
+        key: row,
+        plaintext,
+    })
 }
 
 /// Authenticates a presented key: `None` for a malformed, unknown, revoked or

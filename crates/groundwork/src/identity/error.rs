@@ -18,3 +18,9 @@ impl From<tokio_postgres::Error> for IdentityError {
         Self::Database(error.into())
     }
 }
+
+impl From<deadpool_postgres::PoolError> for IdentityError {
+    fn from(error: deadpool_postgres::PoolError) -> Self {
+        Self::Database(error.into())
+    }
+}

@@ -6,9 +6,10 @@ use uuid::Uuid;
 
 use super::IdentityError;
 use super::secret::{new_token, token_hash};
-use crate::client::async_::GenericClient;
+use crate::client::async_::{GenericClient, Params};
 use crate::queries::identity::organization_members::{
-    OrganizationMember, organization_member_accept_invitation, organization_member_invite,
+    OrganizationMember, OrganizationMemberInviteParams, organization_member_accept_invitation,
+    organization_member_invite,
 };
 use crate::types::identity::MemberRole;
 
@@ -32,27 +33,67 @@ pub struct AcceptedInvitation {
     pub role: MemberRole,
 }
 
-/// Invites `email` to the current organization with `role`, valid for `ttl`.
+/// An invitation to send: [`NewInvitation::new`] and the setters for what differs
+/// from the defaults (valid for 7 days, no inviter recorded). The database caps the
+/// lifetime at `identity.auth_policy.invitation_lifetime`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewInvitation {
+    /// The organization to join.
+    pub organization_id: Uuid,
+    /// Where the token is sent.
+    pub email: String,
+    /// The role the invitee gets.
+    pub role: MemberRole,
+    /// How long the token works.
+    pub valid_for: Duration,
+    /// The member who invites.
+    pub invited_by: Option<Uuid>,
+}
+
+impl NewInvitation {
+    /// An invitation of `email` to `organization_id` as `role`.
+    pub fn new(organization_id: Uuid, email: impl Into<String>, role: MemberRole) -> Self {
+        Self {
+            organization_id,
+            email: email.into(),
+            role,
+            valid_for: Duration::from_secs(7 * 24 * 3600),
+            invited_by: None,
+        }
+    }
+
+    /// Sets how long the token works.
+    pub fn valid_for(mut self, ttl: Duration) -> Self {
+        self.valid_for = ttl;
+        self
+    }
+
+    /// Records who invites.
+    pub fn invited_by(mut self, user_id: Uuid) -> Self {
+        self.invited_by = Some(user_id);
+        self
+    }
+}
+
+/// Sends `invitation` (`client` should act for its organization).
 pub async fn invite_member<C: GenericClient>(
     client: &C,
-    organization_id: Uuid,
-    email: &str,
-    role: MemberRole,
-    ttl: Duration,
-    invited_by: Option<Uuid>,
+    invitation: &NewInvitation,
 ) -> Result<Invitation, IdentityError> {
     let (token, hash) = new_token()?;
     let member = organization_member_invite()
-        .bind(
+        .params(
             client,
-            &organization_id,
-            &None::<Uuid>,
-            &role,
-            &serde_json::json!({}),
-            &Some(email),
-            &hash,
-            &ttl.as_secs_f64(),
-            &invited_by,
+            &OrganizationMemberInviteParams {
+                organization_id: invitation.organization_id,
+                user_id: None,
+                role: invitation.role,
+                permissions: serde_json::json!({}),
+                invitation_email: Some(invitation.email.as_str()),
+                invitation_token_hash: hash,
+                valid_seconds: invitation.valid_for.as_secs_f64(),
+                invited_by: invitation.invited_by,
+            },
         )
         .one()
         .await?;

@@ -13,10 +13,12 @@ mod password;
 mod secret;
 mod sessions;
 
-pub use api_keys::{ApiKeyPrincipal, IssuedApiKey, authenticate_api_key, issue_api_key};
+pub use api_keys::{ApiKeyPrincipal, IssuedApiKey, NewApiKey, authenticate_api_key, issue_api_key};
 pub use error::IdentityError;
-pub use invitations::{AcceptedInvitation, Invitation, accept_invitation, invite_member};
+pub use invitations::{
+    AcceptedInvitation, Invitation, NewInvitation, accept_invitation, invite_member,
+};
 pub use login::{LoginOutcome, login};
 pub use password::{hash_password, verify_password};
 pub use secret::token_hash;
-pub use sessions::{IssuedSession, RotatedSession, create_session, rotate_session};
+pub use sessions::{IssuedSession, NewSession, RotatedSession, create_session, rotate_session};

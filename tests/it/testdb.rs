@@ -2,7 +2,7 @@
 
 use groundwork_testing::{DbRole, TestDb};
 
-mod common;
+use crate::common;
 
 async fn organization_count(db: &TestDb) -> i64 {
     common::count(db, "identity.organizations").await

@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 use groundwork_testing::{DEFAULT_MIGRATIONS, DbRole, TestDb};
 
-mod common;
+use crate::common;
 
 fn groundwork(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_groundwork"));

@@ -103,7 +103,7 @@ fn an_owner_that_panics_leaves_nothing_behind() {
     let out = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "helper_start_server_then_panic",
+            "provision::helper_start_server_then_panic",
             "--ignored",
             "--nocapture",
             "--test-threads=1",

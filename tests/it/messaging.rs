@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use groundwork::idempotency::{IdempotencyError, Outcome, execute_once};
+use groundwork::idempotency::{IdempotencyError, IdempotentRequest, Outcome, execute_once};
 use groundwork::outbox::{NewMessage, Relay, RelayConfig, TestPublisher, enqueue, redrive};
 use groundwork::queries::messaging::outbox_messages::outbox_message_get;
 use groundwork::tenant::{Tenant, begin};
@@ -13,7 +13,7 @@ use groundwork_testing::{DbRole, TestDb};
 use serde_json::json;
 use uuid::Uuid;
 
-mod common;
+use crate::common;
 
 /// A database with one tenant: messages are enqueued through the application role
 /// and relayed through the relay role, as services do.
@@ -203,10 +203,12 @@ async fn twenty_concurrent_calls_with_one_key_run_the_operation_once() {
             let mut client = db.pool(DbRole::App).get().await.unwrap();
             execute_once(
                 &mut client,
-                Tenant::organization(org),
-                "charge-42",
-                b"request-a",
-                Duration::from_secs(3600),
+                &IdempotentRequest {
+                    tenant: Tenant::organization(org),
+                    key: "charge-42",
+                    request_hash: b"request-a",
+                    ttl: Duration::from_secs(3600),
+                },
                 |tx| {
                     Box::pin(async move {
                         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -238,10 +240,12 @@ async fn twenty_concurrent_calls_with_one_key_run_the_operation_once() {
     let mut client = db.pool(DbRole::App).get().await.unwrap();
     let err = execute_once(
         &mut client,
-        Tenant::organization(org),
-        "charge-42",
-        b"request-b",
-        Duration::from_secs(3600),
+        &IdempotentRequest {
+            tenant: Tenant::organization(org),
+            key: "charge-42",
+            request_hash: b"request-b",
+            ttl: Duration::from_secs(3600),
+        },
         |_| Box::pin(async { Ok(json!({})) }),
     )
     .await
@@ -258,10 +262,12 @@ async fn a_failed_operation_stores_nothing_and_expired_keys_are_removed() {
     let mut client = db.pool(DbRole::App).get().await.unwrap();
     let err = execute_once(
         &mut client,
-        Tenant::organization(org),
-        "k",
-        b"r",
-        Duration::from_secs(60),
+        &IdempotentRequest {
+            tenant: Tenant::organization(org),
+            key: "k",
+            request_hash: b"r",
+            ttl: Duration::from_secs(60),
+        },
         |tx| {
             Box::pin(async move {
                 tx.batch_execute("SELECT 1/0").await?;
@@ -275,10 +281,12 @@ async fn a_failed_operation_stores_nothing_and_expired_keys_are_removed() {
     // The key was not kept: a retry runs the operation.
     let outcome = execute_once(
         &mut client,
-        Tenant::organization(org),
-        "k",
-        b"r",
-        Duration::from_millis(50),
+        &IdempotentRequest {
+            tenant: Tenant::organization(org),
+            key: "k",
+            request_hash: b"r",
+            ttl: Duration::from_millis(50),
+        },
         |_| Box::pin(async { Ok(json!({"ok": true})) }),
     )
     .await

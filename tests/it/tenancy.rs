@@ -2,7 +2,7 @@
 //! groundwork_readonly, and the tenant context's lifetime on pooled connections.
 
 use groundwork::Error;
-use groundwork::identity::issue_api_key;
+use groundwork::identity::NewApiKey;
 use groundwork::queries::identity::{api_keys, organization_members, organizations, users};
 use groundwork::tenant::{Tenant, begin, with_tenant};
 use groundwork::types::identity::MemberRole;
@@ -10,8 +10,6 @@ use groundwork_testing::{DbRole, TestDb};
 use serde_json::json;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
-
-mod common;
 
 struct World {
     db: TestDb,
@@ -29,16 +27,9 @@ async fn world() -> World {
     let [a, b] = db.tenants().await;
     let mut keys = Vec::new();
     for t in [a, b] {
-        let mut client = db.pool(DbRole::App).get().await.unwrap();
-        let key = with_tenant(&mut client, t.tenant(), |tx| {
-            Box::pin(async move {
-                issue_api_key(tx, t.organization_id, "ci", &["read"], None, None)
-                    .await
-                    .map_err(common::database)
-            })
-        })
-        .await
-        .unwrap();
+        let key = db
+            .insert(NewApiKey::new(t.organization_id, "ci").scopes(["read"]))
+            .await;
         keys.push(key.key.id);
     }
     World {

@@ -6,7 +6,7 @@ use std::path::Path;
 use groundwork_codegen::{CodegenError, GeneratedCode, Project};
 use groundwork_testing::TestDb;
 
-mod common;
+use crate::common;
 
 fn project_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -9,11 +9,12 @@ use std::time::Duration;
 use futures::StreamExt;
 use groundwork::Error;
 use groundwork::eventstore::{
-    AppendCondition, NewEvent, Query, StreamError, append, append_to_stream, read, read_stream,
+    AppendCondition, NewEvent, Query, StreamAppend, StreamError, append, append_to_stream, read,
+    read_stream,
 };
 use groundwork::identity::{
-    authenticate_api_key, create_session, hash_password, invite_member, issue_api_key,
-    rotate_session, token_hash,
+    NewApiKey, NewInvitation, NewSession, authenticate_api_key, hash_password, rotate_session,
+    token_hash,
 };
 use groundwork::outbox::{NewMessage, NotifyPublisher, Relay, RelayConfig, enqueue};
 use groundwork::queries::eventstore::subscriptions::subscription_channel;
@@ -21,13 +22,14 @@ use groundwork::queries::identity::{member_directory, organization_members, user
 use groundwork::tenant::{Tenant, begin};
 use groundwork::types::identity::{MemberRole, MemberStatus};
 use groundwork::types::messaging::OutboxStatus;
+use groundwork_testing::fixtures::UserFixture;
 use groundwork_testing::{DbRole, TestDb, TestTenant};
 use serde_json::json;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{AsyncMessage, NoTls, Notification};
 use uuid::Uuid;
 
-mod common;
+use crate::common;
 
 /// Runs `sql` as `role` acting for `tenant`; the error, if any.
 async fn run_sql(db: &TestDb, role: DbRole, tenant: Tenant, sql: &str) -> Result<(), Error> {
@@ -43,32 +45,14 @@ fn assert_denied(result: Result<(), Error>, what: &str) {
     assert!(matches!(err, Error::PermissionDenied(_)), "{what}: {err:?}");
 }
 
-/// Signs a user up through the application role; returns its id.
+/// Signs a user up through the application role, with a phone; returns its id.
 async fn sign_up(db: &TestDb, email: &str, password_hash: Option<&str>) -> Uuid {
-    let id = Uuid::new_v4();
-    let (email, hash) = (email.to_owned(), password_hash.map(str::to_owned));
-    db.with_tenant(DbRole::App, Tenant::user(id), |tx| {
-        Box::pin(async move {
-            let username = email.split('@').next().unwrap_or("user").to_owned();
-            users::user_create()
-                .bind(
-                    tx,
-                    &Some(id),
-                    &email,
-                    &username,
-                    &hash,
-                    &None::<&str>,
-                    &None::<&str>,
-                    &Some("+905551112233"),
-                )
-                .one()
-                .await?;
-            Ok(())
-        })
-    })
-    .await
-    .unwrap();
-    id
+    let user = UserFixture::default().email(email).phone("+905551112233");
+    let user = match password_hash {
+        Some(hash) => user.password_hash(hash),
+        None => user,
+    };
+    db.insert(user).await.id
 }
 
 /// The owner sets up a state the test needs (a lock, a suspension, an archive).
@@ -135,10 +119,12 @@ async fn streams_are_per_tenant() {
             let tx = begin(&mut client, t.tenant()).await.unwrap();
             let outcome = append_to_stream(
                 &tx,
-                aggregate,
-                stream,
-                expected,
-                &[NewEvent::new("ItemAdded", json!({}))],
+                &StreamAppend {
+                    aggregate_type: aggregate,
+                    aggregate_id: stream,
+                    expected_version: expected,
+                    events: &[NewEvent::new("ItemAdded", json!({}))],
+                },
             )
             .await;
             if outcome.is_ok() {
@@ -301,22 +287,11 @@ async fn a_tenant_cannot_attach_another_tenants_user_or_read_user_secrets() {
     // email, never phone, tax number or hash; the users table shows only oneself.
     let carol = sign_up(&db, "carol@example.com", None).await;
     let invitation = db
-        .with_tenant(DbRole::App, a.tenant(), |tx| {
-            Box::pin(async move {
-                invite_member(
-                    tx,
-                    a.organization_id,
-                    "carol@example.com",
-                    MemberRole::Member,
-                    Duration::from_secs(3600),
-                    Some(a.user_id),
-                )
-                .await
-                .map_err(common::database)
-            })
-        })
-        .await
-        .unwrap();
+        .insert(
+            NewInvitation::new(a.organization_id, "carol@example.com", MemberRole::Member)
+                .invited_by(a.user_id),
+        )
+        .await;
     let token = invitation.token.clone();
     db.with_tenant(DbRole::App, Tenant::user(carol), |tx| {
         Box::pin(async move {
@@ -454,23 +429,11 @@ async fn definer_functions_check_user_and_organization_state_and_clamp_expiries(
     let [a] = db.tenants().await;
     let ada = a.user_id;
     let month = chrono::Duration::days(30) + chrono::Duration::minutes(1);
-    let issue_session = || async {
-        db.with_tenant(DbRole::App, Tenant::user(ada), |tx| {
-            Box::pin(async move {
-                create_session(
-                    tx,
-                    ada,
-                    Duration::from_secs(100 * 365 * 24 * 3600),
-                    None,
-                    None,
-                    None,
-                )
-                .await
-                .map_err(common::database)
-            })
-        })
-        .await
-        .unwrap()
+    let issue_session = || {
+        db.insert(NewSession::new(
+            ada,
+            Duration::from_secs(100 * 365 * 24 * 3600),
+        ))
     };
     // A century-long session is clamped to the policy's 30 days.
     let session = issue_session().await;
@@ -514,25 +477,11 @@ async fn definer_functions_check_user_and_organization_state_and_clamp_expiries(
 
     // An invitation for ten years lasts the policy's 14 days.
     let invite = |email: &'static str| {
-        let db = &db;
-        async move {
-            db.with_tenant(DbRole::App, a.tenant(), |tx| {
-                Box::pin(async move {
-                    invite_member(
-                        tx,
-                        a.organization_id,
-                        email,
-                        MemberRole::Member,
-                        Duration::from_secs(10 * 365 * 24 * 3600),
-                        Some(ada),
-                    )
-                    .await
-                    .map_err(common::database)
-                })
-            })
-            .await
-            .unwrap()
-        }
+        db.insert(
+            NewInvitation::new(a.organization_id, email, MemberRole::Member)
+                .valid_for(Duration::from_secs(10 * 365 * 24 * 3600))
+                .invited_by(ada),
+        )
     };
     let invitation = invite("bob@example.com").await;
     let lasts =
@@ -550,16 +499,7 @@ async fn definer_functions_check_user_and_organization_state_and_clamp_expiries(
 
     // An archived organization's keys and invitations stop working.
     let org = a.organization_id;
-    let key = db
-        .with_tenant(DbRole::App, a.tenant(), |tx| {
-            Box::pin(async move {
-                issue_api_key(tx, org, "ci", &["read"], None, None)
-                    .await
-                    .map_err(common::database)
-            })
-        })
-        .await
-        .unwrap();
+    let key = db.insert(NewApiKey::new(org, "ci").scopes(["read"])).await;
     assert!(
         authenticate_api_key(&anonymous, &key.plaintext)
             .await

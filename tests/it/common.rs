@@ -1,5 +1,4 @@
 //! Set-up shared by the integration test binaries.
-#![allow(dead_code)] // each binary uses a different part
 
 use std::path::Path;
 use std::sync::Arc;

@@ -8,76 +8,31 @@ use std::time::Duration;
 
 use groundwork::Error;
 use groundwork::identity::{
-    self, LoginOutcome, accept_invitation, authenticate_api_key, create_session, invite_member,
-    issue_api_key, rotate_session,
+    self, LoginOutcome, NewApiKey, NewInvitation, NewSession, accept_invitation,
+    authenticate_api_key, rotate_session,
 };
 use groundwork::queries::identity::{
     api_keys, organization_members, organizations, sessions, user_profiles, users,
 };
 use groundwork::tenant::Tenant;
 use groundwork::types::identity::{MemberRole, MemberStatus, UserStatus};
+use groundwork_testing::fixtures::{OrganizationFixture, UserFixture};
 use groundwork_testing::{DbRole, TestDb};
 use serde_json::json;
 use uuid::Uuid;
 
-mod common;
+use crate::common;
 
 /// A user signing itself up.
 async fn user(db: &TestDb, email: &str, username: &str) -> Result<users::User, Error> {
-    user_with(db, email, username, None, None).await
-}
-
-async fn user_with(
-    db: &TestDb,
-    email: &str,
-    username: &str,
-    password_hash: Option<&str>,
-    phone: Option<&str>,
-) -> Result<users::User, Error> {
-    let id = Uuid::new_v4();
-    let (email, username) = (email.to_owned(), username.to_owned());
-    let (password_hash, phone) = (password_hash.map(str::to_owned), phone.map(str::to_owned));
-    db.with_tenant(DbRole::App, Tenant::user(id), |tx| {
-        Box::pin(async move {
-            Ok(users::user_create()
-                .bind(
-                    tx,
-                    &Some(id),
-                    &email,
-                    &username,
-                    &password_hash,
-                    &Some("Ada"),
-                    &None::<&str>,
-                    &phone,
-                )
-                .one()
-                .await?)
-        })
-    })
-    .await
+    db.try_insert(UserFixture::default().email(email).username(username))
+        .await
 }
 
 /// An organization created under its own context.
 async fn org(db: &TestDb, slug: &str) -> Result<organizations::Organization, Error> {
-    let id = Uuid::new_v4();
-    let slug = slug.to_owned();
-    db.with_tenant(DbRole::App, Tenant::organization(id), |tx| {
-        Box::pin(async move {
-            Ok(organizations::organization_create()
-                .bind(
-                    tx,
-                    &Some(id),
-                    &"Acme",
-                    &slug,
-                    &json!({}),
-                    &json!({}),
-                    &None::<Uuid>,
-                )
-                .one()
-                .await?)
-        })
-    })
-    .await
+    db.try_insert(OrganizationFixture::default().slug(slug))
+        .await
 }
 
 fn hash32(seed: u8) -> Vec<u8> {
@@ -116,7 +71,13 @@ async fn usernames_must_be_3_to_50_characters() {
 #[tokio::test]
 async fn email_is_unique_regardless_of_case_and_username_and_phone_are_unique() {
     let db = TestDb::new().await;
-    let ada = user_with(&db, "Ada@Example.com", "ada", None, Some("+905551112233"))
+    let ada = db
+        .try_insert(
+            UserFixture::default()
+                .email("Ada@Example.com")
+                .username("ada")
+                .phone("+905551112233"),
+        )
         .await
         .unwrap();
     let err = user(&db, "ada@example.COM", "ada2").await.unwrap_err();
@@ -124,12 +85,24 @@ async fn email_is_unique_regardless_of_case_and_username_and_phone_are_unique() 
     assert_eq!(err.constraint(), Some("users_email_key"));
     let err = user(&db, "other@example.com", "ada").await.unwrap_err();
     assert_eq!(err.constraint(), Some("users_username_key"));
-    let err = user_with(&db, "p@example.com", "phoney", None, Some("+905551112233"))
+    let err = db
+        .try_insert(
+            UserFixture::default()
+                .email("p@example.com")
+                .username("phoney")
+                .phone("+905551112233"),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Conflict(_)));
     assert_eq!(err.constraint(), Some("users_phone_key"));
-    let err = user_with(&db, "q@example.com", "badphone", None, Some("0555 111"))
+    let err = db
+        .try_insert(
+            UserFixture::default()
+                .email("q@example.com")
+                .username("badphone")
+                .phone("0555 111"),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.constraint(), Some("users_phone_format"));
@@ -152,13 +125,25 @@ async fn email_is_unique_regardless_of_case_and_username_and_phone_are_unique() 
 #[tokio::test]
 async fn a_password_column_only_takes_argon2id_hashes() {
     let db = TestDb::new().await;
-    let err = user_with(&db, "ada@example.com", "ada", Some("hunter2"), None)
+    let err = db
+        .try_insert(
+            UserFixture::default()
+                .email("ada@example.com")
+                .username("ada")
+                .password_hash("hunter2"),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.constraint(), Some("users_password_hash_format"));
     let hash = identity::hash_password("correct horse").unwrap();
     assert!(hash.starts_with("$argon2id$"));
-    let ada = user_with(&db, "ada@example.com", "ada", Some(&hash), None)
+    let ada = db
+        .try_insert(
+            UserFixture::default()
+                .email("ada@example.com")
+                .username("ada")
+                .password_hash(hash.as_str()),
+        )
         .await
         .unwrap();
     assert!(ada.password_changed_at.is_some());
@@ -191,7 +176,7 @@ async fn updates_keep_unset_fields_and_stamp_updated_at() {
         })
         .await
         .unwrap();
-    assert_eq!(updated.first_name.as_deref(), Some("Ada"));
+    assert_eq!(updated.first_name.as_deref(), Some("Test"));
     assert_eq!(updated.last_name.as_deref(), Some("Lovelace"));
     assert_eq!(updated.locale, "tr-TR");
     assert!(updated.updated_at >= ada.updated_at);
@@ -224,15 +209,8 @@ async fn api_keys_list_by_keyset_without_gaps_or_repeats() {
     let [acme] = db.tenants().await;
     let org = acme.organization_id;
     for i in 0..25 {
-        db.with_tenant(DbRole::App, acme.tenant(), |tx| {
-            Box::pin(async move {
-                issue_api_key(tx, org, &format!("key-{i}"), &["read"], None, None)
-                    .await
-                    .map_err(common::database)
-            })
-        })
-        .await
-        .unwrap();
+        db.insert(NewApiKey::new(org, format!("key-{i}")).scopes(["read"]))
+            .await;
     }
     let mut seen = Vec::new();
     let mut cursor: Option<Uuid> = None;
@@ -459,23 +437,12 @@ async fn invite(
     role: MemberRole,
     ttl: Duration,
 ) -> identity::Invitation {
-    let email = email.to_owned();
-    db.with_tenant(DbRole::App, tenant.tenant(), |tx| {
-        Box::pin(async move {
-            invite_member(
-                tx,
-                tenant.organization_id,
-                &email,
-                role,
-                ttl,
-                Some(tenant.user_id),
-            )
-            .await
-            .map_err(common::database)
-        })
-    })
+    db.insert(
+        NewInvitation::new(tenant.organization_id, email, role)
+            .valid_for(ttl)
+            .invited_by(tenant.user_id),
+    )
     .await
-    .unwrap()
 }
 
 /// Accepts `token` as the signed-in user `user_id`.
@@ -551,25 +518,12 @@ async fn sessions_rotate_revoke_and_expire() {
     let ada = user(&db, "ada@example.com", "ada").await.unwrap();
     let hour = Duration::from_secs(3600);
     let create = |ttl: Duration| {
-        let db = &db;
-        async move {
-            db.with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
-                Box::pin(async move {
-                    create_session(
-                        tx,
-                        ada.id,
-                        ttl,
-                        Some("device-1"),
-                        Some("10.1.2.3".parse().unwrap()),
-                        Some("test"),
-                    )
-                    .await
-                    .map_err(common::database)
-                })
-            })
-            .await
-            .unwrap()
-        }
+        db.insert(
+            NewSession::new(ada.id, ttl)
+                .device("device-1")
+                .ip("10.1.2.3".parse().unwrap())
+                .user_agent("test"),
+        )
     };
     // Rotation happens before the user is known: no tenant context.
     let anonymous = db.pool(DbRole::App).get().await.unwrap();
@@ -665,18 +619,11 @@ async fn api_keys_authenticate_only_while_live() {
     let [acme] = db.tenants().await;
     let org = acme.organization_id;
     let issue = |name: &'static str, expires: Option<chrono::DateTime<chrono::FixedOffset>>| {
-        let db = &db;
-        async move {
-            db.with_tenant(DbRole::App, acme.tenant(), |tx| {
-                Box::pin(async move {
-                    issue_api_key(tx, org, name, &["read", "write"], expires, None)
-                        .await
-                        .map_err(common::database)
-                })
-            })
-            .await
-            .unwrap()
-        }
+        let key = NewApiKey::new(org, name).scopes(["read", "write"]);
+        db.insert(match expires {
+            Some(at) => key.expires_at(at),
+            None => key,
+        })
     };
     // Authentication happens before the tenant is known: no context.
     let anonymous = db.pool(DbRole::App).get().await.unwrap();
@@ -750,7 +697,13 @@ async fn api_keys_authenticate_only_while_live() {
 async fn repeated_failed_logins_lock_the_account_until_the_window_ends() {
     let db = TestDb::new().await;
     let hash = identity::hash_password("correct horse").unwrap();
-    let ada = user_with(&db, "ada@example.com", "ada", Some(&hash), None)
+    let ada = db
+        .try_insert(
+            UserFixture::default()
+                .email("ada@example.com")
+                .username("ada")
+                .password_hash(hash.as_str()),
+        )
         .await
         .unwrap();
     let auth = db.pool(DbRole::Auth).get().await.unwrap();
@@ -851,30 +804,20 @@ async fn no_column_or_row_holds_a_plaintext_secret() {
     // anywhere in the schema.
     let [acme] = db.tenants().await;
     let hash = identity::hash_password("correct horse battery").unwrap();
-    let ada = user_with(&db, "ada@example.com", "ada", Some(&hash), None)
+    let ada = db
+        .try_insert(
+            UserFixture::default()
+                .email("ada@example.com")
+                .username("ada")
+                .password_hash(hash.as_str()),
+        )
         .await
         .unwrap();
     let org = acme.organization_id;
-    let key = db
-        .with_tenant(DbRole::App, acme.tenant(), |tx| {
-            Box::pin(async move {
-                issue_api_key(tx, org, "ci", &["read"], None, None)
-                    .await
-                    .map_err(common::database)
-            })
-        })
-        .await
-        .unwrap();
+    let key = db.insert(NewApiKey::new(org, "ci").scopes(["read"])).await;
     let session = db
-        .with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
-            Box::pin(async move {
-                create_session(tx, ada.id, Duration::from_secs(60), None, None, None)
-                    .await
-                    .map_err(common::database)
-            })
-        })
-        .await
-        .unwrap();
+        .insert(NewSession::new(ada.id, Duration::from_secs(60)))
+        .await;
     let invitation = invite(
         &db,
         acme,

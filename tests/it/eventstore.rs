@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use groundwork::Error;
 use groundwork::eventstore::{
-    self, AppendCondition, NewEvent, Query, StreamError, append, append_to_stream, read,
-    read_stream,
+    self, AppendCondition, NewEvent, Query, StreamAppend, StreamError, append, append_to_stream,
+    read, read_stream,
 };
 use groundwork::tenant::{Tenant, begin};
 use groundwork_testing::{DbRole, TestDb};
@@ -16,7 +16,7 @@ use serde_json::json;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
-mod common;
+use crate::common;
 
 /// A database with one tenant; tests append and read through the application role.
 async fn setup(pool_size: usize) -> (Arc<TestDb>, Uuid) {
@@ -180,17 +180,27 @@ async fn a_stale_stream_version_is_a_typed_conflict_and_writes_nothing() {
         NewEvent::new("CartCreated", json!({})),
         NewEvent::new("ItemAdded", json!({"sku": "a"})),
     ];
-    append_to_stream(&tx, "cart", cart, 0, &events)
-        .await
-        .unwrap();
+    append_to_stream(
+        &tx,
+        &StreamAppend {
+            aggregate_type: "cart",
+            aggregate_id: cart,
+            expected_version: 0,
+            events: &events,
+        },
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
     let err = append_to_stream(
         &tx,
-        "cart",
-        cart,
-        1,
-        &[NewEvent::new("ItemAdded", json!({}))],
+        &StreamAppend {
+            aggregate_type: "cart",
+            aggregate_id: cart,
+            expected_version: 1,
+            events: &[NewEvent::new("ItemAdded", json!({}))],
+        },
     )
     .await
     .unwrap_err();
@@ -213,10 +223,12 @@ async fn a_stale_stream_version_is_a_typed_conflict_and_writes_nothing() {
     );
     append_to_stream(
         &tx,
-        "cart",
-        cart,
-        2,
-        &[NewEvent::new("ItemAdded", json!({"sku": "b"}))],
+        &StreamAppend {
+            aggregate_type: "cart",
+            aggregate_id: cart,
+            expected_version: 2,
+            events: &[NewEvent::new("ItemAdded", json!({"sku": "b"}))],
+        },
     )
     .await
     .unwrap();

@@ -1,0 +1,16 @@
+//! groundwork's integration tests: one binary with a module per area, every test on
+//! its own database, SQL behaviour through the roles services connect as.
+
+mod common;
+
+mod cli;
+mod codegen;
+mod errors;
+mod eventstore;
+mod identity;
+mod messaging;
+mod migrate;
+mod provision;
+mod security;
+mod tenancy;
+mod testdb;
