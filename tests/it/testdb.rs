@@ -83,3 +83,69 @@ async fn a_failing_test_keeps_its_database() {
         .await
         .unwrap();
 }
+
+/// Every table's fixture inserts a row through the application role, with its
+/// defaults and no more than the tenant it belongs to.
+#[tokio::test]
+async fn every_fixture_inserts_its_row_as_the_application_role() {
+    use groundwork::eventstore::NewEvent;
+    use groundwork::identity::{NewApiKey, NewInvitation, NewSession};
+    use groundwork::outbox::NewMessage;
+    use groundwork::types::identity::{MemberRole, MemberStatus};
+    use groundwork::types::messaging::{IdempotencyStatus, OutboxStatus};
+    use groundwork_testing::fixtures::{
+        IdempotencyKeyFixture, MemberFixture, OrganizationFixture, ProfileFixture,
+        SubscriptionFixture, UserFixture,
+    };
+
+    let db = TestDb::new().await;
+    let user = db.insert(UserFixture::default()).await;
+    let other = db.insert(UserFixture::default()).await;
+    assert_ne!(
+        (&user.email, &user.username),
+        (&other.email, &other.username)
+    );
+    let org = db
+        .insert(OrganizationFixture::default().created_by(user.id))
+        .await;
+    let member = db
+        .insert(MemberFixture::new(org.id, user.id).role(MemberRole::Owner))
+        .await;
+    assert_eq!(member.status, MemberStatus::Active);
+    let tenant = groundwork::tenant::Tenant::new(org.id, user.id);
+    let invitation = db
+        .insert(NewInvitation::new(org.id, "x@example.com", MemberRole::Viewer).invited_by(user.id))
+        .await;
+    assert_eq!(invitation.member.status, MemberStatus::Invited);
+    let profile = db.insert(ProfileFixture::new(user.id).bio("hello")).await;
+    assert_eq!(profile.bio.as_deref(), Some("hello"));
+    let session = db
+        .insert(NewSession::new(user.id, std::time::Duration::from_secs(60)))
+        .await;
+    assert_eq!(session.session.user_id, user.id);
+    let key = db.insert(NewApiKey::new(org.id, "ci")).await;
+    assert!(key.plaintext.starts_with("gw_"));
+    let position = db
+        .insert((tenant, vec![NewEvent::new("Opened", serde_json::json!({}))]))
+        .await;
+    assert!(position > 0);
+    let checkpoint = db
+        .insert(SubscriptionFixture {
+            tenant,
+            name: "projector".into(),
+        })
+        .await;
+    assert_eq!(checkpoint, 0);
+    let message = db
+        .insert((tenant, NewMessage::new("orders", serde_json::json!({}))))
+        .await;
+    assert_eq!(message.status, OutboxStatus::Pending);
+    let idempotency = db.insert(IdempotencyKeyFixture::new(tenant)).await;
+    assert_eq!(idempotency.status, IdempotencyStatus::Completed);
+    // A fixture the database refuses comes back as its error.
+    let err = db
+        .try_insert(UserFixture::default().email("not an email"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.constraint(), Some("users_email_format"));
+}
