@@ -39,6 +39,10 @@ fn main() -> ExitCode {
         println!("cargo::rerun-if-env-changed={variable}");
     }
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
+    if let Err(error) = embed_migrations(&project.migrations_dir(), &out_dir) {
+        eprintln!("error: {error}");
+        return ExitCode::FAILURE;
+    }
     match run(&project, &out_dir.join("generated")) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -46,6 +50,25 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes `OUT_DIR/migrations.rs`: the migration files as `(name, contents)` pairs,
+/// for the `migrate` feature's embedded migrator.
+fn embed_migrations(dir: &Path, out_dir: &Path) -> Result<(), CodegenError> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(io_error("reading", dir))?
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".sql"))
+        .collect();
+    names.sort();
+    let dir = std::fs::canonicalize(dir).map_err(io_error("resolving", dir))?;
+    let entries: String = names
+        .iter()
+        .map(|name| format!("    ({name:?}, include_str!({:?})),\n", dir.join(name)))
+        .collect();
+    let path = out_dir.join("migrations.rs");
+    std::fs::write(&path, format!("&[\n{entries}]\n")).map_err(io_error("writing", &path))?;
+    Ok(())
 }
 
 fn run(project: &Project, out: &Path) -> Result<(), CodegenError> {

@@ -97,7 +97,7 @@ enum MigrateCommand {
         #[command(flatten)]
         source: Source,
     },
-    /// Create <UTC timestamp>_<name>.up.sql and .down.sql.
+    /// Create `<UTC timestamp>_<name>.up.sql` and `.down.sql`.
     New {
         #[command(flatten)]
         source: Source,

@@ -605,3 +605,29 @@ async fn every_migration_round_trips_to_the_exact_previous_catalog() {
         );
     }
 }
+
+/// The `migrate` feature's embedded migrations are `migrations/`, and migrate an
+/// empty database as the files do.
+#[tokio::test]
+async fn the_embedded_migrator_is_the_migrations_directory() {
+    let embedded = groundwork::migrate::migrator().unwrap();
+    let files = Migrator::from_dir(DEFAULT_MIGRATIONS).unwrap();
+    let summary = |m: &Migrator| {
+        m.migrations()
+            .iter()
+            .map(|m| {
+                (
+                    m.version,
+                    m.checksum(),
+                    m.down.as_ref().map(|d| d.sql.clone()),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(summary(&embedded), summary(&files));
+    let db = TestDb::builder().empty().build().await;
+    let client = db.client(DbRole::Owner).await;
+    let applied = embedded.up(&client, UpOptions::default()).await.unwrap();
+    assert_eq!(applied.len(), files.migrations().len());
+    files.verify(&client).await.unwrap();
+}

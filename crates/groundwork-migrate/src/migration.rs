@@ -47,20 +47,33 @@ impl Migration {
     /// `.sql` are ignored.
     pub fn load_dir(dir: &Path) -> Result<Vec<Self>, MigrateError> {
         let entries = std::fs::read_dir(dir).map_err(io_error("reading", dir))?;
-        let mut ups: BTreeMap<i64, (String, Script)> = BTreeMap::new();
-        let mut downs: BTreeMap<i64, Script> = BTreeMap::new();
-        let mut paths: Vec<PathBuf> = entries
+        let paths: Vec<PathBuf> = entries
             .map(|e| e.map(|e| e.path()))
             .collect::<Result<_, _>>()
             .map_err(io_error("reading", dir))?;
-        paths.sort();
+        let mut files = Vec::new();
         for path in paths {
+            if path.extension().is_some_and(|e| e == "sql") && path.is_file() {
+                let sql = std::fs::read_to_string(&path).map_err(io_error("reading", &path))?;
+                files.push((path, sql));
+            }
+        }
+        Self::from_files(files)
+    }
+
+    /// The migrations of `files` (path and contents, as [`load_dir`](Self::load_dir)
+    /// would read them), sorted by version: for migrations embedded in a binary.
+    pub fn from_files(
+        files: impl IntoIterator<Item = (PathBuf, String)>,
+    ) -> Result<Vec<Self>, MigrateError> {
+        let mut ups: BTreeMap<i64, (String, Script)> = BTreeMap::new();
+        let mut downs: BTreeMap<i64, Script> = BTreeMap::new();
+        let mut files: Vec<(PathBuf, String)> = files.into_iter().collect();
+        files.sort();
+        for (path, sql) in files {
             let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
-            if !file_name.ends_with(".sql") || !path.is_file() {
-                continue;
-            }
             let (stem, is_down) = if let Some(stem) = file_name.strip_suffix(".down.sql") {
                 (stem, true)
             } else if let Some(stem) = file_name.strip_suffix(".up.sql") {
@@ -70,7 +83,6 @@ impl Migration {
             };
             let (version, name) =
                 parse_stem(stem).ok_or_else(|| MigrateError::InvalidFileName(path.clone()))?;
-            let sql = std::fs::read_to_string(&path).map_err(io_error("reading", &path))?;
             let script = Script {
                 path: path.clone(),
                 sql,

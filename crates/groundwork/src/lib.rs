@@ -42,8 +42,10 @@
 //! | [`idempotency`] | run an operation once per idempotency key |
 //! | [`queries`], [`types`] | the generated code |
 //!
-//! The `deadpool` feature (on by default, required) makes the generated queries
-//! accept pooled connections.
+//! | feature | default | what |
+//! |---|---|---|
+//! | `deadpool` | on (required) | the generated queries accept pooled connections |
+//! | `migrate` | off | [`migrate`]: the migration runner with this crate's migrations embedded |
 
 pub mod error;
 pub mod eventstore;
@@ -55,6 +57,34 @@ pub mod subscription;
 pub mod tenant;
 
 pub use error::Error;
+
+/// The migration runner, with this crate's migrations embedded at build time (the
+/// `migrate` feature): a service can migrate its database at start-up.
+///
+/// ```no_run
+/// # async fn example(client: &tokio_postgres::Client) -> Result<(), groundwork::migrate::MigrateError> {
+/// let applied = groundwork::migrate::migrator()?
+///     .up(client, groundwork::migrate::UpOptions::default())
+///     .await?;
+/// println!("applied {} migrations", applied.len());
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "migrate")]
+pub mod migrate {
+    pub use groundwork_migrate::*;
+
+    /// `migrations/` as it was when this crate was built.
+    const EMBEDDED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+
+    /// A migrator for this crate's migrations, embedded in the binary.
+    pub fn migrator() -> Result<Migrator, MigrateError> {
+        let files = EMBEDDED
+            .iter()
+            .map(|(name, sql)| (std::path::PathBuf::from(name), (*sql).to_owned()));
+        Ok(Migrator::new(Migration::from_files(files)?))
+    }
+}
 
 /// The code cornucopia generates from `queries/`; use it through [`queries`],
 /// [`types`] and [`client`]. The committed snapshot, unless the build found it stale
