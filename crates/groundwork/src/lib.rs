@@ -45,7 +45,7 @@
 //! | feature | default | what |
 //! |---|---|---|
 //! | `deadpool` | on (required) | the generated queries accept pooled connections |
-//! | `migrate` | off | [`migrate`]: the migration runner with this crate's migrations embedded |
+//! | `migrate` | off | `groundwork::migrate`: the migration runner with this crate's migrations embedded |
 
 pub mod error;
 pub mod eventstore;
