@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 
 use cornucopia::config::{Config, Style};
 
-use super::manifest::Manifest;
+use super::manifest::{Manifest, files_below};
 use super::split::{GeneratedCode, split};
 use groundwork_migrate::connect::{connect, with_database};
 use groundwork_migrate::io::{IoError, io_error};
@@ -251,32 +251,11 @@ impl Project {
 
 /// The `.rs` files below `dir`, relative and `/`-separated.
 fn existing_code(dir: &Path) -> Result<Vec<String>, CodegenError> {
-    fn walk(base: &Path, dir: &Path, found: &mut Vec<String>) -> std::io::Result<()> {
-        let entries = match std::fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        for entry in entries {
-            let path = entry?.path();
-            if path.is_dir() {
-                walk(base, &path, found)?;
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                let relative = path.strip_prefix(base).unwrap_or(&path);
-                found.push(
-                    relative
-                        .components()
-                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                        .collect::<Vec<_>>()
-                        .join("/"),
-                );
-            }
-        }
-        Ok(())
-    }
-    let mut found = Vec::new();
-    walk(dir, dir, &mut found).map_err(io_error("listing", dir))?;
-    Ok(found)
+    Ok(files_below(dir, dir, "rs")
+        .map_err(io_error("listing", dir))?
+        .into_iter()
+        .map(|(relative, _)| relative)
+        .collect())
 }
 
 fn write_if_changed(path: &Path, text: &str) -> Result<(), CodegenError> {

@@ -1,5 +1,5 @@
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use groundwork_migrate::hash::sha256_hex;
 
@@ -24,7 +24,9 @@ impl Manifest {
     pub fn compute(root: &Path, dirs: &[&str]) -> std::io::Result<Self> {
         let mut files = BTreeMap::new();
         for dir in dirs {
-            collect(root, &root.join(dir), &mut files)?;
+            for (relative, path) in files_below(root, &root.join(dir), "sql")? {
+                files.insert(relative, sha256_hex([std::fs::read(&path)?]));
+            }
         }
         let parts = [SETTINGS, CORNUCOPIA_VERSION].into_iter().chain(
             files
@@ -89,27 +91,43 @@ impl Manifest {
     }
 }
 
-fn collect(root: &Path, dir: &Path, files: &mut BTreeMap<String, String>) -> std::io::Result<()> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    for entry in entries {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect(root, &path, files)?;
-        } else if path.extension().is_some_and(|e| e == "sql") {
-            let relative = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect::<Vec<_>>()
-                .join("/");
-            let hash = sha256_hex([std::fs::read(&path)?]);
-            files.insert(relative, hash);
+/// Every file with extension `extension` below `dir` (none if `dir` is missing), as
+/// `/`-separated paths relative to `base`, with their full paths, sorted.
+pub(crate) fn files_below(
+    base: &Path,
+    dir: &Path,
+    extension: &str,
+) -> std::io::Result<Vec<(String, PathBuf)>> {
+    fn walk(
+        base: &Path,
+        dir: &Path,
+        extension: &str,
+        found: &mut Vec<(String, PathBuf)>,
+    ) -> std::io::Result<()> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(base, &path, extension, found)?;
+            } else if path.extension().is_some_and(|e| e == extension) {
+                let relative = path
+                    .strip_prefix(base)
+                    .unwrap_or(&path)
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                found.push((relative, path));
+            }
         }
+        Ok(())
     }
-    Ok(())
+    let mut found = Vec::new();
+    walk(base, dir, extension, &mut found)?;
+    found.sort();
+    Ok(found)
 }
