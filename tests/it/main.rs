@@ -10,6 +10,7 @@ mod eventstore;
 mod identity;
 mod messaging;
 mod migrate;
+mod projects;
 mod provision;
 mod security;
 mod tenancy;

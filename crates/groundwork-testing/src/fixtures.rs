@@ -19,6 +19,10 @@
 //! | `eventstore.subscriptions` | [`SubscriptionFixture`] | its position |
 //! | `messaging.outbox_messages` | `(Tenant, NewMessage)` | [`OutboxMessage`] |
 //! | `messaging.idempotency_keys` | [`IdempotencyKeyFixture`] | [`IdempotencyKey`] |
+//! | `projects.projects` (and `project_members`) | `(Tenant, NewProject)` | [`Project`] |
+//! | `projects.tasks` (and `task_dependencies`) | `(Tenant, NewTask)` | [`Task`] |
+//! | `projects.documents` (and `document_versions`) | [`DocumentFixture`] | [`Document`] |
+//! | `projects.file_attachments` | [`AttachmentFixture`] | [`FileAttachment`] |
 
 use std::time::Duration;
 
@@ -32,6 +36,7 @@ use groundwork::identity::{
     create_session, invite_member, issue_api_key,
 };
 use groundwork::outbox::{NewMessage, enqueue};
+use groundwork::projects::{NewProject, NewTask, create_project, create_task};
 use groundwork::queries::eventstore::subscriptions::{subscription_ensure, subscription_get};
 use groundwork::queries::identity::organization_members::{
     OrganizationMember, OrganizationMemberAddParams, organization_member_add,
@@ -48,8 +53,15 @@ use groundwork::queries::messaging::idempotency_keys::{
     idempotency_key_complete, idempotency_key_get,
 };
 use groundwork::queries::messaging::outbox_messages::OutboxMessage;
+use groundwork::queries::projects::documents::{Document, DocumentCreateParams, document_create};
+use groundwork::queries::projects::file_attachments::{
+    FileAttachment, FileAttachmentCreateParams, file_attachment_create,
+};
+use groundwork::queries::projects::projects::Project;
+use groundwork::queries::projects::tasks::Task;
 use groundwork::tenant::Tenant;
 use groundwork::types::identity::MemberRole;
+use groundwork::types::projects::AttachmentEntity;
 use uuid::Uuid;
 
 /// A row a test can insert.
@@ -503,6 +515,149 @@ impl Fixture for IdempotencyKeyFixture {
                 .await?;
             Ok(idempotency_key_get()
                 .bind(tx, &self.key.as_str())
+                .one()
+                .await?)
+        })
+    }
+}
+
+impl Fixture for (Tenant, NewProject) {
+    type Row = Project;
+
+    fn tenant(&self) -> Tenant {
+        self.0
+    }
+
+    fn insert<'t>(self, tx: &'t Transaction<'t>) -> BoxFuture<'t, Result<Project, Error>> {
+        Box::pin(async move { create_project(tx, &self.1).await })
+    }
+}
+
+impl Fixture for (Tenant, NewTask) {
+    type Row = Task;
+
+    fn tenant(&self) -> Tenant {
+        self.0
+    }
+
+    fn insert<'t>(self, tx: &'t Transaction<'t>) -> BoxFuture<'t, Result<Task, Error>> {
+        Box::pin(async move { create_task(tx, &self.1).await })
+    }
+}
+
+/// A markdown document of a project: title `Notes`, content `# Notes`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocumentFixture {
+    /// Who writes it.
+    pub tenant: Tenant,
+    /// The project.
+    pub project_id: Uuid,
+    /// Default `Notes`.
+    pub title: String,
+    /// Default `# Notes`.
+    pub content: String,
+}
+
+impl DocumentFixture {
+    /// A document of `project_id` written by `tenant`'s user.
+    pub fn new(tenant: Tenant, project_id: Uuid) -> Self {
+        Self {
+            tenant,
+            project_id,
+            title: "Notes".to_owned(),
+            content: "# Notes".to_owned(),
+        }
+    }
+}
+
+impl Fixture for DocumentFixture {
+    type Row = Document;
+
+    fn tenant(&self) -> Tenant {
+        self.tenant
+    }
+
+    fn insert<'t>(self, tx: &'t Transaction<'t>) -> BoxFuture<'t, Result<Document, Error>> {
+        Box::pin(async move {
+            Ok(document_create()
+                .params(
+                    tx,
+                    &DocumentCreateParams {
+                        project_id: self.project_id,
+                        title: self.title.as_str(),
+                        content: self.content.as_str(),
+                        content_type: "markdown",
+                        change_summary: None::<&str>,
+                        tags: &[] as &[&str],
+                        metadata: serde_json::json!({}),
+                    },
+                )
+                .one()
+                .await?)
+        })
+    }
+}
+
+/// A 1 KiB PDF attached to a project, or to one of its tasks or documents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttachmentFixture {
+    /// Who uploads it.
+    pub tenant: Tenant,
+    /// The project.
+    pub project_id: Uuid,
+    /// What it is attached to.
+    pub entity_type: AttachmentEntity,
+    /// The project's, task's or document's id.
+    pub entity_id: Uuid,
+    /// Default 1024.
+    pub file_size: i64,
+    /// Default `report.pdf`.
+    pub filename: String,
+}
+
+impl AttachmentFixture {
+    /// A file attached to `entity_type` `entity_id` of `project_id`.
+    pub fn new(
+        tenant: Tenant,
+        project_id: Uuid,
+        entity_type: AttachmentEntity,
+        entity_id: Uuid,
+    ) -> Self {
+        Self {
+            tenant,
+            project_id,
+            entity_type,
+            entity_id,
+            file_size: 1024,
+            filename: "report.pdf".to_owned(),
+        }
+    }
+}
+
+impl Fixture for AttachmentFixture {
+    type Row = FileAttachment;
+
+    fn tenant(&self) -> Tenant {
+        self.tenant
+    }
+
+    fn insert<'t>(self, tx: &'t Transaction<'t>) -> BoxFuture<'t, Result<FileAttachment, Error>> {
+        Box::pin(async move {
+            Ok(file_attachment_create()
+                .params(
+                    tx,
+                    &FileAttachmentCreateParams {
+                        project_id: self.project_id,
+                        entity_type: self.entity_type,
+                        entity_id: self.entity_id,
+                        filename: self.filename.as_str(),
+                        original_filename: self.filename.as_str(),
+                        file_size: self.file_size,
+                        mime_type: "application/pdf",
+                        storage_path: format!("projects/{}/{}", self.project_id, self.filename),
+                        metadata: serde_json::json!({}),
+                    },
+                )
                 .one()
                 .await?)
         })

@@ -7,6 +7,16 @@ use tokio_postgres::error::SqlState;
 pub const CONDITION_FAILED: &str = "GWC01";
 /// SQLSTATE raised by `eventstore.append_to_stream` on a stale expected version.
 pub const VERSION_CONFLICT: &str = "GWC02";
+/// SQLSTATE raised when a change would make a cycle of task parents or dependencies.
+pub const CYCLE: &str = "GWP01";
+/// SQLSTATE raised for a write to a project the current user may only read (a viewer,
+/// a member managing members, anyone changing an archived project).
+pub const READ_ONLY: &str = "GWP02";
+/// SQLSTATE raised when the current user is not a member of the project.
+pub const NOT_A_MEMBER: &str = "GWP03";
+/// SQLSTATE raised when a task is completed while a task blocking it is open; the
+/// detail lists the blockers ("blockers: <id>, <id>").
+pub const BLOCKED: &str = "GWP04";
 
 /// What the server said about a rejected row: the SQLSTATE and the names of the
 /// constraint, table and column involved, as far as the server reports them.
@@ -96,6 +106,18 @@ pub enum Error {
     /// A stream was not at the expected version (SQLSTATE GWC02).
     #[error("stream version conflict: {0}")]
     VersionConflict(Box<Violation>),
+    /// The change would make a cycle of task parents or dependencies (GWP01).
+    #[error("cycle: {0}")]
+    Cycle(Box<Violation>),
+    /// The current user may only read the project (GWP02).
+    #[error("read-only: {0}")]
+    ReadOnly(Box<Violation>),
+    /// The current user is not a member of the project (GWP03).
+    #[error("not a member: {0}")]
+    NotAMember(Box<Violation>),
+    /// The task is blocked by tasks not yet done (GWP04); see [`Error::blockers`].
+    #[error("blocked: {0}")]
+    Blocked(Box<Violation>),
     /// The role may not do this, or row-level security refused the row, or the work
     /// needs a tenant context that is not set (42501).
     #[error("permission denied: {0}")]
@@ -134,6 +156,10 @@ impl Error {
             | Self::Retryable(v)
             | Self::ConditionFailed(v)
             | Self::VersionConflict(v)
+            | Self::Cycle(v)
+            | Self::ReadOnly(v)
+            | Self::NotAMember(v)
+            | Self::Blocked(v)
             | Self::PermissionDenied(v)
             | Self::LimitExceeded(v)
             | Self::Database(v) => Some(v.as_ref()),
@@ -144,6 +170,19 @@ impl Error {
     /// The name of the constraint that rejected the row, if any.
     pub fn constraint(&self) -> Option<&str> {
         self.violation().and_then(|v| v.constraint.as_deref())
+    }
+
+    /// For [`Error::Blocked`]: the ids of the open tasks blocking it.
+    pub fn blockers(&self) -> Vec<uuid::Uuid> {
+        match self {
+            Self::Blocked(v) => v
+                .detail
+                .as_deref()
+                .and_then(|d| d.strip_prefix("blockers: "))
+                .map(|ids| ids.split(", ").filter_map(|id| id.parse().ok()).collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
     }
 
     /// Whether running the transaction again may succeed.
@@ -175,6 +214,14 @@ impl From<tokio_postgres::Error> for Error {
             Self::ConditionFailed(violation)
         } else if code.code() == VERSION_CONFLICT {
             Self::VersionConflict(violation)
+        } else if code.code() == CYCLE {
+            Self::Cycle(violation)
+        } else if code.code() == READ_ONLY {
+            Self::ReadOnly(violation)
+        } else if code.code() == NOT_A_MEMBER {
+            Self::NotAMember(violation)
+        } else if code.code() == BLOCKED {
+            Self::Blocked(violation)
         } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
             Self::PermissionDenied(violation)
         } else if code.code().starts_with("54") {

@@ -36,6 +36,7 @@
 //! | [`error`] | one error type, with SQLSTATEs mapped to typed variants |
 //! | [`tenant`] | running work in a transaction with the row-level-security tenant context set |
 //! | [`identity`] | password hashing, API keys, sessions, invitations and login lock-out |
+//! | [`projects`] | projects, members, task graphs and versioned documents (seed 003) |
 //! | [`eventstore`] | DCB events and aggregate streams: append with conditions, gap-free reads |
 //! | [`subscription`] | durable event-store subscriptions: checkpoints, catch-up, LISTEN/NOTIFY |
 //! | [`outbox`] | the transactional outbox and its relay |
@@ -53,6 +54,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod outbox;
 pub mod pool;
+pub mod projects;
 pub mod subscription;
 pub mod tenant;
 

@@ -57,6 +57,29 @@ pub mod queries {
             include!("queries/messaging/outbox_messages.rs");
         }
     }
+    pub mod projects {
+        pub mod document_versions {
+            include!("queries/projects/document_versions.rs");
+        }
+        pub mod documents {
+            include!("queries/projects/documents.rs");
+        }
+        pub mod file_attachments {
+            include!("queries/projects/file_attachments.rs");
+        }
+        pub mod project_members {
+            include!("queries/projects/project_members.rs");
+        }
+        pub mod projects {
+            include!("queries/projects/projects.rs");
+        }
+        pub mod task_dependencies {
+            include!("queries/projects/task_dependencies.rs");
+        }
+        pub mod tasks {
+            include!("queries/projects/tasks.rs");
+        }
+    }
 }
 mod type_traits {
     include!("type_traits.rs");
@@ -71,6 +94,9 @@ pub mod types {
     }
     pub mod messaging {
         include!("types/messaging.rs");
+    }
+    pub mod projects {
+        include!("types/projects.rs");
     }
 }
 mod utils {
