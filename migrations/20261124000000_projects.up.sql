@@ -487,7 +487,8 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, projects, pg_temp
 AS $$
 BEGIN
-    IF NEW.parent_task_id IS NULL THEN
+    -- Being one's own parent is the CHECK tasks_not_own_parent's to report.
+    IF NEW.parent_task_id IS NULL OR NEW.parent_task_id = NEW.id THEN
         RETURN NEW;
     END IF;
     PERFORM projects.guard_graph(NEW.project_id);
@@ -563,8 +564,9 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, projects, pg_temp
 AS $$
 BEGIN
-    IF NEW.project_id IS NULL THEN
-        RETURN NEW;  -- the foreign keys report the missing task
+    -- The foreign keys report a missing task, the CHECK a self-dependency.
+    IF NEW.project_id IS NULL OR NEW.task_id = NEW.depends_on_task_id THEN
+        RETURN NEW;
     END IF;
     PERFORM projects.guard_graph(NEW.project_id);
     IF EXISTS (

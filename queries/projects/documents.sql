@@ -30,7 +30,7 @@ RETURNING id, organization_id, project_id, title, content, content_type, author_
 
 --- A project's documents with their latest version's number, author and time. Keyset
 --- pagination by id.
---! document_list_with_latest_version (after_id?)
+--! document_list_with_latest_version (after_id?) : (published_at?)
 SELECT d.id, d.title, d.status, d.version, v.author_id AS version_author_id,
        v.created_at AS version_created_at, d.published_at
 FROM projects.documents d

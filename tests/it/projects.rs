@@ -243,3 +243,756 @@ async fn the_access_matrix_over_every_table() {
     assert_eq!(common::count(&w.db, "projects.tasks").await, 3);
     assert_eq!(common::count(&w.db, "projects.project_members").await, 3);
 }
+
+/// The error of running `sql` as `tenant` (it must fail), with the tables' row counts
+/// unchanged.
+async fn refused(w: &World, tenant: Tenant, sql: &str) -> Error {
+    let tables = [
+        "projects.projects",
+        "projects.project_members",
+        "projects.tasks",
+        "projects.task_dependencies",
+        "projects.documents",
+        "projects.document_versions",
+        "projects.file_attachments",
+    ];
+    let mut before = Vec::new();
+    for t in tables {
+        before.push(common::count(&w.db, t).await);
+    }
+    let sql = sql.to_owned();
+    let err =
+        w.db.with_tenant(DbRole::App, tenant, |tx| {
+            Box::pin(async move { Ok(tx.batch_execute(&sql).await?) })
+        })
+        .await
+        .expect_err("refused");
+    for (t, n) in tables.iter().zip(before) {
+        assert_eq!(common::count(&w.db, t).await, n, "{t} changed");
+    }
+    err
+}
+
+#[tokio::test]
+async fn every_rule_refuses_with_its_error_and_writes_nothing() {
+    let w = world().await;
+    let me = w.acting(w.owner);
+    let (p, task, blocker, spare, doc) = (w.project, w.task, w.blocker, w.spare, w.document);
+    // A second project of the same organization, for cross-project rules.
+    let other = w.db.insert((me, NewProject::new("Gemini"))).await.id;
+    let other_task = w.db.insert((me, NewTask::new(other, "Elsewhere"))).await.id;
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!(
+                "INSERT INTO projects.tasks (project_id, title, estimated_hours) VALUES ('{p}', 'x', 0)"
+            ),
+            "tasks_estimated_hours_positive",
+        ),
+        (
+            format!("UPDATE projects.tasks SET actual_hours = -1 WHERE id = '{task}'"),
+            "tasks_actual_hours_positive",
+        ),
+        (
+            format!(
+                "INSERT INTO projects.tasks (project_id, title, due_date) VALUES ('{p}', 'x', now() - interval '1 day')"
+            ),
+            "tasks_due_date_after_creation",
+        ),
+        (
+            format!("INSERT INTO projects.tasks (project_id, title) VALUES ('{p}', '  ')"),
+            "tasks_title_length",
+        ),
+        (
+            format!(
+                "UPDATE projects.tasks SET parent_task_id = '{other_task}' WHERE id = '{task}'"
+            ),
+            "tasks_parent_task_id_fkey",
+        ),
+        (
+            format!(
+                "INSERT INTO projects.task_dependencies (task_id, depends_on_task_id) VALUES ('{task}', '{task}')"
+            ),
+            "task_dependencies_no_self_dependency",
+        ),
+        (
+            format!(
+                "INSERT INTO projects.task_dependencies (task_id, depends_on_task_id) VALUES ('{task}', '{other_task}')"
+            ),
+            "task_dependencies_depends_on_task_id_fkey",
+        ),
+        (
+            format!(
+                "INSERT INTO projects.task_dependencies (task_id, depends_on_task_id) VALUES ('{task}', '{blocker}')"
+            ),
+            "task_dependencies_task_id_depends_on_task_id_key",
+        ),
+        (
+            format!(
+                "INSERT INTO projects.project_members (project_id, user_id) VALUES ('{p}', '{}')",
+                w.admin
+            ),
+            "project_members_project_id_user_id_key",
+        ),
+        (
+            format!(
+                "INSERT INTO projects.project_members (project_id, user_id, role) VALUES ('{p}', '{}', 'owner')",
+                w.outsider
+            ),
+            "project_members_role_not_owner",
+        ),
+        (
+            format!(
+                "INSERT INTO projects.documents (project_id, title, content_type) VALUES ('{p}', 'x', '')"
+            ),
+            "documents_content_type_length",
+        ),
+        (
+            format!(
+                "INSERT INTO projects.file_attachments (project_id, entity_type, entity_id, filename, original_filename, file_size, mime_type, storage_path) VALUES ('{p}', 'project', '{p}', 'a', 'a', 0, 'text/plain', 'a')"
+            ),
+            "file_attachments_file_size_positive",
+        ),
+        (
+            format!(
+                "INSERT INTO projects.file_attachments (project_id, entity_type, entity_id, filename, original_filename, file_size, mime_type, storage_path) VALUES ('{p}', 'project', '{p}', '', 'a', 1, 'text/plain', 'a')"
+            ),
+            "file_attachments_filename_not_empty",
+        ),
+        (
+            format!(
+                "INSERT INTO projects.file_attachments (project_id, entity_type, entity_id, filename, original_filename, file_size, mime_type, storage_path) VALUES ('{p}', 'project', '{other}', 'a', 'a', 1, 'text/plain', 'a')"
+            ),
+            "file_attachments_project_entity",
+        ),
+        (
+            format!(
+                "INSERT INTO projects.file_attachments (project_id, entity_type, entity_id, filename, original_filename, file_size, mime_type, storage_path) VALUES ('{p}', 'task', '{other_task}', 'a', 'a', 1, 'text/plain', 'a')"
+            ),
+            "file_attachments_task_id_fkey",
+        ),
+        (
+            format!(
+                "INSERT INTO projects.file_attachments (project_id, entity_type, entity_id, filename, original_filename, file_size, mime_type, storage_path) VALUES ('{p}', 'document', '{spare}', 'a', 'a', 1, 'text/plain', 'a')"
+            ),
+            "file_attachments_document_id_fkey",
+        ),
+        (
+            format!(
+                "INSERT INTO projects.file_attachments (project_id, entity_type, entity_id, filename, original_filename, file_size, mime_type, storage_path) VALUES ('{p}', 'project', '{p}', 'a', 'a', 1, 'not a type', 'a')"
+            ),
+            "file_attachments_mime_type_format",
+        ),
+    ];
+    for (sql, constraint) in cases {
+        let err = refused(&w, me, &sql).await;
+        assert_eq!(err.constraint(), Some(constraint), "{sql}: {err:?}");
+    }
+    // Being one's own parent is the seed's CHECK.
+    let err = refused(
+        &w,
+        me,
+        &format!("UPDATE projects.tasks SET parent_task_id = id WHERE id = '{task}'"),
+    )
+    .await;
+    assert!(matches!(err, Error::Invalid(_)), "{err:?}");
+    assert_eq!(err.constraint(), Some("tasks_not_own_parent"));
+    // The database keeps document versions, archive stamps and completion times.
+    for sql in [
+        format!("UPDATE projects.documents SET version = 99 WHERE id = '{doc}'"),
+        format!("UPDATE projects.projects SET archived_at = now() WHERE id = '{p}'"),
+        format!("UPDATE projects.tasks SET completed_at = now() WHERE id = '{task}'"),
+    ] {
+        let err = refused(&w, me, &sql).await;
+        assert!(matches!(err, Error::PermissionDenied(_)), "{sql}: {err:?}");
+    }
+    // A project is created by its owner, who is an active member of the organization.
+    let err = refused(
+        &w,
+        me,
+        &format!(
+            "INSERT INTO projects.projects (name, owner_id) VALUES ('x', '{}')",
+            w.admin
+        ),
+    )
+    .await;
+    assert!(matches!(err, Error::PermissionDenied(_)), "{err:?}");
+    // A project member is a member of the organization.
+    let loner = w.db.insert(UserFixture::default()).await.id;
+    let err = refused(
+        &w,
+        me,
+        &format!(
+            "INSERT INTO projects.project_members (project_id, user_id) VALUES ('{p}', '{loner}')"
+        ),
+    )
+    .await;
+    assert!(matches!(err, Error::NotAMember(_)), "{err:?}");
+    // A suspended organization member loses the project.
+    w.db.pool(DbRole::Owner)
+        .get()
+        .await
+        .unwrap()
+        .execute(
+            "UPDATE identity.organization_members SET status = 'suspended' WHERE user_id = $1",
+            &[&w.member],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        attempt(
+            &w.db,
+            w.acting(w.member),
+            &format!("SELECT count(*) FROM projects.tasks WHERE project_id = '{p}'")
+        )
+        .await,
+        Rows(0)
+    );
+}
+
+#[tokio::test]
+async fn cycles_of_dependencies_and_parents_are_refused_at_any_length() {
+    let w = world().await;
+    let me = w.acting(w.owner);
+    let mut chain = Vec::new();
+    for i in 0..5 {
+        chain.push(
+            w.db.insert((me, NewTask::new(w.project, format!("step {i}"))))
+                .await
+                .id,
+        );
+    }
+    // step 0 <- 1 <- 2 <- 3 <- 4 (each depends on the one before).
+    for pair in chain.windows(2) {
+        w.db.with_tenant(DbRole::App, me, |tx| {
+            let (task, on) = (pair[1], pair[0]);
+            Box::pin(async move { add_dependency(tx, task, on, DependencyType::RelatesTo).await })
+        })
+        .await
+        .unwrap();
+    }
+    for (task, on) in [
+        (chain[0], chain[4]),
+        (chain[0], chain[1]),
+        (chain[2], chain[3]),
+    ] {
+        let err =
+            w.db.with_tenant(DbRole::App, me, |tx| {
+                Box::pin(async move { add_dependency(tx, task, on, DependencyType::Blocks).await })
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Cycle(_)), "{err:?}");
+        assert_eq!(err.code().map(SqlState::code), Some("GWP01"));
+    }
+    // Parents: 0 > 1 > 2; 2 cannot become 0's parent.
+    for (child, parent) in [(chain[1], chain[0]), (chain[2], chain[1])] {
+        attempt_ok(
+            &w,
+            me,
+            &format!("UPDATE projects.tasks SET parent_task_id = '{parent}' WHERE id = '{child}'"),
+        )
+        .await;
+    }
+    let err = refused(
+        &w,
+        me,
+        &format!(
+            "UPDATE projects.tasks SET parent_task_id = '{}' WHERE id = '{}'",
+            chain[2], chain[0]
+        ),
+    )
+    .await;
+    assert!(matches!(err, Error::Cycle(_)), "{err:?}");
+    // Deleting a parent keeps its subtasks, at the top.
+    attempt_ok(
+        &w,
+        me,
+        &format!("DELETE FROM projects.tasks WHERE id = '{}'", chain[1]),
+    )
+    .await;
+    let orphan = get_task(&w, me, chain[2]).await;
+    assert_eq!(orphan.parent_task_id, None);
+}
+
+/// Runs `sql` as `tenant` and commits; it must succeed.
+async fn attempt_ok(w: &World, tenant: Tenant, sql: &str) {
+    let sql = sql.to_owned();
+    w.db.with_tenant(DbRole::App, tenant, |tx| {
+        Box::pin(async move { Ok(tx.batch_execute(&sql).await?) })
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+async fn get_task(w: &World, tenant: Tenant, id: Uuid) -> tasks::Task {
+    w.db.with_tenant(DbRole::App, tenant, |tx| {
+        Box::pin(async move { Ok(tasks::task_get().bind(tx, &id).one().await?) })
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_task_is_done_only_when_its_blockers_are_and_progress_counts_it() {
+    let w = world().await;
+    let me = w.acting(w.owner);
+    let task = w.task;
+    let complete = |id: Uuid| {
+        w.db.with_tenant(DbRole::App, me, move |tx| {
+            Box::pin(async move { complete_task(tx, id).await })
+        })
+    };
+    let err = complete(task).await.unwrap_err();
+    assert!(matches!(err, Error::Blocked(_)), "{err:?}");
+    assert_eq!(err.blockers(), [w.blocker]);
+    // Setting the status directly is the same rule.
+    let err = refused(
+        &w,
+        me,
+        &format!("UPDATE projects.tasks SET status = 'done' WHERE id = '{task}'"),
+    )
+    .await;
+    assert!(matches!(err, Error::Blocked(_)), "{err:?}");
+    assert_eq!(get_task(&w, me, task).await.completed_at, None);
+    // A cancelled blocker no longer blocks; a done one neither.
+    attempt_ok(
+        &w,
+        me,
+        &format!(
+            "UPDATE projects.tasks SET status = 'cancelled' WHERE id = '{}'",
+            w.blocker
+        ),
+    )
+    .await;
+    let done = complete(task).await.unwrap().expect("visible");
+    assert_eq!(done.status, TaskStatus::Done);
+    assert!(done.completed_at.is_some());
+    // Reopening clears completed_at.
+    attempt_ok(
+        &w,
+        me,
+        &format!("UPDATE projects.tasks SET status = 'in_progress' WHERE id = '{task}'"),
+    )
+    .await;
+    assert_eq!(get_task(&w, me, task).await.completed_at, None);
+    complete(w.spare).await.unwrap();
+    let progress =
+        w.db.with_tenant(DbRole::App, me, |tx| {
+            let project = w.project;
+            Box::pin(async move { progress(tx, project).await })
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (progress.tasks, progress.done, progress.cancelled),
+        (3, 1, 1)
+    );
+    assert!((progress.ratio() - 0.5).abs() < 1e-9);
+}
+
+#[tokio::test]
+async fn documents_keep_every_version_and_publishing_stamps_the_time() {
+    let w = world().await;
+    let me = w.acting(w.member);
+    let doc = w.document;
+    for (content, summary) in [("v2", Some("second")), ("v3", None)] {
+        w.db.with_tenant(DbRole::App, me, |tx| {
+            Box::pin(async move { edit_document(tx, doc, content, summary).await })
+        })
+        .await
+        .unwrap()
+        .expect("visible");
+    }
+    // A title change is not a new version.
+    attempt_ok(
+        &w,
+        me,
+        &format!("UPDATE projects.documents SET title = 'Renamed' WHERE id = '{doc}'"),
+    )
+    .await;
+    let (document, versions) =
+        w.db.with_tenant(DbRole::App, me, |tx| {
+            Box::pin(async move {
+                let d = documents::document_get().bind(tx, &doc).one().await?;
+                let v = document_versions::document_version_list()
+                    .bind(tx, &doc, &10)
+                    .all()
+                    .await?;
+                Ok((d, v))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(document.version, 3);
+    assert_eq!(
+        versions
+            .iter()
+            .map(|v| (v.version_number, v.content.as_str()))
+            .collect::<Vec<_>>(),
+        [(3, "v3"), (2, "v2"), (1, "# Notes")]
+    );
+    assert_eq!(versions[1].change_summary.as_deref(), Some("second"));
+    assert_eq!(versions[0].author_id, w.member);
+    let published =
+        w.db.with_tenant(DbRole::App, me, |tx| {
+            Box::pin(async move {
+                Ok(documents::document_set_status()
+                    .bind(tx, &DocumentStatus::Published, &doc)
+                    .one()
+                    .await?)
+            })
+        })
+        .await
+        .unwrap();
+    assert!(published.published_at.is_some());
+}
+
+#[tokio::test]
+async fn an_archived_project_is_read_only_until_restored() {
+    let w = world().await;
+    let (admin, member) = (w.acting(w.admin), w.acting(w.member));
+    let set_status = |tenant: Tenant, status: ProjectStatus| {
+        let project = w.project;
+        w.db.with_tenant(DbRole::App, tenant, move |tx| {
+            Box::pin(async move {
+                Ok(projects::project_set_status()
+                    .bind(tx, &status, &project)
+                    .one()
+                    .await?)
+            })
+        })
+    };
+    let archived = set_status(admin, ProjectStatus::Archived).await.unwrap();
+    assert!(archived.archived_at.is_some());
+    for sql in [
+        format!(
+            "INSERT INTO projects.tasks (project_id, title) VALUES ('{}', 'late')",
+            w.project
+        ),
+        format!(
+            "UPDATE projects.tasks SET title = 'late' WHERE id = '{}'",
+            w.task
+        ),
+        format!(
+            "UPDATE projects.projects SET name = 'late' WHERE id = '{}'",
+            w.project
+        ),
+        format!("DELETE FROM projects.documents WHERE id = '{}'", w.document),
+    ] {
+        let err = refused(&w, admin, &sql).await;
+        assert!(matches!(err, Error::ReadOnly(_)), "{sql}: {err:?}");
+    }
+    // Members do not restore it; admins do.
+    assert!(matches!(
+        set_status(member, ProjectStatus::Active).await,
+        Err(Error::ReadOnly(_))
+    ));
+    let restored = set_status(admin, ProjectStatus::Active).await.unwrap();
+    assert_eq!(restored.archived_at, None);
+    attempt_ok(
+        &w,
+        member,
+        &format!(
+            "UPDATE projects.tasks SET title = 'on time' WHERE id = '{}'",
+            w.task
+        ),
+    )
+    .await;
+}
+
+/// Whether the edges (task, depends on) leave a cycle: Kahn's algorithm.
+fn has_cycle(edges: &[(Uuid, Uuid)]) -> bool {
+    let mut incoming: BTreeMap<Uuid, usize> = BTreeMap::new();
+    let mut out: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
+    for (a, b) in edges {
+        *incoming.entry(*b).or_default() += 1;
+        incoming.entry(*a).or_default();
+        out.entry(*a).or_default().push(*b);
+    }
+    let mut ready: Vec<Uuid> = incoming
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(k, _)| *k)
+        .collect();
+    let mut seen = 0;
+    while let Some(node) = ready.pop() {
+        seen += 1;
+        for next in out.get(&node).into_iter().flatten() {
+            let n = incoming.get_mut(next).unwrap();
+            *n -= 1;
+            if *n == 0 {
+                ready.push(*next);
+            }
+        }
+    }
+    seen != incoming.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_concurrent_edges_over_a_random_graph_never_close_a_cycle() {
+    let w = world().await;
+    let me = w.acting(w.owner);
+    // A small linear congruential generator: the same graphs every run.
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move |n: usize| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) as usize % n
+    };
+    let (mut refused_cycles, mut added) = (0, 0);
+    for round in 0..5 {
+        let mut nodes = Vec::new();
+        for i in 0..6 {
+            nodes.push(
+                w.db.insert((me, NewTask::new(w.project, format!("r{round} n{i}"))))
+                    .await
+                    .id,
+            );
+        }
+        let mut attempts = Vec::new();
+        for _ in 0..20 {
+            let (a, b) = (next(6), next(6));
+            let (task, on) = (nodes[a], nodes[if a == b { (b + 1) % 6 } else { b }]);
+            let db = w.db.clone();
+            attempts.push(tokio::spawn(async move {
+                db.with_tenant(DbRole::App, me, |tx| {
+                    Box::pin(
+                        async move { add_dependency(tx, task, on, DependencyType::Blocks).await },
+                    )
+                })
+                .await
+            }));
+        }
+        for attempt in attempts {
+            match attempt.await.unwrap() {
+                Ok(()) => added += 1,
+                Err(Error::Cycle(_)) => refused_cycles += 1,
+                // The same edge twice, or both directions at once.
+                Err(Error::Conflict(_)) => {}
+                Err(other) => panic!("{other}"),
+            }
+        }
+        let owner = w.db.pool(DbRole::Owner).get().await.unwrap();
+        let edges: Vec<(Uuid, Uuid)> = owner
+            .query(
+                "SELECT task_id, depends_on_task_id FROM projects.task_dependencies WHERE task_id = ANY ($1)",
+                &[&nodes],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        assert!(!has_cycle(&edges), "round {round} left a cycle: {edges:?}");
+    }
+    assert!(
+        added > 0 && refused_cycles > 0,
+        "added {added}, refused {refused_cycles}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_document_edits_leave_versions_without_gaps() {
+    let w = world().await;
+    let mut edits = Vec::new();
+    for i in 0..20 {
+        let db = w.db.clone();
+        let (tenant, doc) = (
+            w.acting(if i % 2 == 0 { w.owner } else { w.member }),
+            w.document,
+        );
+        edits.push(tokio::spawn(async move {
+            let content = format!("edit {i}");
+            db.with_tenant(DbRole::App, tenant, |tx| {
+                Box::pin(async move { edit_document(tx, doc, &content, None).await })
+            })
+            .await
+            .unwrap()
+        }));
+    }
+    let mut reported = BTreeSet::new();
+    for edit in edits {
+        reported.insert(edit.await.unwrap().expect("visible").version);
+    }
+    assert_eq!(
+        reported,
+        (2..=21).collect::<BTreeSet<_>>(),
+        "each edit got its own version"
+    );
+    let owner = w.db.pool(DbRole::Owner).get().await.unwrap();
+    let numbers: Vec<i32> = owner
+        .query(
+            "SELECT version_number FROM projects.document_versions WHERE document_id = $1 ORDER BY 1",
+            &[&w.document],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(numbers, (1..=21).collect::<Vec<_>>());
+    let version: i32 = owner
+        .query_one(
+            "SELECT version FROM projects.documents WHERE id = $1",
+            &[&w.document],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(version, 21);
+}
+
+#[tokio::test]
+async fn the_board_ready_tasks_blockers_documents_and_my_tasks() {
+    let w = world().await;
+    let me = w.acting(w.owner);
+    let p = w.project;
+    // 25 tasks of mixed priorities on the board.
+    let priorities = [
+        TaskPriority::Low,
+        TaskPriority::Medium,
+        TaskPriority::High,
+        TaskPriority::Urgent,
+    ];
+    for i in 0..25 {
+        w.db.insert((
+            me,
+            NewTask::new(p, format!("card {i}")).priority(priorities[i % 4]),
+        ))
+        .await;
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<(TaskPriority, Uuid)> = None;
+    loop {
+        let page =
+            w.db.with_tenant(DbRole::App, me, |tx| {
+                Box::pin(async move {
+                    Ok(tasks::task_board()
+                        .bind(
+                            tx,
+                            &p,
+                            &Some(TaskStatus::Pending),
+                            &cursor.map(|c| c.1),
+                            &cursor.map(|c| c.0),
+                            &7,
+                        )
+                        .all()
+                        .await?)
+                })
+            })
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        cursor = Some((last.priority, last.id));
+        seen.extend(page.into_iter().map(|t| (t.priority, t.id)));
+    }
+    assert_eq!(
+        seen.len(),
+        28,
+        "25 cards and the world's 3 tasks, each once"
+    );
+    let rank = |p: TaskPriority| priorities.iter().position(|q| *q == p).unwrap();
+    assert!(
+        seen.windows(2)
+            .all(|w| (rank(w[0].0), w[0].1) > (rank(w[1].0), w[1].1)),
+        "priority, then id, descending"
+    );
+
+    // A chain c0 <- c1 <- c2 <- c3: only c0 is ready; c3's blockers are all three.
+    let mut chain = Vec::new();
+    for i in 0..4 {
+        let mut task = NewTask::new(p, format!("chain {i}"));
+        if let Some(prev) = chain.last() {
+            task = task.blocked_by(*prev);
+        }
+        chain.push(w.db.insert((me, task)).await.id);
+    }
+    let (ready, blockers, shallow, dependents) =
+        w.db.with_tenant(DbRole::App, me, |tx| {
+            let chain = chain.clone();
+            Box::pin(async move {
+                let ready = tasks::task_list_ready()
+                    .bind(tx, &p, &None::<Uuid>, &1000)
+                    .all()
+                    .await?;
+                let blockers = tasks::task_blockers()
+                    .bind(tx, &chain[3], &50)
+                    .all()
+                    .await?;
+                let shallow = tasks::task_blockers().bind(tx, &chain[3], &2).all().await?;
+                let dependents = tasks::task_dependents()
+                    .bind(tx, &chain[0], &50)
+                    .all()
+                    .await?;
+                Ok((ready, blockers, shallow, dependents))
+            })
+        })
+        .await
+        .unwrap();
+    let ready: BTreeSet<Uuid> = ready.iter().map(|t| t.id).collect();
+    assert!(ready.contains(&chain[0]) && !chain[1..].iter().any(|c| ready.contains(c)));
+    assert!(!ready.contains(&w.task), "blocked by an open task");
+    assert_eq!(
+        blockers.iter().map(|b| (b.id, b.depth)).collect::<Vec<_>>(),
+        [(chain[2], 1), (chain[1], 2), (chain[0], 3)]
+    );
+    assert_eq!(shallow.len(), 2, "the depth guard stops the walk");
+    assert_eq!(dependents.len(), 3);
+
+    // Documents with their latest version.
+    edit(&w, me, w.document, "v2").await;
+    let listed =
+        w.db.with_tenant(DbRole::App, me, |tx| {
+            Box::pin(async move {
+                Ok(documents::document_list_with_latest_version()
+                    .bind(tx, &p, &None::<Uuid>, &10)
+                    .all()
+                    .await?)
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].version, listed[0].version_author_id),
+        (2, w.owner)
+    );
+
+    // The member's open tasks across every project they can see, and none they cannot.
+    let member = w.acting(w.member);
+    let elsewhere =
+        w.db.insert((
+            me,
+            NewProject::new("Vostok").member(w.member, ProjectRole::Member),
+        ))
+        .await
+        .id;
+    let hidden = w.db.insert((me, NewProject::new("Secret"))).await.id;
+    for (project, title) in [(p, "here"), (elsewhere, "there"), (hidden, "hidden")] {
+        w.db.insert((me, NewTask::new(project, title).assignee(w.member)))
+            .await;
+    }
+    let mine =
+        w.db.with_tenant(DbRole::App, member, |tx| {
+            Box::pin(async move {
+                Ok(tasks::task_list_open_for_me()
+                    .bind(tx, &None::<Uuid>, &100)
+                    .all()
+                    .await?)
+            })
+        })
+        .await
+        .unwrap();
+    let mut titles: Vec<String> = mine.into_iter().map(|t| t.title).collect();
+    titles.sort();
+    assert_eq!(titles, ["here", "there"]);
+}
+
+async fn edit(w: &World, tenant: Tenant, document: Uuid, content: &'static str) {
+    w.db.with_tenant(DbRole::App, tenant, |tx| {
+        Box::pin(async move { edit_document(tx, document, content, None).await })
+    })
+    .await
+    .unwrap();
+}

@@ -118,7 +118,7 @@ pub struct DocumentListWithLatestVersion {
     pub version: i32,
     pub version_author_id: uuid::Uuid,
     pub version_created_at: chrono::DateTime<chrono::FixedOffset>,
-    pub published_at: chrono::DateTime<chrono::FixedOffset>,
+    pub published_at: Option<chrono::DateTime<chrono::FixedOffset>>,
 }
 pub struct DocumentListWithLatestVersionBorrowed<'a> {
     pub id: uuid::Uuid,
@@ -127,7 +127,7 @@ pub struct DocumentListWithLatestVersionBorrowed<'a> {
     pub version: i32,
     pub version_author_id: uuid::Uuid,
     pub version_created_at: chrono::DateTime<chrono::FixedOffset>,
-    pub published_at: chrono::DateTime<chrono::FixedOffset>,
+    pub published_at: Option<chrono::DateTime<chrono::FixedOffset>>,
 }
 impl<'a> From<DocumentListWithLatestVersionBorrowed<'a>>
 for DocumentListWithLatestVersion {
