@@ -138,6 +138,8 @@ CREATE INDEX tasks_assignee_id_status_idx ON projects.tasks (assignee_id, status
 CREATE INDEX tasks_project_id_priority_idx ON projects.tasks (project_id, priority);
 -- The board: one project, optionally one status, by priority then id, newest first.
 CREATE INDEX tasks_board_idx ON projects.tasks (project_id, status, priority DESC, id DESC);
+-- Candidates for "ready to start", in id order for keyset pages.
+CREATE INDEX tasks_startable_idx ON projects.tasks (project_id, id) WHERE status IN ('pending', 'blocked');
 CREATE INDEX tasks_metadata_gin_idx ON projects.tasks USING gin (metadata);
 CREATE INDEX tasks_tags_gin_idx ON projects.tasks USING gin (tags);
 

@@ -67,7 +67,9 @@ ORDER BY priority DESC, id DESC
 LIMIT :limit;
 
 --- Tasks that can start: pending or blocked, and every task they depend on with type
---- 'blocks' is done or cancelled. Keyset pagination by id.
+--- 'blocks' is done or cancelled. Keyset pagination by id. The OFFSET 0 keeps the
+--- blocker check a per-task probe of the dependency index: as an anti-join PostgreSQL
+--- would read every dependency of the project for one page.
 --! task_list_ready (after_id?) : Task
 SELECT t.id, t.organization_id, t.project_id, t.parent_task_id, t.title, t.description, t.status,
        t.priority, t.assignee_id, t.creator_id, t.due_date, t.estimated_hours, t.actual_hours,
@@ -80,7 +82,8 @@ WHERE t.project_id = :project_id
       SELECT FROM projects.task_dependencies d
       JOIN projects.tasks b ON b.id = d.depends_on_task_id
       WHERE d.task_id = t.id AND d.dependency_type = 'blocks'
-        AND b.status NOT IN ('done', 'cancelled'))
+        AND b.status NOT IN ('done', 'cancelled')
+      OFFSET 0)
 ORDER BY t.id
 LIMIT :limit;
 

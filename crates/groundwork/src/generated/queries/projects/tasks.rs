@@ -967,7 +967,7 @@ impl<
 pub struct TaskListReadyStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn task_list_ready() -> TaskListReadyStmt {
     TaskListReadyStmt(
-        "SELECT t.id, t.organization_id, t.project_id, t.parent_task_id, t.title, t.description, t.status, t.priority, t.assignee_id, t.creator_id, t.due_date, t.estimated_hours, t.actual_hours, t.tags, t.metadata, t.created_at, t.updated_at, t.completed_at FROM projects.tasks t WHERE t.project_id = $1 AND t.status IN ('pending', 'blocked') AND ($2::uuid IS NULL OR t.id > $2) AND NOT EXISTS ( SELECT FROM projects.task_dependencies d JOIN projects.tasks b ON b.id = d.depends_on_task_id WHERE d.task_id = t.id AND d.dependency_type = 'blocks' AND b.status NOT IN ('done', 'cancelled')) ORDER BY t.id LIMIT $3",
+        "SELECT t.id, t.organization_id, t.project_id, t.parent_task_id, t.title, t.description, t.status, t.priority, t.assignee_id, t.creator_id, t.due_date, t.estimated_hours, t.actual_hours, t.tags, t.metadata, t.created_at, t.updated_at, t.completed_at FROM projects.tasks t WHERE t.project_id = $1 AND t.status IN ('pending', 'blocked') AND ($2::uuid IS NULL OR t.id > $2) AND NOT EXISTS ( SELECT FROM projects.task_dependencies d JOIN projects.tasks b ON b.id = d.depends_on_task_id WHERE d.task_id = t.id AND d.dependency_type = 'blocks' AND b.status NOT IN ('done', 'cancelled') OFFSET 0) ORDER BY t.id LIMIT $3",
         None,
     )
 }
