@@ -7,6 +7,7 @@ mod cli;
 mod codegen;
 mod errors;
 mod eventstore;
+mod forms;
 mod identity;
 mod messaging;
 mod migrate;

@@ -17,6 +17,32 @@ pub const NOT_A_MEMBER: &str = "GWP03";
 /// SQLSTATE raised when a task is completed while a task blocking it is open; the
 /// detail lists the blockers ("blockers: <id>, <id>").
 pub const BLOCKED: &str = "GWP04";
+/// SQLSTATE raised when a form definition's JSON Schema is malformed or uses an
+/// unsupported keyword; the detail is `{"schema_path": "<JSON pointer>"}`.
+pub const INVALID_SCHEMA: &str = "GWF01";
+/// SQLSTATE raised when submission data does not match its form's schema; the detail
+/// is the JSON array of every error (see [`ValidationError`]).
+pub const VALIDATION_FAILED: &str = "GWF02";
+/// SQLSTATE raised for a submission to a form version that is not active.
+pub const FORM_NOT_ACTIVE: &str = "GWF03";
+/// SQLSTATE raised for a change to a form definition that is no longer a draft.
+pub const IMMUTABLE: &str = "GWF04";
+/// SQLSTATE raised for a status change the forms engine does not allow.
+pub const INVALID_TRANSITION: &str = "GWF05";
+
+/// One way a JSON document fails a JSON Schema, as `forms.json_schema_errors` reports
+/// it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct ValidationError {
+    /// JSON pointer to the failing value in the document (`""` for the root).
+    pub instance_path: String,
+    /// JSON pointer to the failing keyword in the schema.
+    pub schema_path: String,
+    /// The keyword (`"required"`, `"type"`, ...).
+    pub keyword: String,
+    /// What is wrong, in words.
+    pub message: String,
+}
 
 /// What the server said about a rejected row: the SQLSTATE and the names of the
 /// constraint, table and column involved, as far as the server reports them.
@@ -118,6 +144,24 @@ pub enum Error {
     /// The task is blocked by tasks not yet done (GWP04); see [`Error::blockers`].
     #[error("blocked: {0}")]
     Blocked(Box<Violation>),
+    /// A form definition's JSON Schema is malformed or unsupported (GWF01); see
+    /// [`Error::schema_path`].
+    #[error("invalid form schema: {0}")]
+    InvalidSchema(Box<Violation>),
+    /// Submission data does not match its form's schema (GWF02); see
+    /// [`Error::validation_errors`].
+    #[error("validation failed: {0}")]
+    ValidationFailed(Box<Violation>),
+    /// The form version is a draft or archived: submissions go to the active version
+    /// (GWF03).
+    #[error("form not active: {0}")]
+    FormNotActive(Box<Violation>),
+    /// The form definition is active or archived, so it no longer changes (GWF04).
+    #[error("immutable: {0}")]
+    Immutable(Box<Violation>),
+    /// The status change is not allowed (GWF05).
+    #[error("invalid transition: {0}")]
+    InvalidTransition(Box<Violation>),
     /// The role may not do this, or row-level security refused the row, or the work
     /// needs a tenant context that is not set (42501).
     #[error("permission denied: {0}")]
@@ -160,6 +204,11 @@ impl Error {
             | Self::ReadOnly(v)
             | Self::NotAMember(v)
             | Self::Blocked(v)
+            | Self::InvalidSchema(v)
+            | Self::ValidationFailed(v)
+            | Self::FormNotActive(v)
+            | Self::Immutable(v)
+            | Self::InvalidTransition(v)
             | Self::PermissionDenied(v)
             | Self::LimitExceeded(v)
             | Self::Database(v) => Some(v.as_ref()),
@@ -182,6 +231,34 @@ impl Error {
                 .map(|ids| ids.split(", ").filter_map(|id| id.parse().ok()).collect())
                 .unwrap_or_default(),
             _ => Vec::new(),
+        }
+    }
+
+    /// For [`Error::ValidationFailed`]: every error the data has.
+    pub fn validation_errors(&self) -> Vec<ValidationError> {
+        match self {
+            Self::ValidationFailed(v) => v
+                .detail
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// For [`Error::InvalidSchema`]: the JSON pointer of the problem in the schema.
+    pub fn schema_path(&self) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct Detail {
+            schema_path: String,
+        }
+        match self {
+            Self::InvalidSchema(v) => v
+                .detail
+                .as_deref()
+                .and_then(|d| serde_json::from_str::<Detail>(d).ok())
+                .map(|d| d.schema_path),
+            _ => None,
         }
     }
 
@@ -222,6 +299,16 @@ impl From<tokio_postgres::Error> for Error {
             Self::NotAMember(violation)
         } else if code.code() == BLOCKED {
             Self::Blocked(violation)
+        } else if code.code() == INVALID_SCHEMA {
+            Self::InvalidSchema(violation)
+        } else if code.code() == VALIDATION_FAILED {
+            Self::ValidationFailed(violation)
+        } else if code.code() == FORM_NOT_ACTIVE {
+            Self::FormNotActive(violation)
+        } else if code.code() == IMMUTABLE {
+            Self::Immutable(violation)
+        } else if code.code() == INVALID_TRANSITION {
+            Self::InvalidTransition(violation)
         } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
             Self::PermissionDenied(violation)
         } else if code.code().starts_with("54") {

@@ -36,6 +36,7 @@
 //! | [`error`] | one error type, with SQLSTATEs mapped to typed variants |
 //! | [`tenant`] | running work in a transaction with the row-level-security tenant context set |
 //! | [`identity`] | password hashing, API keys, sessions, invitations and login lock-out |
+//! | [`forms`] | versioned form definitions, submissions validated by JSON Schema in the database (seed 004) |
 //! | [`projects`] | projects, members, task graphs and versioned documents (seed 003) |
 //! | [`eventstore`] | DCB events and aggregate streams: append with conditions, gap-free reads |
 //! | [`subscription`] | durable event-store subscriptions: checkpoints, catch-up, LISTEN/NOTIFY |
@@ -50,6 +51,7 @@
 
 pub mod error;
 pub mod eventstore;
+pub mod forms;
 pub mod idempotency;
 pub mod identity;
 pub mod outbox;

@@ -23,6 +23,14 @@ pub mod queries {
             include!("queries/eventstore/subscriptions.rs");
         }
     }
+    pub mod forms {
+        pub mod form_definitions {
+            include!("queries/forms/form_definitions.rs");
+        }
+        pub mod form_submissions {
+            include!("queries/forms/form_submissions.rs");
+        }
+    }
     pub mod identity {
         pub mod api_keys {
             include!("queries/identity/api_keys.rs");

@@ -1,0 +1,1486 @@
+//! The forms engine (seed 004) as services use it: every test acts through the
+//! application role with a tenant and a user set. Every rule broken on purpose with
+//! its exact error and nothing written, publishes under concurrency, events committed
+//! with their rows, other tenants refused, and the validator against the official
+//! JSON Schema Test Suite.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use groundwork::Error;
+use groundwork::client::Params;
+use groundwork::error::ValidationError;
+use groundwork::queries::forms::form_definitions::{
+    FormDefinition, FormDefinitionCreateParams, FormDefinitionListParams,
+    FormDefinitionUpdateParams, form_definition_archive, form_definition_create,
+    form_definition_get, form_definition_list, form_definition_new_version,
+    form_definition_publish, form_definition_update,
+};
+use groundwork::queries::forms::form_submissions::{
+    FormSubmission, FormSubmissionCreateByFormNameParams, FormSubmissionCreateParams,
+    FormSubmissionListByFormParams, FormSubmissionListByPriorityParams,
+    FormSubmissionTransitionParams, FormSubmissionUpdateDataParams, form_submission_create,
+    form_submission_create_by_form_name, form_submission_get, form_submission_list_by_form,
+    form_submission_list_by_priority, form_submission_submit, form_submission_transition,
+    form_submission_update_data,
+};
+use groundwork::tenant::Tenant;
+use groundwork_testing::{DbRole, TestDb};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::common;
+
+fn fixture(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/forms")
+        .join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The service-request form of the shared fixtures, as a definition.
+fn service_request() -> Value {
+    json!({ "schema": fixture("typical.schema.json"), "ui": { "order": ["title", "priority"] } })
+}
+
+fn simple(schema: Value) -> Value {
+    json!({ "schema": schema })
+}
+
+/// Runs `work` as the application role for `tenant`, committing when it succeeds.
+async fn act<T, F>(db: &TestDb, tenant: Tenant, work: F) -> Result<T, Error>
+where
+    T: Send + 'static,
+    F: for<'t> FnOnce(
+            &'t deadpool_postgres::Transaction<'t>,
+        ) -> futures::future::BoxFuture<'t, Result<T, Error>>
+        + Send,
+{
+    db.with_tenant(DbRole::App, tenant, work).await
+}
+
+async fn create(
+    db: &TestDb,
+    tenant: Tenant,
+    name: &str,
+    definition: Value,
+) -> Result<FormDefinition, Error> {
+    let name = name.to_owned();
+    act(db, tenant, move |tx| {
+        async move {
+            Ok(form_definition_create()
+                .params(
+                    tx,
+                    &FormDefinitionCreateParams {
+                        name: name.as_str(),
+                        definition: &definition,
+                        assert_formats: false,
+                    },
+                )
+                .one()
+                .await?)
+        }
+        .boxed()
+    })
+    .await
+}
+
+async fn publish(db: &TestDb, tenant: Tenant, id: Uuid) -> Result<FormDefinition, Error> {
+    act(db, tenant, move |tx| {
+        async move { Ok(form_definition_publish().bind(tx, &id).one().await?) }.boxed()
+    })
+    .await
+}
+
+async fn submit(
+    db: &TestDb,
+    tenant: Tenant,
+    form: Uuid,
+    data: Value,
+    status: &str,
+) -> Result<FormSubmission, Error> {
+    let status = status.to_owned();
+    act(db, tenant, move |tx| {
+        async move {
+            Ok(form_submission_create()
+                .params(
+                    tx,
+                    &FormSubmissionCreateParams {
+                        form_definition_id: form,
+                        data: &data,
+                        status: status.as_str(),
+                    },
+                )
+                .one()
+                .await?)
+        }
+        .boxed()
+    })
+    .await
+}
+
+async fn transition(
+    db: &TestDb,
+    tenant: Tenant,
+    id: Uuid,
+    status: &str,
+) -> Result<FormSubmission, Error> {
+    let status = status.to_owned();
+    act(db, tenant, move |tx| {
+        async move {
+            Ok(form_submission_transition()
+                .params(
+                    tx,
+                    &FormSubmissionTransitionParams {
+                        status: status.as_str(),
+                        id,
+                    },
+                )
+                .one()
+                .await?)
+        }
+        .boxed()
+    })
+    .await
+}
+
+/// `sql` as the application role for `tenant`, its first column of every row.
+async fn query_as_app<T>(db: &TestDb, tenant: Tenant, sql: &str, id: Uuid) -> Vec<T>
+where
+    T: for<'a> tokio_postgres::types::FromSql<'a> + Send + 'static,
+{
+    let sql = sql.to_owned();
+    act(db, tenant, move |tx| {
+        async move {
+            let rows = tx.query(sql.as_str(), &[&id]).await?;
+            Ok(rows.iter().map(|r| r.get::<_, T>(0)).collect())
+        }
+        .boxed()
+    })
+    .await
+    .unwrap()
+}
+
+/// The event types of a stream, oldest first, as the application role sees them.
+async fn stream(db: &TestDb, tenant: Tenant, id: Uuid) -> Vec<String> {
+    query_as_app(
+        db,
+        tenant,
+        "SELECT type FROM eventstore.events WHERE aggregate_id = $1 ORDER BY aggregate_version",
+        id,
+    )
+    .await
+}
+
+fn sqlstate(error: &Error) -> &str {
+    error.code().map(|c| c.code()).unwrap_or("none")
+}
+
+/// An organization with its owner, and a second tenant.
+async fn two_tenants() -> (Arc<TestDb>, Tenant, Tenant) {
+    let db = TestDb::builder().pool_size(8).build().await;
+    let [a, b] = db.tenants().await;
+    (Arc::new(db), a.tenant(), b.tenant())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_definition_goes_draft_active_archived_and_only_a_draft_changes() {
+    let (db, a, _) = two_tenants().await;
+    let v1 = create(&db, a, "Service request", service_request())
+        .await
+        .unwrap();
+    assert_eq!(
+        (v1.version, v1.status.as_str(), v1.revision),
+        (1, "draft", 1)
+    );
+    assert_eq!(v1.created_by, a.user_id);
+
+    // A draft is edited; its schema is checked again.
+    let edited = simple(json!({"type": "object", "properties": {"title": {"type": "string"}}}));
+    let v1 = act(&db, a, {
+        let edited = edited.clone();
+        move |tx| {
+            async move {
+                Ok(form_definition_update()
+                    .params(
+                        tx,
+                        &FormDefinitionUpdateParams {
+                            definition: &edited,
+                            assert_formats: true,
+                            id: v1.id,
+                        },
+                    )
+                    .one()
+                    .await?)
+            }
+            .boxed()
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        (v1.definition.clone(), v1.assert_formats, v1.revision),
+        (edited.clone(), true, 2)
+    );
+
+    let v1 = publish(&db, a, v1.id).await.unwrap();
+    assert_eq!(v1.status, "active");
+    assert!(v1.published_at.is_some());
+
+    // Active: no edits (GWF04), no second publish (GWF05), nothing written.
+    let err = act(&db, a, move |tx| {
+        async move {
+            Ok(form_definition_update()
+                .params(
+                    tx,
+                    &FormDefinitionUpdateParams {
+                        definition: &json!({"schema": true}),
+                        assert_formats: false,
+                        id: v1.id,
+                    },
+                )
+                .one()
+                .await?)
+        }
+        .boxed()
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::Immutable(_)), "{err}");
+    let err = publish(&db, a, v1.id).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidTransition(_)), "{err}");
+
+    // A new version starts as a draft copy; publishing it archives version 1.
+    let v2 = act(&db, a, move |tx| {
+        async move { Ok(form_definition_new_version().bind(tx, &v1.id).one().await?) }.boxed()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        (v2.name.as_str(), v2.version, v2.status.as_str()),
+        ("Service request", 2, "draft")
+    );
+    assert_eq!(v2.definition, edited);
+    let v2 = publish(&db, a, v2.id).await.unwrap();
+    assert_eq!(v2.status, "active");
+    let v1 = act(&db, a, move |tx| {
+        async move { Ok(form_definition_get().bind(tx, &v1.id).one().await?) }.boxed()
+    })
+    .await
+    .unwrap();
+    assert_eq!(v1.status, "archived");
+    assert!(v1.archived_at.is_some());
+
+    // Archived: frozen, and it does not come back.
+    for sql in [
+        "UPDATE forms.form_definitions SET definition = '{\"schema\": true}' WHERE id = $1",
+        "UPDATE forms.form_definitions SET assert_formats = false WHERE id = $1",
+    ] {
+        let err = exec(&db, a, sql, v1.id).await.unwrap_err();
+        assert_eq!(sqlstate(&err), "GWF04", "{sql}: {err}");
+    }
+    for (sql, id) in [
+        (
+            "UPDATE forms.form_definitions SET status = 'active' WHERE id = $1",
+            v1.id,
+        ),
+        (
+            "UPDATE forms.form_definitions SET status = 'draft' WHERE id = $1",
+            v2.id,
+        ),
+    ] {
+        let err = exec(&db, a, sql, id).await.unwrap_err();
+        assert_eq!(sqlstate(&err), "GWF05", "{sql}: {err}");
+    }
+    let err = exec(
+        &db,
+        a,
+        "DELETE FROM forms.form_definitions WHERE id = $1",
+        v2.id,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(sqlstate(&err), "GWF04", "{err}");
+
+    // Archiving the active version leaves none active.
+    let v2 = act(&db, a, move |tx| {
+        async move { Ok(form_definition_archive().bind(tx, &v2.id).one().await?) }.boxed()
+    })
+    .await
+    .unwrap();
+    assert_eq!(v2.status, "archived");
+
+    // Each change is an event on the definition's stream, with the actor.
+    assert_eq!(
+        stream(&db, a, v1.id).await,
+        [
+            "form.created",
+            "form.edited",
+            "form.published",
+            "form.archived"
+        ]
+    );
+    assert_eq!(
+        stream(&db, a, v2.id).await,
+        ["form.created", "form.published", "form.archived"]
+    );
+    let actors: Vec<Value> = query_as_app(
+        &db,
+        a,
+        "SELECT metadata -> 'actor_id' FROM eventstore.events WHERE aggregate_id = $1",
+        v1.id,
+    )
+    .await;
+    assert!(
+        actors.iter().all(|m| *m == json!(a.user_id.unwrap())),
+        "{actors:?}"
+    );
+    let kinds: Vec<String> = query_as_app(
+        &db,
+        a,
+        "SELECT DISTINCT aggregate_type FROM eventstore.events WHERE aggregate_id = $1",
+        v1.id,
+    )
+    .await;
+    assert_eq!(kinds, ["form"]);
+}
+
+/// Runs one statement with one uuid parameter as the application role for `tenant`.
+async fn exec(db: &TestDb, tenant: Tenant, sql: &str, id: Uuid) -> Result<u64, Error> {
+    let sql = sql.to_owned();
+    act(db, tenant, move |tx| {
+        async move { Ok(tx.execute(sql.as_str(), &[&id]).await?) }.boxed()
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn definitions_are_created_as_drafts_with_names_of_1_to_100_characters() {
+    let (db, a, _) = two_tenants().await;
+    let org = a.organization_id.unwrap();
+    let cases: [(&str, &str, Option<&str>); 5] = [
+        // The status is not the application's to set on insert.
+        (
+            "INSERT INTO forms.form_definitions (name, definition, status) VALUES ('x', '{\"schema\": true}', 'active')",
+            "42501",
+            None,
+        ),
+        (
+            "INSERT INTO forms.form_definitions (name, definition) VALUES ('', '{\"schema\": true}')",
+            "23514",
+            Some("form_definitions_name_length"),
+        ),
+        (
+            "INSERT INTO forms.form_definitions (name, definition) VALUES (repeat('é', 101), '{\"schema\": true}')",
+            "23514",
+            Some("form_definitions_name_length"),
+        ),
+        (
+            "INSERT INTO forms.form_definitions (name, definition) VALUES ('x', '{\"ui\": {}}')",
+            "GWF01",
+            None,
+        ),
+        (
+            "INSERT INTO forms.form_definitions (name, definition) VALUES ('x', '{\"schema\": true}'); UPDATE forms.form_definitions SET status = 'published'",
+            "GWF05",
+            None,
+        ),
+    ];
+    for (sql, code, constraint) in cases {
+        let sql = sql.to_owned();
+        let err = act(&db, a, move |tx| {
+            async move { Ok(tx.batch_execute(sql.as_str()).await?) }.boxed()
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(sqlstate(&err), code, "{err}");
+        assert_eq!(err.constraint(), constraint, "{err}");
+    }
+    // 100 characters (of any width) is fine; version 1 of a name is unique.
+    create(&db, a, &"é".repeat(100), simple(json!(true)))
+        .await
+        .unwrap();
+    let dup = format!(
+        "INSERT INTO forms.form_definitions (name, version, definition) VALUES ('{}', 1, '{{\"schema\": true}}')",
+        "é".repeat(100)
+    );
+    let err = act(&db, a, move |tx| {
+        async move { Ok(tx.execute(dup.as_str(), &[]).await?) }.boxed()
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err}");
+    assert_eq!(
+        err.constraint(),
+        Some("form_definitions_organization_id_name_version_key")
+    );
+    // The application cannot set its own organization, revision or timestamps.
+    for column in ["organization_id", "revision", "published_at", "created_by"] {
+        let sql = format!(
+            "UPDATE forms.form_definitions SET {column} = {column} WHERE organization_id = '{org}'"
+        );
+        let err = act(&db, a, move |tx| {
+            async move { Ok(tx.execute(sql.as_str(), &[]).await?) }.boxed()
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(sqlstate(&err), "42501", "{column}: {err}");
+    }
+    assert_eq!(common::count(&db, "forms.form_definitions").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_is_checked_when_saved_and_refused_with_the_path_of_the_problem() {
+    let (db, a, _) = two_tenants().await;
+    let cases = [
+        (json!({"type": "strnig"}), "/type"),
+        (json!({"type": []}), "/type"),
+        (
+            json!({"properties": {"a/b": {"minLength": -1}}}),
+            "/properties/a~1b/minLength",
+        ),
+        (
+            json!({"properties": {"x": {"maxItems": 1.5}}}),
+            "/properties/x/maxItems",
+        ),
+        (json!({"required": ["a", "a"]}), "/required"),
+        (json!({"items": {"pattern": "("}}), "/items/pattern"),
+        (
+            json!({"patternProperties": {"[": true}}),
+            "/patternProperties/[",
+        ),
+        (json!({"allOf": []}), "/allOf"),
+        (json!({"anyOf": [{"type": "string"}, 3]}), "/anyOf/1"),
+        (json!({"multipleOf": 0}), "/multipleOf"),
+        (json!({"$ref": "#/$defs/missing"}), "/$ref"),
+        (json!({"$ref": "https://example.com/schema"}), "/$ref"),
+        (json!({"$defs": {"a": {"enum": 1}}}), "/$defs/a/enum"),
+        (
+            json!({"properties": {"a": {"unevaluatedProperties": false}}}),
+            "/properties/a/unevaluatedProperties",
+        ),
+        (json!({"$dynamicRef": "#meta"}), "/$dynamicRef"),
+        (
+            json!({"properties": {"a": {"$id": "https://example.com/a"}}}),
+            "/properties/a/$id",
+        ),
+        (
+            json!({"$schema": "http://json-schema.org/draft-07/schema#"}),
+            "/$schema",
+        ),
+        (
+            json!({"dependentRequired": {"a": [1]}}),
+            "/dependentRequired/a",
+        ),
+        (json!({"propertie": {}}), "/propertie"),
+        (json!(3), ""),
+    ];
+    for (schema, path) in cases {
+        let err = create(&db, a, "Broken", simple(schema.clone()))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidSchema(_)), "{schema}: {err}");
+        assert_eq!(err.schema_path().as_deref(), Some(path), "{schema}: {err}");
+    }
+    // A $ref loop that never reaches a value is refused too.
+    let looping = json!({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"});
+    let err = create(&db, a, "Broken", simple(looping)).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidSchema(_)), "{err}");
+    // Annotations, x- extensions and recursion through a value are fine.
+    let fine = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://example.com/forms/tree",
+        "title": "Tree", "description": "d", "$comment": "c", "x-widget": {"kind": "tree"},
+        "type": "object",
+        "properties": {"children": {"type": "array", "items": {"$ref": "#"}}, "when": {"format": "date", "default": "2026-01-01", "examples": ["2026-02-02"], "deprecated": false}},
+    });
+    create(&db, a, "Tree", simple(fine)).await.unwrap();
+    assert_eq!(common::count(&db, "forms.form_definitions").await, 1);
+    // An edit of a draft is checked the same way, and leaves the draft as it was.
+    let tree = query_as_app::<Uuid>(
+        &db,
+        a,
+        "SELECT id FROM forms.form_definitions WHERE id <> $1",
+        Uuid::nil(),
+    )
+    .await[0];
+    let err = exec(&db, a, "UPDATE forms.form_definitions SET definition = '{\"schema\": {\"minimum\": \"1\"}}' WHERE id = $1", tree)
+        .await
+        .unwrap_err();
+    assert_eq!(err.schema_path().as_deref(), Some("/minimum"), "{err}");
+    let kept: Vec<Value> = query_as_app(
+        &db,
+        a,
+        "SELECT definition -> 'schema' -> 'title' FROM forms.form_definitions WHERE id = $1",
+        tree,
+    )
+    .await;
+    assert_eq!(kept, [json!("Tree")]);
+}
+
+/// An active service-request form of the shared fixtures.
+async fn active_form(db: &TestDb, tenant: Tenant) -> FormDefinition {
+    let form = create(db, tenant, "Service request", service_request())
+        .await
+        .unwrap();
+    publish(db, tenant, form.id).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submissions_are_validated_with_every_error_and_nothing_written() {
+    let (db, a, _) = two_tenants().await;
+    let form = active_form(&db, a).await;
+    let ok = submit(&db, a, form.id, fixture("typical.valid.json"), "submitted")
+        .await
+        .unwrap();
+    assert_eq!(
+        ok.title.as_deref(),
+        fixture("typical.valid.json")["title"].as_str()
+    );
+    assert_eq!(
+        ok.priority,
+        fixture("typical.valid.json")["priority"]
+            .as_i64()
+            .map(|p| p as i32)
+    );
+    assert_eq!((ok.form_version, ok.status.as_str()), (1, "submitted"));
+    assert!(ok.submitted_at.is_some());
+
+    let before = common::count(&db, "eventstore.events").await;
+    let err = submit(
+        &db,
+        a,
+        form.id,
+        fixture("typical.invalid.json"),
+        "submitted",
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::ValidationFailed(_)), "{err}");
+    let errors = err.validation_errors();
+    let at = |path: &str, keyword: &str| {
+        errors
+            .iter()
+            .any(|e: &ValidationError| e.instance_path == path && e.keyword == keyword)
+    };
+    assert!(at("/priority", "maximum"), "{errors:#?}");
+    assert!(at("/requester/email", "pattern"), "{errors:#?}");
+    assert!(at("/items/2/quantity", "minimum"), "{errors:#?}");
+    assert!(at("/shipping", "required"), "{errors:#?}");
+    assert!(at("/unexpected", "additionalProperties"), "{errors:#?}");
+    assert!(errors.len() >= 5);
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.schema_path.starts_with('/') && !e.message.is_empty())
+    );
+    assert_eq!(common::count(&db, "forms.form_submissions").await, 1);
+    assert_eq!(common::count(&db, "eventstore.events").await, before);
+
+    // Updates are validated too, and a failed one leaves the data as it was.
+    let mut bad = fixture("typical.valid.json");
+    bad["requester"]["name"] = json!("");
+    let id = ok.id;
+    let err = act(&db, a, move |tx| {
+        async move {
+            Ok(form_submission_update_data()
+                .params(tx, &FormSubmissionUpdateDataParams { data: &bad, id })
+                .one()
+                .await?)
+        }
+        .boxed()
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.validation_errors(),
+        [ValidationError {
+            instance_path: "/requester/name".into(),
+            schema_path: "/properties/requester/properties/name/minLength".into(),
+            keyword: "minLength".into(),
+            message: "the string is 0 characters long, shorter than the minimum of 1".into(),
+        }]
+    );
+    let kept = act(&db, a, move |tx| {
+        async move { Ok(form_submission_get().bind(tx, &id).one().await?) }.boxed()
+    })
+    .await
+    .unwrap();
+    assert_eq!(kept.data, fixture("typical.valid.json"));
+    assert_eq!(kept.revision, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_integer_priority_is_a_validation_error_on_priority() {
+    let (db, a, _) = two_tenants().await;
+    // A schema that says nothing about priority: the column's type still holds.
+    let form = create(&db, a, "Loose", simple(json!({"type": "object"})))
+        .await
+        .unwrap();
+    let form = publish(&db, a, form.id).await.unwrap();
+    for priority in [
+        json!("high"),
+        json!(2.5),
+        json!(1e12),
+        json!(true),
+        json!([1]),
+    ] {
+        let err = submit(
+            &db,
+            a,
+            form.id,
+            json!({"title": "t", "priority": priority}),
+            "draft",
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(err, Error::ValidationFailed(_)),
+            "{priority}: {err}"
+        );
+        let errors = err.validation_errors();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].instance_path, "/priority");
+    }
+    assert_eq!(common::count(&db, "forms.form_submissions").await, 0);
+    // A whole number written as 3.0 is an integer; no priority is fine.
+    let three = submit(
+        &db,
+        a,
+        form.id,
+        json!({"title": "t", "priority": 3.0}),
+        "draft",
+    )
+    .await
+    .unwrap();
+    assert_eq!(three.priority, Some(3));
+    let none = submit(&db, a, form.id, json!({"title": {"nested": true}}), "draft")
+        .await
+        .unwrap();
+    assert_eq!(
+        (none.priority, none.title.as_deref()),
+        (None, Some("{\"nested\": true}"))
+    );
+    // The typical form's own rule reports its error on /priority as well.
+    let typical = active_form(&db, a).await;
+    let mut data = fixture("typical.valid.json");
+    data["priority"] = json!("urgent");
+    let err = submit(&db, a, typical.id, data, "draft").await.unwrap_err();
+    assert!(
+        err.validation_errors()
+            .iter()
+            .all(|e| e.instance_path == "/priority"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submissions_go_to_the_active_version_only() {
+    let (db, a, _) = two_tenants().await;
+    let draft = create(&db, a, "Survey", simple(json!({"type": "object"})))
+        .await
+        .unwrap();
+    let err = submit(&db, a, draft.id, json!({}), "submitted")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::FormNotActive(_)), "{err}");
+    let v1 = publish(&db, a, draft.id).await.unwrap();
+    let v2 = act(&db, a, move |tx| {
+        async move { Ok(form_definition_new_version().bind(tx, &v1.id).one().await?) }.boxed()
+    })
+    .await
+    .unwrap();
+    publish(&db, a, v2.id).await.unwrap();
+    // Version 1 is archived now.
+    let err = submit(&db, a, v1.id, json!({}), "submitted")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::FormNotActive(_)), "{err}");
+    // By name: the active version; none active is GWF03 too.
+    let by_name = |name: &'static str| {
+        act(&db, a, move |tx| {
+            async move {
+                Ok(form_submission_create_by_form_name()
+                    .params(
+                        tx,
+                        &FormSubmissionCreateByFormNameParams {
+                            form_name: name,
+                            data: json!({}),
+                            status: "draft",
+                        },
+                    )
+                    .one()
+                    .await?)
+            }
+            .boxed()
+        })
+    };
+    let s = by_name("Survey").await.unwrap();
+    assert_eq!((s.form_definition_id, s.form_version), (v2.id, 2));
+    let err = by_name("Nope").await.unwrap_err();
+    assert!(matches!(err, Error::FormNotActive(_)), "{err}");
+    // A submission starts as a draft or submitted; it cannot name another version.
+    let err = submit(&db, a, v2.id, json!({}), "approved")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidTransition(_)), "{err}");
+    let sql = format!(
+        "INSERT INTO forms.form_submissions (form_definition_id, form_version, data) VALUES ('{}', 1, '{{}}')",
+        v2.id
+    );
+    let err = act(&db, a, move |tx| {
+        async move { Ok(tx.execute(sql.as_str(), &[]).await?) }.boxed()
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(sqlstate(&err), "42501", "{err}");
+    assert_eq!(common::count(&db, "forms.form_submissions").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_composite_key_ties_a_submission_to_its_definitions_version() {
+    let (db, a, _) = two_tenants().await;
+    let form = create(&db, a, "Survey", simple(json!(true))).await.unwrap();
+    let form = publish(&db, a, form.id).await.unwrap();
+    let s = submit(&db, a, form.id, json!({}), "draft").await.unwrap();
+    // Even the owner, bypassing the triggers' bookkeeping, cannot point a submission at
+    // a version its definition does not have.
+    let owner = db.pool(DbRole::Owner).get().await.unwrap();
+    let err = owner
+        .execute(
+            "UPDATE forms.form_submissions SET form_version = 2 WHERE id = $1",
+            &[&s.id],
+        )
+        .await
+        .unwrap_err();
+    let err = Error::from(err);
+    // The trigger refuses it first; without the trigger the key would.
+    assert_eq!(sqlstate(&err), "GWF05", "{err}");
+    owner
+        .batch_execute("ALTER TABLE forms.form_submissions DISABLE TRIGGER form_submissions_check")
+        .await
+        .unwrap();
+    let err = Error::from(
+        owner
+            .execute(
+                "UPDATE forms.form_submissions SET form_version = 2 WHERE id = $1",
+                &[&s.id],
+            )
+            .await
+            .unwrap_err(),
+    );
+    owner
+        .batch_execute("ALTER TABLE forms.form_submissions ENABLE TRIGGER form_submissions_check")
+        .await
+        .unwrap();
+    assert!(matches!(err, Error::MissingReference(_)), "{err}");
+    assert_eq!(
+        err.constraint(),
+        Some("form_submissions_form_definition_id_fkey")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submission_statuses_move_only_along_the_allowed_transitions() {
+    let (db, a, _) = two_tenants().await;
+    let form = create(&db, a, "Survey", simple(json!({"type": "object"})))
+        .await
+        .unwrap();
+    let form = publish(&db, a, form.id).await.unwrap();
+    let statuses = ["draft", "submitted", "approved", "rejected", "withdrawn"];
+    let allowed = [
+        ("draft", "submitted"),
+        ("draft", "withdrawn"),
+        ("submitted", "approved"),
+        ("submitted", "rejected"),
+        ("submitted", "withdrawn"),
+    ];
+    // Reaches `status` from a new draft along allowed steps.
+    let reach = |status: &'static str| {
+        let db = db.clone();
+        async move {
+            let s = submit(&db, a, form.id, json!({}), "draft").await.unwrap();
+            let path: &[&str] = match status {
+                "draft" => &[],
+                "submitted" | "withdrawn" => &["submitted"],
+                _ => &["submitted"],
+            };
+            for step in path {
+                transition(&db, a, s.id, step).await.unwrap();
+            }
+            if matches!(status, "approved" | "rejected" | "withdrawn") {
+                transition(&db, a, s.id, status).await.unwrap();
+            }
+            s.id
+        }
+    };
+    for from in statuses {
+        for to in statuses {
+            if from == to {
+                continue;
+            }
+            let id = reach(from).await;
+            let result = transition(&db, a, id, to).await;
+            if allowed.contains(&(from, to)) {
+                let s = result.unwrap_or_else(|e| panic!("{from} -> {to}: {e}"));
+                assert_eq!(s.status, to);
+                assert_eq!(
+                    s.decided_at.is_some(),
+                    matches!(to, "approved" | "rejected" | "withdrawn")
+                );
+            } else {
+                let err = result.unwrap_err();
+                assert!(
+                    matches!(err, Error::InvalidTransition(_)),
+                    "{from} -> {to}: {err}"
+                );
+                let s = act(&db, a, move |tx| {
+                    async move { Ok(form_submission_get().bind(tx, &id).one().await?) }.boxed()
+                })
+                .await
+                .unwrap();
+                assert_eq!(s.status, from, "{from} -> {to} changed the row");
+            }
+        }
+    }
+    // Decided submissions keep their data too.
+    let id = reach("approved").await;
+    let err = act(&db, a, move |tx| {
+        async move {
+            Ok(form_submission_update_data()
+                .params(
+                    tx,
+                    &FormSubmissionUpdateDataParams {
+                        data: json!({"late": true}),
+                        id,
+                    },
+                )
+                .one()
+                .await?)
+        }
+        .boxed()
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::InvalidTransition(_)), "{err}");
+    // The submit query is draft -> submitted; a second submit is refused.
+    let id = reach("draft").await;
+    let submitted = act(&db, a, move |tx| {
+        async move { Ok(form_submission_submit().bind(tx, &id).one().await?) }.boxed()
+    })
+    .await
+    .unwrap();
+    assert!(submitted.submitted_at.is_some());
+    assert_eq!(
+        stream(&db, a, id).await,
+        ["form_submission.created", "form_submission.submitted"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_publishes_of_two_drafts_leave_exactly_one_active() {
+    let (db, a, _) = two_tenants().await;
+    for round in 0..8 {
+        let name = format!("Race {round}");
+        let first = create(&db, a, &name, simple(json!({"title": "first"})))
+            .await
+            .unwrap();
+        let second = create(&db, a, &name, simple(json!({"title": "second"})))
+            .await
+            .unwrap();
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let tasks = [first.id, second.id].map(|id| {
+            let (db, barrier) = (db.clone(), barrier.clone());
+            tokio::spawn(async move {
+                let mut client = db.pool(DbRole::App).get().await.unwrap();
+                let tx = groundwork::tenant::begin(&mut client, a).await.unwrap();
+                barrier.wait().await;
+                let published = form_definition_publish().bind(&tx, &id).one().await;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                tx.commit().await.unwrap();
+                published.map_err(Error::from)
+            })
+        });
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        let statuses: Vec<String> = query_as_app(
+            &db,
+            a,
+            "SELECT status FROM forms.form_definitions WHERE name = (SELECT name FROM forms.form_definitions WHERE id = $1) ORDER BY status",
+            first.id,
+        )
+        .await;
+        assert_eq!(statuses, ["active", "archived"], "round {round}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submissions_events_and_row_commit_or_roll_back_together() {
+    let (db, a, _) = two_tenants().await;
+    let form = create(&db, a, "Survey", simple(json!({"type": "object"})))
+        .await
+        .unwrap();
+    let form = publish(&db, a, form.id).await.unwrap();
+    let events = common::count(&db, "eventstore.events").await;
+
+    // Rolled back: neither the row nor its event.
+    let mut client = db.pool(DbRole::App).get().await.unwrap();
+    let tx = groundwork::tenant::begin(&mut client, a).await.unwrap();
+    let s = form_submission_create()
+        .params(
+            &tx,
+            &FormSubmissionCreateParams {
+                form_definition_id: form.id,
+                data: json!({}),
+                status: "draft",
+            },
+        )
+        .one()
+        .await
+        .unwrap();
+    let inside: i64 = tx
+        .query_one(
+            "SELECT count(*) FROM eventstore.events WHERE aggregate_id = $1",
+            &[&s.id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(inside, 1);
+    tx.rollback().await.unwrap();
+    assert_eq!(common::count(&db, "forms.form_submissions").await, 0);
+    assert_eq!(common::count(&db, "eventstore.events").await, events);
+
+    // An event that cannot be appended takes the row with it: the stream already
+    // exists under another aggregate type.
+    let id = Uuid::new_v4();
+    act(&db, a, move |tx| {
+        async move {
+            tx.execute(
+                "SELECT eventstore.append_to_stream('something_else', $1, 0, '[{\"type\": \"x.happened\", \"data\": {}}]')",
+                &[&id],
+            )
+            .await?;
+            Ok(())
+        }
+        .boxed()
+    })
+    .await
+    .unwrap();
+    let sql = format!(
+        "INSERT INTO forms.form_submissions (id, form_definition_id, data) VALUES ('{id}', '{}', '{{}}')",
+        form.id
+    );
+    let err = act(&db, a, move |tx| {
+        async move { Ok(tx.execute(sql.as_str(), &[]).await?) }.boxed()
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(sqlstate(&err), "22023", "{err}");
+    assert_eq!(common::count(&db, "forms.form_submissions").await, 0);
+
+    // Committed: the row and its events, one per change, versions 1..n.
+    let s = submit(&db, a, form.id, json!({"n": 1}), "draft")
+        .await
+        .unwrap();
+    let id = s.id;
+    act(&db, a, move |tx| {
+        async move {
+            form_submission_update_data()
+                .params(
+                    tx,
+                    &FormSubmissionUpdateDataParams {
+                        data: json!({"n": 2}),
+                        id,
+                    },
+                )
+                .one()
+                .await?;
+            // Writing the same values is not a change.
+            form_submission_update_data()
+                .params(
+                    tx,
+                    &FormSubmissionUpdateDataParams {
+                        data: json!({"n": 2}),
+                        id,
+                    },
+                )
+                .one()
+                .await?;
+            form_submission_submit().bind(tx, &id).one().await?;
+            Ok(())
+        }
+        .boxed()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        stream(&db, a, id).await,
+        [
+            "form_submission.created",
+            "form_submission.data_changed",
+            "form_submission.submitted"
+        ]
+    );
+    let versions: Vec<i32> = query_as_app(
+        &db,
+        a,
+        "SELECT aggregate_version FROM eventstore.events WHERE aggregate_id = $1 ORDER BY 1",
+        id,
+    )
+    .await;
+    assert_eq!(versions, [1, 2, 3]);
+    let s = act(&db, a, move |tx| {
+        async move { Ok(form_submission_get().bind(tx, &id).one().await?) }.boxed()
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.revision, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_tenant_sees_and_changes_nothing() {
+    let (db, a, b) = two_tenants().await;
+    let form = active_form(&db, a).await;
+    let s = submit(&db, a, form.id, fixture("typical.valid.json"), "submitted")
+        .await
+        .unwrap();
+
+    for (sql, id) in [
+        (
+            "SELECT count(*) FROM forms.form_definitions WHERE id = $1",
+            form.id,
+        ),
+        (
+            "SELECT count(*) FROM forms.form_submissions WHERE id = $1",
+            s.id,
+        ),
+        (
+            "SELECT count(*) FROM eventstore.events WHERE aggregate_id = $1",
+            s.id,
+        ),
+    ] {
+        let seen: Vec<i64> = query_as_app(&db, b, sql, id).await;
+        assert_eq!(seen, [0], "{sql}");
+    }
+    for (sql, id) in [
+        (
+            "UPDATE forms.form_definitions SET status = 'archived' WHERE id = $1",
+            form.id,
+        ),
+        ("DELETE FROM forms.form_definitions WHERE id = $1", form.id),
+        (
+            "UPDATE forms.form_submissions SET status = 'approved' WHERE id = $1",
+            s.id,
+        ),
+        (
+            "UPDATE forms.form_submissions SET data = '{}' WHERE id = $1",
+            s.id,
+        ),
+        ("DELETE FROM forms.form_submissions WHERE id = $1", s.id),
+    ] {
+        assert_eq!(exec(&db, b, sql, id).await.unwrap(), 0, "{sql}");
+    }
+    // Submitting to, publishing or copying another tenant's form finds nothing.
+    let err = submit(&db, b, form.id, fixture("typical.valid.json"), "submitted")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::MissingReference(_)), "{err}");
+    let err = publish(&db, b, form.id).await.unwrap_err();
+    assert_eq!(sqlstate(&err), "P0002", "{err}");
+    let copied = act(&db, b, move |tx| {
+        async move {
+            Ok(form_definition_new_version()
+                .bind(tx, &form.id)
+                .opt()
+                .await?)
+        }
+        .boxed()
+    })
+    .await
+    .unwrap();
+    assert!(copied.is_none());
+    let validated = act(&db, b, move |tx| {
+        async move { groundwork::forms::validate(tx, form.id, &json!({})).await }.boxed()
+    })
+    .await
+    .unwrap();
+    assert_eq!(validated, None);
+    // Naming another tenant's definition directly is refused by its key.
+    let err = act(&db, b, move |tx| {
+        async move {
+            Ok(tx
+                .execute(
+                    "INSERT INTO forms.form_submissions (form_definition_id, data) VALUES ($1, '{}')",
+                    &[&form.id],
+                )
+                .await?)
+        }
+        .boxed()
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::MissingReference(_)), "{err}");
+    // Without a tenant nothing is visible and nothing can be written.
+    let none = Tenant::default();
+    let seen: Vec<i64> = query_as_app(
+        &db,
+        none,
+        "SELECT count(*) FROM forms.form_definitions WHERE id <> $1",
+        Uuid::nil(),
+    )
+    .await;
+    assert_eq!(seen, [0]);
+    let err = create(&db, none, "Nobody's", simple(json!(true)))
+        .await
+        .unwrap_err();
+    assert!(matches!(sqlstate(&err), "23502" | "42501"), "{err}");
+    assert_eq!(common::count(&db, "forms.form_definitions").await, 1);
+    assert_eq!(common::count(&db, "forms.form_submissions").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_list_by_form_status_and_priority_in_pages() {
+    let (db, a, _) = two_tenants().await;
+    let form = create(
+        &db,
+        a,
+        "Tickets",
+        simple(json!({"type": "object", "properties": {"priority": {"type": "integer"}}})),
+    )
+    .await
+    .unwrap();
+    let form = publish(&db, a, form.id).await.unwrap();
+    for p in 0..25 {
+        let status = if p % 5 == 0 { "draft" } else { "submitted" };
+        submit(
+            &db,
+            a,
+            form.id,
+            json!({"title": format!("t{p}"), "priority": p % 7}),
+            status,
+        )
+        .await
+        .unwrap();
+    }
+    // By form and status, oldest first, in pages of 7.
+    let mut seen = Vec::new();
+    let mut after: Option<(chrono::DateTime<chrono::FixedOffset>, Uuid)> = None;
+    loop {
+        let page = act(&db, a, move |tx| {
+            async move {
+                Ok(form_submission_list_by_form()
+                    .params(
+                        tx,
+                        &FormSubmissionListByFormParams {
+                            form_definition_id: form.id,
+                            status: "submitted",
+                            after_created_at: after.map(|a| a.0),
+                            after_id: after.map(|a| a.1),
+                            limit: 7,
+                        },
+                    )
+                    .all()
+                    .await?)
+            }
+            .boxed()
+        })
+        .await
+        .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some((last.created_at, last.id));
+        seen.extend(page.into_iter().map(|s| s.id));
+    }
+    assert_eq!(seen.len(), 20);
+    let unique: std::collections::HashSet<_> = seen.iter().collect();
+    assert_eq!(unique.len(), 20);
+    // By priority, highest first.
+    let mut priorities = Vec::new();
+    let mut after: Option<(i32, Uuid)> = None;
+    loop {
+        let page = act(&db, a, move |tx| {
+            async move {
+                Ok(form_submission_list_by_priority()
+                    .params(
+                        tx,
+                        &FormSubmissionListByPriorityParams {
+                            status: "submitted",
+                            after_priority: after.map(|a| a.0),
+                            after_id: after.map(|a| a.1),
+                            limit: 6,
+                        },
+                    )
+                    .all()
+                    .await?)
+            }
+            .boxed()
+        })
+        .await
+        .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some((last.priority.unwrap(), last.id));
+        priorities.extend(page.into_iter().map(|s| s.priority.unwrap()));
+    }
+    assert_eq!(priorities.len(), 20);
+    assert!(
+        priorities.windows(2).all(|w| w[0] >= w[1]),
+        "{priorities:?}"
+    );
+    // Definitions by name and version.
+    let listed = act(&db, a, |tx| {
+        async move {
+            Ok(form_definition_list()
+                .params(
+                    tx,
+                    &FormDefinitionListParams {
+                        status: Some("active"),
+                        after_name: None::<&str>,
+                        after_version: None,
+                        limit: 10,
+                    },
+                )
+                .all()
+                .await?)
+        }
+        .boxed()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        listed.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
+        ["Tickets"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forms_module_validates_without_writing_and_makes_new_versions() {
+    let (db, a, _) = two_tenants().await;
+    let form = active_form(&db, a).await;
+    let errors = db
+        .with_tenant(DbRole::App, a, move |tx| {
+            async move {
+                groundwork::forms::validate(tx, form.id, &fixture("typical.invalid.json")).await
+            }
+            .boxed()
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(errors.len() >= 5, "{errors:#?}");
+    assert_eq!(common::count(&db, "forms.form_submissions").await, 0);
+    let next = db
+        .with_tenant(DbRole::App, a, move |tx| {
+            async move {
+                groundwork::forms::new_version(
+                    tx,
+                    form.id,
+                    &simple(json!({"type": "object"})),
+                    true,
+                )
+                .await
+            }
+            .boxed()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (next.version, next.status.as_str(), next.assert_formats),
+        (2, "draft", true)
+    );
+    // A bad schema for the new version leaves no draft behind.
+    let err = db
+        .with_tenant(DbRole::App, a, move |tx| {
+            async move {
+                groundwork::forms::new_version(tx, form.id, &simple(json!({"type": 1})), false)
+                    .await
+            }
+            .boxed()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidSchema(_)), "{err}");
+    assert_eq!(common::count(&db, "forms.form_definitions").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn formats_are_annotations_unless_the_form_asserts_them() {
+    let (db, a, _) = two_tenants().await;
+    let schema = json!({"type": "object", "properties": {
+        "day": {"format": "date"}, "at": {"format": "date-time"}, "t": {"format": "time"},
+        "mail": {"format": "email"}, "id": {"format": "uuid"}, "link": {"format": "uri"},
+        "v4": {"format": "ipv4"}, "v6": {"format": "ipv6"}}});
+    let bad = json!({"day": "2026-02-30", "at": "2026-01-01 10:00", "t": "25:00:00Z", "mail": "a@@b",
+                     "id": "not-a-uuid", "link": "no scheme", "v4": "1.2.3.256", "v6": "1:::2"});
+    let good = json!({"day": "2024-02-29", "at": "2026-01-01T10:00:00.5+01:00", "t": "23:59:60Z",
+                      "mail": "ada@example.com", "id": "6f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f",
+                      "link": "https://example.com/a?b#c", "v4": "192.168.0.1", "v6": "::ffff:10.0.0.1"});
+    let lax = create(&db, a, "Lax", simple(schema.clone())).await.unwrap();
+    let lax = publish(&db, a, lax.id).await.unwrap();
+    submit(&db, a, lax.id, bad.clone(), "draft").await.unwrap();
+    let strict = act(&db, a, move |tx| {
+        async move {
+            Ok(form_definition_create()
+                .params(
+                    tx,
+                    &FormDefinitionCreateParams {
+                        name: "Strict",
+                        definition: json!({"schema": schema}),
+                        assert_formats: true,
+                    },
+                )
+                .one()
+                .await?)
+        }
+        .boxed()
+    })
+    .await
+    .unwrap();
+    let strict = publish(&db, a, strict.id).await.unwrap();
+    submit(&db, a, strict.id, good, "draft").await.unwrap();
+    let err = submit(&db, a, strict.id, bad, "draft").await.unwrap_err();
+    let mut paths: Vec<String> = err
+        .validation_errors()
+        .into_iter()
+        .map(|e| e.instance_path)
+        .collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        ["/at", "/day", "/id", "/link", "/mail", "/t", "/v4", "/v6"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_validator_is_callable_by_the_application_and_readonly_roles() {
+    let (db, a, _) = two_tenants().await;
+    for role in [DbRole::App, DbRole::Readonly] {
+        let (valid, errors) = db
+            .with_tenant(role, a, |tx| {
+                async move {
+                    let row = tx
+                        .query_one(
+                            "SELECT forms.json_schema_valid($1, $2), forms.json_schema_errors($1, $2)",
+                            &[&fixture("typical.schema.json"), &fixture("typical.invalid.json")],
+                        )
+                        .await?;
+                    Ok((row.get::<_, bool>(0), row.get::<_, Value>(1)))
+                }
+                .boxed()
+            })
+            .await
+            .unwrap();
+        assert!(!valid);
+        assert!(errors.as_array().unwrap().len() >= 5);
+    }
+    // The read-only role reads forms but writes none.
+    let err = db
+        .with_tenant(DbRole::Readonly, a, |tx| {
+            async move {
+                Ok(tx
+                    .execute("INSERT INTO forms.form_definitions (name, definition) VALUES ('x', '{\"schema\": true}')", &[])
+                    .await?)
+            }
+            .boxed()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "42501");
+}
+
+/// Whether a suite schema needs what the validator leaves out: base-URI changes,
+/// anchors, dynamic or remote references, unevaluated*.
+fn out_of_scope(schema: &Value, root: bool) -> bool {
+    match schema {
+        Value::Object(map) => map.iter().any(|(key, value)| {
+            matches!(
+                key.as_str(),
+                "$anchor"
+                    | "$dynamicRef"
+                    | "$dynamicAnchor"
+                    | "$recursiveRef"
+                    | "unevaluatedProperties"
+                    | "unevaluatedItems"
+            ) || (key == "$id" && !root)
+                || (key == "$ref" && !value.as_str().is_some_and(|r| r.starts_with('#')))
+                || (!matches!(key.as_str(), "enum" | "const" | "default" | "examples")
+                    && out_of_scope(value, false))
+        }),
+        Value::Array(items) => items.iter().any(|v| out_of_scope(v, false)),
+        _ => false,
+    }
+}
+
+/// Runs the official suite's cases in `dir` (files named there) through both entry
+/// points; returns how many ran.
+async fn run_suite(client: &tokio_postgres::Client, dir: &Path, assert_formats: bool) -> usize {
+    let statement = client
+        .prepare("SELECT forms.json_schema_valid($1, $2, $3), jsonb_array_length(forms.json_schema_errors($1, $2, $3))")
+        .await
+        .unwrap();
+    let mut ran = 0;
+    let mut failures = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    for file in files {
+        let groups: Vec<Value> =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        for group in groups {
+            let schema = &group["schema"];
+            if out_of_scope(schema, true) || schema.to_string().contains("\\u0000") {
+                continue;
+            }
+            for case in group["tests"].as_array().unwrap() {
+                if case["data"].to_string().contains("\\u0000") {
+                    continue;
+                }
+                let expected = case["valid"].as_bool().unwrap();
+                let name = format!(
+                    "{} / {} / {}",
+                    file.display(),
+                    group["description"],
+                    case["description"]
+                );
+                match client
+                    .query_one(&statement, &[schema, &case["data"], &assert_formats])
+                    .await
+                {
+                    Ok(row) => {
+                        let (valid, errors): (bool, i32) = (row.get(0), row.get(1));
+                        if valid != expected || (errors == 0) != expected {
+                            failures.push(format!("{name}: valid={valid} errors={errors}"));
+                        }
+                    }
+                    Err(e) => failures.push(format!("{name}: {e}")),
+                }
+                ran += 1;
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {ran} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    ran
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_validator_passes_the_official_json_schema_test_suite() {
+    let db = TestDb::new().await;
+    let client = db.client(DbRole::App).await;
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/json-schema-test-suite/draft2020-12");
+    let core = run_suite(&client, &suite, false).await;
+    let formats = run_suite(&client, &suite.join("optional/format"), true).await;
+    assert!(core > 850, "only {core} core cases ran");
+    assert!(formats > 200, "only {formats} format cases ran");
+}
