@@ -409,7 +409,10 @@ BEGIN
                 RAISE EXCEPTION 'the $ref at % recurses without reaching a value', spath || '/$ref'
                     USING ERRCODE = 'GWF01', DETAIL = 'schema_path: ' || spath || '/$ref';
             END IF;
-            v := forms.schema_resolve(root, sub #>> '{}');
+            -- Plain pointers ("#/$defs/item") resolve in one step; escapes need the full decoder.
+            v := CASE WHEN (sub #>> '{}') ~ '^#(/[^/%~]+)+$'
+                      THEN root #> string_to_array(substr(sub #>> '{}', 3), '/')
+                      ELSE forms.schema_resolve(root, sub #>> '{}') END;
             IF v IS NULL THEN
                 RAISE EXCEPTION 'the $ref % does not point into this schema', sub
                     USING ERRCODE = 'GWF01', DETAIL = 'schema_path: ' || spath || '/$ref';
@@ -569,8 +572,10 @@ BEGIN
             addl := s -> 'additionalProperties';
             IF pprops IS NULL THEN
                 FOR k, v IN SELECT e.key, e.value FROM jsonb_each(i) e LOOP
-                    IF NOT coalesce(@next@(props -> k, v, root, mode, 0),
-                                    addl IS NULL OR @next@(addl, v, root, mode, 0)) THEN
+                    sub := coalesce(props -> k, addl);
+                    CONTINUE WHEN sub IS NULL;
+                    matched := @leaf(sub, v)@;
+                    IF NOT coalesce(matched, @next@(sub, v, root, mode, 0)) THEN
                         RETURN false;
                     END IF;
                 END LOOP;
@@ -658,7 +663,9 @@ BEGIN
             sub := s -> 'items';
             IF sub IS NOT NULL AND sub <> 'true' THEN
                 FOR idx IN lo .. len - 1 LOOP
-                    IF NOT @next@(sub, i -> idx, root, mode, 0) THEN
+                    v := i -> idx;
+                    matched := @leaf(sub, v)@;
+                    IF NOT coalesce(matched, @next@(sub, v, root, mode, 0)) THEN
                         RETURN false;
                     END IF;
                 END LOOP;
@@ -695,7 +702,10 @@ BEGIN
             IF hops >= 32 THEN
                 RAISE EXCEPTION 'the $ref % recurses without reaching a value', sub USING ERRCODE = 'GWF01';
             END IF;
-            v := forms.schema_resolve(root, sub #>> '{}');
+            -- Plain pointers ("#/$defs/item") resolve in one step; escapes need the full decoder.
+            v := CASE WHEN (sub #>> '{}') ~ '^#(/[^/%~]+)+$'
+                      THEN root #> string_to_array(substr(sub #>> '{}', 3), '/')
+                      ELSE forms.schema_resolve(root, sub #>> '{}') END;
             IF v IS NULL THEN
                 RAISE EXCEPTION 'the $ref % does not point into this schema', sub USING ERRCODE = 'GWF01';
             END IF;
@@ -759,13 +769,39 @@ BEGIN
 END;
 $body$;
     levels constant integer := 12;
+    -- A scalar against a schema without applicators, in one expression: no call.
+    leaf constant text := $leaf$CASE
+    WHEN jsonb_typeof(@S@) = 'boolean' THEN @S@ = 'true'
+    WHEN jsonb_typeof(@V@) IN ('object', 'array') OR jsonb_typeof(@S@) <> 'object'
+         OR @S@ ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+        THEN NULL
+    ELSE (@S@ -> 'type' IS NULL OR @S@ -> 'type' ? jsonb_typeof(@V@)
+          OR (jsonb_typeof(@V@) = 'number' AND @S@ -> 'type' ? 'integer' AND (@V@)::numeric = trunc((@V@)::numeric)))
+         AND (@S@ -> 'const' IS NULL OR @S@ -> 'const' = @V@)
+         AND (@S@ -> 'enum' IS NULL OR @S@ -> 'enum' @> jsonb_build_array(@V@))
+         AND CASE jsonb_typeof(@V@)
+             WHEN 'string' THEN
+                 (@S@ -> 'minLength' IS NULL OR length(@V@ #>> '{}') >= (@S@ -> 'minLength')::numeric)
+                 AND (@S@ -> 'maxLength' IS NULL OR length(@V@ #>> '{}') <= (@S@ -> 'maxLength')::numeric)
+                 AND (@S@ -> 'pattern' IS NULL OR (@V@ #>> '{}') ~ (@S@ ->> 'pattern'))
+                 AND ((mode & 2) = 0 OR @S@ -> 'format' IS NULL
+                      OR forms.format_matches(@S@ ->> 'format', @V@ #>> '{}'))
+             WHEN 'number' THEN
+                 (@S@ -> 'minimum' IS NULL OR (@V@)::numeric >= (@S@ -> 'minimum')::numeric)
+                 AND (@S@ -> 'maximum' IS NULL OR (@V@)::numeric <= (@S@ -> 'maximum')::numeric)
+                 AND (@S@ -> 'exclusiveMinimum' IS NULL OR (@V@)::numeric > (@S@ -> 'exclusiveMinimum')::numeric)
+                 AND (@S@ -> 'exclusiveMaximum' IS NULL OR (@V@)::numeric < (@S@ -> 'exclusiveMaximum')::numeric)
+                 AND (@S@ -> 'multipleOf' IS NULL OR (@V@)::numeric % (@S@ -> 'multipleOf')::numeric = 0)
+             ELSE true
+             END
+    END$leaf$;
 BEGIN
     FOR level IN REVERSE levels .. 0 LOOP
         EXECUTE format($f$
             CREATE FUNCTION forms.schema_ok_%s(s jsonb, i jsonb, root jsonb, mode integer, hops integer)
             RETURNS boolean
             LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-            AS %L$f$, level, replace(body, '@next@', 'forms.schema_ok_' || least(level + 1, levels)));
+            AS %L$f$, level, replace(replace(body, '@leaf(sub, v)@', replace(replace(leaf, '@S@', 'sub'), '@V@', 'v')), '@next@', 'forms.schema_ok_' || least(level + 1, levels)));
     END LOOP;
 END;
 $do$;

@@ -116,6 +116,9 @@ enum DbCommand {
     Status,
     /// Print the application database URL (starting the cluster if needed).
     Url,
+    /// Load the development seed data (seeds/development.sql: an organization, a
+    /// published form and its submissions) into a migrated database; once.
+    Seed,
 }
 
 /// Runs a parsed command line.

@@ -201,3 +201,55 @@ async fn codegen_check_fails_on_stale_code_and_codegen_fixes_it() {
     let check = groundwork(dir.path(), &["codegen", "--check"], &env);
     assert!(check.status.success(), "{}", text(&check));
 }
+
+#[tokio::test]
+async fn db_seed_loads_a_form_with_submissions_once() {
+    let db = TestDb::builder().empty().build().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = db.url(DbRole::Owner);
+    let out = groundwork(dir.path(), &["db", "seed", "--database-url", url], &[]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("run `groundwork migrate up` first"),
+        "{}",
+        text(&out)
+    );
+
+    let out = groundwork(
+        dir.path(),
+        &[
+            "migrate",
+            "up",
+            "--source",
+            DEFAULT_MIGRATIONS,
+            "--database-url",
+            url,
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    for _ in 0..2 {
+        let out = groundwork(dir.path(), &["db", "seed", "--database-url", url], &[]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(
+            text(&out).contains("1 form(s), 12 submission(s)"),
+            "{}",
+            text(&out)
+        );
+    }
+    // Written the way the application writes: validated, in every status, with events.
+    let statuses: i64 = db
+        .pool(DbRole::Owner)
+        .get()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT count(DISTINCT status) FROM forms.form_submissions",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(statuses, 5);
+    assert!(common::count(&db, "eventstore.events").await >= 14);
+}
