@@ -24,7 +24,7 @@ use groundwork::queries::forms::form_definitions::{
 use groundwork::queries::forms::form_submissions::{
     FormSubmissionCreateParams, form_submission_create, form_submission_get,
 };
-use groundwork::tenant::{Tenant, begin};
+use groundwork::tenant::begin;
 use groundwork_testing::{DbRole, TestDb};
 use serde_json::{Value, json};
 use uuid::Uuid;

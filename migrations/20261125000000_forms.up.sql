@@ -1275,6 +1275,12 @@ BEGIN
         END IF;
         RETURN OLD;
     END IF;
+    -- The size rule first: nothing oversized is parsed or checked.
+    IF octet_length(NEW.definition::text) > 524288 THEN
+        RAISE EXCEPTION 'a form definition is at most 524288 bytes of JSON'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'form_definitions_definition_size',
+                  SCHEMA = 'forms', TABLE = 'form_definitions';
+    END IF;
     IF TG_OP = 'INSERT' THEN
         IF NEW.status <> 'draft' THEN
             RAISE EXCEPTION 'a form definition is created as a draft, not %', NEW.status
@@ -1425,6 +1431,11 @@ BEGIN
                 USING ERRCODE = 'GWF05';
         END IF;
         RETURN OLD;
+    END IF;
+    IF octet_length(NEW.data::text) > 524288 THEN
+        RAISE EXCEPTION 'submission data is at most 524288 bytes of JSON'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'form_submissions_data_size',
+                  SCHEMA = 'forms', TABLE = 'form_submissions';
     END IF;
     SELECT * INTO form FROM forms.form_definitions d
     WHERE d.organization_id = NEW.organization_id AND d.id = NEW.form_definition_id;

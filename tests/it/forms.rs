@@ -429,6 +429,11 @@ async fn definitions_are_created_as_drafts_with_names_of_1_to_100_characters() {
         .unwrap_err();
         assert_eq!(sqlstate(&err), "42501", "{column}: {err}");
     }
+    // Oversized: refused before anything is parsed.
+    let huge = simple(json!({"description": "x".repeat(600_000)}));
+    let err = create(&db, a, "Huge", huge).await.unwrap_err();
+    assert!(matches!(err, Error::Invalid(_)), "{err}");
+    assert_eq!(err.constraint(), Some("form_definitions_definition_size"));
     assert_eq!(common::count(&db, "forms.form_definitions").await, 1);
 }
 
@@ -611,6 +616,14 @@ async fn submissions_are_validated_with_every_error_and_nothing_written() {
     .unwrap();
     assert_eq!(kept.data, fixture("typical.valid.json"));
     assert_eq!(kept.revision, 1);
+
+    // Oversized data is refused before validation.
+    let mut huge = fixture("typical.valid.json");
+    huge["description"] = json!("x".repeat(600_000));
+    let err = submit(&db, a, form.id, huge, "draft").await.unwrap_err();
+    assert!(matches!(err, Error::Invalid(_)), "{err}");
+    assert_eq!(err.constraint(), Some("form_submissions_data_size"));
+    assert_eq!(common::count(&db, "forms.form_submissions").await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1483,4 +1496,44 @@ async fn the_validator_passes_the_official_json_schema_test_suite() {
     let formats = run_suite(&client, &suite.join("optional/format"), true).await;
     assert!(core > 850, "only {core} core cases ran");
     assert!(formats > 200, "only {formats} format cases ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_decisions_on_one_submission_leave_exactly_one() {
+    let (db, a, _) = two_tenants().await;
+    let form = create(&db, a, "Survey", simple(json!({"type": "object"})))
+        .await
+        .unwrap();
+    let form = publish(&db, a, form.id).await.unwrap();
+    for round in 0..8 {
+        let s = submit(&db, a, form.id, json!({"round": round}), "submitted")
+            .await
+            .unwrap();
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let tasks = ["approved", "rejected"].map(|status| {
+            let (db, barrier) = (db.clone(), barrier.clone());
+            tokio::spawn(async move {
+                let mut client = db.pool(DbRole::App).get().await.unwrap();
+                let tx = groundwork::tenant::begin(&mut client, a).await.unwrap();
+                barrier.wait().await;
+                let decided = form_submission_transition()
+                    .params(&tx, &FormSubmissionTransitionParams { status, id: s.id })
+                    .one()
+                    .await
+                    .map_err(Error::from);
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                tx.commit().await.unwrap();
+                decided
+            })
+        });
+        let mut won = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => won += 1,
+                Err(e) => assert!(matches!(e, Error::InvalidTransition(_)), "{e}"),
+            }
+        }
+        assert_eq!(won, 1, "round {round}");
+        assert_eq!(stream(&db, a, s.id).await.len(), 2, "round {round}");
+    }
 }
