@@ -1445,7 +1445,8 @@ BEGIN
                 USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'form_submissions_form_definition_id_fkey',
                       SCHEMA = 'forms', TABLE = 'form_submissions';
         END IF;
-        NEW.form_version := form.version;
+        -- The definition's version unless named; naming another one fails the key.
+        NEW.form_version := coalesce(NEW.form_version, form.version);
         IF form.status <> 'active' THEN
             RAISE EXCEPTION 'form %/% is %: submissions go to the active version', form.name, form.version, form.status
                 USING ERRCODE = 'GWF03';
@@ -1564,11 +1565,11 @@ SELECT public.groundwork_set_owner('forms', 'groundwork_owner');
 
 GRANT USAGE ON SCHEMA forms TO groundwork_app, groundwork_readonly;
 GRANT SELECT ON forms.form_definitions, forms.form_submissions TO groundwork_app, groundwork_readonly;
-GRANT INSERT (id, name, version, definition, assert_formats),
+GRANT INSERT (id, name, version, definition, assert_formats, status),
       UPDATE (definition, assert_formats, status),
       DELETE
     ON forms.form_definitions TO groundwork_app;
-GRANT INSERT (id, form_definition_id, data, status),
+GRANT INSERT (id, form_definition_id, form_version, data, status),
       UPDATE (data, status),
       DELETE
     ON forms.form_submissions TO groundwork_app;

@@ -362,10 +362,10 @@ async fn definitions_are_created_as_drafts_with_names_of_1_to_100_characters() {
     let (db, a, _) = two_tenants().await;
     let org = a.organization_id.unwrap();
     let cases: [(&str, &str, Option<&str>); 5] = [
-        // The status is not the application's to set on insert.
+        // A definition starts as a draft.
         (
             "INSERT INTO forms.form_definitions (name, definition, status) VALUES ('x', '{\"schema\": true}', 'active')",
-            "42501",
+            "GWF05",
             None,
         ),
         (
@@ -749,7 +749,11 @@ async fn submissions_go_to_the_active_version_only() {
     })
     .await
     .unwrap_err();
-    assert_eq!(sqlstate(&err), "42501", "{err}");
+    assert!(matches!(err, Error::MissingReference(_)), "{err}");
+    assert_eq!(
+        err.constraint(),
+        Some("form_submissions_form_definition_id_fkey")
+    );
     assert_eq!(common::count(&db, "forms.form_submissions").await, 1);
 }
 
