@@ -1,4 +1,5 @@
-//! The forms validator on the shared fixtures (`../shared/fixtures/forms/`), measured
+//! The forms validator on the shared fixtures (`../shared/fixtures/forms/`, copied to
+//! `tests/data/forms/`), measured
 //! inside PostgreSQL: a PL/pgSQL loop as the application role times each call of
 //! `forms.json_schema_valid` (and of `forms.json_schema_errors` on the invalid
 //! document) with `clock_timestamp()`, so no round trip is counted; the median of
@@ -34,7 +35,7 @@ const SUBMISSIONS: i64 = 100_000;
 
 fn fixture(name: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/forms")
+        .join("tests/data/forms")
         .join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }

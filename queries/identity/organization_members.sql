@@ -51,5 +51,15 @@ WHERE id = :id
 RETURNING id, organization_id, user_id, role, permissions, status, invitation_email,
           invitation_expires_at, invited_by, joined_at, created_at, updated_at;
 
+--- Members with their user's name and email; keyset pagination by member id.
+--! organization_member_list_with_user (after_id?) : (joined_at?, first_name?, last_name?)
+SELECT m.id, m.user_id, m.joined_at, m.created_at, u.email, u.username, u.first_name, u.last_name
+FROM identity.organization_members m
+JOIN identity.users u ON u.id = m.user_id
+WHERE m.organization_id = :organization_id
+  AND (:after_id::uuid IS NULL OR m.id > :after_id)
+ORDER BY m.id
+LIMIT :limit;
+
 --! organization_member_remove
 DELETE FROM identity.organization_members WHERE id = :id;

@@ -7,6 +7,14 @@ INSERT INTO identity.organizations (id, name, slug, settings, metadata, created_
 VALUES (COALESCE(:id, gen_random_uuid()), :name, :slug, :settings, :metadata, :created_by, :created_by)
 RETURNING id, name, slug, status, settings, metadata, created_by, updated_by, created_at, updated_at;
 
+--- Many in one statement, returned in the order given.
+--! organization_create_many : Organization
+INSERT INTO identity.organizations (name, slug, settings, metadata)
+SELECT t.name, t.slug, '{}', '{}'
+FROM unnest(:names::text[], :slugs::text[]) WITH ORDINALITY AS t(name, slug, n)
+ORDER BY t.n
+RETURNING id, name, slug, status, settings, metadata, created_by, updated_by, created_at, updated_at;
+
 --! organization_get : Organization
 SELECT id, name, slug, status, settings, metadata, created_by, updated_by, created_at, updated_at
 FROM identity.organizations

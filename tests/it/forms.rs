@@ -34,7 +34,7 @@ use crate::common;
 
 fn fixture(name: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/forms")
+        .join("tests/data/forms")
         .join(name);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
@@ -1539,5 +1539,27 @@ async fn concurrent_decisions_on_one_submission_leave_exactly_one() {
         }
         assert_eq!(won, 1, "round {round}");
         assert_eq!(stream(&db, a, s.id).await.len(), 2, "round {round}");
+    }
+}
+
+#[test]
+fn the_form_fixtures_are_the_shared_ones() {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/forms");
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/forms");
+    if !shared.is_dir() {
+        return;
+    }
+    for name in [
+        "typical.schema.json",
+        "typical.valid.json",
+        "typical.invalid.json",
+        "large.schema.json",
+        "large.valid.json",
+    ] {
+        assert_eq!(
+            std::fs::read(here.join(name)).unwrap(),
+            std::fs::read(shared.join(name)).unwrap(),
+            "{name} differs from the shared fixture"
+        );
     }
 }

@@ -36,6 +36,12 @@ pub struct OrganizationMemberUpdateParams<T1: crate::generated::JsonSql> {
     pub status: Option<crate::generated::types::identity::MemberStatus>,
     pub id: uuid::Uuid,
 }
+#[derive(Clone, Copy, Debug)]
+pub struct OrganizationMemberListWithUserParams {
+    pub organization_id: uuid::Uuid,
+    pub after_id: Option<uuid::Uuid>,
+    pub limit: i64,
+}
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OrganizationMember {
     pub id: uuid::Uuid,
@@ -103,6 +109,53 @@ pub struct OrganizationMemberAcceptInvitation {
     pub member_id: uuid::Uuid,
     pub organization_id: uuid::Uuid,
     pub role: crate::generated::types::identity::MemberRole,
+}
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OrganizationMemberListWithUser {
+    pub id: uuid::Uuid,
+    pub user_id: uuid::Uuid,
+    pub joined_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+    pub created_at: chrono::DateTime<chrono::FixedOffset>,
+    pub email: String,
+    pub username: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+pub struct OrganizationMemberListWithUserBorrowed<'a> {
+    pub id: uuid::Uuid,
+    pub user_id: uuid::Uuid,
+    pub joined_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+    pub created_at: chrono::DateTime<chrono::FixedOffset>,
+    pub email: &'a str,
+    pub username: &'a str,
+    pub first_name: Option<&'a str>,
+    pub last_name: Option<&'a str>,
+}
+impl<'a> From<OrganizationMemberListWithUserBorrowed<'a>>
+for OrganizationMemberListWithUser {
+    fn from(
+        OrganizationMemberListWithUserBorrowed {
+            id,
+            user_id,
+            joined_at,
+            created_at,
+            email,
+            username,
+            first_name,
+            last_name,
+        }: OrganizationMemberListWithUserBorrowed<'a>,
+    ) -> Self {
+        Self {
+            id,
+            user_id,
+            joined_at,
+            created_at,
+            email: email.into(),
+            username: username.into(),
+            first_name: first_name.map(|v| v.into()),
+            last_name: last_name.map(|v| v.into()),
+        }
+    }
 }
 use crate::generated::client::async_::GenericClient;
 use futures::{self, StreamExt, TryStreamExt};
@@ -220,6 +273,101 @@ where
         mapper: fn(OrganizationMemberAcceptInvitation) -> R,
     ) -> OrganizationMemberAcceptInvitationQuery<'c, 'a, 's, C, R, N> {
         OrganizationMemberAcceptInvitationQuery {
+            client: self.client,
+            params: self.params,
+            query: self.query,
+            cached: self.cached,
+            extractor: self.extractor,
+            mapper,
+        }
+    }
+    pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+        let row = crate::generated::client::async_::one(
+                self.client,
+                self.query,
+                &self.params,
+                self.cached,
+            )
+            .await?;
+        Ok((self.mapper)((self.extractor)(&row)?))
+    }
+    pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+        self.iter().await?.try_collect().await
+    }
+    pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+        let opt_row = crate::generated::client::async_::opt(
+                self.client,
+                self.query,
+                &self.params,
+                self.cached,
+            )
+            .await?;
+        Ok(
+            opt_row
+                .map(|row| {
+                    let extracted = (self.extractor)(&row)?;
+                    Ok((self.mapper)(extracted))
+                })
+                .transpose()?,
+        )
+    }
+    pub async fn iter(
+        self,
+    ) -> Result<
+        impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+        tokio_postgres::Error,
+    > {
+        let stream = crate::generated::client::async_::raw(
+                self.client,
+                self.query,
+                crate::generated::slice_iter(&self.params),
+                self.cached,
+            )
+            .await?;
+        let mapped = stream
+            .map(move |res| {
+                res.and_then(|row| {
+                    let extracted = (self.extractor)(&row)?;
+                    Ok((self.mapper)(extracted))
+                })
+            })
+            .into_stream();
+        Ok(mapped)
+    }
+}
+pub struct OrganizationMemberListWithUserQuery<
+    'c,
+    'a,
+    's,
+    C: GenericClient,
+    T,
+    const N: usize,
+> {
+    client: &'c C,
+    params: [&'a (dyn postgres_types::ToSql + Sync); N],
+    query: &'static str,
+    cached: Option<&'s tokio_postgres::Statement>,
+    extractor: fn(
+        &tokio_postgres::Row,
+    ) -> Result<OrganizationMemberListWithUserBorrowed, tokio_postgres::Error>,
+    mapper: fn(OrganizationMemberListWithUserBorrowed) -> T,
+}
+impl<
+    'c,
+    'a,
+    's,
+    C,
+    T: 'c,
+    const N: usize,
+> OrganizationMemberListWithUserQuery<'c, 'a, 's, C, T, N>
+where
+    C: GenericClient,
+{
+    pub fn map<R>(
+        self,
+        mapper: fn(OrganizationMemberListWithUserBorrowed) -> R,
+    ) -> OrganizationMemberListWithUserQuery<'c, 'a, 's, C, R, N> {
+        OrganizationMemberListWithUserQuery {
             client: self.client,
             params: self.params,
             query: self.query,
@@ -700,6 +848,96 @@ impl<
         params: &'a OrganizationMemberUpdateParams<T1>,
     ) -> OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 4> {
         self.bind(client, &params.role, &params.permissions, &params.status, &params.id)
+    }
+}
+pub struct OrganizationMemberListWithUserStmt(
+    &'static str,
+    Option<tokio_postgres::Statement>,
+);
+pub fn organization_member_list_with_user() -> OrganizationMemberListWithUserStmt {
+    OrganizationMemberListWithUserStmt(
+        "SELECT m.id, m.user_id, m.joined_at, m.created_at, u.email, u.username, u.first_name, u.last_name FROM identity.organization_members m JOIN identity.users u ON u.id = m.user_id WHERE m.organization_id = $1 AND ($2::uuid IS NULL OR m.id > $2) ORDER BY m.id LIMIT $3",
+        None,
+    )
+}
+impl OrganizationMemberListWithUserStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<'c, 'a, 's, C: GenericClient>(
+        &'s self,
+        client: &'c C,
+        organization_id: &'a uuid::Uuid,
+        after_id: &'a Option<uuid::Uuid>,
+        limit: &'a i64,
+    ) -> OrganizationMemberListWithUserQuery<
+        'c,
+        'a,
+        's,
+        C,
+        OrganizationMemberListWithUser,
+        3,
+    > {
+        OrganizationMemberListWithUserQuery {
+            client,
+            params: [organization_id, after_id, limit],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |
+                row: &tokio_postgres::Row,
+            | -> Result<OrganizationMemberListWithUserBorrowed, tokio_postgres::Error> {
+                Ok(OrganizationMemberListWithUserBorrowed {
+                    id: row.try_get(0)?,
+                    user_id: row.try_get(1)?,
+                    joined_at: row.try_get(2)?,
+                    created_at: row.try_get(3)?,
+                    email: row.try_get(4)?,
+                    username: row.try_get(5)?,
+                    first_name: row.try_get(6)?,
+                    last_name: row.try_get(7)?,
+                })
+            },
+            mapper: |it| OrganizationMemberListWithUser::from(it),
+        }
+    }
+}
+impl<
+    'c,
+    'a,
+    's,
+    C: GenericClient,
+> crate::generated::client::async_::Params<
+    'c,
+    'a,
+    's,
+    OrganizationMemberListWithUserParams,
+    OrganizationMemberListWithUserQuery<
+        'c,
+        'a,
+        's,
+        C,
+        OrganizationMemberListWithUser,
+        3,
+    >,
+    C,
+> for OrganizationMemberListWithUserStmt {
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a OrganizationMemberListWithUserParams,
+    ) -> OrganizationMemberListWithUserQuery<
+        'c,
+        'a,
+        's,
+        C,
+        OrganizationMemberListWithUser,
+        3,
+    > {
+        self.bind(client, &params.organization_id, &params.after_id, &params.limit)
     }
 }
 pub struct OrganizationMemberRemoveStmt(&'static str, Option<tokio_postgres::Statement>);

@@ -15,6 +15,16 @@ pub struct OrganizationCreateParams<
     pub metadata: T4,
     pub created_by: Option<uuid::Uuid>,
 }
+#[derive(Debug)]
+pub struct OrganizationCreateManyParams<
+    T1: crate::generated::StringSql,
+    T2: crate::generated::ArraySql<Item = T1>,
+    T3: crate::generated::StringSql,
+    T4: crate::generated::ArraySql<Item = T3>,
+> {
+    pub names: T2,
+    pub slugs: T4,
+}
 #[derive(Clone, Copy, Debug)]
 pub struct OrganizationListParams {
     pub after_created_at: Option<chrono::DateTime<chrono::FixedOffset>>,
@@ -261,6 +271,86 @@ impl<
             &params.metadata,
             &params.created_by,
         )
+    }
+}
+pub struct OrganizationCreateManyStmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn organization_create_many() -> OrganizationCreateManyStmt {
+    OrganizationCreateManyStmt(
+        "INSERT INTO identity.organizations (name, slug, settings, metadata) SELECT t.name, t.slug, '{}', '{}' FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(name, slug, n) ORDER BY t.n RETURNING id, name, slug, status, settings, metadata, created_by, updated_by, created_at, updated_at",
+        None,
+    )
+}
+impl OrganizationCreateManyStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<
+        'c,
+        'a,
+        's,
+        C: GenericClient,
+        T1: crate::generated::StringSql,
+        T2: crate::generated::ArraySql<Item = T1>,
+        T3: crate::generated::StringSql,
+        T4: crate::generated::ArraySql<Item = T3>,
+    >(
+        &'s self,
+        client: &'c C,
+        names: &'a T2,
+        slugs: &'a T4,
+    ) -> OrganizationQuery<'c, 'a, 's, C, Organization, 2> {
+        OrganizationQuery {
+            client,
+            params: [names, slugs],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |
+                row: &tokio_postgres::Row,
+            | -> Result<OrganizationBorrowed, tokio_postgres::Error> {
+                Ok(OrganizationBorrowed {
+                    id: row.try_get(0)?,
+                    name: row.try_get(1)?,
+                    slug: row.try_get(2)?,
+                    status: row.try_get(3)?,
+                    settings: row.try_get(4)?,
+                    metadata: row.try_get(5)?,
+                    created_by: row.try_get(6)?,
+                    updated_by: row.try_get(7)?,
+                    created_at: row.try_get(8)?,
+                    updated_at: row.try_get(9)?,
+                })
+            },
+            mapper: |it| Organization::from(it),
+        }
+    }
+}
+impl<
+    'c,
+    'a,
+    's,
+    C: GenericClient,
+    T1: crate::generated::StringSql,
+    T2: crate::generated::ArraySql<Item = T1>,
+    T3: crate::generated::StringSql,
+    T4: crate::generated::ArraySql<Item = T3>,
+> crate::generated::client::async_::Params<
+    'c,
+    'a,
+    's,
+    OrganizationCreateManyParams<T1, T2, T3, T4>,
+    OrganizationQuery<'c, 'a, 's, C, Organization, 2>,
+    C,
+> for OrganizationCreateManyStmt {
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a OrganizationCreateManyParams<T1, T2, T3, T4>,
+    ) -> OrganizationQuery<'c, 'a, 's, C, Organization, 2> {
+        self.bind(client, &params.names, &params.slugs)
     }
 }
 pub struct OrganizationGetStmt(&'static str, Option<tokio_postgres::Statement>);

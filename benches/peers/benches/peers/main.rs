@@ -1,0 +1,31 @@
+//! groundwork against the crates users would pick instead, side by side on one server
+//! in one run: interleaved rounds, the median of rounds.
+//!
+//! 1. Queries on `identity.organizations` and `identity.organization_members` (10,000
+//!    organizations, one with 200 members): get one row by key, list 100 rows, list
+//!    10,000 rows, a two-table join of 100 rows, insert one row, insert 100 rows in one
+//!    statement. Contestants, each on one connection with every statement prepared once:
+//!    hand-written tokio-postgres (the floor), groundwork's generated functions (same
+//!    SQL), sqlx (`query_as` with `FromRow` on a one-connection `PgPool`, same SQL) and
+//!    diesel with diesel-async (a `table!` per table, on a one-connection deadpool).
+//!    Reported as time per operation and its ratio to the floor.
+//! 2. Pooled throughput: point selects through `groundwork::pool` with 2, 8 and 16
+//!    tasks against `pgbench -S -M prepared` with as many clients, on the same server.
+//!
+//! Run with `cargo bench -p groundwork-bench --bench peers`; it prints
+//! `queries_vs_peers: ratio_1row=<x> ratio_100rows=<x> ratio_10k=<x> sqlx_ratio_100rows=<x> diesel_ratio_100rows=<x>`.
+
+mod diesel_side;
+mod pooled;
+mod queries;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let db = groundwork_testing::TestDb::builder()
+        .pool_size(20)
+        .build()
+        .await;
+    let line = queries::run(&db).await;
+    pooled::run(&db).await;
+    println!("{line}");
+}
