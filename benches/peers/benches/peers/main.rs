@@ -12,9 +12,16 @@
 //! 2. Pooled throughput: point selects through `groundwork::pool` with 2, 8 and 16
 //!    tasks against `pgbench -S -M prepared` with as many clients, on the same server.
 //!
-//! Run with `cargo bench -p groundwork-bench --bench peers`; it prints
-//! `queries_vs_peers: ratio_1row=<x> ratio_100rows=<x> ratio_10k=<x> sqlx_ratio_100rows=<x> diesel_ratio_100rows=<x>`.
+//! 3. The course-subscription decision (DCB) on groundwork's event store, as the
+//!    application role, and on the Python `eventsourcing` package's PostgreSQL DCB
+//!    recorder, both driven from one Python client (`dcb.py`, in a virtual environment
+//!    this bench creates): 1 and 8 writers, and appends alone.
+//!
+//! Run with `cargo bench -p groundwork-bench --bench peers`; it ends with
+//! `queries_vs_peers: ratio_1row=<x> ratio_100rows=<x> ratio_10k=<x> sqlx_ratio_100rows=<x> diesel_ratio_100rows=<x>`
+//! and `dcb_vs_peers: groundwork_per_s=<n> disintegrate_per_s=<n> eventsourcing_per_s=<n> best_peer_ratio=<x>`.
 
+mod dcb;
 mod diesel_side;
 mod pooled;
 mod queries;
@@ -27,5 +34,19 @@ async fn main() {
         .await;
     let line = queries::run(&db).await;
     pooled::run(&db).await;
+    let dcb = dcb::run(&db).await;
     println!("{line}");
+    // disintegrate is not measured yet: its figure is printed as nan.
+    let disintegrate = f64::NAN;
+    let best_peer = dcb.eventsourcing.decide_1.max(if disintegrate.is_nan() {
+        0.0
+    } else {
+        disintegrate
+    });
+    println!(
+        "dcb_vs_peers: groundwork_per_s={:.0} disintegrate_per_s={disintegrate:.0} eventsourcing_per_s={:.0} best_peer_ratio={:.2}",
+        dcb.groundwork.decide_1,
+        dcb.eventsourcing.decide_1,
+        dcb.groundwork.decide_1 / best_peer,
+    );
 }

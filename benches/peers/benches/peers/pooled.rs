@@ -50,7 +50,7 @@ async fn pooled_tps(url: &str, tasks: usize) -> f64 {
                     let row = client.query_one(&statement, &[&aid]).await.unwrap();
                     std::hint::black_box(row.get::<_, i32>(0));
                     done.fetch_add(1, Ordering::Relaxed);
-                    aid = 1 + (aid * 48271) % ACCOUNTS;
+                    aid = 1 + ((i64::from(aid) * 48271) % i64::from(ACCOUNTS)) as i32;
                 }
             })
         })

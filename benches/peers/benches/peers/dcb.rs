@@ -1,0 +1,127 @@
+//! Part 3: the course-subscription decision on groundwork's event store and on the
+//! Python `eventsourcing` package's PostgreSQL DCB recorder, from one Python client
+//! (`benches/peers/dcb.py`) in a virtual environment made here.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use groundwork_testing::{DbRole, TestDb};
+use serde_json::Value;
+
+/// Figures of one store: decisions per second with 1 and 8 writers, appends alone.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Figures {
+    pub decide_1: f64,
+    pub decide_8: f64,
+    pub append_1: f64,
+}
+
+pub struct Results {
+    pub groundwork: Figures,
+    pub eventsourcing: Figures,
+}
+
+fn peers_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+/// The virtual environment's python, creating it on first use.
+fn python() -> PathBuf {
+    let venv = peers_dir().join("../../target/peers-venv");
+    let python = venv.join("bin/python");
+    let requirements = peers_dir().join("requirements.txt");
+    let stamp = venv.join("requirements.txt");
+    let current = std::fs::read(&stamp).ok() == std::fs::read(&requirements).ok();
+    if !python.exists() || !current {
+        let status = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("python3 -m venv (install python3-venv)");
+        assert!(status.success(), "python3 -m venv failed");
+        let status = Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "-r"])
+            .arg(&requirements)
+            .status()
+            .expect("pip install");
+        assert!(
+            status.success(),
+            "pip install -r {} failed",
+            requirements.display()
+        );
+        std::fs::copy(&requirements, &stamp).unwrap();
+    }
+    python
+}
+
+fn figures(value: &Value) -> Figures {
+    let per_s = |w: &str| value[w]["per_s"].as_f64().unwrap_or(f64::NAN);
+    Figures {
+        decide_1: per_s("decide_1"),
+        decide_8: per_s("decide_8"),
+        append_1: per_s("append_1"),
+    }
+}
+
+/// Runs part 3 and prints its table.
+pub async fn run(db: &TestDb) -> Results {
+    let python = tokio::task::block_in_place(python);
+    let owner = db.pool(DbRole::Owner).get().await.unwrap();
+    for sql in [
+        "DROP DATABASE IF EXISTS eventsourcing_bench",
+        "CREATE DATABASE eventsourcing_bench",
+    ] {
+        owner.batch_execute(sql).await.unwrap();
+    }
+    let server = db.url(DbRole::Owner).rsplit_once('/').unwrap().0.to_owned();
+    let [tenant] = db.tenants().await;
+    let out = tokio::task::block_in_place(|| {
+        Command::new(&python)
+            .arg(peers_dir().join("dcb.py"))
+            .arg(format!("{server}/eventsourcing_bench"))
+            .arg(db.url(DbRole::App))
+            .arg(format!("{},{}", tenant.organization_id, tenant.user_id))
+            .output()
+            .expect("running dcb.py")
+    });
+    assert!(
+        out.status.success(),
+        "dcb.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = Results {
+        groundwork: figures(&report["groundwork"]),
+        eventsourcing: figures(&report["eventsourcing"]),
+    };
+    println!(
+        "\nDCB course subscription, Python client (per second; groundwork over eventsourcing)"
+    );
+    println!(
+        "{:<28} {:>14} {:>14} {:>8}",
+        "workload", "groundwork", "eventsourcing", "ratio"
+    );
+    for (label, ours, theirs) in [
+        (
+            "decision, 1 writer",
+            results.groundwork.decide_1,
+            results.eventsourcing.decide_1,
+        ),
+        (
+            "decision, 8 writers",
+            results.groundwork.decide_8,
+            results.eventsourcing.decide_8,
+        ),
+        (
+            "append alone, 1 writer",
+            results.groundwork.append_1,
+            results.eventsourcing.append_1,
+        ),
+    ] {
+        println!(
+            "{label:<28} {ours:>14.0} {theirs:>14.0} {:>8.2}",
+            ours / theirs
+        );
+    }
+    results
+}

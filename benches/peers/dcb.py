@@ -1,0 +1,189 @@
+"""The course-subscription decision on two DCB stores, from one Python client.
+
+Run by `cargo bench -p groundwork-bench --bench peers` in a virtual environment it
+creates (eventsourcing[postgres] pinned in requirements.txt). Prints one JSON object.
+
+- eventsourcing: `eventsourcing.dcb.postgres_tt.PostgresDCBRecorderTT`, pool size 1,
+  in its own database.
+- groundwork: its SQL API (`eventstore.read`, `eventstore.append`) over psycopg with
+  prepared statements, as the application role with the tenant set per transaction.
+
+The decision: read the course's events by tag, count its subscriptions, and if the
+course has room append one `StudentSubscribed` event on the condition that nothing
+matching the query was appended after what was read. Single writer and 8 writers (on
+disjoint courses), and appends alone.
+"""
+
+import json
+import sys
+import threading
+import time
+import uuid
+
+import psycopg
+from eventsourcing.dcb.postgres_tt import (
+    DCBAppendCondition,
+    DCBEvent,
+    DCBQuery,
+    DCBQueryItem,
+    PostgresDCBRecorderTT,
+)
+from eventsourcing.postgres import PostgresDatastore
+
+SECONDS = float(sys.argv[4]) if len(sys.argv) > 4 else 5.0
+COURSES = 64
+TYPES = ["CourseDefined", "StudentSubscribed"]
+
+
+class EventSourcingStore:
+    def __init__(self, conninfo):
+        parts = psycopg.conninfo.conninfo_to_dict(conninfo)
+        self.datastore = PostgresDatastore(
+            dbname=parts["dbname"],
+            host=parts.get("host", "127.0.0.1"),
+            port=str(parts.get("port", 5432)),
+            user=parts.get("user", "postgres"),
+            password=parts.get("password", ""),
+            pool_size=1,
+        )
+        self.recorder = PostgresDCBRecorderTT(self.datastore)
+        self.recorder.create_table()
+
+    def define(self, course):
+        self.recorder.append(
+            [DCBEvent(type="CourseDefined", data=b'{"capacity": 1000000}', tags=[f"course:{course}"])]
+        )
+
+    def decide(self, course, student):
+        query = DCBQuery(items=[DCBQueryItem(types=TYPES, tags=[f"course:{course}"])])
+        response = self.recorder.read(query)
+        subscribed = 0
+        for sequenced in response:
+            if sequenced.event.type == "StudentSubscribed":
+                subscribed += 1
+        head = response.head
+        event = DCBEvent(
+            type="StudentSubscribed",
+            data=json.dumps({"student": student}).encode(),
+            tags=[f"course:{course}", f"student:{student}"],
+        )
+        self.recorder.append([event], DCBAppendCondition(fail_if_events_match=query, after=head))
+
+    def append_alone(self, course, student):
+        self.recorder.append(
+            [DCBEvent(type="StudentSubscribed", data=b"{}", tags=[f"course:{course}", f"student:{student}"])]
+        )
+
+    def close(self):
+        self.datastore.close()
+
+
+class GroundworkStore:
+    READ = "SELECT position, type FROM eventstore.read(%s::jsonb, 0, NULL)"
+    APPEND = "SELECT eventstore.append(%s::jsonb, %s::jsonb)"
+    TENANT = "SELECT set_config('app.current_org_id', %s, true), set_config('app.current_user_id', %s, true)"
+
+    def __init__(self, conninfo, org, user):
+        self.conn = psycopg.connect(conninfo, prepare_threshold=0)
+        self.org, self.user = org, user
+
+    def _tenant(self, cur):
+        cur.execute(self.TENANT, (self.org, self.user), prepare=True)
+
+    def define(self, course):
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            self._tenant(cur)
+            events = [{"type": "CourseDefined", "tags": [f"course:{course}"], "data": {"capacity": 1000000}}]
+            cur.execute(self.APPEND, (json.dumps(events), None), prepare=True)
+
+    def decide(self, course, student):
+        query = {"items": [{"types": TYPES, "tags": [f"course:{course}"]}]}
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            self._tenant(cur)
+            cur.execute(self.READ, (json.dumps(query),), prepare=True)
+            subscribed = 0
+            head = 0
+            for position, kind in cur.fetchall():
+                head = position
+                if kind == "StudentSubscribed":
+                    subscribed += 1
+            events = [
+                {
+                    "type": "StudentSubscribed",
+                    "tags": [f"course:{course}", f"student:{student}"],
+                    "data": {"student": student},
+                }
+            ]
+            condition = {"fail_if_events_match": query, "after": head}
+            cur.execute(self.APPEND, (json.dumps(events), json.dumps(condition)), prepare=True)
+
+    def append_alone(self, course, student):
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            self._tenant(cur)
+            events = [{"type": "StudentSubscribed", "tags": [f"course:{course}", f"student:{student}"], "data": {}}]
+            cur.execute(self.APPEND, (json.dumps(events), None), prepare=True)
+
+    def close(self):
+        self.conn.close()
+
+
+def run(make_store, writers, work):
+    """Operations per second of `writers` threads, each with its own store, on
+    disjoint courses."""
+    stores = [make_store() for _ in range(writers)]
+    done = [0] * writers
+    failed = [0] * writers
+    stop = threading.Event()
+
+    def loop(w):
+        store = stores[w]
+        n = 0
+        while not stop.is_set():
+            course = f"c{w + writers * (n % (COURSES // writers))}"
+            try:
+                getattr(store, work)(course, uuid.uuid4().hex[:12])
+                done[w] += 1
+            except Exception:  # a failed condition: the decision is retried by the next loop
+                failed[w] += 1
+            n += 1
+
+    threads = [threading.Thread(target=loop, args=(w,)) for w in range(writers)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    time.sleep(SECONDS)
+    stop.set()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    for s in stores:
+        s.close()
+    return {"per_s": sum(done) / elapsed, "failed": sum(failed)}
+
+
+def main():
+    es_conninfo, gw_conninfo, tenant = sys.argv[1], sys.argv[2], sys.argv[3]
+    org, user = tenant.split(",")
+    setup = {
+        "eventsourcing": lambda: EventSourcingStore(es_conninfo),
+        "groundwork": lambda: GroundworkStore(gw_conninfo, org, user),
+    }
+    for make in setup.values():
+        store = make()
+        for c in range(COURSES):
+            store.define(f"c{c}")
+        store.close()
+    results = {}
+    # Interleaved: each workload on both stores before the next.
+    for workload, writers, work in [
+        ("decide_1", 1, "decide"),
+        ("decide_8", 8, "decide"),
+        ("append_1", 1, "append_alone"),
+    ]:
+        for name, make in setup.items():
+            results.setdefault(name, {})[workload] = run(make, writers, work)
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
