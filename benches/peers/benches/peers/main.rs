@@ -22,6 +22,7 @@
 //! and `dcb_vs_peers: groundwork_per_s=<n> disintegrate_per_s=<n> eventsourcing_per_s=<n> best_peer_ratio=<x>`.
 
 mod dcb;
+mod dcb_rust;
 mod diesel_side;
 mod pooled;
 mod queries;
@@ -34,19 +35,16 @@ async fn main() {
         .await;
     let line = queries::run(&db).await;
     pooled::run(&db).await;
-    let dcb = dcb::run(&db).await;
+    let python = dcb::run(&db).await;
+    let rust = dcb_rust::run(&db).await;
     println!("{line}");
-    // disintegrate is not measured yet: its figure is printed as nan.
-    let disintegrate = f64::NAN;
-    let best_peer = dcb.eventsourcing.decide_1.max(if disintegrate.is_nan() {
-        0.0
-    } else {
-        disintegrate
-    });
+    // Each peer against groundwork driven from the same client language: the ratio is
+    // the lower of groundwork (Rust) over disintegrate and groundwork (Python) over
+    // eventsourcing, one writer.
+    let ratio = (rust.groundwork_1 / rust.disintegrate_1)
+        .min(python.groundwork.decide_1 / python.eventsourcing.decide_1);
     println!(
-        "dcb_vs_peers: groundwork_per_s={:.0} disintegrate_per_s={disintegrate:.0} eventsourcing_per_s={:.0} best_peer_ratio={:.2}",
-        dcb.groundwork.decide_1,
-        dcb.eventsourcing.decide_1,
-        dcb.groundwork.decide_1 / best_peer,
+        "dcb_vs_peers: groundwork_per_s={:.0} disintegrate_per_s={:.0} eventsourcing_per_s={:.0} best_peer_ratio={ratio:.2}",
+        rust.groundwork_1, rust.disintegrate_1, python.eventsourcing.decide_1,
     );
 }

@@ -1,0 +1,318 @@
+//! Part 3 from Rust: the course-subscription decision on groundwork's event store (its
+//! Rust API, as the application role with the tenant set per transaction) and on
+//! disintegrate (disintegrate-postgres, its own schema in its own database).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use disintegrate::serde::json::Json;
+use disintegrate::{Decision, Event, NoSnapshot, StateMutate, StateQuery};
+use groundwork::eventstore::{AppendCondition, NewEvent, Query, append, read};
+use groundwork::tenant::{Tenant, begin};
+use groundwork_testing::{DbRole, TestDb};
+use serde::{Deserialize, Serialize};
+
+const SECONDS: u64 = 5;
+const COURSES: usize = 64;
+const CAPACITY: u32 = 1_000_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Event, Serialize, Deserialize)]
+#[stream(CourseEvent, [CourseCreated, StudentSubscribed])]
+pub enum DomainEvent {
+    CourseCreated {
+        #[id]
+        course_id: String,
+        capacity: u32,
+    },
+    StudentSubscribed {
+        #[id]
+        course_id: String,
+        #[id]
+        student_id: String,
+    },
+}
+
+#[derive(Default, StateQuery, Clone, Serialize, Deserialize)]
+#[state_query(CourseEvent)]
+pub struct Course {
+    #[id]
+    course_id: String,
+    capacity: u32,
+    subscribed: u32,
+}
+
+impl StateMutate for Course {
+    fn mutate(&mut self, event: Self::Event) {
+        match event {
+            CourseEvent::CourseCreated { capacity, .. } => self.capacity = capacity,
+            CourseEvent::StudentSubscribed { .. } => self.subscribed += 1,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct CourseFull;
+
+struct Subscribe {
+    course_id: String,
+    student_id: String,
+}
+
+impl Decision for Subscribe {
+    type Event = DomainEvent;
+    type StateQuery = Course;
+    type Error = CourseFull;
+
+    fn state_query(&self) -> Course {
+        Course {
+            course_id: self.course_id.clone(),
+            ..Default::default()
+        }
+    }
+
+    fn process(&self, course: &Course) -> Result<Vec<DomainEvent>, CourseFull> {
+        if course.subscribed >= course.capacity {
+            return Err(CourseFull);
+        }
+        Ok(vec![DomainEvent::StudentSubscribed {
+            course_id: self.course_id.clone(),
+            student_id: self.student_id.clone(),
+        }])
+    }
+}
+
+struct Define {
+    course_id: String,
+}
+
+impl Decision for Define {
+    type Event = DomainEvent;
+    type StateQuery = Course;
+    type Error = CourseFull;
+
+    fn state_query(&self) -> Course {
+        Course {
+            course_id: self.course_id.clone(),
+            ..Default::default()
+        }
+    }
+
+    fn process(&self, _: &Course) -> Result<Vec<DomainEvent>, CourseFull> {
+        Ok(vec![DomainEvent::CourseCreated {
+            course_id: self.course_id.clone(),
+            capacity: CAPACITY,
+        }])
+    }
+}
+
+/// Decisions per second of `writers` tasks on disjoint courses, each calling `decide`.
+async fn per_second<F, Fut>(writers: usize, decide: F) -> f64
+where
+    F: Fn(usize, u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let (stop, done, decide) = (stop.clone(), done.clone(), decide.clone());
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let course = w + writers * (n as usize % (COURSES / writers));
+                    if decide(course, n).await {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(SECONDS)).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// groundwork's decision: read the course's events, decide, append on the condition
+/// that nothing matching was appended after what was read.
+async fn groundwork_decide(
+    pool: &deadpool_postgres::Pool,
+    tenant: Tenant,
+    course: usize,
+    n: u64,
+) -> bool {
+    let mut client = pool.get().await.unwrap();
+    let tx = begin(&mut client, tenant).await.unwrap();
+    let tag = format!("course:c{course}");
+    let query = Query::item(["CourseCreated", "StudentSubscribed"], [tag.clone()]);
+    let events = read(&tx, &query, 0, None).await.unwrap();
+    let mut capacity = 0u64;
+    let mut subscribed = 0u64;
+    for event in &events {
+        match event.r#type.as_str() {
+            "CourseCreated" => capacity = event.data["capacity"].as_u64().unwrap_or(0),
+            _ => subscribed += 1,
+        }
+    }
+    if subscribed >= capacity {
+        return false;
+    }
+    let student = format!("student:s{course}-{n}");
+    let event = NewEvent::new(
+        "StudentSubscribed",
+        serde_json::json!({ "student": student }),
+    )
+    .tagged([tag, student.clone()]);
+    let condition = AppendCondition {
+        fail_if_events_match: query,
+        after: events.last().map(|e| e.position),
+    };
+    if append(&tx, &[event], Some(&condition)).await.is_err() {
+        return false;
+    }
+    tx.commit().await.is_ok()
+}
+
+/// Decisions per second, 1 and 8 writers, for groundwork (Rust) and disintegrate.
+pub struct RustFigures {
+    pub groundwork_1: f64,
+    pub groundwork_8: f64,
+    pub disintegrate_1: f64,
+    pub disintegrate_8: f64,
+}
+
+pub async fn run(db: &TestDb) -> RustFigures {
+    // groundwork, as the application role.
+    let [tenant] = db.tenants().await;
+    let tenant = tenant.tenant();
+    let mut config = groundwork::pool::PoolConfig::new(db.url(DbRole::App));
+    config.max_size = 8;
+    let pool = config.build().unwrap();
+    {
+        let mut client = pool.get().await.unwrap();
+        let tx = begin(&mut client, tenant).await.unwrap();
+        for c in 0..COURSES {
+            let event = NewEvent::new("CourseCreated", serde_json::json!({ "capacity": CAPACITY }))
+                .tagged([format!("course:c{c}")]);
+            append(&tx, &[event], None).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+
+    // disintegrate, in its own database.
+    let owner = db.pool(DbRole::Owner).get().await.unwrap();
+    for sql in [
+        "DROP DATABASE IF EXISTS disintegrate_bench",
+        "CREATE DATABASE disintegrate_bench",
+    ] {
+        owner.batch_execute(sql).await.unwrap();
+    }
+    let server = db.url(DbRole::Owner).rsplit_once('/').unwrap().0.to_owned();
+    let pg = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(10)
+        .connect(&format!("{server}/disintegrate_bench"))
+        .await
+        .unwrap();
+    // disintegrate-postgres creates its schema with SQL that needs PostgreSQL 16 (a
+    // hexadecimal integer literal); on an older server it is reported, not measured.
+    let maker = match disintegrate_postgres::PgEventStore::try_new(
+        pg,
+        Json::<DomainEvent>::default(),
+    )
+    .await
+    {
+        Ok(store) => {
+            let maker = Arc::new(disintegrate_postgres::decision_maker(store, NoSnapshot));
+            for c in 0..COURSES {
+                maker
+                    .make(Define {
+                        course_id: format!("c{c}"),
+                    })
+                    .await
+                    .unwrap();
+            }
+            Some(maker)
+        }
+        Err(e) => {
+            println!(
+                "
+disintegrate not measured: initializing its event store failed on this server: {e}"
+            );
+            None
+        }
+    };
+
+    let mut figures = RustFigures {
+        groundwork_1: 0.0,
+        groundwork_8: 0.0,
+        disintegrate_1: 0.0,
+        disintegrate_8: 0.0,
+    };
+    // Interleaved: each writer count on both stores before the next.
+    for writers in [1, 8] {
+        let gw = {
+            let pool = pool.clone();
+            per_second(writers, move |course, n| {
+                let pool = pool.clone();
+                async move { groundwork_decide(&pool, tenant, course, n).await }
+            })
+            .await
+        };
+        let dis = match &maker {
+            None => f64::NAN,
+            Some(maker) => {
+                let maker = maker.clone();
+                per_second(writers, move |course, n| {
+                    let maker = maker.clone();
+                    async move {
+                        maker
+                            .make(Subscribe {
+                                course_id: format!("c{course}"),
+                                student_id: format!("s{course}-{n}"),
+                            })
+                            .await
+                            .is_ok()
+                    }
+                })
+                .await
+            }
+        };
+        if writers == 1 {
+            figures.groundwork_1 = gw;
+            figures.disintegrate_1 = dis;
+        } else {
+            figures.groundwork_8 = gw;
+            figures.disintegrate_8 = dis;
+        }
+    }
+    println!(
+        "\nDCB course subscription, Rust client (decisions per second; groundwork over disintegrate)"
+    );
+    println!(
+        "{:<28} {:>14} {:>14} {:>8}",
+        "workload", "groundwork", "disintegrate", "ratio"
+    );
+    for (label, ours, theirs) in [
+        (
+            "decision, 1 writer",
+            figures.groundwork_1,
+            figures.disintegrate_1,
+        ),
+        (
+            "decision, 8 writers",
+            figures.groundwork_8,
+            figures.disintegrate_8,
+        ),
+    ] {
+        println!(
+            "{label:<28} {ours:>14.0} {theirs:>14.0} {:>8.2}",
+            ours / theirs
+        );
+    }
+    figures
+}
