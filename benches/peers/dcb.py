@@ -7,7 +7,7 @@ creates (eventsourcing[postgres] pinned in requirements.txt). Prints one JSON ob
   in its own database.
 - groundwork: its SQL API (`eventstore.read`, `eventstore.append`) over psycopg with
   prepared statements, as the application role with the tenant set per transaction
-  (pipelined, so that setting the tenant costs no round trip of its own).
+  (each call is one statement in autocommit that sets the tenant for itself).
 
 The decision: read the course's events by tag, count its subscriptions, and if the
 course has room append one `StudentSubscribed` event on the condition that nothing
@@ -80,51 +80,52 @@ class EventSourcingStore:
 
 
 class GroundworkStore:
-    READ = "SELECT position, type FROM eventstore.read(%s::jsonb, 0, NULL)"
-    APPEND = "SELECT eventstore.append(%s::jsonb, %s::jsonb)"
-    TENANT = "SELECT set_config('app.current_org_id', %s, true), set_config('app.current_user_id', %s, true)"
+    # One statement each, in autocommit: the tenant is set for the statement's own
+    # transaction (set_config(..., true) in a subquery evaluated first), so a read and
+    # an append cost one round trip each, as eventsourcing's calls do. The decision
+    # needs no transaction around both: the append's condition ("nothing matching the
+    # query after what was read") is what keeps it consistent.
+    TENANT = (
+        "(SELECT set_config('app.current_org_id', %s, true),"
+        " set_config('app.current_user_id', %s, true) OFFSET 0) AS tenant"
+    )
+    READ = "SELECT e.position, e.type FROM " + TENANT + ", eventstore.read(%s::jsonb, 0, NULL) AS e"
+    APPEND = "SELECT eventstore.append(%s::jsonb, %s::jsonb) FROM " + TENANT
 
     def __init__(self, conninfo, org, user):
-        self.conn = psycopg.connect(conninfo, prepare_threshold=0)
+        self.conn = psycopg.connect(conninfo, prepare_threshold=0, autocommit=True)
         self.org, self.user = org, user
 
-    def _tenant(self, cur):
-        cur.execute(self.TENANT, (self.org, self.user), prepare=True)
+    def _append(self, events, condition):
+        self.conn.execute(
+            self.APPEND,
+            (json.dumps(events), None if condition is None else json.dumps(condition), self.org, self.user),
+            prepare=True,
+        )
 
     def define(self, course):
-        with self.conn.transaction(), self.conn.cursor() as cur:
-            self._tenant(cur)
-            events = [{"type": "CourseDefined", "tags": [f"course:{course}"], "data": {"capacity": 1000000}}]
-            cur.execute(self.APPEND, (json.dumps(events), None), prepare=True)
+        self._append([{"type": "CourseDefined", "tags": [f"course:{course}"], "data": {"capacity": 1000000}}], None)
 
     def decide(self, course, student):
         query = {"items": [{"types": TYPES, "tags": [f"course:{course}"]}]}
-        # Pipelined: BEGIN, the tenant and the read go in one round trip, the append
-        # and COMMIT in a second.
-        with self.conn.pipeline(), self.conn.transaction(), self.conn.cursor() as cur:
-            self._tenant(cur)
-            cur.execute(self.READ, (json.dumps(query),), prepare=True)
-            subscribed = 0
-            head = 0
-            for position, kind in cur.fetchall():
-                head = position
-                if kind == "StudentSubscribed":
-                    subscribed += 1
-            events = [
-                {
-                    "type": "StudentSubscribed",
-                    "tags": [f"course:{course}", f"student:{student}"],
-                    "data": {"student": student},
-                }
-            ]
-            condition = {"fail_if_events_match": query, "after": head}
-            cur.execute(self.APPEND, (json.dumps(events), json.dumps(condition)), prepare=True)
+        rows = self.conn.execute(self.READ, (self.org, self.user, json.dumps(query)), prepare=True).fetchall()
+        subscribed = 0
+        head = 0
+        for position, kind in rows:
+            head = position
+            if kind == "StudentSubscribed":
+                subscribed += 1
+        events = [
+            {
+                "type": "StudentSubscribed",
+                "tags": [f"course:{course}", f"student:{student}"],
+                "data": {"student": student},
+            }
+        ]
+        self._append(events, {"fail_if_events_match": query, "after": head})
 
     def append_alone(self, course, student):
-        with self.conn.pipeline(), self.conn.transaction(), self.conn.cursor() as cur:
-            self._tenant(cur)
-            events = [{"type": "StudentSubscribed", "tags": [f"course:{course}", f"student:{student}"], "data": {}}]
-            cur.execute(self.APPEND, (json.dumps(events), None), prepare=True)
+        self._append([{"type": "StudentSubscribed", "tags": [f"course:{course}", f"student:{student}"], "data": {}}], None)
 
     def close(self):
         self.conn.close()
