@@ -25,7 +25,7 @@ pub const INSERT_MANY: &str = "INSERT INTO identity.organizations (name, slug, s
 
 const ORGANIZATIONS: i64 = 10_000;
 const MEMBERS: i64 = 200;
-const ROUNDS: usize = 7;
+const ROUNDS: usize = 15;
 
 /// An organization row, decoded by hand (the floor) and by sqlx.
 #[derive(Debug, sqlx::FromRow)]
