@@ -15,7 +15,9 @@
 //! 3. The course-subscription decision (DCB) on groundwork's event store, as the
 //!    application role, and on the Python `eventsourcing` package's PostgreSQL DCB
 //!    recorder, both driven from one Python client (`dcb.py`, in a virtual environment
-//!    this bench creates): 1 and 8 writers, and appends alone.
+//!    this bench creates): 1 and 8 writers, and appends alone; and from Rust on
+//!    groundwork's event store and on disintegrate (disintegrate-postgres, its own
+//!    database).
 //!
 //! Run with `cargo bench -p groundwork-bench --bench peers`; it ends with
 //! `queries_vs_peers: ratio_1row=<x> ratio_100rows=<x> ratio_10k=<x> sqlx_ratio_100rows=<x> diesel_ratio_100rows=<x>`
