@@ -33,12 +33,24 @@ fn python() -> PathBuf {
     let stamp = venv.join("requirements.txt");
     let current = std::fs::read(&stamp).ok() == std::fs::read(&requirements).ok();
     if !python.exists() || !current {
-        let status = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 -m venv (install python3-venv)");
-        assert!(status.success(), "python3 -m venv failed");
+        let make_venv = || {
+            Command::new("python3")
+                .args(["-m", "venv", "--clear"])
+                .arg(&venv)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !make_venv() {
+            // Debian's python3 comes without venv; a fresh machine gets it here.
+            let _ = Command::new("apt-get")
+                .args(["install", "-y", "-qq", "python3-venv"])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .status();
+            assert!(
+                make_venv(),
+                "python3 -m venv failed: install python3 and python3-venv"
+            );
+        }
         let status = Command::new(venv.join("bin/pip"))
             .args(["install", "--quiet", "-r"])
             .arg(&requirements)
