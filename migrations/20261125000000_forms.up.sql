@@ -28,8 +28,8 @@ RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN replace(replace(p_name, '~', '~0'), '/', '~1');
 
--- The value a "#..." URI fragment points at inside p_root, or NULL.
-CREATE FUNCTION forms.schema_resolve(p_root jsonb, p_ref text)
+-- Resolves any "#..." fragment: percent-decoding, then a JSON pointer (~0, ~1).
+CREATE FUNCTION forms.schema_resolve_pointer(p_root jsonb, p_ref text)
 RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
@@ -82,6 +82,16 @@ BEGIN
     RETURN node;
 END;
 $$;
+
+-- The value a "#..." URI fragment points at inside p_root, or NULL. A fragment of
+-- plain tokens (object keys, canonical array indexes) resolves in one step, inlined
+-- into the caller; escaped ones go through the decoder.
+CREATE FUNCTION forms.schema_resolve(p_root jsonb, p_ref text)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN p_ref ~ '^#(/([^/%~0-9-][^/%~]*|0|[1-9][0-9]{0,8}))+$'
+            THEN p_root #> string_to_array(substr(p_ref, 3), '/')
+            ELSE forms.schema_resolve_pointer(p_root, p_ref) END;
 
 CREATE FUNCTION forms.schema_eval(
     s jsonb, i jsonb, root jsonb, ipath text, spath text, mode integer, hops integer)
@@ -409,10 +419,7 @@ BEGIN
                 RAISE EXCEPTION 'the $ref at % recurses without reaching a value', spath || '/$ref'
                     USING ERRCODE = 'GWF01', DETAIL = 'schema_path: ' || spath || '/$ref';
             END IF;
-            -- Plain pointers ("#/$defs/item") resolve in one step; escapes need the full decoder.
-            v := CASE WHEN (sub #>> '{}') ~ '^#(/[^/%~]+)+$'
-                      THEN root #> string_to_array(substr(sub #>> '{}', 3), '/')
-                      ELSE forms.schema_resolve(root, sub #>> '{}') END;
+            v := forms.schema_resolve(root, sub #>> '{}');
             IF v IS NULL THEN
                 RAISE EXCEPTION 'the $ref % does not point into this schema', sub
                     USING ERRCODE = 'GWF01', DETAIL = 'schema_path: ' || spath || '/$ref';
@@ -684,9 +691,7 @@ BEGIN
                         RAISE EXCEPTION 'the $ref % recurses without reaching a value', sub -> '$ref'
                             USING ERRCODE = 'GWF01';
                     END IF;
-                    sub := CASE WHEN (sub ->> '$ref') ~ '^#(/[^/%~]+)+$'
-                                THEN root #> string_to_array(substr(sub ->> '$ref', 3), '/')
-                                ELSE forms.schema_resolve(root, sub ->> '$ref') END;
+                    sub := forms.schema_resolve(root, sub ->> '$ref');
                     IF sub IS NULL THEN
                         RAISE EXCEPTION 'a $ref does not point into this schema' USING ERRCODE = 'GWF01';
                     END IF;
@@ -731,10 +736,7 @@ BEGIN
             IF hops >= 32 THEN
                 RAISE EXCEPTION 'the $ref % recurses without reaching a value', sub USING ERRCODE = 'GWF01';
             END IF;
-            -- Plain pointers ("#/$defs/item") resolve in one step; escapes need the full decoder.
-            v := CASE WHEN (sub #>> '{}') ~ '^#(/[^/%~]+)+$'
-                      THEN root #> string_to_array(substr(sub #>> '{}', 3), '/')
-                      ELSE forms.schema_resolve(root, sub #>> '{}') END;
+            v := forms.schema_resolve(root, sub #>> '{}');
             IF v IS NULL THEN
                 RAISE EXCEPTION 'the $ref % does not point into this schema', sub USING ERRCODE = 'GWF01';
             END IF;
