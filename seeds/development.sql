@@ -271,675 +271,102 @@ BEGIN
     RETURNING id INTO form;
     PERFORM forms.form_definition_publish(form);
 
-    FOR item IN SELECT value FROM jsonb_array_elements($submissions$[
- {
-  "title": "Replace broken laptop screen",
-  "priority": 1,
-  "category": "hardware",
-  "description": "The screen flickers and has a dead column of pixels since Monday.",
-  "due_date": "2026-12-01",
-  "budget": 349.99,
-  "urgent": true,
-  "tags": [
-   "laptop",
-   "screen",
-   "warranty"
-  ],
-  "requester": {
-   "name": "Ada Lovelace",
-   "email": "ada@example.com",
-   "phone": "+441234567890",
-   "department": "Research"
-  },
-  "address": {
-   "street": "12 Analytical Row",
-   "city": "London",
-   "postcode": "N1 9GU",
-   "country": "GB"
-  },
-  "items": [
-   {
-    "sku": "SCR-1440",
-    "quantity": 1,
-    "unit_price": 299.0
-   }
-  ],
-  "approver": "6f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f",
-  "contact_preference": "email",
-  "notes": [
-   "call before 5pm"
-  ],
-  "attachments": [
-   {
-    "name": "photo.jpg",
-    "size": 204800
-   }
-  ]
- },
- {
-  "title": "New starter: laptop and accounts",
-  "priority": 4,
-  "category": "hardware",
-  "description": "The screen flickers and has a dead column of pixels since Monday.",
-  "due_date": "2026-12-01",
-  "budget": 349.99,
-  "urgent": false,
-  "tags": [
-   "laptop",
-   "screen",
-   "warranty"
-  ],
-  "requester": {
-   "name": "Ada Lovelace",
-   "email": "ada@example.com",
-   "phone": "+441234567890",
-   "department": "Research"
-  },
-  "address": {
-   "street": "12 Analytical Row",
-   "city": "London",
-   "postcode": "N1 9GU",
-   "country": "GB"
-  },
-  "items": [
-   {
-    "sku": "SCR-1440",
-    "quantity": 1,
-    "unit_price": 299.0
-   },
-   {
-    "sku": "TOOL-KIT",
-    "quantity": 1,
-    "unit_price": 25.5
-   }
-  ],
-  "approver": "6f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f",
-  "contact_preference": "email",
-  "notes": [
-   "call before 5pm"
-  ],
-  "attachments": [
-   {
-    "name": "photo.jpg",
-    "size": 204800
-   }
-  ],
-  "shipping": {
-   "method": "express",
-   "cost": 15.0
-  }
- },
- {
-  "title": "VPN access for contractor",
-  "priority": 2,
-  "category": "access",
-  "description": "The screen flickers and has a dead column of pixels since Monday.",
-  "due_date": "2026-12-01",
-  "budget": 349.99,
-  "urgent": false,
-  "tags": [
-   "laptop",
-   "screen",
-   "warranty"
-  ],
-  "requester": {
-   "name": "Ada Lovelace",
-   "email": "ada@example.com",
-   "phone": "+441234567890",
-   "department": "Research"
-  },
-  "address": {
-   "street": "12 Analytical Row",
-   "city": "London",
-   "postcode": "N1 9GU",
-   "country": "GB"
-  },
-  "items": [
-   {
-    "sku": "SCR-1440",
-    "quantity": 1,
-    "unit_price": 299.0
-   },
-   {
-    "sku": "TOOL-KIT",
-    "quantity": 1,
-    "unit_price": 25.5
-   },
-   {
-    "sku": "ADH-STRIP",
-    "quantity": 4,
-    "unit_price": 2.0
-   }
-  ],
-  "approver": "6f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f",
-  "contact_preference": "email",
-  "notes": [
-   "call before 5pm"
-  ],
-  "attachments": [
-   {
-    "name": "photo.jpg",
-    "size": 204800
-   }
-  ],
-  "shipping": {
-   "method": "express",
-   "cost": 15.0
-  }
- },
- {
-  "title": "Second monitor for design team",
-  "priority": 5,
-  "category": "hardware",
-  "description": "The screen flickers and has a dead column of pixels since Monday.",
-  "due_date": "2026-12-01",
-  "budget": 349.99,
-  "urgent": false,
-  "tags": [
-   "laptop",
-   "screen",
-   "warranty"
-  ],
-  "requester": {
-   "name": "Ada Lovelace",
-   "email": "ada@example.com",
-   "phone": "+441234567890",
-   "department": "Research"
-  },
-  "address": {
-   "street": "12 Analytical Row",
-   "city": "London",
-   "postcode": "N1 9GU",
-   "country": "GB"
-  },
-  "items": [
-   {
-    "sku": "SCR-1440",
-    "quantity": 1,
-    "unit_price": 299.0
-   },
-   {
-    "sku": "TOOL-KIT",
-    "quantity": 1,
-    "unit_price": 25.5
-   },
-   {
-    "sku": "ADH-STRIP",
-    "quantity": 4,
-    "unit_price": 2.0
-   },
-   {
-    "sku": "SHIP-EXP",
-    "quantity": 1,
-    "unit_price": 15.0
-   }
-  ],
-  "approver": "6f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f",
-  "contact_preference": "email",
-  "notes": [
-   "call before 5pm"
-  ],
-  "attachments": [
-   {
-    "name": "photo.jpg",
-    "size": 204800
-   }
-  ]
- },
- {
-  "title": "Fix leaking tap in kitchen",
-  "priority": 3,
-  "category": "facilities",
-  "description": "The screen flickers and has a dead column of pixels since Monday.",
-  "due_date": "2026-12-01",
-  "budget": 349.99,
-  "urgent": false,
-  "tags": [
-   "laptop",
-   "screen",
-   "warranty"
-  ],
-  "requester": {
-   "name": "Ada Lovelace",
-   "email": "ada@example.com",
-   "phone": "+441234567890",
-   "department": "Research"
-  },
-  "address": {
-   "street": "12 Analytical Row",
-   "city": "London",
-   "postcode": "N1 9GU",
-   "country": "GB"
-  },
-  "items": [
-   {
-    "sku": "SCR-1440",
-    "quantity": 1,
-    "unit_price": 299.0
-   },
-   {
-    "sku": "TOOL-KIT",
-    "quantity": 1,
-    "unit_price": 25.5
-   },
-   {
-    "sku": "ADH-STRIP",
-    "quantity": 4,
-    "unit_price": 2.0
-   },
-   {
-    "sku": "SHIP-EXP",
-    "quantity": 1,
-    "unit_price": 15.0
-   },
-   {
-    "sku": "WRNTY-EXT",
-    "quantity": 1,
-    "unit_price": 0,
-    "note": "extended cover"
-   }
-  ],
-  "approver": "6f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f",
-  "contact_preference": "email",
-  "notes": [
-   "call before 5pm"
-  ],
-  "attachments": [
-   {
-    "name": "photo.jpg",
-    "size": 204800
-   }
-  ],
-  "shipping": {
-   "method": "express",
-   "cost": 15.0
-  }
- },
- {
-  "title": "Renew design software licences",
-  "priority": 1,
-  "category": "software",
-  "description": "The screen flickers and has a dead column of pixels since Monday.",
-  "due_date": "2026-12-01",
-  "budget": 349.99,
-  "urgent": true,
-  "tags": [
-   "laptop",
-   "screen",
-   "warranty"
-  ],
-  "requester": {
-   "name": "Ada Lovelace",
-   "email": "ada@example.com",
-   "phone": "+441234567890",
-   "department": "Research"
-  },
-  "address": {
-   "street": "12 Analytical Row",
-   "city": "London",
-   "postcode": "N1 9GU",
-   "country": "GB"
-  },
-  "items": [
-   {
-    "sku": "SCR-1440",
-    "quantity": 1,
-    "unit_price": 299.0
-   }
-  ],
-  "approver": "6f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f",
-  "contact_preference": "email",
-  "notes": [
-   "call before 5pm"
-  ],
-  "attachments": [
-   {
-    "name": "photo.jpg",
-    "size": 204800
-   }
-  ],
-  "shipping": {
-   "method": "express",
-   "cost": 15.0
-  }
- },
- {
-  "title": "Badge access to lab 3",
-  "priority": 4,
-  "category": "access",
-  "description": "The screen flickers and has a dead column of pixels since Monday.",
-  "due_date": "2026-12-01",
-  "budget": 349.99,
-  "urgent": false,
-  "tags": [
-   "laptop",
-   "screen",
-   "warranty"
-  ],
-  "requester": {
-   "name": "Ada Lovelace",
-   "email": "ada@example.com",
-   "phone": "+441234567890",
-   "department": "Research"
-  },
-  "address": {
-   "street": "12 Analytical Row",
-   "city": "London",
-   "postcode": "N1 9GU",
-   "country": "GB"
-  },
-  "items": [
-   {
-    "sku": "SCR-1440",
-    "quantity": 1,
-    "unit_price": 299.0
-   },
-   {
-    "sku": "TOOL-KIT",
-    "quantity": 1,
-    "unit_price": 25.5
-   }
-  ],
-  "approver": "6f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f",
-  "contact_preference": "email",
-  "notes": [
-   "call before 5pm"
-  ],
-  "attachments": [
-   {
-    "name": "photo.jpg",
-    "size": 204800
-   }
-  ]
- },
- {
-  "title": "Printer on floor 2 jams",
-  "priority": 2,
-  "category": "hardware",
-  "description": "The screen flickers and has a dead column of pixels since Monday.",
-  "due_date": "2026-12-01",
-  "budget": 349.99,
-  "urgent": false,
-  "tags": [
-   "laptop",
-   "screen",
-   "warranty"
-  ],
-  "requester": {
-   "name": "Ada Lovelace",
-   "email": "ada@example.com",
-   "phone": "+441234567890",
-   "department": "Research"
-  },
-  "address": {
-   "street": "12 Analytical Row",
-   "city": "London",
-   "postcode": "N1 9GU",
-   "country": "GB"
-  },
-  "items": [
-   {
-    "sku": "SCR-1440",
-    "quantity": 1,
-    "unit_price": 299.0
-   },
-   {
-    "sku": "TOOL-KIT",
-    "quantity": 1,
-    "unit_price": 25.5
-   },
-   {
-    "sku": "ADH-STRIP",
-    "quantity": 4,
-    "unit_price": 2.0
-   }
-  ],
-  "approver": "6f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f",
-  "contact_preference": "email",
-  "notes": [
-   "call before 5pm"
-  ],
-  "attachments": [
-   {
-    "name": "photo.jpg",
-    "size": 204800
-   }
-  ],
-  "shipping": {
-   "method": "express",
-   "cost": 15.0
-  }
- },
- {
-  "title": "Upgrade meeting-room display",
-  "priority": 5,
-  "category": "facilities",
-  "description": "The screen flickers and has a dead column of pixels since Monday.",
-  "due_date": "2026-12-01",
-  "budget": 349.99,
-  "urgent": false,
-  "tags": [
-   "laptop",
-   "screen",
-   "warranty"
-  ],
-  "requester": {
-   "name": "Ada Lovelace",
-   "email": "ada@example.com",
-   "phone": "+441234567890",
-   "department": "Research"
-  },
-  "address": {
-   "street": "12 Analytical Row",
-   "city": "London",
-   "postcode": "N1 9GU",
-   "country": "GB"
-  },
-  "items": [
-   {
-    "sku": "SCR-1440",
-    "quantity": 1,
-    "unit_price": 299.0
-   },
-   {
-    "sku": "TOOL-KIT",
-    "quantity": 1,
-    "unit_price": 25.5
-   },
-   {
-    "sku": "ADH-STRIP",
-    "quantity": 4,
-    "unit_price": 2.0
-   },
-   {
-    "sku": "SHIP-EXP",
-    "quantity": 1,
-    "unit_price": 15.0
-   }
-  ],
-  "approver": "6f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f",
-  "contact_preference": "email",
-  "notes": [
-   "call before 5pm"
-  ],
-  "attachments": [
-   {
-    "name": "photo.jpg",
-    "size": 204800
-   }
-  ],
-  "shipping": {
-   "method": "express",
-   "cost": 15.0
-  }
- },
- {
-  "title": "Ergonomic chair request",
-  "priority": 3,
-  "category": "other",
-  "description": "The screen flickers and has a dead column of pixels since Monday.",
-  "due_date": "2026-12-01",
-  "budget": 349.99,
-  "urgent": false,
-  "tags": [
-   "laptop",
-   "screen",
-   "warranty"
-  ],
-  "requester": {
-   "name": "Ada Lovelace",
-   "email": "ada@example.com",
-   "phone": "+441234567890",
-   "department": "Research"
-  },
-  "address": {
-   "street": "12 Analytical Row",
-   "city": "London",
-   "postcode": "N1 9GU",
-   "country": "GB"
-  },
-  "items": [
-   {
-    "sku": "SCR-1440",
-    "quantity": 1,
-    "unit_price": 299.0
-   },
-   {
-    "sku": "TOOL-KIT",
-    "quantity": 1,
-    "unit_price": 25.5
-   },
-   {
-    "sku": "ADH-STRIP",
-    "quantity": 4,
-    "unit_price": 2.0
-   },
-   {
-    "sku": "SHIP-EXP",
-    "quantity": 1,
-    "unit_price": 15.0
-   },
-   {
-    "sku": "WRNTY-EXT",
-    "quantity": 1,
-    "unit_price": 0,
-    "note": "extended cover"
-   }
-  ],
-  "approver": "6f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f",
-  "contact_preference": "email",
-  "notes": [
-   "call before 5pm"
-  ],
-  "attachments": [
-   {
-    "name": "photo.jpg",
-    "size": 204800
-   }
-  ]
- },
- {
-  "title": "Reset MFA for field engineer",
-  "priority": 1,
-  "category": "access",
-  "description": "The screen flickers and has a dead column of pixels since Monday.",
-  "due_date": "2026-12-01",
-  "budget": 349.99,
-  "urgent": true,
-  "tags": [
-   "laptop",
-   "screen",
-   "warranty"
-  ],
-  "requester": {
-   "name": "Ada Lovelace",
-   "email": "ada@example.com",
-   "phone": "+441234567890",
-   "department": "Research"
-  },
-  "address": {
-   "street": "12 Analytical Row",
-   "city": "London",
-   "postcode": "N1 9GU",
-   "country": "GB"
-  },
-  "items": [
-   {
-    "sku": "SCR-1440",
-    "quantity": 1,
-    "unit_price": 299.0
-   }
-  ],
-  "approver": "6f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f",
-  "contact_preference": "email",
-  "notes": [
-   "call before 5pm"
-  ],
-  "attachments": [
-   {
-    "name": "photo.jpg",
-    "size": 204800
-   }
-  ],
-  "shipping": {
-   "method": "express",
-   "cost": 15.0
-  }
- },
- {
-  "title": "Move desk to north wing",
-  "priority": 4,
-  "category": "facilities",
-  "description": "The screen flickers and has a dead column of pixels since Monday.",
-  "due_date": "2026-12-01",
-  "budget": 349.99,
-  "urgent": false,
-  "tags": [
-   "laptop",
-   "screen",
-   "warranty"
-  ],
-  "requester": {
-   "name": "Ada Lovelace",
-   "email": "ada@example.com",
-   "phone": "+441234567890",
-   "department": "Research"
-  },
-  "address": {
-   "street": "12 Analytical Row",
-   "city": "London",
-   "postcode": "N1 9GU",
-   "country": "GB"
-  },
-  "items": [
-   {
-    "sku": "SCR-1440",
-    "quantity": 1,
-    "unit_price": 299.0
-   },
-   {
-    "sku": "TOOL-KIT",
-    "quantity": 1,
-    "unit_price": 25.5
-   }
-  ],
-  "approver": "6f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f",
-  "contact_preference": "email",
-  "notes": [
-   "call before 5pm"
-  ],
-  "attachments": [
-   {
-    "name": "photo.jpg",
-    "size": 204800
-   }
-  ],
-  "shipping": {
-   "method": "express",
-   "cost": 15.0
-  }
- }
-]$submissions$) LOOP
+    -- Twelve requests: the shared fixture's valid submission with its own title,
+    -- category, priority and number of line items.
+    FOR item IN
+        SELECT jsonb_set(jsonb_set(jsonb_set(jsonb_set(
+                   CASE WHEN r.n % 3 = 1 THEN base.doc - 'shipping' ELSE base.doc END,
+                   '{title}', to_jsonb(r.title)),
+                   '{category}', to_jsonb(r.category)),
+                   '{priority}', to_jsonb(1 + (r.n - 1) * 3 % 5)),
+                   '{items}', (SELECT jsonb_agg(i.value ORDER BY i.n)
+                               FROM jsonb_array_elements(base.doc -> 'items') WITH ORDINALITY i(value, n)
+                               WHERE i.n <= 1 + (r.n - 1) % 5))
+        FROM (VALUES
+            (1, 'Replace broken laptop screen', 'hardware'),
+            (2, 'New starter: laptop and accounts', 'hardware'),
+            (3, 'VPN access for contractor', 'access'),
+            (4, 'Second monitor for design team', 'hardware'),
+            (5, 'Fix leaking tap in kitchen', 'facilities'),
+            (6, 'Renew design software licences', 'software'),
+            (7, 'Badge access to lab 3', 'access'),
+            (8, 'Printer on floor 2 jams', 'hardware'),
+            (9, 'Upgrade meeting-room display', 'facilities'),
+            (10, 'Ergonomic chair request', 'other'),
+            (11, 'Reset MFA for field engineer', 'access'),
+            (12, 'Move desk to north wing', 'facilities')
+        ) AS r(n, title, category),
+        (SELECT $submission${
+         "title": "Replace broken laptop screen",
+         "priority": 2,
+         "category": "hardware",
+         "description": "The screen flickers and has a dead column of pixels since Monday.",
+         "due_date": "2026-12-01",
+         "budget": 349.99,
+         "urgent": false,
+         "tags": [
+          "laptop",
+          "screen",
+          "warranty"
+         ],
+         "requester": {
+          "name": "Ada Lovelace",
+          "email": "ada@example.com",
+          "phone": "+441234567890",
+          "department": "Research"
+         },
+         "address": {
+          "street": "12 Analytical Row",
+          "city": "London",
+          "postcode": "N1 9GU",
+          "country": "GB"
+         },
+         "items": [
+          {
+           "sku": "SCR-1440",
+           "quantity": 1,
+           "unit_price": 299.0
+          },
+          {
+           "sku": "TOOL-KIT",
+           "quantity": 1,
+           "unit_price": 25.5
+          },
+          {
+           "sku": "ADH-STRIP",
+           "quantity": 4,
+           "unit_price": 2.0
+          },
+          {
+           "sku": "SHIP-EXP",
+           "quantity": 1,
+           "unit_price": 15.0
+          },
+          {
+           "sku": "WRNTY-EXT",
+           "quantity": 1,
+           "unit_price": 0,
+           "note": "extended cover"
+          }
+         ],
+         "approver": "6f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f",
+         "contact_preference": "email",
+         "notes": [
+          "call before 5pm"
+         ],
+         "attachments": [
+          {
+           "name": "photo.jpg",
+           "size": 204800
+          }
+         ],
+         "shipping": {
+          "method": "express",
+          "cost": 15.0
+         }
+        }$submission$::jsonb AS doc) AS base
+        ORDER BY r.n
+    LOOP
         n := n + 1;
         INSERT INTO forms.form_submissions (form_definition_id, data, status)
         VALUES (form, item, CASE WHEN n % 4 = 0 THEN 'draft' ELSE 'submitted' END)

@@ -101,7 +101,13 @@ async fn seed(settings: &Settings) -> Result<ExitCode, Box<dyn std::error::Error
                     db.message()
                 )
                 .into(),
-                _ => format!("loading the seed data: {e}").into(),
+                Some(db) => format!(
+                    "loading the seed data: {}: {}",
+                    db.code().code(),
+                    db.message()
+                )
+                .into(),
+                None => format!("loading the seed data: {e}").into(),
             }
         })?;
     let row = client
