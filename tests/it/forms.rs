@@ -147,6 +147,39 @@ async fn transition(
     .await
 }
 
+async fn submission(db: &TestDb, tenant: Tenant, id: Uuid) -> FormSubmission {
+    act(db, tenant, move |tx| {
+        async move { Ok(form_submission_get().bind(tx, &id).one().await?) }.boxed()
+    })
+    .await
+    .unwrap()
+}
+
+async fn new_version(db: &TestDb, tenant: Tenant, id: Uuid) -> Result<FormDefinition, Error> {
+    act(db, tenant, move |tx| {
+        async move { Ok(form_definition_new_version().bind(tx, &id).one().await?) }.boxed()
+    })
+    .await
+}
+
+async fn update_data(
+    db: &TestDb,
+    tenant: Tenant,
+    id: Uuid,
+    data: Value,
+) -> Result<FormSubmission, Error> {
+    act(db, tenant, move |tx| {
+        async move {
+            Ok(form_submission_update_data()
+                .params(tx, &FormSubmissionUpdateDataParams { data: &data, id })
+                .one()
+                .await?)
+        }
+        .boxed()
+    })
+    .await
+}
+
 /// `sql` as the application role for `tenant`, its first column of every row.
 async fn query_as_app<T>(db: &TestDb, tenant: Tenant, sql: &str, id: Uuid) -> Vec<T>
 where
@@ -254,11 +287,7 @@ async fn a_definition_goes_draft_active_archived_and_only_a_draft_changes() {
     assert!(matches!(err, Error::InvalidTransition(_)), "{err}");
 
     // A new version starts as a draft copy; publishing it archives version 1.
-    let v2 = act(&db, a, move |tx| {
-        async move { Ok(form_definition_new_version().bind(tx, &v1.id).one().await?) }.boxed()
-    })
-    .await
-    .unwrap();
+    let v2 = new_version(&db, a, v1.id).await.unwrap();
     assert_eq!(
         (v2.name.as_str(), v2.version, v2.status.as_str()),
         ("Service request", 2, "draft")
@@ -589,17 +618,7 @@ async fn submissions_are_validated_with_every_error_and_nothing_written() {
     let mut bad = fixture("typical.valid.json");
     bad["requester"]["name"] = json!("");
     let id = ok.id;
-    let err = act(&db, a, move |tx| {
-        async move {
-            Ok(form_submission_update_data()
-                .params(tx, &FormSubmissionUpdateDataParams { data: &bad, id })
-                .one()
-                .await?)
-        }
-        .boxed()
-    })
-    .await
-    .unwrap_err();
+    let err = update_data(&db, a, id, bad).await.unwrap_err();
     assert_eq!(
         err.validation_errors(),
         [ValidationError {
@@ -609,11 +628,7 @@ async fn submissions_are_validated_with_every_error_and_nothing_written() {
             message: "the string is 0 characters long, shorter than the minimum of 1".into(),
         }]
     );
-    let kept = act(&db, a, move |tx| {
-        async move { Ok(form_submission_get().bind(tx, &id).one().await?) }.boxed()
-    })
-    .await
-    .unwrap();
+    let kept = submission(&db, a, id).await;
     assert_eq!(kept.data, fixture("typical.valid.json"));
     assert_eq!(kept.revision, 1);
 
@@ -701,11 +716,7 @@ async fn submissions_go_to_the_active_version_only() {
         .unwrap_err();
     assert!(matches!(err, Error::FormNotActive(_)), "{err}");
     let v1 = publish(&db, a, draft.id).await.unwrap();
-    let v2 = act(&db, a, move |tx| {
-        async move { Ok(form_definition_new_version().bind(tx, &v1.id).one().await?) }.boxed()
-    })
-    .await
-    .unwrap();
+    let v2 = new_version(&db, a, v1.id).await.unwrap();
     publish(&db, a, v2.id).await.unwrap();
     // Version 1 is archived now.
     let err = submit(&db, a, v1.id, json!({}), "submitted")
@@ -854,34 +865,16 @@ async fn submission_statuses_move_only_along_the_allowed_transitions() {
                     matches!(err, Error::InvalidTransition(_)),
                     "{from} -> {to}: {err}"
                 );
-                let s = act(&db, a, move |tx| {
-                    async move { Ok(form_submission_get().bind(tx, &id).one().await?) }.boxed()
-                })
-                .await
-                .unwrap();
+                let s = submission(&db, a, id).await;
                 assert_eq!(s.status, from, "{from} -> {to} changed the row");
             }
         }
     }
     // Decided submissions keep their data too.
     let id = reach("approved").await;
-    let err = act(&db, a, move |tx| {
-        async move {
-            Ok(form_submission_update_data()
-                .params(
-                    tx,
-                    &FormSubmissionUpdateDataParams {
-                        data: json!({"late": true}),
-                        id,
-                    },
-                )
-                .one()
-                .await?)
-        }
-        .boxed()
-    })
-    .await
-    .unwrap_err();
+    let err = update_data(&db, a, id, json!({"late": true}))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidTransition(_)), "{err}");
     // The submit query is draft -> submitted; a second submit is refused.
     let id = reach("draft").await;
@@ -1051,11 +1044,7 @@ async fn a_submissions_events_and_row_commit_or_roll_back_together() {
     )
     .await;
     assert_eq!(versions, [1, 2, 3]);
-    let s = act(&db, a, move |tx| {
-        async move { Ok(form_submission_get().bind(tx, &id).one().await?) }.boxed()
-    })
-    .await
-    .unwrap();
+    let s = submission(&db, a, id).await;
     assert_eq!(s.revision, 3);
 }
 
