@@ -363,3 +363,46 @@ async fn tenant_context_does_not_outlive_its_transaction_on_a_pooled_connection(
     let row = client.query_one(read_context, &[]).await.unwrap();
     assert_eq!(row.get::<_, String>(0), "");
 }
+
+/// `begin` sends the context without waiting for it; whatever the caller sends first,
+/// and however (prepared, simple, nothing at all), runs with the context set, and the
+/// context ends with the transaction.
+#[tokio::test]
+async fn begin_sets_the_context_before_the_first_statement() {
+    let w = world().await;
+    let pool = {
+        let mut config = groundwork::pool::PoolConfig::new(w.db.url(DbRole::App));
+        config.max_size = 1;
+        config.build().unwrap()
+    };
+    let read_context = "SELECT coalesce(current_setting('app.current_org_id', true), '') \
+                        || '/' || coalesce(current_setting('app.current_user_id', true), '')";
+    let mut client = pool.get().await.unwrap();
+    for round in 0..20 {
+        let (tenant, expected) = match round % 3 {
+            0 => (Tenant::new(w.a, w.ada), format!("{}/{}", w.a, w.ada)),
+            1 => (Tenant::organization(w.b), format!("{}/", w.b)),
+            _ => (Tenant::user(w.ada), format!("/{}", w.ada)),
+        };
+        let tx = begin(&mut client, tenant).await.unwrap();
+        let seen: String = if round % 2 == 0 {
+            tx.query_one(read_context, &[]).await.unwrap().get(0)
+        } else {
+            match &tx.simple_query(read_context).await.unwrap()[1] {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).unwrap().to_owned(),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(seen, expected, "round {round}");
+        match round % 4 {
+            0 => tx.commit().await.unwrap(),
+            1 => tx.rollback().await.unwrap(),
+            _ => drop(tx),
+        }
+    }
+    // A transaction with no statement of its own commits, and leaves nothing behind.
+    let tx = begin(&mut client, Tenant::new(w.a, w.ada)).await.unwrap();
+    tx.commit().await.unwrap();
+    let seen: String = client.query_one(read_context, &[]).await.unwrap().get(0);
+    assert_eq!(seen, "/");
+}

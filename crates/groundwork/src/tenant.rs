@@ -22,11 +22,11 @@
 //! ```
 
 use deadpool_postgres::Transaction;
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use uuid::Uuid;
 
 use crate::Error;
-use crate::queries::identity::tenant_context::tenant_context_set;
 
 /// Who a transaction acts for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -64,16 +64,37 @@ impl Tenant {
 }
 
 /// Begins a transaction on `client` with `tenant` set for that transaction only.
+///
+/// One round trip: the transaction's `BEGIN` is awaited, and the statement that sets
+/// the context is sent without waiting for its answer, so it travels with the
+/// transaction's first statement. tokio-postgres sends a request when its future is
+/// first polled and runs requests in that order, so the context is in place before
+/// anything the caller sends. The statement holds nothing but two UUID literals and
+/// cannot fail on its own; if the server refuses it all the same, the transaction is
+/// aborted and the caller's first statement fails (SQLSTATE 25P02) rather than running
+/// without a tenant.
 pub async fn begin<'c>(
     client: &'c mut deadpool_postgres::Client,
     tenant: Tenant,
 ) -> Result<Transaction<'c>, Error> {
     let tx = client.transaction().await?;
-    tenant_context_set()
-        .bind(&tx, &tenant.organization_id, &tenant.user_id)
-        .one()
-        .await?;
+    let set = context_statement(tenant);
+    if let Some(Err(e)) = tx.batch_execute(&set).now_or_never() {
+        return Err(e.into());
+    }
     Ok(tx)
+}
+
+/// `SELECT set_config(...)` for both settings, as the `tenant_context_set` query sets them; the
+/// values are UUIDs, printed as hexadecimal digits and hyphens only.
+fn context_statement(tenant: Tenant) -> String {
+    let text = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
+    format!(
+        "SELECT set_config('app.current_org_id', '{}', true), \
+         set_config('app.current_user_id', '{}', true)",
+        text(tenant.organization_id),
+        text(tenant.user_id)
+    )
 }
 
 /// Runs `work` in a transaction with `tenant` set, committing if it returns `Ok` and
