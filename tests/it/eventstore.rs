@@ -574,10 +574,10 @@ async fn a_caught_up_subscription_is_woken_by_new_events() {
     runner.await.unwrap().unwrap();
 }
 
-/// Every shape of query item decides a condition by the same rule as a read: any of
+/// Every shape of query item decides a condition and a read by the same rule: any of
 /// the types, all of the tags, after the position.
 #[tokio::test]
-async fn conditions_match_any_of_the_types_and_all_of_the_tags() {
+async fn conditions_and_reads_match_any_of_the_types_and_all_of_the_tags() {
     let (db, org) = setup(2).await;
     let mut client = db.pool(DbRole::App).get().await.unwrap();
     let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
@@ -592,7 +592,7 @@ async fn conditions_match_any_of_the_types_and_all_of_the_tags() {
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    let cases: [(Query, Option<i64>, bool); 12] = [
+    let cases: [(Query, Option<i64>, bool); 13] = [
         (Query::item(["Enrolled"], ["course:1"]), None, true),
         (
             Query::item(["Enrolled"], ["student:1", "course:1"]),
@@ -624,9 +624,46 @@ async fn conditions_match_any_of_the_types_and_all_of_the_tags() {
             Some(first - 1),
             true,
         ),
+        // Two items matching the same event: read once.
+        (
+            Query::item(["Enrolled"], ["course:1"]).or(eventstore::QueryItem {
+                types: vec![],
+                tags: vec!["student:1".into()],
+            }),
+            None,
+            true,
+        ),
     ];
+    let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
+    let log = read(&tx, &Query::all(), 0, None).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(
+        read(&tx, &Query::all(), 0, Some(1)).await.unwrap()[0].position,
+        log[0].position
+    );
+    tx.commit().await.unwrap();
     for (query, after, matches) in cases {
         let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
+        // A read returns exactly the matching events after the position, in order.
+        let expected: Vec<i64> = log
+            .iter()
+            .filter(|e| e.position > after.unwrap_or(0))
+            .filter(|e| {
+                query.items.iter().any(|item| {
+                    (item.types.is_empty() || item.types.contains(&e.r#type))
+                        && item.tags.iter().all(|tag| e.tags.contains(tag))
+                })
+            })
+            .map(|e| e.position)
+            .collect();
+        let found: Vec<i64> = read(&tx, &query, after.unwrap_or(0), None)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.position)
+            .collect();
+        assert_eq!(found, expected, "read {query:?} after {after:?}");
+        assert_eq!(!found.is_empty(), matches, "read {query:?} after {after:?}");
         let condition = AppendCondition {
             fail_if_events_match: query.clone(),
             after,
