@@ -123,24 +123,29 @@ impl Decision for Define {
     }
 }
 
-/// Decisions per second of `writers` tasks on disjoint courses, each calling `decide`.
-async fn per_second<F, Fut>(writers: usize, decide: F) -> f64
+/// Decisions per second of `writers` tasks on disjoint courses, each calling `decide`,
+/// and refused ones (whose condition failed) per second.
+async fn per_second<F, Fut>(writers: usize, decide: F) -> (f64, f64)
 where
     F: Fn(usize, u64) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let tasks: Vec<_> = (0..writers)
         .map(|w| {
-            let (stop, done, decide) = (stop.clone(), done.clone(), decide.clone());
+            let (stop, done, refused, decide) =
+                (stop.clone(), done.clone(), refused.clone(), decide.clone());
             tokio::spawn(async move {
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let course = w + writers * (n as usize % (COURSES / writers));
                     if decide(course, n).await {
                         done.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        refused.fetch_add(1, Ordering::Relaxed);
                     }
                     n += 1;
                 }
@@ -152,7 +157,11 @@ where
     for task in tasks {
         task.await.unwrap();
     }
-    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+    let seconds = started.elapsed().as_secs_f64();
+    (
+        done.load(Ordering::Relaxed) as f64 / seconds,
+        refused.load(Ordering::Relaxed) as f64 / seconds,
+    )
 }
 
 /// groundwork's decision: read the course's events, decide, append on the condition
@@ -285,7 +294,7 @@ pub async fn run(db: &TestDb) -> RustFigures {
             .await
         };
         let dis = match &maker {
-            None => f64::NAN,
+            None => (f64::NAN, f64::NAN),
             Some(maker) => {
                 let maker = maker.clone();
                 per_second(writers, move |course, n| {
@@ -303,12 +312,18 @@ pub async fn run(db: &TestDb) -> RustFigures {
                 .await
             }
         };
+        if gw.1 + dis.1 > 0.0 {
+            println!(
+                "{writers} writer(s): refused per second (a condition failed): groundwork {:.1}, disintegrate {:.1}",
+                gw.1, dis.1
+            );
+        }
         if writers == 1 {
-            figures.groundwork_1 = gw;
-            figures.disintegrate_1 = dis;
+            figures.groundwork_1 = gw.0;
+            figures.disintegrate_1 = dis.0;
         } else {
-            figures.groundwork_8 = gw;
-            figures.disintegrate_8 = dis;
+            figures.groundwork_8 = gw.0;
+            figures.disintegrate_8 = dis.0;
         }
     }
     println!(

@@ -35,11 +35,28 @@ async fn main() {
         .pool_size(20)
         .build()
         .await;
-    let line = queries::run(&db).await;
-    pooled::run(&db).await;
-    let python = dcb::run(&db).await;
-    let rust = dcb_rust::run(&db).await;
-    println!("{line}");
+    // PEERS_PARTS=queries,pooled,dcb runs some of the parts (all by default).
+    let parts = std::env::var("PEERS_PARTS").unwrap_or_default();
+    let runs = |part: &str| parts.is_empty() || parts.split(',').any(|p| p == part);
+    let line = if runs("queries") {
+        Some(queries::run(&db).await)
+    } else {
+        None
+    };
+    if runs("pooled") {
+        pooled::run(&db).await;
+    }
+    let dcb = if runs("dcb") {
+        Some((dcb::run(&db).await, dcb_rust::run(&db).await))
+    } else {
+        None
+    };
+    if let Some(line) = line {
+        println!("{line}");
+    }
+    let Some((python, rust)) = dcb else {
+        return;
+    };
     // Each peer against groundwork driven from the same client language: the ratio is
     // the lower of groundwork (Rust) over disintegrate and groundwork (Python) over
     // eventsourcing, one writer.
