@@ -387,7 +387,7 @@ fn one_connection_pool(url: &str) -> deadpool_postgres::Pool {
     config.build().unwrap()
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
