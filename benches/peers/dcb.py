@@ -131,9 +131,9 @@ class GroundworkStore:
         self.conn.close()
 
 
-def run(make_store, writers, work):
+def run(make_store, writers, work, prefix):
     """Operations per second of `writers` threads, each with its own store, on
-    disjoint courses."""
+    disjoint courses named `prefix` + number."""
     stores = [make_store() for _ in range(writers)]
     done = [0] * writers
     failed = [0] * writers
@@ -143,7 +143,7 @@ def run(make_store, writers, work):
         store = stores[w]
         n = 0
         while not stop.is_set():
-            course = f"c{w + writers * (n % (COURSES // writers))}"
+            course = f"{prefix}{w + writers * (n % (COURSES // writers))}"
             try:
                 getattr(store, work)(course, uuid.uuid4().hex[:12])
                 done[w] += 1
@@ -172,20 +172,24 @@ def main():
         "eventsourcing": lambda: EventSourcingStore(es_conninfo),
         "groundwork": lambda: GroundworkStore(gw_conninfo, org, user),
     }
-    for make in setup.values():
-        store = make()
-        for c in range(COURSES):
-            store.define(f"c{c}")
-        store.close()
-    results = {}
-    # Interleaved: each workload on both stores before the next.
-    for workload, writers, work in [
+    workloads = [
         ("decide_1", 1, "decide"),
         ("decide_8", 8, "decide"),
         ("append_1", 1, "append_alone"),
-    ]:
+    ]
+    # Each workload on its own courses, so that no store reads longer histories
+    # because it decided faster in an earlier workload.
+    for make in setup.values():
+        store = make()
+        for workload, _, _ in workloads:
+            for c in range(COURSES):
+                store.define(f"{workload}-c{c}")
+        store.close()
+    results = {}
+    # Interleaved: each workload on both stores before the next.
+    for workload, writers, work in workloads:
         for name, make in setup.items():
-            results.setdefault(name, {})[workload] = run(make, writers, work)
+            results.setdefault(name, {})[workload] = run(make, writers, work, f"{workload}-c")
     print(json.dumps(results))
 
 
