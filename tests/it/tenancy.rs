@@ -22,6 +22,10 @@ struct World {
 
 /// Two tenants with one member (its owner) and one API key each, made through the
 /// application role.
+/// The tenant context as the server sees it: organization and user, '' when unset.
+const READ_CONTEXT: &str = "SELECT coalesce(current_setting('app.current_org_id', true), ''), \
+                            coalesce(current_setting('app.current_user_id', true), '')";
+
 async fn world() -> World {
     let db = TestDb::builder().pool_size(2).build().await;
     let [a, b] = db.tenants().await;
@@ -312,13 +316,11 @@ async fn tenant_context_does_not_outlive_its_transaction_on_a_pooled_connection(
         config.max_size = 1;
         config.build().unwrap()
     };
-    let read_context = "SELECT coalesce(current_setting('app.current_org_id', true), ''), \
-                        coalesce(current_setting('app.current_user_id', true), '')";
     {
         let mut client = pool.get().await.unwrap();
         let seen = with_tenant(&mut client, Tenant::new(w.a, w.ada), |tx| {
             Box::pin(async move {
-                let row = tx.query_one(read_context, &[]).await?;
+                let row = tx.query_one(READ_CONTEXT, &[]).await?;
                 let visible = organizations::organization_list()
                     .bind(
                         tx,
@@ -337,7 +339,7 @@ async fn tenant_context_does_not_outlive_its_transaction_on_a_pooled_connection(
     }
     // The next request gets the same (only) connection.
     let client = pool.get().await.unwrap();
-    let row = client.query_one(read_context, &[]).await.unwrap();
+    let row = client.query_one(READ_CONTEXT, &[]).await.unwrap();
     assert_eq!(
         (row.get::<_, String>(0), row.get::<_, String>(1)),
         (String::new(), String::new())
@@ -360,7 +362,7 @@ async fn tenant_context_does_not_outlive_its_transaction_on_a_pooled_connection(
     .await
     .unwrap_err();
     assert!(matches!(err, Error::Invalid(_)), "{err:?}");
-    let row = client.query_one(read_context, &[]).await.unwrap();
+    let row = client.query_one(READ_CONTEXT, &[]).await.unwrap();
     assert_eq!(row.get::<_, String>(0), "");
 }
 
@@ -375,8 +377,6 @@ async fn begin_sets_the_context_before_the_first_statement() {
         config.max_size = 1;
         config.build().unwrap()
     };
-    let read_context = "SELECT coalesce(current_setting('app.current_org_id', true), '') \
-                        || '/' || coalesce(current_setting('app.current_user_id', true), '')";
     let mut client = pool.get().await.unwrap();
     for round in 0..20 {
         let (tenant, expected) = match round % 3 {
@@ -385,11 +385,14 @@ async fn begin_sets_the_context_before_the_first_statement() {
             _ => (Tenant::user(w.ada), format!("/{}", w.ada)),
         };
         let tx = begin(&mut client, tenant).await.unwrap();
-        let seen: String = if round % 2 == 0 {
-            tx.query_one(read_context, &[]).await.unwrap().get(0)
+        let seen = if round % 2 == 0 {
+            let row = tx.query_one(READ_CONTEXT, &[]).await.unwrap();
+            format!("{}/{}", row.get::<_, String>(0), row.get::<_, String>(1))
         } else {
-            match &tx.simple_query(read_context).await.unwrap()[1] {
-                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).unwrap().to_owned(),
+            match &tx.simple_query(READ_CONTEXT).await.unwrap()[1] {
+                tokio_postgres::SimpleQueryMessage::Row(row) => {
+                    format!("{}/{}", row.get(0).unwrap(), row.get(1).unwrap())
+                }
                 other => panic!("{other:?}"),
             }
         };
@@ -403,6 +406,9 @@ async fn begin_sets_the_context_before_the_first_statement() {
     // A transaction with no statement of its own commits, and leaves nothing behind.
     let tx = begin(&mut client, Tenant::new(w.a, w.ada)).await.unwrap();
     tx.commit().await.unwrap();
-    let seen: String = client.query_one(read_context, &[]).await.unwrap().get(0);
-    assert_eq!(seen, "/");
+    let row = client.query_one(READ_CONTEXT, &[]).await.unwrap();
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, String>(1)),
+        (String::new(), String::new())
+    );
 }
