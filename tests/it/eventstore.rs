@@ -676,9 +676,24 @@ async fn conditions_and_reads_match_any_of_the_types_and_all_of_the_tags() {
         );
         tx.rollback().await.unwrap();
     }
-    // Another tenant's events never match.
+    // Another tenant's events never match, and neither it nor a transaction without a
+    // tenant reads any of them, whatever the query's shape.
+    let shapes = [
+        Query::all(),
+        Query::item(["Enrolled"], Vec::<String>::new()),
+        Query::item(Vec::<String>::new(), ["course:1"]),
+        Query::item(["Enrolled"], ["course:1", "student:1"]),
+    ];
     let [other] = db.tenants().await;
     let other = other.organization_id;
+    for tenant in [Tenant::organization(other), Tenant::default()] {
+        let tx = begin(&mut client, tenant).await.unwrap();
+        for query in &shapes {
+            let seen = read(&tx, query, 0, None).await.unwrap();
+            assert!(seen.is_empty(), "{tenant:?} read {query:?}: {seen:?}");
+        }
+        tx.rollback().await.unwrap();
+    }
     let tx = begin(&mut client, Tenant::organization(other))
         .await
         .unwrap();
