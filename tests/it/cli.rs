@@ -40,7 +40,7 @@ async fn migrate_commands_against_a_database_url() {
 
     let out = run(&["migrate", "up", "--dry-run"], &[]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("would be applied: 20261121230000 foundation"));
+    assert!(text(&out).contains("would be applied: 20261201000000 foundation"));
 
     let out = run(&["migrate", "up"], &[]);
     assert!(out.status.success(), "{}", text(&out));

@@ -1,27 +1,119 @@
--- Why: the event store let one tenant see, collide with or delay another:
+-- Why: one event log per tenant for both Dynamic Consistency Boundary events (type and
+-- tags) and per-aggregate streams (aggregate type, id and version), with an append and
+-- read API callable from SQL by any client (docs/REQUIREMENTS.md, "eventstore").
 --
--- * streams were keyed by aggregate id alone, so a tenant learned another's stream
---   version from the conflict error and could append into its stream. Streams are now
---   keyed by (organization, aggregate id, version), and a stream keeps its aggregate
---   type.
--- * lock keys and the read horizon were global: one tenant's long append held back
---   every tenant's readers. Each tenant now has its own advisory-lock space (a number
---   from eventstore.tenant_keys, unique per tenant): DCB keys are the space in the
---   high 32 bits and a hash of (type, tag) in the low 32; the space's own key (low
---   bits 0) is taken shared by every append, exclusive by one that escalates; and the
---   position bound a reader must not pass is a two-key lock (space, bound), so a
---   reader looks only at its own tenant's appends.
--- * reads failed for the application and read-only roles (the horizon read the
---   position sequence). read_horizon() now runs as the owner.
--- * one append could take so many locks that the server ran out of shared memory, for
---   every tenant. An append is limited in events, tags, tag length and size
---   (SQLSTATE 54000 when over a limit, 22023 when malformed), and a transaction takes
---   at most 32 keys per tenant before it escalates to its tenant's space key.
--- * commit notifications named the organization on a channel anyone could LISTEN
---   and NOTIFY. Each tenant now has its own channel with an unguessable name, given
---   only to that tenant (eventstore.notification_channel()), and the payload is empty.
+-- Writing. append() and append_to_stream() are the only way into the log: they run as
+-- the schema owner and the application role cannot insert rows, so no writer bypasses
+-- the locks below. An append is limited in events (1,000), size (8 MiB, 1 MiB per
+-- event), tags (64 per event, 1 to 256 bytes each) and query size (SQLSTATE 54000 when
+-- over a limit, 22023 when malformed). Each append is three statements: one that
+-- validates the JSON, derives the lock keys and takes them in order, one condition
+-- probe, and one INSERT of the events and their eventstore.event_tags rows.
+--
+-- Consistency of DCB decisions. Each tenant has its own advisory-lock space (a number
+-- from eventstore.tenant_keys): a key is the space in the high 32 bits and a hash of
+-- (type, tag) in the low 32. An append takes EXCLUSIVE locks on the keys its condition
+-- could be invalidated through and SHARED locks on the keys of the events it writes,
+-- in one sorted acquisition. An event matches a query item when its type is one of the
+-- item's types and its tags include all of the item's tags, so it always carries the
+-- key (its type, the item's first tag), or (its type, '') / ('', first tag) / ('', '')
+-- for items without tags or types, and a conflicting writer must wait for the deciding
+-- transaction to end (or vice versa). Writers whose events match no one's condition
+-- only share locks and never wait for each other. A transaction takes at most 32 keys
+-- per tenant before it escalates to its tenant's space key.
+--
+-- Ordering. Positions come from a sequence when an event is inserted, so two
+-- transactions can commit out of position order. Before drawing positions, an
+-- appending transaction holds a shared lock (space, bound) whose bound is a lower
+-- bound of the positions it will draw, until it ends. A reader first computes its
+-- tenant's horizon: the lowest bound still held by one of the tenant's in-flight
+-- appends, capped by the sequence's value + 1; it then reads, in a newer snapshot,
+-- only events below the horizon. Every event below the horizon was either committed
+-- before that snapshot or never will be, so a reader that has read up to P never later
+-- finds a new event at a position <= P, and waits only for its own tenant's appends.
+--
+-- Reading. A read is a fixed set of statements whose plans are made once per
+-- connection and do not depend on statistics: each item with tags walks event_tags by
+-- (organization, first tag, position), checking the other tags on the event; an item
+-- with types only walks the log by (organization, type, position); an item with
+-- neither, the log by (organization, position). The positions found are then read from
+-- the log by primary key.
+--
+-- Notifications. Each tenant has its own channel with an unguessable name, given only
+-- to that tenant (notification_channel()); an append notifies it at commit with an
+-- empty payload.
 
--- A tenant's lock space and notification channel, made on its first append.
+CREATE SCHEMA eventstore;
+
+-- The single-column rules of the log are domains: PostgreSQL reads a table CHECK
+-- constraint from the catalog and plans it again for every INSERT statement, while a
+-- domain's constraints are compiled once per session.
+CREATE DOMAIN eventstore.event_type AS text
+    CONSTRAINT event_type_format
+        CHECK (VALUE ~ '^[A-Za-z][A-Za-z0-9_.:-]*$' AND octet_length(VALUE) <= 200);
+COMMENT ON DOMAIN eventstore.event_type IS
+    'An event type name: a letter, then letters, digits and _ . : -, at most 200 bytes';
+
+CREATE DOMAIN eventstore.json_object AS jsonb
+    CONSTRAINT json_object CHECK (jsonb_typeof(VALUE) = 'object');
+COMMENT ON DOMAIN eventstore.json_object IS 'A JSON object';
+
+CREATE DOMAIN eventstore.stream_version AS integer
+    CONSTRAINT stream_version_positive CHECK (VALUE > 0);
+COMMENT ON DOMAIN eventstore.stream_version IS 'A version within a stream: 1, 2, 3, ...';
+
+CREATE SEQUENCE eventstore.events_position_seq AS bigint;
+
+CREATE TABLE eventstore.events (
+    position bigint PRIMARY KEY DEFAULT nextval('eventstore.events_position_seq'),
+    event_id uuid NOT NULL DEFAULT gen_random_uuid(),
+    organization_id uuid NOT NULL DEFAULT identity.current_org_id()
+        CONSTRAINT events_organization_id_fkey
+            REFERENCES identity.organizations (id) ON DELETE RESTRICT,
+    type eventstore.event_type NOT NULL,
+    tags text[] NOT NULL DEFAULT '{}',
+    data jsonb NOT NULL,
+    metadata eventstore.json_object NOT NULL DEFAULT '{}'::jsonb,
+    aggregate_type text,
+    aggregate_id uuid,
+    aggregate_version eventstore.stream_version,
+    correlation_id uuid,
+    causation_id uuid,
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT events_event_id_key UNIQUE (event_id),
+    -- Streams are per tenant.
+    CONSTRAINT events_stream_version_key UNIQUE (organization_id, aggregate_id, aggregate_version),
+    CONSTRAINT events_stream_complete
+        CHECK (num_nonnulls(aggregate_type, aggregate_id, aggregate_version) IN (0, 3))
+);
+
+ALTER SEQUENCE eventstore.events_position_seq OWNED BY eventstore.events.position;
+
+CREATE INDEX events_organization_id_position_idx ON eventstore.events (organization_id, position);
+CREATE INDEX events_organization_id_type_position_idx
+    ON eventstore.events (organization_id, type, position);
+CREATE INDEX events_tags_gin_idx ON eventstore.events USING gin (tags) WITH (fastupdate = off);
+CREATE INDEX events_correlation_id_idx ON eventstore.events (correlation_id)
+    WHERE correlation_id IS NOT NULL;
+
+-- One row per (event, tag): a condition finds "an event with this tag after position
+-- P" with one B-tree range probe, however many events the tag already has. The key
+-- carries the event type, so that walking a tag is an index-only scan.
+CREATE TABLE eventstore.event_tags (
+    organization_id uuid NOT NULL,
+    tag text NOT NULL,
+    -- The event (eventstore.events.position). No foreign key: append() writes both
+    -- rows in one statement, events are never deleted, and the check would cost as
+    -- much as the row.
+    position bigint NOT NULL,
+    type text NOT NULL,
+    CONSTRAINT event_tags_pkey PRIMARY KEY (organization_id, tag, position) INCLUDE (type)
+);
+
+COMMENT ON TABLE eventstore.event_tags IS
+    'One row per (event, tag), written by append(): the index conditions are checked with';
+
+-- A tenant's lock space and notification channel, made with the organization.
 CREATE TABLE eventstore.tenant_keys (
     organization_id uuid PRIMARY KEY
         CONSTRAINT tenant_keys_organization_id_fkey
@@ -37,11 +129,45 @@ CREATE TABLE eventstore.tenant_keys (
 COMMENT ON TABLE eventstore.tenant_keys IS
     'Per tenant: its advisory-lock space and its notification channel; read by the owner only';
 
-ALTER TABLE eventstore.tenant_keys ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_keys_tenant ON eventstore.tenant_keys
-    FOR ALL TO groundwork_app, groundwork_readonly
-    USING (organization_id = identity.current_org_id())
-    WITH CHECK (organization_id = identity.current_org_id());
+-- Durable, named subscription checkpoints for event-store consumers.
+CREATE TABLE eventstore.subscriptions (
+    organization_id uuid NOT NULL DEFAULT identity.current_org_id()
+        CONSTRAINT subscriptions_organization_id_fkey
+            REFERENCES identity.organizations (id) ON DELETE CASCADE,
+    name text NOT NULL
+        CONSTRAINT subscriptions_name_length CHECK (char_length(name) BETWEEN 1 AND 200),
+    position bigint NOT NULL DEFAULT 0
+        CONSTRAINT subscriptions_position_nonnegative CHECK (position >= 0),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT subscriptions_pkey PRIMARY KEY (organization_id, name)
+);
+
+CREATE TRIGGER subscriptions_set_updated_at
+    BEFORE UPDATE ON eventstore.subscriptions
+    FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
+
+-- One element of an append() argument, as a record.
+CREATE TYPE eventstore.event_input AS (type text, tags text[], data jsonb, metadata jsonb);
+
+-- The tenant of an append, which must run in a READ COMMITTED transaction.
+CREATE FUNCTION eventstore.require_tenant() RETURNS uuid
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    org uuid := identity.current_org_id();
+BEGIN
+    IF org IS NULL THEN
+        RAISE EXCEPTION 'appending events needs a tenant: app.current_org_id is not set'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'appending events needs a READ COMMITTED transaction (conditions are checked against the latest commits)'
+            USING ERRCODE = 'invalid_transaction_state';
+    END IF;
+    RETURN org;
+END
+$$;
 
 -- Every organization gets its keys when it is created, so that no append ever waits
 -- for another transaction's first append to commit the row.
@@ -62,11 +188,6 @@ CREATE TRIGGER organizations_event_store_keys
 
 INSERT INTO eventstore.tenant_keys (organization_id)
 SELECT id FROM identity.organizations ORDER BY created_at, id;
-
--- Streams are per tenant.
-ALTER TABLE eventstore.events
-    DROP CONSTRAINT events_aggregate_id_version_key,
-    ADD CONSTRAINT events_stream_version_key UNIQUE (organization_id, aggregate_id, aggregate_version);
 
 -- The tenant's lock space and channel. The row is made with the organization; this
 -- makes it for an organization that somehow has none. Callers run as the owner.
@@ -91,22 +212,21 @@ BEGIN
 END
 $$;
 
--- Advisory key of (type, tag) in a lock space: the space in the high 32 bits, a hash
--- of the pair in the low 32, never 0 (the space's own key). '' stands for "any".
-DROP FUNCTION eventstore.lock_key(uuid, text, text);
-CREATE FUNCTION eventstore.lock_key(p_space integer, p_type text, p_tag text) RETURNS bigint
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-    SELECT (p_space::bigint << 32)
-         | greatest(hashtext(p_type || chr(31) || p_tag)::bigint & 4294967295, 1)
-$$;
-
 -- The size of a JSON value as the server holds it, uncompressed.
 CREATE FUNCTION eventstore.json_size(p_value jsonb) RETURNS integer
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
     SELECT CASE WHEN pg_column_compression(p_value) IS NULL THEN pg_column_size(p_value)
                 ELSE octet_length(p_value::text) END
+$$;
+
+-- Whether a JSON value is absent or an array of strings.
+CREATE FUNCTION eventstore.is_string_array(p_value jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT p_value IS NULL
+        OR (jsonb_typeof(p_value) = 'array'
+            AND NOT jsonb_path_exists(p_value, 'strict $[*] ? (@.type() != "string")'))
 $$;
 
 -- Whether a JSON value is an event within the limits: an object with a "type"
@@ -126,7 +246,7 @@ AS $$
 $$;
 
 -- Raises the precise error for an event that is_event() refused.
-CREATE OR REPLACE FUNCTION eventstore.raise_invalid_event(p_event jsonb, p_ordinal bigint)
+CREATE FUNCTION eventstore.raise_invalid_event(p_event jsonb, p_ordinal bigint)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE
 AS $$
@@ -174,7 +294,7 @@ $$;
 
 -- Whether a JSON value is a query item within the limits: an object whose "types" and
 -- "tags", where present, are arrays of at most 64 strings.
-CREATE OR REPLACE FUNCTION eventstore.is_query_item(p_item jsonb) RETURNS boolean
+CREATE FUNCTION eventstore.is_query_item(p_item jsonb) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
     SELECT CASE
@@ -186,7 +306,8 @@ AS $$
     END
 $$;
 
-CREATE OR REPLACE FUNCTION eventstore.raise_invalid_query_item(p_item jsonb, p_ordinal bigint)
+-- Raises the precise error for a query item that is_query_item() refused.
+CREATE FUNCTION eventstore.raise_invalid_query_item(p_item jsonb, p_ordinal bigint)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE
 AS $$
@@ -224,7 +345,9 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION eventstore.parse_query(p_query jsonb)
+-- The items of a query, {"items": [{"types": [...], "tags": [...]}, ...]}, each with
+-- its types and tags sorted and without duplicates.
+CREATE FUNCTION eventstore.parse_query(p_query jsonb)
 RETURNS TABLE (types text[], tags text[])
 LANGUAGE plpgsql IMMUTABLE
 AS $$
@@ -240,6 +363,15 @@ BEGIN
     ) v(item)
     ORDER BY i.n;
 END
+$$;
+
+-- Advisory key of (type, tag) in a lock space: the space in the high 32 bits, a hash
+-- of the pair in the low 32, never 0 (the space's own key). '' stands for "any".
+CREATE FUNCTION eventstore.lock_key(p_space integer, p_type text, p_tag text) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT (p_space::bigint << 32)
+         | greatest(hashtext(p_type || chr(31) || p_tag)::bigint & 4294967295, 1)
 $$;
 
 -- Validates the events and the condition's query of an append and takes its DCB
@@ -382,7 +514,10 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION eventstore.append(p_events jsonb, p_condition jsonb DEFAULT NULL)
+-- Appends events atomically and returns the position of the last one. With a
+-- condition {"fail_if_events_match": <query>, "after": <position or null>} raises
+-- SQLSTATE GWC01 (and writes nothing) when a matching event exists after "after".
+CREATE FUNCTION eventstore.append(p_events jsonb, p_condition jsonb DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER
@@ -443,8 +578,10 @@ END
 $$;
 
 -- Appends to the tenant's stream of p_aggregate_id, which must be at
--- p_expected_version (0: new) and of p_aggregate_type.
-CREATE OR REPLACE FUNCTION eventstore.append_to_stream(
+-- p_expected_version (0: new) and of p_aggregate_type, with optimistic concurrency:
+-- raises SQLSTATE GWC02, with the actual version in DETAIL ("actual version: N"),
+-- when it is not, and writes nothing then.
+CREATE FUNCTION eventstore.append_to_stream(
     p_aggregate_type text, p_aggregate_id uuid, p_expected_version integer, p_events jsonb)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
@@ -495,7 +632,7 @@ $$;
 -- (read first: an append that takes its bound later draws above it). A bound is
 -- recovered from its low 32 bits as the largest value not above that cap. Runs as
 -- the owner: it reads the sequence and the tenant's lock space.
-CREATE OR REPLACE FUNCTION eventstore.read_horizon() RETURNS bigint
+CREATE FUNCTION eventstore.read_horizon() RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, eventstore, pg_temp
@@ -523,12 +660,68 @@ BEGIN
 END
 $$;
 
+-- The events of the current tenant matching p_query after p_after and below p_below
+-- (NULL: no bound), in position order. Items are OR'ed; within an item any of the
+-- types and all of the tags must match; an empty list does not constrain.
+CREATE FUNCTION eventstore.query_events(p_query jsonb, p_after bigint, p_max_count integer, p_below bigint)
+RETURNS SETOF eventstore.events
+LANGUAGE plpgsql VOLATILE
+-- Every statement here has one right plan; never spend time replanning it.
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    org uuid := identity.current_org_id();
+    after_position bigint := coalesce(p_after, 0);
+    below bigint := coalesce(p_below, 9223372036854775807);
+    item record;
+    positions bigint[] := '{}';
+BEGIN
+    IF p_max_count < 0 THEN
+        RAISE EXCEPTION 'max_count must not be negative' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR item IN SELECT q.types, q.tags FROM eventstore.parse_query(p_query) q LOOP
+        IF cardinality(item.tags) > 0 THEN
+            positions := positions || ARRAY(
+                SELECT t.position FROM eventstore.event_tags t
+                WHERE t.organization_id = org AND t.tag = item.tags[1]
+                  AND t.position > after_position AND t.position < below
+                  AND (cardinality(item.types) = 0 OR t.type = ANY (item.types))
+                  AND (cardinality(item.tags) = 1 OR EXISTS (
+                      SELECT FROM eventstore.events e
+                      WHERE e.position = t.position AND e.tags @> item.tags))
+                ORDER BY t.position
+                LIMIT p_max_count);
+        ELSIF cardinality(item.types) > 0 THEN
+            positions := positions || ARRAY(
+                SELECT e.position FROM eventstore.events e
+                WHERE e.organization_id = org AND e.type = ANY (item.types)
+                  AND e.position > after_position AND e.position < below
+                ORDER BY e.position
+                LIMIT p_max_count);
+        ELSE
+            -- Matches every event: nothing else to look for.
+            RETURN QUERY
+            SELECT e.* FROM eventstore.events e
+            WHERE e.organization_id = org AND e.position > after_position AND e.position < below
+            ORDER BY e.position
+            LIMIT p_max_count;
+            RETURN;
+        END IF;
+    END LOOP;
+    RETURN QUERY
+    SELECT e.* FROM eventstore.events e
+    WHERE e.position = ANY (positions)
+    ORDER BY e.position
+    LIMIT p_max_count;
+END
+$$;
+
 -- Reads matching events of the current tenant after a position, never past the
 -- tenant's read horizon. Runs as the owner: under row-level security PostgreSQL may
 -- not evaluate a non-leakproof operator such as the tags' @> before the policy, so
 -- it cannot use the tags index and filters every event of the tenant instead.
 -- query_events() filters by the tenant itself.
-CREATE OR REPLACE FUNCTION eventstore.read(p_query jsonb, p_after bigint DEFAULT 0, p_max_count integer DEFAULT NULL)
+CREATE FUNCTION eventstore.read(p_query jsonb, p_after bigint DEFAULT 0, p_max_count integer DEFAULT NULL)
 RETURNS SETOF eventstore.events
 LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER
@@ -559,20 +752,55 @@ BEGIN
 END
 $$;
 
-DROP FUNCTION eventstore.lock_append(uuid, jsonb, jsonb, bigint);
-DROP FUNCTION eventstore.insert_events(uuid, jsonb, text, uuid, integer);
-DROP FUNCTION eventstore.position_lock_offset();
+-- Row-level security: the current organization only.
+ALTER TABLE eventstore.events ENABLE ROW LEVEL SECURITY;
+CREATE POLICY events_tenant ON eventstore.events
+    FOR ALL TO groundwork_app, groundwork_readonly
+    USING (organization_id = identity.current_org_id())
+    WITH CHECK (organization_id = identity.current_org_id());
+
+ALTER TABLE eventstore.event_tags ENABLE ROW LEVEL SECURITY;
+CREATE POLICY event_tags_tenant ON eventstore.event_tags
+    FOR ALL TO groundwork_app, groundwork_readonly
+    USING (organization_id = identity.current_org_id())
+    WITH CHECK (organization_id = identity.current_org_id());
+
+ALTER TABLE eventstore.tenant_keys ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_keys_tenant ON eventstore.tenant_keys
+    FOR ALL TO groundwork_app, groundwork_readonly
+    USING (organization_id = identity.current_org_id())
+    WITH CHECK (organization_id = identity.current_org_id());
+
+ALTER TABLE eventstore.subscriptions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY subscriptions_tenant ON eventstore.subscriptions
+    FOR ALL TO groundwork_app, groundwork_readonly
+    USING (organization_id = identity.current_org_id())
+    WITH CHECK (organization_id = identity.current_org_id());
 
 SELECT public.groundwork_set_owner('eventstore', 'groundwork_owner');
 
+-- Privileges: the log is read directly and written through the append functions.
+GRANT USAGE ON SCHEMA eventstore TO groundwork_app, groundwork_readonly;
+GRANT USAGE ON DOMAIN eventstore.event_type, eventstore.json_object, eventstore.stream_version
+    TO groundwork_app, groundwork_readonly;
+GRANT SELECT ON eventstore.events, eventstore.event_tags TO groundwork_app, groundwork_readonly;
+GRANT SELECT, INSERT, UPDATE ON eventstore.subscriptions TO groundwork_app;
+GRANT SELECT ON eventstore.subscriptions TO groundwork_readonly;
+
+-- The definer functions and the helpers that take locks or write are not for PUBLIC.
 REVOKE ALL ON FUNCTION eventstore.organization_keys(),
     eventstore.tenant_key(uuid),
     eventstore.lock_append(integer, jsonb, jsonb, bigint),
     eventstore.insert_events(uuid, eventstore.tenant_keys, boolean, jsonb, text, uuid, integer),
+    eventstore.append(jsonb, jsonb),
+    eventstore.append_to_stream(text, uuid, integer, jsonb),
     eventstore.read_horizon(),
     eventstore.read(jsonb, bigint, integer),
     eventstore.notification_channel()
-    FROM PUBLIC, groundwork_app, groundwork_readonly;
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION eventstore.append(jsonb, jsonb),
+    eventstore.append_to_stream(text, uuid, integer, jsonb)
+    TO groundwork_app;
 GRANT EXECUTE ON FUNCTION eventstore.read_horizon(),
     eventstore.read(jsonb, bigint, integer),
     eventstore.notification_channel()

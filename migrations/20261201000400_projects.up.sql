@@ -1,8 +1,8 @@
--- Why: seed 003's project management (DafnckMachine): projects, members, tasks with
--- parents and dependencies, versioned documents and file attachments, per tenant, with
--- the seed's rules enforced by the database:
+-- Why: project management (docs/REQUIREMENTS.md, "projects"): projects, members,
+-- tasks with parents and dependencies, versioned documents and file attachments, per
+-- tenant, with the rules enforced by the database:
 --
--- * access (seed 003's policy): a project and everything in it is visible only to its
+-- * access: a project and everything in it is visible only to its
 --   owner and its members; owners, admins and members write, viewers only read;
 --   owners and admins manage the project and its members; an archived project is
 --   read-only until an owner or admin restores it. Refusals are SQLSTATE GWP02
@@ -55,7 +55,7 @@ CREATE TABLE projects.projects (
 );
 
 COMMENT ON COLUMN projects.projects.visibility IS
-    'Informational: access is by ownership or membership only (seed 003''s policy)';
+    'Informational: access is by ownership or membership only (docs/REQUIREMENTS.md)';
 
 CREATE INDEX projects_organization_id_owner_id_idx ON projects.projects (organization_id, owner_id);
 CREATE INDEX projects_owner_id_idx ON projects.projects (owner_id);
@@ -641,23 +641,61 @@ AS $$
 $$;
 
 -- Row-level security: the tenant, and the projects the current user may see.
-DO $$
-DECLARE
-    t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['project_members', 'tasks', 'task_dependencies', 'documents',
-                             'document_versions', 'file_attachments', 'graph_guards'] LOOP
-        EXECUTE format('ALTER TABLE projects.%I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format(
-            'CREATE POLICY %I ON projects.%I FOR ALL TO groundwork_app, groundwork_readonly
-                 USING (organization_id = identity.current_org_id()
-                        AND project_id IN (SELECT projects.visible_projects()))
-                 WITH CHECK (organization_id = identity.current_org_id()
-                             AND project_id IN (SELECT projects.visible_projects()))',
-            t || '_member', t);
-    END LOOP;
-END
-$$;
+ALTER TABLE projects.project_members ENABLE ROW LEVEL SECURITY;
+CREATE POLICY project_members_member ON projects.project_members
+    FOR ALL TO groundwork_app, groundwork_readonly
+    USING (organization_id = identity.current_org_id()
+           AND project_id IN (SELECT projects.visible_projects()))
+    WITH CHECK (organization_id = identity.current_org_id()
+                AND project_id IN (SELECT projects.visible_projects()));
+
+ALTER TABLE projects.tasks ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tasks_member ON projects.tasks
+    FOR ALL TO groundwork_app, groundwork_readonly
+    USING (organization_id = identity.current_org_id()
+           AND project_id IN (SELECT projects.visible_projects()))
+    WITH CHECK (organization_id = identity.current_org_id()
+                AND project_id IN (SELECT projects.visible_projects()));
+
+ALTER TABLE projects.task_dependencies ENABLE ROW LEVEL SECURITY;
+CREATE POLICY task_dependencies_member ON projects.task_dependencies
+    FOR ALL TO groundwork_app, groundwork_readonly
+    USING (organization_id = identity.current_org_id()
+           AND project_id IN (SELECT projects.visible_projects()))
+    WITH CHECK (organization_id = identity.current_org_id()
+                AND project_id IN (SELECT projects.visible_projects()));
+
+ALTER TABLE projects.documents ENABLE ROW LEVEL SECURITY;
+CREATE POLICY documents_member ON projects.documents
+    FOR ALL TO groundwork_app, groundwork_readonly
+    USING (organization_id = identity.current_org_id()
+           AND project_id IN (SELECT projects.visible_projects()))
+    WITH CHECK (organization_id = identity.current_org_id()
+                AND project_id IN (SELECT projects.visible_projects()));
+
+ALTER TABLE projects.document_versions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY document_versions_member ON projects.document_versions
+    FOR ALL TO groundwork_app, groundwork_readonly
+    USING (organization_id = identity.current_org_id()
+           AND project_id IN (SELECT projects.visible_projects()))
+    WITH CHECK (organization_id = identity.current_org_id()
+                AND project_id IN (SELECT projects.visible_projects()));
+
+ALTER TABLE projects.file_attachments ENABLE ROW LEVEL SECURITY;
+CREATE POLICY file_attachments_member ON projects.file_attachments
+    FOR ALL TO groundwork_app, groundwork_readonly
+    USING (organization_id = identity.current_org_id()
+           AND project_id IN (SELECT projects.visible_projects()))
+    WITH CHECK (organization_id = identity.current_org_id()
+                AND project_id IN (SELECT projects.visible_projects()));
+
+ALTER TABLE projects.graph_guards ENABLE ROW LEVEL SECURITY;
+CREATE POLICY graph_guards_member ON projects.graph_guards
+    FOR ALL TO groundwork_app, groundwork_readonly
+    USING (organization_id = identity.current_org_id()
+           AND project_id IN (SELECT projects.visible_projects()))
+    WITH CHECK (organization_id = identity.current_org_id()
+                AND project_id IN (SELECT projects.visible_projects()));
 
 ALTER TABLE projects.projects ENABLE ROW LEVEL SECURITY;
 -- The owner is recognised by the row itself, so that a project being created (not

@@ -1,42 +1,54 @@
--- Why: SECURITY DEFINER functions ran as whichever role applied the migrations (a
--- superuser in practice), and any role could take the advisory locks the event store
--- relies on, stalling another tenant's appends and reads. This migration:
+-- Why: what every schema shares. The extension behind gen_random_uuid(), the trigger
+-- function that keeps updated_at, the roles services connect through, the function that
+-- hands a schema to its owner role, and the advisory locks kept for the event store.
 --
--- * creates groundwork_owner, a NOLOGIN role that owns the application schemas and
---   everything in them, so a definer function runs with exactly the owner's
---   privileges, never a superuser's;
--- * creates groundwork_auth, for the lookups a login needs before anyone is
---   authenticated, and groundwork_relay, for delivering the outbox of every tenant;
--- * adds public.groundwork_set_owner(schema, role), the one way a migration hands a
---   schema and its objects to groundwork_owner (and a down migration takes them back);
--- * takes the advisory-lock functions away from PUBLIC in this database and grants
---   them to groundwork_owner, so that only the event store's functions can take its
---   locks. Only a superuser can change the privileges of pg_catalog functions; when
---   a non-superuser applies this migration the functions stay public and a warning
---   says so (docs/SECURITY.md tells what to run instead).
+-- Roles (docs/SECURITY.md): all NOLOGIN groups, cluster-wide, so they may already exist
+-- (another database of the cluster, an earlier run) and are never dropped on the way
+-- down. Services connect as login roles that are members of one of them.
+--
+-- * groundwork_owner owns the application schemas and everything in them, so a
+--   SECURITY DEFINER function runs with exactly the owner's privileges, never a
+--   superuser's;
+-- * groundwork_app reads and writes data but cannot change the schema, and is subject
+--   to row-level security keyed by app.current_org_id and app.current_user_id (unset
+--   settings match no row); groundwork_readonly only reads;
+-- * groundwork_auth does the lookups a login needs before anyone is authenticated;
+--   groundwork_relay delivers the outbox of every tenant.
+--
+-- The advisory-lock functions are taken away from PUBLIC in this database and granted
+-- to groundwork_owner, so that only the event store's functions can take its locks (a
+-- tenant holding them could stall another's appends and reads). Only a superuser can
+-- change the privileges of pg_catalog functions; when a non-superuser applies this
+-- migration the functions stay public and a warning says so.
 
--- Roles are cluster-wide and may already exist; see 20261121233100 for the race.
-DO $$
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+
+-- updated_at is kept by the database, never by callers.
+CREATE FUNCTION public.set_updated_at() RETURNS trigger
+LANGUAGE plpgsql AS $$
 BEGIN
-    CREATE ROLE groundwork_owner NOLOGIN;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN
-    NULL;
+    NEW.updated_at := now();
+    RETURN NEW;
 END
 $$;
 
-DO $$
-BEGIN
-    CREATE ROLE groundwork_auth NOLOGIN;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN
-    NULL;
-END
-$$;
+COMMENT ON FUNCTION public.set_updated_at() IS
+    'BEFORE UPDATE trigger function that stamps updated_at on every mutable table';
 
+-- Two databases migrating at once can race between the check and the CREATE; the
+-- loser sees a unique violation on pg_authid, which means the same thing.
 DO $$
+DECLARE
+    role_name text;
 BEGIN
-    CREATE ROLE groundwork_relay NOLOGIN;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN
-    NULL;
+    FOREACH role_name IN ARRAY ARRAY['groundwork_app', 'groundwork_readonly', 'groundwork_owner',
+                                     'groundwork_auth', 'groundwork_relay'] LOOP
+        BEGIN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', role_name);
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL;
+        END;
+    END LOOP;
 END
 $$;
 
@@ -93,9 +105,6 @@ $$;
 
 COMMENT ON FUNCTION public.groundwork_set_owner(name, name) IS
     'Hands a schema and every object in it to a role; migrations give application schemas to groundwork_owner';
-
-SELECT public.groundwork_set_owner(s, 'groundwork_owner')
-FROM unnest(ARRAY['identity', 'eventstore', 'messaging']::name[]) s;
 
 -- Advisory locks are for the event store's functions only.
 DO $$

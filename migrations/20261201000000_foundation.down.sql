@@ -1,6 +1,5 @@
--- Why: undoes 20261123000000_owner_and_service_roles: the advisory-lock functions are
--- public again and the application schemas go back to the migrating role. The roles
--- are cluster-wide and stay (other databases may use them).
+-- Why: undoes 20261201000000_foundation. The advisory-lock functions are public again;
+-- the roles are cluster-wide and stay (other databases may use them).
 
 DO $$
 DECLARE
@@ -18,9 +17,6 @@ BEGIN
 END
 $$;
 
-SELECT public.groundwork_set_owner(s, current_user)
-FROM unnest(ARRAY['identity', 'eventstore', 'messaging']::name[]) s;
-
 DROP FUNCTION public.groundwork_set_owner(name, name);
 
 DO $$
@@ -30,3 +26,6 @@ BEGIN
     END IF;
 END
 $$;
+
+DROP FUNCTION public.set_updated_at();
+DROP EXTENSION IF EXISTS pgcrypto;

@@ -1,4 +1,4 @@
--- Why: undoes 20261125000000_forms: everything it made lives in the forms schema, and
+-- Why: undoes 20261201000500_forms: everything it made lives in the forms schema, and
 -- its events stay in the event store like every other stream's.
 
 DROP SCHEMA forms CASCADE;

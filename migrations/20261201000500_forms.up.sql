@@ -1,7 +1,8 @@
--- Why: seed 004's forms engine (Pliers): versioned form definitions whose JSON Schema
--- is checked when saved, submissions validated against it on every write, and an event
--- per change in the same transaction, per tenant. JSON Schema draft 2020-12 is
--- evaluated in PL/pgSQL, so it runs on managed PostgreSQL without extensions.
+-- Why: the forms engine (docs/REQUIREMENTS.md, "forms"): versioned form definitions
+-- whose JSON Schema is checked when saved, submissions validated against it on every
+-- write, and an event per change in the same transaction, per tenant. JSON Schema
+-- draft 2020-12 is evaluated in PL/pgSQL, so it runs on managed PostgreSQL without
+-- extensions.
 --
 -- * SQLSTATEs: GWF01 invalid form schema (DETAIL {"schema_path"}), GWF02 submission
 --   data invalid (DETAIL: the errors as a JSON array of {instance_path, schema_path,
@@ -1230,7 +1231,7 @@ CREATE TABLE forms.form_submissions (
     status text NOT NULL DEFAULT 'draft'
         CONSTRAINT form_submissions_status_check
             CHECK (status IN ('draft', 'submitted', 'approved', 'rejected', 'withdrawn')),
-    -- The seed's generated columns. The validation trigger has refused a non-integer
+    -- The generated columns the requirements ask for. The validation trigger has refused a non-integer
     -- priority before these are computed.
     title text GENERATED ALWAYS AS (data ->> 'title') STORED,
     priority integer GENERATED ALWAYS AS (
