@@ -66,12 +66,9 @@ async fn main() {
     let tx = begin(&mut client, tenant.tenant()).await.unwrap();
     let mut keys = Vec::new();
     for i in 0..100 {
-        let issued = issue_api_key(
-            &tx,
-            &NewApiKey::new(tenant.organization_id, format!("key {i}")).scopes(["read"]),
-        )
-        .await
-        .unwrap();
+        let issued = issue_api_key(&tx, &NewApiKey::new(format!("key {i}")).scopes(["read"]))
+            .await
+            .unwrap();
         keys.push(issued.plaintext);
     }
     tx.commit().await.unwrap();

@@ -21,6 +21,15 @@
 
 CREATE SCHEMA identity;
 
+-- The tenant context: unset (or empty) settings are NULL, which matches no row.
+CREATE FUNCTION identity.current_org_id() RETURNS uuid
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT nullif(current_setting('app.current_org_id', true), '')::uuid $$;
+
+CREATE FUNCTION identity.current_user_id() RETURNS uuid
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT nullif(current_setting('app.current_user_id', true), '')::uuid $$;
+
 CREATE TYPE identity.organization_status AS ENUM ('active', 'suspended', 'archived');
 CREATE TYPE identity.user_status AS ENUM ('active', 'inactive', 'suspended', 'deleted');
 CREATE TYPE identity.mfa_method AS ENUM ('totp', 'webauthn', 'sms');
@@ -136,8 +145,8 @@ CREATE TRIGGER user_profiles_set_updated_at
 -- Memberships. An invitation is a row in state 'invited' holding the SHA-256 of its
 -- token; accepting it binds the user and clears the hash.
 CREATE TABLE identity.organization_members (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    organization_id uuid NOT NULL
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
+    organization_id uuid NOT NULL DEFAULT identity.current_org_id()
         CONSTRAINT organization_members_organization_id_fkey
             REFERENCES identity.organizations (id) ON DELETE CASCADE,
     user_id uuid
@@ -159,7 +168,9 @@ CREATE TABLE identity.organization_members (
     joined_at timestamptz,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT organization_members_pkey PRIMARY KEY (organization_id, id),
     CONSTRAINT organization_members_organization_id_user_id_key UNIQUE (organization_id, user_id),
+    -- Global by nature: a token is presented before the tenant is known.
     CONSTRAINT organization_members_invitation_token_hash_key UNIQUE (invitation_token_hash),
     CONSTRAINT organization_members_state CHECK (
         CASE status
@@ -208,8 +219,8 @@ CREATE INDEX sessions_device_fingerprint_idx ON identity.sessions (device_finger
 
 -- API keys, stored as SHA-256 with a short display prefix.
 CREATE TABLE identity.api_keys (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    organization_id uuid NOT NULL
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
+    organization_id uuid NOT NULL DEFAULT identity.current_org_id()
         CONSTRAINT api_keys_organization_id_fkey
             REFERENCES identity.organizations (id) ON DELETE CASCADE,
     created_by uuid
@@ -226,12 +237,13 @@ CREATE TABLE identity.api_keys (
     revoked_at timestamptz,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT api_keys_pkey PRIMARY KEY (organization_id, id),
+    -- Global by nature: a key is presented before the tenant is known.
     CONSTRAINT api_keys_key_hash_key UNIQUE (key_hash),
     CONSTRAINT api_keys_key_prefix_key UNIQUE (key_prefix),
     CONSTRAINT api_keys_expires_after_creation CHECK (expires_at > created_at)
 );
 
-CREATE INDEX api_keys_organization_id_idx ON identity.api_keys (organization_id);
 CREATE INDEX api_keys_scopes_gin_idx ON identity.api_keys USING gin (scopes);
 
 CREATE TRIGGER api_keys_set_updated_at
@@ -263,15 +275,6 @@ INSERT INTO identity.auth_policy DEFAULT VALUES;
 CREATE TRIGGER auth_policy_set_updated_at
     BEFORE UPDATE ON identity.auth_policy
     FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
-
--- The tenant context: unset (or empty) settings are NULL, which matches no row.
-CREATE FUNCTION identity.current_org_id() RETURNS uuid
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$ SELECT nullif(current_setting('app.current_org_id', true), '')::uuid $$;
-
-CREATE FUNCTION identity.current_user_id() RETURNS uuid
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$ SELECT nullif(current_setting('app.current_user_id', true), '')::uuid $$;
 
 -- Expiries never exceed the policy's lifetimes, whoever writes them.
 CREATE FUNCTION identity.sessions_clamp_expiry() RETURNS trigger

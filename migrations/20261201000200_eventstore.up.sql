@@ -65,7 +65,7 @@ COMMENT ON DOMAIN eventstore.stream_version IS 'A version within a stream: 1, 2,
 CREATE SEQUENCE eventstore.events_position_seq AS bigint;
 
 CREATE TABLE eventstore.events (
-    position bigint PRIMARY KEY DEFAULT nextval('eventstore.events_position_seq'),
+    position bigint NOT NULL DEFAULT nextval('eventstore.events_position_seq'),
     event_id uuid NOT NULL DEFAULT gen_random_uuid(),
     organization_id uuid NOT NULL DEFAULT identity.current_org_id()
         CONSTRAINT events_organization_id_fkey
@@ -80,6 +80,8 @@ CREATE TABLE eventstore.events (
     correlation_id uuid,
     causation_id uuid,
     recorded_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT events_pkey PRIMARY KEY (organization_id, position),
+    -- Global by nature: an event's id names it across tenants.
     CONSTRAINT events_event_id_key UNIQUE (event_id),
     -- Streams are per tenant.
     CONSTRAINT events_stream_version_key UNIQUE (organization_id, aggregate_id, aggregate_version),
@@ -89,7 +91,6 @@ CREATE TABLE eventstore.events (
 
 ALTER SEQUENCE eventstore.events_position_seq OWNED BY eventstore.events.position;
 
-CREATE INDEX events_organization_id_position_idx ON eventstore.events (organization_id, position);
 CREATE INDEX events_organization_id_type_position_idx
     ON eventstore.events (organization_id, type, position);
 CREATE INDEX events_tags_gin_idx ON eventstore.events USING gin (tags) WITH (fastupdate = off);
@@ -118,6 +119,7 @@ CREATE TABLE eventstore.tenant_keys (
     organization_id uuid PRIMARY KEY
         CONSTRAINT tenant_keys_organization_id_fkey
             REFERENCES identity.organizations (id) ON DELETE CASCADE,
+    -- Both global by nature: a lock space and a channel name are server-wide.
     lock_space integer GENERATED ALWAYS AS IDENTITY
         CONSTRAINT tenant_keys_lock_space_key UNIQUE,
     notify_channel text NOT NULL
@@ -559,7 +561,7 @@ BEGIN
                        OR i.item -> 'types' ? t.type)
                   AND (jsonb_array_length(i.item -> 'tags') = 1 OR EXISTS (
                       SELECT FROM eventstore.events e
-                      WHERE e.position = t.position
+                      WHERE e.organization_id = org AND e.position = t.position
                         AND e.tags @> ARRAY(SELECT jsonb_array_elements_text(i.item -> 'tags')))))
             WHEN jsonb_array_length(coalesce(i.item -> 'types', '[]')) > 0 THEN EXISTS (
                 SELECT FROM eventstore.events e
@@ -688,7 +690,8 @@ BEGIN
                   AND (cardinality(item.types) = 0 OR t.type = ANY (item.types))
                   AND (cardinality(item.tags) = 1 OR EXISTS (
                       SELECT FROM eventstore.events e
-                      WHERE e.position = t.position AND e.tags @> item.tags))
+                      WHERE e.organization_id = org AND e.position = t.position
+                        AND e.tags @> item.tags))
                 ORDER BY t.position
                 LIMIT p_max_count);
         ELSIF cardinality(item.types) > 0 THEN
@@ -710,7 +713,7 @@ BEGIN
     END LOOP;
     RETURN QUERY
     SELECT e.* FROM eventstore.events e
-    WHERE e.position = ANY (positions)
+    WHERE e.organization_id = org AND e.position = ANY (positions)
     ORDER BY e.position
     LIMIT p_max_count;
 END

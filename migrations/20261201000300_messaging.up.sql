@@ -18,7 +18,7 @@ CREATE TYPE messaging.outbox_status AS ENUM ('pending', 'delivered', 'dead');
 CREATE TYPE messaging.idempotency_status AS ENUM ('in_progress', 'completed');
 
 CREATE TABLE messaging.outbox_messages (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id bigint GENERATED ALWAYS AS IDENTITY,
     message_id uuid NOT NULL DEFAULT gen_random_uuid(),
     organization_id uuid NOT NULL DEFAULT identity.current_org_id()
         CONSTRAINT outbox_messages_organization_id_fkey
@@ -47,6 +47,8 @@ CREATE TABLE messaging.outbox_messages (
     created_at timestamptz NOT NULL DEFAULT now(),
     delivered_at timestamptz,
     dead_at timestamptz,
+    CONSTRAINT outbox_messages_pkey PRIMARY KEY (organization_id, id),
+    -- Global by nature: a consumer deduplicates deliveries by message id.
     CONSTRAINT outbox_messages_message_id_key UNIQUE (message_id),
     CONSTRAINT outbox_messages_state CHECK (
         (status = 'delivered') = (delivered_at IS NOT NULL)

@@ -33,7 +33,7 @@ CREATE TYPE projects.document_status AS ENUM ('draft', 'review', 'published', 'a
 CREATE TYPE projects.attachment_entity AS ENUM ('project', 'task', 'document');
 
 CREATE TABLE projects.projects (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
     organization_id uuid NOT NULL DEFAULT identity.current_org_id()
         CONSTRAINT projects_organization_id_fkey
             REFERENCES identity.organizations (id) ON DELETE CASCADE,
@@ -50,7 +50,7 @@ CREATE TABLE projects.projects (
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
     archived_at timestamptz,
-    CONSTRAINT projects_organization_id_id_key UNIQUE (organization_id, id),
+    CONSTRAINT projects_pkey PRIMARY KEY (organization_id, id),
     CONSTRAINT projects_archived_state CHECK ((status = 'archived') = (archived_at IS NOT NULL))
 );
 
@@ -65,7 +65,7 @@ CREATE INDEX projects_settings_gin_idx ON projects.projects USING gin (settings)
 CREATE INDEX projects_settings_theme_gin_idx ON projects.projects USING gin ((settings -> 'theme'));
 
 CREATE TABLE projects.project_members (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
     organization_id uuid NOT NULL DEFAULT identity.current_org_id(),
     project_id uuid NOT NULL,
     user_id uuid NOT NULL
@@ -77,9 +77,10 @@ CREATE TABLE projects.project_members (
     joined_at timestamptz NOT NULL DEFAULT now(),
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT project_members_pkey PRIMARY KEY (organization_id, id),
     CONSTRAINT project_members_project_id_fkey FOREIGN KEY (organization_id, project_id)
         REFERENCES projects.projects (organization_id, id) ON DELETE CASCADE,
-    CONSTRAINT project_members_project_id_user_id_key UNIQUE (project_id, user_id)
+    CONSTRAINT project_members_project_id_user_id_key UNIQUE (organization_id, project_id, user_id)
 );
 
 COMMENT ON COLUMN projects.project_members.role IS
@@ -91,7 +92,7 @@ CREATE INDEX project_members_organization_id_user_id_idx
 CREATE INDEX project_members_user_id_idx ON projects.project_members (user_id);
 
 CREATE TABLE projects.tasks (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
     organization_id uuid NOT NULL DEFAULT identity.current_org_id(),
     project_id uuid NOT NULL,
     parent_task_id uuid,
@@ -116,12 +117,13 @@ CREATE TABLE projects.tasks (
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
     completed_at timestamptz,
+    CONSTRAINT tasks_pkey PRIMARY KEY (organization_id, id),
     CONSTRAINT tasks_project_id_fkey FOREIGN KEY (organization_id, project_id)
         REFERENCES projects.projects (organization_id, id) ON DELETE CASCADE,
-    CONSTRAINT tasks_project_id_id_key UNIQUE (project_id, id),
+    CONSTRAINT tasks_project_id_id_key UNIQUE (organization_id, project_id, id),
     -- The parent is a task of the same project; its subtasks outlive it, at the top.
-    CONSTRAINT tasks_parent_task_id_fkey FOREIGN KEY (project_id, parent_task_id)
-        REFERENCES projects.tasks (project_id, id) ON DELETE SET NULL (parent_task_id),
+    CONSTRAINT tasks_parent_task_id_fkey FOREIGN KEY (organization_id, project_id, parent_task_id)
+        REFERENCES projects.tasks (organization_id, project_id, id) ON DELETE SET NULL (parent_task_id),
     CONSTRAINT tasks_not_own_parent CHECK (parent_task_id <> id),
     CONSTRAINT tasks_due_date_after_creation CHECK (due_date > created_at),
     CONSTRAINT tasks_completed_state CHECK ((status = 'done') = (completed_at IS NOT NULL))
@@ -144,7 +146,7 @@ CREATE INDEX tasks_metadata_gin_idx ON projects.tasks USING gin (metadata);
 CREATE INDEX tasks_tags_gin_idx ON projects.tasks USING gin (tags);
 
 CREATE TABLE projects.task_dependencies (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
     organization_id uuid NOT NULL DEFAULT identity.current_org_id(),
     -- Filled from the task; both tasks belong to it.
     project_id uuid NOT NULL,
@@ -152,13 +154,16 @@ CREATE TABLE projects.task_dependencies (
     depends_on_task_id uuid NOT NULL,
     dependency_type projects.dependency_type NOT NULL DEFAULT 'blocks',
     created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT task_dependencies_pkey PRIMARY KEY (organization_id, id),
     CONSTRAINT task_dependencies_project_id_fkey FOREIGN KEY (organization_id, project_id)
         REFERENCES projects.projects (organization_id, id) ON DELETE CASCADE,
-    CONSTRAINT task_dependencies_task_id_fkey FOREIGN KEY (project_id, task_id)
-        REFERENCES projects.tasks (project_id, id) ON DELETE CASCADE,
-    CONSTRAINT task_dependencies_depends_on_task_id_fkey FOREIGN KEY (project_id, depends_on_task_id)
-        REFERENCES projects.tasks (project_id, id) ON DELETE CASCADE,
-    CONSTRAINT task_dependencies_task_id_depends_on_task_id_key UNIQUE (task_id, depends_on_task_id),
+    CONSTRAINT task_dependencies_task_id_fkey FOREIGN KEY (organization_id, project_id, task_id)
+        REFERENCES projects.tasks (organization_id, project_id, id) ON DELETE CASCADE,
+    CONSTRAINT task_dependencies_depends_on_task_id_fkey
+        FOREIGN KEY (organization_id, project_id, depends_on_task_id)
+        REFERENCES projects.tasks (organization_id, project_id, id) ON DELETE CASCADE,
+    CONSTRAINT task_dependencies_task_id_depends_on_task_id_key
+        UNIQUE (organization_id, task_id, depends_on_task_id),
     CONSTRAINT task_dependencies_no_self_dependency CHECK (task_id <> depends_on_task_id)
 );
 
@@ -170,7 +175,7 @@ CREATE INDEX task_dependencies_depends_on_task_id_type_idx
 CREATE INDEX task_dependencies_project_id_idx ON projects.task_dependencies (project_id);
 
 CREATE TABLE projects.documents (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
     organization_id uuid NOT NULL DEFAULT identity.current_org_id(),
     project_id uuid NOT NULL,
     title text NOT NULL
@@ -194,9 +199,10 @@ CREATE TABLE projects.documents (
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
     published_at timestamptz,
+    CONSTRAINT documents_pkey PRIMARY KEY (organization_id, id),
     CONSTRAINT documents_project_id_fkey FOREIGN KEY (organization_id, project_id)
         REFERENCES projects.projects (organization_id, id) ON DELETE CASCADE,
-    CONSTRAINT documents_project_id_id_key UNIQUE (project_id, id),
+    CONSTRAINT documents_project_id_id_key UNIQUE (organization_id, project_id, id),
     CONSTRAINT documents_published_state CHECK (status <> 'published' OR published_at IS NOT NULL)
 );
 
@@ -208,7 +214,7 @@ CREATE INDEX documents_project_id_status_idx ON projects.documents (project_id, 
 CREATE INDEX documents_metadata_gin_idx ON projects.documents USING gin (metadata);
 
 CREATE TABLE projects.document_versions (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
     organization_id uuid NOT NULL,
     project_id uuid NOT NULL,
     document_id uuid NOT NULL,
@@ -219,13 +225,15 @@ CREATE TABLE projects.document_versions (
     author_id uuid NOT NULL
         CONSTRAINT document_versions_author_id_fkey REFERENCES identity.users (id) ON DELETE RESTRICT,
     created_at timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT document_versions_document_id_fkey FOREIGN KEY (project_id, document_id)
-        REFERENCES projects.documents (project_id, id) ON DELETE CASCADE,
-    CONSTRAINT document_versions_document_id_version_number_key UNIQUE (document_id, version_number)
+    CONSTRAINT document_versions_pkey PRIMARY KEY (organization_id, id),
+    CONSTRAINT document_versions_document_id_fkey FOREIGN KEY (organization_id, project_id, document_id)
+        REFERENCES projects.documents (organization_id, project_id, id) ON DELETE CASCADE,
+    CONSTRAINT document_versions_document_id_version_number_key
+        UNIQUE (organization_id, document_id, version_number)
 );
 
 CREATE TABLE projects.file_attachments (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
     organization_id uuid NOT NULL DEFAULT identity.current_org_id(),
     project_id uuid NOT NULL,
     entity_type projects.attachment_entity NOT NULL,
@@ -251,12 +259,13 @@ CREATE TABLE projects.file_attachments (
     metadata jsonb NOT NULL DEFAULT '{}'::jsonb
         CONSTRAINT file_attachments_metadata_object CHECK (jsonb_typeof(metadata) = 'object'),
     created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT file_attachments_pkey PRIMARY KEY (organization_id, id),
     CONSTRAINT file_attachments_project_id_fkey FOREIGN KEY (organization_id, project_id)
         REFERENCES projects.projects (organization_id, id) ON DELETE CASCADE,
-    CONSTRAINT file_attachments_task_id_fkey FOREIGN KEY (project_id, task_id)
-        REFERENCES projects.tasks (project_id, id) ON DELETE CASCADE,
-    CONSTRAINT file_attachments_document_id_fkey FOREIGN KEY (project_id, document_id)
-        REFERENCES projects.documents (project_id, id) ON DELETE CASCADE,
+    CONSTRAINT file_attachments_task_id_fkey FOREIGN KEY (organization_id, project_id, task_id)
+        REFERENCES projects.tasks (organization_id, project_id, id) ON DELETE CASCADE,
+    CONSTRAINT file_attachments_document_id_fkey FOREIGN KEY (organization_id, project_id, document_id)
+        REFERENCES projects.documents (organization_id, project_id, id) ON DELETE CASCADE,
     CONSTRAINT file_attachments_project_entity CHECK (entity_type <> 'project' OR entity_id = project_id)
 );
 
@@ -268,9 +277,10 @@ CREATE INDEX file_attachments_document_id_idx ON projects.file_attachments (docu
 
 -- One row per project: changes to its task graph update it first, so they take turns.
 CREATE TABLE projects.graph_guards (
-    project_id uuid PRIMARY KEY,
     organization_id uuid NOT NULL,
+    project_id uuid NOT NULL,
     changes bigint NOT NULL DEFAULT 0,
+    CONSTRAINT graph_guards_pkey PRIMARY KEY (organization_id, project_id),
     CONSTRAINT graph_guards_project_id_fkey FOREIGN KEY (organization_id, project_id)
         REFERENCES projects.projects (organization_id, id) ON DELETE CASCADE
 );
@@ -306,7 +316,8 @@ SET search_path = pg_catalog, projects, pg_temp
 AS $$
     SELECT CASE WHEN p.owner_id = identity.current_user_id() THEN 'owner'::projects.project_role
                 ELSE (SELECT m.role FROM projects.project_members m
-                      WHERE m.project_id = p.id AND m.user_id = identity.current_user_id()) END
+                      WHERE m.organization_id = p.organization_id AND m.project_id = p.id
+                        AND m.user_id = identity.current_user_id()) END
     FROM projects.projects p
     WHERE p.id = p_project_id AND p.organization_id = identity.current_org_id()
       AND projects.in_organization()
@@ -343,7 +354,8 @@ BEGIN
     ELSIF role = 'viewer' OR (p_manage AND role = 'member') THEN
         RAISE EXCEPTION 'project % is read-only for its %s', p_project_id, role USING ERRCODE = 'GWP02';
     END IF;
-    SELECT p.status = 'archived' INTO archived FROM projects.projects p WHERE p.id = p_project_id;
+    SELECT p.status = 'archived' INTO archived FROM projects.projects p
+    WHERE p.organization_id = identity.current_org_id() AND p.id = p_project_id;
     IF archived AND NOT p_restoring THEN
         RAISE EXCEPTION 'project % is archived: restore it to change it', p_project_id
             USING ERRCODE = 'GWP02';
@@ -465,7 +477,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, projects, pg_temp
 AS $$
 BEGIN
-    INSERT INTO projects.graph_guards (project_id, organization_id) VALUES (NEW.id, NEW.organization_id);
+    INSERT INTO projects.graph_guards (organization_id, project_id) VALUES (NEW.organization_id, NEW.id);
     RETURN NULL;
 END
 $$;
@@ -476,11 +488,12 @@ CREATE TRIGGER projects_create_graph_guard AFTER INSERT ON projects.projects
 -- Waits for the project's other task-graph changes to end. A real update, so that a
 -- REPEATABLE READ or SERIALIZABLE transaction racing another fails with 40001 instead
 -- of deciding on an old snapshot.
-CREATE FUNCTION projects.guard_graph(p_project_id uuid) RETURNS void
+CREATE FUNCTION projects.guard_graph(p_organization_id uuid, p_project_id uuid) RETURNS void
 LANGUAGE sql SECURITY DEFINER
 SET search_path = pg_catalog, projects, pg_temp
 AS $$
-    UPDATE projects.graph_guards SET changes = changes + 1 WHERE project_id = p_project_id
+    UPDATE projects.graph_guards SET changes = changes + 1
+    WHERE organization_id = p_organization_id AND project_id = p_project_id
 $$;
 
 -- No parent cycles: the new parent may not be the task or one of its descendants.
@@ -493,13 +506,13 @@ BEGIN
     IF NEW.parent_task_id IS NULL OR NEW.parent_task_id = NEW.id THEN
         RETURN NEW;
     END IF;
-    PERFORM projects.guard_graph(NEW.project_id);
+    PERFORM projects.guard_graph(NEW.organization_id, NEW.project_id);
     IF EXISTS (
         WITH RECURSIVE ancestors(id) AS (
             SELECT NEW.parent_task_id
             UNION
             SELECT t.parent_task_id FROM projects.tasks t JOIN ancestors a ON t.id = a.id
-            WHERE t.parent_task_id IS NOT NULL
+            WHERE t.organization_id = NEW.organization_id AND t.parent_task_id IS NOT NULL
         )
         SELECT FROM ancestors WHERE id = NEW.id) THEN
         RAISE EXCEPTION 'task % cannot be under task %: that would make a cycle of parents',
@@ -521,11 +534,12 @@ DECLARE
     open_blockers uuid[];
 BEGIN
     IF NEW.status = 'done' AND (TG_OP = 'INSERT' OR OLD.status <> 'done') THEN
-        PERFORM projects.guard_graph(NEW.project_id);
+        PERFORM projects.guard_graph(NEW.organization_id, NEW.project_id);
         SELECT array_agg(d.depends_on_task_id ORDER BY d.depends_on_task_id) INTO open_blockers
         FROM projects.task_dependencies d
-        JOIN projects.tasks b ON b.id = d.depends_on_task_id
-        WHERE d.task_id = NEW.id AND d.dependency_type = 'blocks'
+        JOIN projects.tasks b ON b.organization_id = d.organization_id AND b.id = d.depends_on_task_id
+        WHERE d.organization_id = NEW.organization_id AND d.task_id = NEW.id
+          AND d.dependency_type = 'blocks'
           AND b.status NOT IN ('done', 'cancelled');
         IF open_blockers IS NOT NULL THEN
             RAISE EXCEPTION 'task % is blocked by % task(s) not yet done', NEW.id, cardinality(open_blockers)
@@ -570,13 +584,13 @@ BEGIN
     IF NEW.project_id IS NULL OR NEW.task_id = NEW.depends_on_task_id THEN
         RETURN NEW;
     END IF;
-    PERFORM projects.guard_graph(NEW.project_id);
+    PERFORM projects.guard_graph(NEW.organization_id, NEW.project_id);
     IF EXISTS (
         WITH RECURSIVE reachable(id) AS (
             SELECT NEW.depends_on_task_id
             UNION
             SELECT d.depends_on_task_id FROM projects.task_dependencies d
-            JOIN reachable r ON d.task_id = r.id
+            JOIN reachable r ON d.organization_id = NEW.organization_id AND d.task_id = r.id
         )
         SELECT FROM reachable WHERE id = NEW.task_id) THEN
         RAISE EXCEPTION 'task % cannot depend on task %: that would make a cycle of dependencies',
@@ -637,7 +651,9 @@ CREATE TRIGGER documents_record_version AFTER INSERT OR UPDATE ON projects.docum
 CREATE FUNCTION projects.complete_task(p_task_id uuid) RETURNS SETOF projects.tasks
 LANGUAGE sql
 AS $$
-    UPDATE projects.tasks SET status = 'done' WHERE id = p_task_id RETURNING *
+    UPDATE projects.tasks SET status = 'done'
+    WHERE organization_id = identity.current_org_id() AND id = p_task_id
+    RETURNING *
 $$;
 
 -- Row-level security: the tenant, and the projects the current user may see.
@@ -748,7 +764,7 @@ GRANT INSERT (id, project_id, entity_type, entity_id, filename, original_filenam
 REVOKE ALL ON FUNCTION projects.in_organization(), projects.member_role(uuid),
     projects.visible_projects(), projects.assign_dependency_project(),
     projects.require_write(uuid, boolean, boolean), projects.create_graph_guard(),
-    projects.guard_graph(uuid), projects.check_task_parent(), projects.check_task_status(),
+    projects.guard_graph(uuid, uuid), projects.check_task_parent(), projects.check_task_status(),
     projects.check_dependency(), projects.record_document_version()
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION projects.in_organization(), projects.member_role(uuid),

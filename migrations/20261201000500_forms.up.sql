@@ -1185,7 +1185,7 @@ END;
 $$;
 
 CREATE TABLE forms.form_definitions (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
     organization_id uuid NOT NULL DEFAULT identity.current_org_id()
         CONSTRAINT form_definitions_organization_id_fkey
             REFERENCES identity.organizations (id) ON DELETE CASCADE,
@@ -1210,6 +1210,7 @@ CREATE TABLE forms.form_definitions (
     updated_at timestamptz NOT NULL DEFAULT now(),
     published_at timestamptz,
     archived_at timestamptz,
+    CONSTRAINT form_definitions_pkey PRIMARY KEY (organization_id, id),
     CONSTRAINT form_definitions_organization_id_name_version_key UNIQUE (organization_id, name, version),
     CONSTRAINT form_definitions_organization_id_id_version_key UNIQUE (organization_id, id, version),
     -- Half the event store's event limit: the change's event carries the definition.
@@ -1223,7 +1224,7 @@ CREATE INDEX form_definitions_organization_id_status_name_idx
     ON forms.form_definitions (organization_id, status, name);
 
 CREATE TABLE forms.form_submissions (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id uuid NOT NULL DEFAULT gen_random_uuid(),
     organization_id uuid NOT NULL DEFAULT identity.current_org_id(),
     form_definition_id uuid NOT NULL,
     form_version integer NOT NULL,
@@ -1231,8 +1232,8 @@ CREATE TABLE forms.form_submissions (
     status text NOT NULL DEFAULT 'draft'
         CONSTRAINT form_submissions_status_check
             CHECK (status IN ('draft', 'submitted', 'approved', 'rejected', 'withdrawn')),
-    -- The generated columns the requirements ask for. The validation trigger has refused a non-integer
-    -- priority before these are computed.
+    -- The generated columns the requirements ask for. The validation trigger has
+    -- refused a non-integer priority before these are computed.
     title text GENERATED ALWAYS AS (data ->> 'title') STORED,
     priority integer GENERATED ALWAYS AS (
         CASE WHEN jsonb_typeof(data -> 'priority') = 'number'
@@ -1244,6 +1245,7 @@ CREATE TABLE forms.form_submissions (
     updated_at timestamptz NOT NULL DEFAULT now(),
     submitted_at timestamptz,
     decided_at timestamptz,
+    CONSTRAINT form_submissions_pkey PRIMARY KEY (organization_id, id),
     CONSTRAINT form_submissions_form_definition_id_fkey
         FOREIGN KEY (organization_id, form_definition_id, form_version)
         REFERENCES forms.form_definitions (organization_id, id, version),
@@ -1380,7 +1382,8 @@ DECLARE
     form_name text;
     form_status text;
 BEGIN
-    SELECT d.name INTO form_name FROM forms.form_definitions d WHERE d.id = p_id;
+    SELECT d.name INTO form_name FROM forms.form_definitions d
+    WHERE d.organization_id = identity.current_org_id() AND d.id = p_id;
     IF form_name IS NULL THEN
         RAISE EXCEPTION 'form definition % not found', p_id USING ERRCODE = 'no_data_found';
     END IF;
@@ -1388,14 +1391,17 @@ BEGIN
     WHERE d.organization_id = identity.current_org_id() AND d.name = form_name
     ORDER BY d.version
     FOR UPDATE;
-    SELECT d.status INTO form_status FROM forms.form_definitions d WHERE d.id = p_id;
+    SELECT d.status INTO form_status FROM forms.form_definitions d
+    WHERE d.organization_id = identity.current_org_id() AND d.id = p_id;
     IF form_status <> 'draft' THEN
         RAISE EXCEPTION 'form definition % is %: only a draft can be published', p_id, form_status
             USING ERRCODE = 'GWF05';
     END IF;
     UPDATE forms.form_definitions d SET status = 'archived'
     WHERE d.organization_id = identity.current_org_id() AND d.name = form_name AND d.status = 'active';
-    RETURN QUERY UPDATE forms.form_definitions d SET status = 'active' WHERE d.id = p_id RETURNING d.*;
+    RETURN QUERY UPDATE forms.form_definitions d SET status = 'active'
+    WHERE d.organization_id = identity.current_org_id() AND d.id = p_id
+    RETURNING d.*;
 END
 $$;
 

@@ -3,7 +3,7 @@
 --- Archives a draft or the active version (then no version of the name is active).
 --! form_definition_archive : FormDefinition
 UPDATE forms.form_definitions SET status = 'archived'
-WHERE id = :id
+WHERE organization_id = identity.current_org_id() AND id = :id
 RETURNING id, organization_id, name, version, definition, status, assert_formats, created_by,
           revision, created_at, updated_at, published_at, archived_at;
 
@@ -21,7 +21,7 @@ RETURNING id, organization_id, name, version, definition, status, assert_formats
 SELECT id, organization_id, name, version, definition, status, assert_formats, created_by,
        revision, created_at, updated_at, published_at, archived_at
 FROM forms.form_definitions
-WHERE id = :id;
+WHERE organization_id = identity.current_org_id() AND id = :id;
 
 --! form_definition_get_active : FormDefinition
 SELECT id, organization_id, name, version, definition, status, assert_formats, created_by,
@@ -48,7 +48,7 @@ SELECT d.name,
         WHERE v.organization_id = d.organization_id AND v.name = d.name),
        d.definition, d.assert_formats
 FROM forms.form_definitions d
-WHERE d.id = :id
+WHERE d.organization_id = identity.current_org_id() AND d.id = :id
 RETURNING id, organization_id, name, version, definition, status, assert_formats, created_by,
           revision, created_at, updated_at, published_at, archived_at;
 
@@ -62,7 +62,7 @@ FROM forms.form_definition_publish(:id);
 --- Drafts only; the new schema is checked.
 --! form_definition_update : FormDefinition
 UPDATE forms.form_definitions SET definition = :definition, assert_formats = :assert_formats
-WHERE id = :id
+WHERE organization_id = identity.current_org_id() AND id = :id
 RETURNING id, organization_id, name, version, definition, status, assert_formats, created_by,
           revision, created_at, updated_at, published_at, archived_at;
 
@@ -70,4 +70,4 @@ RETURNING id, organization_id, name, version, definition, status, assert_formats
 --! form_definition_validate
 SELECT forms.json_schema_errors(d.definition -> 'schema', :data, d.assert_formats) AS errors
 FROM forms.form_definitions d
-WHERE d.id = :id;
+WHERE d.organization_id = identity.current_org_id() AND d.id = :id;

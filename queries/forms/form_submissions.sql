@@ -19,7 +19,7 @@ RETURNING id, organization_id, form_definition_id, form_version, data, status, t
 SELECT id, organization_id, form_definition_id, form_version, data, status, title, priority,
        submitted_by, revision, created_at, updated_at, submitted_at, decided_at
 FROM forms.form_submissions
-WHERE id = :id;
+WHERE organization_id = identity.current_org_id() AND id = :id;
 
 --- One form's submissions in a status, oldest first; keyset pagination by
 --- (created_at, id).
@@ -27,7 +27,8 @@ WHERE id = :id;
 SELECT id, organization_id, form_definition_id, form_version, data, status, title, priority,
        submitted_by, revision, created_at, updated_at, submitted_at, decided_at
 FROM forms.form_submissions
-WHERE form_definition_id = :form_definition_id AND status = :status
+WHERE organization_id = identity.current_org_id() AND form_definition_id = :form_definition_id
+  AND status = :status
   AND (:after_created_at::timestamptz IS NULL
        OR (created_at, id) > (:after_created_at, coalesce(:after_id::uuid, '00000000-0000-0000-0000-000000000000')))
 ORDER BY created_at, id
@@ -48,7 +49,7 @@ LIMIT :limit;
 --- Draft -> submitted.
 --! form_submission_submit : FormSubmission
 UPDATE forms.form_submissions SET status = 'submitted'
-WHERE id = :id
+WHERE organization_id = identity.current_org_id() AND id = :id
 RETURNING id, organization_id, form_definition_id, form_version, data, status, title, priority,
           submitted_by, revision, created_at, updated_at, submitted_at, decided_at;
 
@@ -56,13 +57,13 @@ RETURNING id, organization_id, form_definition_id, form_version, data, status, t
 --- rejected | withdrawn.
 --! form_submission_transition : FormSubmission
 UPDATE forms.form_submissions SET status = :status
-WHERE id = :id
+WHERE organization_id = identity.current_org_id() AND id = :id
 RETURNING id, organization_id, form_definition_id, form_version, data, status, title, priority,
           submitted_by, revision, created_at, updated_at, submitted_at, decided_at;
 
 --- New data, validated against the submission's form version; not once decided.
 --! form_submission_update_data : FormSubmission
 UPDATE forms.form_submissions SET data = :data
-WHERE id = :id
+WHERE organization_id = identity.current_org_id() AND id = :id
 RETURNING id, organization_id, form_definition_id, form_version, data, status, title, priority,
           submitted_by, revision, created_at, updated_at, submitted_at, decided_at;

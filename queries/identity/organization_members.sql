@@ -3,17 +3,16 @@
 --- The application role adds only the current user (creating or joining an
 --- organization); others join by accepting an invitation.
 --! organization_member_add : OrganizationMember
-INSERT INTO identity.organization_members (organization_id, user_id, role, permissions, status, joined_at)
-VALUES (:organization_id, :user_id, :role, :permissions, 'active', now())
+INSERT INTO identity.organization_members (user_id, role, permissions, status, joined_at)
+VALUES (:user_id, :role, :permissions, 'active', now())
 RETURNING id, organization_id, user_id, role, permissions, status, invitation_email,
           invitation_expires_at, invited_by, joined_at, created_at, updated_at;
 
 --- Stores only the SHA-256 of the invitation token.
 --! organization_member_invite (user_id?, invitation_email?, invited_by?) : OrganizationMember
-INSERT INTO identity.organization_members (organization_id, user_id, role, permissions, status,
-                                           invitation_email, invitation_token_hash,
-                                           invitation_expires_at, invited_by)
-VALUES (:organization_id, :user_id, :role, :permissions, 'invited', :invitation_email,
+INSERT INTO identity.organization_members (user_id, role, permissions, status, invitation_email,
+                                           invitation_token_hash, invitation_expires_at, invited_by)
+VALUES (:user_id, :role, :permissions, 'invited', :invitation_email,
         :invitation_token_hash, now() + make_interval(secs => :valid_seconds), :invited_by)
 RETURNING id, organization_id, user_id, role, permissions, status, invitation_email,
           invitation_expires_at, invited_by, joined_at, created_at, updated_at;
@@ -29,14 +28,14 @@ FROM identity.invitation_accept(:invitation_token_hash);
 SELECT id, organization_id, user_id, role, permissions, status, invitation_email,
        invitation_expires_at, invited_by, joined_at, created_at, updated_at
 FROM identity.organization_members
-WHERE id = :id;
+WHERE organization_id = identity.current_org_id() AND id = :id;
 
 --- Keyset pagination by id within the current organization.
 --! organization_member_list (after_id?) : OrganizationMember
 SELECT id, organization_id, user_id, role, permissions, status, invitation_email,
        invitation_expires_at, invited_by, joined_at, created_at, updated_at
 FROM identity.organization_members
-WHERE organization_id = :organization_id
+WHERE organization_id = identity.current_org_id()
   AND (:after_id::uuid IS NULL OR id > :after_id)
 ORDER BY id
 LIMIT :limit;
@@ -47,7 +46,7 @@ UPDATE identity.organization_members
 SET role = COALESCE(:role, role),
     permissions = COALESCE(:permissions, permissions),
     status = COALESCE(:status, status)
-WHERE id = :id
+WHERE organization_id = identity.current_org_id() AND id = :id
 RETURNING id, organization_id, user_id, role, permissions, status, invitation_email,
           invitation_expires_at, invited_by, joined_at, created_at, updated_at;
 
@@ -56,10 +55,10 @@ RETURNING id, organization_id, user_id, role, permissions, status, invitation_em
 SELECT m.id, m.user_id, m.joined_at, m.created_at, u.email, u.username, u.first_name, u.last_name
 FROM identity.organization_members m
 JOIN identity.users u ON u.id = m.user_id
-WHERE m.organization_id = :organization_id
+WHERE m.organization_id = identity.current_org_id()
   AND (:after_id::uuid IS NULL OR m.id > :after_id)
 ORDER BY m.id
 LIMIT :limit;
 
 --! organization_member_remove
-DELETE FROM identity.organization_members WHERE id = :id;
+DELETE FROM identity.organization_members WHERE organization_id = identity.current_org_id() AND id = :id;

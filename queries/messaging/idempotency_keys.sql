@@ -18,6 +18,6 @@ UPDATE messaging.idempotency_keys
 SET status = 'completed', response = :response, completed_at = now()
 WHERE organization_id = identity.current_org_id() AND key = :key;
 
---- Maintenance: deletes expired keys.
+--- Maintenance across tenants (the owner): deletes expired keys.
 --! idempotency_key_delete_expired
 DELETE FROM messaging.idempotency_keys WHERE expires_at < now();

@@ -14,7 +14,7 @@ RETURNING id, message_id, organization_id, topic, partition_key, payload, header
 --- in order, one message at a time, and never waits for another tenant's.
 --! outbox_message_claim : OutboxMessage
 WITH candidates AS (
-    SELECT m.id
+    SELECT m.organization_id, m.id
     FROM messaging.outbox_messages m
     WHERE m.status = 'pending'
       AND m.available_at <= now()
@@ -33,18 +33,19 @@ UPDATE messaging.outbox_messages m
 SET locked_until = now() + make_interval(secs => :lease_seconds),
     attempts = m.attempts + 1
 FROM candidates c
-WHERE m.id = c.id
+WHERE m.organization_id = c.organization_id AND m.id = c.id
 RETURNING m.id, m.message_id, m.organization_id, m.topic, m.partition_key, m.payload,
           m.headers, m.priority, m.status, m.attempts, m.max_attempts, m.available_at,
           m.locked_until, m.last_error, m.created_at, m.delivered_at, m.dead_at;
 
---- Idempotent.
+--- The relay, by the messages' keys (organization_ids[i], ids[i]). Idempotent.
 --! outbox_message_mark_delivered
-UPDATE messaging.outbox_messages
+UPDATE messaging.outbox_messages m
 SET status = 'delivered', delivered_at = now(), locked_until = NULL
-WHERE id = ANY(:ids) AND status = 'pending';
+FROM unnest(:organization_ids::uuid[], :ids::bigint[]) AS k(organization_id, id)
+WHERE m.organization_id = k.organization_id AND m.id = k.id AND m.status = 'pending';
 
---- Dead letter after max_attempts; otherwise back off exponentially
+--- The relay. Dead letter after max_attempts; otherwise back off exponentially
 --- (base * 2^(attempts-1), at most max_backoff) with up to 50% random jitter.
 --! outbox_message_mark_failed
 UPDATE messaging.outbox_messages
@@ -55,7 +56,7 @@ SET last_error = :error,
     available_at = now() + make_interval(secs =>
         least(:max_backoff_seconds::float8, :base_backoff_seconds::float8 * power(2, attempts - 1))
         * (0.5 + random() / 2))
-WHERE id = :id AND status = 'pending'
+WHERE organization_id = :organization_id AND id = :id AND status = 'pending'
 RETURNING status, available_at;
 
 --- The relay: puts dead letters back in line with fresh attempts.
@@ -69,15 +70,16 @@ SELECT id, message_id, organization_id, topic, partition_key, payload, headers, 
        attempts, max_attempts, available_at, locked_until, last_error, created_at, delivered_at,
        dead_at
 FROM messaging.outbox_messages
-WHERE id = :id;
+WHERE organization_id = identity.current_org_id() AND id = :id;
 
+--- The relay: every tenant's messages.
 --! outbox_message_count_by_status
 SELECT status, count(*) AS messages
 FROM messaging.outbox_messages
 GROUP BY status
 ORDER BY status;
 
---- Maintenance: deletes delivered messages older than retention_seconds.
+--- The relay's maintenance: deletes delivered messages older than retention_seconds.
 --! outbox_message_delete_delivered
 DELETE FROM messaging.outbox_messages
 WHERE status = 'delivered' AND delivered_at < now() - make_interval(secs => :retention_seconds);

@@ -5,7 +5,7 @@
 SELECT id, organization_id, project_id, document_id, version_number, content, change_summary,
        author_id, created_at
 FROM projects.document_versions
-WHERE document_id = :document_id
+WHERE organization_id = identity.current_org_id() AND document_id = :document_id
 ORDER BY version_number DESC
 LIMIT :limit;
 
@@ -13,4 +13,5 @@ LIMIT :limit;
 SELECT id, organization_id, project_id, document_id, version_number, content, change_summary,
        author_id, created_at
 FROM projects.document_versions
-WHERE document_id = :document_id AND version_number = :version_number;
+WHERE organization_id = identity.current_org_id() AND document_id = :document_id
+  AND version_number = :version_number;

@@ -11,20 +11,21 @@ RETURNING id, organization_id, project_id, title, content, content_type, author_
 SELECT id, organization_id, project_id, title, content, content_type, author_id, version,
        change_summary, status, tags, metadata, created_at, updated_at, published_at
 FROM projects.documents
-WHERE id = :id;
+WHERE organization_id = identity.current_org_id() AND id = :id;
 
 --- New content is the next version: the database bumps version and writes the
 --- version row in the same statement; concurrent edits take turns, so versions have no
 --- gaps or duplicates.
 --! document_edit (change_summary?) : Document
 UPDATE projects.documents SET content = :content, change_summary = :change_summary
-WHERE id = :id
+WHERE organization_id = identity.current_org_id() AND id = :id
 RETURNING id, organization_id, project_id, title, content, content_type, author_id, version,
           change_summary, status, tags, metadata, created_at, updated_at, published_at;
 
 --- Publishing stamps published_at.
 --! document_set_status : Document
-UPDATE projects.documents SET status = :status WHERE id = :id
+UPDATE projects.documents SET status = :status
+WHERE organization_id = identity.current_org_id() AND id = :id
 RETURNING id, organization_id, project_id, title, content, content_type, author_id, version,
           change_summary, status, tags, metadata, created_at, updated_at, published_at;
 
@@ -34,10 +35,11 @@ RETURNING id, organization_id, project_id, title, content, content_type, author_
 SELECT d.id, d.title, d.status, d.version, v.author_id AS version_author_id,
        v.created_at AS version_created_at, d.published_at
 FROM projects.documents d
-JOIN projects.document_versions v ON v.document_id = d.id AND v.version_number = d.version
-WHERE d.project_id = :project_id AND (:after_id::uuid IS NULL OR d.id > :after_id)
+JOIN projects.document_versions v
+  ON v.organization_id = d.organization_id AND v.document_id = d.id AND v.version_number = d.version
+WHERE d.organization_id = identity.current_org_id() AND d.project_id = :project_id AND (:after_id::uuid IS NULL OR d.id > :after_id)
 ORDER BY d.id
 LIMIT :limit;
 
 --! document_delete
-DELETE FROM projects.documents WHERE id = :id;
+DELETE FROM projects.documents WHERE organization_id = identity.current_org_id() AND id = :id;

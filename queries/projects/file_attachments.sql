@@ -14,8 +14,9 @@ RETURNING id, organization_id, project_id, entity_type, entity_id, task_id, docu
 SELECT id, organization_id, project_id, entity_type, entity_id, task_id, document_id, filename,
        original_filename, file_size, mime_type, storage_path, uploader_id, metadata, created_at
 FROM projects.file_attachments
-WHERE project_id = :project_id AND entity_type = :entity_type AND entity_id = :entity_id
+WHERE organization_id = identity.current_org_id() AND project_id = :project_id
+  AND entity_type = :entity_type AND entity_id = :entity_id
 ORDER BY created_at, id;
 
 --! file_attachment_delete
-DELETE FROM projects.file_attachments WHERE id = :id;
+DELETE FROM projects.file_attachments WHERE organization_id = identity.current_org_id() AND id = :id;

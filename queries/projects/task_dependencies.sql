@@ -10,9 +10,9 @@ RETURNING id, organization_id, project_id, task_id, depends_on_task_id, dependen
 --! task_dependency_list_by_task : TaskDependency
 SELECT id, organization_id, project_id, task_id, depends_on_task_id, dependency_type, created_at
 FROM projects.task_dependencies
-WHERE task_id = :task_id
+WHERE organization_id = identity.current_org_id() AND task_id = :task_id
 ORDER BY created_at, id;
 
 --! task_dependency_remove
 DELETE FROM projects.task_dependencies
-WHERE task_id = :task_id AND depends_on_task_id = :depends_on_task_id;
+WHERE organization_id = identity.current_org_id() AND task_id = :task_id AND depends_on_task_id = :depends_on_task_id;

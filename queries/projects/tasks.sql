@@ -14,7 +14,7 @@ SELECT id, organization_id, project_id, parent_task_id, title, description, stat
        assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata,
        created_at, updated_at, completed_at
 FROM projects.tasks
-WHERE id = :id;
+WHERE organization_id = identity.current_org_id() AND id = :id;
 
 --- Null arguments keep the current value. Setting status 'done' is refused while a
 --- blocker is open (SQLSTATE GWP04); see task_complete.
@@ -28,7 +28,7 @@ SET title = COALESCE(:title, title),
     due_date = COALESCE(:due_date, due_date),
     estimated_hours = COALESCE(:estimated_hours, estimated_hours),
     actual_hours = COALESCE(:actual_hours, actual_hours)
-WHERE id = :id
+WHERE organization_id = identity.current_org_id() AND id = :id
 RETURNING id, organization_id, project_id, parent_task_id, title, description, status, priority,
           assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata,
           created_at, updated_at, completed_at;
@@ -36,12 +36,13 @@ RETURNING id, organization_id, project_id, parent_task_id, title, description, s
 --- Moves the task under another of the project's tasks (null: to the top). A cycle of
 --- parents is refused (SQLSTATE GWP01).
 --! task_set_parent (parent_task_id?) : Task
-UPDATE projects.tasks SET parent_task_id = :parent_task_id WHERE id = :id
+UPDATE projects.tasks SET parent_task_id = :parent_task_id
+WHERE organization_id = identity.current_org_id() AND id = :id
 RETURNING id, organization_id, project_id, parent_task_id, title, description, status, priority,
           assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata,
           created_at, updated_at, completed_at;
 
---- Seed 003's complete_task(): done, with completed_at; refused while a task it
+--- Done, with completed_at (projects.complete_task); refused while a task it
 --- depends on with type 'blocks' is neither done nor cancelled (SQLSTATE GWP04).
 --! task_complete : Task
 SELECT id, organization_id, project_id, parent_task_id, title, description, status, priority,
@@ -50,7 +51,7 @@ SELECT id, organization_id, project_id, parent_task_id, title, description, stat
 FROM projects.complete_task(:id);
 
 --! task_delete
-DELETE FROM projects.tasks WHERE id = :id;
+DELETE FROM projects.tasks WHERE organization_id = identity.current_org_id() AND id = :id;
 
 --- The board: a project's tasks, optionally of one status, by priority (urgent first)
 --- then id. Keyset pagination: pass the last row's priority and id, or nulls.
@@ -59,7 +60,7 @@ SELECT id, organization_id, project_id, parent_task_id, title, description, stat
        assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata,
        created_at, updated_at, completed_at
 FROM projects.tasks
-WHERE project_id = :project_id
+WHERE organization_id = identity.current_org_id() AND project_id = :project_id
   AND (:status::projects.task_status IS NULL OR status = :status)
   AND (:after_id::uuid IS NULL
        OR (priority, id) < (:after_priority::projects.task_priority, :after_id::uuid))
@@ -75,13 +76,13 @@ SELECT t.id, t.organization_id, t.project_id, t.parent_task_id, t.title, t.descr
        t.priority, t.assignee_id, t.creator_id, t.due_date, t.estimated_hours, t.actual_hours,
        t.tags, t.metadata, t.created_at, t.updated_at, t.completed_at
 FROM projects.tasks t
-WHERE t.project_id = :project_id
+WHERE t.organization_id = identity.current_org_id() AND t.project_id = :project_id
   AND t.status IN ('pending', 'blocked')
   AND (:after_id::uuid IS NULL OR t.id > :after_id)
   AND NOT EXISTS (
       SELECT FROM projects.task_dependencies d
-      JOIN projects.tasks b ON b.id = d.depends_on_task_id
-      WHERE d.task_id = t.id AND d.dependency_type = 'blocks'
+      JOIN projects.tasks b ON b.organization_id = d.organization_id AND b.id = d.depends_on_task_id
+      WHERE d.organization_id = t.organization_id AND d.task_id = t.id AND d.dependency_type = 'blocks'
         AND b.status NOT IN ('done', 'cancelled')
       OFFSET 0)
 ORDER BY t.id
@@ -93,15 +94,19 @@ LIMIT :limit;
 WITH RECURSIVE reach(task_id, depth) AS (
     SELECT d.depends_on_task_id, 1
     FROM projects.task_dependencies d
-    WHERE d.task_id = :task_id AND d.dependency_type = 'blocks'
+    WHERE d.organization_id = identity.current_org_id() AND d.task_id = :task_id
+      AND d.dependency_type = 'blocks'
     UNION
     SELECT d.depends_on_task_id, r.depth + 1
     FROM reach r
-    JOIN projects.task_dependencies d ON d.task_id = r.task_id AND d.dependency_type = 'blocks'
+    JOIN projects.task_dependencies d
+      ON d.organization_id = identity.current_org_id() AND d.task_id = r.task_id
+     AND d.dependency_type = 'blocks'
     WHERE r.depth < :max_depth
 )
 SELECT t.id, t.title, t.status, min(r.depth) AS depth
-FROM reach r JOIN projects.tasks t ON t.id = r.task_id
+FROM reach r
+JOIN projects.tasks t ON t.organization_id = identity.current_org_id() AND t.id = r.task_id
 GROUP BY t.id, t.title, t.status
 ORDER BY depth, t.id;
 
@@ -111,16 +116,19 @@ ORDER BY depth, t.id;
 WITH RECURSIVE reach(task_id, depth) AS (
     SELECT d.task_id, 1
     FROM projects.task_dependencies d
-    WHERE d.depends_on_task_id = :task_id AND d.dependency_type = 'blocks'
+    WHERE d.organization_id = identity.current_org_id() AND d.depends_on_task_id = :task_id
+      AND d.dependency_type = 'blocks'
     UNION
     SELECT d.task_id, r.depth + 1
     FROM reach r
     JOIN projects.task_dependencies d
-      ON d.depends_on_task_id = r.task_id AND d.dependency_type = 'blocks'
+      ON d.organization_id = identity.current_org_id() AND d.depends_on_task_id = r.task_id
+     AND d.dependency_type = 'blocks'
     WHERE r.depth < :max_depth
 )
 SELECT t.id, t.title, t.status, min(r.depth) AS depth
-FROM reach r JOIN projects.tasks t ON t.id = r.task_id
+FROM reach r
+JOIN projects.tasks t ON t.organization_id = identity.current_org_id() AND t.id = r.task_id
 GROUP BY t.id, t.title, t.status
 ORDER BY depth, t.id;
 
@@ -131,7 +139,7 @@ SELECT id, organization_id, project_id, parent_task_id, title, description, stat
        assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata,
        created_at, updated_at, completed_at
 FROM projects.tasks
-WHERE assignee_id = identity.current_user_id()
+WHERE organization_id = identity.current_org_id() AND assignee_id = identity.current_user_id()
   AND status NOT IN ('done', 'cancelled')
   AND (:after_id::uuid IS NULL OR id > :after_id)
 ORDER BY id

@@ -209,8 +209,11 @@ async fn api_keys_list_by_keyset_without_gaps_or_repeats() {
     let [acme] = db.tenants().await;
     let org = acme.organization_id;
     for i in 0..25 {
-        db.insert(NewApiKey::new(org, format!("key-{i}")).scopes(["read"]))
-            .await;
+        db.insert((
+            Tenant::organization(org),
+            NewApiKey::new(format!("key-{i}")).scopes(["read"]),
+        ))
+        .await;
     }
     let mut seen = Vec::new();
     let mut cursor: Option<Uuid> = None;
@@ -219,7 +222,7 @@ async fn api_keys_list_by_keyset_without_gaps_or_repeats() {
             .with_tenant(DbRole::App, acme.tenant(), |tx| {
                 Box::pin(async move {
                     Ok(api_keys::api_key_list()
-                        .bind(tx, &org, &cursor, &10)
+                        .bind(tx, &cursor, &10)
                         .all()
                         .await?)
                 })
@@ -260,13 +263,7 @@ async fn memberships_are_unique_per_pair_and_need_real_rows() {
             db.with_tenant(DbRole::App, Tenant::new(organization_id, user_id), |tx| {
                 Box::pin(async move {
                     Ok(organization_members::organization_member_add()
-                        .bind(
-                            tx,
-                            &organization_id,
-                            &user_id,
-                            &MemberRole::Admin,
-                            &json!({"billing": true}),
-                        )
+                        .bind(tx, &user_id, &MemberRole::Admin, &json!({"billing": true}))
                         .one()
                         .await?)
                 })
@@ -397,7 +394,6 @@ async fn token_hashes_are_unique_and_sha256_sized() {
                     Ok(api_keys::api_key_create()
                         .bind(
                             tx,
-                            &acme.organization_id,
                             &None::<Uuid>,
                             &"ci",
                             &prefix,
@@ -437,11 +433,12 @@ async fn invite(
     role: MemberRole,
     ttl: Duration,
 ) -> identity::Invitation {
-    db.insert(
-        NewInvitation::new(tenant.organization_id, email, role)
+    db.insert((
+        tenant.tenant(),
+        NewInvitation::new(email, role)
             .valid_for(ttl)
             .invited_by(tenant.user_id),
-    )
+    ))
     .await
 }
 
@@ -619,11 +616,14 @@ async fn api_keys_authenticate_only_while_live() {
     let [acme] = db.tenants().await;
     let org = acme.organization_id;
     let issue = |name: &'static str, expires: Option<chrono::DateTime<chrono::FixedOffset>>| {
-        let key = NewApiKey::new(org, name).scopes(["read", "write"]);
-        db.insert(match expires {
-            Some(at) => key.expires_at(at),
-            None => key,
-        })
+        let key = NewApiKey::new(name).scopes(["read", "write"]);
+        db.insert((
+            Tenant::organization(org),
+            match expires {
+                Some(at) => key.expires_at(at),
+                None => key,
+            },
+        ))
     };
     // Authentication happens before the tenant is known: no context.
     let anonymous = db.pool(DbRole::App).get().await.unwrap();
@@ -814,7 +814,12 @@ async fn no_column_or_row_holds_a_plaintext_secret() {
         .await
         .unwrap();
     let org = acme.organization_id;
-    let key = db.insert(NewApiKey::new(org, "ci").scopes(["read"])).await;
+    let key = db
+        .insert((
+            Tenant::organization(org),
+            NewApiKey::new("ci").scopes(["read"]),
+        ))
+        .await;
     let session = db
         .insert(NewSession::new(ada.id, Duration::from_secs(60)))
         .await;

@@ -5,6 +5,7 @@ mod common;
 
 mod cli;
 mod codegen;
+mod conventions;
 mod errors;
 mod eventstore;
 mod forms;

@@ -144,6 +144,12 @@ async fn failures_back_off_then_go_to_dead_letter_and_can_be_redriven() {
     };
     let relay = Relay::new(db.pool(DbRole::Relay).clone(), config);
     let client = db.pool(DbRole::Relay).get().await.unwrap();
+    // The tenant sees its message's delivery state.
+    let get = || {
+        db.with_tenant(DbRole::App, Tenant::organization(org), move |tx| {
+            Box::pin(async move { Ok(outbox_message_get().bind(tx, &id).one().await?) })
+        })
+    };
     let mut delays = Vec::new();
     let mut dead = false;
     while !dead {
@@ -152,7 +158,7 @@ async fn failures_back_off_then_go_to_dead_letter_and_can_be_redriven() {
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         }
-        let message = outbox_message_get().bind(&client, &id).one().await.unwrap();
+        let message = get().await.unwrap();
         assert_eq!(
             message.last_error.as_deref(),
             Some("topic flaky is failing")
@@ -182,7 +188,7 @@ async fn failures_back_off_then_go_to_dead_letter_and_can_be_redriven() {
     publisher.heal();
     assert_eq!(redrive(&client, &[]).await.unwrap(), 1);
     relay.run_once(&publisher).await.unwrap();
-    let message = outbox_message_get().bind(&client, &id).one().await.unwrap();
+    let message = get().await.unwrap();
     assert_eq!(message.status, OutboxStatus::Delivered);
     assert_eq!(publisher.delivered().len(), 1);
 }

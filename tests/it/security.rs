@@ -187,13 +187,7 @@ async fn a_tenant_cannot_attach_another_tenants_user_or_read_user_secrets() {
         .with_tenant(DbRole::App, b.tenant(), |tx| {
             Box::pin(async move {
                 Ok(organization_members::organization_member_add()
-                    .bind(
-                        tx,
-                        &b.organization_id,
-                        &ada,
-                        &MemberRole::Member,
-                        &json!({}),
-                    )
+                    .bind(tx, &ada, &MemberRole::Member, &json!({}))
                     .one()
                     .await?)
             })
@@ -287,10 +281,10 @@ async fn a_tenant_cannot_attach_another_tenants_user_or_read_user_secrets() {
     // email, never phone, tax number or hash; the users table shows only oneself.
     let carol = sign_up(&db, "carol@example.com", None).await;
     let invitation = db
-        .insert(
-            NewInvitation::new(a.organization_id, "carol@example.com", MemberRole::Member)
-                .invited_by(a.user_id),
-        )
+        .insert((
+            a.tenant(),
+            NewInvitation::new("carol@example.com", MemberRole::Member).invited_by(a.user_id),
+        ))
         .await;
     let token = invitation.token.clone();
     db.with_tenant(DbRole::App, Tenant::user(carol), |tx| {
@@ -477,11 +471,12 @@ async fn definer_functions_check_user_and_organization_state_and_clamp_expiries(
 
     // An invitation for ten years lasts the policy's 14 days.
     let invite = |email: &'static str| {
-        db.insert(
-            NewInvitation::new(a.organization_id, email, MemberRole::Member)
+        db.insert((
+            a.tenant(),
+            NewInvitation::new(email, MemberRole::Member)
                 .valid_for(Duration::from_secs(10 * 365 * 24 * 3600))
                 .invited_by(ada),
-        )
+        ))
     };
     let invitation = invite("bob@example.com").await;
     let lasts =
@@ -499,7 +494,12 @@ async fn definer_functions_check_user_and_organization_state_and_clamp_expiries(
 
     // An archived organization's keys and invitations stop working.
     let org = a.organization_id;
-    let key = db.insert(NewApiKey::new(org, "ci").scopes(["read"])).await;
+    let key = db
+        .insert((
+            Tenant::organization(org),
+            NewApiKey::new("ci").scopes(["read"]),
+        ))
+        .await;
     assert!(
         authenticate_api_key(&anonymous, &key.plaintext)
             .await

@@ -3,9 +3,8 @@
 
 use groundwork::Error;
 use groundwork::identity::NewApiKey;
-use groundwork::queries::identity::{api_keys, organization_members, organizations, users};
+use groundwork::queries::identity::{api_keys, organizations, users};
 use groundwork::tenant::{Tenant, begin, with_tenant};
-use groundwork::types::identity::MemberRole;
 use groundwork_testing::{DbRole, TestDb};
 use serde_json::json;
 use tokio_postgres::error::SqlState;
@@ -17,6 +16,7 @@ struct World {
     b: Uuid,
     ada: Uuid,
     bob: Uuid,
+    key_a: Uuid,
     key_b: Uuid,
 }
 
@@ -32,7 +32,7 @@ async fn world() -> World {
     let mut keys = Vec::new();
     for t in [a, b] {
         let key = db
-            .insert(NewApiKey::new(t.organization_id, "ci").scopes(["read"]))
+            .insert((t.tenant(), NewApiKey::new("ci").scopes(["read"])))
             .await;
         keys.push(key.key.id);
     }
@@ -42,6 +42,7 @@ async fn world() -> World {
         b: b.organization_id,
         ada: a.user_id,
         bob: b.user_id,
+        key_a: keys[0],
         key_b: keys[1],
     }
 }
@@ -97,18 +98,13 @@ async fn the_app_role_sees_and_changes_only_its_own_tenant() {
             .unwrap()
             .is_none()
     );
+    // Lists are the context's tenant's: A's key only.
     let keys = api_keys::api_key_list()
-        .bind(&tx, &w.b, &None::<Uuid>, &100)
+        .bind(&tx, &None::<Uuid>, &100)
         .all()
         .await
         .unwrap();
-    assert!(keys.is_empty());
-    let members = organization_members::organization_member_list()
-        .bind(&tx, &w.b, &None::<Uuid>, &100)
-        .all()
-        .await
-        .unwrap();
-    assert!(members.is_empty());
+    assert_eq!(keys.iter().map(|k| k.id).collect::<Vec<_>>(), [w.key_a]);
     // The user itself is visible.
     assert!(
         users::user_get()
@@ -149,13 +145,16 @@ async fn the_app_role_sees_and_changes_only_its_own_tenant() {
         0
     );
 
-    // Inserting into B is refused by the policy.
+    // The queries take the tenant from the context; a statement naming B is refused
+    // by the policy.
     let err = Error::from(
-        organization_members::organization_member_add()
-            .bind(&tx, &w.b, &w.ada, &MemberRole::Admin, &json!({}))
-            .one()
-            .await
-            .unwrap_err(),
+        tx.execute(
+            "INSERT INTO identity.organization_members (organization_id, user_id, role) \
+             VALUES ($1, $2, 'admin')",
+            &[&w.b, &w.ada],
+        )
+        .await
+        .unwrap_err(),
     );
     assert!(is_rls_violation(&err), "{err:?}");
     drop(tx);
@@ -168,9 +167,11 @@ async fn the_app_role_sees_and_changes_only_its_own_tenant() {
         .await
         .unwrap();
     assert_ne!(b.name, "hijacked");
-    let key = api_keys::api_key_get()
-        .bind(&owner, &w.key_b)
-        .one()
+    let key_b = w.key_b;
+    let key =
+        w.db.with_tenant(DbRole::App, Tenant::organization(w.b), move |tx| {
+            Box::pin(async move { Ok(api_keys::api_key_get().bind(tx, &key_b).one().await?) })
+        })
         .await
         .unwrap();
     assert!(key.revoked_at.is_none());

@@ -1,5 +1,6 @@
 //! TestDb: isolation between clones, clean-up on success, retention on failure.
 
+use groundwork::tenant::Tenant;
 use groundwork_testing::{DbRole, TestDb};
 
 use crate::common;
@@ -114,7 +115,10 @@ async fn every_fixture_inserts_its_row_as_the_application_role() {
     assert_eq!(member.status, MemberStatus::Active);
     let tenant = groundwork::tenant::Tenant::new(org.id, user.id);
     let invitation = db
-        .insert(NewInvitation::new(org.id, "x@example.com", MemberRole::Viewer).invited_by(user.id))
+        .insert((
+            Tenant::new(org.id, user.id),
+            NewInvitation::new("x@example.com", MemberRole::Viewer).invited_by(user.id),
+        ))
         .await;
     assert_eq!(invitation.member.status, MemberStatus::Invited);
     let profile = db.insert(ProfileFixture::new(user.id).bio("hello")).await;
@@ -123,7 +127,9 @@ async fn every_fixture_inserts_its_row_as_the_application_role() {
         .insert(NewSession::new(user.id, std::time::Duration::from_secs(60)))
         .await;
     assert_eq!(session.session.user_id, user.id);
-    let key = db.insert(NewApiKey::new(org.id, "ci")).await;
+    let key = db
+        .insert((Tenant::organization(org.id), NewApiKey::new("ci")))
+        .await;
     assert!(key.plaintext.starts_with("gw_"));
     let position = db
         .insert((tenant, vec![NewEvent::new("Opened", serde_json::json!({}))]))

@@ -11,10 +11,10 @@
 //! | `identity.users` | [`UserFixture`] | [`User`] |
 //! | `identity.organizations` | [`OrganizationFixture`] | [`Organization`] |
 //! | `identity.organization_members` | [`MemberFixture`] (the current user joins) | [`OrganizationMember`] |
-//! | `identity.organization_members` (invitations) | [`NewInvitation`] | [`Invitation`] |
+//! | `identity.organization_members` (invitations) | `(Tenant, NewInvitation)` | [`Invitation`] |
 //! | `identity.user_profiles` | [`ProfileFixture`] | [`UserProfile`] |
 //! | `identity.sessions` | [`NewSession`] | [`IssuedSession`] |
-//! | `identity.api_keys` | [`NewApiKey`] | [`IssuedApiKey`] |
+//! | `identity.api_keys` | `(Tenant, NewApiKey)` | [`IssuedApiKey`] |
 //! | `eventstore.events` | `(Tenant, Vec<NewEvent>)` | the last position |
 //! | `eventstore.subscriptions` | [`SubscriptionFixture`] | its position |
 //! | `messaging.outbox_messages` | `(Tenant, NewMessage)` | [`OutboxMessage`] |
@@ -286,7 +286,6 @@ impl Fixture for MemberFixture {
                 .params(
                     tx,
                     &OrganizationMemberAddParams {
-                        organization_id: self.organization_id,
                         user_id: self.user_id,
                         role: self.role,
                         permissions: serde_json::json!({}),
@@ -298,18 +297,15 @@ impl Fixture for MemberFixture {
     }
 }
 
-impl Fixture for NewInvitation {
+impl Fixture for (Tenant, NewInvitation) {
     type Row = Invitation;
 
     fn tenant(&self) -> Tenant {
-        Tenant {
-            organization_id: Some(self.organization_id),
-            user_id: self.invited_by,
-        }
+        self.0
     }
 
     fn insert<'t>(self, tx: &'t Transaction<'t>) -> BoxFuture<'t, Result<Invitation, Error>> {
-        Box::pin(async move { invite_member(tx, &self).await.map_err(database) })
+        Box::pin(async move { invite_member(tx, &self.1).await.map_err(database) })
     }
 }
 
@@ -389,18 +385,15 @@ impl Fixture for NewSession {
     }
 }
 
-impl Fixture for NewApiKey {
+impl Fixture for (Tenant, NewApiKey) {
     type Row = IssuedApiKey;
 
     fn tenant(&self) -> Tenant {
-        Tenant {
-            organization_id: Some(self.organization_id),
-            user_id: self.created_by,
-        }
+        self.0
     }
 
     fn insert<'t>(self, tx: &'t Transaction<'t>) -> BoxFuture<'t, Result<IssuedApiKey, Error>> {
-        Box::pin(async move { issue_api_key(tx, &self).await.map_err(database) })
+        Box::pin(async move { issue_api_key(tx, &self.1).await.map_err(database) })
     }
 }
 

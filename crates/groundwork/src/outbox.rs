@@ -280,9 +280,13 @@ impl Relay {
             ..RelayRound::default()
         };
         let mut delivered = Vec::with_capacity(batch.len());
+        let mut delivered_in = Vec::with_capacity(batch.len());
         for message in &batch {
             match publisher.publish(message).await {
-                Ok(()) => delivered.push(message.id),
+                Ok(()) => {
+                    delivered_in.push(message.organization_id);
+                    delivered.push(message.id);
+                }
                 Err(error) => {
                     let error = error.to_string();
                     let outcome = outbox_message_mark_failed()
@@ -291,6 +295,7 @@ impl Relay {
                             &error.as_str(),
                             &self.config.max_backoff.as_secs_f64(),
                             &self.config.base_backoff.as_secs_f64(),
+                            &message.organization_id,
                             &message.id,
                         )
                         .opt()
@@ -304,7 +309,7 @@ impl Relay {
         }
         if !delivered.is_empty() {
             outbox_message_mark_delivered()
-                .bind(&client, &delivered.as_slice())
+                .bind(&client, &delivered_in.as_slice(), &delivered.as_slice())
                 .await?;
         }
         round.delivered = delivered.len();

@@ -238,7 +238,7 @@ impl Generated {
                     .len()
             }
             Op::Join100 => organization_member_list_with_user()
-                .bind(c, &f.member_org, &None::<Uuid>, &100)
+                .bind(c, &None::<Uuid>, &100)
                 .all()
                 .await
                 .unwrap()
@@ -409,6 +409,16 @@ pub async fn run(db: &TestDb) -> String {
     let generated = Generated {
         client: one_connection_pool(&url).get().await.unwrap(),
     };
+    // groundwork's query files take the tenant from the context (the others pass it as
+    // $1): the session acts for the organization whose members are joined.
+    generated
+        .client
+        .batch_execute(&format!(
+            "SELECT set_config('app.current_org_id', '{}', false)",
+            fixture.member_org
+        ))
+        .await
+        .unwrap();
     let sqlx_pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
         .connect(&url)

@@ -47,9 +47,6 @@ pub mod queries {
         pub mod sessions {
             include!("queries/identity/sessions.rs");
         }
-        pub mod tenant_context {
-            include!("queries/identity/tenant_context.rs");
-        }
         pub mod user_profiles {
             include!("queries/identity/user_profiles.rs");
         }

@@ -32,11 +32,10 @@ pub struct ApiKeyPrincipal {
 }
 
 /// A key to issue: [`NewApiKey::new`] and the setters for what differs from the
-/// defaults (no scopes, no rate limit, no expiry, no creator).
+/// defaults (no scopes, no rate limit, no expiry, no creator). The key belongs to the
+/// organization the issuing transaction acts for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewApiKey {
-    /// The organization the key acts for.
-    pub organization_id: Uuid,
     /// A name for people (1 to 100 characters).
     pub name: String,
     /// What the key may do.
@@ -50,10 +49,9 @@ pub struct NewApiKey {
 }
 
 impl NewApiKey {
-    /// A key named `name` for `organization_id`.
-    pub fn new(organization_id: Uuid, name: impl Into<String>) -> Self {
+    /// A key named `name`.
+    pub fn new(name: impl Into<String>) -> Self {
         Self {
-            organization_id,
             name: name.into(),
             scopes: Vec::new(),
             rate_limit_per_minute: None,
@@ -87,7 +85,8 @@ impl NewApiKey {
     }
 }
 
-/// Issues `key` (`client` should act for its organization, see [`crate::tenant`]).
+/// Issues `key` for the organization `client`'s transaction acts for (see
+/// [`crate::tenant`]).
 pub async fn issue_api_key<C: GenericClient>(
     client: &C,
     key: &NewApiKey,
@@ -98,7 +97,6 @@ pub async fn issue_api_key<C: GenericClient>(
         .params(
             client,
             &ApiKeyCreateParams {
-                organization_id: key.organization_id,
                 created_by: key.created_by,
                 name: key.name.as_str(),
                 key_prefix: prefix.as_str(),

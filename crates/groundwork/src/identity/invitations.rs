@@ -38,8 +38,6 @@ pub struct AcceptedInvitation {
 /// lifetime at `identity.auth_policy.invitation_lifetime`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewInvitation {
-    /// The organization to join.
-    pub organization_id: Uuid,
     /// Where the token is sent.
     pub email: String,
     /// The role the invitee gets.
@@ -51,10 +49,9 @@ pub struct NewInvitation {
 }
 
 impl NewInvitation {
-    /// An invitation of `email` to `organization_id` as `role`.
-    pub fn new(organization_id: Uuid, email: impl Into<String>, role: MemberRole) -> Self {
+    /// An invitation of `email` as `role`.
+    pub fn new(email: impl Into<String>, role: MemberRole) -> Self {
         Self {
-            organization_id,
             email: email.into(),
             role,
             valid_for: Duration::from_secs(7 * 24 * 3600),
@@ -75,7 +72,7 @@ impl NewInvitation {
     }
 }
 
-/// Sends `invitation` (`client` should act for its organization).
+/// Sends `invitation` to join the organization `client`'s transaction acts for.
 pub async fn invite_member<C: GenericClient>(
     client: &C,
     invitation: &NewInvitation,
@@ -85,7 +82,6 @@ pub async fn invite_member<C: GenericClient>(
         .params(
             client,
             &OrganizationMemberInviteParams {
-                organization_id: invitation.organization_id,
                 user_id: None,
                 role: invitation.role,
                 permissions: serde_json::json!({}),

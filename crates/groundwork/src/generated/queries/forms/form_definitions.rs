@@ -261,7 +261,7 @@ where
 pub struct FormDefinitionArchiveStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn form_definition_archive() -> FormDefinitionArchiveStmt {
     FormDefinitionArchiveStmt(
-        "UPDATE forms.form_definitions SET status = 'archived' WHERE id = $1 RETURNING id, organization_id, name, version, definition, status, assert_formats, created_by, revision, created_at, updated_at, published_at, archived_at",
+        "UPDATE forms.form_definitions SET status = 'archived' WHERE organization_id = identity.current_org_id() AND id = $1 RETURNING id, organization_id, name, version, definition, status, assert_formats, created_by, revision, created_at, updated_at, published_at, archived_at",
         None,
     )
 }
@@ -382,7 +382,7 @@ impl<
 pub struct FormDefinitionGetStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn form_definition_get() -> FormDefinitionGetStmt {
     FormDefinitionGetStmt(
-        "SELECT id, organization_id, name, version, definition, status, assert_formats, created_by, revision, created_at, updated_at, published_at, archived_at FROM forms.form_definitions WHERE id = $1",
+        "SELECT id, organization_id, name, version, definition, status, assert_formats, created_by, revision, created_at, updated_at, published_at, archived_at FROM forms.form_definitions WHERE organization_id = identity.current_org_id() AND id = $1",
         None,
     )
 }
@@ -565,7 +565,7 @@ impl<
 pub struct FormDefinitionNewVersionStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn form_definition_new_version() -> FormDefinitionNewVersionStmt {
     FormDefinitionNewVersionStmt(
-        "INSERT INTO forms.form_definitions (name, version, definition, assert_formats) SELECT d.name, (SELECT max(v.version) + 1 FROM forms.form_definitions v WHERE v.organization_id = d.organization_id AND v.name = d.name), d.definition, d.assert_formats FROM forms.form_definitions d WHERE d.id = $1 RETURNING id, organization_id, name, version, definition, status, assert_formats, created_by, revision, created_at, updated_at, published_at, archived_at",
+        "INSERT INTO forms.form_definitions (name, version, definition, assert_formats) SELECT d.name, (SELECT max(v.version) + 1 FROM forms.form_definitions v WHERE v.organization_id = d.organization_id AND v.name = d.name), d.definition, d.assert_formats FROM forms.form_definitions d WHERE d.organization_id = identity.current_org_id() AND d.id = $1 RETURNING id, organization_id, name, version, definition, status, assert_formats, created_by, revision, created_at, updated_at, published_at, archived_at",
         None,
     )
 }
@@ -661,7 +661,7 @@ impl FormDefinitionPublishStmt {
 pub struct FormDefinitionUpdateStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn form_definition_update() -> FormDefinitionUpdateStmt {
     FormDefinitionUpdateStmt(
-        "UPDATE forms.form_definitions SET definition = $1, assert_formats = $2 WHERE id = $3 RETURNING id, organization_id, name, version, definition, status, assert_formats, created_by, revision, created_at, updated_at, published_at, archived_at",
+        "UPDATE forms.form_definitions SET definition = $1, assert_formats = $2 WHERE organization_id = identity.current_org_id() AND id = $3 RETURNING id, organization_id, name, version, definition, status, assert_formats, created_by, revision, created_at, updated_at, published_at, archived_at",
         None,
     )
 }
@@ -733,7 +733,7 @@ impl<
 pub struct FormDefinitionValidateStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn form_definition_validate() -> FormDefinitionValidateStmt {
     FormDefinitionValidateStmt(
-        "SELECT forms.json_schema_errors(d.definition -> 'schema', $1, d.assert_formats) AS errors FROM forms.form_definitions d WHERE d.id = $2",
+        "SELECT forms.json_schema_errors(d.definition -> 'schema', $1, d.assert_formats) AS errors FROM forms.form_definitions d WHERE d.organization_id = identity.current_org_id() AND d.id = $2",
         None,
     )
 }

@@ -358,7 +358,7 @@ impl<
 pub struct FormSubmissionGetStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn form_submission_get() -> FormSubmissionGetStmt {
     FormSubmissionGetStmt(
-        "SELECT id, organization_id, form_definition_id, form_version, data, status, title, priority, submitted_by, revision, created_at, updated_at, submitted_at, decided_at FROM forms.form_submissions WHERE id = $1",
+        "SELECT id, organization_id, form_definition_id, form_version, data, status, title, priority, submitted_by, revision, created_at, updated_at, submitted_at, decided_at FROM forms.form_submissions WHERE organization_id = identity.current_org_id() AND id = $1",
         None,
     )
 }
@@ -407,7 +407,7 @@ impl FormSubmissionGetStmt {
 pub struct FormSubmissionListByFormStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn form_submission_list_by_form() -> FormSubmissionListByFormStmt {
     FormSubmissionListByFormStmt(
-        "SELECT id, organization_id, form_definition_id, form_version, data, status, title, priority, submitted_by, revision, created_at, updated_at, submitted_at, decided_at FROM forms.form_submissions WHERE form_definition_id = $1 AND status = $2 AND ($3::timestamptz IS NULL OR (created_at, id) > ($3, coalesce($4::uuid, '00000000-0000-0000-0000-000000000000'))) ORDER BY created_at, id LIMIT $5",
+        "SELECT id, organization_id, form_definition_id, form_version, data, status, title, priority, submitted_by, revision, created_at, updated_at, submitted_at, decided_at FROM forms.form_submissions WHERE organization_id = identity.current_org_id() AND form_definition_id = $1 AND status = $2 AND ($3::timestamptz IS NULL OR (created_at, id) > ($3, coalesce($4::uuid, '00000000-0000-0000-0000-000000000000'))) ORDER BY created_at, id LIMIT $5",
         None,
     )
 }
@@ -572,7 +572,7 @@ impl<
 pub struct FormSubmissionSubmitStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn form_submission_submit() -> FormSubmissionSubmitStmt {
     FormSubmissionSubmitStmt(
-        "UPDATE forms.form_submissions SET status = 'submitted' WHERE id = $1 RETURNING id, organization_id, form_definition_id, form_version, data, status, title, priority, submitted_by, revision, created_at, updated_at, submitted_at, decided_at",
+        "UPDATE forms.form_submissions SET status = 'submitted' WHERE organization_id = identity.current_org_id() AND id = $1 RETURNING id, organization_id, form_definition_id, form_version, data, status, title, priority, submitted_by, revision, created_at, updated_at, submitted_at, decided_at",
         None,
     )
 }
@@ -621,7 +621,7 @@ impl FormSubmissionSubmitStmt {
 pub struct FormSubmissionTransitionStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn form_submission_transition() -> FormSubmissionTransitionStmt {
     FormSubmissionTransitionStmt(
-        "UPDATE forms.form_submissions SET status = $1 WHERE id = $2 RETURNING id, organization_id, form_definition_id, form_version, data, status, title, priority, submitted_by, revision, created_at, updated_at, submitted_at, decided_at",
+        "UPDATE forms.form_submissions SET status = $1 WHERE organization_id = identity.current_org_id() AND id = $2 RETURNING id, organization_id, form_definition_id, form_version, data, status, title, priority, submitted_by, revision, created_at, updated_at, submitted_at, decided_at",
         None,
     )
 }
@@ -693,7 +693,7 @@ impl<
 pub struct FormSubmissionUpdateDataStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn form_submission_update_data() -> FormSubmissionUpdateDataStmt {
     FormSubmissionUpdateDataStmt(
-        "UPDATE forms.form_submissions SET data = $1 WHERE id = $2 RETURNING id, organization_id, form_definition_id, form_version, data, status, title, priority, submitted_by, revision, created_at, updated_at, submitted_at, decided_at",
+        "UPDATE forms.form_submissions SET data = $1 WHERE organization_id = identity.current_org_id() AND id = $2 RETURNING id, organization_id, form_definition_id, form_version, data, status, title, priority, submitted_by, revision, created_at, updated_at, submitted_at, decided_at",
         None,
     )
 }

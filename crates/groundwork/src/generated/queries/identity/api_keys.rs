@@ -9,7 +9,6 @@ pub struct ApiKeyCreateParams<
     T4: crate::generated::StringSql,
     T5: crate::generated::ArraySql<Item = T4>,
 > {
-    pub organization_id: uuid::Uuid,
     pub created_by: Option<uuid::Uuid>,
     pub name: T1,
     pub key_prefix: T2,
@@ -20,7 +19,6 @@ pub struct ApiKeyCreateParams<
 }
 #[derive(Clone, Copy, Debug)]
 pub struct ApiKeyListParams {
-    pub organization_id: uuid::Uuid,
     pub after_id: Option<uuid::Uuid>,
     pub limit: i64,
 }
@@ -285,7 +283,7 @@ where
 pub struct ApiKeyCreateStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn api_key_create() -> ApiKeyCreateStmt {
     ApiKeyCreateStmt(
-        "INSERT INTO identity.api_keys (organization_id, created_by, name, key_prefix, key_hash, scopes, rate_limit_per_minute, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, organization_id, created_by, name, key_prefix, scopes, rate_limit_per_minute, usage_count, last_used_at, expires_at, revoked_at, created_at, updated_at",
+        "INSERT INTO identity.api_keys (created_by, name, key_prefix, key_hash, scopes, rate_limit_per_minute, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, organization_id, created_by, name, key_prefix, scopes, rate_limit_per_minute, usage_count, last_used_at, expires_at, revoked_at, created_at, updated_at",
         None,
     )
 }
@@ -310,7 +308,6 @@ impl ApiKeyCreateStmt {
     >(
         &'s self,
         client: &'c C,
-        organization_id: &'a uuid::Uuid,
         created_by: &'a Option<uuid::Uuid>,
         name: &'a T1,
         key_prefix: &'a T2,
@@ -318,11 +315,10 @@ impl ApiKeyCreateStmt {
         scopes: &'a T5,
         rate_limit_per_minute: &'a Option<i32>,
         expires_at: &'a Option<chrono::DateTime<chrono::FixedOffset>>,
-    ) -> ApiKeyQuery<'c, 'a, 's, C, ApiKey, 8> {
+    ) -> ApiKeyQuery<'c, 'a, 's, C, ApiKey, 7> {
         ApiKeyQuery {
             client,
             params: [
-                organization_id,
                 created_by,
                 name,
                 key_prefix,
@@ -371,17 +367,16 @@ impl<
     'a,
     's,
     ApiKeyCreateParams<T1, T2, T3, T4, T5>,
-    ApiKeyQuery<'c, 'a, 's, C, ApiKey, 8>,
+    ApiKeyQuery<'c, 'a, 's, C, ApiKey, 7>,
     C,
 > for ApiKeyCreateStmt {
     fn params(
         &'s self,
         client: &'c C,
         params: &'a ApiKeyCreateParams<T1, T2, T3, T4, T5>,
-    ) -> ApiKeyQuery<'c, 'a, 's, C, ApiKey, 8> {
+    ) -> ApiKeyQuery<'c, 'a, 's, C, ApiKey, 7> {
         self.bind(
             client,
-            &params.organization_id,
             &params.created_by,
             &params.name,
             &params.key_prefix,
@@ -434,7 +429,7 @@ impl ApiKeyAuthenticateStmt {
 pub struct ApiKeyGetStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn api_key_get() -> ApiKeyGetStmt {
     ApiKeyGetStmt(
-        "SELECT id, organization_id, created_by, name, key_prefix, scopes, rate_limit_per_minute, usage_count, last_used_at, expires_at, revoked_at, created_at, updated_at FROM identity.api_keys WHERE id = $1",
+        "SELECT id, organization_id, created_by, name, key_prefix, scopes, rate_limit_per_minute, usage_count, last_used_at, expires_at, revoked_at, created_at, updated_at FROM identity.api_keys WHERE organization_id = identity.current_org_id() AND id = $1",
         None,
     )
 }
@@ -482,7 +477,7 @@ impl ApiKeyGetStmt {
 pub struct ApiKeyListStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn api_key_list() -> ApiKeyListStmt {
     ApiKeyListStmt(
-        "SELECT id, organization_id, created_by, name, key_prefix, scopes, rate_limit_per_minute, usage_count, last_used_at, expires_at, revoked_at, created_at, updated_at FROM identity.api_keys WHERE organization_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
+        "SELECT id, organization_id, created_by, name, key_prefix, scopes, rate_limit_per_minute, usage_count, last_used_at, expires_at, revoked_at, created_at, updated_at FROM identity.api_keys WHERE organization_id = identity.current_org_id() AND ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
         None,
     )
 }
@@ -497,13 +492,12 @@ impl ApiKeyListStmt {
     pub fn bind<'c, 'a, 's, C: GenericClient>(
         &'s self,
         client: &'c C,
-        organization_id: &'a uuid::Uuid,
         after_id: &'a Option<uuid::Uuid>,
         limit: &'a i64,
-    ) -> ApiKeyQuery<'c, 'a, 's, C, ApiKey, 3> {
+    ) -> ApiKeyQuery<'c, 'a, 's, C, ApiKey, 2> {
         ApiKeyQuery {
             client,
-            params: [organization_id, after_id, limit],
+            params: [after_id, limit],
             query: self.0,
             cached: self.1.as_ref(),
             extractor: |
@@ -539,21 +533,21 @@ impl<
     'a,
     's,
     ApiKeyListParams,
-    ApiKeyQuery<'c, 'a, 's, C, ApiKey, 3>,
+    ApiKeyQuery<'c, 'a, 's, C, ApiKey, 2>,
     C,
 > for ApiKeyListStmt {
     fn params(
         &'s self,
         client: &'c C,
         params: &'a ApiKeyListParams,
-    ) -> ApiKeyQuery<'c, 'a, 's, C, ApiKey, 3> {
-        self.bind(client, &params.organization_id, &params.after_id, &params.limit)
+    ) -> ApiKeyQuery<'c, 'a, 's, C, ApiKey, 2> {
+        self.bind(client, &params.after_id, &params.limit)
     }
 }
 pub struct ApiKeyRevokeStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn api_key_revoke() -> ApiKeyRevokeStmt {
     ApiKeyRevokeStmt(
-        "UPDATE identity.api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1",
+        "UPDATE identity.api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE organization_id = identity.current_org_id() AND id = $1",
         None,
     )
 }

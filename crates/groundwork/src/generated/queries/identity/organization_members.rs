@@ -3,7 +3,6 @@
 
 #[derive(Debug)]
 pub struct OrganizationMemberAddParams<T1: crate::generated::JsonSql> {
-    pub organization_id: uuid::Uuid,
     pub user_id: uuid::Uuid,
     pub role: crate::generated::types::identity::MemberRole,
     pub permissions: T1,
@@ -14,7 +13,6 @@ pub struct OrganizationMemberInviteParams<
     T2: crate::generated::StringSql,
     T3: crate::generated::BytesSql,
 > {
-    pub organization_id: uuid::Uuid,
     pub user_id: Option<uuid::Uuid>,
     pub role: crate::generated::types::identity::MemberRole,
     pub permissions: T1,
@@ -25,7 +23,6 @@ pub struct OrganizationMemberInviteParams<
 }
 #[derive(Clone, Copy, Debug)]
 pub struct OrganizationMemberListParams {
-    pub organization_id: uuid::Uuid,
     pub after_id: Option<uuid::Uuid>,
     pub limit: i64,
 }
@@ -38,7 +35,6 @@ pub struct OrganizationMemberUpdateParams<T1: crate::generated::JsonSql> {
 }
 #[derive(Clone, Copy, Debug)]
 pub struct OrganizationMemberListWithUserParams {
-    pub organization_id: uuid::Uuid,
     pub after_id: Option<uuid::Uuid>,
     pub limit: i64,
 }
@@ -433,7 +429,7 @@ where
 pub struct OrganizationMemberAddStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn organization_member_add() -> OrganizationMemberAddStmt {
     OrganizationMemberAddStmt(
-        "INSERT INTO identity.organization_members (organization_id, user_id, role, permissions, status, joined_at) VALUES ($1, $2, $3, $4, 'active', now()) RETURNING id, organization_id, user_id, role, permissions, status, invitation_email, invitation_expires_at, invited_by, joined_at, created_at, updated_at",
+        "INSERT INTO identity.organization_members (user_id, role, permissions, status, joined_at) VALUES ($1, $2, $3, 'active', now()) RETURNING id, organization_id, user_id, role, permissions, status, invitation_email, invitation_expires_at, invited_by, joined_at, created_at, updated_at",
         None,
     )
 }
@@ -448,14 +444,13 @@ impl OrganizationMemberAddStmt {
     pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::generated::JsonSql>(
         &'s self,
         client: &'c C,
-        organization_id: &'a uuid::Uuid,
         user_id: &'a uuid::Uuid,
         role: &'a crate::generated::types::identity::MemberRole,
         permissions: &'a T1,
-    ) -> OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 4> {
+    ) -> OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 3> {
         OrganizationMemberQuery {
             client,
-            params: [organization_id, user_id, role, permissions],
+            params: [user_id, role, permissions],
             query: self.0,
             cached: self.1.as_ref(),
             extractor: |
@@ -491,27 +486,21 @@ impl<
     'a,
     's,
     OrganizationMemberAddParams<T1>,
-    OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 4>,
+    OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 3>,
     C,
 > for OrganizationMemberAddStmt {
     fn params(
         &'s self,
         client: &'c C,
         params: &'a OrganizationMemberAddParams<T1>,
-    ) -> OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 4> {
-        self.bind(
-            client,
-            &params.organization_id,
-            &params.user_id,
-            &params.role,
-            &params.permissions,
-        )
+    ) -> OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 3> {
+        self.bind(client, &params.user_id, &params.role, &params.permissions)
     }
 }
 pub struct OrganizationMemberInviteStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn organization_member_invite() -> OrganizationMemberInviteStmt {
     OrganizationMemberInviteStmt(
-        "INSERT INTO identity.organization_members (organization_id, user_id, role, permissions, status, invitation_email, invitation_token_hash, invitation_expires_at, invited_by) VALUES ($1, $2, $3, $4, 'invited', $5, $6, now() + make_interval(secs => $7), $8) RETURNING id, organization_id, user_id, role, permissions, status, invitation_email, invitation_expires_at, invited_by, joined_at, created_at, updated_at",
+        "INSERT INTO identity.organization_members (user_id, role, permissions, status, invitation_email, invitation_token_hash, invitation_expires_at, invited_by) VALUES ($1, $2, $3, 'invited', $4, $5, now() + make_interval(secs => $6), $7) RETURNING id, organization_id, user_id, role, permissions, status, invitation_email, invitation_expires_at, invited_by, joined_at, created_at, updated_at",
         None,
     )
 }
@@ -534,7 +523,6 @@ impl OrganizationMemberInviteStmt {
     >(
         &'s self,
         client: &'c C,
-        organization_id: &'a uuid::Uuid,
         user_id: &'a Option<uuid::Uuid>,
         role: &'a crate::generated::types::identity::MemberRole,
         permissions: &'a T1,
@@ -542,11 +530,10 @@ impl OrganizationMemberInviteStmt {
         invitation_token_hash: &'a T3,
         valid_seconds: &'a f64,
         invited_by: &'a Option<uuid::Uuid>,
-    ) -> OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 8> {
+    ) -> OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 7> {
         OrganizationMemberQuery {
             client,
             params: [
-                organization_id,
                 user_id,
                 role,
                 permissions,
@@ -592,17 +579,16 @@ impl<
     'a,
     's,
     OrganizationMemberInviteParams<T1, T2, T3>,
-    OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 8>,
+    OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 7>,
     C,
 > for OrganizationMemberInviteStmt {
     fn params(
         &'s self,
         client: &'c C,
         params: &'a OrganizationMemberInviteParams<T1, T2, T3>,
-    ) -> OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 8> {
+    ) -> OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 7> {
         self.bind(
             client,
-            &params.organization_id,
             &params.user_id,
             &params.role,
             &params.permissions,
@@ -664,7 +650,7 @@ impl OrganizationMemberAcceptInvitationStmt {
 pub struct OrganizationMemberGetStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn organization_member_get() -> OrganizationMemberGetStmt {
     OrganizationMemberGetStmt(
-        "SELECT id, organization_id, user_id, role, permissions, status, invitation_email, invitation_expires_at, invited_by, joined_at, created_at, updated_at FROM identity.organization_members WHERE id = $1",
+        "SELECT id, organization_id, user_id, role, permissions, status, invitation_email, invitation_expires_at, invited_by, joined_at, created_at, updated_at FROM identity.organization_members WHERE organization_id = identity.current_org_id() AND id = $1",
         None,
     )
 }
@@ -711,7 +697,7 @@ impl OrganizationMemberGetStmt {
 pub struct OrganizationMemberListStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn organization_member_list() -> OrganizationMemberListStmt {
     OrganizationMemberListStmt(
-        "SELECT id, organization_id, user_id, role, permissions, status, invitation_email, invitation_expires_at, invited_by, joined_at, created_at, updated_at FROM identity.organization_members WHERE organization_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
+        "SELECT id, organization_id, user_id, role, permissions, status, invitation_email, invitation_expires_at, invited_by, joined_at, created_at, updated_at FROM identity.organization_members WHERE organization_id = identity.current_org_id() AND ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
         None,
     )
 }
@@ -726,13 +712,12 @@ impl OrganizationMemberListStmt {
     pub fn bind<'c, 'a, 's, C: GenericClient>(
         &'s self,
         client: &'c C,
-        organization_id: &'a uuid::Uuid,
         after_id: &'a Option<uuid::Uuid>,
         limit: &'a i64,
-    ) -> OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 3> {
+    ) -> OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 2> {
         OrganizationMemberQuery {
             client,
-            params: [organization_id, after_id, limit],
+            params: [after_id, limit],
             query: self.0,
             cached: self.1.as_ref(),
             extractor: |
@@ -767,21 +752,21 @@ impl<
     'a,
     's,
     OrganizationMemberListParams,
-    OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 3>,
+    OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 2>,
     C,
 > for OrganizationMemberListStmt {
     fn params(
         &'s self,
         client: &'c C,
         params: &'a OrganizationMemberListParams,
-    ) -> OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 3> {
-        self.bind(client, &params.organization_id, &params.after_id, &params.limit)
+    ) -> OrganizationMemberQuery<'c, 'a, 's, C, OrganizationMember, 2> {
+        self.bind(client, &params.after_id, &params.limit)
     }
 }
 pub struct OrganizationMemberUpdateStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn organization_member_update() -> OrganizationMemberUpdateStmt {
     OrganizationMemberUpdateStmt(
-        "UPDATE identity.organization_members SET role = COALESCE($1, role), permissions = COALESCE($2, permissions), status = COALESCE($3, status) WHERE id = $4 RETURNING id, organization_id, user_id, role, permissions, status, invitation_email, invitation_expires_at, invited_by, joined_at, created_at, updated_at",
+        "UPDATE identity.organization_members SET role = COALESCE($1, role), permissions = COALESCE($2, permissions), status = COALESCE($3, status) WHERE organization_id = identity.current_org_id() AND id = $4 RETURNING id, organization_id, user_id, role, permissions, status, invitation_email, invitation_expires_at, invited_by, joined_at, created_at, updated_at",
         None,
     )
 }
@@ -856,7 +841,7 @@ pub struct OrganizationMemberListWithUserStmt(
 );
 pub fn organization_member_list_with_user() -> OrganizationMemberListWithUserStmt {
     OrganizationMemberListWithUserStmt(
-        "SELECT m.id, m.user_id, m.joined_at, m.created_at, u.email, u.username, u.first_name, u.last_name FROM identity.organization_members m JOIN identity.users u ON u.id = m.user_id WHERE m.organization_id = $1 AND ($2::uuid IS NULL OR m.id > $2) ORDER BY m.id LIMIT $3",
+        "SELECT m.id, m.user_id, m.joined_at, m.created_at, u.email, u.username, u.first_name, u.last_name FROM identity.organization_members m JOIN identity.users u ON u.id = m.user_id WHERE m.organization_id = identity.current_org_id() AND ($1::uuid IS NULL OR m.id > $1) ORDER BY m.id LIMIT $2",
         None,
     )
 }
@@ -871,7 +856,6 @@ impl OrganizationMemberListWithUserStmt {
     pub fn bind<'c, 'a, 's, C: GenericClient>(
         &'s self,
         client: &'c C,
-        organization_id: &'a uuid::Uuid,
         after_id: &'a Option<uuid::Uuid>,
         limit: &'a i64,
     ) -> OrganizationMemberListWithUserQuery<
@@ -880,11 +864,11 @@ impl OrganizationMemberListWithUserStmt {
         's,
         C,
         OrganizationMemberListWithUser,
-        3,
+        2,
     > {
         OrganizationMemberListWithUserQuery {
             client,
-            params: [organization_id, after_id, limit],
+            params: [after_id, limit],
             query: self.0,
             cached: self.1.as_ref(),
             extractor: |
@@ -921,7 +905,7 @@ impl<
         's,
         C,
         OrganizationMemberListWithUser,
-        3,
+        2,
     >,
     C,
 > for OrganizationMemberListWithUserStmt {
@@ -935,15 +919,15 @@ impl<
         's,
         C,
         OrganizationMemberListWithUser,
-        3,
+        2,
     > {
-        self.bind(client, &params.organization_id, &params.after_id, &params.limit)
+        self.bind(client, &params.after_id, &params.limit)
     }
 }
 pub struct OrganizationMemberRemoveStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn organization_member_remove() -> OrganizationMemberRemoveStmt {
     OrganizationMemberRemoveStmt(
-        "DELETE FROM identity.organization_members WHERE id = $1",
+        "DELETE FROM identity.organization_members WHERE organization_id = identity.current_org_id() AND id = $1",
         None,
     )
 }

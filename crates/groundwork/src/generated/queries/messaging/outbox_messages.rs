@@ -21,10 +21,19 @@ pub struct OutboxMessageClaimParams {
     pub lease_seconds: f64,
 }
 #[derive(Debug)]
+pub struct OutboxMessageMarkDeliveredParams<
+    T1: crate::generated::ArraySql<Item = uuid::Uuid>,
+    T2: crate::generated::ArraySql<Item = i64>,
+> {
+    pub organization_ids: T1,
+    pub ids: T2,
+}
+#[derive(Debug)]
 pub struct OutboxMessageMarkFailedParams<T1: crate::generated::StringSql> {
     pub error: T1,
     pub max_backoff_seconds: f64,
     pub base_backoff_seconds: f64,
+    pub organization_id: uuid::Uuid,
     pub id: i64,
 }
 #[derive(Debug)]
@@ -575,7 +584,7 @@ impl<
 pub struct OutboxMessageClaimStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn outbox_message_claim() -> OutboxMessageClaimStmt {
     OutboxMessageClaimStmt(
-        "WITH candidates AS ( SELECT m.id FROM messaging.outbox_messages m WHERE m.status = 'pending' AND m.available_at <= now() AND (m.locked_until IS NULL OR m.locked_until < now()) AND NOT EXISTS ( SELECT FROM messaging.outbox_messages earlier WHERE earlier.organization_id = m.organization_id AND earlier.partition_key = m.partition_key AND earlier.status = 'pending' AND earlier.id < m.id) ORDER BY m.priority DESC, m.id LIMIT $1 FOR UPDATE SKIP LOCKED ) UPDATE messaging.outbox_messages m SET locked_until = now() + make_interval(secs => $2), attempts = m.attempts + 1 FROM candidates c WHERE m.id = c.id RETURNING m.id, m.message_id, m.organization_id, m.topic, m.partition_key, m.payload, m.headers, m.priority, m.status, m.attempts, m.max_attempts, m.available_at, m.locked_until, m.last_error, m.created_at, m.delivered_at, m.dead_at",
+        "WITH candidates AS ( SELECT m.organization_id, m.id FROM messaging.outbox_messages m WHERE m.status = 'pending' AND m.available_at <= now() AND (m.locked_until IS NULL OR m.locked_until < now()) AND NOT EXISTS ( SELECT FROM messaging.outbox_messages earlier WHERE earlier.organization_id = m.organization_id AND earlier.partition_key = m.partition_key AND earlier.status = 'pending' AND earlier.id < m.id) ORDER BY m.priority DESC, m.id LIMIT $1 FOR UPDATE SKIP LOCKED ) UPDATE messaging.outbox_messages m SET locked_until = now() + make_interval(secs => $2), attempts = m.attempts + 1 FROM candidates c WHERE m.organization_id = c.organization_id AND m.id = c.id RETURNING m.id, m.message_id, m.organization_id, m.topic, m.partition_key, m.payload, m.headers, m.priority, m.status, m.attempts, m.max_attempts, m.available_at, m.locked_until, m.last_error, m.created_at, m.delivered_at, m.dead_at",
         None,
     )
 }
@@ -652,7 +661,7 @@ pub struct OutboxMessageMarkDeliveredStmt(
 );
 pub fn outbox_message_mark_delivered() -> OutboxMessageMarkDeliveredStmt {
     OutboxMessageMarkDeliveredStmt(
-        "UPDATE messaging.outbox_messages SET status = 'delivered', delivered_at = now(), locked_until = NULL WHERE id = ANY($1) AND status = 'pending'",
+        "UPDATE messaging.outbox_messages m SET status = 'delivered', delivered_at = now(), locked_until = NULL FROM unnest($1::uuid[], $2::bigint[]) AS k(organization_id, id) WHERE m.organization_id = k.organization_id AND m.id = k.id AND m.status = 'pending'",
         None,
     )
 }
@@ -664,18 +673,51 @@ impl OutboxMessageMarkDeliveredStmt {
         self.1 = Some(client.prepare(self.0).await?);
         Ok(self)
     }
-    pub async fn bind<'c, 'a, 's, C: GenericClient, T1: crate::generated::ArraySql<Item = i64>>(
+    pub async fn bind<
+        'c,
+        'a,
+        's,
+        C: GenericClient,
+        T1: crate::generated::ArraySql<Item = uuid::Uuid>,
+        T2: crate::generated::ArraySql<Item = i64>,
+    >(
         &'s self,
         client: &'c C,
-        ids: &'a T1,
+        organization_ids: &'a T1,
+        ids: &'a T2,
     ) -> Result<u64, tokio_postgres::Error> {
-        client.execute(self.0, &[ids]).await
+        client.execute(self.0, &[organization_ids, ids]).await
+    }
+}
+impl<
+    'a,
+    C: GenericClient + Send + Sync,
+    T1: crate::generated::ArraySql<Item = uuid::Uuid>,
+    T2: crate::generated::ArraySql<Item = i64>,
+> crate::generated::client::async_::Params<
+    'a,
+    'a,
+    'a,
+    OutboxMessageMarkDeliveredParams<T1, T2>,
+    std::pin::Pin<
+        Box<dyn futures::Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>,
+    >,
+    C,
+> for OutboxMessageMarkDeliveredStmt {
+    fn params(
+        &'a self,
+        client: &'a C,
+        params: &'a OutboxMessageMarkDeliveredParams<T1, T2>,
+    ) -> std::pin::Pin<
+        Box<dyn futures::Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>,
+    > {
+        Box::pin(self.bind(client, &params.organization_ids, &params.ids))
     }
 }
 pub struct OutboxMessageMarkFailedStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn outbox_message_mark_failed() -> OutboxMessageMarkFailedStmt {
     OutboxMessageMarkFailedStmt(
-        "UPDATE messaging.outbox_messages SET last_error = $1, locked_until = NULL, status = CASE WHEN attempts >= max_attempts THEN 'dead'::messaging.outbox_status ELSE 'pending' END, dead_at = CASE WHEN attempts >= max_attempts THEN now() END, available_at = now() + make_interval(secs => least($2::float8, $3::float8 * power(2, attempts - 1)) * (0.5 + random() / 2)) WHERE id = $4 AND status = 'pending' RETURNING status, available_at",
+        "UPDATE messaging.outbox_messages SET last_error = $1, locked_until = NULL, status = CASE WHEN attempts >= max_attempts THEN 'dead'::messaging.outbox_status ELSE 'pending' END, dead_at = CASE WHEN attempts >= max_attempts THEN now() END, available_at = now() + make_interval(secs => least($2::float8, $3::float8 * power(2, attempts - 1)) * (0.5 + random() / 2)) WHERE organization_id = $4 AND id = $5 AND status = 'pending' RETURNING status, available_at",
         None,
     )
 }
@@ -693,11 +735,18 @@ impl OutboxMessageMarkFailedStmt {
         error: &'a T1,
         max_backoff_seconds: &'a f64,
         base_backoff_seconds: &'a f64,
+        organization_id: &'a uuid::Uuid,
         id: &'a i64,
-    ) -> OutboxMessageMarkFailedQuery<'c, 'a, 's, C, OutboxMessageMarkFailed, 4> {
+    ) -> OutboxMessageMarkFailedQuery<'c, 'a, 's, C, OutboxMessageMarkFailed, 5> {
         OutboxMessageMarkFailedQuery {
             client,
-            params: [error, max_backoff_seconds, base_backoff_seconds, id],
+            params: [
+                error,
+                max_backoff_seconds,
+                base_backoff_seconds,
+                organization_id,
+                id,
+            ],
             query: self.0,
             cached: self.1.as_ref(),
             extractor: |
@@ -723,19 +772,20 @@ impl<
     'a,
     's,
     OutboxMessageMarkFailedParams<T1>,
-    OutboxMessageMarkFailedQuery<'c, 'a, 's, C, OutboxMessageMarkFailed, 4>,
+    OutboxMessageMarkFailedQuery<'c, 'a, 's, C, OutboxMessageMarkFailed, 5>,
     C,
 > for OutboxMessageMarkFailedStmt {
     fn params(
         &'s self,
         client: &'c C,
         params: &'a OutboxMessageMarkFailedParams<T1>,
-    ) -> OutboxMessageMarkFailedQuery<'c, 'a, 's, C, OutboxMessageMarkFailed, 4> {
+    ) -> OutboxMessageMarkFailedQuery<'c, 'a, 's, C, OutboxMessageMarkFailed, 5> {
         self.bind(
             client,
             &params.error,
             &params.max_backoff_seconds,
             &params.base_backoff_seconds,
+            &params.organization_id,
             &params.id,
         )
     }
@@ -766,7 +816,7 @@ impl OutboxMessageRedriveStmt {
 pub struct OutboxMessageGetStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn outbox_message_get() -> OutboxMessageGetStmt {
     OutboxMessageGetStmt(
-        "SELECT id, message_id, organization_id, topic, partition_key, payload, headers, priority, status, attempts, max_attempts, available_at, locked_until, last_error, created_at, delivered_at, dead_at FROM messaging.outbox_messages WHERE id = $1",
+        "SELECT id, message_id, organization_id, topic, partition_key, payload, headers, priority, status, attempts, max_attempts, available_at, locked_until, last_error, created_at, delivered_at, dead_at FROM messaging.outbox_messages WHERE organization_id = identity.current_org_id() AND id = $1",
         None,
     )
 }

@@ -147,7 +147,7 @@ where
 pub struct DocumentVersionListStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn document_version_list() -> DocumentVersionListStmt {
     DocumentVersionListStmt(
-        "SELECT id, organization_id, project_id, document_id, version_number, content, change_summary, author_id, created_at FROM projects.document_versions WHERE document_id = $1 ORDER BY version_number DESC LIMIT $2",
+        "SELECT id, organization_id, project_id, document_id, version_number, content, change_summary, author_id, created_at FROM projects.document_versions WHERE organization_id = identity.current_org_id() AND document_id = $1 ORDER BY version_number DESC LIMIT $2",
         None,
     )
 }
@@ -213,7 +213,7 @@ impl<
 pub struct DocumentVersionGetStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn document_version_get() -> DocumentVersionGetStmt {
     DocumentVersionGetStmt(
-        "SELECT id, organization_id, project_id, document_id, version_number, content, change_summary, author_id, created_at FROM projects.document_versions WHERE document_id = $1 AND version_number = $2",
+        "SELECT id, organization_id, project_id, document_id, version_number, content, change_summary, author_id, created_at FROM projects.document_versions WHERE organization_id = identity.current_org_id() AND document_id = $1 AND version_number = $2",
         None,
     )
 }

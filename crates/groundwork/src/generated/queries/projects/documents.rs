@@ -447,7 +447,7 @@ impl<
 pub struct DocumentGetStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn document_get() -> DocumentGetStmt {
     DocumentGetStmt(
-        "SELECT id, organization_id, project_id, title, content, content_type, author_id, version, change_summary, status, tags, metadata, created_at, updated_at, published_at FROM projects.documents WHERE id = $1",
+        "SELECT id, organization_id, project_id, title, content, content_type, author_id, version, change_summary, status, tags, metadata, created_at, updated_at, published_at FROM projects.documents WHERE organization_id = identity.current_org_id() AND id = $1",
         None,
     )
 }
@@ -497,7 +497,7 @@ impl DocumentGetStmt {
 pub struct DocumentEditStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn document_edit() -> DocumentEditStmt {
     DocumentEditStmt(
-        "UPDATE projects.documents SET content = $1, change_summary = $2 WHERE id = $3 RETURNING id, organization_id, project_id, title, content, content_type, author_id, version, change_summary, status, tags, metadata, created_at, updated_at, published_at",
+        "UPDATE projects.documents SET content = $1, change_summary = $2 WHERE organization_id = identity.current_org_id() AND id = $3 RETURNING id, organization_id, project_id, title, content, content_type, author_id, version, change_summary, status, tags, metadata, created_at, updated_at, published_at",
         None,
     )
 }
@@ -579,7 +579,7 @@ impl<
 pub struct DocumentSetStatusStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn document_set_status() -> DocumentSetStatusStmt {
     DocumentSetStatusStmt(
-        "UPDATE projects.documents SET status = $1 WHERE id = $2 RETURNING id, organization_id, project_id, title, content, content_type, author_id, version, change_summary, status, tags, metadata, created_at, updated_at, published_at",
+        "UPDATE projects.documents SET status = $1 WHERE organization_id = identity.current_org_id() AND id = $2 RETURNING id, organization_id, project_id, title, content, content_type, author_id, version, change_summary, status, tags, metadata, created_at, updated_at, published_at",
         None,
     )
 }
@@ -654,7 +654,7 @@ pub struct DocumentListWithLatestVersionStmt(
 );
 pub fn document_list_with_latest_version() -> DocumentListWithLatestVersionStmt {
     DocumentListWithLatestVersionStmt(
-        "SELECT d.id, d.title, d.status, d.version, v.author_id AS version_author_id, v.created_at AS version_created_at, d.published_at FROM projects.documents d JOIN projects.document_versions v ON v.document_id = d.id AND v.version_number = d.version WHERE d.project_id = $1 AND ($2::uuid IS NULL OR d.id > $2) ORDER BY d.id LIMIT $3",
+        "SELECT d.id, d.title, d.status, d.version, v.author_id AS version_author_id, v.created_at AS version_created_at, d.published_at FROM projects.documents d JOIN projects.document_versions v ON v.organization_id = d.organization_id AND v.document_id = d.id AND v.version_number = d.version WHERE d.organization_id = identity.current_org_id() AND d.project_id = $1 AND ($2::uuid IS NULL OR d.id > $2) ORDER BY d.id LIMIT $3",
         None,
     )
 }
@@ -732,7 +732,10 @@ impl<
 }
 pub struct DocumentDeleteStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn document_delete() -> DocumentDeleteStmt {
-    DocumentDeleteStmt("DELETE FROM projects.documents WHERE id = $1", None)
+    DocumentDeleteStmt(
+        "DELETE FROM projects.documents WHERE organization_id = identity.current_org_id() AND id = $1",
+        None,
+    )
 }
 impl DocumentDeleteStmt {
     pub async fn prepare<'a, C: GenericClient>(

@@ -303,7 +303,7 @@ pub struct FileAttachmentListByEntityStmt(
 );
 pub fn file_attachment_list_by_entity() -> FileAttachmentListByEntityStmt {
     FileAttachmentListByEntityStmt(
-        "SELECT id, organization_id, project_id, entity_type, entity_id, task_id, document_id, filename, original_filename, file_size, mime_type, storage_path, uploader_id, metadata, created_at FROM projects.file_attachments WHERE project_id = $1 AND entity_type = $2 AND entity_id = $3 ORDER BY created_at, id",
+        "SELECT id, organization_id, project_id, entity_type, entity_id, task_id, document_id, filename, original_filename, file_size, mime_type, storage_path, uploader_id, metadata, created_at FROM projects.file_attachments WHERE organization_id = identity.current_org_id() AND project_id = $1 AND entity_type = $2 AND entity_id = $3 ORDER BY created_at, id",
         None,
     )
 }
@@ -375,7 +375,10 @@ impl<
 }
 pub struct FileAttachmentDeleteStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn file_attachment_delete() -> FileAttachmentDeleteStmt {
-    FileAttachmentDeleteStmt("DELETE FROM projects.file_attachments WHERE id = $1", None)
+    FileAttachmentDeleteStmt(
+        "DELETE FROM projects.file_attachments WHERE organization_id = identity.current_org_id() AND id = $1",
+        None,
+    )
 }
 impl FileAttachmentDeleteStmt {
     pub async fn prepare<'a, C: GenericClient>(

@@ -236,7 +236,7 @@ impl<
 pub struct ProjectMemberListStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn project_member_list() -> ProjectMemberListStmt {
     ProjectMemberListStmt(
-        "SELECT id, organization_id, project_id, user_id, role, permissions, joined_at, created_at, updated_at FROM projects.project_members WHERE project_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
+        "SELECT id, organization_id, project_id, user_id, role, permissions, joined_at, created_at, updated_at FROM projects.project_members WHERE organization_id = identity.current_org_id() AND project_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
         None,
     )
 }
@@ -303,7 +303,7 @@ impl<
 pub struct ProjectMemberSetRoleStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn project_member_set_role() -> ProjectMemberSetRoleStmt {
     ProjectMemberSetRoleStmt(
-        "UPDATE projects.project_members SET role = $1 WHERE project_id = $2 AND user_id = $3 RETURNING id, organization_id, project_id, user_id, role, permissions, joined_at, created_at, updated_at",
+        "UPDATE projects.project_members SET role = $1 WHERE organization_id = identity.current_org_id() AND project_id = $2 AND user_id = $3 RETURNING id, organization_id, project_id, user_id, role, permissions, joined_at, created_at, updated_at",
         None,
     )
 }
@@ -370,7 +370,7 @@ impl<
 pub struct ProjectMemberRemoveStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn project_member_remove() -> ProjectMemberRemoveStmt {
     ProjectMemberRemoveStmt(
-        "DELETE FROM projects.project_members WHERE project_id = $1 AND user_id = $2",
+        "DELETE FROM projects.project_members WHERE organization_id = identity.current_org_id() AND project_id = $1 AND user_id = $2",
         None,
     )
 }

@@ -453,7 +453,7 @@ impl<
 pub struct ProjectGetStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn project_get() -> ProjectGetStmt {
     ProjectGetStmt(
-        "SELECT id, organization_id, name, description, owner_id, status, visibility, settings, created_at, updated_at, archived_at FROM projects.projects WHERE id = $1",
+        "SELECT id, organization_id, name, description, owner_id, status, visibility, settings, created_at, updated_at, archived_at FROM projects.projects WHERE organization_id = identity.current_org_id() AND id = $1",
         None,
     )
 }
@@ -499,7 +499,7 @@ impl ProjectGetStmt {
 pub struct ProjectListStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn project_list() -> ProjectListStmt {
     ProjectListStmt(
-        "SELECT id, organization_id, name, description, owner_id, status, visibility, settings, created_at, updated_at, archived_at FROM projects.projects WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid) ORDER BY created_at, id LIMIT $3",
+        "SELECT id, organization_id, name, description, owner_id, status, visibility, settings, created_at, updated_at, archived_at FROM projects.projects WHERE organization_id = identity.current_org_id() AND ($1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid)) ORDER BY created_at, id LIMIT $3",
         None,
     )
 }
@@ -568,7 +568,7 @@ impl<
 pub struct ProjectUpdateStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn project_update() -> ProjectUpdateStmt {
     ProjectUpdateStmt(
-        "UPDATE projects.projects SET name = COALESCE($1, name), description = COALESCE($2, description), visibility = COALESCE($3, visibility), settings = COALESCE($4, settings) WHERE id = $5 RETURNING id, organization_id, name, description, owner_id, status, visibility, settings, created_at, updated_at, archived_at",
+        "UPDATE projects.projects SET name = COALESCE($1, name), description = COALESCE($2, description), visibility = COALESCE($3, visibility), settings = COALESCE($4, settings) WHERE organization_id = identity.current_org_id() AND id = $5 RETURNING id, organization_id, name, description, owner_id, status, visibility, settings, created_at, updated_at, archived_at",
         None,
     )
 }
@@ -657,7 +657,7 @@ impl<
 pub struct ProjectSetStatusStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn project_set_status() -> ProjectSetStatusStmt {
     ProjectSetStatusStmt(
-        "UPDATE projects.projects SET status = $1 WHERE id = $2 RETURNING id, organization_id, name, description, owner_id, status, visibility, settings, created_at, updated_at, archived_at",
+        "UPDATE projects.projects SET status = $1 WHERE organization_id = identity.current_org_id() AND id = $2 RETURNING id, organization_id, name, description, owner_id, status, visibility, settings, created_at, updated_at, archived_at",
         None,
     )
 }
@@ -725,7 +725,7 @@ impl<
 pub struct ProjectTransferStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn project_transfer() -> ProjectTransferStmt {
     ProjectTransferStmt(
-        "UPDATE projects.projects SET owner_id = $1 WHERE id = $2 RETURNING id, organization_id, name, description, owner_id, status, visibility, settings, created_at, updated_at, archived_at",
+        "UPDATE projects.projects SET owner_id = $1 WHERE organization_id = identity.current_org_id() AND id = $2 RETURNING id, organization_id, name, description, owner_id, status, visibility, settings, created_at, updated_at, archived_at",
         None,
     )
 }
@@ -792,7 +792,10 @@ impl<
 }
 pub struct ProjectDeleteStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn project_delete() -> ProjectDeleteStmt {
-    ProjectDeleteStmt("DELETE FROM projects.projects WHERE id = $1", None)
+    ProjectDeleteStmt(
+        "DELETE FROM projects.projects WHERE organization_id = identity.current_org_id() AND id = $1",
+        None,
+    )
 }
 impl ProjectDeleteStmt {
     pub async fn prepare<'a, C: GenericClient>(
@@ -813,7 +816,7 @@ impl ProjectDeleteStmt {
 pub struct ProjectProgressStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn project_progress() -> ProjectProgressStmt {
     ProjectProgressStmt(
-        "SELECT count(*) AS tasks, count(*) FILTER (WHERE status = 'done') AS done, count(*) FILTER (WHERE status = 'cancelled') AS cancelled FROM projects.tasks WHERE project_id = $1",
+        "SELECT count(*) AS tasks, count(*) FILTER (WHERE status = 'done') AS done, count(*) FILTER (WHERE status = 'cancelled') AS cancelled FROM projects.tasks WHERE organization_id = identity.current_org_id() AND project_id = $1",
         None,
     )
 }

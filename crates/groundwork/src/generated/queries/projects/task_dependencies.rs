@@ -176,7 +176,7 @@ impl<
 pub struct TaskDependencyListByTaskStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn task_dependency_list_by_task() -> TaskDependencyListByTaskStmt {
     TaskDependencyListByTaskStmt(
-        "SELECT id, organization_id, project_id, task_id, depends_on_task_id, dependency_type, created_at FROM projects.task_dependencies WHERE task_id = $1 ORDER BY created_at, id",
+        "SELECT id, organization_id, project_id, task_id, depends_on_task_id, dependency_type, created_at FROM projects.task_dependencies WHERE organization_id = identity.current_org_id() AND task_id = $1 ORDER BY created_at, id",
         None,
     )
 }
@@ -218,7 +218,7 @@ impl TaskDependencyListByTaskStmt {
 pub struct TaskDependencyRemoveStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn task_dependency_remove() -> TaskDependencyRemoveStmt {
     TaskDependencyRemoveStmt(
-        "DELETE FROM projects.task_dependencies WHERE task_id = $1 AND depends_on_task_id = $2",
+        "DELETE FROM projects.task_dependencies WHERE organization_id = identity.current_org_id() AND task_id = $1 AND depends_on_task_id = $2",
         None,
     )
 }

@@ -569,7 +569,7 @@ impl<
 pub struct TaskGetStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn task_get() -> TaskGetStmt {
     TaskGetStmt(
-        "SELECT id, organization_id, project_id, parent_task_id, title, description, status, priority, assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata, created_at, updated_at, completed_at FROM projects.tasks WHERE id = $1",
+        "SELECT id, organization_id, project_id, parent_task_id, title, description, status, priority, assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata, created_at, updated_at, completed_at FROM projects.tasks WHERE organization_id = identity.current_org_id() AND id = $1",
         None,
     )
 }
@@ -622,7 +622,7 @@ impl TaskGetStmt {
 pub struct TaskUpdateStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn task_update() -> TaskUpdateStmt {
     TaskUpdateStmt(
-        "UPDATE projects.tasks SET title = COALESCE($1, title), description = COALESCE($2, description), status = COALESCE($3, status), priority = COALESCE($4, priority), assignee_id = COALESCE($5, assignee_id), due_date = COALESCE($6, due_date), estimated_hours = COALESCE($7, estimated_hours), actual_hours = COALESCE($8, actual_hours) WHERE id = $9 RETURNING id, organization_id, project_id, parent_task_id, title, description, status, priority, assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata, created_at, updated_at, completed_at",
+        "UPDATE projects.tasks SET title = COALESCE($1, title), description = COALESCE($2, description), status = COALESCE($3, status), priority = COALESCE($4, priority), assignee_id = COALESCE($5, assignee_id), due_date = COALESCE($6, due_date), estimated_hours = COALESCE($7, estimated_hours), actual_hours = COALESCE($8, actual_hours) WHERE organization_id = identity.current_org_id() AND id = $9 RETURNING id, organization_id, project_id, parent_task_id, title, description, status, priority, assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata, created_at, updated_at, completed_at",
         None,
     )
 }
@@ -734,7 +734,7 @@ impl<
 pub struct TaskSetParentStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn task_set_parent() -> TaskSetParentStmt {
     TaskSetParentStmt(
-        "UPDATE projects.tasks SET parent_task_id = $1 WHERE id = $2 RETURNING id, organization_id, project_id, parent_task_id, title, description, status, priority, assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata, created_at, updated_at, completed_at",
+        "UPDATE projects.tasks SET parent_task_id = $1 WHERE organization_id = identity.current_org_id() AND id = $2 RETURNING id, organization_id, project_id, parent_task_id, title, description, status, priority, assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata, created_at, updated_at, completed_at",
         None,
     )
 }
@@ -861,7 +861,10 @@ impl TaskCompleteStmt {
 }
 pub struct TaskDeleteStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn task_delete() -> TaskDeleteStmt {
-    TaskDeleteStmt("DELETE FROM projects.tasks WHERE id = $1", None)
+    TaskDeleteStmt(
+        "DELETE FROM projects.tasks WHERE organization_id = identity.current_org_id() AND id = $1",
+        None,
+    )
 }
 impl TaskDeleteStmt {
     pub async fn prepare<'a, C: GenericClient>(
@@ -882,7 +885,7 @@ impl TaskDeleteStmt {
 pub struct TaskBoardStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn task_board() -> TaskBoardStmt {
     TaskBoardStmt(
-        "SELECT id, organization_id, project_id, parent_task_id, title, description, status, priority, assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata, created_at, updated_at, completed_at FROM projects.tasks WHERE project_id = $1 AND ($2::projects.task_status IS NULL OR status = $2) AND ($3::uuid IS NULL OR (priority, id) < ($4::projects.task_priority, $3::uuid)) ORDER BY priority DESC, id DESC LIMIT $5",
+        "SELECT id, organization_id, project_id, parent_task_id, title, description, status, priority, assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata, created_at, updated_at, completed_at FROM projects.tasks WHERE organization_id = identity.current_org_id() AND project_id = $1 AND ($2::projects.task_status IS NULL OR status = $2) AND ($3::uuid IS NULL OR (priority, id) < ($4::projects.task_priority, $3::uuid)) ORDER BY priority DESC, id DESC LIMIT $5",
         None,
     )
 }
@@ -967,7 +970,7 @@ impl<
 pub struct TaskListReadyStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn task_list_ready() -> TaskListReadyStmt {
     TaskListReadyStmt(
-        "SELECT t.id, t.organization_id, t.project_id, t.parent_task_id, t.title, t.description, t.status, t.priority, t.assignee_id, t.creator_id, t.due_date, t.estimated_hours, t.actual_hours, t.tags, t.metadata, t.created_at, t.updated_at, t.completed_at FROM projects.tasks t WHERE t.project_id = $1 AND t.status IN ('pending', 'blocked') AND ($2::uuid IS NULL OR t.id > $2) AND NOT EXISTS ( SELECT FROM projects.task_dependencies d JOIN projects.tasks b ON b.id = d.depends_on_task_id WHERE d.task_id = t.id AND d.dependency_type = 'blocks' AND b.status NOT IN ('done', 'cancelled') OFFSET 0) ORDER BY t.id LIMIT $3",
+        "SELECT t.id, t.organization_id, t.project_id, t.parent_task_id, t.title, t.description, t.status, t.priority, t.assignee_id, t.creator_id, t.due_date, t.estimated_hours, t.actual_hours, t.tags, t.metadata, t.created_at, t.updated_at, t.completed_at FROM projects.tasks t WHERE t.organization_id = identity.current_org_id() AND t.project_id = $1 AND t.status IN ('pending', 'blocked') AND ($2::uuid IS NULL OR t.id > $2) AND NOT EXISTS ( SELECT FROM projects.task_dependencies d JOIN projects.tasks b ON b.organization_id = d.organization_id AND b.id = d.depends_on_task_id WHERE d.organization_id = t.organization_id AND d.task_id = t.id AND d.dependency_type = 'blocks' AND b.status NOT IN ('done', 'cancelled') OFFSET 0) ORDER BY t.id LIMIT $3",
         None,
     )
 }
@@ -1043,7 +1046,7 @@ impl<
 pub struct TaskBlockersStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn task_blockers() -> TaskBlockersStmt {
     TaskBlockersStmt(
-        "WITH RECURSIVE reach(task_id, depth) AS ( SELECT d.depends_on_task_id, 1 FROM projects.task_dependencies d WHERE d.task_id = $1 AND d.dependency_type = 'blocks' UNION SELECT d.depends_on_task_id, r.depth + 1 FROM reach r JOIN projects.task_dependencies d ON d.task_id = r.task_id AND d.dependency_type = 'blocks' WHERE r.depth < $2 ) SELECT t.id, t.title, t.status, min(r.depth) AS depth FROM reach r JOIN projects.tasks t ON t.id = r.task_id GROUP BY t.id, t.title, t.status ORDER BY depth, t.id",
+        "WITH RECURSIVE reach(task_id, depth) AS ( SELECT d.depends_on_task_id, 1 FROM projects.task_dependencies d WHERE d.organization_id = identity.current_org_id() AND d.task_id = $1 AND d.dependency_type = 'blocks' UNION SELECT d.depends_on_task_id, r.depth + 1 FROM reach r JOIN projects.task_dependencies d ON d.organization_id = identity.current_org_id() AND d.task_id = r.task_id AND d.dependency_type = 'blocks' WHERE r.depth < $2 ) SELECT t.id, t.title, t.status, min(r.depth) AS depth FROM reach r JOIN projects.tasks t ON t.organization_id = identity.current_org_id() AND t.id = r.task_id GROUP BY t.id, t.title, t.status ORDER BY depth, t.id",
         None,
     )
 }
@@ -1104,7 +1107,7 @@ impl<
 pub struct TaskDependentsStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn task_dependents() -> TaskDependentsStmt {
     TaskDependentsStmt(
-        "WITH RECURSIVE reach(task_id, depth) AS ( SELECT d.task_id, 1 FROM projects.task_dependencies d WHERE d.depends_on_task_id = $1 AND d.dependency_type = 'blocks' UNION SELECT d.task_id, r.depth + 1 FROM reach r JOIN projects.task_dependencies d ON d.depends_on_task_id = r.task_id AND d.dependency_type = 'blocks' WHERE r.depth < $2 ) SELECT t.id, t.title, t.status, min(r.depth) AS depth FROM reach r JOIN projects.tasks t ON t.id = r.task_id GROUP BY t.id, t.title, t.status ORDER BY depth, t.id",
+        "WITH RECURSIVE reach(task_id, depth) AS ( SELECT d.task_id, 1 FROM projects.task_dependencies d WHERE d.organization_id = identity.current_org_id() AND d.depends_on_task_id = $1 AND d.dependency_type = 'blocks' UNION SELECT d.task_id, r.depth + 1 FROM reach r JOIN projects.task_dependencies d ON d.organization_id = identity.current_org_id() AND d.depends_on_task_id = r.task_id AND d.dependency_type = 'blocks' WHERE r.depth < $2 ) SELECT t.id, t.title, t.status, min(r.depth) AS depth FROM reach r JOIN projects.tasks t ON t.organization_id = identity.current_org_id() AND t.id = r.task_id GROUP BY t.id, t.title, t.status ORDER BY depth, t.id",
         None,
     )
 }
@@ -1165,7 +1168,7 @@ impl<
 pub struct TaskListOpenForMeStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn task_list_open_for_me() -> TaskListOpenForMeStmt {
     TaskListOpenForMeStmt(
-        "SELECT id, organization_id, project_id, parent_task_id, title, description, status, priority, assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata, created_at, updated_at, completed_at FROM projects.tasks WHERE assignee_id = identity.current_user_id() AND status NOT IN ('done', 'cancelled') AND ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
+        "SELECT id, organization_id, project_id, parent_task_id, title, description, status, priority, assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata, created_at, updated_at, completed_at FROM projects.tasks WHERE organization_id = identity.current_org_id() AND assignee_id = identity.current_user_id() AND status NOT IN ('done', 'cancelled') AND ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
         None,
     )
 }

@@ -1,0 +1,229 @@
+//! The conventions every schema and query file follows (README, "Architecture"),
+//! checked against the migrated catalog and `queries/`, so that every future table
+//! and query is held to them.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use groundwork_testing::{DbRole, TestDb};
+
+/// Unique keys of tenant tables that are global by nature, with the reason. Each would
+/// become a small global lookup table (or a reference table) if the database were
+/// distributed by tenant.
+const GLOBAL_KEYS: &[(&str, &str)] = &[
+    (
+        "identity.api_keys_key_hash_key",
+        "a key is presented before the tenant is known",
+    ),
+    (
+        "identity.api_keys_key_prefix_key",
+        "the display prefix names a key across tenants",
+    ),
+    (
+        "identity.organization_members_invitation_token_hash_key",
+        "an invitation token is presented before the tenant is known",
+    ),
+    (
+        "eventstore.events_event_id_key",
+        "an event id names the event across tenants",
+    ),
+    (
+        "eventstore.tenant_keys_lock_space_key",
+        "advisory-lock spaces are server-wide",
+    ),
+    (
+        "eventstore.tenant_keys_notify_channel_key",
+        "notification channels are server-wide",
+    ),
+    (
+        "messaging.outbox_messages_message_id_key",
+        "consumers deduplicate deliveries by message id",
+    ),
+];
+
+/// Query files' queries that do not take the tenant from the context, with the reason.
+const CROSS_TENANT_QUERIES: &[(&str, &str)] = &[
+    (
+        "outbox_message_claim",
+        "the relay (groundwork_relay) delivers every tenant's outbox",
+    ),
+    ("outbox_message_mark_delivered", "the relay, by message key"),
+    ("outbox_message_mark_failed", "the relay, by message key"),
+    ("outbox_message_redrive", "the relay puts dead letters back"),
+    ("outbox_message_count_by_status", "the relay's monitoring"),
+    ("outbox_message_delete_delivered", "the relay's maintenance"),
+    (
+        "idempotency_key_delete_expired",
+        "maintenance across tenants, as the owner",
+    ),
+];
+
+/// Tables whose rows belong to a tenant: every table of the application schemas with
+/// an `organization_id` column.
+const TENANT_TABLES: &str = "
+    SELECT n.nspname || '.' || c.relname
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'organization_id' AND NOT a.attisdropped
+    WHERE c.relkind IN ('r', 'p')
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'public')
+    ORDER BY 1";
+
+/// Primary keys, unique constraints and unique indexes of tenant tables without
+/// `organization_id`, and foreign keys between tenant tables that do not match on it.
+const KEYS_WITHOUT_THE_TENANT: &str = "
+    WITH tenant AS (
+        SELECT c.oid, a.attnum AS org
+        FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'organization_id'
+                           AND NOT a.attisdropped
+        WHERE c.relkind IN ('r', 'p')
+          AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'public')
+    )
+    SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+    FROM tenant t JOIN pg_index i ON i.indrelid = t.oid
+    WHERE i.indisunique AND NOT (t.org = ANY (i.indkey::int2[]))
+    UNION ALL
+    SELECT con.conrelid::regclass::text || '.' || con.conname, pg_get_constraintdef(con.oid)
+    FROM tenant t
+    JOIN pg_constraint con ON con.conrelid = t.oid AND con.contype = 'f'
+    JOIN tenant r ON r.oid = con.confrelid
+    WHERE array_position(con.conkey, t.org) IS NULL
+       OR array_position(con.conkey, t.org) IS DISTINCT FROM array_position(con.confkey, r.org)
+    ORDER BY 1";
+
+#[tokio::test]
+async fn every_key_of_a_tenant_table_leads_with_the_tenant_or_is_documented_as_global() {
+    let db = TestDb::new().await;
+    let owner = db.pool(DbRole::Owner).get().await.unwrap();
+    let found: Vec<(String, String)> = owner
+        .query(KEYS_WITHOUT_THE_TENANT, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let documented: BTreeSet<&str> = GLOBAL_KEYS.iter().map(|(name, _)| *name).collect();
+    let undocumented: Vec<_> = found
+        .iter()
+        .filter(|(name, _)| !documented.contains(name.as_str()))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "keys of tenant tables must include organization_id (and foreign keys between \
+         tenant tables must match on it), or be global by nature and listed here: \
+         {undocumented:#?}"
+    );
+    let names: BTreeSet<&str> = found.iter().map(|(name, _)| name.as_str()).collect();
+    let stale: Vec<_> = documented.difference(&names).collect();
+    assert!(stale.is_empty(), "listed but gone: {stale:?}");
+}
+
+/// One named query of a query file, without its comments.
+struct NamedQuery {
+    file: String,
+    name: String,
+    sql: String,
+}
+
+fn query_files(dir: &Path, out: &mut Vec<NamedQuery>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            query_files(&path, out);
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let file = path.display().to_string();
+        for line in text.lines() {
+            if let Some(header) = line.strip_prefix("--!") {
+                let name = header.split_whitespace().next().unwrap_or("").to_owned();
+                out.push(NamedQuery {
+                    file: file.clone(),
+                    name,
+                    sql: String::new(),
+                });
+            } else if line.trim_start().starts_with("--") {
+                continue;
+            } else if let Some(query) = out.last_mut().filter(|q| q.file == file) {
+                query.sql.push_str(line);
+                query.sql.push('\n');
+            }
+        }
+    }
+}
+
+/// Whether `sql` names `table` as a table (not a function of the same prefix).
+fn names_table(sql: &str, table: &str) -> bool {
+    sql.match_indices(table).any(|(at, _)| {
+        let after = sql[at + table.len()..].chars().next();
+        let before = sql[..at].chars().next_back();
+        !matches!(after, Some(c) if c.is_alphanumeric() || c == '_' || c == '(')
+            && !matches!(before, Some(c) if c.is_alphanumeric() || c == '_' || c == '.')
+    })
+}
+
+#[tokio::test]
+async fn query_files_take_the_tenant_from_the_context() {
+    let db = TestDb::new().await;
+    let owner = db.pool(DbRole::Owner).get().await.unwrap();
+    let tenant_tables: Vec<String> = owner
+        .query(TENANT_TABLES, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert!(tenant_tables.len() > 10, "{tenant_tables:?}");
+
+    let mut queries = Vec::new();
+    query_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("queries"),
+        &mut queries,
+    );
+    let exempt: BTreeSet<&str> = CROSS_TENANT_QUERIES.iter().map(|(q, _)| *q).collect();
+    let mut broken = Vec::new();
+    for query in &queries {
+        if exempt.contains(query.name.as_str()) {
+            continue;
+        }
+        let sql = &query.sql;
+        if sql.contains(":organization_id") {
+            broken.push(format!(
+                "{}: {}: takes the tenant as a parameter",
+                query.file, query.name
+            ));
+        }
+        for table in &tenant_tables {
+            if !names_table(sql, table) {
+                continue;
+            }
+            let inserts = sql.contains(&format!("INSERT INTO {table} ("));
+            let scoped = sql.contains("identity.current_org_id()");
+            let names_tenant_column = sql
+                .split_once(&format!("INSERT INTO {table} ("))
+                .and_then(|(_, rest)| rest.split_once(')'))
+                .is_some_and(|(columns, _)| columns.contains("organization_id"));
+            if !(scoped || inserts && !names_tenant_column) {
+                broken.push(format!(
+                    "{}: {}: {table} without organization_id = identity.current_org_id()",
+                    query.file, query.name
+                ));
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "a query on a tenant table filters on organization_id = identity.current_org_id() \
+         (an INSERT leaves organization_id to its default), never a parameter:\n{}",
+        broken.join("\n")
+    );
+    let names: BTreeSet<&str> = queries.iter().map(|q| q.name.as_str()).collect();
+    let stale: Vec<_> = exempt.difference(&names).collect();
+    assert!(stale.is_empty(), "exempt but gone: {stale:?}");
+}
