@@ -8,8 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use groundwork_migrate::connect::{connect, with_database};
 use groundwork_migrate::{Migrator, UpOptions};
+use groundwork_support::connect::{connect, with_database};
 use groundwork_testing::{DEFAULT_MIGRATIONS, DbRole, TestDb};
 
 const ROUNDS: usize = 40;

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use groundwork_codegen::{CodegenError, Project};
-use groundwork_migrate::io::io_error;
 use groundwork_provision::{Postgres, Settings};
+use groundwork_support::io::io_error;
 
 fn main() -> ExitCode {
     let crate_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());

@@ -88,7 +88,7 @@ pub(super) async fn run(
 async fn seed(settings: &Settings) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let postgres = server(settings).await?;
     let url = postgres.url();
-    let client = groundwork_migrate::connect::connect(url)
+    let client = groundwork_support::connect::connect(url)
         .await
         .map_err(|e| format!("connecting to {url}: {e}"))?;
     client

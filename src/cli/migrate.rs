@@ -93,7 +93,7 @@ pub(super) async fn run(
 }
 
 async fn connect(url: &str) -> Result<tokio_postgres::Client, Box<dyn std::error::Error>> {
-    groundwork_migrate::connect::connect(url)
+    groundwork_support::connect::connect(url)
         .await
         .map_err(|e| format!("connecting to {url}: {e}").into())
 }

@@ -4,10 +4,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use groundwork_migrate::connect::connect;
 use groundwork_migrate::{
     DownOptions, DownTarget, Drift, MigrateError, MigrationState, Migrator, UpOptions,
 };
+use groundwork_support::connect::connect;
 use groundwork_testing::{DEFAULT_MIGRATIONS, DbRole, TestDb};
 
 fn write(dir: &Path, file: &str, sql: &str) {

@@ -69,7 +69,7 @@ async fn an_ephemeral_server_is_gone_after_drop() {
     let pg = Postgres::ephemeral(&Settings::from_env().unwrap())
         .await
         .unwrap();
-    let client = groundwork_migrate::connect::connect(pg.url())
+    let client = groundwork_support::connect::connect(pg.url())
         .await
         .unwrap();
     let one: i32 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);

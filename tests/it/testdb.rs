@@ -10,7 +10,7 @@ async fn organization_count(db: &TestDb) -> i64 {
 }
 
 async fn database_exists(name: &str) -> bool {
-    let admin = groundwork_migrate::connect::connect(&TestDb::server_url().unwrap())
+    let admin = groundwork_support::connect::connect(&TestDb::server_url().unwrap())
         .await
         .unwrap();
     admin
@@ -76,7 +76,7 @@ async fn a_failing_test_keeps_its_database() {
     .join()
     .unwrap();
     assert!(database_exists(&name).await, "kept for inspection");
-    let admin = groundwork_migrate::connect::connect(&TestDb::server_url().unwrap())
+    let admin = groundwork_support::connect::connect(&TestDb::server_url().unwrap())
         .await
         .unwrap();
     admin

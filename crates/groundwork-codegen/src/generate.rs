@@ -4,9 +4,9 @@ use cornucopia::config::{Config, Style};
 
 use super::manifest::{Manifest, files_below};
 use super::split::{GeneratedCode, split};
-use groundwork_migrate::connect::{connect, with_database};
-use groundwork_migrate::io::{IoError, io_error};
 use groundwork_migrate::{MigrateError, Migrator, UpOptions};
+use groundwork_support::connect::{connect, with_database};
+use groundwork_support::io::{IoError, io_error};
 
 /// Why code generation failed.
 #[derive(Debug, thiserror::Error)]
@@ -19,7 +19,7 @@ pub enum CodegenError {
     #[error("migrating the code generation database: {0}")]
     Migrate(#[from] MigrateError),
     /// The scratch database could not be created, reached or dropped.
-    #[error("code generation database: {}", groundwork_migrate::connect::describe(.0))]
+    #[error("code generation database: {}", groundwork_support::connect::describe(.0))]
     Database(#[from] tokio_postgres::Error),
     /// cornucopia rejected a query file; the report points at the file and line.
     #[error("query files do not compile against the migrated schema:\n{0}")]

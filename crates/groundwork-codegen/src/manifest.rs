@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use groundwork_migrate::hash::sha256_hex;
+use groundwork_support::hash::sha256_hex;
 
 use super::{CORNUCOPIA_VERSION, SETTINGS};
 

@@ -41,7 +41,7 @@ pub enum Drift {
 pub enum MigrateError {
     /// A migration file or directory could not be read or written.
     #[error(transparent)]
-    Io(#[from] crate::io::IoError),
+    Io(#[from] groundwork_support::io::IoError),
     /// A `.sql` file whose name is not `<integer version>_<name>[.up|.down].sql`.
     #[error("migration file {0} is not named <version>_<name>.up.sql or .down.sql")]
     InvalidFileName(PathBuf),
@@ -105,8 +105,8 @@ pub enum MigrateError {
     ProductionRefused,
     /// Another runner held the migration lock for too long.
     #[error("timed out after {:?} waiting for the migration lock held by another runner", .0.0)]
-    LockTimeout(#[from] crate::lock::LockTimeout),
+    LockTimeout(#[from] groundwork_support::lock::LockTimeout),
     /// The database failed outside a migration script.
-    #[error("migration bookkeeping: {}", crate::connect::describe(.0))]
+    #[error("migration bookkeeping: {}", groundwork_support::connect::describe(.0))]
     Database(#[from] tokio_postgres::Error),
 }

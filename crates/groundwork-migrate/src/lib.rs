@@ -16,11 +16,7 @@
 //! - [`Migrator::verify`] reports drift: an applied migration whose file changed or
 //!   is gone, and a pending migration older than the newest applied one.
 
-pub mod connect;
 mod error;
-pub mod hash;
-pub mod io;
-pub mod lock;
 mod migration;
 mod migrator;
 mod split;

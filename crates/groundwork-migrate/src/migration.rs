@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::{MigrateError, NO_TRANSACTION_MARKER};
-use crate::io::io_error;
+use groundwork_support::io::io_error;
 
 /// One direction of a migration: a SQL file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,7 +40,7 @@ pub struct Migration {
 impl Migration {
     /// SHA-256 of the up file's bytes, as recorded when it is applied.
     pub fn checksum(&self) -> Vec<u8> {
-        crate::hash::sha256([self.up.sql.as_bytes()]).to_vec()
+        groundwork_support::hash::sha256([self.up.sql.as_bytes()]).to_vec()
     }
 
     /// Reads every migration in `dir`, sorted by version. Files that do not end in

@@ -315,7 +315,7 @@ impl Migrator {
         client: &Client,
         work: impl Future<Output = Result<T, MigrateError>>,
     ) -> Result<T, MigrateError> {
-        crate::lock::with_session_lock(client, LOCK_KEY, self.lock_timeout, async {
+        groundwork_support::lock::with_session_lock(client, LOCK_KEY, self.lock_timeout, async {
             client
                 .batch_execute(
                     "CREATE TABLE IF NOT EXISTS public.schema_migrations (

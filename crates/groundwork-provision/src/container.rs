@@ -96,7 +96,7 @@ impl ContainerServer {
         let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            match groundwork_migrate::connect::connect(&url).await {
+            match groundwork_support::connect::connect(&url).await {
                 Ok(client) => match client.simple_query("SELECT 1").await {
                     Ok(_) => return Ok(()),
                     Err(e) if Instant::now() > deadline => {

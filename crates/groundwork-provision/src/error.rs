@@ -26,11 +26,11 @@ pub enum ProvisionError {
     Container(String),
     /// A file or directory operation failed.
     #[error(transparent)]
-    Io(#[from] groundwork_migrate::io::IoError),
+    Io(#[from] groundwork_support::io::IoError),
     /// The server was started but does not accept connections.
     #[error(
         "connecting to {url}: {}",
-        groundwork_migrate::connect::describe(source)
+        groundwork_support::connect::describe(source)
     )]
     Connect {
         /// The URL (without password) that was tried.

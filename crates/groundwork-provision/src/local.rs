@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use groundwork_migrate::io::io_error;
+use groundwork_support::io::io_error;
 
 use super::lifeline::Lifeline;
 use super::{EPHEMERAL_DIR_PREFIX, ProvisionError};
@@ -565,7 +565,7 @@ fn relocated(dir: &Path) -> PathBuf {
         .and_then(Path::file_name)
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "cluster".to_owned());
-    let hash = groundwork_migrate::hash::sha256_hex([dir.as_os_str().as_encoded_bytes()]);
+    let hash = groundwork_support::hash::sha256_hex([dir.as_os_str().as_encoded_bytes()]);
     Path::new(RELOCATED_BASE).join(format!("{name}-{}", &hash[..16]))
 }
 

@@ -3,7 +3,7 @@ use std::path::Path;
 use super::container::ContainerServer;
 use super::local::{APP_DATABASE, EphemeralCluster, PersistentCluster};
 use super::{Binaries, ProvisionError, Settings, Strategy};
-use groundwork_migrate::connect::with_database;
+use groundwork_support::connect::with_database;
 
 /// Where a [`Postgres`] came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,7 +147,7 @@ impl Postgres {
 
     async fn ensure_database(&self, name: &str) -> Result<(), ProvisionError> {
         let admin = with_database(&self.url, "postgres");
-        let client = groundwork_migrate::connect::connect(&admin)
+        let client = groundwork_support::connect::connect(&admin)
             .await
             .map_err(|source| ProvisionError::Connect {
                 url: admin.clone(),

@@ -39,12 +39,12 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use groundwork_migrate::connect::{connect, describe, with_credentials, with_database};
-use groundwork_migrate::hash::sha256_hex;
-use groundwork_migrate::io::io_error;
-use groundwork_migrate::lock::{LockTimeout, with_session_lock};
 use groundwork_migrate::{MigrateError, Migration, Migrator, UpOptions};
 use groundwork_provision::{Postgres, ProvisionError, Settings};
+use groundwork_support::connect::{connect, describe, with_credentials, with_database};
+use groundwork_support::hash::sha256_hex;
+use groundwork_support::io::io_error;
+use groundwork_support::lock::{LockTimeout, with_session_lock};
 use uuid::Uuid;
 
 use groundwork::Error;

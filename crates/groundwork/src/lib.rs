@@ -76,7 +76,13 @@ pub use error::Error;
 /// ```
 #[cfg(feature = "migrate")]
 pub mod migrate {
-    pub use groundwork_migrate::*;
+    // The runner's API only: the tooling's plumbing (`groundwork-support`) stays out
+    // of what services import.
+    pub use groundwork_migrate::{
+        AppliedRecord, DownOptions, DownTarget, Drift, MigrateError, Migration, MigrationState,
+        MigrationStatus, Migrator, NO_TRANSACTION_MARKER, Script, Statement, Step, UpOptions,
+        new_migration_files, split_statements,
+    };
 
     /// `migrations/` as it was when this crate was built.
     const EMBEDDED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
