@@ -13,6 +13,7 @@ mod messaging;
 mod migrate;
 mod projects;
 mod provision;
+mod schema;
 mod security;
 mod tenancy;
 mod testdb;
