@@ -12,6 +12,7 @@ macro_rules! say {
 mod codegen;
 mod db;
 mod migrate;
+mod schema;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +42,9 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Write or check the schema dump: schema/<schema>.sql from the migrations.
+    #[command(subcommand)]
+    Schema(SchemaCommand),
     /// Manage the embedded local cluster in .groundwork/ (GROUNDWORK_DATA_DIR).
     #[command(subcommand)]
     Db(DbCommand),
@@ -107,6 +111,23 @@ enum MigrateCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum SchemaCommand {
+    /// Migrate a scratch database and write its schema, one file per PostgreSQL schema
+    /// (and database.sql for extensions and database-wide privileges), with pg_dump.
+    Dump {
+        #[command(flatten)]
+        source: Source,
+        /// Directory the dump files go in.
+        #[arg(long, default_value = "schema")]
+        out: PathBuf,
+        /// Exit non-zero if the committed dump is stale, naming what differs; write
+        /// nothing.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum DbCommand {
     /// Start the cluster (creating it on first use) and leave it running.
     Start,
@@ -130,6 +151,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match cli.command {
         Command::Migrate(command) => migrate::run(command, &settings).await,
         Command::Codegen { check } => codegen::run(check, &settings).await,
+        Command::Schema(command) => schema::run(command, &settings).await,
         Command::Db(command) => db::run(command, &settings).await,
     }
 }

@@ -14,6 +14,7 @@ mod messaging;
 mod migrate;
 mod projects;
 mod provision;
+mod schema;
 mod security;
 mod tenancy;
 mod testdb;

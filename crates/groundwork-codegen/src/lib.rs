@@ -12,9 +12,14 @@
 //! stale; with `GROUNDWORK_OFFLINE=true` it fails instead, naming the changed files.
 //! `groundwork codegen` refreshes the snapshot; `groundwork codegen --check`
 //! regenerates and compares.
+//!
+//! The [`schema`] module makes the other generated, committed artefact: the schema
+//! dump (`schema/<schema>.sql`), the current definition of every object the
+//! migrations create, written by `groundwork schema dump`.
 
 mod generate;
 mod manifest;
+pub mod schema;
 mod split;
 
 pub use generate::{CodegenError, Project};
