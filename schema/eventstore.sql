@@ -79,7 +79,7 @@ BEGIN
                        OR i.item -> 'types' ? t.type)
                   AND (jsonb_array_length(i.item -> 'tags') = 1 OR EXISTS (
                       SELECT FROM eventstore.events e
-                      WHERE e.position = t.position
+                      WHERE e.organization_id = org AND e.position = t.position
                         AND e.tags @> ARRAY(SELECT jsonb_array_elements_text(i.item -> 'tags')))))
             WHEN jsonb_array_length(coalesce(i.item -> 'types', '[]')) > 0 THEN EXISTS (
                 SELECT FROM eventstore.events e
@@ -245,7 +245,6 @@ CREATE FUNCTION eventstore.is_query_item(p_item jsonb) RETURNS boolean
     END
 $$;
 ALTER FUNCTION eventstore.is_query_item(p_item jsonb) OWNER TO groundwork_owner;
-GRANT ALL ON FUNCTION eventstore.is_query_item(p_item jsonb) TO groundwork_app;
 
 -- function eventstore.is_string_array(jsonb)
 CREATE FUNCTION eventstore.is_string_array(p_value jsonb) RETURNS boolean
@@ -256,7 +255,6 @@ CREATE FUNCTION eventstore.is_string_array(p_value jsonb) RETURNS boolean
             AND NOT jsonb_path_exists(p_value, 'strict $[*] ? (@.type() != "string")'))
 $_$;
 ALTER FUNCTION eventstore.is_string_array(p_value jsonb) OWNER TO groundwork_owner;
-GRANT ALL ON FUNCTION eventstore.is_string_array(p_value jsonb) TO groundwork_app;
 
 -- function eventstore.json_size(jsonb)
 CREATE FUNCTION eventstore.json_size(p_value jsonb) RETURNS integer
@@ -411,7 +409,6 @@ BEGIN
 END
 $$;
 ALTER FUNCTION eventstore.parse_query(p_query jsonb) OWNER TO groundwork_owner;
-GRANT ALL ON FUNCTION eventstore.parse_query(p_query jsonb) TO groundwork_app;
 
 -- table eventstore.events
 CREATE TABLE eventstore.events (
@@ -459,7 +456,8 @@ BEGIN
                   AND (cardinality(item.types) = 0 OR t.type = ANY (item.types))
                   AND (cardinality(item.tags) = 1 OR EXISTS (
                       SELECT FROM eventstore.events e
-                      WHERE e.position = t.position AND e.tags @> item.tags))
+                      WHERE e.organization_id = org AND e.position = t.position
+                        AND e.tags @> item.tags))
                 ORDER BY t.position
                 LIMIT p_max_count);
         ELSIF cardinality(item.types) > 0 THEN
@@ -481,13 +479,12 @@ BEGIN
     END LOOP;
     RETURN QUERY
     SELECT e.* FROM eventstore.events e
-    WHERE e.position = ANY (positions)
+    WHERE e.organization_id = org AND e.position = ANY (positions)
     ORDER BY e.position
     LIMIT p_max_count;
 END
 $$;
 ALTER FUNCTION eventstore.query_events(p_query jsonb, p_after bigint, p_max_count integer, p_below bigint) OWNER TO groundwork_owner;
-GRANT ALL ON FUNCTION eventstore.query_events(p_query jsonb, p_after bigint, p_max_count integer, p_below bigint) TO groundwork_app;
 
 -- function eventstore.raise_invalid_event(jsonb, bigint)
 CREATE FUNCTION eventstore.raise_invalid_event(p_event jsonb, p_ordinal bigint) RETURNS text
@@ -518,7 +515,6 @@ BEGIN
 END
 $$;
 ALTER FUNCTION eventstore.raise_invalid_event(p_event jsonb, p_ordinal bigint) OWNER TO groundwork_owner;
-GRANT ALL ON FUNCTION eventstore.raise_invalid_event(p_event jsonb, p_ordinal bigint) TO groundwork_app;
 
 -- function eventstore.raise_invalid_query_item(jsonb, bigint)
 CREATE FUNCTION eventstore.raise_invalid_query_item(p_item jsonb, p_ordinal bigint) RETURNS text
@@ -538,7 +534,6 @@ BEGIN
 END
 $$;
 ALTER FUNCTION eventstore.raise_invalid_query_item(p_item jsonb, p_ordinal bigint) OWNER TO groundwork_owner;
-GRANT ALL ON FUNCTION eventstore.raise_invalid_query_item(p_item jsonb, p_ordinal bigint) TO groundwork_app;
 
 -- function eventstore.read(jsonb, bigint, integer)
 CREATE FUNCTION eventstore.read(p_query jsonb, p_after bigint DEFAULT 0, p_max_count integer DEFAULT NULL::integer) RETURNS SETOF eventstore.events
@@ -608,7 +603,6 @@ BEGIN
 END
 $$;
 ALTER FUNCTION eventstore.require_tenant() OWNER TO groundwork_owner;
-GRANT ALL ON FUNCTION eventstore.require_tenant() TO groundwork_app;
 
 -- function eventstore.tenant_key(uuid)
 CREATE FUNCTION eventstore.tenant_key(p_org uuid) RETURNS eventstore.tenant_keys
@@ -708,7 +702,7 @@ ALTER TABLE ONLY eventstore.events
 
 -- constraint events_pkey on eventstore.events
 ALTER TABLE ONLY eventstore.events
-    ADD CONSTRAINT events_pkey PRIMARY KEY ("position");
+    ADD CONSTRAINT events_pkey PRIMARY KEY (organization_id, "position");
 
 -- constraint events_stream_version_key on eventstore.events
 ALTER TABLE ONLY eventstore.events
@@ -732,9 +726,6 @@ ALTER TABLE ONLY eventstore.tenant_keys
 
 -- index eventstore.events_correlation_id_idx
 CREATE INDEX events_correlation_id_idx ON eventstore.events USING btree (correlation_id) WHERE (correlation_id IS NOT NULL);
-
--- index eventstore.events_organization_id_position_idx
-CREATE INDEX events_organization_id_position_idx ON eventstore.events USING btree (organization_id, "position");
 
 -- index eventstore.events_organization_id_type_position_idx
 CREATE INDEX events_organization_id_type_position_idx ON eventstore.events USING btree (organization_id, type, "position");

@@ -225,7 +225,8 @@ DECLARE
     form_name text;
     form_status text;
 BEGIN
-    SELECT d.name INTO form_name FROM forms.form_definitions d WHERE d.id = p_id;
+    SELECT d.name INTO form_name FROM forms.form_definitions d
+    WHERE d.organization_id = identity.current_org_id() AND d.id = p_id;
     IF form_name IS NULL THEN
         RAISE EXCEPTION 'form definition % not found', p_id USING ERRCODE = 'no_data_found';
     END IF;
@@ -233,14 +234,17 @@ BEGIN
     WHERE d.organization_id = identity.current_org_id() AND d.name = form_name
     ORDER BY d.version
     FOR UPDATE;
-    SELECT d.status INTO form_status FROM forms.form_definitions d WHERE d.id = p_id;
+    SELECT d.status INTO form_status FROM forms.form_definitions d
+    WHERE d.organization_id = identity.current_org_id() AND d.id = p_id;
     IF form_status <> 'draft' THEN
         RAISE EXCEPTION 'form definition % is %: only a draft can be published', p_id, form_status
             USING ERRCODE = 'GWF05';
     END IF;
     UPDATE forms.form_definitions d SET status = 'archived'
     WHERE d.organization_id = identity.current_org_id() AND d.name = form_name AND d.status = 'active';
-    RETURN QUERY UPDATE forms.form_definitions d SET status = 'active' WHERE d.id = p_id RETURNING d.*;
+    RETURN QUERY UPDATE forms.form_definitions d SET status = 'active'
+    WHERE d.organization_id = identity.current_org_id() AND d.id = p_id
+    RETURNING d.*;
 END
 $$;
 ALTER FUNCTION forms.form_definition_publish(p_id uuid) OWNER TO groundwork_owner;
@@ -7906,11 +7910,11 @@ ALTER TABLE ONLY forms.form_definitions
 
 -- constraint form_definitions_pkey on forms.form_definitions
 ALTER TABLE ONLY forms.form_definitions
-    ADD CONSTRAINT form_definitions_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT form_definitions_pkey PRIMARY KEY (organization_id, id);
 
 -- constraint form_submissions_pkey on forms.form_submissions
 ALTER TABLE ONLY forms.form_submissions
-    ADD CONSTRAINT form_submissions_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT form_submissions_pkey PRIMARY KEY (organization_id, id);
 
 -- index forms.form_definitions_one_active_idx
 CREATE UNIQUE INDEX form_definitions_one_active_idx ON forms.form_definitions USING btree (organization_id, name) WHERE (status = 'active'::text);

@@ -236,7 +236,7 @@ GRANT ALL ON FUNCTION identity.user_login_succeeded(p_user_id uuid, p_ip inet) T
 -- table identity.api_keys
 CREATE TABLE identity.api_keys (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
-    organization_id uuid NOT NULL,
+    organization_id uuid DEFAULT identity.current_org_id() NOT NULL,
     created_by uuid,
     name text NOT NULL,
     key_prefix text NOT NULL,
@@ -279,7 +279,7 @@ COMMENT ON TABLE identity.auth_policy IS 'Login lock-out and session and invitat
 -- table identity.organization_members
 CREATE TABLE identity.organization_members (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
-    organization_id uuid NOT NULL,
+    organization_id uuid DEFAULT identity.current_org_id() NOT NULL,
     user_id uuid,
     role identity.member_role DEFAULT 'member'::identity.member_role NOT NULL,
     permissions jsonb DEFAULT '{}'::jsonb NOT NULL,
@@ -492,7 +492,7 @@ ALTER TABLE ONLY identity.api_keys
 
 -- constraint api_keys_pkey on identity.api_keys
 ALTER TABLE ONLY identity.api_keys
-    ADD CONSTRAINT api_keys_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT api_keys_pkey PRIMARY KEY (organization_id, id);
 
 -- constraint auth_policy_pkey on identity.auth_policy
 ALTER TABLE ONLY identity.auth_policy
@@ -508,7 +508,7 @@ ALTER TABLE ONLY identity.organization_members
 
 -- constraint organization_members_pkey on identity.organization_members
 ALTER TABLE ONLY identity.organization_members
-    ADD CONSTRAINT organization_members_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT organization_members_pkey PRIMARY KEY (organization_id, id);
 
 -- constraint organizations_pkey on identity.organizations
 ALTER TABLE ONLY identity.organizations
@@ -545,9 +545,6 @@ ALTER TABLE ONLY identity.users
 -- constraint users_username_key on identity.users
 ALTER TABLE ONLY identity.users
     ADD CONSTRAINT users_username_key UNIQUE (username);
-
--- index identity.api_keys_organization_id_idx
-CREATE INDEX api_keys_organization_id_idx ON identity.api_keys USING btree (organization_id);
 
 -- index identity.api_keys_scopes_gin_idx
 CREATE INDEX api_keys_scopes_gin_idx ON identity.api_keys USING gin (scopes);
@@ -703,7 +700,3 @@ ALTER TABLE identity.users ENABLE ROW LEVEL SECURITY;
 
 -- policy users_self on identity.users
 CREATE POLICY users_self ON identity.users TO groundwork_app, groundwork_readonly USING ((id = identity.current_user_id())) WITH CHECK ((id = identity.current_user_id()));
-
--- default privileges for tables in schema identity (role postgres)
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA identity GRANT SELECT,INSERT,DELETE,UPDATE ON TABLES  TO groundwork_app;
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA identity GRANT SELECT ON TABLES  TO groundwork_readonly;

@@ -39,8 +39,8 @@ CREATE TABLE messaging.idempotency_keys (
     CONSTRAINT idempotency_keys_response_size CHECK ((pg_column_size(response) <= 1048576))
 );
 ALTER TABLE messaging.idempotency_keys OWNER TO groundwork_owner;
-GRANT SELECT,DELETE ON TABLE messaging.idempotency_keys TO groundwork_app;
 GRANT SELECT ON TABLE messaging.idempotency_keys TO groundwork_readonly;
+GRANT SELECT,DELETE ON TABLE messaging.idempotency_keys TO groundwork_app;
 GRANT INSERT(key) ON TABLE messaging.idempotency_keys TO groundwork_app;
 GRANT INSERT(request_hash) ON TABLE messaging.idempotency_keys TO groundwork_app;
 GRANT UPDATE(status) ON TABLE messaging.idempotency_keys TO groundwork_app;
@@ -77,8 +77,8 @@ CREATE TABLE messaging.outbox_messages (
     CONSTRAINT outbox_messages_topic_length CHECK (((char_length(topic) >= 1) AND (char_length(topic) <= 200)))
 );
 ALTER TABLE messaging.outbox_messages OWNER TO groundwork_owner;
-GRANT SELECT ON TABLE messaging.outbox_messages TO groundwork_app;
 GRANT SELECT ON TABLE messaging.outbox_messages TO groundwork_readonly;
+GRANT SELECT ON TABLE messaging.outbox_messages TO groundwork_app;
 GRANT SELECT,DELETE ON TABLE messaging.outbox_messages TO groundwork_relay;
 GRANT INSERT(topic) ON TABLE messaging.outbox_messages TO groundwork_app;
 GRANT INSERT(partition_key) ON TABLE messaging.outbox_messages TO groundwork_app;
@@ -114,7 +114,7 @@ ALTER TABLE ONLY messaging.outbox_messages
 
 -- constraint outbox_messages_pkey on messaging.outbox_messages
 ALTER TABLE ONLY messaging.outbox_messages
-    ADD CONSTRAINT outbox_messages_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT outbox_messages_pkey PRIMARY KEY (organization_id, id);
 
 -- index messaging.idempotency_keys_expires_at_idx
 CREATE INDEX idempotency_keys_expires_at_idx ON messaging.idempotency_keys USING btree (expires_at);

@@ -104,13 +104,13 @@ BEGIN
     IF NEW.project_id IS NULL OR NEW.task_id = NEW.depends_on_task_id THEN
         RETURN NEW;
     END IF;
-    PERFORM projects.guard_graph(NEW.project_id);
+    PERFORM projects.guard_graph(NEW.organization_id, NEW.project_id);
     IF EXISTS (
         WITH RECURSIVE reachable(id) AS (
             SELECT NEW.depends_on_task_id
             UNION
             SELECT d.depends_on_task_id FROM projects.task_dependencies d
-            JOIN reachable r ON d.task_id = r.id
+            JOIN reachable r ON d.organization_id = NEW.organization_id AND d.task_id = r.id
         )
         SELECT FROM reachable WHERE id = NEW.task_id) THEN
         RAISE EXCEPTION 'task % cannot depend on task %: that would make a cycle of dependencies',
@@ -218,13 +218,13 @@ BEGIN
     IF NEW.parent_task_id IS NULL OR NEW.parent_task_id = NEW.id THEN
         RETURN NEW;
     END IF;
-    PERFORM projects.guard_graph(NEW.project_id);
+    PERFORM projects.guard_graph(NEW.organization_id, NEW.project_id);
     IF EXISTS (
         WITH RECURSIVE ancestors(id) AS (
             SELECT NEW.parent_task_id
             UNION
             SELECT t.parent_task_id FROM projects.tasks t JOIN ancestors a ON t.id = a.id
-            WHERE t.parent_task_id IS NOT NULL
+            WHERE t.organization_id = NEW.organization_id AND t.parent_task_id IS NOT NULL
         )
         SELECT FROM ancestors WHERE id = NEW.id) THEN
         RAISE EXCEPTION 'task % cannot be under task %: that would make a cycle of parents',
@@ -245,11 +245,12 @@ DECLARE
     open_blockers uuid[];
 BEGIN
     IF NEW.status = 'done' AND (TG_OP = 'INSERT' OR OLD.status <> 'done') THEN
-        PERFORM projects.guard_graph(NEW.project_id);
+        PERFORM projects.guard_graph(NEW.organization_id, NEW.project_id);
         SELECT array_agg(d.depends_on_task_id ORDER BY d.depends_on_task_id) INTO open_blockers
         FROM projects.task_dependencies d
-        JOIN projects.tasks b ON b.id = d.depends_on_task_id
-        WHERE d.task_id = NEW.id AND d.dependency_type = 'blocks'
+        JOIN projects.tasks b ON b.organization_id = d.organization_id AND b.id = d.depends_on_task_id
+        WHERE d.organization_id = NEW.organization_id AND d.task_id = NEW.id
+          AND d.dependency_type = 'blocks'
           AND b.status NOT IN ('done', 'cancelled');
         IF open_blockers IS NOT NULL THEN
             RAISE EXCEPTION 'task % is blocked by % task(s) not yet done', NEW.id, cardinality(open_blockers)
@@ -315,7 +316,9 @@ GRANT INSERT(metadata),UPDATE(metadata) ON TABLE projects.tasks TO groundwork_ap
 CREATE FUNCTION projects.complete_task(p_task_id uuid) RETURNS SETOF projects.tasks
     LANGUAGE sql
     AS $$
-    UPDATE projects.tasks SET status = 'done' WHERE id = p_task_id RETURNING *
+    UPDATE projects.tasks SET status = 'done'
+    WHERE organization_id = identity.current_org_id() AND id = p_task_id
+    RETURNING *
 $$;
 ALTER FUNCTION projects.complete_task(p_task_id uuid) OWNER TO groundwork_owner;
 
@@ -325,22 +328,23 @@ CREATE FUNCTION projects.create_graph_guard() RETURNS trigger
     SET search_path TO 'pg_catalog', 'projects', 'pg_temp'
     AS $$
 BEGIN
-    INSERT INTO projects.graph_guards (project_id, organization_id) VALUES (NEW.id, NEW.organization_id);
+    INSERT INTO projects.graph_guards (organization_id, project_id) VALUES (NEW.organization_id, NEW.id);
     RETURN NULL;
 END
 $$;
 ALTER FUNCTION projects.create_graph_guard() OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION projects.create_graph_guard() FROM PUBLIC;
 
--- function projects.guard_graph(uuid)
-CREATE FUNCTION projects.guard_graph(p_project_id uuid) RETURNS void
+-- function projects.guard_graph(uuid, uuid)
+CREATE FUNCTION projects.guard_graph(p_organization_id uuid, p_project_id uuid) RETURNS void
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'projects', 'pg_temp'
     AS $$
-    UPDATE projects.graph_guards SET changes = changes + 1 WHERE project_id = p_project_id
+    UPDATE projects.graph_guards SET changes = changes + 1
+    WHERE organization_id = p_organization_id AND project_id = p_project_id
 $$;
-ALTER FUNCTION projects.guard_graph(p_project_id uuid) OWNER TO groundwork_owner;
-REVOKE ALL ON FUNCTION projects.guard_graph(p_project_id uuid) FROM PUBLIC;
+ALTER FUNCTION projects.guard_graph(p_organization_id uuid, p_project_id uuid) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION projects.guard_graph(p_organization_id uuid, p_project_id uuid) FROM PUBLIC;
 
 -- function projects.in_organization()
 CREATE FUNCTION projects.in_organization() RETURNS boolean
@@ -369,7 +373,8 @@ CREATE FUNCTION projects.member_role(p_project_id uuid) RETURNS projects.project
     AS $$
     SELECT CASE WHEN p.owner_id = identity.current_user_id() THEN 'owner'::projects.project_role
                 ELSE (SELECT m.role FROM projects.project_members m
-                      WHERE m.project_id = p.id AND m.user_id = identity.current_user_id()) END
+                      WHERE m.organization_id = p.organization_id AND m.project_id = p.id
+                        AND m.user_id = identity.current_user_id()) END
     FROM projects.projects p
     WHERE p.id = p_project_id AND p.organization_id = identity.current_org_id()
       AND projects.in_organization()
@@ -411,7 +416,8 @@ BEGIN
     ELSIF role = 'viewer' OR (p_manage AND role = 'member') THEN
         RAISE EXCEPTION 'project % is read-only for its %s', p_project_id, role USING ERRCODE = 'GWP02';
     END IF;
-    SELECT p.status = 'archived' INTO archived FROM projects.projects p WHERE p.id = p_project_id;
+    SELECT p.status = 'archived' INTO archived FROM projects.projects p
+    WHERE p.organization_id = identity.current_org_id() AND p.id = p_project_id;
     IF archived AND NOT p_restoring THEN
         RAISE EXCEPTION 'project % is archived: restore it to change it', p_project_id
             USING ERRCODE = 'GWP02';
@@ -567,8 +573,8 @@ GRANT INSERT(metadata) ON TABLE projects.file_attachments TO groundwork_app;
 
 -- table projects.graph_guards
 CREATE TABLE projects.graph_guards (
-    project_id uuid NOT NULL,
     organization_id uuid NOT NULL,
+    project_id uuid NOT NULL,
     changes bigint DEFAULT 0 NOT NULL
 );
 ALTER TABLE projects.graph_guards OWNER TO groundwork_owner;
@@ -617,7 +623,7 @@ CREATE TABLE projects.projects (
     CONSTRAINT projects_settings_object CHECK ((jsonb_typeof(settings) = 'object'::text))
 );
 ALTER TABLE projects.projects OWNER TO groundwork_owner;
-COMMENT ON COLUMN projects.projects.visibility IS 'Informational: access is by ownership or membership only (seed 003''s policy)';
+COMMENT ON COLUMN projects.projects.visibility IS 'Informational: access is by ownership or membership only (docs/REQUIREMENTS.md)';
 GRANT SELECT,DELETE ON TABLE projects.projects TO groundwork_app;
 GRANT SELECT ON TABLE projects.projects TO groundwork_readonly;
 GRANT INSERT(id) ON TABLE projects.projects TO groundwork_app;
@@ -650,59 +656,55 @@ GRANT INSERT(dependency_type),UPDATE(dependency_type) ON TABLE projects.task_dep
 
 -- constraint document_versions_document_id_version_number_key on projects.document_versions
 ALTER TABLE ONLY projects.document_versions
-    ADD CONSTRAINT document_versions_document_id_version_number_key UNIQUE (document_id, version_number);
+    ADD CONSTRAINT document_versions_document_id_version_number_key UNIQUE (organization_id, document_id, version_number);
 
 -- constraint document_versions_pkey on projects.document_versions
 ALTER TABLE ONLY projects.document_versions
-    ADD CONSTRAINT document_versions_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT document_versions_pkey PRIMARY KEY (organization_id, id);
 
 -- constraint documents_pkey on projects.documents
 ALTER TABLE ONLY projects.documents
-    ADD CONSTRAINT documents_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT documents_pkey PRIMARY KEY (organization_id, id);
 
 -- constraint documents_project_id_id_key on projects.documents
 ALTER TABLE ONLY projects.documents
-    ADD CONSTRAINT documents_project_id_id_key UNIQUE (project_id, id);
+    ADD CONSTRAINT documents_project_id_id_key UNIQUE (organization_id, project_id, id);
 
 -- constraint file_attachments_pkey on projects.file_attachments
 ALTER TABLE ONLY projects.file_attachments
-    ADD CONSTRAINT file_attachments_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT file_attachments_pkey PRIMARY KEY (organization_id, id);
 
 -- constraint graph_guards_pkey on projects.graph_guards
 ALTER TABLE ONLY projects.graph_guards
-    ADD CONSTRAINT graph_guards_pkey PRIMARY KEY (project_id);
+    ADD CONSTRAINT graph_guards_pkey PRIMARY KEY (organization_id, project_id);
 
 -- constraint project_members_pkey on projects.project_members
 ALTER TABLE ONLY projects.project_members
-    ADD CONSTRAINT project_members_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT project_members_pkey PRIMARY KEY (organization_id, id);
 
 -- constraint project_members_project_id_user_id_key on projects.project_members
 ALTER TABLE ONLY projects.project_members
-    ADD CONSTRAINT project_members_project_id_user_id_key UNIQUE (project_id, user_id);
-
--- constraint projects_organization_id_id_key on projects.projects
-ALTER TABLE ONLY projects.projects
-    ADD CONSTRAINT projects_organization_id_id_key UNIQUE (organization_id, id);
+    ADD CONSTRAINT project_members_project_id_user_id_key UNIQUE (organization_id, project_id, user_id);
 
 -- constraint projects_pkey on projects.projects
 ALTER TABLE ONLY projects.projects
-    ADD CONSTRAINT projects_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT projects_pkey PRIMARY KEY (organization_id, id);
 
 -- constraint task_dependencies_pkey on projects.task_dependencies
 ALTER TABLE ONLY projects.task_dependencies
-    ADD CONSTRAINT task_dependencies_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT task_dependencies_pkey PRIMARY KEY (organization_id, id);
 
 -- constraint task_dependencies_task_id_depends_on_task_id_key on projects.task_dependencies
 ALTER TABLE ONLY projects.task_dependencies
-    ADD CONSTRAINT task_dependencies_task_id_depends_on_task_id_key UNIQUE (task_id, depends_on_task_id);
+    ADD CONSTRAINT task_dependencies_task_id_depends_on_task_id_key UNIQUE (organization_id, task_id, depends_on_task_id);
 
 -- constraint tasks_pkey on projects.tasks
 ALTER TABLE ONLY projects.tasks
-    ADD CONSTRAINT tasks_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT tasks_pkey PRIMARY KEY (organization_id, id);
 
 -- constraint tasks_project_id_id_key on projects.tasks
 ALTER TABLE ONLY projects.tasks
-    ADD CONSTRAINT tasks_project_id_id_key UNIQUE (project_id, id);
+    ADD CONSTRAINT tasks_project_id_id_key UNIQUE (organization_id, project_id, id);
 
 -- index projects.documents_author_id_idx
 CREATE INDEX documents_author_id_idx ON projects.documents USING btree (author_id);
@@ -866,7 +868,7 @@ ALTER TABLE ONLY projects.document_versions
 
 -- constraint document_versions_document_id_fkey on projects.document_versions
 ALTER TABLE ONLY projects.document_versions
-    ADD CONSTRAINT document_versions_document_id_fkey FOREIGN KEY (project_id, document_id) REFERENCES projects.documents(project_id, id) ON DELETE CASCADE;
+    ADD CONSTRAINT document_versions_document_id_fkey FOREIGN KEY (organization_id, project_id, document_id) REFERENCES projects.documents(organization_id, project_id, id) ON DELETE CASCADE;
 
 -- constraint documents_author_id_fkey on projects.documents
 ALTER TABLE ONLY projects.documents
@@ -878,7 +880,7 @@ ALTER TABLE ONLY projects.documents
 
 -- constraint file_attachments_document_id_fkey on projects.file_attachments
 ALTER TABLE ONLY projects.file_attachments
-    ADD CONSTRAINT file_attachments_document_id_fkey FOREIGN KEY (project_id, document_id) REFERENCES projects.documents(project_id, id) ON DELETE CASCADE;
+    ADD CONSTRAINT file_attachments_document_id_fkey FOREIGN KEY (organization_id, project_id, document_id) REFERENCES projects.documents(organization_id, project_id, id) ON DELETE CASCADE;
 
 -- constraint file_attachments_project_id_fkey on projects.file_attachments
 ALTER TABLE ONLY projects.file_attachments
@@ -886,7 +888,7 @@ ALTER TABLE ONLY projects.file_attachments
 
 -- constraint file_attachments_task_id_fkey on projects.file_attachments
 ALTER TABLE ONLY projects.file_attachments
-    ADD CONSTRAINT file_attachments_task_id_fkey FOREIGN KEY (project_id, task_id) REFERENCES projects.tasks(project_id, id) ON DELETE CASCADE;
+    ADD CONSTRAINT file_attachments_task_id_fkey FOREIGN KEY (organization_id, project_id, task_id) REFERENCES projects.tasks(organization_id, project_id, id) ON DELETE CASCADE;
 
 -- constraint file_attachments_uploader_id_fkey on projects.file_attachments
 ALTER TABLE ONLY projects.file_attachments
@@ -914,7 +916,7 @@ ALTER TABLE ONLY projects.projects
 
 -- constraint task_dependencies_depends_on_task_id_fkey on projects.task_dependencies
 ALTER TABLE ONLY projects.task_dependencies
-    ADD CONSTRAINT task_dependencies_depends_on_task_id_fkey FOREIGN KEY (project_id, depends_on_task_id) REFERENCES projects.tasks(project_id, id) ON DELETE CASCADE;
+    ADD CONSTRAINT task_dependencies_depends_on_task_id_fkey FOREIGN KEY (organization_id, project_id, depends_on_task_id) REFERENCES projects.tasks(organization_id, project_id, id) ON DELETE CASCADE;
 
 -- constraint task_dependencies_project_id_fkey on projects.task_dependencies
 ALTER TABLE ONLY projects.task_dependencies
@@ -922,7 +924,7 @@ ALTER TABLE ONLY projects.task_dependencies
 
 -- constraint task_dependencies_task_id_fkey on projects.task_dependencies
 ALTER TABLE ONLY projects.task_dependencies
-    ADD CONSTRAINT task_dependencies_task_id_fkey FOREIGN KEY (project_id, task_id) REFERENCES projects.tasks(project_id, id) ON DELETE CASCADE;
+    ADD CONSTRAINT task_dependencies_task_id_fkey FOREIGN KEY (organization_id, project_id, task_id) REFERENCES projects.tasks(organization_id, project_id, id) ON DELETE CASCADE;
 
 -- constraint tasks_assignee_id_fkey on projects.tasks
 ALTER TABLE ONLY projects.tasks
@@ -934,7 +936,7 @@ ALTER TABLE ONLY projects.tasks
 
 -- constraint tasks_parent_task_id_fkey on projects.tasks
 ALTER TABLE ONLY projects.tasks
-    ADD CONSTRAINT tasks_parent_task_id_fkey FOREIGN KEY (project_id, parent_task_id) REFERENCES projects.tasks(project_id, id) ON DELETE SET NULL (parent_task_id);
+    ADD CONSTRAINT tasks_parent_task_id_fkey FOREIGN KEY (organization_id, project_id, parent_task_id) REFERENCES projects.tasks(organization_id, project_id, id) ON DELETE SET NULL (parent_task_id);
 
 -- constraint tasks_project_id_fkey on projects.tasks
 ALTER TABLE ONLY projects.tasks

@@ -90,7 +90,11 @@ async fn check_names_a_function_whose_body_was_edited() {
     for sub in ["migrations", "schema"] {
         common::copy_tree(&project_root().join(sub), &dir.path().join(sub));
     }
-    let file = dir.path().join("migrations/20261125000000_forms.up.sql");
+    let file = std::fs::read_dir(dir.path().join("migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("_forms.up.sql"))
+        .expect("a forms migration");
     let sql = std::fs::read_to_string(&file).unwrap();
     let function = sql
         .find("CREATE FUNCTION forms.json_schema_valid(")

@@ -58,4 +58,4 @@ pub use object::SchemaObject;
 pub use pg_dump::PgDump;
 
 // The tooling's connection and file-error helpers, imported once for this module.
-use groundwork_migrate::{connect, io};
+use groundwork_support::{connect, io};
