@@ -518,7 +518,7 @@ $$;
 
 -- Appends events atomically and returns the position of the last one. With a
 -- condition {"fail_if_events_match": <query>, "after": <position or null>} raises
--- SQLSTATE GWC01 (and writes nothing) when a matching event exists after "after".
+-- SQLSTATE WE001 (and writes nothing) when a matching event exists after "after".
 CREATE FUNCTION eventstore.append(p_events jsonb, p_condition jsonb DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
@@ -573,7 +573,7 @@ BEGIN
                 WHERE e.organization_id = org AND e.position > after_position)
             END) THEN
         RAISE EXCEPTION 'append condition failed: an event matching the query exists after position %',
-            after_position USING ERRCODE = 'GWC01';
+            after_position USING ERRCODE = 'WE001';
     END IF;
     RETURN eventstore.insert_events(org, tenant, first_append, p_events);
 END
@@ -581,8 +581,8 @@ $$;
 
 -- Appends to the tenant's stream of p_aggregate_id, which must be at
 -- p_expected_version (0: new) and of p_aggregate_type, with optimistic concurrency:
--- raises SQLSTATE GWC02, with the actual version in DETAIL ("actual version: N"),
--- when it is not, and writes nothing then.
+-- raises SQLSTATE WE002 (DETAIL {"aggregate_id", "expected_version",
+-- "actual_version"}) when it is not, and writes nothing then.
 CREATE FUNCTION eventstore.append_to_stream(
     p_aggregate_type text, p_aggregate_id uuid, p_expected_version integer, p_events jsonb)
 RETURNS bigint
@@ -620,7 +620,10 @@ BEGIN
     ELSIF actual <> p_expected_version THEN
         RAISE EXCEPTION 'stream %/% is at version %, not the expected %',
             p_aggregate_type, p_aggregate_id, actual, p_expected_version
-            USING ERRCODE = 'GWC02', DETAIL = format('actual version: %s', actual);
+            USING ERRCODE = 'WE002',
+                  DETAIL = jsonb_build_object('aggregate_id', p_aggregate_id,
+                                              'expected_version', p_expected_version,
+                                              'actual_version', actual)::text;
     END IF;
     RETURN eventstore.insert_events(org, tenant, first_append, p_events, p_aggregate_type, p_aggregate_id,
                                     p_expected_version + 1);

@@ -5,18 +5,18 @@
 -- * access: a project and everything in it is visible only to its
 --   owner and its members; owners, admins and members write, viewers only read;
 --   owners and admins manage the project and its members; an archived project is
---   read-only until an owner or admin restores it. Refusals are SQLSTATE GWP02
---   (read-only) and GWP03 (not a member of the project).
+--   read-only until an owner or admin restores it. Refusals are SQLSTATE WP002
+--   (read-only) and WP003 (not a member of the project).
 -- * no cycles of any length among task parents or among task dependencies, also when
 --   transactions change them concurrently: every change to a project's task graph
 --   first updates the project's guard row (projects.graph_guards), so such changes
 --   take turns per project, and the check then sees every committed edge. A cycle is
---   SQLSTATE GWP01.
+--   SQLSTATE WP001.
 -- * a document edit (new content) bumps documents.version and writes that version to
 --   document_versions in the same statement; the row lock serialises concurrent edits,
 --   so versions are 1..n without gaps. Versions are written only by the database.
 -- * publishing sets published_at; a task becomes done only when every task it depends
---   on with dependency type 'blocks' is done or cancelled (SQLSTATE GWP04 otherwise),
+--   on with dependency type 'blocks' is done or cancelled (SQLSTATE WP004 otherwise),
 --   and done sets completed_at.
 -- * attachments point at the project, or a task or document of the same project, by
 --   foreign keys on generated columns: they go with what they are attached to.
@@ -337,8 +337,8 @@ AS $$
       AND projects.in_organization()
 $$;
 
--- Refuses a write the current user may not make to a project: GWP03 when not a
--- member, GWP02 when a viewer, when only owners and admins may (p_manage), or when
+-- Refuses a write the current user may not make to a project: WP003 when not a
+-- member, WP002 when a viewer, when only owners and admins may (p_manage), or when
 -- the project is archived (unless p_restoring: an owner or admin bringing it back).
 CREATE FUNCTION projects.require_write(p_project_id uuid, p_manage boolean, p_restoring boolean DEFAULT false)
 RETURNS void
@@ -350,15 +350,15 @@ DECLARE
     archived boolean;
 BEGIN
     IF role IS NULL THEN
-        RAISE EXCEPTION 'not a member of project %', p_project_id USING ERRCODE = 'GWP03';
+        RAISE EXCEPTION 'not a member of project %', p_project_id USING ERRCODE = 'WP003';
     ELSIF role = 'viewer' OR (p_manage AND role = 'member') THEN
-        RAISE EXCEPTION 'project % is read-only for its %s', p_project_id, role USING ERRCODE = 'GWP02';
+        RAISE EXCEPTION 'project % is read-only for its %s', p_project_id, role USING ERRCODE = 'WP002';
     END IF;
     SELECT p.status = 'archived' INTO archived FROM projects.projects p
     WHERE p.organization_id = identity.current_org_id() AND p.id = p_project_id;
     IF archived AND NOT p_restoring THEN
         RAISE EXCEPTION 'project % is archived: restore it to change it', p_project_id
-            USING ERRCODE = 'GWP02';
+            USING ERRCODE = 'WP002';
     END IF;
 END
 $$;
@@ -387,7 +387,7 @@ BEGIN
         RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
     END IF;
     IF TG_OP = 'UPDATE' AND NEW.project_id IS DISTINCT FROM OLD.project_id THEN
-        RAISE EXCEPTION 'a row cannot move to another project' USING ERRCODE = 'GWP02';
+        RAISE EXCEPTION 'a row cannot move to another project' USING ERRCODE = 'WP002';
     END IF;
     PERFORM projects.require_write(row_project, manage);
     RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
@@ -430,12 +430,12 @@ BEGIN
                        WHERE m.organization_id = NEW.organization_id
                          AND m.user_id = NEW.owner_id AND m.status = 'active') THEN
             RAISE EXCEPTION 'the owner of a project must be an active member of its organization'
-                USING ERRCODE = 'GWP03';
+                USING ERRCODE = 'WP003';
         END IF;
         RETURN NEW;
     ELSIF TG_OP = 'DELETE' THEN
         IF projects.member_role(OLD.id) IS DISTINCT FROM 'owner' THEN
-            RAISE EXCEPTION 'only the owner deletes project %', OLD.id USING ERRCODE = 'GWP02';
+            RAISE EXCEPTION 'only the owner deletes project %', OLD.id USING ERRCODE = 'WP002';
         END IF;
         RETURN OLD;
     END IF;
@@ -443,7 +443,7 @@ BEGIN
                                    OLD.status = 'archived' AND NEW.status <> 'archived');
     IF NEW.owner_id IS DISTINCT FROM OLD.owner_id
        AND projects.member_role(OLD.id) IS DISTINCT FROM 'owner' THEN
-        RAISE EXCEPTION 'only the owner hands project % over', OLD.id USING ERRCODE = 'GWP02';
+        RAISE EXCEPTION 'only the owner hands project % over', OLD.id USING ERRCODE = 'WP002';
     END IF;
     RETURN NEW;
 END
@@ -462,7 +462,7 @@ BEGIN
                    WHERE m.organization_id = NEW.organization_id
                      AND m.user_id = NEW.user_id AND m.status = 'active') THEN
         RAISE EXCEPTION 'user % is not an active member of the organization', NEW.user_id
-            USING ERRCODE = 'GWP03';
+            USING ERRCODE = 'WP003';
     END IF;
     RETURN NEW;
 END
@@ -516,7 +516,7 @@ BEGIN
         )
         SELECT FROM ancestors WHERE id = NEW.id) THEN
         RAISE EXCEPTION 'task % cannot be under task %: that would make a cycle of parents',
-            NEW.id, NEW.parent_task_id USING ERRCODE = 'GWP01';
+            NEW.id, NEW.parent_task_id USING ERRCODE = 'WP001';
     END IF;
     RETURN NEW;
 END
@@ -543,7 +543,7 @@ BEGIN
           AND b.status NOT IN ('done', 'cancelled');
         IF open_blockers IS NOT NULL THEN
             RAISE EXCEPTION 'task % is blocked by % task(s) not yet done', NEW.id, cardinality(open_blockers)
-                USING ERRCODE = 'GWP04', DETAIL = format('blockers: %s', array_to_string(open_blockers, ', '));
+                USING ERRCODE = 'WP004', DETAIL = jsonb_build_object('blockers', open_blockers)::text;
         END IF;
         NEW.completed_at := now();
     ELSIF NEW.status <> 'done' THEN
@@ -594,7 +594,7 @@ BEGIN
         )
         SELECT FROM reachable WHERE id = NEW.task_id) THEN
         RAISE EXCEPTION 'task % cannot depend on task %: that would make a cycle of dependencies',
-            NEW.task_id, NEW.depends_on_task_id USING ERRCODE = 'GWP01';
+            NEW.task_id, NEW.depends_on_task_id USING ERRCODE = 'WP001';
     END IF;
     RETURN NEW;
 END

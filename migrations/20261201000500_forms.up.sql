@@ -4,10 +4,10 @@
 -- draft 2020-12 is evaluated in PL/pgSQL, so it runs on managed PostgreSQL without
 -- extensions.
 --
--- * SQLSTATEs: GWF01 invalid form schema (DETAIL {"schema_path"}), GWF02 submission
---   data invalid (DETAIL: the errors as a JSON array of {instance_path, schema_path,
---   keyword, message}), GWF03 form not active, GWF04 definition immutable (not a
---   draft), GWF05 status transition not allowed.
+-- * SQLSTATEs (sqlstates.txt): WF001 invalid form schema (DETAIL {"schema_path"}),
+--   WF002 submission data invalid (DETAIL {"errors": [{instance_path, schema_path,
+--   keyword, message}, ...]}), WF003 form not active, WF004 definition immutable (not a
+--   draft), WF005 status transition not allowed.
 -- * The validator: json_schema_valid (yes/no, stops at the first failure) and
 --   json_schema_errors (every error). The yes/no evaluator is unrolled into 13
 --   functions, one per nesting level (the last calls itself): a PL/pgSQL function
@@ -129,7 +129,7 @@ BEGIN
             RETURN forms.schema_error(ipath, spath, 'false', 'no value is allowed here');
         END IF;
         RAISE EXCEPTION 'a schema must be an object or a boolean'
-            USING ERRCODE = 'GWF01', DETAIL = 'schema_path: ' || spath;
+            USING ERRCODE = 'WF001', DETAIL = jsonb_build_object('schema_path', spath)::text;
     END IF;
     it := jsonb_typeof(i);
 
@@ -411,19 +411,19 @@ BEGIN
     IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
         IF s ?| '{$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
             RAISE EXCEPTION 'the schema uses a keyword this validator does not support'
-                USING ERRCODE = 'feature_not_supported', DETAIL = 'schema_path: ' || spath,
+                USING ERRCODE = 'feature_not_supported', DETAIL = jsonb_build_object('schema_path', spath)::text,
                       HINT = 'supported: the applicator and validation vocabularies and "$ref" to "#" pointers';
         END IF;
         sub := s -> '$ref';
         IF sub IS NOT NULL THEN
             IF hops >= 32 THEN
                 RAISE EXCEPTION 'the $ref at % recurses without reaching a value', spath || '/$ref'
-                    USING ERRCODE = 'GWF01', DETAIL = 'schema_path: ' || spath || '/$ref';
+                    USING ERRCODE = 'WF001', DETAIL = jsonb_build_object('schema_path', spath || '/$ref')::text;
             END IF;
             v := forms.schema_resolve(root, sub #>> '{}');
             IF v IS NULL THEN
                 RAISE EXCEPTION 'the $ref % does not point into this schema', sub
-                    USING ERRCODE = 'GWF01', DETAIL = 'schema_path: ' || spath || '/$ref';
+                    USING ERRCODE = 'WF001', DETAIL = jsonb_build_object('schema_path', spath || '/$ref')::text;
             END IF;
             r := forms.schema_eval(v, i, root, ipath, spath || '/$ref', mode, hops + 1);
             IF r IS NOT NULL THEN
@@ -539,7 +539,7 @@ BEGIN
         IF jsonb_typeof(s) = 'boolean' THEN
             RETURN s = 'true';
         END IF;
-        RAISE EXCEPTION 'a schema must be an object or a boolean' USING ERRCODE = 'GWF01';
+        RAISE EXCEPTION 'a schema must be an object or a boolean' USING ERRCODE = 'WF001';
     END IF;
     it := jsonb_typeof(i);
     IF s ?| '{type,enum,const}'::text[] AND NOT (
@@ -690,11 +690,11 @@ BEGIN
                     cnt := cnt + 1;
                     IF cnt > 32 THEN
                         RAISE EXCEPTION 'the $ref % recurses without reaching a value', sub -> '$ref'
-                            USING ERRCODE = 'GWF01';
+                            USING ERRCODE = 'WF001';
                     END IF;
                     sub := forms.schema_resolve(root, sub ->> '$ref');
                     IF sub IS NULL THEN
-                        RAISE EXCEPTION 'a $ref does not point into this schema' USING ERRCODE = 'GWF01';
+                        RAISE EXCEPTION 'a $ref does not point into this schema' USING ERRCODE = 'WF001';
                     END IF;
                 END LOOP;
                 FOR idx IN lo .. len - 1 LOOP
@@ -735,11 +735,11 @@ BEGIN
         sub := s -> '$ref';
         IF sub IS NOT NULL THEN
             IF hops >= 32 THEN
-                RAISE EXCEPTION 'the $ref % recurses without reaching a value', sub USING ERRCODE = 'GWF01';
+                RAISE EXCEPTION 'the $ref % recurses without reaching a value', sub USING ERRCODE = 'WF001';
             END IF;
             v := forms.schema_resolve(root, sub #>> '{}');
             IF v IS NULL THEN
-                RAISE EXCEPTION 'the $ref % does not point into this schema', sub USING ERRCODE = 'GWF01';
+                RAISE EXCEPTION 'the $ref % does not point into this schema', sub USING ERRCODE = 'WF001';
             END IF;
             IF NOT @next@(v, i, root, mode, hops + 1) THEN
                 RETURN false;
@@ -1003,14 +1003,14 @@ RETURN CASE p_format
     ELSE true
 END;
 
--- Refuses a form schema: SQLSTATE GWF01, the JSON pointer of the problem in DETAIL.
+-- Refuses a form schema: SQLSTATE WF001, the JSON pointer of the problem in DETAIL.
 CREATE FUNCTION forms.schema_refuse(p_path text, p_message text)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
 BEGIN
     RAISE EXCEPTION 'invalid form schema at "%": %', p_path, p_message
-        USING ERRCODE = 'GWF01', DETAIL = jsonb_build_object('schema_path', p_path)::text;
+        USING ERRCODE = 'WF001', DETAIL = jsonb_build_object('schema_path', p_path)::text;
 END;
 $$;
 
@@ -1276,7 +1276,7 @@ BEGIN
         -- Deleting the organization deletes everything; otherwise only drafts go.
         IF OLD.status <> 'draft' AND pg_trigger_depth() = 1 THEN
             RAISE EXCEPTION 'form definition % is %: only a draft can be deleted', OLD.id, OLD.status
-                USING ERRCODE = 'GWF04';
+                USING ERRCODE = 'WF004';
         END IF;
         RETURN OLD;
     END IF;
@@ -1289,7 +1289,7 @@ BEGIN
     IF TG_OP = 'INSERT' THEN
         IF NEW.status <> 'draft' THEN
             RAISE EXCEPTION 'a form definition is created as a draft, not %', NEW.status
-                USING ERRCODE = 'GWF05';
+                USING ERRCODE = 'WF005';
         END IF;
         NEW.revision := 1;
         NEW.published_at := NULL;
@@ -1300,18 +1300,18 @@ BEGIN
     IF NEW.id <> OLD.id OR NEW.organization_id <> OLD.organization_id OR NEW.name <> OLD.name
        OR NEW.version <> OLD.version THEN
         RAISE EXCEPTION 'a form definition''s id, organization, name and version do not change'
-            USING ERRCODE = 'GWF04';
+            USING ERRCODE = 'WF004';
     END IF;
     IF OLD.status <> 'draft' AND (NEW.definition IS DISTINCT FROM OLD.definition
                                   OR NEW.assert_formats IS DISTINCT FROM OLD.assert_formats) THEN
         RAISE EXCEPTION 'form definition %/% is %: only a draft can be edited', OLD.name, OLD.version, OLD.status
-            USING ERRCODE = 'GWF04', HINT = 'create a new version from it';
+            USING ERRCODE = 'WF004', HINT = 'create a new version from it';
     END IF;
     IF NEW.status <> OLD.status THEN
         IF NOT ((OLD.status = 'draft' AND NEW.status IN ('active', 'archived'))
                 OR (OLD.status = 'active' AND NEW.status = 'archived')) THEN
             RAISE EXCEPTION 'form definition %/% cannot go from % to %', OLD.name, OLD.version, OLD.status, NEW.status
-                USING ERRCODE = 'GWF05';
+                USING ERRCODE = 'WF005';
         END IF;
         IF NEW.status = 'active' THEN
             NEW.published_at := now();
@@ -1395,7 +1395,7 @@ BEGIN
     WHERE d.organization_id = identity.current_org_id() AND d.id = p_id;
     IF form_status <> 'draft' THEN
         RAISE EXCEPTION 'form definition % is %: only a draft can be published', p_id, form_status
-            USING ERRCODE = 'GWF05';
+            USING ERRCODE = 'WF005';
     END IF;
     UPDATE forms.form_definitions d SET status = 'archived'
     WHERE d.organization_id = identity.current_org_id() AND d.name = form_name AND d.status = 'active';
@@ -1405,7 +1405,7 @@ BEGIN
 END
 $$;
 
--- The id of the active version of the form named p_name; GWF03 when there is none.
+-- The id of the active version of the form named p_name; WF003 when there is none.
 CREATE FUNCTION forms.active_definition_id(p_name text) RETURNS uuid
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, forms, pg_temp
@@ -1416,7 +1416,7 @@ BEGIN
     SELECT d.id INTO found FROM forms.form_definitions d
     WHERE d.organization_id = identity.current_org_id() AND d.name = p_name AND d.status = 'active';
     IF found IS NULL THEN
-        RAISE EXCEPTION 'form % has no active version', to_jsonb(p_name)::text USING ERRCODE = 'GWF03';
+        RAISE EXCEPTION 'form % has no active version', to_jsonb(p_name)::text USING ERRCODE = 'WF003';
     END IF;
     RETURN found;
 END
@@ -1437,7 +1437,7 @@ BEGIN
     IF TG_OP = 'DELETE' THEN
         IF OLD.status <> 'draft' THEN
             RAISE EXCEPTION 'submission % is %: only a draft can be deleted', OLD.id, OLD.status
-                USING ERRCODE = 'GWF05';
+                USING ERRCODE = 'WF005';
         END IF;
         RETURN OLD;
     END IF;
@@ -1458,11 +1458,11 @@ BEGIN
         NEW.form_version := coalesce(NEW.form_version, form.version);
         IF form.status <> 'active' THEN
             RAISE EXCEPTION 'form %/% is %: submissions go to the active version', form.name, form.version, form.status
-                USING ERRCODE = 'GWF03';
+                USING ERRCODE = 'WF003';
         END IF;
         IF NEW.status NOT IN ('draft', 'submitted') THEN
             RAISE EXCEPTION 'a submission starts as a draft or submitted, not %', NEW.status
-                USING ERRCODE = 'GWF05';
+                USING ERRCODE = 'WF005';
         END IF;
         NEW.revision := 1;
         NEW.submitted_at := CASE WHEN NEW.status = 'submitted' THEN now() END;
@@ -1471,17 +1471,17 @@ BEGIN
         IF NEW.id <> OLD.id OR NEW.organization_id <> OLD.organization_id
            OR NEW.form_definition_id <> OLD.form_definition_id OR NEW.form_version <> OLD.form_version THEN
             RAISE EXCEPTION 'a submission''s id, organization and form do not change'
-                USING ERRCODE = 'GWF05';
+                USING ERRCODE = 'WF005';
         END IF;
         IF OLD.status IN ('approved', 'rejected', 'withdrawn') THEN
             RAISE EXCEPTION 'submission % is %: it no longer changes', OLD.id, OLD.status
-                USING ERRCODE = 'GWF05';
+                USING ERRCODE = 'WF005';
         END IF;
         IF NEW.status <> OLD.status THEN
             IF NOT ((OLD.status = 'draft' AND NEW.status IN ('submitted', 'withdrawn'))
                     OR (OLD.status = 'submitted' AND NEW.status IN ('approved', 'rejected', 'withdrawn'))) THEN
                 RAISE EXCEPTION 'submission % cannot go from % to %', OLD.id, OLD.status, NEW.status
-                    USING ERRCODE = 'GWF05';
+                    USING ERRCODE = 'WF005';
             END IF;
         END IF;
         NEW.submitted_at := CASE WHEN NEW.status = 'submitted' AND OLD.status = 'draft' THEN now()
@@ -1502,7 +1502,7 @@ BEGIN
         END IF;
         RAISE EXCEPTION 'submission data does not match form %/%: % error(s)', form.name, form.version,
                 jsonb_array_length(errors)
-            USING ERRCODE = 'GWF02', DETAIL = errors::text;
+            USING ERRCODE = 'WF002', DETAIL = jsonb_build_object('errors', errors)::text;
     END IF;
     RETURN NEW;
 END

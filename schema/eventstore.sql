@@ -91,7 +91,7 @@ BEGIN
                 WHERE e.organization_id = org AND e.position > after_position)
             END) THEN
         RAISE EXCEPTION 'append condition failed: an event matching the query exists after position %',
-            after_position USING ERRCODE = 'GWC01';
+            after_position USING ERRCODE = 'WE001';
     END IF;
     RETURN eventstore.insert_events(org, tenant, first_append, p_events);
 END
@@ -135,7 +135,10 @@ BEGIN
     ELSIF actual <> p_expected_version THEN
         RAISE EXCEPTION 'stream %/% is at version %, not the expected %',
             p_aggregate_type, p_aggregate_id, actual, p_expected_version
-            USING ERRCODE = 'GWC02', DETAIL = format('actual version: %s', actual);
+            USING ERRCODE = 'WE002',
+                  DETAIL = jsonb_build_object('aggregate_id', p_aggregate_id,
+                                              'expected_version', p_expected_version,
+                                              'actual_version', actual)::text;
     END IF;
     RETURN eventstore.insert_events(org, tenant, first_append, p_events, p_aggregate_type, p_aggregate_id,
                                     p_expected_version + 1);

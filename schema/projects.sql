@@ -114,7 +114,7 @@ BEGIN
         )
         SELECT FROM reachable WHERE id = NEW.task_id) THEN
         RAISE EXCEPTION 'task % cannot depend on task %: that would make a cycle of dependencies',
-            NEW.task_id, NEW.depends_on_task_id USING ERRCODE = 'GWP01';
+            NEW.task_id, NEW.depends_on_task_id USING ERRCODE = 'WP001';
     END IF;
     RETURN NEW;
 END
@@ -132,7 +132,7 @@ BEGIN
                    WHERE m.organization_id = NEW.organization_id
                      AND m.user_id = NEW.user_id AND m.status = 'active') THEN
         RAISE EXCEPTION 'user % is not an active member of the organization', NEW.user_id
-            USING ERRCODE = 'GWP03';
+            USING ERRCODE = 'WP003';
     END IF;
     RETURN NEW;
 END
@@ -163,12 +163,12 @@ BEGIN
                        WHERE m.organization_id = NEW.organization_id
                          AND m.user_id = NEW.owner_id AND m.status = 'active') THEN
             RAISE EXCEPTION 'the owner of a project must be an active member of its organization'
-                USING ERRCODE = 'GWP03';
+                USING ERRCODE = 'WP003';
         END IF;
         RETURN NEW;
     ELSIF TG_OP = 'DELETE' THEN
         IF projects.member_role(OLD.id) IS DISTINCT FROM 'owner' THEN
-            RAISE EXCEPTION 'only the owner deletes project %', OLD.id USING ERRCODE = 'GWP02';
+            RAISE EXCEPTION 'only the owner deletes project %', OLD.id USING ERRCODE = 'WP002';
         END IF;
         RETURN OLD;
     END IF;
@@ -176,7 +176,7 @@ BEGIN
                                    OLD.status = 'archived' AND NEW.status <> 'archived');
     IF NEW.owner_id IS DISTINCT FROM OLD.owner_id
        AND projects.member_role(OLD.id) IS DISTINCT FROM 'owner' THEN
-        RAISE EXCEPTION 'only the owner hands project % over', OLD.id USING ERRCODE = 'GWP02';
+        RAISE EXCEPTION 'only the owner hands project % over', OLD.id USING ERRCODE = 'WP002';
     END IF;
     RETURN NEW;
 END
@@ -200,7 +200,7 @@ BEGIN
         RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
     END IF;
     IF TG_OP = 'UPDATE' AND NEW.project_id IS DISTINCT FROM OLD.project_id THEN
-        RAISE EXCEPTION 'a row cannot move to another project' USING ERRCODE = 'GWP02';
+        RAISE EXCEPTION 'a row cannot move to another project' USING ERRCODE = 'WP002';
     END IF;
     PERFORM projects.require_write(row_project, manage);
     RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
@@ -228,7 +228,7 @@ BEGIN
         )
         SELECT FROM ancestors WHERE id = NEW.id) THEN
         RAISE EXCEPTION 'task % cannot be under task %: that would make a cycle of parents',
-            NEW.id, NEW.parent_task_id USING ERRCODE = 'GWP01';
+            NEW.id, NEW.parent_task_id USING ERRCODE = 'WP001';
     END IF;
     RETURN NEW;
 END
@@ -254,7 +254,7 @@ BEGIN
           AND b.status NOT IN ('done', 'cancelled');
         IF open_blockers IS NOT NULL THEN
             RAISE EXCEPTION 'task % is blocked by % task(s) not yet done', NEW.id, cardinality(open_blockers)
-                USING ERRCODE = 'GWP04', DETAIL = format('blockers: %s', array_to_string(open_blockers, ', '));
+                USING ERRCODE = 'WP004', DETAIL = jsonb_build_object('blockers', open_blockers)::text;
         END IF;
         NEW.completed_at := now();
     ELSIF NEW.status <> 'done' THEN
@@ -412,15 +412,15 @@ DECLARE
     archived boolean;
 BEGIN
     IF role IS NULL THEN
-        RAISE EXCEPTION 'not a member of project %', p_project_id USING ERRCODE = 'GWP03';
+        RAISE EXCEPTION 'not a member of project %', p_project_id USING ERRCODE = 'WP003';
     ELSIF role = 'viewer' OR (p_manage AND role = 'member') THEN
-        RAISE EXCEPTION 'project % is read-only for its %s', p_project_id, role USING ERRCODE = 'GWP02';
+        RAISE EXCEPTION 'project % is read-only for its %s', p_project_id, role USING ERRCODE = 'WP002';
     END IF;
     SELECT p.status = 'archived' INTO archived FROM projects.projects p
     WHERE p.organization_id = identity.current_org_id() AND p.id = p_project_id;
     IF archived AND NOT p_restoring THEN
         RAISE EXCEPTION 'project % is archived: restore it to change it', p_project_id
-            USING ERRCODE = 'GWP02';
+            USING ERRCODE = 'WP002';
     END IF;
 END
 $$;

@@ -1,12 +1,12 @@
 --: Event(aggregate_type?, aggregate_id?, aggregate_version?, correlation_id?, causation_id?)
 
---- Atomic; with a condition, fails with SQLSTATE GWC01 when a matching event exists
+--- Atomic; with a condition, fails with SQLSTATE WE001 when a matching event exists
 --- after the condition's position. Locks (advisory) the keys the condition and the
 --- events touch until the transaction ends.
 --! event_append (condition?)
 SELECT eventstore.append(:events, :condition) AS position;
 
---- Optimistic concurrency: fails with SQLSTATE GWC02 unless the tenant's stream is at
+--- Optimistic concurrency: fails with SQLSTATE WE002 unless the tenant's stream is at
 --- expected_version. Serialises writers of the same stream.
 --! event_append_to_stream
 SELECT eventstore.append_to_stream(:aggregate_type, :aggregate_id, :expected_version, :events)

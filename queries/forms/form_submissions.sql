@@ -8,7 +8,7 @@ VALUES (:form_definition_id, :data, :status)
 RETURNING id, organization_id, form_definition_id, form_version, data, status, title, priority,
           submitted_by, revision, created_at, updated_at, submitted_at, decided_at;
 
---- To the active version of the form named form_name (GWF03 when none is active).
+--- To the active version of the form named form_name (WF003 when none is active).
 --! form_submission_create_by_form_name : FormSubmission
 INSERT INTO forms.form_submissions (form_definition_id, data, status)
 VALUES (forms.active_definition_id(:form_name), :data, :status)

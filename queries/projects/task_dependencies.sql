@@ -1,7 +1,7 @@
 --: TaskDependency()
 
 --- The dependency belongs to the task's project; both tasks must be in it. A cycle of
---- any length is refused (SQLSTATE GWP01).
+--- any length is refused (SQLSTATE WP001).
 --! task_dependency_add : TaskDependency
 INSERT INTO projects.task_dependencies (task_id, depends_on_task_id, dependency_type)
 VALUES (:task_id, :depends_on_task_id, :dependency_type)

@@ -17,7 +17,7 @@ FROM projects.tasks
 WHERE organization_id = identity.current_org_id() AND id = :id;
 
 --- Null arguments keep the current value. Setting status 'done' is refused while a
---- blocker is open (SQLSTATE GWP04); see task_complete.
+--- blocker is open (SQLSTATE WP004); see task_complete.
 --! task_update (title?, description?, status?, priority?, assignee_id?, due_date?, estimated_hours?, actual_hours?) : Task
 UPDATE projects.tasks
 SET title = COALESCE(:title, title),
@@ -34,7 +34,7 @@ RETURNING id, organization_id, project_id, parent_task_id, title, description, s
           created_at, updated_at, completed_at;
 
 --- Moves the task under another of the project's tasks (null: to the top). A cycle of
---- parents is refused (SQLSTATE GWP01).
+--- parents is refused (SQLSTATE WP001).
 --! task_set_parent (parent_task_id?) : Task
 UPDATE projects.tasks SET parent_task_id = :parent_task_id
 WHERE organization_id = identity.current_org_id() AND id = :id
@@ -43,7 +43,7 @@ RETURNING id, organization_id, project_id, parent_task_id, title, description, s
           created_at, updated_at, completed_at;
 
 --- Done, with completed_at (projects.complete_task); refused while a task it
---- depends on with type 'blocks' is neither done nor cancelled (SQLSTATE GWP04).
+--- depends on with type 'blocks' is neither done nor cancelled (SQLSTATE WP004).
 --! task_complete : Task
 SELECT id, organization_id, project_id, parent_task_id, title, description, status, priority,
        assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata,

@@ -227,3 +227,214 @@ async fn query_files_take_the_tenant_from_the_context() {
     let stale: Vec<_> = exempt.difference(&names).collect();
     assert!(stale.is_empty(), "exempt but gone: {stale:?}");
 }
+
+/// `sqlstates.txt`: the classes (class, schema) and codes (code, schema, Rust variant,
+/// detail keys).
+struct Registry {
+    classes: Vec<(String, String)>,
+    codes: Vec<RegisteredCode>,
+}
+
+struct RegisteredCode {
+    code: String,
+    rust: String,
+    detail_keys: Vec<String>,
+}
+
+fn registry() -> Registry {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("sqlstates.txt");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut registry = Registry {
+        classes: Vec::new(),
+        codes: Vec::new(),
+    };
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields[0] == "class" {
+            registry
+                .classes
+                .push((fields[1].to_owned(), fields[2].to_owned()));
+        } else {
+            assert!(fields.len() >= 5, "sqlstates.txt: malformed line {line:?}");
+            registry.codes.push(RegisteredCode {
+                code: fields[0].to_owned(),
+                rust: fields[2].to_owned(),
+                detail_keys: match fields[3] {
+                    "-" => Vec::new(),
+                    keys => keys.split(',').map(ToOwned::to_owned).collect(),
+                },
+            });
+        }
+    }
+    registry
+}
+
+/// Every `ERRCODE = '<five characters>'` in the migrations, with what follows it up to
+/// the end of its statement, by file.
+fn raised_codes() -> Vec<(String, String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut found = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".up.sql"))
+        .collect();
+    files.sort();
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        for (at, _) in text.match_indices("ERRCODE = '") {
+            let rest = &text[at + "ERRCODE = '".len()..];
+            let Some(end) = rest.find('\'') else { continue };
+            let code = &rest[..end];
+            if code.len() == 5
+                && code
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            {
+                let statement = rest[end..].split(';').next().unwrap_or("").to_owned();
+                found.push((file.clone(), code.to_owned(), statement));
+            }
+        }
+    }
+    found
+}
+
+/// A detail with the documented keys and values of the right shape.
+fn sample_detail(keys: &[String]) -> serde_json::Value {
+    let mut detail = serde_json::Map::new();
+    for key in keys {
+        let value = match key.as_str() {
+            "aggregate_id" => serde_json::json!(uuid::Uuid::new_v4()),
+            "expected_version" | "actual_version" => serde_json::json!(3),
+            "blockers" => serde_json::json!([uuid::Uuid::new_v4()]),
+            "schema_path" => serde_json::json!("/properties/x"),
+            "errors" => serde_json::json!([{
+                "instance_path": "/x", "schema_path": "/properties/x/type",
+                "keyword": "type", "message": "not a string"
+            }]),
+            other => panic!("sqlstates.txt: no sample for detail key {other}"),
+        };
+        detail.insert(key.clone(), value);
+    }
+    serde_json::Value::Object(detail)
+}
+
+/// The schema's error type and variant `error` converts into, as `Type::Variant`.
+fn typed(schema: &str, error: groundwork::Error) -> String {
+    let debug = match schema {
+        "eventstore" => format!(
+            "EventStoreError::{:?}",
+            groundwork::eventstore::EventStoreError::from(error)
+        ),
+        "projects" => format!(
+            "ProjectError::{:?}",
+            groundwork::projects::ProjectError::from(error)
+        ),
+        "forms" => format!("FormError::{:?}", groundwork::forms::FormError::from(error)),
+        other => panic!("no error type maps the SQLSTATEs of schema {other}"),
+    };
+    debug
+        .split(['(', ' ', '{'])
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn every_custom_sqlstate_is_registered_raised_and_mapped() {
+    let registry = registry();
+    // Classes: implementation-defined, none of PostgreSQL's own, one per schema.
+    let postgres_classes = ["53", "54", "55", "57", "58", "72", "F0", "HV", "P0", "XX"];
+    let mut classes = BTreeSet::new();
+    let mut schemas = BTreeSet::new();
+    for (class, schema) in &registry.classes {
+        let first = class.chars().next().unwrap();
+        assert!(
+            class.len() == 2 && (first.is_ascii_digit() && first >= '5' || first >= 'I'),
+            "class {class} is not in the implementation-defined range"
+        );
+        assert!(
+            !postgres_classes.contains(&class.as_str()),
+            "class {class} is PostgreSQL's"
+        );
+        assert!(classes.insert(class.as_str()), "class {class} twice");
+        assert!(
+            schemas.insert(schema.as_str()),
+            "schema {schema} has two classes"
+        );
+    }
+    let schema_of = |code: &str| {
+        registry
+            .classes
+            .iter()
+            .find(|(class, _)| code.starts_with(class.as_str()))
+            .map(|(_, schema)| schema.clone())
+            .unwrap_or_else(|| panic!("{code}: no registered class"))
+    };
+
+    // The migrations raise registered codes only, in their schema's migration, with
+    // the documented detail; and every registered code is raised somewhere.
+    let raised = raised_codes();
+    let mut seen = BTreeSet::new();
+    for (file, code, statement) in &raised {
+        let entry = registry
+            .codes
+            .iter()
+            .find(|c| &c.code == code)
+            .unwrap_or_else(|| panic!("{file}: SQLSTATE {code} is not in sqlstates.txt"));
+        let schema = schema_of(code);
+        assert!(
+            file.ends_with(&format!("_{schema}.up.sql")),
+            "{file}: raises {code}, a code of the {schema} schema"
+        );
+        if statement.contains("DETAIL") {
+            assert!(
+                statement.contains("jsonb_build_object("),
+                "{file}: {code}'s detail is not a JSON object: {statement}"
+            );
+            for key in &entry.detail_keys {
+                assert!(
+                    statement.contains(&format!("'{key}'")),
+                    "{file}: {code}'s detail lacks {key}: {statement}"
+                );
+            }
+        }
+        seen.insert(code.as_str());
+    }
+    for entry in &registry.codes {
+        assert!(
+            seen.contains(entry.code.as_str()),
+            "{} is registered but no migration raises it",
+            entry.code
+        );
+    }
+
+    // Each code, raised by a real server, becomes its registered Rust variant.
+    let db = TestDb::new().await;
+    let [tenant] = db.tenants().await;
+    for entry in &registry.codes {
+        let sql = format!(
+            "DO $$ BEGIN RAISE EXCEPTION 'registry check' USING ERRCODE = '{}', DETAIL = '{}'; END $$",
+            entry.code,
+            sample_detail(&entry.detail_keys)
+        );
+        let err = db
+            .with_tenant(DbRole::App, tenant.tenant(), |tx| {
+                Box::pin(async move { Ok(tx.batch_execute(&sql).await?) })
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code().map(|c| c.code()), Some(entry.code.as_str()));
+        assert_eq!(
+            typed(&schema_of(&entry.code), err),
+            entry.rust,
+            "{} maps to another variant",
+            entry.code
+        );
+    }
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use groundwork::Error;
 use groundwork::client::Params;
-use groundwork::error::ValidationError;
+use groundwork::forms::{FormError, ValidationError};
 use groundwork::queries::forms::form_definitions::{
     FormDefinition, FormDefinitionCreateParams, FormDefinitionListParams,
     FormDefinitionUpdateParams, form_definition_archive, form_definition_create,
@@ -50,8 +50,9 @@ fn simple(schema: Value) -> Value {
     json!({ "schema": schema })
 }
 
-/// Runs `work` as the application role for `tenant`, committing when it succeeds.
-async fn act<T, F>(db: &TestDb, tenant: Tenant, work: F) -> Result<T, Error>
+/// Runs `work` as the application role for `tenant`, committing when it succeeds;
+/// the forms engine's typed error when it fails.
+async fn act<T, F>(db: &TestDb, tenant: Tenant, work: F) -> Result<T, FormError>
 where
     T: Send + 'static,
     F: for<'t> FnOnce(
@@ -59,7 +60,23 @@ where
         ) -> futures::future::BoxFuture<'t, Result<T, Error>>
         + Send,
 {
-    db.with_tenant(DbRole::App, tenant, work).await
+    Ok(db.with_tenant(DbRole::App, tenant, work).await?)
+}
+
+/// The JSON pointer an [`FormError::InvalidSchema`] names.
+fn schema_path(err: &FormError) -> Option<&str> {
+    match err {
+        FormError::InvalidSchema { schema_path, .. } => Some(schema_path),
+        _ => None,
+    }
+}
+
+/// The errors a [`FormError::ValidationFailed`] lists.
+fn validation_errors(err: &FormError) -> Vec<ValidationError> {
+    match err {
+        FormError::ValidationFailed { errors, .. } => errors.clone(),
+        _ => Vec::new(),
+    }
 }
 
 async fn create(
@@ -67,7 +84,7 @@ async fn create(
     tenant: Tenant,
     name: &str,
     definition: Value,
-) -> Result<FormDefinition, Error> {
+) -> Result<FormDefinition, FormError> {
     let name = name.to_owned();
     act(db, tenant, move |tx| {
         async move {
@@ -88,7 +105,7 @@ async fn create(
     .await
 }
 
-async fn publish(db: &TestDb, tenant: Tenant, id: Uuid) -> Result<FormDefinition, Error> {
+async fn publish(db: &TestDb, tenant: Tenant, id: Uuid) -> Result<FormDefinition, FormError> {
     act(db, tenant, move |tx| {
         async move { Ok(form_definition_publish().bind(tx, &id).one().await?) }.boxed()
     })
@@ -101,7 +118,7 @@ async fn submit(
     form: Uuid,
     data: Value,
     status: &str,
-) -> Result<FormSubmission, Error> {
+) -> Result<FormSubmission, FormError> {
     let status = status.to_owned();
     act(db, tenant, move |tx| {
         async move {
@@ -127,7 +144,7 @@ async fn transition(
     tenant: Tenant,
     id: Uuid,
     status: &str,
-) -> Result<FormSubmission, Error> {
+) -> Result<FormSubmission, FormError> {
     let status = status.to_owned();
     act(db, tenant, move |tx| {
         async move {
@@ -155,7 +172,7 @@ async fn submission(db: &TestDb, tenant: Tenant, id: Uuid) -> FormSubmission {
     .unwrap()
 }
 
-async fn new_version(db: &TestDb, tenant: Tenant, id: Uuid) -> Result<FormDefinition, Error> {
+async fn new_version(db: &TestDb, tenant: Tenant, id: Uuid) -> Result<FormDefinition, FormError> {
     act(db, tenant, move |tx| {
         async move { Ok(form_definition_new_version().bind(tx, &id).one().await?) }.boxed()
     })
@@ -167,7 +184,7 @@ async fn update_data(
     tenant: Tenant,
     id: Uuid,
     data: Value,
-) -> Result<FormSubmission, Error> {
+) -> Result<FormSubmission, FormError> {
     act(db, tenant, move |tx| {
         async move {
             Ok(form_submission_update_data()
@@ -208,8 +225,8 @@ async fn stream(db: &TestDb, tenant: Tenant, id: Uuid) -> Vec<String> {
     .await
 }
 
-fn sqlstate(error: &Error) -> &str {
-    error.code().map(|c| c.code()).unwrap_or("none")
+fn sqlstate(code: Option<&tokio_postgres::error::SqlState>) -> &str {
+    code.map(|c| c.code()).unwrap_or("none")
 }
 
 /// An organization with its owner, and a second tenant.
@@ -263,7 +280,7 @@ async fn a_definition_goes_draft_active_archived_and_only_a_draft_changes() {
     assert_eq!(v1.status, "active");
     assert!(v1.published_at.is_some());
 
-    // Active: no edits (GWF04), no second publish (GWF05), nothing written.
+    // Active: no edits (WF004), no second publish (WF005), nothing written.
     let err = act(&db, a, move |tx| {
         async move {
             Ok(form_definition_update()
@@ -282,9 +299,9 @@ async fn a_definition_goes_draft_active_archived_and_only_a_draft_changes() {
     })
     .await
     .unwrap_err();
-    assert!(matches!(err, Error::Immutable(_)), "{err}");
+    assert!(matches!(err, FormError::Immutable(_)), "{err}");
     let err = publish(&db, a, v1.id).await.unwrap_err();
-    assert!(matches!(err, Error::InvalidTransition(_)), "{err}");
+    assert!(matches!(err, FormError::InvalidTransition(_)), "{err}");
 
     // A new version starts as a draft copy; publishing it archives version 1.
     let v2 = new_version(&db, a, v1.id).await.unwrap();
@@ -309,7 +326,7 @@ async fn a_definition_goes_draft_active_archived_and_only_a_draft_changes() {
         "UPDATE forms.form_definitions SET assert_formats = false WHERE id = $1",
     ] {
         let err = exec(&db, a, sql, v1.id).await.unwrap_err();
-        assert_eq!(sqlstate(&err), "GWF04", "{sql}: {err}");
+        assert_eq!(sqlstate(err.code()), "WF004", "{sql}: {err}");
     }
     for (sql, id) in [
         (
@@ -322,7 +339,7 @@ async fn a_definition_goes_draft_active_archived_and_only_a_draft_changes() {
         ),
     ] {
         let err = exec(&db, a, sql, id).await.unwrap_err();
-        assert_eq!(sqlstate(&err), "GWF05", "{sql}: {err}");
+        assert_eq!(sqlstate(err.code()), "WF005", "{sql}: {err}");
     }
     let err = exec(
         &db,
@@ -332,7 +349,7 @@ async fn a_definition_goes_draft_active_archived_and_only_a_draft_changes() {
     )
     .await
     .unwrap_err();
-    assert_eq!(sqlstate(&err), "GWF04", "{err}");
+    assert_eq!(sqlstate(err.code()), "WF004", "{err}");
 
     // Archiving the active version leaves none active.
     let v2 = act(&db, a, move |tx| {
@@ -378,7 +395,7 @@ async fn a_definition_goes_draft_active_archived_and_only_a_draft_changes() {
 }
 
 /// Runs one statement with one uuid parameter as the application role for `tenant`.
-async fn exec(db: &TestDb, tenant: Tenant, sql: &str, id: Uuid) -> Result<u64, Error> {
+async fn exec(db: &TestDb, tenant: Tenant, sql: &str, id: Uuid) -> Result<u64, FormError> {
     let sql = sql.to_owned();
     act(db, tenant, move |tx| {
         async move { Ok(tx.execute(sql.as_str(), &[&id]).await?) }.boxed()
@@ -394,7 +411,7 @@ async fn definitions_are_created_as_drafts_with_names_of_1_to_100_characters() {
         // A definition starts as a draft.
         (
             "INSERT INTO forms.form_definitions (name, definition, status) VALUES ('x', '{\"schema\": true}', 'active')",
-            "GWF05",
+            "WF005",
             None,
         ),
         (
@@ -409,12 +426,12 @@ async fn definitions_are_created_as_drafts_with_names_of_1_to_100_characters() {
         ),
         (
             "INSERT INTO forms.form_definitions (name, definition) VALUES ('x', '{\"ui\": {}}')",
-            "GWF01",
+            "WF001",
             None,
         ),
         (
             "INSERT INTO forms.form_definitions (name, definition) VALUES ('x', '{\"schema\": true}'); UPDATE forms.form_definitions SET status = 'published'",
-            "GWF05",
+            "WF005",
             None,
         ),
     ];
@@ -425,7 +442,7 @@ async fn definitions_are_created_as_drafts_with_names_of_1_to_100_characters() {
         })
         .await
         .unwrap_err();
-        assert_eq!(sqlstate(&err), code, "{err}");
+        assert_eq!(sqlstate(err.code()), code, "{err}");
         assert_eq!(err.constraint(), constraint, "{err}");
     }
     // 100 characters (of any width) is fine; version 1 of a name is unique.
@@ -441,7 +458,10 @@ async fn definitions_are_created_as_drafts_with_names_of_1_to_100_characters() {
     })
     .await
     .unwrap_err();
-    assert!(matches!(err, Error::Conflict(_)), "{err}");
+    assert!(
+        matches!(err, FormError::Database(Error::Conflict(_))),
+        "{err}"
+    );
     assert_eq!(
         err.constraint(),
         Some("form_definitions_organization_id_name_version_key")
@@ -456,12 +476,15 @@ async fn definitions_are_created_as_drafts_with_names_of_1_to_100_characters() {
         })
         .await
         .unwrap_err();
-        assert_eq!(sqlstate(&err), "42501", "{column}: {err}");
+        assert_eq!(sqlstate(err.code()), "42501", "{column}: {err}");
     }
     // Oversized: refused before anything is parsed.
     let huge = simple(json!({"description": "x".repeat(600_000)}));
     let err = create(&db, a, "Huge", huge).await.unwrap_err();
-    assert!(matches!(err, Error::Invalid(_)), "{err}");
+    assert!(
+        matches!(err, FormError::Database(Error::Invalid(_))),
+        "{err}"
+    );
     assert_eq!(err.constraint(), Some("form_definitions_definition_size"));
     assert_eq!(common::count(&db, "forms.form_definitions").await, 1);
 }
@@ -516,13 +539,16 @@ async fn a_schema_is_checked_when_saved_and_refused_with_the_path_of_the_problem
         let err = create(&db, a, "Broken", simple(schema.clone()))
             .await
             .unwrap_err();
-        assert!(matches!(err, Error::InvalidSchema(_)), "{schema}: {err}");
-        assert_eq!(err.schema_path().as_deref(), Some(path), "{schema}: {err}");
+        assert!(
+            matches!(err, FormError::InvalidSchema { .. }),
+            "{schema}: {err}"
+        );
+        assert_eq!(schema_path(&err), Some(path), "{schema}: {err}");
     }
     // A $ref loop that never reaches a value is refused too.
     let looping = json!({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"});
     let err = create(&db, a, "Broken", simple(looping)).await.unwrap_err();
-    assert!(matches!(err, Error::InvalidSchema(_)), "{err}");
+    assert!(matches!(err, FormError::InvalidSchema { .. }), "{err}");
     // Annotations, x- extensions and recursion through a value are fine.
     let fine = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -544,7 +570,7 @@ async fn a_schema_is_checked_when_saved_and_refused_with_the_path_of_the_problem
     let err = exec(&db, a, "UPDATE forms.form_definitions SET definition = '{\"schema\": {\"minimum\": \"1\"}}' WHERE id = $1", tree)
         .await
         .unwrap_err();
-    assert_eq!(err.schema_path().as_deref(), Some("/minimum"), "{err}");
+    assert_eq!(schema_path(&err), Some("/minimum"), "{err}");
     let kept: Vec<Value> = query_as_app(
         &db,
         a,
@@ -593,8 +619,8 @@ async fn submissions_are_validated_with_every_error_and_nothing_written() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, Error::ValidationFailed(_)), "{err}");
-    let errors = err.validation_errors();
+    assert!(matches!(err, FormError::ValidationFailed { .. }), "{err}");
+    let errors = validation_errors(&err);
     let at = |path: &str, keyword: &str| {
         errors
             .iter()
@@ -620,7 +646,7 @@ async fn submissions_are_validated_with_every_error_and_nothing_written() {
     let id = ok.id;
     let err = update_data(&db, a, id, bad).await.unwrap_err();
     assert_eq!(
-        err.validation_errors(),
+        validation_errors(&err),
         [ValidationError {
             instance_path: "/requester/name".into(),
             schema_path: "/properties/requester/properties/name/minLength".into(),
@@ -636,7 +662,10 @@ async fn submissions_are_validated_with_every_error_and_nothing_written() {
     let mut huge = fixture("typical.valid.json");
     huge["description"] = json!("x".repeat(600_000));
     let err = submit(&db, a, form.id, huge, "draft").await.unwrap_err();
-    assert!(matches!(err, Error::Invalid(_)), "{err}");
+    assert!(
+        matches!(err, FormError::Database(Error::Invalid(_))),
+        "{err}"
+    );
     assert_eq!(err.constraint(), Some("form_submissions_data_size"));
     assert_eq!(common::count(&db, "forms.form_submissions").await, 1);
 }
@@ -666,10 +695,10 @@ async fn a_non_integer_priority_is_a_validation_error_on_priority() {
         .await
         .unwrap_err();
         assert!(
-            matches!(err, Error::ValidationFailed(_)),
+            matches!(err, FormError::ValidationFailed { .. }),
             "{priority}: {err}"
         );
-        let errors = err.validation_errors();
+        let errors = validation_errors(&err);
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].instance_path, "/priority");
     }
@@ -698,7 +727,7 @@ async fn a_non_integer_priority_is_a_validation_error_on_priority() {
     data["priority"] = json!("urgent");
     let err = submit(&db, a, typical.id, data, "draft").await.unwrap_err();
     assert!(
-        err.validation_errors()
+        validation_errors(&err)
             .iter()
             .all(|e| e.instance_path == "/priority"),
         "{err}"
@@ -714,7 +743,7 @@ async fn submissions_go_to_the_active_version_only() {
     let err = submit(&db, a, draft.id, json!({}), "submitted")
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::FormNotActive(_)), "{err}");
+    assert!(matches!(err, FormError::FormNotActive(_)), "{err}");
     let v1 = publish(&db, a, draft.id).await.unwrap();
     let v2 = new_version(&db, a, v1.id).await.unwrap();
     publish(&db, a, v2.id).await.unwrap();
@@ -722,8 +751,8 @@ async fn submissions_go_to_the_active_version_only() {
     let err = submit(&db, a, v1.id, json!({}), "submitted")
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::FormNotActive(_)), "{err}");
-    // By name: the active version; none active is GWF03 too.
+    assert!(matches!(err, FormError::FormNotActive(_)), "{err}");
+    // By name: the active version; none active is WF003 too.
     let by_name = |name: &'static str| {
         act(&db, a, move |tx| {
             async move {
@@ -745,12 +774,12 @@ async fn submissions_go_to_the_active_version_only() {
     let s = by_name("Survey").await.unwrap();
     assert_eq!((s.form_definition_id, s.form_version), (v2.id, 2));
     let err = by_name("Nope").await.unwrap_err();
-    assert!(matches!(err, Error::FormNotActive(_)), "{err}");
+    assert!(matches!(err, FormError::FormNotActive(_)), "{err}");
     // A submission starts as a draft or submitted; it cannot name another version.
     let err = submit(&db, a, v2.id, json!({}), "approved")
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::InvalidTransition(_)), "{err}");
+    assert!(matches!(err, FormError::InvalidTransition(_)), "{err}");
     let sql = format!(
         "INSERT INTO forms.form_submissions (form_definition_id, form_version, data) VALUES ('{}', 1, '{{}}')",
         v2.id
@@ -760,7 +789,10 @@ async fn submissions_go_to_the_active_version_only() {
     })
     .await
     .unwrap_err();
-    assert!(matches!(err, Error::MissingReference(_)), "{err}");
+    assert!(
+        matches!(err, FormError::Database(Error::MissingReference(_))),
+        "{err}"
+    );
     assert_eq!(
         err.constraint(),
         Some("form_submissions_form_definition_id_fkey")
@@ -786,7 +818,7 @@ async fn the_composite_key_ties_a_submission_to_its_definitions_version() {
         .unwrap_err();
     let err = Error::from(err);
     // The trigger refuses it first; without the trigger the key would.
-    assert_eq!(sqlstate(&err), "GWF05", "{err}");
+    assert_eq!(sqlstate(err.code()), "WF005", "{err}");
     owner
         .batch_execute("ALTER TABLE forms.form_submissions DISABLE TRIGGER form_submissions_check")
         .await
@@ -862,7 +894,7 @@ async fn submission_statuses_move_only_along_the_allowed_transitions() {
             } else {
                 let err = result.unwrap_err();
                 assert!(
-                    matches!(err, Error::InvalidTransition(_)),
+                    matches!(err, FormError::InvalidTransition(_)),
                     "{from} -> {to}: {err}"
                 );
                 let s = submission(&db, a, id).await;
@@ -875,7 +907,7 @@ async fn submission_statuses_move_only_along_the_allowed_transitions() {
     let err = update_data(&db, a, id, json!({"late": true}))
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::InvalidTransition(_)), "{err}");
+    assert!(matches!(err, FormError::InvalidTransition(_)), "{err}");
     // The submit query is draft -> submitted; a second submit is refused.
     let id = reach("draft").await;
     let submitted = act(&db, a, move |tx| {
@@ -990,7 +1022,7 @@ async fn a_submissions_events_and_row_commit_or_roll_back_together() {
     })
     .await
     .unwrap_err();
-    assert_eq!(sqlstate(&err), "22023", "{err}");
+    assert_eq!(sqlstate(err.code()), "22023", "{err}");
     assert_eq!(common::count(&db, "forms.form_submissions").await, 0);
 
     // Committed: the row and its events, one per change, versions 1..n.
@@ -1095,9 +1127,12 @@ async fn another_tenant_sees_and_changes_nothing() {
     let err = submit(&db, b, form.id, fixture("typical.valid.json"), "submitted")
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::MissingReference(_)), "{err}");
+    assert!(
+        matches!(err, FormError::Database(Error::MissingReference(_))),
+        "{err}"
+    );
     let err = publish(&db, b, form.id).await.unwrap_err();
-    assert_eq!(sqlstate(&err), "P0002", "{err}");
+    assert_eq!(sqlstate(err.code()), "P0002", "{err}");
     let copied = act(&db, b, move |tx| {
         async move {
             Ok(form_definition_new_version()
@@ -1111,7 +1146,7 @@ async fn another_tenant_sees_and_changes_nothing() {
     .unwrap();
     assert!(copied.is_none());
     let validated = act(&db, b, move |tx| {
-        async move { groundwork::forms::validate(tx, form.id, &json!({})).await }.boxed()
+        async move { Ok(groundwork::forms::validate(tx, form.id, &json!({})).await?) }.boxed()
     })
     .await
     .unwrap();
@@ -1130,7 +1165,10 @@ async fn another_tenant_sees_and_changes_nothing() {
     })
     .await
     .unwrap_err();
-    assert!(matches!(err, Error::MissingReference(_)), "{err}");
+    assert!(
+        matches!(err, FormError::Database(Error::MissingReference(_))),
+        "{err}"
+    );
     // Without a tenant nothing is visible and nothing can be written.
     let none = Tenant::default();
     let seen: Vec<i64> = query_as_app(
@@ -1144,7 +1182,7 @@ async fn another_tenant_sees_and_changes_nothing() {
     let err = create(&db, none, "Nobody's", simple(json!(true)))
         .await
         .unwrap_err();
-    assert!(matches!(sqlstate(&err), "23502" | "42501"), "{err}");
+    assert!(matches!(sqlstate(err.code()), "23502" | "42501"), "{err}");
     assert_eq!(common::count(&db, "forms.form_definitions").await, 1);
     assert_eq!(common::count(&db, "forms.form_submissions").await, 1);
 }
@@ -1269,7 +1307,10 @@ async fn the_forms_module_validates_without_writing_and_makes_new_versions() {
     let errors = db
         .with_tenant(DbRole::App, a, move |tx| {
             async move {
-                groundwork::forms::validate(tx, form.id, &fixture("typical.invalid.json")).await
+                Ok(
+                    groundwork::forms::validate(tx, form.id, &fixture("typical.invalid.json"))
+                        .await?,
+                )
             }
             .boxed()
         })
@@ -1281,13 +1322,13 @@ async fn the_forms_module_validates_without_writing_and_makes_new_versions() {
     let next = db
         .with_tenant(DbRole::App, a, move |tx| {
             async move {
-                groundwork::forms::new_version(
+                Ok(groundwork::forms::new_version(
                     tx,
                     form.id,
                     &simple(json!({"type": "object"})),
                     true,
                 )
-                .await
+                .await?)
             }
             .boxed()
         })
@@ -1298,17 +1339,20 @@ async fn the_forms_module_validates_without_writing_and_makes_new_versions() {
         (2, "draft", true)
     );
     // A bad schema for the new version leaves no draft behind.
-    let err = db
-        .with_tenant(DbRole::App, a, move |tx| {
+    let err = FormError::from(
+        db.with_tenant(DbRole::App, a, move |tx| {
             async move {
-                groundwork::forms::new_version(tx, form.id, &simple(json!({"type": 1})), false)
-                    .await
+                Ok(
+                    groundwork::forms::new_version(tx, form.id, &simple(json!({"type": 1})), false)
+                        .await?,
+                )
             }
             .boxed()
         })
         .await
-        .unwrap_err();
-    assert!(matches!(err, Error::InvalidSchema(_)), "{err}");
+        .unwrap_err(),
+    );
+    assert!(matches!(err, FormError::InvalidSchema { .. }), "{err}");
     assert_eq!(common::count(&db, "forms.form_definitions").await, 2);
 }
 
@@ -1348,8 +1392,7 @@ async fn formats_are_annotations_unless_the_form_asserts_them() {
     let strict = publish(&db, a, strict.id).await.unwrap();
     submit(&db, a, strict.id, good, "draft").await.unwrap();
     let err = submit(&db, a, strict.id, bad, "draft").await.unwrap_err();
-    let mut paths: Vec<String> = err
-        .validation_errors()
+    let mut paths: Vec<String> = validation_errors(&err)
         .into_iter()
         .map(|e| e.instance_path)
         .collect();
@@ -1394,7 +1437,7 @@ async fn the_validator_is_callable_by_the_application_and_readonly_roles() {
         })
         .await
         .unwrap_err();
-    assert_eq!(sqlstate(&err), "42501");
+    assert_eq!(sqlstate(err.code()), "42501");
 }
 
 /// Whether a suite schema needs what the validator leaves out: base-URI changes,
@@ -1513,7 +1556,7 @@ async fn concurrent_decisions_on_one_submission_leave_exactly_one() {
                     .params(&tx, &FormSubmissionTransitionParams { status, id: s.id })
                     .one()
                     .await
-                    .map_err(Error::from);
+                    .map_err(FormError::from);
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                 tx.commit().await.unwrap();
                 decided
@@ -1523,7 +1566,7 @@ async fn concurrent_decisions_on_one_submission_leave_exactly_one() {
         for task in tasks {
             match task.await.unwrap() {
                 Ok(_) => won += 1,
-                Err(e) => assert!(matches!(e, Error::InvalidTransition(_)), "{e}"),
+                Err(e) => assert!(matches!(e, FormError::InvalidTransition(_)), "{e}"),
             }
         }
         assert_eq!(won, 1, "round {round}");

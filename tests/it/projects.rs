@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use groundwork::Error;
 use groundwork::projects::{
-    NewProject, NewTask, add_dependency, complete_task, edit_document, progress,
+    NewProject, NewTask, ProjectError, add_dependency, complete_task, edit_document, progress,
 };
 use groundwork::queries::projects::{document_versions, documents, projects, tasks};
 use groundwork::tenant::Tenant;
@@ -114,8 +114,8 @@ enum Outcome {
 
 use Outcome::{Refused, Rows};
 
-const READ_ONLY: Outcome = Refused("GWP02");
-const NOT_A_MEMBER: Outcome = Refused("GWP03");
+const READ_ONLY: Outcome = Refused("WP002");
+const NOT_A_MEMBER: Outcome = Refused("WP003");
 const NO_PRIVILEGE: Outcome = Refused("42501");
 const INVISIBLE: Outcome = Rows(0);
 
@@ -136,7 +136,7 @@ async fn attempt(db: &TestDb, tenant: Tenant, sql: &str) -> Outcome {
         Ok(n) => Rows(n),
         Err(e) => {
             let code = e.code().map(|c| c.code().to_owned()).unwrap_or_default();
-            for known in ["GWP01", "GWP02", "GWP03", "GWP04", "42501"] {
+            for known in ["WP001", "WP002", "WP003", "WP004", "42501"] {
                 if code == known {
                     return Refused(known);
                 }
@@ -245,7 +245,7 @@ async fn the_access_matrix_over_every_table() {
 
 /// The error of running `sql` as `tenant` (it must fail), with the tables' row counts
 /// unchanged.
-async fn refused(w: &World, tenant: Tenant, sql: &str) -> Error {
+async fn refused(w: &World, tenant: Tenant, sql: &str) -> ProjectError {
     let tables = [
         "projects.projects",
         "projects.project_members",
@@ -269,7 +269,7 @@ async fn refused(w: &World, tenant: Tenant, sql: &str) -> Error {
     for (t, n) in tables.iter().zip(before) {
         assert_eq!(common::count(&w.db, t).await, n, "{t} changed");
     }
-    err
+    err.into()
 }
 
 #[tokio::test]
@@ -393,7 +393,10 @@ async fn every_rule_refuses_with_its_error_and_writes_nothing() {
         &format!("UPDATE projects.tasks SET parent_task_id = id WHERE id = '{task}'"),
     )
     .await;
-    assert!(matches!(err, Error::Invalid(_)), "{err:?}");
+    assert!(
+        matches!(err, ProjectError::Database(Error::Invalid(_))),
+        "{err:?}"
+    );
     assert_eq!(err.constraint(), Some("tasks_not_own_parent"));
     // The database keeps document versions, archive stamps and completion times.
     for sql in [
@@ -402,7 +405,10 @@ async fn every_rule_refuses_with_its_error_and_writes_nothing() {
         format!("UPDATE projects.tasks SET completed_at = now() WHERE id = '{task}'"),
     ] {
         let err = refused(&w, me, &sql).await;
-        assert!(matches!(err, Error::PermissionDenied(_)), "{sql}: {err:?}");
+        assert!(
+            matches!(err, ProjectError::Database(Error::PermissionDenied(_))),
+            "{sql}: {err:?}"
+        );
     }
     // A project is created by its owner, who is an active member of the organization.
     let err = refused(
@@ -414,7 +420,10 @@ async fn every_rule_refuses_with_its_error_and_writes_nothing() {
         ),
     )
     .await;
-    assert!(matches!(err, Error::PermissionDenied(_)), "{err:?}");
+    assert!(
+        matches!(err, ProjectError::Database(Error::PermissionDenied(_))),
+        "{err:?}"
+    );
     // A project member is a member of the organization.
     let loner = w.db.insert(UserFixture::default()).await.id;
     let err = refused(
@@ -425,7 +434,7 @@ async fn every_rule_refuses_with_its_error_and_writes_nothing() {
         ),
     )
     .await;
-    assert!(matches!(err, Error::NotAMember(_)), "{err:?}");
+    assert!(matches!(err, ProjectError::NotAMember(_)), "{err:?}");
     // A suspended organization member loses the project.
     w.db.pool(DbRole::Owner)
         .get()
@@ -464,7 +473,9 @@ async fn cycles_of_dependencies_and_parents_are_refused_at_any_length() {
     for pair in chain.windows(2) {
         w.db.with_tenant(DbRole::App, me, |tx| {
             let (task, on) = (pair[1], pair[0]);
-            Box::pin(async move { add_dependency(tx, task, on, DependencyType::RelatesTo).await })
+            Box::pin(
+                async move { Ok(add_dependency(tx, task, on, DependencyType::RelatesTo).await?) },
+            )
         })
         .await
         .unwrap();
@@ -474,14 +485,17 @@ async fn cycles_of_dependencies_and_parents_are_refused_at_any_length() {
         (chain[0], chain[1]),
         (chain[2], chain[3]),
     ] {
-        let err =
+        let err = ProjectError::from(
             w.db.with_tenant(DbRole::App, me, |tx| {
-                Box::pin(async move { add_dependency(tx, task, on, DependencyType::Blocks).await })
+                Box::pin(
+                    async move { Ok(add_dependency(tx, task, on, DependencyType::Blocks).await?) },
+                )
             })
             .await
-            .unwrap_err();
-        assert!(matches!(err, Error::Cycle(_)), "{err:?}");
-        assert_eq!(err.code().map(SqlState::code), Some("GWP01"));
+            .unwrap_err(),
+        );
+        assert!(matches!(err, ProjectError::Cycle(_)), "{err:?}");
+        assert_eq!(err.code().map(SqlState::code), Some("WP001"));
     }
     // Parents: 0 > 1 > 2; 2 cannot become 0's parent.
     for (child, parent) in [(chain[1], chain[0]), (chain[2], chain[1])] {
@@ -501,7 +515,7 @@ async fn cycles_of_dependencies_and_parents_are_refused_at_any_length() {
         ),
     )
     .await;
-    assert!(matches!(err, Error::Cycle(_)), "{err:?}");
+    assert!(matches!(err, ProjectError::Cycle(_)), "{err:?}");
     // Deleting a parent keeps its subtasks, at the top.
     attempt_ok(
         &w,
@@ -538,12 +552,14 @@ async fn a_task_is_done_only_when_its_blockers_are_and_progress_counts_it() {
     let task = w.task;
     let complete = |id: Uuid| {
         w.db.with_tenant(DbRole::App, me, move |tx| {
-            Box::pin(async move { complete_task(tx, id).await })
+            Box::pin(async move { Ok(complete_task(tx, id).await?) })
         })
     };
-    let err = complete(task).await.unwrap_err();
-    assert!(matches!(err, Error::Blocked(_)), "{err:?}");
-    assert_eq!(err.blockers(), [w.blocker]);
+    let err = ProjectError::from(complete(task).await.unwrap_err());
+    let ProjectError::Blocked { blockers, .. } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(blockers, &[w.blocker]);
     // Setting the status directly is the same rule.
     let err = refused(
         &w,
@@ -551,7 +567,7 @@ async fn a_task_is_done_only_when_its_blockers_are_and_progress_counts_it() {
         &format!("UPDATE projects.tasks SET status = 'done' WHERE id = '{task}'"),
     )
     .await;
-    assert!(matches!(err, Error::Blocked(_)), "{err:?}");
+    assert!(matches!(err, ProjectError::Blocked { .. }), "{err:?}");
     assert_eq!(get_task(&w, me, task).await.completed_at, None);
     // A cancelled blocker no longer blocks; a done one neither.
     attempt_ok(
@@ -578,7 +594,7 @@ async fn a_task_is_done_only_when_its_blockers_are_and_progress_counts_it() {
     let progress =
         w.db.with_tenant(DbRole::App, me, |tx| {
             let project = w.project;
-            Box::pin(async move { progress(tx, project).await })
+            Box::pin(async move { Ok(progress(tx, project).await?) })
         })
         .await
         .unwrap();
@@ -596,7 +612,7 @@ async fn documents_keep_every_version_and_publishing_stamps_the_time() {
     let doc = w.document;
     for (content, summary) in [("v2", Some("second")), ("v3", None)] {
         w.db.with_tenant(DbRole::App, me, |tx| {
-            Box::pin(async move { edit_document(tx, doc, content, summary).await })
+            Box::pin(async move { Ok(edit_document(tx, doc, content, summary).await?) })
         })
         .await
         .unwrap()
@@ -679,12 +695,14 @@ async fn an_archived_project_is_read_only_until_restored() {
         format!("DELETE FROM projects.documents WHERE id = '{}'", w.document),
     ] {
         let err = refused(&w, admin, &sql).await;
-        assert!(matches!(err, Error::ReadOnly(_)), "{sql}: {err:?}");
+        assert!(matches!(err, ProjectError::ReadOnly(_)), "{sql}: {err:?}");
     }
     // Members do not restore it; admins do.
     assert!(matches!(
-        set_status(member, ProjectStatus::Active).await,
-        Err(Error::ReadOnly(_))
+        set_status(member, ProjectStatus::Active)
+            .await
+            .map_err(ProjectError::from),
+        Err(ProjectError::ReadOnly(_))
     ));
     let restored = set_status(admin, ProjectStatus::Active).await.unwrap();
     assert_eq!(restored.archived_at, None);
@@ -756,19 +774,19 @@ async fn twenty_concurrent_edges_over_a_random_graph_never_close_a_cycle() {
             let db = w.db.clone();
             attempts.push(tokio::spawn(async move {
                 db.with_tenant(DbRole::App, me, |tx| {
-                    Box::pin(
-                        async move { add_dependency(tx, task, on, DependencyType::Blocks).await },
-                    )
+                    Box::pin(async move {
+                        Ok(add_dependency(tx, task, on, DependencyType::Blocks).await?)
+                    })
                 })
                 .await
             }));
         }
         for attempt in attempts {
-            match attempt.await.unwrap() {
+            match attempt.await.unwrap().map_err(ProjectError::from) {
                 Ok(()) => added += 1,
-                Err(Error::Cycle(_)) => refused_cycles += 1,
+                Err(ProjectError::Cycle(_)) => refused_cycles += 1,
                 // The same edge twice, or both directions at once.
-                Err(Error::Conflict(_)) => {}
+                Err(ProjectError::Database(Error::Conflict(_))) => {}
                 Err(other) => panic!("{other}"),
             }
         }
@@ -804,7 +822,7 @@ async fn concurrent_document_edits_leave_versions_without_gaps() {
         edits.push(tokio::spawn(async move {
             let content = format!("edit {i}");
             db.with_tenant(DbRole::App, tenant, |tx| {
-                Box::pin(async move { edit_document(tx, doc, &content, None).await })
+                Box::pin(async move { Ok(edit_document(tx, doc, &content, None).await?) })
             })
             .await
             .unwrap()
@@ -990,7 +1008,7 @@ async fn the_board_ready_tasks_blockers_documents_and_my_tasks() {
 
 async fn edit(w: &World, tenant: Tenant, document: Uuid, content: &'static str) {
     w.db.with_tenant(DbRole::App, tenant, |tx| {
-        Box::pin(async move { edit_document(tx, document, content, None).await })
+        Box::pin(async move { Ok(edit_document(tx, document, content, None).await?) })
     })
     .await
     .unwrap();

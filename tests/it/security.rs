@@ -9,8 +9,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use groundwork::Error;
 use groundwork::eventstore::{
-    AppendCondition, NewEvent, Query, StreamAppend, StreamError, append, append_to_stream, read,
-    read_stream,
+    AppendCondition, EventStoreError, NewEvent, Query, StreamAppend, append, append_to_stream,
+    read, read_stream,
 };
 use groundwork::identity::{
     NewApiKey, NewInvitation, NewSession, authenticate_api_key, hash_password, rotate_session,
@@ -72,12 +72,12 @@ async fn the_application_and_readonly_roles_read_events_of_their_tenant_only() {
     let [a, b] = db.tenants().await;
     db.with_tenant(DbRole::App, a.tenant(), |tx| {
         Box::pin(async move {
-            append(
+            Ok(append(
                 tx,
                 &[NewEvent::new("Opened", json!({})).tagged(["x"])],
                 None,
             )
-            .await
+            .await?)
         })
     })
     .await
@@ -85,21 +85,21 @@ async fn the_application_and_readonly_roles_read_events_of_their_tenant_only() {
     for role in [DbRole::App, DbRole::Readonly] {
         let events = db
             .with_tenant(role, a.tenant(), |tx| {
-                Box::pin(async move { read(tx, &Query::all(), 0, None).await })
+                Box::pin(async move { Ok(read(tx, &Query::all(), 0, None).await?) })
             })
             .await
             .unwrap();
         assert_eq!(events.len(), 1, "{role:?}");
         let theirs = db
             .with_tenant(role, b.tenant(), |tx| {
-                Box::pin(async move { read(tx, &Query::all(), 0, None).await })
+                Box::pin(async move { Ok(read(tx, &Query::all(), 0, None).await?) })
             })
             .await
             .unwrap();
         assert!(theirs.is_empty(), "{role:?} of another tenant");
         let nobodys = db
             .with_tenant(role, Tenant::default(), |tx| {
-                Box::pin(async move { read(tx, &Query::all(), 0, None).await })
+                Box::pin(async move { Ok(read(tx, &Query::all(), 0, None).await?) })
             })
             .await
             .unwrap();
@@ -140,7 +140,7 @@ async fn streams_are_per_tenant() {
     assert!(
         matches!(
             err,
-            StreamError::VersionConflict {
+            EventStoreError::VersionConflict {
                 expected: 2,
                 actual: 0,
                 ..
@@ -154,7 +154,7 @@ async fn streams_are_per_tenant() {
     for (t, versions) in [(a, vec![1, 2, 3]), (b, vec![1])] {
         let events = db
             .with_tenant(DbRole::App, t.tenant(), |tx| {
-                Box::pin(async move { read_stream(tx, stream, 0).await })
+                Box::pin(async move { Ok(read_stream(tx, stream, 0).await?) })
             })
             .await
             .unwrap();
@@ -168,7 +168,7 @@ async fn streams_are_per_tenant() {
     }
     // A stream keeps its aggregate type.
     let err = append_as(a, "order", 3).await.unwrap_err();
-    let StreamError::Database(err) = err else {
+    let EventStoreError::Database(err) = err else {
         panic!("{err}")
     };
     assert_eq!(err.code(), Some(&SqlState::INVALID_PARAMETER_VALUE));
@@ -816,7 +816,7 @@ async fn decide(db: &TestDb, t: TestTenant, course: &str) -> Result<i64, Error> 
                 after: None,
             };
             let event = NewEvent::new("Enrolled", json!({})).tagged([format!("course:{course}")]);
-            append(tx, &[event], Some(&condition)).await
+            Ok(append(tx, &[event], Some(&condition)).await?)
         })
     })
     .await
@@ -882,7 +882,7 @@ async fn advisory_locks_are_out_of_reach_and_horizons_are_per_tenant() {
     let position = decide(&db, a, "7").await.unwrap();
     let seen = db
         .with_tenant(DbRole::App, a.tenant(), |tx| {
-            Box::pin(async move { read(tx, &Query::all(), 0, None).await })
+            Box::pin(async move { Ok(read(tx, &Query::all(), 0, None).await?) })
         })
         .await
         .unwrap();
@@ -913,14 +913,16 @@ async fn the_horizon_holds_across_the_32_bit_wrap() {
     // Later appends of the tenant cross 2^32 and commit first.
     for _ in 0..10 {
         db.with_tenant(DbRole::App, a.tenant(), |tx| {
-            Box::pin(async move { append(tx, &[NewEvent::new("Late", json!({}))], None).await })
+            Box::pin(
+                async move { Ok(append(tx, &[NewEvent::new("Late", json!({}))], None).await?) },
+            )
         })
         .await
         .unwrap();
     }
     let read_all = || async {
         db.with_tenant(DbRole::App, a.tenant(), |tx| {
-            Box::pin(async move { read(tx, &Query::all(), 0, None).await })
+            Box::pin(async move { Ok(read(tx, &Query::all(), 0, None).await?) })
         })
         .await
         .unwrap()

@@ -30,13 +30,13 @@ use deadpool_postgres::Transaction;
 use futures::future::BoxFuture;
 use groundwork::Error;
 use groundwork::client::Params;
-use groundwork::eventstore::{NewEvent, append};
+use groundwork::eventstore::{EventStoreError, NewEvent, append};
 use groundwork::identity::{
     IdentityError, Invitation, IssuedApiKey, IssuedSession, NewApiKey, NewInvitation, NewSession,
     create_session, invite_member, issue_api_key,
 };
 use groundwork::outbox::{NewMessage, enqueue};
-use groundwork::projects::{NewProject, NewTask, create_project, create_task};
+use groundwork::projects::{NewProject, NewTask, ProjectError, create_project, create_task};
 use groundwork::queries::eventstore::subscriptions::{subscription_ensure, subscription_get};
 use groundwork::queries::identity::organization_members::{
     OrganizationMember, OrganizationMemberAddParams, organization_member_add,
@@ -69,24 +69,19 @@ pub trait Fixture: Send + 'static {
     /// What the insert returns.
     type Row: Send + 'static;
 
+    /// Why the insert fails: the error of the operation it goes through.
+    type Error: From<Error> + std::fmt::Display + Send + 'static;
+
     /// Who inserts it: the tenant context of the application role's transaction.
     fn tenant(&self) -> Tenant;
 
     /// Inserts it in `tx`.
-    fn insert<'t>(self, tx: &'t Transaction<'t>) -> BoxFuture<'t, Result<Self::Row, Error>>;
+    fn insert<'t>(self, tx: &'t Transaction<'t>) -> BoxFuture<'t, Result<Self::Row, Self::Error>>;
 }
 
 /// A label unique in the test database, for emails, usernames and slugs.
 fn unique() -> String {
     format!("t{}", &Uuid::new_v4().simple().to_string()[..12])
-}
-
-/// The database error inside an identity error (fixtures make no others).
-fn database(error: IdentityError) -> Error {
-    match error {
-        IdentityError::Database(e) => e,
-        other => Error::Config(other.to_string()),
-    }
 }
 
 /// A user signing itself up: unique email and username, no password or phone.
@@ -148,6 +143,7 @@ impl UserFixture {
 
 impl Fixture for UserFixture {
     type Row = User;
+    type Error = Error;
 
     fn tenant(&self) -> Tenant {
         Tenant::user(self.id)
@@ -214,6 +210,7 @@ impl OrganizationFixture {
 
 impl Fixture for OrganizationFixture {
     type Row = Organization;
+    type Error = Error;
 
     fn tenant(&self) -> Tenant {
         Tenant {
@@ -272,6 +269,7 @@ impl MemberFixture {
 
 impl Fixture for MemberFixture {
     type Row = OrganizationMember;
+    type Error = Error;
 
     fn tenant(&self) -> Tenant {
         Tenant::new(self.organization_id, self.user_id)
@@ -299,13 +297,17 @@ impl Fixture for MemberFixture {
 
 impl Fixture for (Tenant, NewInvitation) {
     type Row = Invitation;
+    type Error = IdentityError;
 
     fn tenant(&self) -> Tenant {
         self.0
     }
 
-    fn insert<'t>(self, tx: &'t Transaction<'t>) -> BoxFuture<'t, Result<Invitation, Error>> {
-        Box::pin(async move { invite_member(tx, &self.1).await.map_err(database) })
+    fn insert<'t>(
+        self,
+        tx: &'t Transaction<'t>,
+    ) -> BoxFuture<'t, Result<Invitation, IdentityError>> {
+        Box::pin(async move { invite_member(tx, &self.1).await })
     }
 }
 
@@ -348,6 +350,7 @@ impl ProfileFixture {
 
 impl Fixture for ProfileFixture {
     type Row = UserProfile;
+    type Error = Error;
 
     fn tenant(&self) -> Tenant {
         Tenant::user(self.user_id)
@@ -375,36 +378,45 @@ impl Fixture for ProfileFixture {
 
 impl Fixture for NewSession {
     type Row = IssuedSession;
+    type Error = IdentityError;
 
     fn tenant(&self) -> Tenant {
         Tenant::user(self.user_id)
     }
 
-    fn insert<'t>(self, tx: &'t Transaction<'t>) -> BoxFuture<'t, Result<IssuedSession, Error>> {
-        Box::pin(async move { create_session(tx, &self).await.map_err(database) })
+    fn insert<'t>(
+        self,
+        tx: &'t Transaction<'t>,
+    ) -> BoxFuture<'t, Result<IssuedSession, IdentityError>> {
+        Box::pin(async move { create_session(tx, &self).await })
     }
 }
 
 impl Fixture for (Tenant, NewApiKey) {
     type Row = IssuedApiKey;
+    type Error = IdentityError;
 
     fn tenant(&self) -> Tenant {
         self.0
     }
 
-    fn insert<'t>(self, tx: &'t Transaction<'t>) -> BoxFuture<'t, Result<IssuedApiKey, Error>> {
-        Box::pin(async move { issue_api_key(tx, &self.1).await.map_err(database) })
+    fn insert<'t>(
+        self,
+        tx: &'t Transaction<'t>,
+    ) -> BoxFuture<'t, Result<IssuedApiKey, IdentityError>> {
+        Box::pin(async move { issue_api_key(tx, &self.1).await })
     }
 }
 
 impl Fixture for (Tenant, Vec<NewEvent>) {
     type Row = i64;
+    type Error = EventStoreError;
 
     fn tenant(&self) -> Tenant {
         self.0
     }
 
-    fn insert<'t>(self, tx: &'t Transaction<'t>) -> BoxFuture<'t, Result<i64, Error>> {
+    fn insert<'t>(self, tx: &'t Transaction<'t>) -> BoxFuture<'t, Result<i64, EventStoreError>> {
         Box::pin(async move { append(tx, &self.1, None).await })
     }
 }
@@ -420,6 +432,7 @@ pub struct SubscriptionFixture {
 
 impl Fixture for SubscriptionFixture {
     type Row = i64;
+    type Error = Error;
 
     fn tenant(&self) -> Tenant {
         self.tenant
@@ -438,6 +451,7 @@ impl Fixture for SubscriptionFixture {
 
 impl Fixture for (Tenant, NewMessage) {
     type Row = OutboxMessage;
+    type Error = Error;
 
     fn tenant(&self) -> Tenant {
         self.0
@@ -479,6 +493,7 @@ impl IdempotencyKeyFixture {
 
 impl Fixture for IdempotencyKeyFixture {
     type Row = IdempotencyKey;
+    type Error = Error;
 
     fn tenant(&self) -> Tenant {
         self.tenant
@@ -516,24 +531,26 @@ impl Fixture for IdempotencyKeyFixture {
 
 impl Fixture for (Tenant, NewProject) {
     type Row = Project;
+    type Error = ProjectError;
 
     fn tenant(&self) -> Tenant {
         self.0
     }
 
-    fn insert<'t>(self, tx: &'t Transaction<'t>) -> BoxFuture<'t, Result<Project, Error>> {
+    fn insert<'t>(self, tx: &'t Transaction<'t>) -> BoxFuture<'t, Result<Project, ProjectError>> {
         Box::pin(async move { create_project(tx, &self.1).await })
     }
 }
 
 impl Fixture for (Tenant, NewTask) {
     type Row = Task;
+    type Error = ProjectError;
 
     fn tenant(&self) -> Tenant {
         self.0
     }
 
-    fn insert<'t>(self, tx: &'t Transaction<'t>) -> BoxFuture<'t, Result<Task, Error>> {
+    fn insert<'t>(self, tx: &'t Transaction<'t>) -> BoxFuture<'t, Result<Task, ProjectError>> {
         Box::pin(async move { create_task(tx, &self.1).await })
     }
 }
@@ -565,6 +582,7 @@ impl DocumentFixture {
 
 impl Fixture for DocumentFixture {
     type Row = Document;
+    type Error = Error;
 
     fn tenant(&self) -> Tenant {
         self.tenant
@@ -629,6 +647,7 @@ impl AttachmentFixture {
 
 impl Fixture for AttachmentFixture {
     type Row = FileAttachment;
+    type Error = Error;
 
     fn tenant(&self) -> Tenant {
         self.tenant

@@ -49,7 +49,7 @@ use uuid::Uuid;
 
 use groundwork::Error;
 use groundwork::pool::PoolConfig;
-use groundwork::tenant::{Tenant, with_tenant};
+use groundwork::tenant::{Tenant, begin, with_tenant};
 use groundwork::types::identity::MemberRole;
 
 pub mod fixtures;
@@ -323,10 +323,12 @@ impl TestDb {
     }
 
     /// Like [`insert`](Self::insert), returning the database's refusal.
-    pub async fn try_insert<F: Fixture>(&self, fixture: F) -> Result<F::Row, Error> {
-        let tenant = fixture.tenant();
-        self.with_tenant(DbRole::App, tenant, move |tx| fixture.insert(tx))
-            .await
+    pub async fn try_insert<F: Fixture>(&self, fixture: F) -> Result<F::Row, F::Error> {
+        let mut client = self.pool(DbRole::App).get().await.map_err(Error::from)?;
+        let tx = begin(&mut client, fixture.tenant()).await?;
+        let row = fixture.insert(&tx).await?;
+        tx.commit().await.map_err(Error::from)?;
+        Ok(row)
     }
 
     /// Keep the database after the test, even if it passes.

@@ -1,48 +1,17 @@
-//! One error type for database work, with SQLSTATEs mapped to typed variants in
-//! exactly one place ([`Error::from`] a driver error).
+//! The engine's error: a failed database operation, with PostgreSQL's SQLSTATEs mapped
+//! to typed variants in exactly one place ([`Error::from`] a driver error).
+//!
+//! This type knows no domain. SQLSTATEs that a schema's functions raise (its own
+//! class in `sqlstates.txt`) arrive here as [`Error::Database`] and become typed in
+//! that schema's module, whose error converts from this one: for example
+//! [`crate::eventstore::EventStoreError`], [`crate::projects::ProjectError`] and
+//! [`crate::forms::FormError`]. Those convert back into this one without losing the
+//! server's report, so a domain operation can run inside
+//! [`crate::tenant::with_tenant`], and converting again gives the typed error.
 
 use tokio_postgres::error::SqlState;
 
-/// SQLSTATE raised by `eventstore.append` when its condition matches an event.
-pub const CONDITION_FAILED: &str = "GWC01";
-/// SQLSTATE raised by `eventstore.append_to_stream` on a stale expected version.
-pub const VERSION_CONFLICT: &str = "GWC02";
-/// SQLSTATE raised when a change would make a cycle of task parents or dependencies.
-pub const CYCLE: &str = "GWP01";
-/// SQLSTATE raised for a write to a project the current user may only read (a viewer,
-/// a member managing members, anyone changing an archived project).
-pub const READ_ONLY: &str = "GWP02";
-/// SQLSTATE raised when the current user is not a member of the project.
-pub const NOT_A_MEMBER: &str = "GWP03";
-/// SQLSTATE raised when a task is completed while a task blocking it is open; the
-/// detail lists the blockers ("blockers: <id>, <id>").
-pub const BLOCKED: &str = "GWP04";
-/// SQLSTATE raised when a form definition's JSON Schema is malformed or uses an
-/// unsupported keyword; the detail is `{"schema_path": "<JSON pointer>"}`.
-pub const INVALID_SCHEMA: &str = "GWF01";
-/// SQLSTATE raised when submission data does not match its form's schema; the detail
-/// is the JSON array of every error (see [`ValidationError`]).
-pub const VALIDATION_FAILED: &str = "GWF02";
-/// SQLSTATE raised for a submission to a form version that is not active.
-pub const FORM_NOT_ACTIVE: &str = "GWF03";
-/// SQLSTATE raised for a change to a form definition that is no longer a draft.
-pub const IMMUTABLE: &str = "GWF04";
-/// SQLSTATE raised for a status change the forms engine does not allow.
-pub const INVALID_TRANSITION: &str = "GWF05";
-
-/// One way a JSON document fails a JSON Schema, as `forms.json_schema_errors` reports
-/// it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-pub struct ValidationError {
-    /// JSON pointer to the failing value in the document (`""` for the root).
-    pub instance_path: String,
-    /// JSON pointer to the failing keyword in the schema.
-    pub schema_path: String,
-    /// The keyword (`"required"`, `"type"`, ...).
-    pub keyword: String,
-    /// What is wrong, in words.
-    pub message: String,
-}
+use crate::pool::ConfigError;
 
 /// What the server said about a rejected row: the SQLSTATE and the names of the
 /// constraint, table and column involved, as far as the server reports them.
@@ -60,7 +29,8 @@ pub struct Violation {
     pub column: Option<String>,
     /// The server's message.
     pub message: String,
-    /// The server's detail (for example the duplicate key).
+    /// The server's detail (for example the duplicate key). groundwork's own
+    /// SQLSTATEs carry a JSON object here ([`Violation::detail_json`]).
     pub detail: Option<String>,
 }
 
@@ -74,6 +44,16 @@ impl Violation {
             column: db.column().map(ToOwned::to_owned),
             message: db.message().to_owned(),
             detail: db.detail().map(ToOwned::to_owned),
+        }
+    }
+
+    /// The detail as a JSON object, for the SQLSTATEs that carry one (their keys are
+    /// listed in `sqlstates.txt`); `None` when there is no detail or it is not a JSON
+    /// object.
+    pub fn detail_json(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        match serde_json::from_str(self.detail.as_deref()?) {
+            Ok(serde_json::Value::Object(map)) => Some(map),
+            _ => None,
         }
     }
 
@@ -125,43 +105,6 @@ pub enum Error {
     /// Serialization failure or deadlock (40001, 40P01): retry the transaction.
     #[error("retryable conflict between transactions: {0}")]
     Retryable(Box<Violation>),
-    /// An event-store append condition matched an event (SQLSTATE GWC01): the
-    /// decision it guarded is stale; re-read and decide again.
-    #[error("append condition failed: {0}")]
-    ConditionFailed(Box<Violation>),
-    /// A stream was not at the expected version (SQLSTATE GWC02).
-    #[error("stream version conflict: {0}")]
-    VersionConflict(Box<Violation>),
-    /// The change would make a cycle of task parents or dependencies (GWP01).
-    #[error("cycle: {0}")]
-    Cycle(Box<Violation>),
-    /// The current user may only read the project (GWP02).
-    #[error("read-only: {0}")]
-    ReadOnly(Box<Violation>),
-    /// The current user is not a member of the project (GWP03).
-    #[error("not a member: {0}")]
-    NotAMember(Box<Violation>),
-    /// The task is blocked by tasks not yet done (GWP04); see [`Error::blockers`].
-    #[error("blocked: {0}")]
-    Blocked(Box<Violation>),
-    /// A form definition's JSON Schema is malformed or unsupported (GWF01); see
-    /// [`Error::schema_path`].
-    #[error("invalid form schema: {0}")]
-    InvalidSchema(Box<Violation>),
-    /// Submission data does not match its form's schema (GWF02); see
-    /// [`Error::validation_errors`].
-    #[error("validation failed: {0}")]
-    ValidationFailed(Box<Violation>),
-    /// The form version is a draft or archived: submissions go to the active version
-    /// (GWF03).
-    #[error("form not active: {0}")]
-    FormNotActive(Box<Violation>),
-    /// The form definition is active or archived, so it no longer changes (GWF04).
-    #[error("immutable: {0}")]
-    Immutable(Box<Violation>),
-    /// The status change is not allowed (GWF05).
-    #[error("invalid transition: {0}")]
-    InvalidTransition(Box<Violation>),
     /// The role may not do this, or row-level security refused the row, or the work
     /// needs a tenant context that is not set (42501).
     #[error("permission denied: {0}")]
@@ -170,7 +113,8 @@ pub enum Error {
     /// event store's limits): make it smaller or split it.
     #[error("limit exceeded: {0}")]
     LimitExceeded(Box<Violation>),
-    /// Any other error the server reported.
+    /// Any other error the server reported, including a schema's own SQLSTATEs,
+    /// which that schema's error type makes typed.
     #[error("database error {}: {}", .0.code.code(), .0)]
     Database(Box<Violation>),
     /// The connection failed or the driver rejected the call.
@@ -181,7 +125,10 @@ pub enum Error {
     Pool(#[source] deadpool_postgres::PoolError),
     /// The pool could not be configured.
     #[error("pool configuration: {0}")]
-    Config(String),
+    Config(#[from] ConfigError),
+    /// A JSON value the server returned does not have the shape the caller expects.
+    #[error("decoding the server's JSON: {0}")]
+    Decode(#[source] serde_json::Error),
 }
 
 impl Error {
@@ -198,17 +145,6 @@ impl Error {
             | Self::Invalid(v)
             | Self::MissingValue(v)
             | Self::Retryable(v)
-            | Self::ConditionFailed(v)
-            | Self::VersionConflict(v)
-            | Self::Cycle(v)
-            | Self::ReadOnly(v)
-            | Self::NotAMember(v)
-            | Self::Blocked(v)
-            | Self::InvalidSchema(v)
-            | Self::ValidationFailed(v)
-            | Self::FormNotActive(v)
-            | Self::Immutable(v)
-            | Self::InvalidTransition(v)
             | Self::PermissionDenied(v)
             | Self::LimitExceeded(v)
             | Self::Database(v) => Some(v.as_ref()),
@@ -221,50 +157,18 @@ impl Error {
         self.violation().and_then(|v| v.constraint.as_deref())
     }
 
-    /// For [`Error::Blocked`]: the ids of the open tasks blocking it.
-    pub fn blockers(&self) -> Vec<uuid::Uuid> {
-        match self {
-            Self::Blocked(v) => v
-                .detail
-                .as_deref()
-                .and_then(|d| d.strip_prefix("blockers: "))
-                .map(|ids| ids.split(", ").filter_map(|id| id.parse().ok()).collect())
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        }
-    }
-
-    /// For [`Error::ValidationFailed`]: every error the data has.
-    pub fn validation_errors(&self) -> Vec<ValidationError> {
-        match self {
-            Self::ValidationFailed(v) => v
-                .detail
-                .as_deref()
-                .and_then(|d| serde_json::from_str(d).ok())
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        }
-    }
-
-    /// For [`Error::InvalidSchema`]: the JSON pointer of the problem in the schema.
-    pub fn schema_path(&self) -> Option<String> {
-        #[derive(serde::Deserialize)]
-        struct Detail {
-            schema_path: String,
-        }
-        match self {
-            Self::InvalidSchema(v) => v
-                .detail
-                .as_deref()
-                .and_then(|d| serde_json::from_str::<Detail>(d).ok())
-                .map(|d| d.schema_path),
-            _ => None,
-        }
-    }
-
     /// Whether running the transaction again may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Retryable(_))
+    }
+
+    /// The server's report when it raised `code`: what a schema's error type
+    /// converts into its typed variants.
+    pub(crate) fn raised(&self, code: &str) -> Option<&Violation> {
+        match self {
+            Self::Database(v) if v.code.code() == code => Some(v),
+            _ => None,
+        }
     }
 }
 
@@ -287,28 +191,6 @@ impl From<tokio_postgres::Error> for Error {
             || *code == SqlState::T_R_DEADLOCK_DETECTED
         {
             Self::Retryable(violation)
-        } else if code.code() == CONDITION_FAILED {
-            Self::ConditionFailed(violation)
-        } else if code.code() == VERSION_CONFLICT {
-            Self::VersionConflict(violation)
-        } else if code.code() == CYCLE {
-            Self::Cycle(violation)
-        } else if code.code() == READ_ONLY {
-            Self::ReadOnly(violation)
-        } else if code.code() == NOT_A_MEMBER {
-            Self::NotAMember(violation)
-        } else if code.code() == BLOCKED {
-            Self::Blocked(violation)
-        } else if code.code() == INVALID_SCHEMA {
-            Self::InvalidSchema(violation)
-        } else if code.code() == VALIDATION_FAILED {
-            Self::ValidationFailed(violation)
-        } else if code.code() == FORM_NOT_ACTIVE {
-            Self::FormNotActive(violation)
-        } else if code.code() == IMMUTABLE {
-            Self::Immutable(violation)
-        } else if code.code() == INVALID_TRANSITION {
-            Self::InvalidTransition(violation)
         } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
             Self::PermissionDenied(violation)
         } else if code.code().starts_with("54") {
@@ -327,6 +209,26 @@ impl From<deadpool_postgres::PoolError> for Error {
         }
     }
 }
+
+/// Gives a module's error type the conversions every module error has: from the
+/// driver's and the pool's errors, through [`Error`] and the type's own
+/// `From<Error>`.
+macro_rules! converts_from_driver_errors {
+    ($error:ty) => {
+        impl From<tokio_postgres::Error> for $error {
+            fn from(error: tokio_postgres::Error) -> Self {
+                $crate::Error::from(error).into()
+            }
+        }
+
+        impl From<deadpool_postgres::PoolError> for $error {
+            fn from(error: deadpool_postgres::PoolError) -> Self {
+                $crate::Error::from(error).into()
+            }
+        }
+    };
+}
+pub(crate) use converts_from_driver_errors;
 
 /// A driver error that is not the server's, with its cause (the driver's own display
 /// says only "error connecting to server" and the like).

@@ -17,7 +17,8 @@
 //! the locks, with one B-tree probe per query item: `eventstore.event_tags` holds a
 //! row per (event, tag) keyed by (organization, tag, position), so "an event with this
 //! tag after position P" costs the same however many events the tag already has. A
-//! failed condition raises SQLSTATE `GWC01` ([`crate::Error::ConditionFailed`]).
+//! failed condition raises SQLSTATE `WE001` ([`EventStoreError::ConditionFailed`]); a
+//! stream append at the wrong version `WE002` ([`EventStoreError::VersionConflict`]).
 //!
 //! **Bounded locks.** A transaction takes at most 32 keys per tenant; the append that
 //! would take more locks its tenant's whole space exclusively instead, and so do the
@@ -50,6 +51,7 @@ use uuid::Uuid;
 
 use crate::Error;
 use crate::client::async_::{GenericClient, Params};
+use crate::error::{Violation, converts_from_driver_errors};
 use crate::queries::eventstore::events::{
     Event, EventAppendToStreamParams, event_append, event_append_to_stream, event_read,
     event_read_stream,
@@ -155,14 +157,97 @@ pub struct AppendCondition {
     pub after: Option<i64>,
 }
 
+/// SQLSTATE raised by `eventstore.append` when its condition matches an event.
+pub const CONDITION_FAILED: &str = "WE001";
+/// SQLSTATE raised by `eventstore.append_to_stream` on a stale expected version; the
+/// detail is `{"aggregate_id", "expected_version", "actual_version"}`.
+pub const VERSION_CONFLICT: &str = "WE002";
+
+/// Why an event-store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventStoreError {
+    /// The append's condition matched an event after its position (SQLSTATE WE001): the
+    /// decision it guarded is stale; read again and decide again. Nothing was written.
+    #[error("append condition failed: {0}")]
+    ConditionFailed(Box<Violation>),
+    /// The stream was not at the expected version (SQLSTATE WE002); nothing was
+    /// written.
+    #[error("stream {aggregate_id} is at version {actual}, not the expected {expected}")]
+    VersionConflict {
+        /// The stream.
+        aggregate_id: Uuid,
+        /// What the caller expected.
+        expected: i32,
+        /// What it is.
+        actual: i32,
+        /// The server's report.
+        violation: Box<Violation>,
+    },
+    /// Anything else.
+    #[error(transparent)]
+    Database(Error),
+}
+
+impl EventStoreError {
+    /// The server's report, if there is one.
+    pub fn violation(&self) -> Option<&Violation> {
+        match self {
+            Self::ConditionFailed(v) | Self::VersionConflict { violation: v, .. } => Some(v),
+            Self::Database(e) => e.violation(),
+        }
+    }
+
+    /// The SQLSTATE, if the server reported one.
+    pub fn code(&self) -> Option<&tokio_postgres::error::SqlState> {
+        self.violation().map(|v| &v.code)
+    }
+
+    /// The name of the constraint that rejected the row, if any.
+    pub fn constraint(&self) -> Option<&str> {
+        self.violation().and_then(|v| v.constraint.as_deref())
+    }
+}
+
+impl From<Error> for EventStoreError {
+    fn from(error: Error) -> Self {
+        if let Some(v) = error.raised(CONDITION_FAILED) {
+            return Self::ConditionFailed(Box::new(v.clone()));
+        }
+        let conflict = error.raised(VERSION_CONFLICT).and_then(|v| {
+            let detail = v.detail_json()?;
+            let version = |key: &str| detail.get(key)?.as_i64()?.try_into().ok();
+            Some(Self::VersionConflict {
+                aggregate_id: detail.get("aggregate_id")?.as_str()?.parse().ok()?,
+                expected: version("expected_version")?,
+                actual: version("actual_version")?,
+                violation: Box::new(v.clone()),
+            })
+        });
+        conflict.unwrap_or(Self::Database(error))
+    }
+}
+
+converts_from_driver_errors!(EventStoreError);
+
+impl From<EventStoreError> for Error {
+    fn from(error: EventStoreError) -> Self {
+        match error {
+            EventStoreError::ConditionFailed(v)
+            | EventStoreError::VersionConflict { violation: v, .. } => Error::Database(v),
+            EventStoreError::Database(e) => e,
+        }
+    }
+}
+
 /// Appends `events` atomically and returns the position of the last one. With a
-/// condition, fails with [`Error::ConditionFailed`] and writes nothing when it
-/// matches.
+/// condition, fails with [`EventStoreError::ConditionFailed`] and writes nothing when
+/// it matches.
 pub async fn append<C: GenericClient>(
     client: &C,
     events: &[NewEvent],
     condition: Option<&AppendCondition>,
-) -> Result<i64, Error> {
+) -> Result<i64, EventStoreError> {
     let events = serde_json::to_value(events).unwrap_or(Value::Null);
     let condition = condition.map(|c| serde_json::to_value(c).unwrap_or(Value::Null));
     Ok(event_append()
@@ -184,43 +269,12 @@ pub struct StreamAppend<'a> {
     pub events: &'a [NewEvent],
 }
 
-/// A stream append's typed failure.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StreamError {
-    /// The stream was not at the expected version; nothing was written.
-    #[error("stream {aggregate_id} is at version {actual}, not the expected {expected}")]
-    VersionConflict {
-        /// The stream.
-        aggregate_id: Uuid,
-        /// What the caller expected.
-        expected: i32,
-        /// What it is.
-        actual: i32,
-    },
-    /// Anything else.
-    #[error(transparent)]
-    Database(#[from] Error),
-}
-
-impl From<tokio_postgres::Error> for StreamError {
-    fn from(error: tokio_postgres::Error) -> Self {
-        Self::Database(error.into())
-    }
-}
-
-impl From<deadpool_postgres::PoolError> for StreamError {
-    fn from(error: deadpool_postgres::PoolError) -> Self {
-        Self::Database(error.into())
-    }
-}
-
 /// Appends to the current tenant's stream: the stream must be at the expected
 /// version and of the aggregate type; returns the last position.
 pub async fn append_to_stream<C: GenericClient>(
     client: &C,
     append: &StreamAppend<'_>,
-) -> Result<i64, StreamError> {
+) -> Result<i64, EventStoreError> {
     let StreamAppend {
         aggregate_type,
         aggregate_id,
@@ -228,7 +282,7 @@ pub async fn append_to_stream<C: GenericClient>(
         events,
     } = *append;
     let json = serde_json::to_value(events).unwrap_or(Value::Null);
-    let result = event_append_to_stream()
+    Ok(event_append_to_stream()
         .params(
             client,
             &EventAppendToStreamParams {
@@ -239,25 +293,7 @@ pub async fn append_to_stream<C: GenericClient>(
             },
         )
         .one()
-        .await
-        .map_err(Error::from);
-    match result {
-        Ok(position) => Ok(position),
-        Err(Error::VersionConflict(violation)) => {
-            let actual = violation
-                .detail
-                .as_deref()
-                .and_then(|d| d.strip_prefix("actual version: "))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(-1);
-            Err(StreamError::VersionConflict {
-                aggregate_id,
-                expected: expected_version,
-                actual,
-            })
-        }
-        Err(other) => Err(other.into()),
-    }
+        .await?)
 }
 
 /// Events matching `query` after position `after`, in position order.
@@ -266,7 +302,7 @@ pub async fn read<C: GenericClient>(
     query: &Query,
     after: i64,
     max_count: Option<i32>,
-) -> Result<Vec<Event>, Error> {
+) -> Result<Vec<Event>, EventStoreError> {
     Ok(event_read()
         .bind(client, &query.to_json(), &after, &max_count)
         .all()
@@ -278,7 +314,7 @@ pub async fn read_stream<C: GenericClient>(
     client: &C,
     aggregate_id: Uuid,
     after_version: i32,
-) -> Result<Vec<Event>, Error> {
+) -> Result<Vec<Event>, EventStoreError> {
     Ok(event_read_stream()
         .bind(client, &aggregate_id, &after_version)
         .all()

@@ -1,17 +1,19 @@
-//! The forms engine (the `forms` schema, seed 004): versioned form definitions whose
+//! The forms engine (the `forms` schema, docs/REQUIREMENTS.md): versioned form definitions whose
 //! JSON Schema (draft 2020-12) is checked when saved, and submissions validated against
 //! it by the database on every write. Single statements are the generated queries
 //! (`groundwork::queries::forms::*`); this module holds the operations that take more
 //! than one.
 //!
+//! Errors of the generated queries convert into [`FormError`] as well:
+//!
 //! | rule | SQLSTATE | error |
 //! |---|---|---|
-//! | a definition's schema is well formed and uses supported keywords only | GWF01 | [`Error::InvalidSchema`] ([`Error::schema_path`]) |
-//! | submission data matches its form's schema (every error reported) | GWF02 | [`Error::ValidationFailed`] ([`Error::validation_errors`]) |
-//! | submissions go to the active version of a form | GWF03 | [`Error::FormNotActive`] |
-//! | active and archived definitions do not change | GWF04 | [`Error::Immutable`] |
-//! | definition draft -> active -> archived; submission draft -> submitted -> approved / rejected, draft / submitted -> withdrawn | GWF05 | [`Error::InvalidTransition`] |
-//! | at most one active version per name | 23505 | [`Error::Conflict`] |
+//! | a definition's schema is well formed and uses supported keywords only | WF001 | [`FormError::InvalidSchema`] |
+//! | submission data matches its form's schema (every error reported) | WF002 | [`FormError::ValidationFailed`] |
+//! | submissions go to the active version of a form | WF003 | [`FormError::FormNotActive`] |
+//! | active and archived definitions do not change | WF004 | [`FormError::Immutable`] |
+//! | definition draft -> active -> archived; submission draft -> submitted -> approved / rejected, draft / submitted -> withdrawn | WF005 | [`FormError::InvalidTransition`] |
+//! | at most one active version per name | 23505 | [`Error::Conflict`] in [`FormError::Database`] |
 //!
 //! Every change appends an event to the definition's (`form`) or the submission's
 //! (`form_submission`) stream in the same transaction, with the acting user as
@@ -22,11 +24,142 @@ use uuid::Uuid;
 
 use crate::Error;
 use crate::client::async_::{GenericClient, Params};
-use crate::error::ValidationError;
+use crate::error::{Violation, converts_from_driver_errors};
 use crate::queries::forms::form_definitions::{
     FormDefinition, FormDefinitionUpdateParams, FormDefinitionValidateParams,
     form_definition_new_version, form_definition_update, form_definition_validate,
 };
+
+/// SQLSTATE raised when a form definition's JSON Schema is malformed or uses an
+/// unsupported keyword; the detail is `{"schema_path": "<JSON pointer>"}`.
+pub const INVALID_SCHEMA: &str = "WF001";
+/// SQLSTATE raised when submission data does not match its form's schema; the detail
+/// is `{"errors": [<ValidationError>, ...]}`.
+pub const VALIDATION_FAILED: &str = "WF002";
+/// SQLSTATE raised for a submission to a form version that is not active.
+pub const FORM_NOT_ACTIVE: &str = "WF003";
+/// SQLSTATE raised for a change to a form definition that is no longer a draft.
+pub const IMMUTABLE: &str = "WF004";
+/// SQLSTATE raised for a status change the forms engine does not allow.
+pub const INVALID_TRANSITION: &str = "WF005";
+
+/// One way a JSON document fails a JSON Schema, as `forms.json_schema_errors` reports
+/// it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct ValidationError {
+    /// JSON pointer to the failing value in the document (`""` for the root).
+    pub instance_path: String,
+    /// JSON pointer to the failing keyword in the schema.
+    pub schema_path: String,
+    /// The keyword (`"required"`, `"type"`, ...).
+    pub keyword: String,
+    /// What is wrong, in words.
+    pub message: String,
+}
+
+/// Why a forms operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FormError {
+    /// A form definition's JSON Schema is malformed or unsupported (WF001).
+    #[error("invalid form schema at {schema_path:?}: {violation}")]
+    InvalidSchema {
+        /// The JSON pointer of the problem in the schema.
+        schema_path: String,
+        /// The server's report.
+        violation: Box<Violation>,
+    },
+    /// Submission data does not match its form's schema (WF002).
+    #[error("validation failed with {} error(s): {violation}", .errors.len())]
+    ValidationFailed {
+        /// Every error the data has.
+        errors: Vec<ValidationError>,
+        /// The server's report.
+        violation: Box<Violation>,
+    },
+    /// The form version is a draft or archived: submissions go to the active version
+    /// (WF003).
+    #[error("form not active: {0}")]
+    FormNotActive(Box<Violation>),
+    /// The form definition is active or archived, so it no longer changes (WF004).
+    #[error("immutable: {0}")]
+    Immutable(Box<Violation>),
+    /// The status change is not allowed (WF005).
+    #[error("invalid transition: {0}")]
+    InvalidTransition(Box<Violation>),
+    /// Anything else.
+    #[error(transparent)]
+    Database(Error),
+}
+
+impl FormError {
+    /// The server's report, if there is one.
+    pub fn violation(&self) -> Option<&Violation> {
+        match self {
+            Self::InvalidSchema { violation: v, .. }
+            | Self::ValidationFailed { violation: v, .. }
+            | Self::FormNotActive(v)
+            | Self::Immutable(v)
+            | Self::InvalidTransition(v) => Some(v),
+            Self::Database(e) => e.violation(),
+        }
+    }
+
+    /// The SQLSTATE, if the server reported one.
+    pub fn code(&self) -> Option<&tokio_postgres::error::SqlState> {
+        self.violation().map(|v| &v.code)
+    }
+
+    /// The name of the constraint that rejected the row, if any.
+    pub fn constraint(&self) -> Option<&str> {
+        self.violation().and_then(|v| v.constraint.as_deref())
+    }
+}
+
+impl From<Error> for FormError {
+    fn from(error: Error) -> Self {
+        let boxed = |v: &Violation| Box::new(v.clone());
+        let detail = |v: &Violation, key: &str| v.detail_json()?.get(key).cloned();
+        if let Some(v) = error.raised(INVALID_SCHEMA) {
+            Self::InvalidSchema {
+                schema_path: detail(v, "schema_path")
+                    .and_then(|p| p.as_str().map(ToOwned::to_owned))
+                    .unwrap_or_default(),
+                violation: boxed(v),
+            }
+        } else if let Some(v) = error.raised(VALIDATION_FAILED) {
+            Self::ValidationFailed {
+                errors: detail(v, "errors")
+                    .and_then(|e| serde_json::from_value(e).ok())
+                    .unwrap_or_default(),
+                violation: boxed(v),
+            }
+        } else if let Some(v) = error.raised(FORM_NOT_ACTIVE) {
+            Self::FormNotActive(boxed(v))
+        } else if let Some(v) = error.raised(IMMUTABLE) {
+            Self::Immutable(boxed(v))
+        } else if let Some(v) = error.raised(INVALID_TRANSITION) {
+            Self::InvalidTransition(boxed(v))
+        } else {
+            Self::Database(error)
+        }
+    }
+}
+
+converts_from_driver_errors!(FormError);
+
+impl From<FormError> for Error {
+    fn from(error: FormError) -> Self {
+        match error {
+            FormError::InvalidSchema { violation: v, .. }
+            | FormError::ValidationFailed { violation: v, .. }
+            | FormError::FormNotActive(v)
+            | FormError::Immutable(v)
+            | FormError::InvalidTransition(v) => Error::Database(v),
+            FormError::Database(e) => e,
+        }
+    }
+}
 
 /// Every error `data` would have as a submission to the definition `definition_id`
 /// (empty when valid); writes nothing. `None` when the definition is not visible.
@@ -34,7 +167,7 @@ pub async fn validate<C: GenericClient>(
     client: &C,
     definition_id: Uuid,
     data: &Value,
-) -> Result<Option<Vec<ValidationError>>, Error> {
+) -> Result<Option<Vec<ValidationError>>, FormError> {
     let errors = form_definition_validate()
         .params(
             client,
@@ -46,13 +179,7 @@ pub async fn validate<C: GenericClient>(
         .opt()
         .await?;
     errors
-        .map(|errors| {
-            serde_json::from_value(errors).map_err(|e| {
-                Error::Config(format!(
-                    "forms.json_schema_errors returned an unexpected shape: {e}"
-                ))
-            })
-        })
+        .map(|errors| serde_json::from_value(errors).map_err(|e| Error::Decode(e).into()))
         .transpose()
 }
 
@@ -63,7 +190,7 @@ pub async fn new_version<C: GenericClient>(
     definition_id: Uuid,
     definition: &Value,
     assert_formats: bool,
-) -> Result<FormDefinition, Error> {
+) -> Result<FormDefinition, FormError> {
     let draft = form_definition_new_version()
         .bind(client, &definition_id)
         .one()

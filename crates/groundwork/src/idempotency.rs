@@ -34,17 +34,7 @@ pub enum IdempotencyError {
     Database(#[from] Error),
 }
 
-impl From<tokio_postgres::Error> for IdempotencyError {
-    fn from(error: tokio_postgres::Error) -> Self {
-        Self::Database(error.into())
-    }
-}
-
-impl From<deadpool_postgres::PoolError> for IdempotencyError {
-    fn from(error: deadpool_postgres::PoolError) -> Self {
-        Self::Database(error.into())
-    }
-}
+crate::error::converts_from_driver_errors!(IdempotencyError);
 
 /// One request that must run at most once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,6 +15,32 @@ use tokio_postgres::NoTls;
 
 use crate::Error;
 
+/// Why the pool could not be configured.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `DATABASE_URL` is not set (or empty).
+    #[error("DATABASE_URL is not set")]
+    MissingUrl,
+    /// The database URL does not parse.
+    #[error("the database URL does not parse: {0}")]
+    InvalidUrl(#[source] tokio_postgres::Error),
+    /// A variable that holds a number holds something else.
+    #[error("{variable}={value:?} is not a whole number")]
+    NotANumber {
+        /// The variable.
+        variable: &'static str,
+        /// What it holds.
+        value: String,
+    },
+    /// `GROUNDWORK_POOL_MAX_SIZE` is 0.
+    #[error("GROUNDWORK_POOL_MAX_SIZE must be at least 1")]
+    EmptyPool,
+    /// deadpool refused the settings.
+    #[error("building the pool: {0}")]
+    Build(#[source] deadpool_postgres::BuildError),
+}
+
 /// Pool settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PoolConfig {
@@ -47,12 +73,13 @@ impl PoolConfig {
         let url = std::env::var("DATABASE_URL")
             .ok()
             .filter(|v| !v.trim().is_empty())
-            .ok_or_else(|| Error::Config("DATABASE_URL is not set".into()))?;
+            .ok_or(ConfigError::MissingUrl)?;
         let mut config = Self::new(url);
         if let Some(n) = env_number("GROUNDWORK_POOL_MAX_SIZE")? {
-            config.max_size = usize::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| {
-                Error::Config("GROUNDWORK_POOL_MAX_SIZE must be at least 1".into())
-            })?;
+            config.max_size = usize::try_from(n)
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or(ConfigError::EmptyPool)?;
         }
         for (name, slot) in [
             ("GROUNDWORK_POOL_WAIT_TIMEOUT_MS", &mut config.wait_timeout),
@@ -74,10 +101,7 @@ impl PoolConfig {
 
     /// Builds the pool; connections open lazily on first use.
     pub fn build(&self) -> Result<Pool, Error> {
-        let pg: tokio_postgres::Config = self
-            .url
-            .parse()
-            .map_err(|e| Error::Config(format!("DATABASE_URL: {e}")))?;
+        let pg: tokio_postgres::Config = self.url.parse().map_err(ConfigError::InvalidUrl)?;
         let manager = Manager::from_config(
             pg,
             NoTls,
@@ -92,17 +116,21 @@ impl PoolConfig {
             .recycle_timeout(Some(self.recycle_timeout))
             .runtime(Runtime::Tokio1)
             .build()
-            .map_err(|e| Error::Config(e.to_string()))
+            .map_err(|e| ConfigError::Build(e).into())
     }
 }
 
-fn env_number(name: &str) -> Result<Option<u64>, Error> {
+fn env_number(name: &'static str) -> Result<Option<u64>, ConfigError> {
     match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| Error::Config(format!("{name}={v:?} is not a whole number"))),
+        Ok(v) if !v.trim().is_empty() => {
+            v.trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| ConfigError::NotANumber {
+                    variable: name,
+                    value: v.clone(),
+                })
+        }
         _ => Ok(None),
     }
 }

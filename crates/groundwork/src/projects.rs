@@ -1,15 +1,16 @@
-//! Project management (the `projects` schema, seed 003): the operations that take more
-//! than one statement, with request structs. Single statements are the generated
-//! queries (`groundwork::queries::projects::*`).
+//! Project management (the `projects` schema, docs/REQUIREMENTS.md): the operations
+//! that take more than one statement, with request structs. Single statements are the
+//! generated queries (`groundwork::queries::projects::*`); their errors convert into
+//! [`ProjectError`] too.
 //!
 //! The database enforces the rules; what they raise converts into typed errors:
 //!
 //! | rule | SQLSTATE | error |
 //! |---|---|---|
-//! | no cycle of task parents or dependencies, of any length, also under concurrency | GWP01 | [`Error::Cycle`] |
-//! | viewers read only; members do not manage members; an archived project is read-only | GWP02 | [`Error::ReadOnly`] |
-//! | only the project's owner and members act on it (and only active members of the organization) | GWP03 | [`Error::NotAMember`] |
-//! | a task is done only when every task it depends on with type `blocks` is done or cancelled | GWP04 | [`Error::Blocked`] ([`Error::blockers`]) |
+//! | no cycle of task parents or dependencies, of any length, also under concurrency | WP001 | [`ProjectError::Cycle`] |
+//! | viewers read only; members do not manage members; an archived project is read-only | WP002 | [`ProjectError::ReadOnly`] |
+//! | only the project's owner and members act on it (and only active members of the organization) | WP003 | [`ProjectError::NotAMember`] |
+//! | a task is done only when every task it depends on with type `blocks` is done or cancelled | WP004 | [`ProjectError::Blocked`] |
 //!
 //! Everything runs in a transaction acting for the user ([`crate::tenant::Tenant::new`]):
 //! projects are seen by their owner and members only.
@@ -19,6 +20,7 @@ use uuid::Uuid;
 
 use crate::Error;
 use crate::client::async_::{GenericClient, Params};
+use crate::error::{Violation, converts_from_driver_errors};
 use crate::queries::projects::documents::{Document, DocumentEditParams, document_edit};
 use crate::queries::projects::project_members::{ProjectMemberAddParams, project_member_add};
 use crate::queries::projects::projects::{
@@ -27,6 +29,104 @@ use crate::queries::projects::projects::{
 use crate::queries::projects::task_dependencies::{TaskDependencyAddParams, task_dependency_add};
 use crate::queries::projects::tasks::{Task, TaskCreateParams, task_complete, task_create};
 use crate::types::projects::{DependencyType, ProjectRole, ProjectVisibility, TaskPriority};
+
+/// SQLSTATE raised when a change would make a cycle of task parents or dependencies.
+pub const CYCLE: &str = "WP001";
+/// SQLSTATE raised for a write to a project the current user may only read (a viewer,
+/// a member managing members, anyone changing an archived project).
+pub const READ_ONLY: &str = "WP002";
+/// SQLSTATE raised when the current user is not a member of the project.
+pub const NOT_A_MEMBER: &str = "WP003";
+/// SQLSTATE raised when a task is completed while a task blocking it is open; the
+/// detail is `{"blockers": [<task id>, ...]}`.
+pub const BLOCKED: &str = "WP004";
+
+/// Why a project operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProjectError {
+    /// The change would make a cycle of task parents or dependencies (WP001).
+    #[error("cycle: {0}")]
+    Cycle(Box<Violation>),
+    /// The current user may only read the project (WP002).
+    #[error("read-only: {0}")]
+    ReadOnly(Box<Violation>),
+    /// The current user is not a member of the project (WP003).
+    #[error("not a member: {0}")]
+    NotAMember(Box<Violation>),
+    /// The task is blocked by tasks not yet done (WP004).
+    #[error("blocked by {} open task(s): {violation}", .blockers.len())]
+    Blocked {
+        /// The open tasks blocking it.
+        blockers: Vec<Uuid>,
+        /// The server's report.
+        violation: Box<Violation>,
+    },
+    /// Anything else.
+    #[error(transparent)]
+    Database(Error),
+}
+
+impl ProjectError {
+    /// The server's report, if there is one.
+    pub fn violation(&self) -> Option<&Violation> {
+        match self {
+            Self::Cycle(v)
+            | Self::ReadOnly(v)
+            | Self::NotAMember(v)
+            | Self::Blocked { violation: v, .. } => Some(v),
+            Self::Database(e) => e.violation(),
+        }
+    }
+
+    /// The SQLSTATE, if the server reported one.
+    pub fn code(&self) -> Option<&tokio_postgres::error::SqlState> {
+        self.violation().map(|v| &v.code)
+    }
+
+    /// The name of the constraint that rejected the row, if any.
+    pub fn constraint(&self) -> Option<&str> {
+        self.violation().and_then(|v| v.constraint.as_deref())
+    }
+}
+
+impl From<Error> for ProjectError {
+    fn from(error: Error) -> Self {
+        let boxed = |v: &Violation| Box::new(v.clone());
+        if let Some(v) = error.raised(CYCLE) {
+            Self::Cycle(boxed(v))
+        } else if let Some(v) = error.raised(READ_ONLY) {
+            Self::ReadOnly(boxed(v))
+        } else if let Some(v) = error.raised(NOT_A_MEMBER) {
+            Self::NotAMember(boxed(v))
+        } else if let Some(v) = error.raised(BLOCKED) {
+            let blockers = v
+                .detail_json()
+                .and_then(|d| serde_json::from_value(d.get("blockers")?.clone()).ok())
+                .unwrap_or_default();
+            Self::Blocked {
+                blockers,
+                violation: boxed(v),
+            }
+        } else {
+            Self::Database(error)
+        }
+    }
+}
+
+converts_from_driver_errors!(ProjectError);
+
+impl From<ProjectError> for Error {
+    fn from(error: ProjectError) -> Self {
+        match error {
+            ProjectError::Cycle(v)
+            | ProjectError::ReadOnly(v)
+            | ProjectError::NotAMember(v)
+            | ProjectError::Blocked { violation: v, .. } => Error::Database(v),
+            ProjectError::Database(e) => e,
+        }
+    }
+}
 
 /// A project to create, owned by the current user, with its first members.
 #[derive(Clone, Debug, PartialEq)]
@@ -74,7 +174,7 @@ impl NewProject {
 pub async fn create_project<C: GenericClient>(
     client: &C,
     project: &NewProject,
-) -> Result<Project, Error> {
+) -> Result<Project, ProjectError> {
     let created = project_create()
         .params(
             client,
@@ -173,7 +273,10 @@ impl NewTask {
 
 /// Creates the task and its blocking dependencies, atomically when `client` is a
 /// transaction.
-pub async fn create_task<C: GenericClient>(client: &C, task: &NewTask) -> Result<Task, Error> {
+pub async fn create_task<C: GenericClient>(
+    client: &C,
+    task: &NewTask,
+) -> Result<Task, ProjectError> {
     let created = task_create()
         .params(
             client,
@@ -198,13 +301,14 @@ pub async fn create_task<C: GenericClient>(client: &C, task: &NewTask) -> Result
     Ok(created)
 }
 
-/// Makes `task_id` depend on `depends_on`: [`Error::Cycle`] if that closes a cycle.
+/// Makes `task_id` depend on `depends_on`: [`ProjectError::Cycle`] if that closes a
+/// cycle.
 pub async fn add_dependency<C: GenericClient>(
     client: &C,
     task_id: Uuid,
     depends_on: Uuid,
     dependency_type: DependencyType,
-) -> Result<(), Error> {
+) -> Result<(), ProjectError> {
     task_dependency_add()
         .params(
             client,
@@ -219,12 +323,12 @@ pub async fn add_dependency<C: GenericClient>(
     Ok(())
 }
 
-/// Marks the task done (seed 003's `complete_task`): [`Error::Blocked`] while a task
-/// blocking it is neither done nor cancelled; `None` if the task is not visible.
+/// Marks the task done (`projects.complete_task`): [`ProjectError::Blocked`] while a
+/// task blocking it is neither done nor cancelled; `None` if the task is not visible.
 pub async fn complete_task<C: GenericClient>(
     client: &C,
     task_id: Uuid,
-) -> Result<Option<Task>, Error> {
+) -> Result<Option<Task>, ProjectError> {
     Ok(task_complete().bind(client, &task_id).opt().await?)
 }
 
@@ -252,7 +356,10 @@ impl Progress {
 }
 
 /// The project's progress, counted from its own tasks only.
-pub async fn progress<C: GenericClient>(client: &C, project_id: Uuid) -> Result<Progress, Error> {
+pub async fn progress<C: GenericClient>(
+    client: &C,
+    project_id: Uuid,
+) -> Result<Progress, ProjectError> {
     let ProjectProgress {
         tasks,
         done,
@@ -271,7 +378,7 @@ pub async fn edit_document<C: GenericClient>(
     document_id: Uuid,
     content: &str,
     change_summary: Option<&str>,
-) -> Result<Option<Document>, Error> {
+) -> Result<Option<Document>, ProjectError> {
     Ok(document_edit()
         .params(
             client,

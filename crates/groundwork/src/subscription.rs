@@ -24,7 +24,7 @@ use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::Error;
-use crate::eventstore::{Query, read};
+use crate::eventstore::{EventStoreError, Query, read};
 use crate::queries::eventstore::events::Event;
 use crate::queries::eventstore::subscriptions::{
     subscription_advance, subscription_channel, subscription_ensure, subscription_lock,
@@ -84,7 +84,7 @@ impl Subscription {
     }
 
     /// Processes one batch; returns how many events it handled (0: caught up).
-    pub async fn run_batch(&self, handler: &dyn Handler) -> Result<usize, Error> {
+    pub async fn run_batch(&self, handler: &dyn Handler) -> Result<usize, EventStoreError> {
         let mut client = self.pool.get().await?;
         let tx = begin(&mut client, self.tenant).await?;
         subscription_ensure().bind(&tx, &self.name.as_str()).await?;
@@ -113,7 +113,7 @@ impl Subscription {
         handler: &dyn Handler,
         listen_url: Option<&str>,
         stop: Arc<Notify>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), EventStoreError> {
         let wake = Arc::new(Notify::new());
         let _listener = match listen_url {
             Some(url) => self.listen(url, wake.clone()).await.ok(),

@@ -7,20 +7,10 @@ pub enum IdentityError {
     Database(#[from] crate::Error),
     /// Hashing or checking a password failed (not: the password was wrong).
     #[error("password hashing: {0}")]
-    PasswordHash(String),
+    PasswordHash(#[source] argon2::password_hash::Error),
     /// The operating system's random source failed.
     #[error("random source: {0}")]
-    Random(String),
+    Random(#[source] getrandom::Error),
 }
 
-impl From<tokio_postgres::Error> for IdentityError {
-    fn from(error: tokio_postgres::Error) -> Self {
-        Self::Database(error.into())
-    }
-}
-
-impl From<deadpool_postgres::PoolError> for IdentityError {
-    fn from(error: deadpool_postgres::PoolError) -> Self {
-        Self::Database(error.into())
-    }
-}
+crate::error::converts_from_driver_errors!(IdentityError);

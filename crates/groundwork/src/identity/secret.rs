@@ -12,7 +12,7 @@ pub fn token_hash(token: &str) -> Vec<u8> {
 /// `bytes` random bytes, hex-encoded.
 pub(super) fn random_hex(bytes: usize) -> Result<String, IdentityError> {
     let mut buffer = vec![0u8; bytes];
-    getrandom::fill(&mut buffer).map_err(|e| IdentityError::Random(e.to_string()))?;
+    getrandom::fill(&mut buffer).map_err(IdentityError::Random)?;
     Ok(hex::encode(buffer))
 }
 
