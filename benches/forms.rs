@@ -6,10 +6,10 @@
 //! the samples is reported. In the same run the Rust `jsonschema` crate validates the
 //! same documents with a validator built once, as the baseline.
 //!
-//! Also measured, for seed 004's other asks: a submission written through the
-//! application role (validation, generated columns, event, one round trip), the
-//! time all migrations take on an empty database, and reads by id with 100,000
-//! submissions in the table.
+//! Also measured, for the forms engine's other requirements (docs/REQUIREMENTS.md): a
+//! submission written through the application role (validation, generated columns,
+//! event, one round trip), the time all migrations take on an empty database, and
+//! reads by id with 100,000 submissions in the table.
 //!
 //! Run with `cargo bench --bench forms`; the last line is
 //! `forms: validate_typical_us=<median> validate_large_us=<median> rust_typical_us=<median>`.

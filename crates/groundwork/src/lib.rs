@@ -33,11 +33,11 @@
 //! | module | what it is |
 //! |---|---|
 //! | [`pool`] | a deadpool-postgres pool configured from the environment |
-//! | [`error`] | one error type, with SQLSTATEs mapped to typed variants |
+//! | [`error`] | the engine's error, with PostgreSQL's SQLSTATEs mapped to typed variants (each schema's module types its own) |
 //! | [`tenant`] | running work in a transaction with the row-level-security tenant context set |
 //! | [`identity`] | password hashing, API keys, sessions, invitations and login lock-out |
-//! | [`forms`] | versioned form definitions, submissions validated by JSON Schema in the database (seed 004) |
-//! | [`projects`] | projects, members, task graphs and versioned documents (seed 003) |
+//! | [`forms`] | versioned form definitions, submissions validated by JSON Schema in the database |
+//! | [`projects`] | projects, members, task graphs and versioned documents |
 //! | [`eventstore`] | DCB events and aggregate streams: append with conditions, gap-free reads |
 //! | [`subscription`] | durable event-store subscriptions: checkpoints, catch-up, LISTEN/NOTIFY |
 //! | [`outbox`] | the transactional outbox and its relay |
