@@ -3,10 +3,8 @@
 use groundwork::tenant::Tenant;
 use groundwork_testing::{DbRole, TestDb};
 
-use crate::common;
-
 async fn organization_count(db: &TestDb) -> i64 {
-    common::count(db, "identity.organizations").await
+    db.count("identity.organizations").await
 }
 
 async fn database_exists(name: &str) -> bool {

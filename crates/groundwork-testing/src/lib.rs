@@ -266,6 +266,20 @@ impl TestDb {
             .unwrap_or_else(|e| panic!("connecting to {url}: {e}"))
     }
 
+    /// The rows of `table` (a name, optionally followed by a `WHERE` clause) as the
+    /// owner sees them, past row-level security: for checking what was written, or
+    /// that nothing was. Panics if the query fails.
+    pub async fn count(&self, table: &str) -> i64 {
+        self.pool(DbRole::Owner)
+            .get()
+            .await
+            .unwrap_or_else(|e| panic!("groundwork TestDb: counting {table}: {e}"))
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .unwrap_or_else(|e| panic!("groundwork TestDb: counting {table}: {e}"))
+            .get(0)
+    }
+
     /// Runs `work` in a transaction as `role` acting for `tenant`, committing if it
     /// returns `Ok` (see [`with_tenant`]).
     pub async fn with_tenant<T, F>(&self, role: DbRole, tenant: Tenant, work: F) -> Result<T, Error>

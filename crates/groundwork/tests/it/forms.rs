@@ -30,11 +30,9 @@ use groundwork_testing::{DbRole, TestDb};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::common;
-
 fn fixture(name: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/forms")
+        .join("../../tests/data/forms")
         .join(name);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
@@ -463,7 +461,7 @@ async fn definitions_are_created_as_drafts_with_names_of_1_to_100_characters() {
     let err = create(&db, a, "Huge", huge).await.unwrap_err();
     assert!(matches!(err, Error::Invalid(_)), "{err}");
     assert_eq!(err.constraint(), Some("form_definitions_definition_size"));
-    assert_eq!(common::count(&db, "forms.form_definitions").await, 1);
+    assert_eq!(db.count("forms.form_definitions").await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -532,7 +530,7 @@ async fn a_schema_is_checked_when_saved_and_refused_with_the_path_of_the_problem
         "properties": {"children": {"type": "array", "items": {"$ref": "#"}}, "when": {"format": "date", "default": "2026-01-01", "examples": ["2026-02-02"], "deprecated": false}},
     });
     create(&db, a, "Tree", simple(fine)).await.unwrap();
-    assert_eq!(common::count(&db, "forms.form_definitions").await, 1);
+    assert_eq!(db.count("forms.form_definitions").await, 1);
     // An edit of a draft is checked the same way, and leaves the draft as it was.
     let tree = query_as_app::<Uuid>(
         &db,
@@ -583,7 +581,7 @@ async fn submissions_are_validated_with_every_error_and_nothing_written() {
     assert_eq!((ok.form_version, ok.status.as_str()), (1, "submitted"));
     assert!(ok.submitted_at.is_some());
 
-    let before = common::count(&db, "eventstore.events").await;
+    let before = db.count("eventstore.events").await;
     let err = submit(
         &db,
         a,
@@ -611,8 +609,8 @@ async fn submissions_are_validated_with_every_error_and_nothing_written() {
             .iter()
             .all(|e| e.schema_path.starts_with('/') && !e.message.is_empty())
     );
-    assert_eq!(common::count(&db, "forms.form_submissions").await, 1);
-    assert_eq!(common::count(&db, "eventstore.events").await, before);
+    assert_eq!(db.count("forms.form_submissions").await, 1);
+    assert_eq!(db.count("eventstore.events").await, before);
 
     // Updates are validated too, and a failed one leaves the data as it was.
     let mut bad = fixture("typical.valid.json");
@@ -638,7 +636,7 @@ async fn submissions_are_validated_with_every_error_and_nothing_written() {
     let err = submit(&db, a, form.id, huge, "draft").await.unwrap_err();
     assert!(matches!(err, Error::Invalid(_)), "{err}");
     assert_eq!(err.constraint(), Some("form_submissions_data_size"));
-    assert_eq!(common::count(&db, "forms.form_submissions").await, 1);
+    assert_eq!(db.count("forms.form_submissions").await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -673,7 +671,7 @@ async fn a_non_integer_priority_is_a_validation_error_on_priority() {
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].instance_path, "/priority");
     }
-    assert_eq!(common::count(&db, "forms.form_submissions").await, 0);
+    assert_eq!(db.count("forms.form_submissions").await, 0);
     // A whole number written as 3.0 is an integer; no priority is fine.
     let three = submit(
         &db,
@@ -765,7 +763,7 @@ async fn submissions_go_to_the_active_version_only() {
         err.constraint(),
         Some("form_submissions_form_definition_id_fkey")
     );
-    assert_eq!(common::count(&db, "forms.form_submissions").await, 1);
+    assert_eq!(db.count("forms.form_submissions").await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -935,7 +933,7 @@ async fn a_submissions_events_and_row_commit_or_roll_back_together() {
         .await
         .unwrap();
     let form = publish(&db, a, form.id).await.unwrap();
-    let events = common::count(&db, "eventstore.events").await;
+    let events = db.count("eventstore.events").await;
 
     // Rolled back: neither the row nor its event.
     let mut client = db.pool(DbRole::App).get().await.unwrap();
@@ -962,8 +960,8 @@ async fn a_submissions_events_and_row_commit_or_roll_back_together() {
         .get(0);
     assert_eq!(inside, 1);
     tx.rollback().await.unwrap();
-    assert_eq!(common::count(&db, "forms.form_submissions").await, 0);
-    assert_eq!(common::count(&db, "eventstore.events").await, events);
+    assert_eq!(db.count("forms.form_submissions").await, 0);
+    assert_eq!(db.count("eventstore.events").await, events);
 
     // An event that cannot be appended takes the row with it: the stream already
     // exists under another aggregate type.
@@ -991,7 +989,7 @@ async fn a_submissions_events_and_row_commit_or_roll_back_together() {
     .await
     .unwrap_err();
     assert_eq!(sqlstate(&err), "22023", "{err}");
-    assert_eq!(common::count(&db, "forms.form_submissions").await, 0);
+    assert_eq!(db.count("forms.form_submissions").await, 0);
 
     // Committed: the row and its events, one per change, versions 1..n.
     let s = submit(&db, a, form.id, json!({"n": 1}), "draft")
@@ -1145,8 +1143,8 @@ async fn another_tenant_sees_and_changes_nothing() {
         .await
         .unwrap_err();
     assert!(matches!(sqlstate(&err), "23502" | "42501"), "{err}");
-    assert_eq!(common::count(&db, "forms.form_definitions").await, 1);
-    assert_eq!(common::count(&db, "forms.form_submissions").await, 1);
+    assert_eq!(db.count("forms.form_definitions").await, 1);
+    assert_eq!(db.count("forms.form_submissions").await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1277,7 +1275,7 @@ async fn the_forms_module_validates_without_writing_and_makes_new_versions() {
         .unwrap()
         .unwrap();
     assert!(errors.len() >= 5, "{errors:#?}");
-    assert_eq!(common::count(&db, "forms.form_submissions").await, 0);
+    assert_eq!(db.count("forms.form_submissions").await, 0);
     let next = db
         .with_tenant(DbRole::App, a, move |tx| {
             async move {
@@ -1309,7 +1307,7 @@ async fn the_forms_module_validates_without_writing_and_makes_new_versions() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidSchema(_)), "{err}");
-    assert_eq!(common::count(&db, "forms.form_definitions").await, 2);
+    assert_eq!(db.count("forms.form_definitions").await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1484,7 +1482,7 @@ async fn the_validator_passes_the_official_json_schema_test_suite() {
     let db = TestDb::new().await;
     let client = db.client(DbRole::App).await;
     let suite = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/json-schema-test-suite/draft2020-12");
+        .join("../../tests/data/json-schema-test-suite/draft2020-12");
     let core = run_suite(&client, &suite, false).await;
     let formats = run_suite(&client, &suite.join("optional/format"), true).await;
     assert!(core > 850, "only {core} core cases ran");
@@ -1533,8 +1531,8 @@ async fn concurrent_decisions_on_one_submission_leave_exactly_one() {
 
 #[test]
 fn the_form_fixtures_are_the_shared_ones() {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/forms");
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/forms");
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/forms");
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/forms");
     if !shared.is_dir() {
         return;
     }

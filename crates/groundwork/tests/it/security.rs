@@ -172,7 +172,7 @@ async fn streams_are_per_tenant() {
         panic!("{err}")
     };
     assert_eq!(err.code(), Some(&SqlState::INVALID_PARAMETER_VALUE));
-    assert_eq!(common::count(&db, "eventstore.events").await, 4);
+    assert_eq!(db.count("eventstore.events").await, 4);
 }
 
 #[tokio::test]
@@ -180,7 +180,7 @@ async fn a_tenant_cannot_attach_another_tenants_user_or_read_user_secrets() {
     let db = TestDb::new().await;
     let [a, b] = db.tenants().await;
     let ada = a.user_id;
-    let before = common::count(&db, "identity.organization_members").await;
+    let before = db.count("identity.organization_members").await;
 
     // B attaching A's user to its organization is refused.
     let err = db
@@ -217,10 +217,7 @@ async fn a_tenant_cannot_attach_another_tenants_user_or_read_user_secrets() {
             status,
         );
     }
-    assert_eq!(
-        common::count(&db, "identity.organization_members").await,
-        before
-    );
+    assert_eq!(db.count("identity.organization_members").await, before);
 
     // B may invite A's user by id; the invitation shows nothing of her, and B cannot
     // turn it into a membership or re-point its own membership at her.
@@ -600,7 +597,7 @@ async fn the_outbox_takes_only_business_columns_within_bounds() {
         assert!(matches!(err, Error::Invalid(_)), "{constraint}: {err:?}");
         assert_eq!(err.constraint(), Some(constraint));
     }
-    assert_eq!(common::count(&db, "messaging.outbox_messages").await, 0);
+    assert_eq!(db.count("messaging.outbox_messages").await, 0);
 }
 
 #[tokio::test]
@@ -783,7 +780,7 @@ async fn appends_are_limited_with_clear_errors() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::LimitExceeded(_)), "{err:?}");
-    assert_eq!(common::count(&db, "eventstore.events").await, 0);
+    assert_eq!(db.count("eventstore.events").await, 0);
 }
 
 /// The advisory locks held by the backend behind `tx`.
@@ -857,7 +854,7 @@ async fn a_large_transaction_takes_few_locks_and_stalls_no_other_tenant() {
         assert!(advisory_locks(&db, &tx).await <= 40, "after {i} appends");
     }
     tx.commit().await.unwrap();
-    assert_eq!(common::count(&db, "eventstore.events").await, 1401);
+    assert_eq!(db.count("eventstore.events").await, 1401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1021,7 +1018,7 @@ async fn a_malformed_tenant_context_is_a_typed_error_and_shows_nothing() {
         assert!(matches!(err, Error::Invalid(_)), "{sql}: {err:?}");
         assert_eq!(err.code(), Some(&SqlState::INVALID_TEXT_REPRESENTATION));
     }
-    assert_eq!(common::count(&db, "eventstore.events").await, 0);
+    assert_eq!(db.count("eventstore.events").await, 0);
 }
 
 /// Lines of a catalog query (run as the owner) that name rule breakers.

@@ -183,7 +183,7 @@ async fn query_files_take_the_tenant_from_the_context() {
 
     let mut queries = Vec::new();
     query_files(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("queries"),
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../queries"),
         &mut queries,
     );
     let exempt: BTreeSet<&str> = CROSS_TENANT_QUERIES.iter().map(|(q, _)| *q).collect();

@@ -23,8 +23,6 @@ use groundwork_testing::{DbRole, TestDb, TestTenant};
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
-use crate::common;
-
 /// An organization with a project owned by `owner`, whose members are `admin`,
 /// `member` and `viewer`; `outsider` is in the organization but not the project; the
 /// project has two tasks (`task` blocked by `blocker`), a spare task, a document and an
@@ -239,8 +237,8 @@ async fn the_access_matrix_over_every_table() {
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
     // Every attempt was rolled back: the project is as it was.
-    assert_eq!(common::count(&w.db, "projects.tasks").await, 3);
-    assert_eq!(common::count(&w.db, "projects.project_members").await, 3);
+    assert_eq!(w.db.count("projects.tasks").await, 3);
+    assert_eq!(w.db.count("projects.project_members").await, 3);
 }
 
 /// The error of running `sql` as `tenant` (it must fail), with the tables' row counts
@@ -257,7 +255,7 @@ async fn refused(w: &World, tenant: Tenant, sql: &str) -> Error {
     ];
     let mut before = Vec::new();
     for t in tables {
-        before.push(common::count(&w.db, t).await);
+        before.push(w.db.count(t).await);
     }
     let sql = sql.to_owned();
     let err =
@@ -267,7 +265,7 @@ async fn refused(w: &World, tenant: Tenant, sql: &str) -> Error {
         .await
         .expect_err("refused");
     for (t, n) in tables.iter().zip(before) {
-        assert_eq!(common::count(&w.db, t).await, n, "{t} changed");
+        assert_eq!(w.db.count(t).await, n, "{t} changed");
     }
     err
 }

@@ -23,7 +23,8 @@ async fn setup(pool_size: usize) -> (Arc<TestDb>, Uuid) {
 }
 
 async fn pending(db: &TestDb) -> i64 {
-    common::count(db, "messaging.outbox_messages WHERE status = 'pending'").await
+    db.count("messaging.outbox_messages WHERE status = 'pending'")
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,7 +241,7 @@ async fn twenty_concurrent_calls_with_one_key_run_the_operation_once() {
     }
     assert_eq!(executed, 1);
     assert_eq!(responses.len(), 1, "every caller got the same response");
-    assert_eq!(common::count(&db, "public.charges").await, 1);
+    assert_eq!(db.count("public.charges").await, 1);
 
     // The same key for another request is refused.
     let mut client = db.pool(DbRole::App).get().await.unwrap();

@@ -52,7 +52,7 @@ async fn a_malformed_email_is_rejected_by_its_check() {
         assert!(matches!(err, Error::Invalid(_)), "{email}: {err:?}");
         assert_eq!(err.constraint(), Some("users_email_format"), "{email}");
     }
-    assert_eq!(common::count(&db, "identity.users").await, 0);
+    assert_eq!(db.count("identity.users").await, 0);
 }
 
 #[tokio::test]
@@ -63,7 +63,7 @@ async fn usernames_must_be_3_to_50_characters() {
         assert!(matches!(err, Error::Invalid(_)), "{err:?}");
         assert_eq!(err.constraint(), Some("users_username_length"));
     }
-    assert_eq!(common::count(&db, "identity.users").await, 0);
+    assert_eq!(db.count("identity.users").await, 0);
     user(&db, "ada@example.com", "abc").await.unwrap();
     user(&db, "bob@example.com", &"y".repeat(50)).await.unwrap();
 }
@@ -106,7 +106,7 @@ async fn email_is_unique_regardless_of_case_and_username_and_phone_are_unique() 
         .await
         .unwrap_err();
     assert_eq!(err.constraint(), Some("users_phone_format"));
-    assert_eq!(common::count(&db, "identity.users").await, 1);
+    assert_eq!(db.count("identity.users").await, 1);
     let found = db
         .with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
             Box::pin(async move {
@@ -248,7 +248,7 @@ async fn organization_slugs_are_unique_and_well_formed() {
     assert_eq!(err.constraint(), Some("organizations_slug_key"));
     let err = org(&db, "Not A Slug").await.unwrap_err();
     assert_eq!(err.constraint(), Some("organizations_slug_format"));
-    assert_eq!(common::count(&db, "identity.organizations").await, 1);
+    assert_eq!(db.count("identity.organizations").await, 1);
 }
 
 #[tokio::test]
@@ -302,7 +302,7 @@ async fn memberships_are_unique_per_pair_and_need_real_rows() {
     .await
     .unwrap_err();
     assert_eq!(err.constraint(), Some("organization_members_state"));
-    assert_eq!(common::count(&db, "identity.organization_members").await, 1);
+    assert_eq!(db.count("identity.organization_members").await, 1);
 }
 
 #[tokio::test]
@@ -347,7 +347,7 @@ async fn profiles_are_one_per_user_and_cascade_with_it() {
     })
     .await
     .unwrap();
-    assert_eq!(common::count(&db, "identity.user_profiles").await, 0);
+    assert_eq!(db.count("identity.user_profiles").await, 0);
 }
 
 #[tokio::test]
@@ -421,8 +421,8 @@ async fn token_hashes_are_unique_and_sha256_sized() {
         key("live_abc", hash32(3)).await.unwrap_err().constraint(),
         Some("api_keys_key_prefix_format")
     );
-    assert_eq!(common::count(&db, "identity.sessions").await, 1);
-    assert_eq!(common::count(&db, "identity.api_keys").await, 1);
+    assert_eq!(db.count("identity.sessions").await, 1);
+    assert_eq!(db.count("identity.api_keys").await, 1);
 }
 
 /// Invites `email` to `tenant`'s organization as its owner user.
@@ -607,7 +607,7 @@ async fn sessions_rotate_revoke_and_expire() {
         .await
         .unwrap();
     assert_eq!(deleted, 4, "three revoked and one expired");
-    assert_eq!(common::count(&db, "identity.sessions").await, 0);
+    assert_eq!(db.count("identity.sessions").await, 0);
 }
 
 #[tokio::test]
