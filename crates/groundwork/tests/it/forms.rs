@@ -7,7 +7,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use futures::FutureExt;
 use groundwork::Error;
 use groundwork::client::Params;
 use groundwork::error::ValidationError;
@@ -51,11 +50,7 @@ fn simple(schema: Value) -> Value {
 /// Runs `work` as the application role for `tenant`, committing when it succeeds.
 async fn act<T, F>(db: &TestDb, tenant: Tenant, work: F) -> Result<T, Error>
 where
-    T: Send + 'static,
-    F: for<'t> FnOnce(
-            &'t deadpool_postgres::Transaction<'t>,
-        ) -> futures::future::BoxFuture<'t, Result<T, Error>>
-        + Send,
+    F: AsyncFnOnce(&deadpool_postgres::Transaction<'_>) -> Result<T, Error>,
 {
     db.with_tenant(DbRole::App, tenant, work).await
 }
@@ -66,29 +61,25 @@ async fn create(
     name: &str,
     definition: Value,
 ) -> Result<FormDefinition, Error> {
-    let name = name.to_owned();
-    act(db, tenant, move |tx| {
-        async move {
-            Ok(form_definition_create()
-                .params(
-                    tx,
-                    &FormDefinitionCreateParams {
-                        name: name.as_str(),
-                        definition: &definition,
-                        assert_formats: false,
-                    },
-                )
-                .one()
-                .await?)
-        }
-        .boxed()
+    act(db, tenant, async |tx| {
+        Ok(form_definition_create()
+            .params(
+                tx,
+                &FormDefinitionCreateParams {
+                    name,
+                    definition: &definition,
+                    assert_formats: false,
+                },
+            )
+            .one()
+            .await?)
     })
     .await
 }
 
 async fn publish(db: &TestDb, tenant: Tenant, id: Uuid) -> Result<FormDefinition, Error> {
-    act(db, tenant, move |tx| {
-        async move { Ok(form_definition_publish().bind(tx, &id).one().await?) }.boxed()
+    act(db, tenant, async |tx| {
+        Ok(form_definition_publish().bind(tx, &id).one().await?)
     })
     .await
 }
@@ -100,22 +91,18 @@ async fn submit(
     data: Value,
     status: &str,
 ) -> Result<FormSubmission, Error> {
-    let status = status.to_owned();
-    act(db, tenant, move |tx| {
-        async move {
-            Ok(form_submission_create()
-                .params(
-                    tx,
-                    &FormSubmissionCreateParams {
-                        form_definition_id: form,
-                        data: &data,
-                        status: status.as_str(),
-                    },
-                )
-                .one()
-                .await?)
-        }
-        .boxed()
+    act(db, tenant, async |tx| {
+        Ok(form_submission_create()
+            .params(
+                tx,
+                &FormSubmissionCreateParams {
+                    form_definition_id: form,
+                    data: &data,
+                    status,
+                },
+            )
+            .one()
+            .await?)
     })
     .await
 }
@@ -126,36 +113,26 @@ async fn transition(
     id: Uuid,
     status: &str,
 ) -> Result<FormSubmission, Error> {
-    let status = status.to_owned();
-    act(db, tenant, move |tx| {
-        async move {
-            Ok(form_submission_transition()
-                .params(
-                    tx,
-                    &FormSubmissionTransitionParams {
-                        status: status.as_str(),
-                        id,
-                    },
-                )
-                .one()
-                .await?)
-        }
-        .boxed()
+    act(db, tenant, async |tx| {
+        Ok(form_submission_transition()
+            .params(tx, &FormSubmissionTransitionParams { status, id })
+            .one()
+            .await?)
     })
     .await
 }
 
 async fn submission(db: &TestDb, tenant: Tenant, id: Uuid) -> FormSubmission {
-    act(db, tenant, move |tx| {
-        async move { Ok(form_submission_get().bind(tx, &id).one().await?) }.boxed()
+    act(db, tenant, async |tx| {
+        Ok(form_submission_get().bind(tx, &id).one().await?)
     })
     .await
     .unwrap()
 }
 
 async fn new_version(db: &TestDb, tenant: Tenant, id: Uuid) -> Result<FormDefinition, Error> {
-    act(db, tenant, move |tx| {
-        async move { Ok(form_definition_new_version().bind(tx, &id).one().await?) }.boxed()
+    act(db, tenant, async |tx| {
+        Ok(form_definition_new_version().bind(tx, &id).one().await?)
     })
     .await
 }
@@ -166,14 +143,11 @@ async fn update_data(
     id: Uuid,
     data: Value,
 ) -> Result<FormSubmission, Error> {
-    act(db, tenant, move |tx| {
-        async move {
-            Ok(form_submission_update_data()
-                .params(tx, &FormSubmissionUpdateDataParams { data: &data, id })
-                .one()
-                .await?)
-        }
-        .boxed()
+    act(db, tenant, async |tx| {
+        Ok(form_submission_update_data()
+            .params(tx, &FormSubmissionUpdateDataParams { data: &data, id })
+            .one()
+            .await?)
     })
     .await
 }
@@ -183,13 +157,9 @@ async fn query_as_app<T>(db: &TestDb, tenant: Tenant, sql: &str, id: Uuid) -> Ve
 where
     T: for<'a> tokio_postgres::types::FromSql<'a> + Send + 'static,
 {
-    let sql = sql.to_owned();
-    act(db, tenant, move |tx| {
-        async move {
-            let rows = tx.query(sql.as_str(), &[&id]).await?;
-            Ok(rows.iter().map(|r| r.get::<_, T>(0)).collect())
-        }
-        .boxed()
+    act(db, tenant, async |tx| {
+        let rows = tx.query(sql, &[&id]).await?;
+        Ok(rows.iter().map(|r| r.get::<_, T>(0)).collect())
     })
     .await
     .unwrap()
@@ -231,24 +201,18 @@ async fn a_definition_goes_draft_active_archived_and_only_a_draft_changes() {
 
     // A draft is edited; its schema is checked again.
     let edited = simple(json!({"type": "object", "properties": {"title": {"type": "string"}}}));
-    let v1 = act(&db, a, {
-        let edited = edited.clone();
-        move |tx| {
-            async move {
-                Ok(form_definition_update()
-                    .params(
-                        tx,
-                        &FormDefinitionUpdateParams {
-                            definition: &edited,
-                            assert_formats: true,
-                            id: v1.id,
-                        },
-                    )
-                    .one()
-                    .await?)
-            }
-            .boxed()
-        }
+    let v1 = act(&db, a, async |tx| {
+        Ok(form_definition_update()
+            .params(
+                tx,
+                &FormDefinitionUpdateParams {
+                    definition: &edited,
+                    assert_formats: true,
+                    id: v1.id,
+                },
+            )
+            .one()
+            .await?)
     })
     .await
     .unwrap();
@@ -262,21 +226,18 @@ async fn a_definition_goes_draft_active_archived_and_only_a_draft_changes() {
     assert!(v1.published_at.is_some());
 
     // Active: no edits (GWF04), no second publish (GWF05), nothing written.
-    let err = act(&db, a, move |tx| {
-        async move {
-            Ok(form_definition_update()
-                .params(
-                    tx,
-                    &FormDefinitionUpdateParams {
-                        definition: &json!({"schema": true}),
-                        assert_formats: false,
-                        id: v1.id,
-                    },
-                )
-                .one()
-                .await?)
-        }
-        .boxed()
+    let err = act(&db, a, async |tx| {
+        Ok(form_definition_update()
+            .params(
+                tx,
+                &FormDefinitionUpdateParams {
+                    definition: &json!({"schema": true}),
+                    assert_formats: false,
+                    id: v1.id,
+                },
+            )
+            .one()
+            .await?)
     })
     .await
     .unwrap_err();
@@ -293,8 +254,8 @@ async fn a_definition_goes_draft_active_archived_and_only_a_draft_changes() {
     assert_eq!(v2.definition, edited);
     let v2 = publish(&db, a, v2.id).await.unwrap();
     assert_eq!(v2.status, "active");
-    let v1 = act(&db, a, move |tx| {
-        async move { Ok(form_definition_get().bind(tx, &v1.id).one().await?) }.boxed()
+    let v1 = act(&db, a, async |tx| {
+        Ok(form_definition_get().bind(tx, &v1.id).one().await?)
     })
     .await
     .unwrap();
@@ -333,8 +294,8 @@ async fn a_definition_goes_draft_active_archived_and_only_a_draft_changes() {
     assert_eq!(sqlstate(&err), "GWF04", "{err}");
 
     // Archiving the active version leaves none active.
-    let v2 = act(&db, a, move |tx| {
-        async move { Ok(form_definition_archive().bind(tx, &v2.id).one().await?) }.boxed()
+    let v2 = act(&db, a, async |tx| {
+        Ok(form_definition_archive().bind(tx, &v2.id).one().await?)
     })
     .await
     .unwrap();
@@ -377,11 +338,7 @@ async fn a_definition_goes_draft_active_archived_and_only_a_draft_changes() {
 
 /// Runs one statement with one uuid parameter as the application role for `tenant`.
 async fn exec(db: &TestDb, tenant: Tenant, sql: &str, id: Uuid) -> Result<u64, Error> {
-    let sql = sql.to_owned();
-    act(db, tenant, move |tx| {
-        async move { Ok(tx.execute(sql.as_str(), &[&id]).await?) }.boxed()
-    })
-    .await
+    act(db, tenant, async |tx| Ok(tx.execute(sql, &[&id]).await?)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -417,12 +374,9 @@ async fn definitions_are_created_as_drafts_with_names_of_1_to_100_characters() {
         ),
     ];
     for (sql, code, constraint) in cases {
-        let sql = sql.to_owned();
-        let err = act(&db, a, move |tx| {
-            async move { Ok(tx.batch_execute(sql.as_str()).await?) }.boxed()
-        })
-        .await
-        .unwrap_err();
+        let err = act(&db, a, async |tx| Ok(tx.batch_execute(sql).await?))
+            .await
+            .unwrap_err();
         assert_eq!(sqlstate(&err), code, "{err}");
         assert_eq!(err.constraint(), constraint, "{err}");
     }
@@ -434,11 +388,9 @@ async fn definitions_are_created_as_drafts_with_names_of_1_to_100_characters() {
         "INSERT INTO forms.form_definitions (name, version, definition) VALUES ('{}', 1, '{{\"schema\": true}}')",
         "é".repeat(100)
     );
-    let err = act(&db, a, move |tx| {
-        async move { Ok(tx.execute(dup.as_str(), &[]).await?) }.boxed()
-    })
-    .await
-    .unwrap_err();
+    let err = act(&db, a, async |tx| Ok(tx.execute(dup.as_str(), &[]).await?))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Conflict(_)), "{err}");
     assert_eq!(
         err.constraint(),
@@ -449,11 +401,9 @@ async fn definitions_are_created_as_drafts_with_names_of_1_to_100_characters() {
         let sql = format!(
             "UPDATE forms.form_definitions SET {column} = {column} WHERE organization_id = '{org}'"
         );
-        let err = act(&db, a, move |tx| {
-            async move { Ok(tx.execute(sql.as_str(), &[]).await?) }.boxed()
-        })
-        .await
-        .unwrap_err();
+        let err = act(&db, a, async |tx| Ok(tx.execute(sql.as_str(), &[]).await?))
+            .await
+            .unwrap_err();
         assert_eq!(sqlstate(&err), "42501", "{column}: {err}");
     }
     // Oversized: refused before anything is parsed.
@@ -723,21 +673,18 @@ async fn submissions_go_to_the_active_version_only() {
     assert!(matches!(err, Error::FormNotActive(_)), "{err}");
     // By name: the active version; none active is GWF03 too.
     let by_name = |name: &'static str| {
-        act(&db, a, move |tx| {
-            async move {
-                Ok(form_submission_create_by_form_name()
-                    .params(
-                        tx,
-                        &FormSubmissionCreateByFormNameParams {
-                            form_name: name,
-                            data: json!({}),
-                            status: "draft",
-                        },
-                    )
-                    .one()
-                    .await?)
-            }
-            .boxed()
+        act(&db, a, async move |tx| {
+            Ok(form_submission_create_by_form_name()
+                .params(
+                    tx,
+                    &FormSubmissionCreateByFormNameParams {
+                        form_name: name,
+                        data: json!({}),
+                        status: "draft",
+                    },
+                )
+                .one()
+                .await?)
         })
     };
     let s = by_name("Survey").await.unwrap();
@@ -753,11 +700,9 @@ async fn submissions_go_to_the_active_version_only() {
         "INSERT INTO forms.form_submissions (form_definition_id, form_version, data) VALUES ('{}', 1, '{{}}')",
         v2.id
     );
-    let err = act(&db, a, move |tx| {
-        async move { Ok(tx.execute(sql.as_str(), &[]).await?) }.boxed()
-    })
-    .await
-    .unwrap_err();
+    let err = act(&db, a, async |tx| Ok(tx.execute(sql.as_str(), &[]).await?))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::MissingReference(_)), "{err}");
     assert_eq!(
         err.constraint(),
@@ -876,8 +821,8 @@ async fn submission_statuses_move_only_along_the_allowed_transitions() {
     assert!(matches!(err, Error::InvalidTransition(_)), "{err}");
     // The submit query is draft -> submitted; a second submit is refused.
     let id = reach("draft").await;
-    let submitted = act(&db, a, move |tx| {
-        async move { Ok(form_submission_submit().bind(tx, &id).one().await?) }.boxed()
+    let submitted = act(&db, a, async |tx| {
+        Ok(form_submission_submit().bind(tx, &id).one().await?)
     })
     .await
     .unwrap();
@@ -966,16 +911,13 @@ async fn a_submissions_events_and_row_commit_or_roll_back_together() {
     // An event that cannot be appended takes the row with it: the stream already
     // exists under another aggregate type.
     let id = Uuid::new_v4();
-    act(&db, a, move |tx| {
-        async move {
-            tx.execute(
-                "SELECT eventstore.append_to_stream('something_else', $1, 0, '[{\"type\": \"x.happened\", \"data\": {}}]')",
-                &[&id],
-            )
-            .await?;
-            Ok(())
-        }
-        .boxed()
+    act(&db, a, async |tx| {
+        tx.execute(
+            "SELECT eventstore.append_to_stream('something_else', $1, 0, '[{\"type\": \"x.happened\", \"data\": {}}]')",
+            &[&id],
+        )
+        .await?;
+        Ok(())
     })
     .await
     .unwrap();
@@ -983,11 +925,9 @@ async fn a_submissions_events_and_row_commit_or_roll_back_together() {
         "INSERT INTO forms.form_submissions (id, form_definition_id, data) VALUES ('{id}', '{}', '{{}}')",
         form.id
     );
-    let err = act(&db, a, move |tx| {
-        async move { Ok(tx.execute(sql.as_str(), &[]).await?) }.boxed()
-    })
-    .await
-    .unwrap_err();
+    let err = act(&db, a, async |tx| Ok(tx.execute(sql.as_str(), &[]).await?))
+        .await
+        .unwrap_err();
     assert_eq!(sqlstate(&err), "22023", "{err}");
     assert_eq!(db.count("forms.form_submissions").await, 0);
 
@@ -996,33 +936,30 @@ async fn a_submissions_events_and_row_commit_or_roll_back_together() {
         .await
         .unwrap();
     let id = s.id;
-    act(&db, a, move |tx| {
-        async move {
-            form_submission_update_data()
-                .params(
-                    tx,
-                    &FormSubmissionUpdateDataParams {
-                        data: json!({"n": 2}),
-                        id,
-                    },
-                )
-                .one()
-                .await?;
-            // Writing the same values is not a change.
-            form_submission_update_data()
-                .params(
-                    tx,
-                    &FormSubmissionUpdateDataParams {
-                        data: json!({"n": 2}),
-                        id,
-                    },
-                )
-                .one()
-                .await?;
-            form_submission_submit().bind(tx, &id).one().await?;
-            Ok(())
-        }
-        .boxed()
+    act(&db, a, async |tx| {
+        form_submission_update_data()
+            .params(
+                tx,
+                &FormSubmissionUpdateDataParams {
+                    data: json!({"n": 2}),
+                    id,
+                },
+            )
+            .one()
+            .await?;
+        // Writing the same values is not a change.
+        form_submission_update_data()
+            .params(
+                tx,
+                &FormSubmissionUpdateDataParams {
+                    data: json!({"n": 2}),
+                    id,
+                },
+            )
+            .one()
+            .await?;
+        form_submission_submit().bind(tx, &id).one().await?;
+        Ok(())
     })
     .await
     .unwrap();
@@ -1096,35 +1033,29 @@ async fn another_tenant_sees_and_changes_nothing() {
     assert!(matches!(err, Error::MissingReference(_)), "{err}");
     let err = publish(&db, b, form.id).await.unwrap_err();
     assert_eq!(sqlstate(&err), "P0002", "{err}");
-    let copied = act(&db, b, move |tx| {
-        async move {
-            Ok(form_definition_new_version()
-                .bind(tx, &form.id)
-                .opt()
-                .await?)
-        }
-        .boxed()
+    let copied = act(&db, b, async |tx| {
+        Ok(form_definition_new_version()
+            .bind(tx, &form.id)
+            .opt()
+            .await?)
     })
     .await
     .unwrap();
     assert!(copied.is_none());
-    let validated = act(&db, b, move |tx| {
-        async move { groundwork::forms::validate(tx, form.id, &json!({})).await }.boxed()
+    let validated = act(&db, b, async |tx| {
+        groundwork::forms::validate(tx, form.id, &json!({})).await
     })
     .await
     .unwrap();
     assert_eq!(validated, None);
     // Naming another tenant's definition directly is refused by its key.
-    let err = act(&db, b, move |tx| {
-        async move {
-            Ok(tx
-                .execute(
-                    "INSERT INTO forms.form_submissions (form_definition_id, data) VALUES ($1, '{}')",
-                    &[&form.id],
-                )
-                .await?)
-        }
-        .boxed()
+    let err = act(&db, b, async |tx| {
+        Ok(tx
+            .execute(
+                "INSERT INTO forms.form_submissions (form_definition_id, data) VALUES ($1, '{}')",
+                &[&form.id],
+            )
+            .await?)
     })
     .await
     .unwrap_err();
@@ -1175,23 +1106,20 @@ async fn queries_list_by_form_status_and_priority_in_pages() {
     let mut seen = Vec::new();
     let mut after: Option<(chrono::DateTime<chrono::FixedOffset>, Uuid)> = None;
     loop {
-        let page = act(&db, a, move |tx| {
-            async move {
-                Ok(form_submission_list_by_form()
-                    .params(
-                        tx,
-                        &FormSubmissionListByFormParams {
-                            form_definition_id: form.id,
-                            status: "submitted",
-                            after_created_at: after.map(|a| a.0),
-                            after_id: after.map(|a| a.1),
-                            limit: 7,
-                        },
-                    )
-                    .all()
-                    .await?)
-            }
-            .boxed()
+        let page = act(&db, a, async |tx| {
+            Ok(form_submission_list_by_form()
+                .params(
+                    tx,
+                    &FormSubmissionListByFormParams {
+                        form_definition_id: form.id,
+                        status: "submitted",
+                        after_created_at: after.map(|a| a.0),
+                        after_id: after.map(|a| a.1),
+                        limit: 7,
+                    },
+                )
+                .all()
+                .await?)
         })
         .await
         .unwrap();
@@ -1206,22 +1134,19 @@ async fn queries_list_by_form_status_and_priority_in_pages() {
     let mut priorities = Vec::new();
     let mut after: Option<(i32, Uuid)> = None;
     loop {
-        let page = act(&db, a, move |tx| {
-            async move {
-                Ok(form_submission_list_by_priority()
-                    .params(
-                        tx,
-                        &FormSubmissionListByPriorityParams {
-                            status: "submitted",
-                            after_priority: after.map(|a| a.0),
-                            after_id: after.map(|a| a.1),
-                            limit: 6,
-                        },
-                    )
-                    .all()
-                    .await?)
-            }
-            .boxed()
+        let page = act(&db, a, async |tx| {
+            Ok(form_submission_list_by_priority()
+                .params(
+                    tx,
+                    &FormSubmissionListByPriorityParams {
+                        status: "submitted",
+                        after_priority: after.map(|a| a.0),
+                        after_id: after.map(|a| a.1),
+                        limit: 6,
+                    },
+                )
+                .all()
+                .await?)
         })
         .await
         .unwrap();
@@ -1235,22 +1160,19 @@ async fn queries_list_by_form_status_and_priority_in_pages() {
         "{priorities:?}"
     );
     // Definitions by name and version.
-    let listed = act(&db, a, |tx| {
-        async move {
-            Ok(form_definition_list()
-                .params(
-                    tx,
-                    &FormDefinitionListParams {
-                        status: Some("active"),
-                        after_name: None::<&str>,
-                        after_version: None,
-                        limit: 10,
-                    },
-                )
-                .all()
-                .await?)
-        }
-        .boxed()
+    let listed = act(&db, a, async |tx| {
+        Ok(form_definition_list()
+            .params(
+                tx,
+                &FormDefinitionListParams {
+                    status: Some("active"),
+                    after_name: None::<&str>,
+                    after_version: None,
+                    limit: 10,
+                },
+            )
+            .all()
+            .await?)
     })
     .await
     .unwrap();
@@ -1265,11 +1187,8 @@ async fn the_forms_module_validates_without_writing_and_makes_new_versions() {
     let (db, a, _) = two_tenants().await;
     let form = active_form(&db, a).await;
     let errors = db
-        .with_tenant(DbRole::App, a, move |tx| {
-            async move {
-                groundwork::forms::validate(tx, form.id, &fixture("typical.invalid.json")).await
-            }
-            .boxed()
+        .with_tenant(DbRole::App, a, async |tx| {
+            groundwork::forms::validate(tx, form.id, &fixture("typical.invalid.json")).await
         })
         .await
         .unwrap()
@@ -1277,17 +1196,9 @@ async fn the_forms_module_validates_without_writing_and_makes_new_versions() {
     assert!(errors.len() >= 5, "{errors:#?}");
     assert_eq!(db.count("forms.form_submissions").await, 0);
     let next = db
-        .with_tenant(DbRole::App, a, move |tx| {
-            async move {
-                groundwork::forms::new_version(
-                    tx,
-                    form.id,
-                    &simple(json!({"type": "object"})),
-                    true,
-                )
+        .with_tenant(DbRole::App, a, async |tx| {
+            groundwork::forms::new_version(tx, form.id, &simple(json!({"type": "object"})), true)
                 .await
-            }
-            .boxed()
         })
         .await
         .unwrap();
@@ -1297,12 +1208,8 @@ async fn the_forms_module_validates_without_writing_and_makes_new_versions() {
     );
     // A bad schema for the new version leaves no draft behind.
     let err = db
-        .with_tenant(DbRole::App, a, move |tx| {
-            async move {
-                groundwork::forms::new_version(tx, form.id, &simple(json!({"type": 1})), false)
-                    .await
-            }
-            .boxed()
+        .with_tenant(DbRole::App, a, async |tx| {
+            groundwork::forms::new_version(tx, form.id, &simple(json!({"type": 1})), false).await
         })
         .await
         .unwrap_err();
@@ -1325,21 +1232,18 @@ async fn formats_are_annotations_unless_the_form_asserts_them() {
     let lax = create(&db, a, "Lax", simple(schema.clone())).await.unwrap();
     let lax = publish(&db, a, lax.id).await.unwrap();
     submit(&db, a, lax.id, bad.clone(), "draft").await.unwrap();
-    let strict = act(&db, a, move |tx| {
-        async move {
-            Ok(form_definition_create()
-                .params(
-                    tx,
-                    &FormDefinitionCreateParams {
-                        name: "Strict",
-                        definition: json!({"schema": schema}),
-                        assert_formats: true,
-                    },
-                )
-                .one()
-                .await?)
-        }
-        .boxed()
+    let strict = act(&db, a, async |tx| {
+        Ok(form_definition_create()
+            .params(
+                tx,
+                &FormDefinitionCreateParams {
+                    name: "Strict",
+                    definition: json!({"schema": schema}),
+                    assert_formats: true,
+                },
+            )
+            .one()
+            .await?)
     })
     .await
     .unwrap();
@@ -1363,17 +1267,17 @@ async fn the_validator_is_callable_by_the_application_and_readonly_roles() {
     let (db, a, _) = two_tenants().await;
     for role in [DbRole::App, DbRole::Readonly] {
         let (valid, errors) = db
-            .with_tenant(role, a, |tx| {
-                async move {
-                    let row = tx
-                        .query_one(
-                            "SELECT forms.json_schema_valid($1, $2), forms.json_schema_errors($1, $2)",
-                            &[&fixture("typical.schema.json"), &fixture("typical.invalid.json")],
-                        )
-                        .await?;
-                    Ok((row.get::<_, bool>(0), row.get::<_, Value>(1)))
-                }
-                .boxed()
+            .with_tenant(role, a, async |tx| {
+                let row = tx
+                    .query_one(
+                        "SELECT forms.json_schema_valid($1, $2), forms.json_schema_errors($1, $2)",
+                        &[
+                            &fixture("typical.schema.json"),
+                            &fixture("typical.invalid.json"),
+                        ],
+                    )
+                    .await?;
+                Ok((row.get::<_, bool>(0), row.get::<_, Value>(1)))
             })
             .await
             .unwrap();
@@ -1382,13 +1286,10 @@ async fn the_validator_is_callable_by_the_application_and_readonly_roles() {
     }
     // The read-only role reads forms but writes none.
     let err = db
-        .with_tenant(DbRole::Readonly, a, |tx| {
-            async move {
-                Ok(tx
-                    .execute("INSERT INTO forms.form_definitions (name, definition) VALUES ('x', '{\"schema\": true}')", &[])
-                    .await?)
-            }
-            .boxed()
+        .with_tenant(DbRole::Readonly, a, async |tx| {
+            Ok(tx
+                .execute("INSERT INTO forms.form_definitions (name, definition) VALUES ('x', '{\"schema\": true}')", &[])
+                .await?)
         })
         .await
         .unwrap_err();

@@ -108,13 +108,11 @@ async fn email_is_unique_regardless_of_case_and_username_and_phone_are_unique() 
     assert_eq!(err.constraint(), Some("users_phone_format"));
     assert_eq!(db.count("identity.users").await, 1);
     let found = db
-        .with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
-            Box::pin(async move {
-                Ok(users::user_get_by_email()
-                    .bind(tx, &"ADA@example.com")
-                    .one()
-                    .await?)
-            })
+        .with_tenant(DbRole::App, Tenant::user(ada.id), async |tx| {
+            Ok(users::user_get_by_email()
+                .bind(tx, &"ADA@example.com")
+                .one()
+                .await?)
         })
         .await
         .unwrap();
@@ -156,23 +154,21 @@ async fn updates_keep_unset_fields_and_stamp_updated_at() {
     let db = TestDb::new().await;
     let ada = user(&db, "ada@example.com", "ada").await.unwrap();
     let updated = db
-        .with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
-            Box::pin(async move {
-                Ok(users::user_update()
-                    .bind(
-                        tx,
-                        &None::<&str>,
-                        &Some("Lovelace"),
-                        &None::<&str>,
-                        &None::<serde_json::Value>,
-                        &Some("tr-TR"),
-                        &None::<&str>,
-                        &None::<Uuid>,
-                        &ada.id,
-                    )
-                    .one()
-                    .await?)
-            })
+        .with_tenant(DbRole::App, Tenant::user(ada.id), async |tx| {
+            Ok(users::user_update()
+                .bind(
+                    tx,
+                    &None::<&str>,
+                    &Some("Lovelace"),
+                    &None::<&str>,
+                    &None::<serde_json::Value>,
+                    &Some("tr-TR"),
+                    &None::<&str>,
+                    &None::<Uuid>,
+                    &ada.id,
+                )
+                .one()
+                .await?)
         })
         .await
         .unwrap();
@@ -183,13 +179,11 @@ async fn updates_keep_unset_fields_and_stamp_updated_at() {
     assert_eq!(updated.created_at, ada.created_at);
     // A user cannot change its own status; administration (the owner) can.
     let err = db
-        .with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
-            Box::pin(async move {
-                Ok(users::user_status_set()
-                    .bind(tx, &UserStatus::Active, &ada.id)
-                    .one()
-                    .await?)
-            })
+        .with_tenant(DbRole::App, Tenant::user(ada.id), async |tx| {
+            Ok(users::user_status_set()
+                .bind(tx, &UserStatus::Active, &ada.id)
+                .one()
+                .await?)
         })
         .await
         .unwrap_err();
@@ -219,13 +213,11 @@ async fn api_keys_list_by_keyset_without_gaps_or_repeats() {
     let mut cursor: Option<Uuid> = None;
     loop {
         let page = db
-            .with_tenant(DbRole::App, acme.tenant(), |tx| {
-                Box::pin(async move {
-                    Ok(api_keys::api_key_list()
-                        .bind(tx, &cursor, &10)
-                        .all()
-                        .await?)
-                })
+            .with_tenant(DbRole::App, acme.tenant(), async |tx| {
+                Ok(api_keys::api_key_list()
+                    .bind(tx, &cursor, &10)
+                    .all()
+                    .await?)
             })
             .await
             .unwrap();
@@ -260,14 +252,16 @@ async fn memberships_are_unique_per_pair_and_need_real_rows() {
     let add = |organization_id: Uuid, user_id: Uuid| {
         let db = &db;
         async move {
-            db.with_tenant(DbRole::App, Tenant::new(organization_id, user_id), |tx| {
-                Box::pin(async move {
+            db.with_tenant(
+                DbRole::App,
+                Tenant::new(organization_id, user_id),
+                async |tx| {
                     Ok(organization_members::organization_member_add()
                         .bind(tx, &user_id, &MemberRole::Admin, &json!({"billing": true}))
                         .one()
                         .await?)
-                })
-            })
+                },
+            )
             .await
         }
     };
@@ -288,8 +282,8 @@ async fn memberships_are_unique_per_pair_and_need_real_rows() {
     let err = add(acme.id, Uuid::new_v4()).await.unwrap_err();
     assert_eq!(err.constraint(), Some("organization_members_user_id_fkey"));
     // An invitation must carry its hashed token and expiry.
-    let err = db.with_tenant(DbRole::App, Tenant::new(acme.id, ada.id), |tx| {
-        Box::pin(async move {
+    let err = db
+        .with_tenant(DbRole::App, Tenant::new(acme.id, ada.id), async |tx| {
             tx.execute(
                 "INSERT INTO identity.organization_members (organization_id, status, invitation_email) \
                  VALUES ($1, 'invited', 'x@example.com')",
@@ -298,9 +292,8 @@ async fn memberships_are_unique_per_pair_and_need_real_rows() {
             .await?;
             Ok(())
         })
-    })
-    .await
-    .unwrap_err();
+        .await
+        .unwrap_err();
     assert_eq!(err.constraint(), Some("organization_members_state"));
     assert_eq!(db.count("identity.organization_members").await, 1);
 }
@@ -312,21 +305,19 @@ async fn profiles_are_one_per_user_and_cascade_with_it() {
     let upsert = |bio: &'static str, url: &'static str| {
         let db = &db;
         async move {
-            db.with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
-                Box::pin(async move {
-                    Ok(user_profiles::user_profile_upsert()
-                        .bind(
-                            tx,
-                            &ada.id,
-                            &Some(bio),
-                            &None::<&str>,
-                            &Some(url),
-                            &json!({}),
-                            &json!({"theme": "dark"}),
-                        )
-                        .one()
-                        .await?)
-                })
+            db.with_tenant(DbRole::App, Tenant::user(ada.id), async |tx| {
+                Ok(user_profiles::user_profile_upsert()
+                    .bind(
+                        tx,
+                        &ada.id,
+                        &Some(bio),
+                        &None::<&str>,
+                        &Some(url),
+                        &json!({}),
+                        &json!({"theme": "dark"}),
+                    )
+                    .one()
+                    .await?)
             })
             .await
         }
@@ -338,12 +329,10 @@ async fn profiles_are_one_per_user_and_cascade_with_it() {
     let err = upsert("third", "javascript:alert(1)").await.unwrap_err();
     assert_eq!(err.constraint(), Some("user_profiles_website_url_format"));
     // A user deletes its own account; the profile goes with it.
-    db.with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
-        Box::pin(async move {
-            tx.execute("DELETE FROM identity.users WHERE id = $1", &[&ada.id])
-                .await?;
-            Ok(())
-        })
+    db.with_tenant(DbRole::App, Tenant::user(ada.id), async |tx| {
+        tx.execute("DELETE FROM identity.users WHERE id = $1", &[&ada.id])
+            .await?;
+        Ok(())
     })
     .await
     .unwrap();
@@ -358,21 +347,19 @@ async fn token_hashes_are_unique_and_sha256_sized() {
     let session = |hash: Vec<u8>| {
         let db = &db;
         async move {
-            db.with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
-                Box::pin(async move {
-                    Ok(sessions::session_create()
-                        .bind(
-                            tx,
-                            &ada.id,
-                            &hash,
-                            &None::<&str>,
-                            &None::<std::net::IpAddr>,
-                            &None::<&str>,
-                            &3600.0,
-                        )
-                        .one()
-                        .await?)
-                })
+            db.with_tenant(DbRole::App, Tenant::user(ada.id), async |tx| {
+                Ok(sessions::session_create()
+                    .bind(
+                        tx,
+                        &ada.id,
+                        &hash,
+                        &None::<&str>,
+                        &None::<std::net::IpAddr>,
+                        &None::<&str>,
+                        &3600.0,
+                    )
+                    .one()
+                    .await?)
             })
             .await
         }
@@ -389,22 +376,20 @@ async fn token_hashes_are_unique_and_sha256_sized() {
     let key = |prefix: &'static str, hash: Vec<u8>| {
         let db = &db;
         async move {
-            db.with_tenant(DbRole::App, acme.tenant(), |tx| {
-                Box::pin(async move {
-                    Ok(api_keys::api_key_create()
-                        .bind(
-                            tx,
-                            &None::<Uuid>,
-                            &"ci",
-                            &prefix,
-                            &hash,
-                            &&["read"][..],
-                            &None::<i32>,
-                            &None::<chrono::DateTime<chrono::FixedOffset>>,
-                        )
-                        .one()
-                        .await?)
-                })
+            db.with_tenant(DbRole::App, acme.tenant(), async |tx| {
+                Ok(api_keys::api_key_create()
+                    .bind(
+                        tx,
+                        &None::<Uuid>,
+                        &"ci",
+                        &prefix,
+                        &hash,
+                        &&["read"][..],
+                        &None::<i32>,
+                        &None::<chrono::DateTime<chrono::FixedOffset>>,
+                    )
+                    .one()
+                    .await?)
             })
             .await
         }
@@ -444,13 +429,8 @@ async fn invite(
 
 /// Accepts `token` as the signed-in user `user_id`.
 async fn accept(db: &TestDb, user_id: Uuid, token: &str) -> Option<identity::AcceptedInvitation> {
-    let token = token.to_owned();
-    db.with_tenant(DbRole::App, Tenant::user(user_id), |tx| {
-        Box::pin(async move {
-            accept_invitation(tx, &token)
-                .await
-                .map_err(common::database)
-        })
+    db.with_tenant(DbRole::App, Tenant::user(user_id), async |tx| {
+        accept_invitation(tx, token).await.map_err(common::database)
     })
     .await
     .unwrap()
@@ -477,13 +457,11 @@ async fn an_invitation_is_accepted_once_by_its_token() {
     assert_eq!(accepted.organization_id, acme.organization_id);
     assert_eq!(accepted.role, MemberRole::Member);
     let member = db
-        .with_tenant(DbRole::App, acme.tenant(), |tx| {
-            Box::pin(async move {
-                Ok(organization_members::organization_member_get()
-                    .bind(tx, &accepted.member_id)
-                    .one()
-                    .await?)
-            })
+        .with_tenant(DbRole::App, acme.tenant(), async |tx| {
+            Ok(organization_members::organization_member_get()
+                .bind(tx, &accepted.member_id)
+                .one()
+                .await?)
         })
         .await
         .unwrap();
@@ -544,9 +522,10 @@ async fn sessions_rotate_revoke_and_expire() {
         .unwrap();
 
     // Revoking one session ends its token.
-    let session_id = issued.session.id;
-    db.with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
-        Box::pin(async move { Ok(sessions::session_revoke().bind(tx, &session_id).await?) })
+    db.with_tenant(DbRole::App, Tenant::user(ada.id), async |tx| {
+        Ok(sessions::session_revoke()
+            .bind(tx, &issued.session.id)
+            .await?)
     })
     .await
     .unwrap();
@@ -561,24 +540,20 @@ async fn sessions_rotate_revoke_and_expire() {
     let a = create(hour).await;
     let b = create(hour).await;
     let active = db
-        .with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
-            Box::pin(async move {
-                Ok(sessions::session_list_active_by_user()
-                    .bind(tx, &ada.id)
-                    .all()
-                    .await?)
-            })
+        .with_tenant(DbRole::App, Tenant::user(ada.id), async |tx| {
+            Ok(sessions::session_list_active_by_user()
+                .bind(tx, &ada.id)
+                .all()
+                .await?)
         })
         .await
         .unwrap();
     assert_eq!(active.len(), 2);
     let revoked = db
-        .with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
-            Box::pin(async move {
-                Ok(sessions::session_revoke_all_for_user()
-                    .bind(tx, &ada.id)
-                    .await?)
-            })
+        .with_tenant(DbRole::App, Tenant::user(ada.id), async |tx| {
+            Ok(sessions::session_revoke_all_for_user()
+                .bind(tx, &ada.id)
+                .await?)
         })
         .await
         .unwrap();
@@ -638,10 +613,12 @@ async fn api_keys_authenticate_only_while_live() {
         assert_eq!(principal.organization_id, org);
         assert_eq!(principal.scopes, ["read", "write"]);
     }
-    let key_id = issued.key.id;
     let key = db
-        .with_tenant(DbRole::App, acme.tenant(), |tx| {
-            Box::pin(async move { Ok(api_keys::api_key_get().bind(tx, &key_id).one().await?) })
+        .with_tenant(DbRole::App, acme.tenant(), async |tx| {
+            Ok(api_keys::api_key_get()
+                .bind(tx, &issued.key.id)
+                .one()
+                .await?)
         })
         .await
         .unwrap();
@@ -661,8 +638,8 @@ async fn api_keys_authenticate_only_while_live() {
     }
 
     // Revoked.
-    db.with_tenant(DbRole::App, acme.tenant(), |tx| {
-        Box::pin(async move { Ok(api_keys::api_key_revoke().bind(tx, &key_id).await?) })
+    db.with_tenant(DbRole::App, acme.tenant(), async |tx| {
+        Ok(api_keys::api_key_revoke().bind(tx, &issued.key.id).await?)
     })
     .await
     .unwrap();
@@ -746,8 +723,8 @@ async fn repeated_failed_logins_lock_the_account_until_the_window_ends() {
         LoginOutcome::Authenticated { user_id: ada.id }
     );
     let after = db
-        .with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
-            Box::pin(async move { Ok(users::user_get().bind(tx, &ada.id).one().await?) })
+        .with_tenant(DbRole::App, Tenant::user(ada.id), async |tx| {
+            Ok(users::user_get().bind(tx, &ada.id).one().await?)
         })
         .await
         .unwrap();

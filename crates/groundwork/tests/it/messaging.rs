@@ -147,8 +147,8 @@ async fn failures_back_off_then_go_to_dead_letter_and_can_be_redriven() {
     let client = db.pool(DbRole::Relay).get().await.unwrap();
     // The tenant sees its message's delivery state.
     let get = || {
-        db.with_tenant(DbRole::App, Tenant::organization(org), move |tx| {
-            Box::pin(async move { Ok(outbox_message_get().bind(tx, &id).one().await?) })
+        db.with_tenant(DbRole::App, Tenant::organization(org), async |tx| {
+            Ok(outbox_message_get().bind(tx, &id).one().await?)
         })
     };
     let mut delays = Vec::new();

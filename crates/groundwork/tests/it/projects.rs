@@ -257,10 +257,9 @@ async fn refused(w: &World, tenant: Tenant, sql: &str) -> Error {
     for t in tables {
         before.push(w.db.count(t).await);
     }
-    let sql = sql.to_owned();
     let err =
-        w.db.with_tenant(DbRole::App, tenant, |tx| {
-            Box::pin(async move { Ok(tx.batch_execute(&sql).await?) })
+        w.db.with_tenant(DbRole::App, tenant, async |tx| {
+            Ok(tx.batch_execute(sql).await?)
         })
         .await
         .expect_err("refused");
@@ -460,9 +459,9 @@ async fn cycles_of_dependencies_and_parents_are_refused_at_any_length() {
     }
     // step 0 <- 1 <- 2 <- 3 <- 4 (each depends on the one before).
     for pair in chain.windows(2) {
-        w.db.with_tenant(DbRole::App, me, |tx| {
-            let (task, on) = (pair[1], pair[0]);
-            Box::pin(async move { add_dependency(tx, task, on, DependencyType::RelatesTo).await })
+        let (task, on) = (pair[1], pair[0]);
+        w.db.with_tenant(DbRole::App, me, async |tx| {
+            add_dependency(tx, task, on, DependencyType::RelatesTo).await
         })
         .await
         .unwrap();
@@ -473,8 +472,8 @@ async fn cycles_of_dependencies_and_parents_are_refused_at_any_length() {
         (chain[2], chain[3]),
     ] {
         let err =
-            w.db.with_tenant(DbRole::App, me, |tx| {
-                Box::pin(async move { add_dependency(tx, task, on, DependencyType::Blocks).await })
+            w.db.with_tenant(DbRole::App, me, async |tx| {
+                add_dependency(tx, task, on, DependencyType::Blocks).await
             })
             .await
             .unwrap_err();
@@ -513,17 +512,16 @@ async fn cycles_of_dependencies_and_parents_are_refused_at_any_length() {
 
 /// Runs `sql` as `tenant` and commits; it must succeed.
 async fn attempt_ok(w: &World, tenant: Tenant, sql: &str) {
-    let sql = sql.to_owned();
-    w.db.with_tenant(DbRole::App, tenant, |tx| {
-        Box::pin(async move { Ok(tx.batch_execute(&sql).await?) })
+    w.db.with_tenant(DbRole::App, tenant, async |tx| {
+        Ok(tx.batch_execute(sql).await?)
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));
 }
 
 async fn get_task(w: &World, tenant: Tenant, id: Uuid) -> tasks::Task {
-    w.db.with_tenant(DbRole::App, tenant, |tx| {
-        Box::pin(async move { Ok(tasks::task_get().bind(tx, &id).one().await?) })
+    w.db.with_tenant(DbRole::App, tenant, async |tx| {
+        Ok(tasks::task_get().bind(tx, &id).one().await?)
     })
     .await
     .unwrap()
@@ -535,9 +533,7 @@ async fn a_task_is_done_only_when_its_blockers_are_and_progress_counts_it() {
     let me = w.acting(w.owner);
     let task = w.task;
     let complete = |id: Uuid| {
-        w.db.with_tenant(DbRole::App, me, move |tx| {
-            Box::pin(async move { complete_task(tx, id).await })
-        })
+        w.db.with_tenant(DbRole::App, me, async move |tx| complete_task(tx, id).await)
     };
     let err = complete(task).await.unwrap_err();
     assert!(matches!(err, Error::Blocked(_)), "{err:?}");
@@ -574,12 +570,9 @@ async fn a_task_is_done_only_when_its_blockers_are_and_progress_counts_it() {
     assert_eq!(get_task(&w, me, task).await.completed_at, None);
     complete(w.spare).await.unwrap();
     let progress =
-        w.db.with_tenant(DbRole::App, me, |tx| {
-            let project = w.project;
-            Box::pin(async move { progress(tx, project).await })
-        })
-        .await
-        .unwrap();
+        w.db.with_tenant(DbRole::App, me, async |tx| progress(tx, w.project).await)
+            .await
+            .unwrap();
     assert_eq!(
         (progress.tasks, progress.done, progress.cancelled),
         (3, 1, 1)
@@ -593,8 +586,8 @@ async fn documents_keep_every_version_and_publishing_stamps_the_time() {
     let me = w.acting(w.member);
     let doc = w.document;
     for (content, summary) in [("v2", Some("second")), ("v3", None)] {
-        w.db.with_tenant(DbRole::App, me, |tx| {
-            Box::pin(async move { edit_document(tx, doc, content, summary).await })
+        w.db.with_tenant(DbRole::App, me, async |tx| {
+            edit_document(tx, doc, content, summary).await
         })
         .await
         .unwrap()
@@ -608,15 +601,13 @@ async fn documents_keep_every_version_and_publishing_stamps_the_time() {
     )
     .await;
     let (document, versions) =
-        w.db.with_tenant(DbRole::App, me, |tx| {
-            Box::pin(async move {
-                let d = documents::document_get().bind(tx, &doc).one().await?;
-                let v = document_versions::document_version_list()
-                    .bind(tx, &doc, &10)
-                    .all()
-                    .await?;
-                Ok((d, v))
-            })
+        w.db.with_tenant(DbRole::App, me, async |tx| {
+            let d = documents::document_get().bind(tx, &doc).one().await?;
+            let v = document_versions::document_version_list()
+                .bind(tx, &doc, &10)
+                .all()
+                .await?;
+            Ok((d, v))
         })
         .await
         .unwrap();
@@ -631,13 +622,11 @@ async fn documents_keep_every_version_and_publishing_stamps_the_time() {
     assert_eq!(versions[1].change_summary.as_deref(), Some("second"));
     assert_eq!(versions[0].author_id, w.member);
     let published =
-        w.db.with_tenant(DbRole::App, me, |tx| {
-            Box::pin(async move {
-                Ok(documents::document_set_status()
-                    .bind(tx, &DocumentStatus::Published, &doc)
-                    .one()
-                    .await?)
-            })
+        w.db.with_tenant(DbRole::App, me, async |tx| {
+            Ok(documents::document_set_status()
+                .bind(tx, &DocumentStatus::Published, &doc)
+                .one()
+                .await?)
         })
         .await
         .unwrap();
@@ -649,14 +638,11 @@ async fn an_archived_project_is_read_only_until_restored() {
     let w = world().await;
     let (admin, member) = (w.acting(w.admin), w.acting(w.member));
     let set_status = |tenant: Tenant, status: ProjectStatus| {
-        let project = w.project;
-        w.db.with_tenant(DbRole::App, tenant, move |tx| {
-            Box::pin(async move {
-                Ok(projects::project_set_status()
-                    .bind(tx, &status, &project)
-                    .one()
-                    .await?)
-            })
+        w.db.with_tenant(DbRole::App, tenant, async move |tx| {
+            Ok(projects::project_set_status()
+                .bind(tx, &status, &w.project)
+                .one()
+                .await?)
         })
     };
     let archived = set_status(admin, ProjectStatus::Archived).await.unwrap();
@@ -753,10 +739,8 @@ async fn twenty_concurrent_edges_over_a_random_graph_never_close_a_cycle() {
             let (task, on) = (nodes[a], nodes[if a == b { (b + 1) % 6 } else { b }]);
             let db = w.db.clone();
             attempts.push(tokio::spawn(async move {
-                db.with_tenant(DbRole::App, me, |tx| {
-                    Box::pin(
-                        async move { add_dependency(tx, task, on, DependencyType::Blocks).await },
-                    )
+                db.with_tenant(DbRole::App, me, async |tx| {
+                    add_dependency(tx, task, on, DependencyType::Blocks).await
                 })
                 .await
             }));
@@ -801,8 +785,8 @@ async fn concurrent_document_edits_leave_versions_without_gaps() {
         );
         edits.push(tokio::spawn(async move {
             let content = format!("edit {i}");
-            db.with_tenant(DbRole::App, tenant, |tx| {
-                Box::pin(async move { edit_document(tx, doc, &content, None).await })
+            db.with_tenant(DbRole::App, tenant, async |tx| {
+                edit_document(tx, doc, &content, None).await
             })
             .await
             .unwrap()
@@ -863,20 +847,18 @@ async fn the_board_ready_tasks_blockers_documents_and_my_tasks() {
     let mut cursor: Option<(TaskPriority, Uuid)> = None;
     loop {
         let page =
-            w.db.with_tenant(DbRole::App, me, |tx| {
-                Box::pin(async move {
-                    Ok(tasks::task_board()
-                        .bind(
-                            tx,
-                            &p,
-                            &Some(TaskStatus::Pending),
-                            &cursor.map(|c| c.1),
-                            &cursor.map(|c| c.0),
-                            &7,
-                        )
-                        .all()
-                        .await?)
-                })
+            w.db.with_tenant(DbRole::App, me, async |tx| {
+                Ok(tasks::task_board()
+                    .bind(
+                        tx,
+                        &p,
+                        &Some(TaskStatus::Pending),
+                        &cursor.map(|c| c.1),
+                        &cursor.map(|c| c.0),
+                        &7,
+                    )
+                    .all()
+                    .await?)
             })
             .await
             .unwrap();
@@ -906,24 +888,21 @@ async fn the_board_ready_tasks_blockers_documents_and_my_tasks() {
         chain.push(w.db.insert((me, task)).await.id);
     }
     let (ready, blockers, shallow, dependents) =
-        w.db.with_tenant(DbRole::App, me, |tx| {
-            let chain = chain.clone();
-            Box::pin(async move {
-                let ready = tasks::task_list_ready()
-                    .bind(tx, &p, &None::<Uuid>, &1000)
-                    .all()
-                    .await?;
-                let blockers = tasks::task_blockers()
-                    .bind(tx, &chain[3], &50)
-                    .all()
-                    .await?;
-                let shallow = tasks::task_blockers().bind(tx, &chain[3], &2).all().await?;
-                let dependents = tasks::task_dependents()
-                    .bind(tx, &chain[0], &50)
-                    .all()
-                    .await?;
-                Ok((ready, blockers, shallow, dependents))
-            })
+        w.db.with_tenant(DbRole::App, me, async |tx| {
+            let ready = tasks::task_list_ready()
+                .bind(tx, &p, &None::<Uuid>, &1000)
+                .all()
+                .await?;
+            let blockers = tasks::task_blockers()
+                .bind(tx, &chain[3], &50)
+                .all()
+                .await?;
+            let shallow = tasks::task_blockers().bind(tx, &chain[3], &2).all().await?;
+            let dependents = tasks::task_dependents()
+                .bind(tx, &chain[0], &50)
+                .all()
+                .await?;
+            Ok((ready, blockers, shallow, dependents))
         })
         .await
         .unwrap();
@@ -940,13 +919,11 @@ async fn the_board_ready_tasks_blockers_documents_and_my_tasks() {
     // Documents with their latest version.
     edit(&w, me, w.document, "v2").await;
     let listed =
-        w.db.with_tenant(DbRole::App, me, |tx| {
-            Box::pin(async move {
-                Ok(documents::document_list_with_latest_version()
-                    .bind(tx, &p, &None::<Uuid>, &10)
-                    .all()
-                    .await?)
-            })
+        w.db.with_tenant(DbRole::App, me, async |tx| {
+            Ok(documents::document_list_with_latest_version()
+                .bind(tx, &p, &None::<Uuid>, &10)
+                .all()
+                .await?)
         })
         .await
         .unwrap();
@@ -971,13 +948,11 @@ async fn the_board_ready_tasks_blockers_documents_and_my_tasks() {
             .await;
     }
     let mine =
-        w.db.with_tenant(DbRole::App, member, |tx| {
-            Box::pin(async move {
-                Ok(tasks::task_list_open_for_me()
-                    .bind(tx, &None::<Uuid>, &100)
-                    .all()
-                    .await?)
-            })
+        w.db.with_tenant(DbRole::App, member, async |tx| {
+            Ok(tasks::task_list_open_for_me()
+                .bind(tx, &None::<Uuid>, &100)
+                .all()
+                .await?)
         })
         .await
         .unwrap();
@@ -987,8 +962,8 @@ async fn the_board_ready_tasks_blockers_documents_and_my_tasks() {
 }
 
 async fn edit(w: &World, tenant: Tenant, document: Uuid, content: &'static str) {
-    w.db.with_tenant(DbRole::App, tenant, |tx| {
-        Box::pin(async move { edit_document(tx, document, content, None).await })
+    w.db.with_tenant(DbRole::App, tenant, async |tx| {
+        edit_document(tx, document, content, None).await
     })
     .await
     .unwrap();

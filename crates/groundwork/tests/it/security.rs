@@ -33,11 +33,8 @@ use crate::common;
 
 /// Runs `sql` as `role` acting for `tenant`; the error, if any.
 async fn run_sql(db: &TestDb, role: DbRole, tenant: Tenant, sql: &str) -> Result<(), Error> {
-    let sql = sql.to_owned();
-    db.with_tenant(role, tenant, |tx| {
-        Box::pin(async move { Ok(tx.batch_execute(&sql).await?) })
-    })
-    .await
+    db.with_tenant(role, tenant, async |tx| Ok(tx.batch_execute(sql).await?))
+        .await
 }
 
 fn assert_denied(result: Result<(), Error>, what: &str) {
@@ -70,36 +67,34 @@ async fn owner_sql(db: &TestDb, sql: &str, id: Uuid) {
 async fn the_application_and_readonly_roles_read_events_of_their_tenant_only() {
     let db = TestDb::new().await;
     let [a, b] = db.tenants().await;
-    db.with_tenant(DbRole::App, a.tenant(), |tx| {
-        Box::pin(async move {
-            append(
-                tx,
-                &[NewEvent::new("Opened", json!({})).tagged(["x"])],
-                None,
-            )
-            .await
-        })
+    db.with_tenant(DbRole::App, a.tenant(), async |tx| {
+        append(
+            tx,
+            &[NewEvent::new("Opened", json!({})).tagged(["x"])],
+            None,
+        )
+        .await
     })
     .await
     .unwrap();
     for role in [DbRole::App, DbRole::Readonly] {
         let events = db
-            .with_tenant(role, a.tenant(), |tx| {
-                Box::pin(async move { read(tx, &Query::all(), 0, None).await })
+            .with_tenant(role, a.tenant(), async |tx| {
+                read(tx, &Query::all(), 0, None).await
             })
             .await
             .unwrap();
         assert_eq!(events.len(), 1, "{role:?}");
         let theirs = db
-            .with_tenant(role, b.tenant(), |tx| {
-                Box::pin(async move { read(tx, &Query::all(), 0, None).await })
+            .with_tenant(role, b.tenant(), async |tx| {
+                read(tx, &Query::all(), 0, None).await
             })
             .await
             .unwrap();
         assert!(theirs.is_empty(), "{role:?} of another tenant");
         let nobodys = db
-            .with_tenant(role, Tenant::default(), |tx| {
-                Box::pin(async move { read(tx, &Query::all(), 0, None).await })
+            .with_tenant(role, Tenant::default(), async |tx| {
+                read(tx, &Query::all(), 0, None).await
             })
             .await
             .unwrap();
@@ -153,8 +148,8 @@ async fn streams_are_per_tenant() {
     append_as(a, "cart", 2).await.unwrap();
     for (t, versions) in [(a, vec![1, 2, 3]), (b, vec![1])] {
         let events = db
-            .with_tenant(DbRole::App, t.tenant(), |tx| {
-                Box::pin(async move { read_stream(tx, stream, 0).await })
+            .with_tenant(DbRole::App, t.tenant(), async |tx| {
+                read_stream(tx, stream, 0).await
             })
             .await
             .unwrap();
@@ -184,13 +179,11 @@ async fn a_tenant_cannot_attach_another_tenants_user_or_read_user_secrets() {
 
     // B attaching A's user to its organization is refused.
     let err = db
-        .with_tenant(DbRole::App, b.tenant(), |tx| {
-            Box::pin(async move {
-                Ok(organization_members::organization_member_add()
-                    .bind(tx, &ada, &MemberRole::Member, &json!({}))
-                    .one()
-                    .await?)
-            })
+        .with_tenant(DbRole::App, b.tenant(), async |tx| {
+            Ok(organization_members::organization_member_add()
+                .bind(tx, &ada, &MemberRole::Member, &json!({}))
+                .one()
+                .await?)
         })
         .await
         .unwrap_err();
@@ -235,15 +228,13 @@ async fn a_tenant_cannot_attach_another_tenants_user_or_read_user_secrets() {
     .await
     .unwrap();
     let (seen, directory) = db
-        .with_tenant(DbRole::App, b.tenant(), |tx| {
-            Box::pin(async move {
-                let seen = users::user_get().bind(tx, &ada).opt().await?;
-                let directory = member_directory::member_directory_list()
-                    .bind(tx, &None::<Uuid>, &100)
-                    .all()
-                    .await?;
-                Ok((seen, directory))
-            })
+        .with_tenant(DbRole::App, b.tenant(), async |tx| {
+            let seen = users::user_get().bind(tx, &ada).opt().await?;
+            let directory = member_directory::member_directory_list()
+                .bind(tx, &None::<Uuid>, &100)
+                .all()
+                .await?;
+            Ok((seen, directory))
         })
         .await
         .unwrap();
@@ -283,26 +274,21 @@ async fn a_tenant_cannot_attach_another_tenants_user_or_read_user_secrets() {
             NewInvitation::new("carol@example.com", MemberRole::Member).invited_by(a.user_id),
         ))
         .await;
-    let token = invitation.token.clone();
-    db.with_tenant(DbRole::App, Tenant::user(carol), |tx| {
-        Box::pin(async move {
-            groundwork::identity::accept_invitation(tx, &token)
-                .await
-                .map_err(common::database)
-        })
+    db.with_tenant(DbRole::App, Tenant::user(carol), async |tx| {
+        groundwork::identity::accept_invitation(tx, &invitation.token)
+            .await
+            .map_err(common::database)
     })
     .await
     .unwrap()
     .expect("carol accepts");
     let (directory, carol_row) = db
-        .with_tenant(DbRole::App, a.tenant(), |tx| {
-            Box::pin(async move {
-                let directory = member_directory::member_directory_list()
-                    .bind(tx, &None::<Uuid>, &100)
-                    .all()
-                    .await?;
-                Ok((directory, users::user_get().bind(tx, &carol).opt().await?))
-            })
+        .with_tenant(DbRole::App, a.tenant(), async |tx| {
+            let directory = member_directory::member_directory_list()
+                .bind(tx, &None::<Uuid>, &100)
+                .all()
+                .await?;
+            Ok((directory, users::user_get().bind(tx, &carol).opt().await?))
         })
         .await
         .unwrap();
@@ -516,27 +502,21 @@ async fn definer_functions_check_user_and_organization_state_and_clamp_expiries(
             .unwrap()
             .is_none()
     );
-    let token = invitation.token.clone();
     let accepted = db
-        .with_tenant(DbRole::App, Tenant::user(bob), |tx| {
-            Box::pin(async move {
-                groundwork::identity::accept_invitation(tx, &token)
-                    .await
-                    .map_err(common::database)
-            })
+        .with_tenant(DbRole::App, Tenant::user(bob), async |tx| {
+            groundwork::identity::accept_invitation(tx, &invitation.token)
+                .await
+                .map_err(common::database)
         })
         .await
         .unwrap();
     assert!(accepted.is_none());
-    let member_id = invitation.member.id;
     let member = db
-        .with_tenant(DbRole::App, a.tenant(), |tx| {
-            Box::pin(async move {
-                Ok(organization_members::organization_member_get()
-                    .bind(tx, &member_id)
-                    .one()
-                    .await?)
-            })
+        .with_tenant(DbRole::App, a.tenant(), async |tx| {
+            Ok(organization_members::organization_member_get()
+                .bind(tx, &invitation.member.id)
+                .one()
+                .await?)
         })
         .await
         .unwrap();
@@ -589,8 +569,8 @@ async fn the_outbox_takes_only_business_columns_within_bounds() {
     ];
     for (message, constraint) in cases {
         let err = db
-            .with_tenant(DbRole::App, a.tenant(), |tx| {
-                Box::pin(async move { enqueue(tx, &message).await })
+            .with_tenant(DbRole::App, a.tenant(), async |tx| {
+                enqueue(tx, &message).await
             })
             .await
             .unwrap_err();
@@ -622,8 +602,8 @@ async fn an_undeliverable_message_holds_only_its_own_tenants_partition() {
             NewMessage::new("orders", json!({"n": "b1"})).partition("p"),
         ),
     ] {
-        db.with_tenant(DbRole::App, t.tenant(), |tx| {
-            Box::pin(async move { enqueue(tx, &message).await })
+        db.with_tenant(DbRole::App, t.tenant(), async |tx| {
+            enqueue(tx, &message).await
         })
         .await
         .unwrap();
@@ -697,13 +677,11 @@ async fn an_undeliverable_message_holds_only_its_own_tenants_partition() {
 
 /// The error of appending `events` (raw JSON) as `tenant`.
 async fn append_error(db: &TestDb, tenant: Tenant, events: serde_json::Value) -> Error {
-    db.with_tenant(DbRole::App, tenant, |tx| {
-        Box::pin(async move {
-            Ok(groundwork::queries::eventstore::events::event_append()
-                .bind(tx, &events, &None::<serde_json::Value>)
-                .one()
-                .await?)
-        })
+    db.with_tenant(DbRole::App, tenant, async |tx| {
+        Ok(groundwork::queries::eventstore::events::event_append()
+            .bind(tx, &events, &None::<serde_json::Value>)
+            .one()
+            .await?)
     })
     .await
     .unwrap_err()
@@ -769,13 +747,11 @@ async fn appends_are_limited_with_clear_errors() {
         .map(|i| json!({"tags": [format!("t{i}")]}))
         .collect();
     let err = db
-        .with_tenant(DbRole::App, a.tenant(), |tx| {
-            Box::pin(async move {
-                Ok(groundwork::queries::eventstore::events::event_read()
-                    .bind(tx, &json!({"items": items}), &0, &None::<i32>)
-                    .all()
-                    .await?)
-            })
+        .with_tenant(DbRole::App, a.tenant(), async |tx| {
+            Ok(groundwork::queries::eventstore::events::event_read()
+                .bind(tx, &json!({"items": items}), &0, &None::<i32>)
+                .all()
+                .await?)
         })
         .await
         .unwrap_err();
@@ -805,16 +781,13 @@ async fn advisory_locks(db: &TestDb, tx: &deadpool_postgres::Transaction<'_>) ->
 
 /// A decision of tenant `t` about `course`, committed.
 async fn decide(db: &TestDb, t: TestTenant, course: &str) -> Result<i64, Error> {
-    let course = course.to_owned();
-    db.with_tenant(DbRole::App, t.tenant(), |tx| {
-        Box::pin(async move {
-            let condition = AppendCondition {
-                fail_if_events_match: Query::item(["Enrolled"], [format!("course:{course}")]),
-                after: None,
-            };
-            let event = NewEvent::new("Enrolled", json!({})).tagged([format!("course:{course}")]);
-            append(tx, &[event], Some(&condition)).await
-        })
+    db.with_tenant(DbRole::App, t.tenant(), async |tx| {
+        let condition = AppendCondition {
+            fail_if_events_match: Query::item(["Enrolled"], [format!("course:{course}")]),
+            after: None,
+        };
+        let event = NewEvent::new("Enrolled", json!({})).tagged([format!("course:{course}")]);
+        append(tx, &[event], Some(&condition)).await
     })
     .await
 }
@@ -878,8 +851,8 @@ async fn advisory_locks_are_out_of_reach_and_horizons_are_per_tenant() {
         .unwrap();
     let position = decide(&db, a, "7").await.unwrap();
     let seen = db
-        .with_tenant(DbRole::App, a.tenant(), |tx| {
-            Box::pin(async move { read(tx, &Query::all(), 0, None).await })
+        .with_tenant(DbRole::App, a.tenant(), async |tx| {
+            read(tx, &Query::all(), 0, None).await
         })
         .await
         .unwrap();
@@ -909,15 +882,15 @@ async fn the_horizon_holds_across_the_32_bit_wrap() {
         .unwrap();
     // Later appends of the tenant cross 2^32 and commit first.
     for _ in 0..10 {
-        db.with_tenant(DbRole::App, a.tenant(), |tx| {
-            Box::pin(async move { append(tx, &[NewEvent::new("Late", json!({}))], None).await })
+        db.with_tenant(DbRole::App, a.tenant(), async |tx| {
+            append(tx, &[NewEvent::new("Late", json!({}))], None).await
         })
         .await
         .unwrap();
     }
     let read_all = || async {
-        db.with_tenant(DbRole::App, a.tenant(), |tx| {
-            Box::pin(async move { read(tx, &Query::all(), 0, None).await })
+        db.with_tenant(DbRole::App, a.tenant(), async |tx| {
+            read(tx, &Query::all(), 0, None).await
         })
         .await
         .unwrap()
@@ -964,8 +937,8 @@ async fn notifications_reveal_nothing_across_tenants() {
     let channel = |t: Tenant| {
         let db = &db;
         async move {
-            db.with_tenant(DbRole::App, t, |tx| {
-                Box::pin(async move { Ok(subscription_channel().bind(tx).one().await?) })
+            db.with_tenant(DbRole::App, t, async |tx| {
+                Ok(subscription_channel().bind(tx).one().await?)
             })
             .await
         }
