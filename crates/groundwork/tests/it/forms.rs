@@ -11,8 +11,7 @@ use groundwork::Error;
 use groundwork::client::Params;
 use groundwork::error::ValidationError;
 use groundwork::queries::forms::form_definitions::{
-    FormDefinition, FormDefinitionCreateParams, FormDefinitionListParams,
-    FormDefinitionUpdateParams, form_definition_archive, form_definition_create,
+    FormDefinition, FormDefinitionListParams, FormDefinitionUpdateParams, form_definition_archive,
     form_definition_get, form_definition_list, form_definition_new_version,
     form_definition_publish, form_definition_update,
 };
@@ -25,6 +24,7 @@ use groundwork::queries::forms::form_submissions::{
     form_submission_update_data,
 };
 use groundwork::tenant::Tenant;
+use groundwork_testing::fixtures::{FormFixture, SubmissionFixture};
 use groundwork_testing::{DbRole, TestDb};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -55,54 +55,9 @@ where
     db.with_tenant(DbRole::App, tenant, work).await
 }
 
-async fn create(
-    db: &TestDb,
-    tenant: Tenant,
-    name: &str,
-    definition: Value,
-) -> Result<FormDefinition, Error> {
-    act(db, tenant, async |tx| {
-        Ok(form_definition_create()
-            .params(
-                tx,
-                &FormDefinitionCreateParams {
-                    name,
-                    definition: &definition,
-                    assert_formats: false,
-                },
-            )
-            .one()
-            .await?)
-    })
-    .await
-}
-
 async fn publish(db: &TestDb, tenant: Tenant, id: Uuid) -> Result<FormDefinition, Error> {
     act(db, tenant, async |tx| {
         Ok(form_definition_publish().bind(tx, &id).one().await?)
-    })
-    .await
-}
-
-async fn submit(
-    db: &TestDb,
-    tenant: Tenant,
-    form: Uuid,
-    data: Value,
-    status: &str,
-) -> Result<FormSubmission, Error> {
-    act(db, tenant, async |tx| {
-        Ok(form_submission_create()
-            .params(
-                tx,
-                &FormSubmissionCreateParams {
-                    form_definition_id: form,
-                    data: &data,
-                    status,
-                },
-            )
-            .one()
-            .await?)
     })
     .await
 }
@@ -190,9 +145,13 @@ async fn two_tenants() -> (Arc<TestDb>, Tenant, Tenant) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_definition_goes_draft_active_archived_and_only_a_draft_changes() {
     let (db, a, _) = two_tenants().await;
-    let v1 = create(&db, a, "Service request", service_request())
-        .await
-        .unwrap();
+    let v1 = db
+        .insert(
+            FormFixture::new(a)
+                .name("Service request")
+                .definition(service_request()),
+        )
+        .await;
     assert_eq!(
         (v1.version, v1.status.as_str(), v1.revision),
         (1, "draft", 1)
@@ -381,9 +340,7 @@ async fn definitions_are_created_as_drafts_with_names_of_1_to_100_characters() {
         assert_eq!(err.constraint(), constraint, "{err}");
     }
     // 100 characters (of any width) is fine; version 1 of a name is unique.
-    create(&db, a, &"é".repeat(100), simple(json!(true)))
-        .await
-        .unwrap();
+    db.insert(FormFixture::new(a).name("é".repeat(100))).await;
     let dup = format!(
         "INSERT INTO forms.form_definitions (name, version, definition) VALUES ('{}', 1, '{{\"schema\": true}}')",
         "é".repeat(100)
@@ -408,7 +365,10 @@ async fn definitions_are_created_as_drafts_with_names_of_1_to_100_characters() {
     }
     // Oversized: refused before anything is parsed.
     let huge = simple(json!({"description": "x".repeat(600_000)}));
-    let err = create(&db, a, "Huge", huge).await.unwrap_err();
+    let err = db
+        .try_insert(FormFixture::new(a).definition(huge))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Invalid(_)), "{err}");
     assert_eq!(err.constraint(), Some("form_definitions_definition_size"));
     assert_eq!(db.count("forms.form_definitions").await, 1);
@@ -461,7 +421,8 @@ async fn a_schema_is_checked_when_saved_and_refused_with_the_path_of_the_problem
         (json!(3), ""),
     ];
     for (schema, path) in cases {
-        let err = create(&db, a, "Broken", simple(schema.clone()))
+        let err = db
+            .try_insert(FormFixture::new(a).schema(schema.clone()))
             .await
             .unwrap_err();
         assert!(matches!(err, Error::InvalidSchema(_)), "{schema}: {err}");
@@ -469,7 +430,10 @@ async fn a_schema_is_checked_when_saved_and_refused_with_the_path_of_the_problem
     }
     // A $ref loop that never reaches a value is refused too.
     let looping = json!({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"});
-    let err = create(&db, a, "Broken", simple(looping)).await.unwrap_err();
+    let err = db
+        .try_insert(FormFixture::new(a).schema(looping))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidSchema(_)), "{err}");
     // Annotations, x- extensions and recursion through a value are fine.
     let fine = json!({
@@ -479,7 +443,7 @@ async fn a_schema_is_checked_when_saved_and_refused_with_the_path_of_the_problem
         "type": "object",
         "properties": {"children": {"type": "array", "items": {"$ref": "#"}}, "when": {"format": "date", "default": "2026-01-01", "examples": ["2026-02-02"], "deprecated": false}},
     });
-    create(&db, a, "Tree", simple(fine)).await.unwrap();
+    db.insert(FormFixture::new(a).schema(fine)).await;
     assert_eq!(db.count("forms.form_definitions").await, 1);
     // An edit of a draft is checked the same way, and leaves the draft as it was.
     let tree = query_as_app::<Uuid>(
@@ -505,17 +469,24 @@ async fn a_schema_is_checked_when_saved_and_refused_with_the_path_of_the_problem
 
 /// An active service-request form of the shared fixtures.
 async fn active_form(db: &TestDb, tenant: Tenant) -> FormDefinition {
-    let form = create(db, tenant, "Service request", service_request())
-        .await
-        .unwrap();
-    publish(db, tenant, form.id).await.unwrap()
+    db.insert(
+        FormFixture::new(tenant)
+            .definition(service_request())
+            .published(),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submissions_are_validated_with_every_error_and_nothing_written() {
     let (db, a, _) = two_tenants().await;
     let form = active_form(&db, a).await;
-    let ok = submit(&db, a, form.id, fixture("typical.valid.json"), "submitted")
+    let ok = db
+        .try_insert(
+            SubmissionFixture::new(a, form.id)
+                .data(fixture("typical.valid.json"))
+                .status("submitted"),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -532,15 +503,14 @@ async fn submissions_are_validated_with_every_error_and_nothing_written() {
     assert!(ok.submitted_at.is_some());
 
     let before = db.count("eventstore.events").await;
-    let err = submit(
-        &db,
-        a,
-        form.id,
-        fixture("typical.invalid.json"),
-        "submitted",
-    )
-    .await
-    .unwrap_err();
+    let err = db
+        .try_insert(
+            SubmissionFixture::new(a, form.id)
+                .data(fixture("typical.invalid.json"))
+                .status("submitted"),
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::ValidationFailed(_)), "{err}");
     let errors = err.validation_errors();
     let at = |path: &str, keyword: &str| {
@@ -583,7 +553,10 @@ async fn submissions_are_validated_with_every_error_and_nothing_written() {
     // Oversized data is refused before validation.
     let mut huge = fixture("typical.valid.json");
     huge["description"] = json!("x".repeat(600_000));
-    let err = submit(&db, a, form.id, huge, "draft").await.unwrap_err();
+    let err = db
+        .try_insert(SubmissionFixture::new(a, form.id).data(huge))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Invalid(_)), "{err}");
     assert_eq!(err.constraint(), Some("form_submissions_data_size"));
     assert_eq!(db.count("forms.form_submissions").await, 1);
@@ -593,10 +566,7 @@ async fn submissions_are_validated_with_every_error_and_nothing_written() {
 async fn a_non_integer_priority_is_a_validation_error_on_priority() {
     let (db, a, _) = two_tenants().await;
     // A schema that says nothing about priority: the column's type still holds.
-    let form = create(&db, a, "Loose", simple(json!({"type": "object"})))
-        .await
-        .unwrap();
-    let form = publish(&db, a, form.id).await.unwrap();
+    let form = db.insert(FormFixture::new(a).published()).await;
     for priority in [
         json!("high"),
         json!(2.5),
@@ -604,15 +574,13 @@ async fn a_non_integer_priority_is_a_validation_error_on_priority() {
         json!(true),
         json!([1]),
     ] {
-        let err = submit(
-            &db,
-            a,
-            form.id,
-            json!({"title": "t", "priority": priority}),
-            "draft",
-        )
-        .await
-        .unwrap_err();
+        let err = db
+            .try_insert(
+                SubmissionFixture::new(a, form.id)
+                    .data(json!({"title": "t", "priority": priority})),
+            )
+            .await
+            .unwrap_err();
         assert!(
             matches!(err, Error::ValidationFailed(_)),
             "{priority}: {err}"
@@ -623,19 +591,13 @@ async fn a_non_integer_priority_is_a_validation_error_on_priority() {
     }
     assert_eq!(db.count("forms.form_submissions").await, 0);
     // A whole number written as 3.0 is an integer; no priority is fine.
-    let three = submit(
-        &db,
-        a,
-        form.id,
-        json!({"title": "t", "priority": 3.0}),
-        "draft",
-    )
-    .await
-    .unwrap();
+    let three = db
+        .insert(SubmissionFixture::new(a, form.id).data(json!({"title": "t", "priority": 3.0})))
+        .await;
     assert_eq!(three.priority, Some(3));
-    let none = submit(&db, a, form.id, json!({"title": {"nested": true}}), "draft")
-        .await
-        .unwrap();
+    let none = db
+        .insert(SubmissionFixture::new(a, form.id).data(json!({"title": {"nested": true}})))
+        .await;
     assert_eq!(
         (none.priority, none.title.as_deref()),
         (None, Some("{\"nested\": true}"))
@@ -644,7 +606,10 @@ async fn a_non_integer_priority_is_a_validation_error_on_priority() {
     let typical = active_form(&db, a).await;
     let mut data = fixture("typical.valid.json");
     data["priority"] = json!("urgent");
-    let err = submit(&db, a, typical.id, data, "draft").await.unwrap_err();
+    let err = db
+        .try_insert(SubmissionFixture::new(a, typical.id).data(data))
+        .await
+        .unwrap_err();
     assert!(
         err.validation_errors()
             .iter()
@@ -656,10 +621,9 @@ async fn a_non_integer_priority_is_a_validation_error_on_priority() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submissions_go_to_the_active_version_only() {
     let (db, a, _) = two_tenants().await;
-    let draft = create(&db, a, "Survey", simple(json!({"type": "object"})))
-        .await
-        .unwrap();
-    let err = submit(&db, a, draft.id, json!({}), "submitted")
+    let draft = db.insert(FormFixture::new(a).name("Survey")).await;
+    let err = db
+        .try_insert(SubmissionFixture::new(a, draft.id).status("submitted"))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::FormNotActive(_)), "{err}");
@@ -667,7 +631,8 @@ async fn submissions_go_to_the_active_version_only() {
     let v2 = new_version(&db, a, v1.id).await.unwrap();
     publish(&db, a, v2.id).await.unwrap();
     // Version 1 is archived now.
-    let err = submit(&db, a, v1.id, json!({}), "submitted")
+    let err = db
+        .try_insert(SubmissionFixture::new(a, v1.id).status("submitted"))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::FormNotActive(_)), "{err}");
@@ -692,7 +657,8 @@ async fn submissions_go_to_the_active_version_only() {
     let err = by_name("Nope").await.unwrap_err();
     assert!(matches!(err, Error::FormNotActive(_)), "{err}");
     // A submission starts as a draft or submitted; it cannot name another version.
-    let err = submit(&db, a, v2.id, json!({}), "approved")
+    let err = db
+        .try_insert(SubmissionFixture::new(a, v2.id).status("approved"))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidTransition(_)), "{err}");
@@ -714,9 +680,10 @@ async fn submissions_go_to_the_active_version_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_composite_key_ties_a_submission_to_its_definitions_version() {
     let (db, a, _) = two_tenants().await;
-    let form = create(&db, a, "Survey", simple(json!(true))).await.unwrap();
-    let form = publish(&db, a, form.id).await.unwrap();
-    let s = submit(&db, a, form.id, json!({}), "draft").await.unwrap();
+    let form = db
+        .insert(FormFixture::new(a).schema(json!(true)).published())
+        .await;
+    let s = db.insert(SubmissionFixture::new(a, form.id)).await;
     // Even the owner, bypassing the triggers' bookkeeping, cannot point a submission at
     // a version its definition does not have.
     let owner = db.pool(DbRole::Owner).get().await.unwrap();
@@ -757,10 +724,7 @@ async fn the_composite_key_ties_a_submission_to_its_definitions_version() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submission_statuses_move_only_along_the_allowed_transitions() {
     let (db, a, _) = two_tenants().await;
-    let form = create(&db, a, "Survey", simple(json!({"type": "object"})))
-        .await
-        .unwrap();
-    let form = publish(&db, a, form.id).await.unwrap();
+    let form = db.insert(FormFixture::new(a).published()).await;
     let statuses = ["draft", "submitted", "approved", "rejected", "withdrawn"];
     let allowed = [
         ("draft", "submitted"),
@@ -773,7 +737,7 @@ async fn submission_statuses_move_only_along_the_allowed_transitions() {
     let reach = |status: &'static str| {
         let db = db.clone();
         async move {
-            let s = submit(&db, a, form.id, json!({}), "draft").await.unwrap();
+            let s = db.insert(SubmissionFixture::new(a, form.id)).await;
             let path: &[&str] = match status {
                 "draft" => &[],
                 "submitted" | "withdrawn" => &["submitted"],
@@ -838,12 +802,20 @@ async fn concurrent_publishes_of_two_drafts_leave_exactly_one_active() {
     let (db, a, _) = two_tenants().await;
     for round in 0..8 {
         let name = format!("Race {round}");
-        let first = create(&db, a, &name, simple(json!({"title": "first"})))
-            .await
-            .unwrap();
-        let second = create(&db, a, &name, simple(json!({"title": "second"})))
-            .await
-            .unwrap();
+        let first = db
+            .insert(
+                FormFixture::new(a)
+                    .name(&name)
+                    .schema(json!({"title": "first"})),
+            )
+            .await;
+        let second = db
+            .insert(
+                FormFixture::new(a)
+                    .name(&name)
+                    .schema(json!({"title": "second"})),
+            )
+            .await;
         let barrier = Arc::new(tokio::sync::Barrier::new(2));
         let tasks = [first.id, second.id].map(|id| {
             let (db, barrier) = (db.clone(), barrier.clone());
@@ -874,10 +846,7 @@ async fn concurrent_publishes_of_two_drafts_leave_exactly_one_active() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_submissions_events_and_row_commit_or_roll_back_together() {
     let (db, a, _) = two_tenants().await;
-    let form = create(&db, a, "Survey", simple(json!({"type": "object"})))
-        .await
-        .unwrap();
-    let form = publish(&db, a, form.id).await.unwrap();
+    let form = db.insert(FormFixture::new(a).published()).await;
     let events = db.count("eventstore.events").await;
 
     // Rolled back: neither the row nor its event.
@@ -932,9 +901,9 @@ async fn a_submissions_events_and_row_commit_or_roll_back_together() {
     assert_eq!(db.count("forms.form_submissions").await, 0);
 
     // Committed: the row and its events, one per change, versions 1..n.
-    let s = submit(&db, a, form.id, json!({"n": 1}), "draft")
-        .await
-        .unwrap();
+    let s = db
+        .insert(SubmissionFixture::new(a, form.id).data(json!({"n": 1})))
+        .await;
     let id = s.id;
     act(&db, a, async |tx| {
         form_submission_update_data()
@@ -987,7 +956,12 @@ async fn a_submissions_events_and_row_commit_or_roll_back_together() {
 async fn another_tenant_sees_and_changes_nothing() {
     let (db, a, b) = two_tenants().await;
     let form = active_form(&db, a).await;
-    let s = submit(&db, a, form.id, fixture("typical.valid.json"), "submitted")
+    let s = db
+        .try_insert(
+            SubmissionFixture::new(a, form.id)
+                .data(fixture("typical.valid.json"))
+                .status("submitted"),
+        )
         .await
         .unwrap();
 
@@ -1027,7 +1001,12 @@ async fn another_tenant_sees_and_changes_nothing() {
         assert_eq!(exec(&db, b, sql, id).await.unwrap(), 0, "{sql}");
     }
     // Submitting to, publishing or copying another tenant's form finds nothing.
-    let err = submit(&db, b, form.id, fixture("typical.valid.json"), "submitted")
+    let err = db
+        .try_insert(
+            SubmissionFixture::new(b, form.id)
+                .data(fixture("typical.valid.json"))
+                .status("submitted"),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::MissingReference(_)), "{err}");
@@ -1070,9 +1049,7 @@ async fn another_tenant_sees_and_changes_nothing() {
     )
     .await;
     assert_eq!(seen, [0]);
-    let err = create(&db, none, "Nobody's", simple(json!(true)))
-        .await
-        .unwrap_err();
+    let err = db.try_insert(FormFixture::new(none)).await.unwrap_err();
     assert!(matches!(sqlstate(&err), "23502" | "42501"), "{err}");
     assert_eq!(db.count("forms.form_definitions").await, 1);
     assert_eq!(db.count("forms.form_submissions").await, 1);
@@ -1081,23 +1058,20 @@ async fn another_tenant_sees_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_list_by_form_status_and_priority_in_pages() {
     let (db, a, _) = two_tenants().await;
-    let form = create(
-        &db,
-        a,
-        "Tickets",
-        simple(json!({"type": "object", "properties": {"priority": {"type": "integer"}}})),
-    )
-    .await
-    .unwrap();
-    let form = publish(&db, a, form.id).await.unwrap();
+    let form = db
+        .insert(
+            FormFixture::new(a)
+                .name("Tickets")
+                .schema(json!({"type": "object", "properties": {"priority": {"type": "integer"}}}))
+                .published(),
+        )
+        .await;
     for p in 0..25 {
         let status = if p % 5 == 0 { "draft" } else { "submitted" };
-        submit(
-            &db,
-            a,
-            form.id,
-            json!({"title": format!("t{p}"), "priority": p % 7}),
-            status,
+        db.try_insert(
+            SubmissionFixture::new(a, form.id)
+                .data(json!({"title": format!("t{p}"), "priority": p % 7}))
+                .status(status),
         )
         .await
         .unwrap();
@@ -1229,27 +1203,25 @@ async fn formats_are_annotations_unless_the_form_asserts_them() {
     let good = json!({"day": "2024-02-29", "at": "2026-01-01T10:00:00.5+01:00", "t": "23:59:60Z",
                       "mail": "ada@example.com", "id": "6f1c2a8e-3b4d-4c5e-8f90-1a2b3c4d5e6f",
                       "link": "https://example.com/a?b#c", "v4": "192.168.0.1", "v6": "::ffff:10.0.0.1"});
-    let lax = create(&db, a, "Lax", simple(schema.clone())).await.unwrap();
-    let lax = publish(&db, a, lax.id).await.unwrap();
-    submit(&db, a, lax.id, bad.clone(), "draft").await.unwrap();
-    let strict = act(&db, a, async |tx| {
-        Ok(form_definition_create()
-            .params(
-                tx,
-                &FormDefinitionCreateParams {
-                    name: "Strict",
-                    definition: json!({"schema": schema}),
-                    assert_formats: true,
-                },
-            )
-            .one()
-            .await?)
-    })
-    .await
-    .unwrap();
-    let strict = publish(&db, a, strict.id).await.unwrap();
-    submit(&db, a, strict.id, good, "draft").await.unwrap();
-    let err = submit(&db, a, strict.id, bad, "draft").await.unwrap_err();
+    let lax = db
+        .insert(FormFixture::new(a).schema(schema.clone()).published())
+        .await;
+    db.insert(SubmissionFixture::new(a, lax.id).data(bad.clone()))
+        .await;
+    let strict = db
+        .insert(
+            FormFixture::new(a)
+                .schema(schema)
+                .assert_formats()
+                .published(),
+        )
+        .await;
+    db.insert(SubmissionFixture::new(a, strict.id).data(good))
+        .await;
+    let err = db
+        .try_insert(SubmissionFixture::new(a, strict.id).data(bad))
+        .await
+        .unwrap_err();
     let mut paths: Vec<String> = err
         .validation_errors()
         .into_iter()
@@ -1393,12 +1365,14 @@ async fn the_validator_passes_the_official_json_schema_test_suite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_decisions_on_one_submission_leave_exactly_one() {
     let (db, a, _) = two_tenants().await;
-    let form = create(&db, a, "Survey", simple(json!({"type": "object"})))
-        .await
-        .unwrap();
-    let form = publish(&db, a, form.id).await.unwrap();
+    let form = db.insert(FormFixture::new(a).published()).await;
     for round in 0..8 {
-        let s = submit(&db, a, form.id, json!({"round": round}), "submitted")
+        let s = db
+            .try_insert(
+                SubmissionFixture::new(a, form.id)
+                    .data(json!({"round": round}))
+                    .status("submitted"),
+            )
             .await
             .unwrap();
         let barrier = Arc::new(tokio::sync::Barrier::new(2));

@@ -8,15 +8,16 @@ use std::time::Duration;
 
 use groundwork::Error;
 use groundwork::identity::{
-    self, LoginOutcome, NewApiKey, NewInvitation, NewSession, accept_invitation,
-    authenticate_api_key, rotate_session,
+    self, LoginOutcome, accept_invitation, authenticate_api_key, rotate_session,
 };
 use groundwork::queries::identity::{
     api_keys, organization_members, organizations, sessions, user_profiles, users,
 };
 use groundwork::tenant::Tenant;
 use groundwork::types::identity::{MemberRole, MemberStatus, UserStatus};
-use groundwork_testing::fixtures::{OrganizationFixture, UserFixture};
+use groundwork_testing::fixtures::{
+    ApiKeyFixture, InvitationFixture, OrganizationFixture, SessionFixture, UserFixture,
+};
 use groundwork_testing::{DbRole, TestDb};
 use serde_json::json;
 use uuid::Uuid;
@@ -203,10 +204,11 @@ async fn api_keys_list_by_keyset_without_gaps_or_repeats() {
     let [acme] = db.tenants().await;
     let org = acme.organization_id;
     for i in 0..25 {
-        db.insert((
-            Tenant::organization(org),
-            NewApiKey::new(format!("key-{i}")).scopes(["read"]),
-        ))
+        db.insert(
+            ApiKeyFixture::new(Tenant::organization(org))
+                .name(format!("key-{i}"))
+                .scopes(["read"]),
+        )
         .await;
     }
     let mut seen = Vec::new();
@@ -418,12 +420,13 @@ async fn invite(
     role: MemberRole,
     ttl: Duration,
 ) -> identity::Invitation {
-    db.insert((
-        tenant.tenant(),
-        NewInvitation::new(email, role)
+    db.insert(
+        InvitationFixture::new(tenant.tenant())
+            .email(email)
+            .role(role)
             .valid_for(ttl)
             .invited_by(tenant.user_id),
-    ))
+    )
     .await
 }
 
@@ -494,7 +497,8 @@ async fn sessions_rotate_revoke_and_expire() {
     let hour = Duration::from_secs(3600);
     let create = |ttl: Duration| {
         db.insert(
-            NewSession::new(ada.id, ttl)
+            SessionFixture::new(ada.id)
+                .valid_for(ttl)
                 .device("device-1")
                 .ip("10.1.2.3".parse().unwrap())
                 .user_agent("test"),
@@ -591,14 +595,13 @@ async fn api_keys_authenticate_only_while_live() {
     let [acme] = db.tenants().await;
     let org = acme.organization_id;
     let issue = |name: &'static str, expires: Option<chrono::DateTime<chrono::FixedOffset>>| {
-        let key = NewApiKey::new(name).scopes(["read", "write"]);
-        db.insert((
-            Tenant::organization(org),
-            match expires {
-                Some(at) => key.expires_at(at),
-                None => key,
-            },
-        ))
+        let key = ApiKeyFixture::new(Tenant::organization(org))
+            .name(name)
+            .scopes(["read", "write"]);
+        db.insert(match expires {
+            Some(at) => key.expires_at(at),
+            None => key,
+        })
     };
     // Authentication happens before the tenant is known: no context.
     let anonymous = db.pool(DbRole::App).get().await.unwrap();
@@ -792,13 +795,10 @@ async fn no_column_or_row_holds_a_plaintext_secret() {
         .unwrap();
     let org = acme.organization_id;
     let key = db
-        .insert((
-            Tenant::organization(org),
-            NewApiKey::new("ci").scopes(["read"]),
-        ))
+        .insert(ApiKeyFixture::new(Tenant::organization(org)).scopes(["read"]))
         .await;
     let session = db
-        .insert(NewSession::new(ada.id, Duration::from_secs(60)))
+        .insert(SessionFixture::new(ada.id).valid_for(Duration::from_secs(60)))
         .await;
     let invitation = invite(
         &db,

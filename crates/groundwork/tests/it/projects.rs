@@ -7,9 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use groundwork::Error;
-use groundwork::projects::{
-    NewProject, NewTask, add_dependency, complete_task, edit_document, progress,
-};
+use groundwork::projects::{add_dependency, complete_task, edit_document, progress};
 use groundwork::queries::projects::{document_versions, documents, projects, tasks};
 use groundwork::tenant::Tenant;
 use groundwork::types::projects::{
@@ -17,7 +15,7 @@ use groundwork::types::projects::{
     TaskStatus,
 };
 use groundwork_testing::fixtures::{
-    AttachmentFixture, DocumentFixture, MemberFixture, UserFixture,
+    AttachmentFixture, DocumentFixture, MemberFixture, ProjectFixture, TaskFixture, UserFixture,
 };
 use groundwork_testing::{DbRole, TestDb, TestTenant};
 use tokio_postgres::error::SqlState;
@@ -62,29 +60,31 @@ async fn world() -> World {
     let (admin, member, viewer, outsider) = (joined[0], joined[1], joined[2], joined[3]);
     let owner = a.tenant();
     let project = db
-        .insert((
-            owner,
-            NewProject::new("Apollo")
+        .insert(
+            ProjectFixture::new(owner)
+                .name("Apollo")
                 .member(admin, ProjectRole::Admin)
                 .member(member, ProjectRole::Member)
                 .member(viewer, ProjectRole::Viewer),
-        ))
+        )
         .await;
-    let blocker = db.insert((owner, NewTask::new(project.id, "Design"))).await;
+    let blocker = db
+        .insert(TaskFixture::new(owner, project.id).title("Design"))
+        .await;
     let task = db
-        .insert((
-            owner,
-            NewTask::new(project.id, "Build").blocked_by(blocker.id),
-        ))
+        .insert(
+            TaskFixture::new(owner, project.id)
+                .title("Build")
+                .blocked_by(blocker.id),
+        )
         .await;
-    let spare = db.insert((owner, NewTask::new(project.id, "Spare"))).await;
+    let spare = db
+        .insert(TaskFixture::new(owner, project.id).title("Spare"))
+        .await;
     let document = db.insert(DocumentFixture::new(owner, project.id)).await;
-    db.insert(AttachmentFixture::new(
-        owner,
-        project.id,
-        AttachmentEntity::Task,
-        task.id,
-    ))
+    db.insert(
+        AttachmentFixture::new(owner, project.id).attached_to(AttachmentEntity::Task, task.id),
+    )
     .await;
     World {
         db: Arc::new(db),
@@ -275,8 +275,11 @@ async fn every_rule_refuses_with_its_error_and_writes_nothing() {
     let me = w.acting(w.owner);
     let (p, task, blocker, spare, doc) = (w.project, w.task, w.blocker, w.spare, w.document);
     // A second project of the same organization, for cross-project rules.
-    let other = w.db.insert((me, NewProject::new("Gemini"))).await.id;
-    let other_task = w.db.insert((me, NewTask::new(other, "Elsewhere"))).await.id;
+    let other = w.db.insert(ProjectFixture::new(me).name("Gemini")).await.id;
+    let other_task =
+        w.db.insert(TaskFixture::new(me, other).title("Elsewhere"))
+            .await
+            .id;
     let cases: Vec<(String, &str)> = vec![
         (
             format!(
@@ -450,12 +453,8 @@ async fn cycles_of_dependencies_and_parents_are_refused_at_any_length() {
     let w = world().await;
     let me = w.acting(w.owner);
     let mut chain = Vec::new();
-    for i in 0..5 {
-        chain.push(
-            w.db.insert((me, NewTask::new(w.project, format!("step {i}"))))
-                .await
-                .id,
-        );
+    for _ in 0..5 {
+        chain.push(w.db.insert(TaskFixture::new(me, w.project)).await.id);
     }
     // step 0 <- 1 <- 2 <- 3 <- 4 (each depends on the one before).
     for pair in chain.windows(2) {
@@ -726,12 +725,8 @@ async fn twenty_concurrent_edges_over_a_random_graph_never_close_a_cycle() {
     let (mut refused_cycles, mut added) = (0, 0);
     for round in 0..5 {
         let mut nodes = Vec::new();
-        for i in 0..6 {
-            nodes.push(
-                w.db.insert((me, NewTask::new(w.project, format!("r{round} n{i}"))))
-                    .await
-                    .id,
-            );
+        for _ in 0..6 {
+            nodes.push(w.db.insert(TaskFixture::new(me, w.project)).await.id);
         }
         let mut attempts = Vec::new();
         for _ in 0..20 {
@@ -837,11 +832,8 @@ async fn the_board_ready_tasks_blockers_documents_and_my_tasks() {
         TaskPriority::Urgent,
     ];
     for i in 0..25 {
-        w.db.insert((
-            me,
-            NewTask::new(p, format!("card {i}")).priority(priorities[i % 4]),
-        ))
-        .await;
+        w.db.insert(TaskFixture::new(me, p).priority(priorities[i % 4]))
+            .await;
     }
     let mut seen = Vec::new();
     let mut cursor: Option<(TaskPriority, Uuid)> = None;
@@ -880,12 +872,12 @@ async fn the_board_ready_tasks_blockers_documents_and_my_tasks() {
 
     // A chain c0 <- c1 <- c2 <- c3: only c0 is ready; c3's blockers are all three.
     let mut chain = Vec::new();
-    for i in 0..4 {
-        let mut task = NewTask::new(p, format!("chain {i}"));
+    for _ in 0..4 {
+        let mut task = TaskFixture::new(me, p);
         if let Some(prev) = chain.last() {
             task = task.blocked_by(*prev);
         }
-        chain.push(w.db.insert((me, task)).await.id);
+        chain.push(w.db.insert(task).await.id);
     }
     let (ready, blockers, shallow, dependents) =
         w.db.with_tenant(DbRole::App, me, async |tx| {
@@ -936,16 +928,21 @@ async fn the_board_ready_tasks_blockers_documents_and_my_tasks() {
     // The member's open tasks across every project they can see, and none they cannot.
     let member = w.acting(w.member);
     let elsewhere =
-        w.db.insert((
-            me,
-            NewProject::new("Vostok").member(w.member, ProjectRole::Member),
-        ))
+        w.db.insert(
+            ProjectFixture::new(me)
+                .name("Vostok")
+                .member(w.member, ProjectRole::Member),
+        )
         .await
         .id;
-    let hidden = w.db.insert((me, NewProject::new("Secret"))).await.id;
+    let hidden = w.db.insert(ProjectFixture::new(me).name("Secret")).await.id;
     for (project, title) in [(p, "here"), (elsewhere, "there"), (hidden, "hidden")] {
-        w.db.insert((me, NewTask::new(project, title).assignee(w.member)))
-            .await;
+        w.db.insert(
+            TaskFixture::new(me, project)
+                .title(title)
+                .assignee(w.member),
+        )
+        .await;
     }
     let mine =
         w.db.with_tenant(DbRole::App, member, async |tx| {

@@ -12,17 +12,14 @@ use groundwork::eventstore::{
     AppendCondition, NewEvent, Query, StreamAppend, StreamError, append, append_to_stream, read,
     read_stream,
 };
-use groundwork::identity::{
-    NewApiKey, NewInvitation, NewSession, authenticate_api_key, hash_password, rotate_session,
-    token_hash,
-};
+use groundwork::identity::{authenticate_api_key, hash_password, rotate_session, token_hash};
 use groundwork::outbox::{NewMessage, NotifyPublisher, Relay, RelayConfig, enqueue};
 use groundwork::queries::eventstore::subscriptions::subscription_channel;
 use groundwork::queries::identity::{member_directory, organization_members, users};
 use groundwork::tenant::{Tenant, begin};
 use groundwork::types::identity::{MemberRole, MemberStatus};
 use groundwork::types::messaging::OutboxStatus;
-use groundwork_testing::fixtures::UserFixture;
+use groundwork_testing::fixtures::{ApiKeyFixture, InvitationFixture, SessionFixture, UserFixture};
 use groundwork_testing::{DbRole, TestDb, TestTenant};
 use serde_json::json;
 use tokio_postgres::error::SqlState;
@@ -269,10 +266,11 @@ async fn a_tenant_cannot_attach_another_tenants_user_or_read_user_secrets() {
     // email, never phone, tax number or hash; the users table shows only oneself.
     let carol = sign_up(&db, "carol@example.com", None).await;
     let invitation = db
-        .insert((
-            a.tenant(),
-            NewInvitation::new("carol@example.com", MemberRole::Member).invited_by(a.user_id),
-        ))
+        .insert(
+            InvitationFixture::new(a.tenant())
+                .email("carol@example.com")
+                .invited_by(a.user_id),
+        )
         .await;
     db.with_tenant(DbRole::App, Tenant::user(carol), async |tx| {
         groundwork::identity::accept_invitation(tx, &invitation.token)
@@ -407,10 +405,7 @@ async fn definer_functions_check_user_and_organization_state_and_clamp_expiries(
     let ada = a.user_id;
     let month = chrono::Duration::days(30) + chrono::Duration::minutes(1);
     let issue_session = || {
-        db.insert(NewSession::new(
-            ada,
-            Duration::from_secs(100 * 365 * 24 * 3600),
-        ))
+        db.insert(SessionFixture::new(ada).valid_for(Duration::from_secs(100 * 365 * 24 * 3600)))
     };
     // A century-long session is clamped to the policy's 30 days.
     let session = issue_session().await;
@@ -454,12 +449,12 @@ async fn definer_functions_check_user_and_organization_state_and_clamp_expiries(
 
     // An invitation for ten years lasts the policy's 14 days.
     let invite = |email: &'static str| {
-        db.insert((
-            a.tenant(),
-            NewInvitation::new(email, MemberRole::Member)
+        db.insert(
+            InvitationFixture::new(a.tenant())
+                .email(email)
                 .valid_for(Duration::from_secs(10 * 365 * 24 * 3600))
                 .invited_by(ada),
-        ))
+        )
     };
     let invitation = invite("bob@example.com").await;
     let lasts =
@@ -478,10 +473,7 @@ async fn definer_functions_check_user_and_organization_state_and_clamp_expiries(
     // An archived organization's keys and invitations stop working.
     let org = a.organization_id;
     let key = db
-        .insert((
-            Tenant::organization(org),
-            NewApiKey::new("ci").scopes(["read"]),
-        ))
+        .insert(ApiKeyFixture::new(Tenant::organization(org)).scopes(["read"]))
         .await;
     assert!(
         authenticate_api_key(&anonymous, &key.plaintext)

@@ -2,9 +2,9 @@
 //! groundwork_readonly, and the tenant context's lifetime on pooled connections.
 
 use groundwork::Error;
-use groundwork::identity::NewApiKey;
 use groundwork::queries::identity::{api_keys, organizations, users};
 use groundwork::tenant::{Tenant, begin, with_tenant};
+use groundwork_testing::fixtures::ApiKeyFixture;
 use groundwork_testing::{DbRole, TestDb};
 use serde_json::json;
 use tokio_postgres::error::SqlState;
@@ -32,7 +32,7 @@ async fn world() -> World {
     let mut keys = Vec::new();
     for t in [a, b] {
         let key = db
-            .insert((t.tenant(), NewApiKey::new("ci").scopes(["read"])))
+            .insert(ApiKeyFixture::new(t.tenant()).scopes(["read"]))
             .await;
         keys.push(key.key.id);
     }
