@@ -29,8 +29,8 @@ use groundwork_testing::{DbRole, TestDb};
 use serde_json::json;
 use uuid::Uuid;
 
-// The integration tests' set-up (organization, database).
-#[path = "../tests/it/common.rs"]
+// The library's integration tests' set-up (organization, database).
+#[path = "../crates/groundwork/tests/it/common.rs"]
 #[allow(dead_code)]
 mod common;
 

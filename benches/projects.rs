@@ -14,11 +14,10 @@
 
 use std::time::Instant;
 
-use groundwork::projects::{NewProject, NewTask};
 use groundwork::queries::projects::tasks::{task_blockers, task_get, task_list_ready};
 use groundwork::tenant::begin;
 use groundwork::types::projects::ProjectRole;
-use groundwork_testing::fixtures::{MemberFixture, UserFixture};
+use groundwork_testing::fixtures::{MemberFixture, ProjectFixture, TaskFixture, UserFixture};
 use groundwork_testing::{DbRole, TestDb};
 use uuid::Uuid;
 
@@ -49,15 +48,15 @@ async fn main() {
     db.insert(MemberFixture::new(owner.organization_id, member))
         .await;
     let project = db
-        .insert((
-            owner.tenant(),
-            NewProject::new("Large").member(member, ProjectRole::Member),
-        ))
+        .insert(
+            ProjectFixture::new(owner.tenant())
+                .name("Large")
+                .member(member, ProjectRole::Member),
+        )
         .await
         .id;
     // One task through the application, to have the owner's row shape; the rest in bulk.
-    db.insert((owner.tenant(), NewTask::new(project, "seed")))
-        .await;
+    db.insert(TaskFixture::new(owner.tenant(), project)).await;
     let loader = db.pool(DbRole::Owner).get().await.unwrap();
     let started = Instant::now();
     loader

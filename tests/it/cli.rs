@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 use groundwork_testing::{DEFAULT_MIGRATIONS, DbRole, TestDb};
 
-use crate::common;
+use crate::files;
 
 fn groundwork(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_groundwork"));
@@ -171,7 +171,7 @@ async fn codegen_check_fails_on_stale_code_and_codegen_fixes_it() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     for sub in ["migrations", "queries", "crates/groundwork/src/generated"] {
-        common::copy_tree(&root.join(sub), &dir.path().join(sub));
+        files::copy_tree(&root.join(sub), &dir.path().join(sub));
     }
     let server = TestDb::server_url().unwrap();
     let env = [("DATABASE_URL", server.as_str())];
@@ -251,5 +251,5 @@ async fn db_seed_loads_a_form_with_submissions_once() {
         .unwrap()
         .get(0);
     assert_eq!(statuses, 5);
-    assert!(common::count(&db, "eventstore.events").await >= 14);
+    assert!(db.count("eventstore.events").await >= 14);
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use groundwork_codegen::{CodegenError, GeneratedCode, Project};
 use groundwork_testing::TestDb;
 
-use crate::common;
+use crate::files;
 
 fn project_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -16,7 +16,7 @@ fn project_root() -> &'static Path {
 fn scratch_project() -> (tempfile::TempDir, Project) {
     let dir = tempfile::tempdir().unwrap();
     for sub in ["migrations", "queries"] {
-        common::copy_tree(&project_root().join(sub), &dir.path().join(sub));
+        files::copy_tree(&project_root().join(sub), &dir.path().join(sub));
     }
     let project = Project::new(dir.path());
     (dir, project)

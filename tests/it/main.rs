@@ -1,20 +1,12 @@
-//! groundwork's integration tests: one binary with a module per area, every test on
-//! its own database, SQL behaviour through the roles services connect as.
+//! The tooling's integration tests: one binary with a module per area (the CLI, code
+//! generation, migrations, provisioning, the schema dump and the test harness), on real
+//! PostgreSQL. The runtime library's tests are `crates/groundwork/tests/it/`.
 
-mod common;
+mod files;
 
 mod cli;
 mod codegen;
-mod conventions;
-mod errors;
-mod eventstore;
-mod forms;
-mod identity;
-mod messaging;
 mod migrate;
-mod projects;
 mod provision;
 mod schema;
-mod security;
-mod tenancy;
 mod testdb;

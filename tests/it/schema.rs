@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use groundwork_codegen::schema::{DATABASE_FILE, PgDump, SchemaDump, SchemaError};
 use groundwork_testing::{DEFAULT_MIGRATIONS, DbRole, TestDb};
 
-use crate::common;
+use crate::files;
 
 fn project_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -88,7 +88,7 @@ async fn check_names_a_function_whose_body_was_edited() {
     }
     let dir = tempfile::tempdir().unwrap();
     for sub in ["migrations", "schema"] {
-        common::copy_tree(&project_root().join(sub), &dir.path().join(sub));
+        files::copy_tree(&project_root().join(sub), &dir.path().join(sub));
     }
     let file = std::fs::read_dir(dir.path().join("migrations"))
         .unwrap()

@@ -3,10 +3,8 @@
 use groundwork::tenant::Tenant;
 use groundwork_testing::{DbRole, TestDb};
 
-use crate::common;
-
 async fn organization_count(db: &TestDb) -> i64 {
-    common::count(db, "identity.organizations").await
+    db.count("identity.organizations").await
 }
 
 async fn database_exists(name: &str) -> bool {
@@ -89,14 +87,14 @@ async fn a_failing_test_keeps_its_database() {
 /// defaults and no more than the tenant it belongs to.
 #[tokio::test]
 async fn every_fixture_inserts_its_row_as_the_application_role() {
-    use groundwork::eventstore::NewEvent;
-    use groundwork::identity::{NewApiKey, NewInvitation, NewSession};
-    use groundwork::outbox::NewMessage;
     use groundwork::types::identity::{MemberRole, MemberStatus};
     use groundwork::types::messaging::{IdempotencyStatus, OutboxStatus};
+    use groundwork::types::projects::{AttachmentEntity, TaskPriority};
     use groundwork_testing::fixtures::{
-        IdempotencyKeyFixture, MemberFixture, OrganizationFixture, ProfileFixture,
-        SubscriptionFixture, UserFixture,
+        ApiKeyFixture, AttachmentFixture, DocumentFixture, EventFixture, FormFixture,
+        IdempotencyKeyFixture, InvitationFixture, MemberFixture, MessageFixture,
+        OrganizationFixture, ProfileFixture, ProjectFixture, SessionFixture, SubmissionFixture,
+        SubscriptionFixture, TaskFixture, UserFixture,
     };
 
     let db = TestDb::new().await;
@@ -115,39 +113,47 @@ async fn every_fixture_inserts_its_row_as_the_application_role() {
     assert_eq!(member.status, MemberStatus::Active);
     let tenant = groundwork::tenant::Tenant::new(org.id, user.id);
     let invitation = db
-        .insert((
-            Tenant::new(org.id, user.id),
-            NewInvitation::new("x@example.com", MemberRole::Viewer).invited_by(user.id),
-        ))
+        .insert(
+            InvitationFixture::new(tenant)
+                .role(MemberRole::Viewer)
+                .invited_by(user.id),
+        )
         .await;
     assert_eq!(invitation.member.status, MemberStatus::Invited);
+    assert_eq!(invitation.member.role, MemberRole::Viewer);
     let profile = db.insert(ProfileFixture::new(user.id).bio("hello")).await;
     assert_eq!(profile.bio.as_deref(), Some("hello"));
-    let session = db
-        .insert(NewSession::new(user.id, std::time::Duration::from_secs(60)))
-        .await;
+    let session = db.insert(SessionFixture::new(user.id)).await;
     assert_eq!(session.session.user_id, user.id);
     let key = db
-        .insert((Tenant::organization(org.id), NewApiKey::new("ci")))
+        .insert(ApiKeyFixture::new(Tenant::organization(org.id)))
         .await;
     assert!(key.plaintext.starts_with("gw_"));
-    let position = db
-        .insert((tenant, vec![NewEvent::new("Opened", serde_json::json!({}))]))
-        .await;
+    let position = db.insert(EventFixture::new(tenant)).await;
     assert!(position > 0);
-    let checkpoint = db
-        .insert(SubscriptionFixture {
-            tenant,
-            name: "projector".into(),
-        })
-        .await;
+    let checkpoint = db.insert(SubscriptionFixture::new(tenant)).await;
     assert_eq!(checkpoint, 0);
-    let message = db
-        .insert((tenant, NewMessage::new("orders", serde_json::json!({}))))
-        .await;
+    let message = db.insert(MessageFixture::new(tenant)).await;
     assert_eq!(message.status, OutboxStatus::Pending);
     let idempotency = db.insert(IdempotencyKeyFixture::new(tenant)).await;
     assert_eq!(idempotency.status, IdempotencyStatus::Completed);
+    let project = db.insert(ProjectFixture::new(tenant)).await;
+    assert_eq!(project.owner_id, user.id);
+    let task = db.insert(TaskFixture::new(tenant, project.id)).await;
+    assert_eq!(task.priority, TaskPriority::Medium);
+    let document = db.insert(DocumentFixture::new(tenant, project.id)).await;
+    assert_eq!(document.version, 1);
+    let attachment = db
+        .insert(
+            AttachmentFixture::new(tenant, project.id)
+                .attached_to(AttachmentEntity::Document, document.id),
+        )
+        .await;
+    assert_eq!(attachment.entity_id, document.id);
+    let form = db.insert(FormFixture::new(tenant).published()).await;
+    assert_eq!(form.status, "active");
+    let submission = db.insert(SubmissionFixture::new(tenant, form.id)).await;
+    assert_eq!(submission.status, "draft");
     // A fixture the database refuses comes back as its error.
     let err = db
         .try_insert(UserFixture::default().email("not an email"))

@@ -23,8 +23,8 @@
 //! let db = TestDb::new().await;
 //! let [a, _b] = db.tenants().await;
 //! let mut client = db.pool(DbRole::App).get().await?;
-//! let org = with_tenant(&mut client, a.tenant(), |tx| {
-//!     Box::pin(async move { Ok(organization_get().bind(tx, &a.organization_id).one().await?) })
+//! let org = with_tenant(&mut client, a.tenant(), async |tx| {
+//!     Ok(organization_get().bind(tx, &a.organization_id).one().await?)
 //! })
 //! .await?;
 //! assert_eq!(org.id, a.organization_id);
@@ -49,7 +49,7 @@ use uuid::Uuid;
 
 use groundwork::Error;
 use groundwork::pool::PoolConfig;
-use groundwork::tenant::{Tenant, begin, with_tenant};
+use groundwork::tenant::{Tenant, with_tenant};
 use groundwork::types::identity::MemberRole;
 
 pub mod fixtures;
@@ -266,13 +266,41 @@ impl TestDb {
             .unwrap_or_else(|e| panic!("connecting to {url}: {e}"))
     }
 
-    /// Runs `work` in a transaction as `role` acting for `tenant`, committing if it
-    /// returns `Ok` (see [`with_tenant`]).
+    /// The rows of `table` (a name, optionally followed by a `WHERE` clause) as the
+    /// owner sees them, past row-level security: for checking what was written, or
+    /// that nothing was. Panics if the query fails.
+    pub async fn count(&self, table: &str) -> i64 {
+        self.pool(DbRole::Owner)
+            .get()
+            .await
+            .unwrap_or_else(|e| panic!("groundwork TestDb: counting {table}: {e}"))
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .unwrap_or_else(|e| panic!("groundwork TestDb: counting {table}: {e}"))
+            .get(0)
+    }
+
+    /// Runs `work`, an async closure, in a transaction as `role` acting for `tenant`,
+    /// committing if it returns `Ok` (see [`with_tenant`]).
+    ///
+    /// ```no_run
+    /// # async fn example(db: groundwork_testing::TestDb) {
+    /// use groundwork::queries::identity::organizations::organization_get;
+    /// use groundwork_testing::DbRole;
+    ///
+    /// let [a, b] = db.tenants().await;
+    /// let seen = db
+    ///     .with_tenant(DbRole::App, a.tenant(), async |tx| {
+    ///         Ok(organization_get().bind(tx, &b.organization_id).opt().await?)
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert!(seen.is_none(), "row-level security hides other tenants");
+    /// # }
+    /// ```
     pub async fn with_tenant<T, F>(&self, role: DbRole, tenant: Tenant, work: F) -> Result<T, Error>
     where
-        F: for<'t> FnOnce(
-            &'t deadpool_postgres::Transaction<'t>,
-        ) -> futures::future::BoxFuture<'t, Result<T, Error>>,
+        F: AsyncFnOnce(&deadpool_postgres::Transaction<'_>) -> Result<T, Error>,
     {
         let mut client = self.pool(role).get().await?;
         with_tenant(&mut client, tenant, work).await
@@ -323,12 +351,12 @@ impl TestDb {
     }
 
     /// Like [`insert`](Self::insert), returning the database's refusal.
-    pub async fn try_insert<F: Fixture>(&self, fixture: F) -> Result<F::Row, F::Error> {
-        let mut client = self.pool(DbRole::App).get().await.map_err(Error::from)?;
-        let tx = begin(&mut client, fixture.tenant()).await?;
-        let row = fixture.insert(&tx).await?;
-        tx.commit().await.map_err(Error::from)?;
-        Ok(row)
+    pub async fn try_insert<F: Fixture>(&self, fixture: F) -> Result<F::Row, Error> {
+        let tenant = fixture.tenant();
+        self.with_tenant(DbRole::App, tenant, async move |tx| {
+            fixture.insert(tx).await
+        })
+        .await
     }
 
     /// Keep the database after the test, even if it passes.

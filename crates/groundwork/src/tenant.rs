@@ -1,9 +1,10 @@
 //! The tenant context that row-level security reads.
 //!
 //! Policies compare rows with `app.current_org_id` and `app.current_user_id`; unset,
-//! they match nothing. [`with_tenant`] runs work in a transaction whose context is set
-//! with `set_config(..., true)` (that is, `SET LOCAL`): it ends with the transaction,
-//! so a pooled connection never hands one tenant's context to its next user.
+//! they match nothing. [`with_tenant`] runs an async closure in a transaction whose
+//! context is set with `set_config(..., true)` (that is, `SET LOCAL`): it ends with the
+//! transaction, so a pooled connection never hands one tenant's context to its next
+//! user.
 //!
 //! ```no_run
 //! # async fn example(pool: deadpool_postgres::Pool, org: uuid::Uuid) -> Result<(), groundwork::Error> {
@@ -11,10 +12,8 @@
 //! use groundwork::tenant::{Tenant, with_tenant};
 //!
 //! let mut client = pool.get().await?;
-//! let name = with_tenant(&mut client, Tenant::organization(org), |tx| {
-//!     Box::pin(async move {
-//!         Ok(organization_get().bind(tx, &org).one().await?.name)
-//!     })
+//! let name = with_tenant(&mut client, Tenant::organization(org), async |tx| {
+//!     Ok(organization_get().bind(tx, &org).one().await?.name)
 //! })
 //! .await?;
 //! # Ok(())
@@ -23,7 +22,6 @@
 
 use deadpool_postgres::Transaction;
 use futures::FutureExt;
-use futures::future::BoxFuture;
 use uuid::Uuid;
 
 use crate::Error;
@@ -98,14 +96,40 @@ fn context_statement(tenant: Tenant) -> String {
 }
 
 /// Runs `work` in a transaction with `tenant` set, committing if it returns `Ok` and
-/// rolling back otherwise.
+/// rolling back otherwise (an `Err` from `work`, or a panic, drops the transaction).
+///
+/// `work` is an async closure, `async |tx| { ... }`, called once with the transaction.
+/// Like any closure it may borrow from where it is written, so nothing needs cloning
+/// or boxing to get into it; its result `T` may not borrow the transaction. The future
+/// `with_tenant` returns is `Send` when what the closure captures and holds across an
+/// `.await` is, so it runs on `tokio::spawn` like any request handler:
+///
+/// ```no_run
+/// # async fn example(pool: deadpool_postgres::Pool, org: uuid::Uuid, user: uuid::Uuid) -> Result<(), groundwork::Error> {
+/// use groundwork::queries::identity::api_keys::api_key_list;
+/// use groundwork::tenant::{Tenant, with_tenant};
+///
+/// let page_size = 50;
+/// let keys = tokio::spawn(async move {
+///     let mut client = pool.get().await?;
+///     with_tenant(&mut client, Tenant::new(org, user), async |tx| {
+///         Ok(api_key_list().bind(tx, &None, &page_size).all().await?)
+///     })
+///     .await
+/// })
+/// .await
+/// .expect("the request task panicked")?;
+/// println!("{} keys", keys.len());
+/// # Ok(())
+/// # }
+/// ```
 pub async fn with_tenant<T, F>(
     client: &mut deadpool_postgres::Client,
     tenant: Tenant,
     work: F,
 ) -> Result<T, Error>
 where
-    F: for<'t> FnOnce(&'t Transaction<'t>) -> BoxFuture<'t, Result<T, Error>>,
+    F: AsyncFnOnce(&Transaction<'_>) -> Result<T, Error>,
 {
     let tx = begin(client, tenant).await?;
     let value = work(&tx).await?;

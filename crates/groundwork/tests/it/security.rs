@@ -12,17 +12,14 @@ use groundwork::eventstore::{
     AppendCondition, EventStoreError, NewEvent, Query, StreamAppend, append, append_to_stream,
     read, read_stream,
 };
-use groundwork::identity::{
-    NewApiKey, NewInvitation, NewSession, authenticate_api_key, hash_password, rotate_session,
-    token_hash,
-};
+use groundwork::identity::{authenticate_api_key, hash_password, rotate_session, token_hash};
 use groundwork::outbox::{NewMessage, NotifyPublisher, Relay, RelayConfig, enqueue};
 use groundwork::queries::eventstore::subscriptions::subscription_channel;
 use groundwork::queries::identity::{member_directory, organization_members, users};
 use groundwork::tenant::{Tenant, begin};
 use groundwork::types::identity::{MemberRole, MemberStatus};
 use groundwork::types::messaging::OutboxStatus;
-use groundwork_testing::fixtures::UserFixture;
+use groundwork_testing::fixtures::{ApiKeyFixture, InvitationFixture, SessionFixture, UserFixture};
 use groundwork_testing::{DbRole, TestDb, TestTenant};
 use serde_json::json;
 use tokio_postgres::error::SqlState;
@@ -33,11 +30,8 @@ use crate::common;
 
 /// Runs `sql` as `role` acting for `tenant`; the error, if any.
 async fn run_sql(db: &TestDb, role: DbRole, tenant: Tenant, sql: &str) -> Result<(), Error> {
-    let sql = sql.to_owned();
-    db.with_tenant(role, tenant, |tx| {
-        Box::pin(async move { Ok(tx.batch_execute(&sql).await?) })
-    })
-    .await
+    db.with_tenant(role, tenant, async |tx| Ok(tx.batch_execute(sql).await?))
+        .await
 }
 
 fn assert_denied(result: Result<(), Error>, what: &str) {
@@ -70,36 +64,34 @@ async fn owner_sql(db: &TestDb, sql: &str, id: Uuid) {
 async fn the_application_and_readonly_roles_read_events_of_their_tenant_only() {
     let db = TestDb::new().await;
     let [a, b] = db.tenants().await;
-    db.with_tenant(DbRole::App, a.tenant(), |tx| {
-        Box::pin(async move {
-            Ok(append(
-                tx,
-                &[NewEvent::new("Opened", json!({})).tagged(["x"])],
-                None,
-            )
-            .await?)
-        })
+    db.with_tenant(DbRole::App, a.tenant(), async |tx| {
+        Ok(append(
+            tx,
+            &[NewEvent::new("Opened", json!({})).tagged(["x"])],
+            None,
+        )
+        .await?)
     })
     .await
     .unwrap();
     for role in [DbRole::App, DbRole::Readonly] {
         let events = db
-            .with_tenant(role, a.tenant(), |tx| {
-                Box::pin(async move { Ok(read(tx, &Query::all(), 0, None).await?) })
+            .with_tenant(role, a.tenant(), async |tx| {
+                Ok(read(tx, &Query::all(), 0, None).await?)
             })
             .await
             .unwrap();
         assert_eq!(events.len(), 1, "{role:?}");
         let theirs = db
-            .with_tenant(role, b.tenant(), |tx| {
-                Box::pin(async move { Ok(read(tx, &Query::all(), 0, None).await?) })
+            .with_tenant(role, b.tenant(), async |tx| {
+                Ok(read(tx, &Query::all(), 0, None).await?)
             })
             .await
             .unwrap();
         assert!(theirs.is_empty(), "{role:?} of another tenant");
         let nobodys = db
-            .with_tenant(role, Tenant::default(), |tx| {
-                Box::pin(async move { Ok(read(tx, &Query::all(), 0, None).await?) })
+            .with_tenant(role, Tenant::default(), async |tx| {
+                Ok(read(tx, &Query::all(), 0, None).await?)
             })
             .await
             .unwrap();
@@ -153,8 +145,8 @@ async fn streams_are_per_tenant() {
     append_as(a, "cart", 2).await.unwrap();
     for (t, versions) in [(a, vec![1, 2, 3]), (b, vec![1])] {
         let events = db
-            .with_tenant(DbRole::App, t.tenant(), |tx| {
-                Box::pin(async move { Ok(read_stream(tx, stream, 0).await?) })
+            .with_tenant(DbRole::App, t.tenant(), async |tx| {
+                Ok(read_stream(tx, stream, 0).await?)
             })
             .await
             .unwrap();
@@ -172,7 +164,7 @@ async fn streams_are_per_tenant() {
         panic!("{err}")
     };
     assert_eq!(err.code(), Some(&SqlState::INVALID_PARAMETER_VALUE));
-    assert_eq!(common::count(&db, "eventstore.events").await, 4);
+    assert_eq!(db.count("eventstore.events").await, 4);
 }
 
 #[tokio::test]
@@ -180,17 +172,15 @@ async fn a_tenant_cannot_attach_another_tenants_user_or_read_user_secrets() {
     let db = TestDb::new().await;
     let [a, b] = db.tenants().await;
     let ada = a.user_id;
-    let before = common::count(&db, "identity.organization_members").await;
+    let before = db.count("identity.organization_members").await;
 
     // B attaching A's user to its organization is refused.
     let err = db
-        .with_tenant(DbRole::App, b.tenant(), |tx| {
-            Box::pin(async move {
-                Ok(organization_members::organization_member_add()
-                    .bind(tx, &ada, &MemberRole::Member, &json!({}))
-                    .one()
-                    .await?)
-            })
+        .with_tenant(DbRole::App, b.tenant(), async |tx| {
+            Ok(organization_members::organization_member_add()
+                .bind(tx, &ada, &MemberRole::Member, &json!({}))
+                .one()
+                .await?)
         })
         .await
         .unwrap_err();
@@ -217,10 +207,7 @@ async fn a_tenant_cannot_attach_another_tenants_user_or_read_user_secrets() {
             status,
         );
     }
-    assert_eq!(
-        common::count(&db, "identity.organization_members").await,
-        before
-    );
+    assert_eq!(db.count("identity.organization_members").await, before);
 
     // B may invite A's user by id; the invitation shows nothing of her, and B cannot
     // turn it into a membership or re-point its own membership at her.
@@ -238,15 +225,13 @@ async fn a_tenant_cannot_attach_another_tenants_user_or_read_user_secrets() {
     .await
     .unwrap();
     let (seen, directory) = db
-        .with_tenant(DbRole::App, b.tenant(), |tx| {
-            Box::pin(async move {
-                let seen = users::user_get().bind(tx, &ada).opt().await?;
-                let directory = member_directory::member_directory_list()
-                    .bind(tx, &None::<Uuid>, &100)
-                    .all()
-                    .await?;
-                Ok((seen, directory))
-            })
+        .with_tenant(DbRole::App, b.tenant(), async |tx| {
+            let seen = users::user_get().bind(tx, &ada).opt().await?;
+            let directory = member_directory::member_directory_list()
+                .bind(tx, &None::<Uuid>, &100)
+                .all()
+                .await?;
+            Ok((seen, directory))
         })
         .await
         .unwrap();
@@ -281,31 +266,27 @@ async fn a_tenant_cannot_attach_another_tenants_user_or_read_user_secrets() {
     // email, never phone, tax number or hash; the users table shows only oneself.
     let carol = sign_up(&db, "carol@example.com", None).await;
     let invitation = db
-        .insert((
-            a.tenant(),
-            NewInvitation::new("carol@example.com", MemberRole::Member).invited_by(a.user_id),
-        ))
+        .insert(
+            InvitationFixture::new(a.tenant())
+                .email("carol@example.com")
+                .invited_by(a.user_id),
+        )
         .await;
-    let token = invitation.token.clone();
-    db.with_tenant(DbRole::App, Tenant::user(carol), |tx| {
-        Box::pin(async move {
-            groundwork::identity::accept_invitation(tx, &token)
-                .await
-                .map_err(common::database)
-        })
+    db.with_tenant(DbRole::App, Tenant::user(carol), async |tx| {
+        groundwork::identity::accept_invitation(tx, &invitation.token)
+            .await
+            .map_err(common::database)
     })
     .await
     .unwrap()
     .expect("carol accepts");
     let (directory, carol_row) = db
-        .with_tenant(DbRole::App, a.tenant(), |tx| {
-            Box::pin(async move {
-                let directory = member_directory::member_directory_list()
-                    .bind(tx, &None::<Uuid>, &100)
-                    .all()
-                    .await?;
-                Ok((directory, users::user_get().bind(tx, &carol).opt().await?))
-            })
+        .with_tenant(DbRole::App, a.tenant(), async |tx| {
+            let directory = member_directory::member_directory_list()
+                .bind(tx, &None::<Uuid>, &100)
+                .all()
+                .await?;
+            Ok((directory, users::user_get().bind(tx, &carol).opt().await?))
         })
         .await
         .unwrap();
@@ -424,10 +405,7 @@ async fn definer_functions_check_user_and_organization_state_and_clamp_expiries(
     let ada = a.user_id;
     let month = chrono::Duration::days(30) + chrono::Duration::minutes(1);
     let issue_session = || {
-        db.insert(NewSession::new(
-            ada,
-            Duration::from_secs(100 * 365 * 24 * 3600),
-        ))
+        db.insert(SessionFixture::new(ada).valid_for(Duration::from_secs(100 * 365 * 24 * 3600)))
     };
     // A century-long session is clamped to the policy's 30 days.
     let session = issue_session().await;
@@ -471,12 +449,12 @@ async fn definer_functions_check_user_and_organization_state_and_clamp_expiries(
 
     // An invitation for ten years lasts the policy's 14 days.
     let invite = |email: &'static str| {
-        db.insert((
-            a.tenant(),
-            NewInvitation::new(email, MemberRole::Member)
+        db.insert(
+            InvitationFixture::new(a.tenant())
+                .email(email)
                 .valid_for(Duration::from_secs(10 * 365 * 24 * 3600))
                 .invited_by(ada),
-        ))
+        )
     };
     let invitation = invite("bob@example.com").await;
     let lasts =
@@ -495,10 +473,7 @@ async fn definer_functions_check_user_and_organization_state_and_clamp_expiries(
     // An archived organization's keys and invitations stop working.
     let org = a.organization_id;
     let key = db
-        .insert((
-            Tenant::organization(org),
-            NewApiKey::new("ci").scopes(["read"]),
-        ))
+        .insert(ApiKeyFixture::new(Tenant::organization(org)).scopes(["read"]))
         .await;
     assert!(
         authenticate_api_key(&anonymous, &key.plaintext)
@@ -519,27 +494,21 @@ async fn definer_functions_check_user_and_organization_state_and_clamp_expiries(
             .unwrap()
             .is_none()
     );
-    let token = invitation.token.clone();
     let accepted = db
-        .with_tenant(DbRole::App, Tenant::user(bob), |tx| {
-            Box::pin(async move {
-                groundwork::identity::accept_invitation(tx, &token)
-                    .await
-                    .map_err(common::database)
-            })
+        .with_tenant(DbRole::App, Tenant::user(bob), async |tx| {
+            groundwork::identity::accept_invitation(tx, &invitation.token)
+                .await
+                .map_err(common::database)
         })
         .await
         .unwrap();
     assert!(accepted.is_none());
-    let member_id = invitation.member.id;
     let member = db
-        .with_tenant(DbRole::App, a.tenant(), |tx| {
-            Box::pin(async move {
-                Ok(organization_members::organization_member_get()
-                    .bind(tx, &member_id)
-                    .one()
-                    .await?)
-            })
+        .with_tenant(DbRole::App, a.tenant(), async |tx| {
+            Ok(organization_members::organization_member_get()
+                .bind(tx, &invitation.member.id)
+                .one()
+                .await?)
         })
         .await
         .unwrap();
@@ -592,15 +561,15 @@ async fn the_outbox_takes_only_business_columns_within_bounds() {
     ];
     for (message, constraint) in cases {
         let err = db
-            .with_tenant(DbRole::App, a.tenant(), |tx| {
-                Box::pin(async move { enqueue(tx, &message).await })
+            .with_tenant(DbRole::App, a.tenant(), async |tx| {
+                enqueue(tx, &message).await
             })
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Invalid(_)), "{constraint}: {err:?}");
         assert_eq!(err.constraint(), Some(constraint));
     }
-    assert_eq!(common::count(&db, "messaging.outbox_messages").await, 0);
+    assert_eq!(db.count("messaging.outbox_messages").await, 0);
 }
 
 #[tokio::test]
@@ -625,8 +594,8 @@ async fn an_undeliverable_message_holds_only_its_own_tenants_partition() {
             NewMessage::new("orders", json!({"n": "b1"})).partition("p"),
         ),
     ] {
-        db.with_tenant(DbRole::App, t.tenant(), |tx| {
-            Box::pin(async move { enqueue(tx, &message).await })
+        db.with_tenant(DbRole::App, t.tenant(), async |tx| {
+            enqueue(tx, &message).await
         })
         .await
         .unwrap();
@@ -700,13 +669,11 @@ async fn an_undeliverable_message_holds_only_its_own_tenants_partition() {
 
 /// The error of appending `events` (raw JSON) as `tenant`.
 async fn append_error(db: &TestDb, tenant: Tenant, events: serde_json::Value) -> Error {
-    db.with_tenant(DbRole::App, tenant, |tx| {
-        Box::pin(async move {
-            Ok(groundwork::queries::eventstore::events::event_append()
-                .bind(tx, &events, &None::<serde_json::Value>)
-                .one()
-                .await?)
-        })
+    db.with_tenant(DbRole::App, tenant, async |tx| {
+        Ok(groundwork::queries::eventstore::events::event_append()
+            .bind(tx, &events, &None::<serde_json::Value>)
+            .one()
+            .await?)
     })
     .await
     .unwrap_err()
@@ -772,18 +739,16 @@ async fn appends_are_limited_with_clear_errors() {
         .map(|i| json!({"tags": [format!("t{i}")]}))
         .collect();
     let err = db
-        .with_tenant(DbRole::App, a.tenant(), |tx| {
-            Box::pin(async move {
-                Ok(groundwork::queries::eventstore::events::event_read()
-                    .bind(tx, &json!({"items": items}), &0, &None::<i32>)
-                    .all()
-                    .await?)
-            })
+        .with_tenant(DbRole::App, a.tenant(), async |tx| {
+            Ok(groundwork::queries::eventstore::events::event_read()
+                .bind(tx, &json!({"items": items}), &0, &None::<i32>)
+                .all()
+                .await?)
         })
         .await
         .unwrap_err();
     assert!(matches!(err, Error::LimitExceeded(_)), "{err:?}");
-    assert_eq!(common::count(&db, "eventstore.events").await, 0);
+    assert_eq!(db.count("eventstore.events").await, 0);
 }
 
 /// The advisory locks held by the backend behind `tx`.
@@ -808,16 +773,13 @@ async fn advisory_locks(db: &TestDb, tx: &deadpool_postgres::Transaction<'_>) ->
 
 /// A decision of tenant `t` about `course`, committed.
 async fn decide(db: &TestDb, t: TestTenant, course: &str) -> Result<i64, Error> {
-    let course = course.to_owned();
-    db.with_tenant(DbRole::App, t.tenant(), |tx| {
-        Box::pin(async move {
-            let condition = AppendCondition {
-                fail_if_events_match: Query::item(["Enrolled"], [format!("course:{course}")]),
-                after: None,
-            };
-            let event = NewEvent::new("Enrolled", json!({})).tagged([format!("course:{course}")]);
-            Ok(append(tx, &[event], Some(&condition)).await?)
-        })
+    db.with_tenant(DbRole::App, t.tenant(), async |tx| {
+        let condition = AppendCondition {
+            fail_if_events_match: Query::item(["Enrolled"], [format!("course:{course}")]),
+            after: None,
+        };
+        let event = NewEvent::new("Enrolled", json!({})).tagged([format!("course:{course}")]);
+        Ok(append(tx, &[event], Some(&condition)).await?)
     })
     .await
 }
@@ -857,7 +819,7 @@ async fn a_large_transaction_takes_few_locks_and_stalls_no_other_tenant() {
         assert!(advisory_locks(&db, &tx).await <= 40, "after {i} appends");
     }
     tx.commit().await.unwrap();
-    assert_eq!(common::count(&db, "eventstore.events").await, 1401);
+    assert_eq!(db.count("eventstore.events").await, 1401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -881,8 +843,8 @@ async fn advisory_locks_are_out_of_reach_and_horizons_are_per_tenant() {
         .unwrap();
     let position = decide(&db, a, "7").await.unwrap();
     let seen = db
-        .with_tenant(DbRole::App, a.tenant(), |tx| {
-            Box::pin(async move { Ok(read(tx, &Query::all(), 0, None).await?) })
+        .with_tenant(DbRole::App, a.tenant(), async |tx| {
+            Ok(read(tx, &Query::all(), 0, None).await?)
         })
         .await
         .unwrap();
@@ -912,17 +874,15 @@ async fn the_horizon_holds_across_the_32_bit_wrap() {
         .unwrap();
     // Later appends of the tenant cross 2^32 and commit first.
     for _ in 0..10 {
-        db.with_tenant(DbRole::App, a.tenant(), |tx| {
-            Box::pin(
-                async move { Ok(append(tx, &[NewEvent::new("Late", json!({}))], None).await?) },
-            )
+        db.with_tenant(DbRole::App, a.tenant(), async |tx| {
+            Ok(append(tx, &[NewEvent::new("Late", json!({}))], None).await?)
         })
         .await
         .unwrap();
     }
     let read_all = || async {
-        db.with_tenant(DbRole::App, a.tenant(), |tx| {
-            Box::pin(async move { Ok(read(tx, &Query::all(), 0, None).await?) })
+        db.with_tenant(DbRole::App, a.tenant(), async |tx| {
+            Ok(read(tx, &Query::all(), 0, None).await?)
         })
         .await
         .unwrap()
@@ -969,8 +929,8 @@ async fn notifications_reveal_nothing_across_tenants() {
     let channel = |t: Tenant| {
         let db = &db;
         async move {
-            db.with_tenant(DbRole::App, t, |tx| {
-                Box::pin(async move { Ok(subscription_channel().bind(tx).one().await?) })
+            db.with_tenant(DbRole::App, t, async |tx| {
+                Ok(subscription_channel().bind(tx).one().await?)
             })
             .await
         }
@@ -1023,7 +983,7 @@ async fn a_malformed_tenant_context_is_a_typed_error_and_shows_nothing() {
         assert!(matches!(err, Error::Invalid(_)), "{sql}: {err:?}");
         assert_eq!(err.code(), Some(&SqlState::INVALID_TEXT_REPRESENTATION));
     }
-    assert_eq!(common::count(&db, "eventstore.events").await, 0);
+    assert_eq!(db.count("eventstore.events").await, 0);
 }
 
 /// Lines of a catalog query (run as the owner) that name rule breakers.

@@ -1,6 +1,5 @@
-//! Set-up shared by the integration test binaries.
+//! Set-up shared by the integration test modules.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use groundwork_testing::{DbRole, TestDb, TestTenant};
@@ -28,36 +27,10 @@ pub async fn scratch_table(db: &TestDb, name: &str, definition: &str) {
         .unwrap();
 }
 
-/// Rows of `table` as the owner sees them: for checking that nothing was written.
-pub async fn count(db: &TestDb, table: &str) -> i64 {
-    db.pool(DbRole::Owner)
-        .get()
-        .await
-        .unwrap()
-        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
-        .await
-        .unwrap()
-        .get(0)
-}
-
 /// The database error inside an identity error (the others do not happen in tests).
 pub fn database(error: groundwork::identity::IdentityError) -> groundwork::Error {
     match error {
         groundwork::identity::IdentityError::Database(e) => e,
         other => panic!("{other}"),
-    }
-}
-
-/// Copies the directory tree `from` to `to`.
-pub fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_tree(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
     }
 }

@@ -1,4 +1,4 @@
-//! Project management (seed 003) as services use it: every test acts through the
+//! Project management (docs/REQUIREMENTS.md) as services use it: every test acts through the
 //! application role with a tenant and a user set. Access by role, every rule broken
 //! on purpose with its exact error and nothing written, cycles and document versions
 //! under concurrency, and the queries.
@@ -7,9 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use groundwork::Error;
-use groundwork::projects::{
-    NewProject, NewTask, ProjectError, add_dependency, complete_task, edit_document, progress,
-};
+use groundwork::projects::{ProjectError, add_dependency, complete_task, edit_document, progress};
 use groundwork::queries::projects::{document_versions, documents, projects, tasks};
 use groundwork::tenant::Tenant;
 use groundwork::types::projects::{
@@ -17,13 +15,11 @@ use groundwork::types::projects::{
     TaskStatus,
 };
 use groundwork_testing::fixtures::{
-    AttachmentFixture, DocumentFixture, MemberFixture, UserFixture,
+    AttachmentFixture, DocumentFixture, MemberFixture, ProjectFixture, TaskFixture, UserFixture,
 };
 use groundwork_testing::{DbRole, TestDb, TestTenant};
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
-
-use crate::common;
 
 /// An organization with a project owned by `owner`, whose members are `admin`,
 /// `member` and `viewer`; `outsider` is in the organization but not the project; the
@@ -64,29 +60,31 @@ async fn world() -> World {
     let (admin, member, viewer, outsider) = (joined[0], joined[1], joined[2], joined[3]);
     let owner = a.tenant();
     let project = db
-        .insert((
-            owner,
-            NewProject::new("Apollo")
+        .insert(
+            ProjectFixture::new(owner)
+                .name("Apollo")
                 .member(admin, ProjectRole::Admin)
                 .member(member, ProjectRole::Member)
                 .member(viewer, ProjectRole::Viewer),
-        ))
+        )
         .await;
-    let blocker = db.insert((owner, NewTask::new(project.id, "Design"))).await;
+    let blocker = db
+        .insert(TaskFixture::new(owner, project.id).title("Design"))
+        .await;
     let task = db
-        .insert((
-            owner,
-            NewTask::new(project.id, "Build").blocked_by(blocker.id),
-        ))
+        .insert(
+            TaskFixture::new(owner, project.id)
+                .title("Build")
+                .blocked_by(blocker.id),
+        )
         .await;
-    let spare = db.insert((owner, NewTask::new(project.id, "Spare"))).await;
+    let spare = db
+        .insert(TaskFixture::new(owner, project.id).title("Spare"))
+        .await;
     let document = db.insert(DocumentFixture::new(owner, project.id)).await;
-    db.insert(AttachmentFixture::new(
-        owner,
-        project.id,
-        AttachmentEntity::Task,
-        task.id,
-    ))
+    db.insert(
+        AttachmentFixture::new(owner, project.id).attached_to(AttachmentEntity::Task, task.id),
+    )
     .await;
     World {
         db: Arc::new(db),
@@ -239,8 +237,8 @@ async fn the_access_matrix_over_every_table() {
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
     // Every attempt was rolled back: the project is as it was.
-    assert_eq!(common::count(&w.db, "projects.tasks").await, 3);
-    assert_eq!(common::count(&w.db, "projects.project_members").await, 3);
+    assert_eq!(w.db.count("projects.tasks").await, 3);
+    assert_eq!(w.db.count("projects.project_members").await, 3);
 }
 
 /// The error of running `sql` as `tenant` (it must fail), with the tables' row counts
@@ -257,17 +255,16 @@ async fn refused(w: &World, tenant: Tenant, sql: &str) -> ProjectError {
     ];
     let mut before = Vec::new();
     for t in tables {
-        before.push(common::count(&w.db, t).await);
+        before.push(w.db.count(t).await);
     }
-    let sql = sql.to_owned();
     let err =
-        w.db.with_tenant(DbRole::App, tenant, |tx| {
-            Box::pin(async move { Ok(tx.batch_execute(&sql).await?) })
+        w.db.with_tenant(DbRole::App, tenant, async |tx| {
+            Ok(tx.batch_execute(sql).await?)
         })
         .await
         .expect_err("refused");
     for (t, n) in tables.iter().zip(before) {
-        assert_eq!(common::count(&w.db, t).await, n, "{t} changed");
+        assert_eq!(w.db.count(t).await, n, "{t} changed");
     }
     err.into()
 }
@@ -278,8 +275,11 @@ async fn every_rule_refuses_with_its_error_and_writes_nothing() {
     let me = w.acting(w.owner);
     let (p, task, blocker, spare, doc) = (w.project, w.task, w.blocker, w.spare, w.document);
     // A second project of the same organization, for cross-project rules.
-    let other = w.db.insert((me, NewProject::new("Gemini"))).await.id;
-    let other_task = w.db.insert((me, NewTask::new(other, "Elsewhere"))).await.id;
+    let other = w.db.insert(ProjectFixture::new(me).name("Gemini")).await.id;
+    let other_task =
+        w.db.insert(TaskFixture::new(me, other).title("Elsewhere"))
+            .await
+            .id;
     let cases: Vec<(String, &str)> = vec![
         (
             format!(
@@ -386,7 +386,7 @@ async fn every_rule_refuses_with_its_error_and_writes_nothing() {
         let err = refused(&w, me, &sql).await;
         assert_eq!(err.constraint(), Some(constraint), "{sql}: {err:?}");
     }
-    // Being one's own parent is the seed's CHECK.
+    // Being one's own parent is the CHECK tasks_not_own_parent.
     let err = refused(
         &w,
         me,
@@ -462,20 +462,14 @@ async fn cycles_of_dependencies_and_parents_are_refused_at_any_length() {
     let w = world().await;
     let me = w.acting(w.owner);
     let mut chain = Vec::new();
-    for i in 0..5 {
-        chain.push(
-            w.db.insert((me, NewTask::new(w.project, format!("step {i}"))))
-                .await
-                .id,
-        );
+    for _ in 0..5 {
+        chain.push(w.db.insert(TaskFixture::new(me, w.project)).await.id);
     }
     // step 0 <- 1 <- 2 <- 3 <- 4 (each depends on the one before).
     for pair in chain.windows(2) {
-        w.db.with_tenant(DbRole::App, me, |tx| {
-            let (task, on) = (pair[1], pair[0]);
-            Box::pin(
-                async move { Ok(add_dependency(tx, task, on, DependencyType::RelatesTo).await?) },
-            )
+        let (task, on) = (pair[1], pair[0]);
+        w.db.with_tenant(DbRole::App, me, async |tx| {
+            Ok(add_dependency(tx, task, on, DependencyType::RelatesTo).await?)
         })
         .await
         .unwrap();
@@ -486,10 +480,8 @@ async fn cycles_of_dependencies_and_parents_are_refused_at_any_length() {
         (chain[2], chain[3]),
     ] {
         let err = ProjectError::from(
-            w.db.with_tenant(DbRole::App, me, |tx| {
-                Box::pin(
-                    async move { Ok(add_dependency(tx, task, on, DependencyType::Blocks).await?) },
-                )
+            w.db.with_tenant(DbRole::App, me, async |tx| {
+                Ok(add_dependency(tx, task, on, DependencyType::Blocks).await?)
             })
             .await
             .unwrap_err(),
@@ -529,17 +521,16 @@ async fn cycles_of_dependencies_and_parents_are_refused_at_any_length() {
 
 /// Runs `sql` as `tenant` and commits; it must succeed.
 async fn attempt_ok(w: &World, tenant: Tenant, sql: &str) {
-    let sql = sql.to_owned();
-    w.db.with_tenant(DbRole::App, tenant, |tx| {
-        Box::pin(async move { Ok(tx.batch_execute(&sql).await?) })
+    w.db.with_tenant(DbRole::App, tenant, async |tx| {
+        Ok(tx.batch_execute(sql).await?)
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));
 }
 
 async fn get_task(w: &World, tenant: Tenant, id: Uuid) -> tasks::Task {
-    w.db.with_tenant(DbRole::App, tenant, |tx| {
-        Box::pin(async move { Ok(tasks::task_get().bind(tx, &id).one().await?) })
+    w.db.with_tenant(DbRole::App, tenant, async |tx| {
+        Ok(tasks::task_get().bind(tx, &id).one().await?)
     })
     .await
     .unwrap()
@@ -551,8 +542,8 @@ async fn a_task_is_done_only_when_its_blockers_are_and_progress_counts_it() {
     let me = w.acting(w.owner);
     let task = w.task;
     let complete = |id: Uuid| {
-        w.db.with_tenant(DbRole::App, me, move |tx| {
-            Box::pin(async move { Ok(complete_task(tx, id).await?) })
+        w.db.with_tenant(DbRole::App, me, async move |tx| {
+            Ok(complete_task(tx, id).await?)
         })
     };
     let err = ProjectError::from(complete(task).await.unwrap_err());
@@ -592,9 +583,8 @@ async fn a_task_is_done_only_when_its_blockers_are_and_progress_counts_it() {
     assert_eq!(get_task(&w, me, task).await.completed_at, None);
     complete(w.spare).await.unwrap();
     let progress =
-        w.db.with_tenant(DbRole::App, me, |tx| {
-            let project = w.project;
-            Box::pin(async move { Ok(progress(tx, project).await?) })
+        w.db.with_tenant(DbRole::App, me, async |tx| {
+            Ok(progress(tx, w.project).await?)
         })
         .await
         .unwrap();
@@ -611,8 +601,8 @@ async fn documents_keep_every_version_and_publishing_stamps_the_time() {
     let me = w.acting(w.member);
     let doc = w.document;
     for (content, summary) in [("v2", Some("second")), ("v3", None)] {
-        w.db.with_tenant(DbRole::App, me, |tx| {
-            Box::pin(async move { Ok(edit_document(tx, doc, content, summary).await?) })
+        w.db.with_tenant(DbRole::App, me, async |tx| {
+            Ok(edit_document(tx, doc, content, summary).await?)
         })
         .await
         .unwrap()
@@ -626,15 +616,13 @@ async fn documents_keep_every_version_and_publishing_stamps_the_time() {
     )
     .await;
     let (document, versions) =
-        w.db.with_tenant(DbRole::App, me, |tx| {
-            Box::pin(async move {
-                let d = documents::document_get().bind(tx, &doc).one().await?;
-                let v = document_versions::document_version_list()
-                    .bind(tx, &doc, &10)
-                    .all()
-                    .await?;
-                Ok((d, v))
-            })
+        w.db.with_tenant(DbRole::App, me, async |tx| {
+            let d = documents::document_get().bind(tx, &doc).one().await?;
+            let v = document_versions::document_version_list()
+                .bind(tx, &doc, &10)
+                .all()
+                .await?;
+            Ok((d, v))
         })
         .await
         .unwrap();
@@ -649,13 +637,11 @@ async fn documents_keep_every_version_and_publishing_stamps_the_time() {
     assert_eq!(versions[1].change_summary.as_deref(), Some("second"));
     assert_eq!(versions[0].author_id, w.member);
     let published =
-        w.db.with_tenant(DbRole::App, me, |tx| {
-            Box::pin(async move {
-                Ok(documents::document_set_status()
-                    .bind(tx, &DocumentStatus::Published, &doc)
-                    .one()
-                    .await?)
-            })
+        w.db.with_tenant(DbRole::App, me, async |tx| {
+            Ok(documents::document_set_status()
+                .bind(tx, &DocumentStatus::Published, &doc)
+                .one()
+                .await?)
         })
         .await
         .unwrap();
@@ -667,14 +653,11 @@ async fn an_archived_project_is_read_only_until_restored() {
     let w = world().await;
     let (admin, member) = (w.acting(w.admin), w.acting(w.member));
     let set_status = |tenant: Tenant, status: ProjectStatus| {
-        let project = w.project;
-        w.db.with_tenant(DbRole::App, tenant, move |tx| {
-            Box::pin(async move {
-                Ok(projects::project_set_status()
-                    .bind(tx, &status, &project)
-                    .one()
-                    .await?)
-            })
+        w.db.with_tenant(DbRole::App, tenant, async move |tx| {
+            Ok(projects::project_set_status()
+                .bind(tx, &status, &w.project)
+                .one()
+                .await?)
         })
     };
     let archived = set_status(admin, ProjectStatus::Archived).await.unwrap();
@@ -760,12 +743,8 @@ async fn twenty_concurrent_edges_over_a_random_graph_never_close_a_cycle() {
     let (mut refused_cycles, mut added) = (0, 0);
     for round in 0..5 {
         let mut nodes = Vec::new();
-        for i in 0..6 {
-            nodes.push(
-                w.db.insert((me, NewTask::new(w.project, format!("r{round} n{i}"))))
-                    .await
-                    .id,
-            );
+        for _ in 0..6 {
+            nodes.push(w.db.insert(TaskFixture::new(me, w.project)).await.id);
         }
         let mut attempts = Vec::new();
         for _ in 0..20 {
@@ -773,10 +752,8 @@ async fn twenty_concurrent_edges_over_a_random_graph_never_close_a_cycle() {
             let (task, on) = (nodes[a], nodes[if a == b { (b + 1) % 6 } else { b }]);
             let db = w.db.clone();
             attempts.push(tokio::spawn(async move {
-                db.with_tenant(DbRole::App, me, |tx| {
-                    Box::pin(async move {
-                        Ok(add_dependency(tx, task, on, DependencyType::Blocks).await?)
-                    })
+                db.with_tenant(DbRole::App, me, async |tx| {
+                    Ok(add_dependency(tx, task, on, DependencyType::Blocks).await?)
                 })
                 .await
             }));
@@ -821,8 +798,8 @@ async fn concurrent_document_edits_leave_versions_without_gaps() {
         );
         edits.push(tokio::spawn(async move {
             let content = format!("edit {i}");
-            db.with_tenant(DbRole::App, tenant, |tx| {
-                Box::pin(async move { Ok(edit_document(tx, doc, &content, None).await?) })
+            db.with_tenant(DbRole::App, tenant, async |tx| {
+                Ok(edit_document(tx, doc, &content, None).await?)
             })
             .await
             .unwrap()
@@ -873,30 +850,25 @@ async fn the_board_ready_tasks_blockers_documents_and_my_tasks() {
         TaskPriority::Urgent,
     ];
     for i in 0..25 {
-        w.db.insert((
-            me,
-            NewTask::new(p, format!("card {i}")).priority(priorities[i % 4]),
-        ))
-        .await;
+        w.db.insert(TaskFixture::new(me, p).priority(priorities[i % 4]))
+            .await;
     }
     let mut seen = Vec::new();
     let mut cursor: Option<(TaskPriority, Uuid)> = None;
     loop {
         let page =
-            w.db.with_tenant(DbRole::App, me, |tx| {
-                Box::pin(async move {
-                    Ok(tasks::task_board()
-                        .bind(
-                            tx,
-                            &p,
-                            &Some(TaskStatus::Pending),
-                            &cursor.map(|c| c.1),
-                            &cursor.map(|c| c.0),
-                            &7,
-                        )
-                        .all()
-                        .await?)
-                })
+            w.db.with_tenant(DbRole::App, me, async |tx| {
+                Ok(tasks::task_board()
+                    .bind(
+                        tx,
+                        &p,
+                        &Some(TaskStatus::Pending),
+                        &cursor.map(|c| c.1),
+                        &cursor.map(|c| c.0),
+                        &7,
+                    )
+                    .all()
+                    .await?)
             })
             .await
             .unwrap();
@@ -918,32 +890,29 @@ async fn the_board_ready_tasks_blockers_documents_and_my_tasks() {
 
     // A chain c0 <- c1 <- c2 <- c3: only c0 is ready; c3's blockers are all three.
     let mut chain = Vec::new();
-    for i in 0..4 {
-        let mut task = NewTask::new(p, format!("chain {i}"));
+    for _ in 0..4 {
+        let mut task = TaskFixture::new(me, p);
         if let Some(prev) = chain.last() {
             task = task.blocked_by(*prev);
         }
-        chain.push(w.db.insert((me, task)).await.id);
+        chain.push(w.db.insert(task).await.id);
     }
     let (ready, blockers, shallow, dependents) =
-        w.db.with_tenant(DbRole::App, me, |tx| {
-            let chain = chain.clone();
-            Box::pin(async move {
-                let ready = tasks::task_list_ready()
-                    .bind(tx, &p, &None::<Uuid>, &1000)
-                    .all()
-                    .await?;
-                let blockers = tasks::task_blockers()
-                    .bind(tx, &chain[3], &50)
-                    .all()
-                    .await?;
-                let shallow = tasks::task_blockers().bind(tx, &chain[3], &2).all().await?;
-                let dependents = tasks::task_dependents()
-                    .bind(tx, &chain[0], &50)
-                    .all()
-                    .await?;
-                Ok((ready, blockers, shallow, dependents))
-            })
+        w.db.with_tenant(DbRole::App, me, async |tx| {
+            let ready = tasks::task_list_ready()
+                .bind(tx, &p, &None::<Uuid>, &1000)
+                .all()
+                .await?;
+            let blockers = tasks::task_blockers()
+                .bind(tx, &chain[3], &50)
+                .all()
+                .await?;
+            let shallow = tasks::task_blockers().bind(tx, &chain[3], &2).all().await?;
+            let dependents = tasks::task_dependents()
+                .bind(tx, &chain[0], &50)
+                .all()
+                .await?;
+            Ok((ready, blockers, shallow, dependents))
         })
         .await
         .unwrap();
@@ -960,13 +929,11 @@ async fn the_board_ready_tasks_blockers_documents_and_my_tasks() {
     // Documents with their latest version.
     edit(&w, me, w.document, "v2").await;
     let listed =
-        w.db.with_tenant(DbRole::App, me, |tx| {
-            Box::pin(async move {
-                Ok(documents::document_list_with_latest_version()
-                    .bind(tx, &p, &None::<Uuid>, &10)
-                    .all()
-                    .await?)
-            })
+        w.db.with_tenant(DbRole::App, me, async |tx| {
+            Ok(documents::document_list_with_latest_version()
+                .bind(tx, &p, &None::<Uuid>, &10)
+                .all()
+                .await?)
         })
         .await
         .unwrap();
@@ -979,25 +946,28 @@ async fn the_board_ready_tasks_blockers_documents_and_my_tasks() {
     // The member's open tasks across every project they can see, and none they cannot.
     let member = w.acting(w.member);
     let elsewhere =
-        w.db.insert((
-            me,
-            NewProject::new("Vostok").member(w.member, ProjectRole::Member),
-        ))
+        w.db.insert(
+            ProjectFixture::new(me)
+                .name("Vostok")
+                .member(w.member, ProjectRole::Member),
+        )
         .await
         .id;
-    let hidden = w.db.insert((me, NewProject::new("Secret"))).await.id;
+    let hidden = w.db.insert(ProjectFixture::new(me).name("Secret")).await.id;
     for (project, title) in [(p, "here"), (elsewhere, "there"), (hidden, "hidden")] {
-        w.db.insert((me, NewTask::new(project, title).assignee(w.member)))
-            .await;
+        w.db.insert(
+            TaskFixture::new(me, project)
+                .title(title)
+                .assignee(w.member),
+        )
+        .await;
     }
     let mine =
-        w.db.with_tenant(DbRole::App, member, |tx| {
-            Box::pin(async move {
-                Ok(tasks::task_list_open_for_me()
-                    .bind(tx, &None::<Uuid>, &100)
-                    .all()
-                    .await?)
-            })
+        w.db.with_tenant(DbRole::App, member, async |tx| {
+            Ok(tasks::task_list_open_for_me()
+                .bind(tx, &None::<Uuid>, &100)
+                .all()
+                .await?)
         })
         .await
         .unwrap();
@@ -1007,8 +977,8 @@ async fn the_board_ready_tasks_blockers_documents_and_my_tasks() {
 }
 
 async fn edit(w: &World, tenant: Tenant, document: Uuid, content: &'static str) {
-    w.db.with_tenant(DbRole::App, tenant, |tx| {
-        Box::pin(async move { Ok(edit_document(tx, document, content, None).await?) })
+    w.db.with_tenant(DbRole::App, tenant, async |tx| {
+        Ok(edit_document(tx, document, content, None).await?)
     })
     .await
     .unwrap();

@@ -183,7 +183,7 @@ async fn query_files_take_the_tenant_from_the_context() {
 
     let mut queries = Vec::new();
     query_files(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("queries"),
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../queries"),
         &mut queries,
     );
     let exempt: BTreeSet<&str> = CROSS_TENANT_QUERIES.iter().map(|(q, _)| *q).collect();
@@ -242,7 +242,7 @@ struct RegisteredCode {
 }
 
 fn registry() -> Registry {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("sqlstates.txt");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sqlstates.txt");
     let text = std::fs::read_to_string(&path).unwrap();
     let mut registry = Registry {
         classes: Vec::new(),
@@ -276,7 +276,7 @@ fn registry() -> Registry {
 /// Every `ERRCODE = '<five characters>'` in the migrations, with what follows it up to
 /// the end of its statement, by file.
 fn raised_codes() -> Vec<(String, String, String)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
     let mut found = Vec::new();
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -424,8 +424,8 @@ async fn every_custom_sqlstate_is_registered_raised_and_mapped() {
             sample_detail(&entry.detail_keys)
         );
         let err = db
-            .with_tenant(DbRole::App, tenant.tenant(), |tx| {
-                Box::pin(async move { Ok(tx.batch_execute(&sql).await?) })
+            .with_tenant(DbRole::App, tenant.tenant(), async |tx| {
+                Ok(tx.batch_execute(&sql).await?)
             })
             .await
             .unwrap_err();

@@ -8,15 +8,16 @@ use std::time::Duration;
 
 use groundwork::Error;
 use groundwork::identity::{
-    self, LoginOutcome, NewApiKey, NewInvitation, NewSession, accept_invitation,
-    authenticate_api_key, rotate_session,
+    self, LoginOutcome, accept_invitation, authenticate_api_key, rotate_session,
 };
 use groundwork::queries::identity::{
     api_keys, organization_members, organizations, sessions, user_profiles, users,
 };
 use groundwork::tenant::Tenant;
 use groundwork::types::identity::{MemberRole, MemberStatus, UserStatus};
-use groundwork_testing::fixtures::{OrganizationFixture, UserFixture};
+use groundwork_testing::fixtures::{
+    ApiKeyFixture, InvitationFixture, OrganizationFixture, SessionFixture, UserFixture,
+};
 use groundwork_testing::{DbRole, TestDb};
 use serde_json::json;
 use uuid::Uuid;
@@ -52,7 +53,7 @@ async fn a_malformed_email_is_rejected_by_its_check() {
         assert!(matches!(err, Error::Invalid(_)), "{email}: {err:?}");
         assert_eq!(err.constraint(), Some("users_email_format"), "{email}");
     }
-    assert_eq!(common::count(&db, "identity.users").await, 0);
+    assert_eq!(db.count("identity.users").await, 0);
 }
 
 #[tokio::test]
@@ -63,7 +64,7 @@ async fn usernames_must_be_3_to_50_characters() {
         assert!(matches!(err, Error::Invalid(_)), "{err:?}");
         assert_eq!(err.constraint(), Some("users_username_length"));
     }
-    assert_eq!(common::count(&db, "identity.users").await, 0);
+    assert_eq!(db.count("identity.users").await, 0);
     user(&db, "ada@example.com", "abc").await.unwrap();
     user(&db, "bob@example.com", &"y".repeat(50)).await.unwrap();
 }
@@ -106,15 +107,13 @@ async fn email_is_unique_regardless_of_case_and_username_and_phone_are_unique() 
         .await
         .unwrap_err();
     assert_eq!(err.constraint(), Some("users_phone_format"));
-    assert_eq!(common::count(&db, "identity.users").await, 1);
+    assert_eq!(db.count("identity.users").await, 1);
     let found = db
-        .with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
-            Box::pin(async move {
-                Ok(users::user_get_by_email()
-                    .bind(tx, &"ADA@example.com")
-                    .one()
-                    .await?)
-            })
+        .with_tenant(DbRole::App, Tenant::user(ada.id), async |tx| {
+            Ok(users::user_get_by_email()
+                .bind(tx, &"ADA@example.com")
+                .one()
+                .await?)
         })
         .await
         .unwrap();
@@ -156,23 +155,21 @@ async fn updates_keep_unset_fields_and_stamp_updated_at() {
     let db = TestDb::new().await;
     let ada = user(&db, "ada@example.com", "ada").await.unwrap();
     let updated = db
-        .with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
-            Box::pin(async move {
-                Ok(users::user_update()
-                    .bind(
-                        tx,
-                        &None::<&str>,
-                        &Some("Lovelace"),
-                        &None::<&str>,
-                        &None::<serde_json::Value>,
-                        &Some("tr-TR"),
-                        &None::<&str>,
-                        &None::<Uuid>,
-                        &ada.id,
-                    )
-                    .one()
-                    .await?)
-            })
+        .with_tenant(DbRole::App, Tenant::user(ada.id), async |tx| {
+            Ok(users::user_update()
+                .bind(
+                    tx,
+                    &None::<&str>,
+                    &Some("Lovelace"),
+                    &None::<&str>,
+                    &None::<serde_json::Value>,
+                    &Some("tr-TR"),
+                    &None::<&str>,
+                    &None::<Uuid>,
+                    &ada.id,
+                )
+                .one()
+                .await?)
         })
         .await
         .unwrap();
@@ -183,13 +180,11 @@ async fn updates_keep_unset_fields_and_stamp_updated_at() {
     assert_eq!(updated.created_at, ada.created_at);
     // A user cannot change its own status; administration (the owner) can.
     let err = db
-        .with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
-            Box::pin(async move {
-                Ok(users::user_status_set()
-                    .bind(tx, &UserStatus::Active, &ada.id)
-                    .one()
-                    .await?)
-            })
+        .with_tenant(DbRole::App, Tenant::user(ada.id), async |tx| {
+            Ok(users::user_status_set()
+                .bind(tx, &UserStatus::Active, &ada.id)
+                .one()
+                .await?)
         })
         .await
         .unwrap_err();
@@ -209,23 +204,22 @@ async fn api_keys_list_by_keyset_without_gaps_or_repeats() {
     let [acme] = db.tenants().await;
     let org = acme.organization_id;
     for i in 0..25 {
-        db.insert((
-            Tenant::organization(org),
-            NewApiKey::new(format!("key-{i}")).scopes(["read"]),
-        ))
+        db.insert(
+            ApiKeyFixture::new(Tenant::organization(org))
+                .name(format!("key-{i}"))
+                .scopes(["read"]),
+        )
         .await;
     }
     let mut seen = Vec::new();
     let mut cursor: Option<Uuid> = None;
     loop {
         let page = db
-            .with_tenant(DbRole::App, acme.tenant(), |tx| {
-                Box::pin(async move {
-                    Ok(api_keys::api_key_list()
-                        .bind(tx, &cursor, &10)
-                        .all()
-                        .await?)
-                })
+            .with_tenant(DbRole::App, acme.tenant(), async |tx| {
+                Ok(api_keys::api_key_list()
+                    .bind(tx, &cursor, &10)
+                    .all()
+                    .await?)
             })
             .await
             .unwrap();
@@ -248,7 +242,7 @@ async fn organization_slugs_are_unique_and_well_formed() {
     assert_eq!(err.constraint(), Some("organizations_slug_key"));
     let err = org(&db, "Not A Slug").await.unwrap_err();
     assert_eq!(err.constraint(), Some("organizations_slug_format"));
-    assert_eq!(common::count(&db, "identity.organizations").await, 1);
+    assert_eq!(db.count("identity.organizations").await, 1);
 }
 
 #[tokio::test]
@@ -260,14 +254,16 @@ async fn memberships_are_unique_per_pair_and_need_real_rows() {
     let add = |organization_id: Uuid, user_id: Uuid| {
         let db = &db;
         async move {
-            db.with_tenant(DbRole::App, Tenant::new(organization_id, user_id), |tx| {
-                Box::pin(async move {
+            db.with_tenant(
+                DbRole::App,
+                Tenant::new(organization_id, user_id),
+                async |tx| {
                     Ok(organization_members::organization_member_add()
                         .bind(tx, &user_id, &MemberRole::Admin, &json!({"billing": true}))
                         .one()
                         .await?)
-                })
-            })
+                },
+            )
             .await
         }
     };
@@ -288,8 +284,8 @@ async fn memberships_are_unique_per_pair_and_need_real_rows() {
     let err = add(acme.id, Uuid::new_v4()).await.unwrap_err();
     assert_eq!(err.constraint(), Some("organization_members_user_id_fkey"));
     // An invitation must carry its hashed token and expiry.
-    let err = db.with_tenant(DbRole::App, Tenant::new(acme.id, ada.id), |tx| {
-        Box::pin(async move {
+    let err = db
+        .with_tenant(DbRole::App, Tenant::new(acme.id, ada.id), async |tx| {
             tx.execute(
                 "INSERT INTO identity.organization_members (organization_id, status, invitation_email) \
                  VALUES ($1, 'invited', 'x@example.com')",
@@ -298,11 +294,10 @@ async fn memberships_are_unique_per_pair_and_need_real_rows() {
             .await?;
             Ok(())
         })
-    })
-    .await
-    .unwrap_err();
+        .await
+        .unwrap_err();
     assert_eq!(err.constraint(), Some("organization_members_state"));
-    assert_eq!(common::count(&db, "identity.organization_members").await, 1);
+    assert_eq!(db.count("identity.organization_members").await, 1);
 }
 
 #[tokio::test]
@@ -312,21 +307,19 @@ async fn profiles_are_one_per_user_and_cascade_with_it() {
     let upsert = |bio: &'static str, url: &'static str| {
         let db = &db;
         async move {
-            db.with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
-                Box::pin(async move {
-                    Ok(user_profiles::user_profile_upsert()
-                        .bind(
-                            tx,
-                            &ada.id,
-                            &Some(bio),
-                            &None::<&str>,
-                            &Some(url),
-                            &json!({}),
-                            &json!({"theme": "dark"}),
-                        )
-                        .one()
-                        .await?)
-                })
+            db.with_tenant(DbRole::App, Tenant::user(ada.id), async |tx| {
+                Ok(user_profiles::user_profile_upsert()
+                    .bind(
+                        tx,
+                        &ada.id,
+                        &Some(bio),
+                        &None::<&str>,
+                        &Some(url),
+                        &json!({}),
+                        &json!({"theme": "dark"}),
+                    )
+                    .one()
+                    .await?)
             })
             .await
         }
@@ -338,16 +331,14 @@ async fn profiles_are_one_per_user_and_cascade_with_it() {
     let err = upsert("third", "javascript:alert(1)").await.unwrap_err();
     assert_eq!(err.constraint(), Some("user_profiles_website_url_format"));
     // A user deletes its own account; the profile goes with it.
-    db.with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
-        Box::pin(async move {
-            tx.execute("DELETE FROM identity.users WHERE id = $1", &[&ada.id])
-                .await?;
-            Ok(())
-        })
+    db.with_tenant(DbRole::App, Tenant::user(ada.id), async |tx| {
+        tx.execute("DELETE FROM identity.users WHERE id = $1", &[&ada.id])
+            .await?;
+        Ok(())
     })
     .await
     .unwrap();
-    assert_eq!(common::count(&db, "identity.user_profiles").await, 0);
+    assert_eq!(db.count("identity.user_profiles").await, 0);
 }
 
 #[tokio::test]
@@ -358,21 +349,19 @@ async fn token_hashes_are_unique_and_sha256_sized() {
     let session = |hash: Vec<u8>| {
         let db = &db;
         async move {
-            db.with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
-                Box::pin(async move {
-                    Ok(sessions::session_create()
-                        .bind(
-                            tx,
-                            &ada.id,
-                            &hash,
-                            &None::<&str>,
-                            &None::<std::net::IpAddr>,
-                            &None::<&str>,
-                            &3600.0,
-                        )
-                        .one()
-                        .await?)
-                })
+            db.with_tenant(DbRole::App, Tenant::user(ada.id), async |tx| {
+                Ok(sessions::session_create()
+                    .bind(
+                        tx,
+                        &ada.id,
+                        &hash,
+                        &None::<&str>,
+                        &None::<std::net::IpAddr>,
+                        &None::<&str>,
+                        &3600.0,
+                    )
+                    .one()
+                    .await?)
             })
             .await
         }
@@ -389,22 +378,20 @@ async fn token_hashes_are_unique_and_sha256_sized() {
     let key = |prefix: &'static str, hash: Vec<u8>| {
         let db = &db;
         async move {
-            db.with_tenant(DbRole::App, acme.tenant(), |tx| {
-                Box::pin(async move {
-                    Ok(api_keys::api_key_create()
-                        .bind(
-                            tx,
-                            &None::<Uuid>,
-                            &"ci",
-                            &prefix,
-                            &hash,
-                            &&["read"][..],
-                            &None::<i32>,
-                            &None::<chrono::DateTime<chrono::FixedOffset>>,
-                        )
-                        .one()
-                        .await?)
-                })
+            db.with_tenant(DbRole::App, acme.tenant(), async |tx| {
+                Ok(api_keys::api_key_create()
+                    .bind(
+                        tx,
+                        &None::<Uuid>,
+                        &"ci",
+                        &prefix,
+                        &hash,
+                        &&["read"][..],
+                        &None::<i32>,
+                        &None::<chrono::DateTime<chrono::FixedOffset>>,
+                    )
+                    .one()
+                    .await?)
             })
             .await
         }
@@ -421,8 +408,8 @@ async fn token_hashes_are_unique_and_sha256_sized() {
         key("live_abc", hash32(3)).await.unwrap_err().constraint(),
         Some("api_keys_key_prefix_format")
     );
-    assert_eq!(common::count(&db, "identity.sessions").await, 1);
-    assert_eq!(common::count(&db, "identity.api_keys").await, 1);
+    assert_eq!(db.count("identity.sessions").await, 1);
+    assert_eq!(db.count("identity.api_keys").await, 1);
 }
 
 /// Invites `email` to `tenant`'s organization as its owner user.
@@ -433,24 +420,20 @@ async fn invite(
     role: MemberRole,
     ttl: Duration,
 ) -> identity::Invitation {
-    db.insert((
-        tenant.tenant(),
-        NewInvitation::new(email, role)
+    db.insert(
+        InvitationFixture::new(tenant.tenant())
+            .email(email)
+            .role(role)
             .valid_for(ttl)
             .invited_by(tenant.user_id),
-    ))
+    )
     .await
 }
 
 /// Accepts `token` as the signed-in user `user_id`.
 async fn accept(db: &TestDb, user_id: Uuid, token: &str) -> Option<identity::AcceptedInvitation> {
-    let token = token.to_owned();
-    db.with_tenant(DbRole::App, Tenant::user(user_id), |tx| {
-        Box::pin(async move {
-            accept_invitation(tx, &token)
-                .await
-                .map_err(common::database)
-        })
+    db.with_tenant(DbRole::App, Tenant::user(user_id), async |tx| {
+        accept_invitation(tx, token).await.map_err(common::database)
     })
     .await
     .unwrap()
@@ -477,13 +460,11 @@ async fn an_invitation_is_accepted_once_by_its_token() {
     assert_eq!(accepted.organization_id, acme.organization_id);
     assert_eq!(accepted.role, MemberRole::Member);
     let member = db
-        .with_tenant(DbRole::App, acme.tenant(), |tx| {
-            Box::pin(async move {
-                Ok(organization_members::organization_member_get()
-                    .bind(tx, &accepted.member_id)
-                    .one()
-                    .await?)
-            })
+        .with_tenant(DbRole::App, acme.tenant(), async |tx| {
+            Ok(organization_members::organization_member_get()
+                .bind(tx, &accepted.member_id)
+                .one()
+                .await?)
         })
         .await
         .unwrap();
@@ -516,7 +497,8 @@ async fn sessions_rotate_revoke_and_expire() {
     let hour = Duration::from_secs(3600);
     let create = |ttl: Duration| {
         db.insert(
-            NewSession::new(ada.id, ttl)
+            SessionFixture::new(ada.id)
+                .valid_for(ttl)
                 .device("device-1")
                 .ip("10.1.2.3".parse().unwrap())
                 .user_agent("test"),
@@ -544,9 +526,10 @@ async fn sessions_rotate_revoke_and_expire() {
         .unwrap();
 
     // Revoking one session ends its token.
-    let session_id = issued.session.id;
-    db.with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
-        Box::pin(async move { Ok(sessions::session_revoke().bind(tx, &session_id).await?) })
+    db.with_tenant(DbRole::App, Tenant::user(ada.id), async |tx| {
+        Ok(sessions::session_revoke()
+            .bind(tx, &issued.session.id)
+            .await?)
     })
     .await
     .unwrap();
@@ -561,24 +544,20 @@ async fn sessions_rotate_revoke_and_expire() {
     let a = create(hour).await;
     let b = create(hour).await;
     let active = db
-        .with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
-            Box::pin(async move {
-                Ok(sessions::session_list_active_by_user()
-                    .bind(tx, &ada.id)
-                    .all()
-                    .await?)
-            })
+        .with_tenant(DbRole::App, Tenant::user(ada.id), async |tx| {
+            Ok(sessions::session_list_active_by_user()
+                .bind(tx, &ada.id)
+                .all()
+                .await?)
         })
         .await
         .unwrap();
     assert_eq!(active.len(), 2);
     let revoked = db
-        .with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
-            Box::pin(async move {
-                Ok(sessions::session_revoke_all_for_user()
-                    .bind(tx, &ada.id)
-                    .await?)
-            })
+        .with_tenant(DbRole::App, Tenant::user(ada.id), async |tx| {
+            Ok(sessions::session_revoke_all_for_user()
+                .bind(tx, &ada.id)
+                .await?)
         })
         .await
         .unwrap();
@@ -607,7 +586,7 @@ async fn sessions_rotate_revoke_and_expire() {
         .await
         .unwrap();
     assert_eq!(deleted, 4, "three revoked and one expired");
-    assert_eq!(common::count(&db, "identity.sessions").await, 0);
+    assert_eq!(db.count("identity.sessions").await, 0);
 }
 
 #[tokio::test]
@@ -616,14 +595,13 @@ async fn api_keys_authenticate_only_while_live() {
     let [acme] = db.tenants().await;
     let org = acme.organization_id;
     let issue = |name: &'static str, expires: Option<chrono::DateTime<chrono::FixedOffset>>| {
-        let key = NewApiKey::new(name).scopes(["read", "write"]);
-        db.insert((
-            Tenant::organization(org),
-            match expires {
-                Some(at) => key.expires_at(at),
-                None => key,
-            },
-        ))
+        let key = ApiKeyFixture::new(Tenant::organization(org))
+            .name(name)
+            .scopes(["read", "write"]);
+        db.insert(match expires {
+            Some(at) => key.expires_at(at),
+            None => key,
+        })
     };
     // Authentication happens before the tenant is known: no context.
     let anonymous = db.pool(DbRole::App).get().await.unwrap();
@@ -638,10 +616,12 @@ async fn api_keys_authenticate_only_while_live() {
         assert_eq!(principal.organization_id, org);
         assert_eq!(principal.scopes, ["read", "write"]);
     }
-    let key_id = issued.key.id;
     let key = db
-        .with_tenant(DbRole::App, acme.tenant(), |tx| {
-            Box::pin(async move { Ok(api_keys::api_key_get().bind(tx, &key_id).one().await?) })
+        .with_tenant(DbRole::App, acme.tenant(), async |tx| {
+            Ok(api_keys::api_key_get()
+                .bind(tx, &issued.key.id)
+                .one()
+                .await?)
         })
         .await
         .unwrap();
@@ -661,8 +641,8 @@ async fn api_keys_authenticate_only_while_live() {
     }
 
     // Revoked.
-    db.with_tenant(DbRole::App, acme.tenant(), |tx| {
-        Box::pin(async move { Ok(api_keys::api_key_revoke().bind(tx, &key_id).await?) })
+    db.with_tenant(DbRole::App, acme.tenant(), async |tx| {
+        Ok(api_keys::api_key_revoke().bind(tx, &issued.key.id).await?)
     })
     .await
     .unwrap();
@@ -746,8 +726,8 @@ async fn repeated_failed_logins_lock_the_account_until_the_window_ends() {
         LoginOutcome::Authenticated { user_id: ada.id }
     );
     let after = db
-        .with_tenant(DbRole::App, Tenant::user(ada.id), |tx| {
-            Box::pin(async move { Ok(users::user_get().bind(tx, &ada.id).one().await?) })
+        .with_tenant(DbRole::App, Tenant::user(ada.id), async |tx| {
+            Ok(users::user_get().bind(tx, &ada.id).one().await?)
         })
         .await
         .unwrap();
@@ -815,13 +795,10 @@ async fn no_column_or_row_holds_a_plaintext_secret() {
         .unwrap();
     let org = acme.organization_id;
     let key = db
-        .insert((
-            Tenant::organization(org),
-            NewApiKey::new("ci").scopes(["read"]),
-        ))
+        .insert(ApiKeyFixture::new(Tenant::organization(org)).scopes(["read"]))
         .await;
     let session = db
-        .insert(NewSession::new(ada.id, Duration::from_secs(60)))
+        .insert(SessionFixture::new(ada.id).valid_for(Duration::from_secs(60)))
         .await;
     let invitation = invite(
         &db,

@@ -23,7 +23,8 @@ async fn setup(pool_size: usize) -> (Arc<TestDb>, Uuid) {
 }
 
 async fn pending(db: &TestDb) -> i64 {
-    common::count(db, "messaging.outbox_messages WHERE status = 'pending'").await
+    db.count("messaging.outbox_messages WHERE status = 'pending'")
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,8 +147,8 @@ async fn failures_back_off_then_go_to_dead_letter_and_can_be_redriven() {
     let client = db.pool(DbRole::Relay).get().await.unwrap();
     // The tenant sees its message's delivery state.
     let get = || {
-        db.with_tenant(DbRole::App, Tenant::organization(org), move |tx| {
-            Box::pin(async move { Ok(outbox_message_get().bind(tx, &id).one().await?) })
+        db.with_tenant(DbRole::App, Tenant::organization(org), async |tx| {
+            Ok(outbox_message_get().bind(tx, &id).one().await?)
         })
     };
     let mut delays = Vec::new();
@@ -240,7 +241,7 @@ async fn twenty_concurrent_calls_with_one_key_run_the_operation_once() {
     }
     assert_eq!(executed, 1);
     assert_eq!(responses.len(), 1, "every caller got the same response");
-    assert_eq!(common::count(&db, "public.charges").await, 1);
+    assert_eq!(db.count("public.charges").await, 1);
 
     // The same key for another request is refused.
     let mut client = db.pool(DbRole::App).get().await.unwrap();

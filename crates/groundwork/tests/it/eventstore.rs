@@ -25,7 +25,7 @@ async fn setup(pool_size: usize) -> (Arc<TestDb>, Uuid) {
 }
 
 async fn event_count(db: &TestDb) -> i64 {
-    common::count(db, "eventstore.events").await
+    db.count("eventstore.events").await
 }
 
 /// Reads the course's subscriptions, decides, and appends with the condition that
@@ -759,7 +759,7 @@ async fn only_the_append_functions_write_the_log() {
     );
     drop(tx);
     assert_eq!(event_count(&db).await, 1);
-    assert_eq!(common::count(&db, "eventstore.event_tags").await, 1);
+    assert_eq!(db.count("eventstore.event_tags").await, 1);
 }
 
 /// The log's row rules hold for every writer: through append() for the event type,

@@ -2,9 +2,9 @@
 //! groundwork_readonly, and the tenant context's lifetime on pooled connections.
 
 use groundwork::Error;
-use groundwork::identity::NewApiKey;
 use groundwork::queries::identity::{api_keys, organizations, users};
 use groundwork::tenant::{Tenant, begin, with_tenant};
+use groundwork_testing::fixtures::ApiKeyFixture;
 use groundwork_testing::{DbRole, TestDb};
 use serde_json::json;
 use tokio_postgres::error::SqlState;
@@ -32,7 +32,7 @@ async fn world() -> World {
     let mut keys = Vec::new();
     for t in [a, b] {
         let key = db
-            .insert((t.tenant(), NewApiKey::new("ci").scopes(["read"])))
+            .insert(ApiKeyFixture::new(t.tenant()).scopes(["read"]))
             .await;
         keys.push(key.key.id);
     }
@@ -167,10 +167,9 @@ async fn the_app_role_sees_and_changes_only_its_own_tenant() {
         .await
         .unwrap();
     assert_ne!(b.name, "hijacked");
-    let key_b = w.key_b;
     let key =
-        w.db.with_tenant(DbRole::App, Tenant::organization(w.b), move |tx| {
-            Box::pin(async move { Ok(api_keys::api_key_get().bind(tx, &key_b).one().await?) })
+        w.db.with_tenant(DbRole::App, Tenant::organization(w.b), async |tx| {
+            Ok(api_keys::api_key_get().bind(tx, &w.key_b).one().await?)
         })
         .await
         .unwrap();
@@ -228,21 +227,19 @@ async fn a_new_tenant_is_created_under_its_own_context() {
     let w = world().await;
     let mut client = w.db.pool(DbRole::App).get().await.unwrap();
     let id = Uuid::new_v4();
-    let created = with_tenant(&mut client, Tenant::organization(id), |tx| {
-        Box::pin(async move {
-            Ok(organizations::organization_create()
-                .bind(
-                    tx,
-                    &Some(id),
-                    &"New",
-                    &"new-org",
-                    &json!({}),
-                    &json!({}),
-                    &None::<Uuid>,
-                )
-                .one()
-                .await?)
-        })
+    let created = with_tenant(&mut client, Tenant::organization(id), async |tx| {
+        Ok(organizations::organization_create()
+            .bind(
+                tx,
+                &Some(id),
+                &"New",
+                &"new-org",
+                &json!({}),
+                &json!({}),
+                &None::<Uuid>,
+            )
+            .one()
+            .await?)
     })
     .await
     .unwrap();
@@ -319,20 +316,18 @@ async fn tenant_context_does_not_outlive_its_transaction_on_a_pooled_connection(
     };
     {
         let mut client = pool.get().await.unwrap();
-        let seen = with_tenant(&mut client, Tenant::new(w.a, w.ada), |tx| {
-            Box::pin(async move {
-                let row = tx.query_one(READ_CONTEXT, &[]).await?;
-                let visible = organizations::organization_list()
-                    .bind(
-                        tx,
-                        &None::<chrono::DateTime<chrono::FixedOffset>>,
-                        &None::<Uuid>,
-                        &10,
-                    )
-                    .all()
-                    .await?;
-                Ok((row.get::<_, String>(0), visible.len()))
-            })
+        let seen = with_tenant(&mut client, Tenant::new(w.a, w.ada), async |tx| {
+            let row = tx.query_one(READ_CONTEXT, &[]).await?;
+            let visible = organizations::organization_list()
+                .bind(
+                    tx,
+                    &None::<chrono::DateTime<chrono::FixedOffset>>,
+                    &None::<Uuid>,
+                    &10,
+                )
+                .all()
+                .await?;
+            Ok((row.get::<_, String>(0), visible.len()))
         })
         .await
         .unwrap();
@@ -354,11 +349,9 @@ async fn tenant_context_does_not_outlive_its_transaction_on_a_pooled_connection(
 
     // A failed request rolls back and leaves no context either.
     let mut client = client;
-    let err = with_tenant(&mut client, Tenant::new(w.b, w.bob), |tx| {
-        Box::pin(async move {
-            tx.batch_execute("SELECT 1/0").await?;
-            Ok(())
-        })
+    let err = with_tenant(&mut client, Tenant::new(w.b, w.bob), async |tx| {
+        tx.batch_execute("SELECT 1/0").await?;
+        Ok(())
     })
     .await
     .unwrap_err();

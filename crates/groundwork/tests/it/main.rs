@@ -1,0 +1,17 @@
+//! The runtime library's integration tests: one binary with a module per area, every
+//! test on its own database (`groundwork_testing::TestDb`), SQL behaviour through the
+//! library and the roles services connect as. The tooling's tests (CLI, code
+//! generation, migrations, provisioning, schema dump, the harness) are the workspace
+//! root package's `tests/it/`.
+
+mod common;
+
+mod conventions;
+mod errors;
+mod eventstore;
+mod forms;
+mod identity;
+mod messaging;
+mod projects;
+mod security;
+mod tenancy;
