@@ -10,7 +10,6 @@
 use std::time::Duration;
 
 use deadpool_postgres::Transaction;
-use futures::future::BoxFuture;
 use serde_json::Value;
 
 use crate::Error;
@@ -76,7 +75,7 @@ pub async fn execute_once<F>(
     operation: F,
 ) -> Result<Outcome, IdempotencyError>
 where
-    F: for<'t> FnOnce(&'t Transaction<'t>) -> BoxFuture<'t, Result<Value, Error>>,
+    F: AsyncFnOnce(&Transaction<'_>) -> Result<Value, Error>,
 {
     let IdempotentRequest {
         tenant,

@@ -216,14 +216,12 @@ async fn twenty_concurrent_calls_with_one_key_run_the_operation_once() {
                     request_hash: b"request-a",
                     ttl: Duration::from_secs(3600),
                 },
-                |tx| {
-                    Box::pin(async move {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        let row = tx
-                            .query_one("INSERT INTO public.charges DEFAULT VALUES RETURNING n", &[])
-                            .await?;
-                        Ok(json!({"charge": row.get::<_, i32>(0)}))
-                    })
+                async |tx| {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    let row = tx
+                        .query_one("INSERT INTO public.charges DEFAULT VALUES RETURNING n", &[])
+                        .await?;
+                    Ok(json!({"charge": row.get::<_, i32>(0)}))
                 },
             )
             .await
@@ -253,7 +251,7 @@ async fn twenty_concurrent_calls_with_one_key_run_the_operation_once() {
             request_hash: b"request-b",
             ttl: Duration::from_secs(3600),
         },
-        |_| Box::pin(async { Ok(json!({})) }),
+        async |_| Ok(json!({})),
     )
     .await
     .unwrap_err();
@@ -275,11 +273,9 @@ async fn a_failed_operation_stores_nothing_and_expired_keys_are_removed() {
             request_hash: b"r",
             ttl: Duration::from_secs(60),
         },
-        |tx| {
-            Box::pin(async move {
-                tx.batch_execute("SELECT 1/0").await?;
-                Ok(json!({}))
-            })
+        async |tx| {
+            tx.batch_execute("SELECT 1/0").await?;
+            Ok(json!({}))
         },
     )
     .await
@@ -294,7 +290,7 @@ async fn a_failed_operation_stores_nothing_and_expired_keys_are_removed() {
             request_hash: b"r",
             ttl: Duration::from_millis(50),
         },
-        |_| Box::pin(async { Ok(json!({"ok": true})) }),
+        async |_| Ok(json!({"ok": true})),
     )
     .await
     .unwrap();
