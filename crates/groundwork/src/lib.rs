@@ -7,28 +7,49 @@
 //! with row and enum types under [`types`]. There is no ORM: the runtime is
 //! tokio-postgres and deadpool-postgres.
 //!
-//! ```no_run
-//! use groundwork::queries::identity::organizations::organization_create;
+//! Services connect as a login role in `groundwork_app` and run each request in a
+//! transaction that acts for a tenant ([`tenant`]); row-level security lets that
+//! transaction see and write its tenant's rows only. A first program
+//! (`examples/first_program.rs`, run in CI as the application role):
 //!
-//! # async fn example() -> Result<(), groundwork::Error> {
+//! ```no_run
+//! use groundwork::client::Params;
+//! use groundwork::queries::identity::organizations::{
+//!     OrganizationCreateParams, organization_create,
+//! };
+//! use groundwork::tenant::{Tenant, with_tenant};
+//!
+//! # async fn example(user_id: uuid::Uuid) -> Result<(), groundwork::Error> {
+//! // DATABASE_URL: an application role, for example `groundwork db url`.
 //! let pool = groundwork::pool::from_env()?;
-//! let client = pool.get().await?;
-//! let org = organization_create()
-//!     .bind(
-//!         &client,
-//!         &None::<uuid::Uuid>,
-//!         &"Acme",
-//!         &"acme",
-//!         &serde_json::json!({}),
-//!         &serde_json::json!({}),
-//!         &None::<uuid::Uuid>,
-//!     )
-//!     .one()
-//!     .await?;
+//! let mut client = pool.get().await?;
+//! let organization_id = uuid::Uuid::new_v4();
+//! // The new organization is the transaction's tenant: the policy lets it in.
+//! let org = with_tenant(&mut client, Tenant::new(organization_id, user_id), async |tx| {
+//!     Ok(organization_create()
+//!         .params(
+//!             tx,
+//!             &OrganizationCreateParams {
+//!                 id: Some(organization_id),
+//!                 name: "Acme",
+//!                 slug: "acme",
+//!                 settings: serde_json::json!({}),
+//!                 metadata: serde_json::json!({}),
+//!                 created_by: Some(user_id),
+//!             },
+//!         )
+//!         .one()
+//!         .await?)
+//! })
+//! .await?;
 //! println!("created {} ({})", org.name, org.id);
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! The CLI that comes with it, `groundwork` (`cargo run -- --help` in this
+//! repository), applies the migrations, regenerates the query code and runs a local
+//! PostgreSQL for development; see the README.
 //!
 //! | module | what it is |
 //! |---|---|
