@@ -104,10 +104,11 @@ impl Cli {
 }
 
 impl Command {
-    /// Whether the command uses the embedded cluster when no database URL is given.
-    fn uses_embedded_cluster(&self) -> bool {
+    /// Whether the command uses the embedded cluster when no database URL is given
+    /// (`db` always does; `migrate` starts a container instead with that strategy).
+    fn uses_embedded_cluster(&self, strategy: Strategy) -> bool {
         match self {
-            Self::Migrate(command) => command.uses_database(),
+            Self::Migrate(command) => command.uses_database() && strategy != Strategy::Container,
             Self::Db(_) => true,
             Self::Codegen { .. } | Self::Schema(_) | Self::Completions { .. } => false,
         }
@@ -161,9 +162,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     // The embedded cluster belongs to a project: none is made wherever a command
     // happens to run.
     if settings.database_url.is_none()
-        && settings.strategy != Strategy::Container
         && settings.data_dir.is_relative()
-        && cli.command.uses_embedded_cluster()
+        && cli.command.uses_embedded_cluster(settings.strategy)
     {
         project::current().root()?;
     }

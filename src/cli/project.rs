@@ -36,8 +36,8 @@ impl fmt::Display for NoProjectRoot {
         write!(
             f,
             "no groundwork project in {} or any directory above it: looked for a {MARKER} \
-             file or a {MIGRATIONS}/ directory; run the command inside a project, create \
-             {MARKER} at its root, or pass --source DIR (and --database-url URL)",
+             file or a {MIGRATIONS}/ directory; run the command inside a project, or mark \
+             the project's root directory with a {MARKER} file",
             self.searched.display()
         )
     }
