@@ -10,23 +10,58 @@ macro_rules! say {
 }
 
 mod codegen;
+mod completions;
 mod db;
 mod migrate;
+pub(crate) mod output;
+pub(crate) mod project;
 mod schema;
+mod tenant_table;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
-use groundwork_provision::{Postgres, Settings};
+use clap::{Parser, Subcommand};
+use groundwork_provision::{Postgres, Settings, Strategy};
+
+use migrate::{MigrateCommand, Source};
+use output::{ColorChoice, Progress};
+
+/// Exit code of a command line that is wrong, as clap's own errors have it.
+pub(crate) const USAGE: u8 = 2;
+
+/// What `--help` says after the options: where commands run, and the exit codes.
+const AFTER_HELP: &str = "\
+Run from anywhere inside a project: its root is the nearest directory upwards with a
+groundwork.toml file, else with a migrations/ directory. Variables not set in the
+environment are read from the root's .env file, then the current directory's.
+
+Exit codes:
+  0  success
+  1  failure: a database, file or migration error, drift found by `migrate verify`,
+     stale files found by `--check`, a confirmation answered no
+  2  usage: an unknown command or option, a bad value, or `migrate down --all`
+     without --yes when stdin is not a terminal
+  3  `db status`: the embedded cluster is stopped";
 
 /// The PostgreSQL foundation for Rust services.
 #[derive(Debug, Parser)]
-#[command(name = "groundwork", version, about)]
+#[command(name = "groundwork", version, about, after_help = AFTER_HELP)]
 pub struct Cli {
     /// Use this server instead of the embedded cluster (also DATABASE_URL).
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// Colour the output: auto (on a terminal, unless NO_COLOR is set), always or
+    /// never.
+    #[arg(
+        long,
+        global = true,
+        value_name = "WHEN",
+        value_enum,
+        default_value_t = ColorChoice::Auto,
+        hide_possible_values = true
+    )]
+    color: ColorChoice,
     #[command(subcommand)]
     command: Command,
 }
@@ -48,66 +83,36 @@ enum Command {
     /// Manage the embedded local cluster in .groundwork/ (GROUNDWORK_DATA_DIR).
     #[command(subcommand)]
     Db(DbCommand),
+    /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
-#[derive(Debug, Args)]
-struct Source {
-    /// Directory holding the migration files.
-    #[arg(long, default_value = "migrations")]
-    source: PathBuf,
+impl Cli {
+    /// `--color`.
+    pub fn color(&self) -> ColorChoice {
+        self.color
+    }
+
+    /// Whether the command reads the project's environment (`.env`) and runs in its
+    /// root: all but `completions`.
+    pub fn in_project(&self) -> bool {
+        !matches!(self.command, Command::Completions { .. })
+    }
 }
 
-#[derive(Debug, Subcommand)]
-enum MigrateCommand {
-    /// Apply pending migrations.
-    Up {
-        #[command(flatten)]
-        source: Source,
-        /// Stop after this version.
-        #[arg(long)]
-        to: Option<i64>,
-        /// Print what would run without running it.
-        #[arg(long)]
-        dry_run: bool,
-    },
-    /// Revert applied migrations (default: the newest one).
-    Down {
-        #[command(flatten)]
-        source: Source,
-        /// Revert this many of the newest applied migrations.
-        #[arg(long, conflicts_with_all = ["to", "all"])]
-        steps: Option<usize>,
-        /// Revert every migration newer than this version.
-        #[arg(long, conflicts_with = "all")]
-        to: Option<i64>,
-        /// Revert every applied migration.
-        #[arg(long)]
-        all: bool,
-        /// Print what would run without running it.
-        #[arg(long)]
-        dry_run: bool,
-        /// Allow reverting when GROUNDWORK_ENV=production.
-        #[arg(long)]
-        allow_production: bool,
-    },
-    /// List every migration and whether it is applied.
-    Status {
-        #[command(flatten)]
-        source: Source,
-    },
-    /// Exit non-zero if applied migrations were edited or removed, or a pending one
-    /// is older than the newest applied one.
-    Verify {
-        #[command(flatten)]
-        source: Source,
-    },
-    /// Create `<UTC timestamp>_<name>.up.sql` and `.down.sql`.
-    New {
-        #[command(flatten)]
-        source: Source,
-        /// What the migration does, in a few words.
-        name: String,
-    },
+impl Command {
+    /// Whether the command uses the embedded cluster when no database URL is given
+    /// (`db` always does; `migrate` starts a container instead with that strategy).
+    fn uses_embedded_cluster(&self, strategy: Strategy) -> bool {
+        match self {
+            Self::Migrate(command) => command.uses_database() && strategy != Strategy::Container,
+            Self::Db(_) => true,
+            Self::Codegen { .. } | Self::Schema(_) | Self::Completions { .. } => false,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,8 +122,14 @@ enum SchemaCommand {
     Dump {
         #[command(flatten)]
         source: Source,
-        /// Directory the dump files go in.
-        #[arg(long, default_value = "schema")]
+        /// Directory the dump files go in; a relative path is relative to the current
+        /// directory [default: schema/ in the project root]
+        #[arg(
+            long,
+            default_value_os_t = project::default_path("schema"),
+            hide_default_value = true,
+            value_parser = project::user_path
+        )]
         out: PathBuf,
         /// Exit non-zero if the committed dump is stale, naming what differs; write
         /// nothing.
@@ -142,24 +153,43 @@ enum DbCommand {
     Seed,
 }
 
-/// Runs a parsed command line.
+/// Runs a parsed command line, in the project root (see [`project`]).
 pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut settings = Settings::from_env()?;
     if cli.database_url.is_some() {
         settings.database_url = cli.database_url;
+    }
+    // The embedded cluster belongs to a project: none is made wherever a command
+    // happens to run.
+    if settings.database_url.is_none()
+        && settings.data_dir.is_relative()
+        && cli.command.uses_embedded_cluster(settings.strategy)
+    {
+        project::current().root()?;
     }
     match cli.command {
         Command::Migrate(command) => migrate::run(command, &settings).await,
         Command::Codegen { check } => codegen::run(check, &settings).await,
         Command::Schema(command) => schema::run(command, &settings).await,
         Command::Db(command) => db::run(command, &settings).await,
+        Command::Completions { shell } => Ok(completions::run(shell)),
     }
 }
 
 /// The server for commands that need one: DATABASE_URL, or the embedded cluster,
 /// started for this command and stopped after it unless `db start` started it.
 async fn server(settings: &Settings) -> Result<Postgres, Box<dyn std::error::Error>> {
-    let server = Postgres::persistent(settings).await?;
+    let progress = settings.database_url.is_none().then(|| {
+        Progress::start(match settings.strategy {
+            Strategy::Container => "starting a PostgreSQL container",
+            Strategy::Auto | Strategy::Local => {
+                "starting the embedded cluster (created on first use)"
+            }
+        })
+    });
+    let server = Postgres::persistent(settings).await;
+    drop(progress);
+    let server = server?;
     if let Some(notice) = server.notice() {
         eprintln!("groundwork: {notice}");
     }

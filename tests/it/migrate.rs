@@ -474,12 +474,35 @@ fn new_creates_a_timestamped_pair() {
     );
 }
 
+#[test]
+fn a_new_migration_needs_a_name_that_makes_a_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["", "--- !", "ü"] {
+        let err = groundwork_migrate::new_migration_files(dir.path(), name).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "a migration name needs at least one letter or digit (a-z, 0-9), and {name:?} \
+                 has none"
+            )
+        );
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    // A name typed over lines stays in the comment.
+    let (up, _) = groundwork_migrate::new_migration_files(dir.path(), "add\nDROP TABLE x").unwrap();
+    assert!(up.to_str().unwrap().ends_with("_add_drop_table_x.up.sql"));
+    assert_eq!(
+        std::fs::read_to_string(&up).unwrap(),
+        "-- Why: add DROP TABLE x\n\n"
+    );
+}
+
 /// Everything a migration can create or change, one sorted line per object, with its
 /// owner and privileges (column privileges, and those of PostgreSQL's own functions
 /// where a migration changed them). An ACL that was never set (NULL) and one equal
 /// to the owner's defaults mean the same privileges, so both print as the defaults;
 /// the order of an ACL's entries means nothing, so they print sorted.
-async fn catalog(client: &tokio_postgres::Client) -> Vec<String> {
+pub(crate) async fn catalog(client: &tokio_postgres::Client) -> Vec<String> {
     const DUMP: &str = r#"
         SELECT 'schema ' || nspname || ' owner=' || pg_get_userbyid(nspowner) || ' '
                || (SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(coalesce(nspacl, acldefault('n', nspowner))) a)

@@ -45,6 +45,10 @@ pub enum MigrateError {
     /// A `.sql` file whose name is not `<integer version>_<name>[.up|.down].sql`.
     #[error("migration file {0} is not named <version>_<name>.up.sql or .down.sql")]
     InvalidFileName(PathBuf),
+    /// A name for a new migration that gives no file name: it has no ASCII letter or
+    /// digit.
+    #[error("a migration name needs at least one letter or digit (a-z, 0-9), and {0:?} has none")]
+    InvalidName(String),
     /// Two files claim the same version and direction.
     #[error("migration version {version} is used by both {first} and {second}")]
     DuplicateVersion {

@@ -22,7 +22,9 @@ mod migrator;
 mod split;
 
 pub use error::{Drift, MigrateError};
-pub use migration::{Migration, Script, new_migration_files};
+pub use migration::{
+    Migration, Script, migration_slug, new_migration_files, new_migration_files_with,
+};
 pub use migrator::{
     AppliedRecord, DownOptions, DownTarget, MigrationState, MigrationStatus, Migrator, Step,
     UpOptions,

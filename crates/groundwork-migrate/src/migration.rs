@@ -124,9 +124,10 @@ fn parse_stem(stem: &str) -> Option<(i64, &str)> {
     Some((version.parse().ok()?, name))
 }
 
-/// Creates `<UTC timestamp>_<name>.up.sql` and `.down.sql` in `dir` and returns their
-/// paths. The name is lower-cased with non-alphanumeric runs turned into `_`.
-pub fn new_migration_files(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf), MigrateError> {
+/// The file-name part of a migration's name: lower case, with every run of characters
+/// other than ASCII letters and digits turned into one `_`. A name without any ASCII
+/// letter or digit is refused.
+pub fn migration_slug(name: &str) -> Result<String, MigrateError> {
     let slug: String = name
         .to_lowercase()
         .split(|c: char| !c.is_ascii_alphanumeric())
@@ -134,10 +135,33 @@ pub fn new_migration_files(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf),
         .collect::<Vec<_>>()
         .join("_");
     if slug.is_empty() {
-        return Err(MigrateError::InvalidFileName(
-            dir.join(format!("<version>_{name}.up.sql")),
-        ));
+        return Err(MigrateError::InvalidName(name.to_owned()));
     }
+    Ok(slug)
+}
+
+/// Creates `<UTC timestamp>_<name>.up.sql` and `.down.sql` in `dir`, each starting
+/// with a comment to complete, and returns their paths. The name is made into a file
+/// name by [`migration_slug`].
+pub fn new_migration_files(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf), MigrateError> {
+    // One line, whatever was typed: the name ends up in a comment.
+    let said = name.split_whitespace().collect::<Vec<_>>().join(" ");
+    new_migration_files_with(dir, name, |stem| {
+        (
+            format!("-- Why: {said}\n\n"),
+            format!("-- Reverts {stem}.up.sql\n\n"),
+        )
+    })
+}
+
+/// Like [`new_migration_files`], with the up and down files' contents made by
+/// `contents` from the migration's file stem, `<version>_<slug>`.
+pub fn new_migration_files_with(
+    dir: &Path,
+    name: &str,
+    contents: impl FnOnce(&str) -> (String, String),
+) -> Result<(PathBuf, PathBuf), MigrateError> {
+    let slug = migration_slug(name)?;
     std::fs::create_dir_all(dir).map_err(io_error("creating", dir))?;
     let existing = Migration::load_dir(dir)?;
     let mut version: i64 = chrono::Utc::now()
@@ -151,10 +175,11 @@ pub fn new_migration_files(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf),
     {
         version = last.version + 1;
     }
-    let up = dir.join(format!("{version}_{slug}.up.sql"));
-    let down = dir.join(format!("{version}_{slug}.down.sql"));
-    std::fs::write(&up, format!("-- Why: {name}\n\n")).map_err(io_error("writing", &up))?;
-    std::fs::write(&down, format!("-- Reverts {version}_{slug}.up.sql\n\n"))
-        .map_err(io_error("writing", &down))?;
+    let stem = format!("{version}_{slug}");
+    let up = dir.join(format!("{stem}.up.sql"));
+    let down = dir.join(format!("{stem}.down.sql"));
+    let (up_sql, down_sql) = contents(&stem);
+    std::fs::write(&up, up_sql).map_err(io_error("writing", &up))?;
+    std::fs::write(&down, down_sql).map_err(io_error("writing", &down))?;
     Ok((up, down))
 }
