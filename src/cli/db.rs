@@ -1,128 +1,151 @@
-//! `groundwork db start|stop|status|url`.
+//! `groundwork db ...`: the application's database, on the embedded cluster or on the
+//! `--database-url` server.
 
+mod cluster;
+mod database;
+mod inspect;
+mod seed;
+mod url;
+
+use std::ffi::OsString;
 use std::process::ExitCode;
 
-use groundwork_provision::{PersistentCluster, Settings};
+use clap::{Args, Subcommand, ValueEnum};
+use groundwork_provision::Settings;
 
-use super::{DbCommand, server};
+use super::Source;
 
-/// The development seed data, as `groundwork db seed` loads it.
-const DEVELOPMENT_SEED: &str = include_str!("../../seeds/development.sql");
+/// What `groundwork db --help` says after the list of commands.
+const DB_HELP: &str = "\
+Where: without --database-url or DATABASE_URL the commands work on the embedded cluster,
+kept in .groundwork/ under the working directory (GROUNDWORK_DATA_DIR overrides), and on
+its database `groundwork`. As root the server runs as the `postgres` user
+(GROUNDWORK_PG_USER overrides); when that user cannot reach the directory, the cluster is
+kept in /var/lib/groundwork/<project directory name>-<hash> instead. `groundwork db
+status` names the directory in use. With a URL the commands work on that server and the
+database the URL names; `start` and `stop` are for the embedded cluster only.
+
+Roles: `db url` and `db psql` connect as groundwork_dev_app, a member of groundwork_app
+that meets row-level security as a service does; `--role readonly` as
+groundwork_dev_readonly; `--role owner` as the superuser that migrates, which bypasses
+row-level security. The embedded cluster makes both development roles once `groundwork
+migrate up` has made their groups. Their password is groundwork_dev: for local
+development only. Another server gets them only with --create-dev-roles.
+
+Exit status: 0 done; 1 failed; 2 bad arguments; 3 (`db status`) the server is stopped or
+unreachable.";
+
+/// What `groundwork db status --help` says after the options.
+const STATUS_HELP: &str = "\
+Exit status: 0 the server is running (reachable) and the database's state is printed;
+1 the server refused the connection or another error; 3 the embedded cluster is stopped
+(or not created yet), or the --database-url server is unreachable.";
+
+/// The `db` subcommands.
+#[derive(Debug, Subcommand)]
+#[command(after_help = DB_HELP)]
+pub(super) enum DbCommand {
+    /// Start the embedded cluster (creating it on first use) and leave it running.
+    Start,
+    /// Stop the embedded cluster.
+    Stop,
+    /// Say whether the server runs and its database is migrated (exit 3: stopped).
+    ///
+    /// The embedded cluster, with the directory it is kept in, or the --database-url
+    /// server.
+    #[command(after_help = STATUS_HELP)]
+    Status,
+    /// Print the application database's URL (default: as the development app role).
+    ///
+    /// Starts the embedded cluster if needed and leaves it running. Refuses the app
+    /// and readonly roles until the database is migrated.
+    Url(RoleArgs),
+    /// Open psql on the application database (arguments after -- go to psql).
+    ///
+    /// Connects as `db url` would; psql is looked for next to the server's programs,
+    /// on PATH, via pg_config and under /usr/lib/postgresql/<version>/bin.
+    Psql {
+        #[command(flatten)]
+        role: RoleArgs,
+        /// Arguments for psql, after `--` (`-- -c 'SELECT 1'`).
+        #[arg(last = true)]
+        args: Vec<OsString>,
+    },
+    /// Create the application database (nothing happens when it exists).
+    Create,
+    /// Drop the application database and all its data (asks first).
+    ///
+    /// Ends the database's sessions. Refused with GROUNDWORK_ENV=production unless
+    /// --allow-production.
+    Drop(DropArgs),
+    /// Drop, create and migrate the application database (asks first).
+    ///
+    /// `db drop`, `db create` and `migrate up` in one. Refused with
+    /// GROUNDWORK_ENV=production unless --allow-production.
+    Reset {
+        #[command(flatten)]
+        drop: DropArgs,
+        #[command(flatten)]
+        source: Source,
+    },
+    /// Load the development seed data and print its ids as NAME=value lines.
+    ///
+    /// seeds/development.sql: an organization, its owner, a published form and its
+    /// submissions, loaded once into a migrated database. The ids (ORGANIZATION_ID,
+    /// USER_ID, <FORM>_FORM_ID) go to stdout, for an env file or a tenant context; the
+    /// summary to stderr.
+    Seed,
+}
+
+/// Who `db url` and `db psql` connect as.
+#[derive(Debug, Args)]
+pub(super) struct RoleArgs {
+    /// Who to connect as.
+    #[arg(long, value_enum, default_value_t = Role::App)]
+    role: Role,
+    /// On a --database-url server, make the development roles if it has none (needs
+    /// CREATEROLE; refused with GROUNDWORK_ENV=production). The embedded cluster makes
+    /// them by itself.
+    #[arg(long)]
+    create_dev_roles: bool,
+}
+
+/// A role to connect as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Role {
+    /// groundwork_dev_app, in groundwork_app: under row-level security, as a service
+    App,
+    /// groundwork_dev_readonly, in groundwork_readonly: reads under row-level security
+    Readonly,
+    /// the URL's own user (the embedded cluster's superuser): migrates, bypasses
+    /// row-level security
+    Owner,
+}
+
+/// Confirmation for `db drop` and `db reset`.
+#[derive(Debug, Args)]
+pub(super) struct DropArgs {
+    /// Do not ask (needed when stdin is not a terminal).
+    #[arg(long, short)]
+    yes: bool,
+    /// Allow it when GROUNDWORK_ENV=production.
+    #[arg(long)]
+    allow_production: bool,
+}
 
 pub(super) async fn run(
     command: DbCommand,
     settings: &Settings,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    if settings.database_url.is_some() && matches!(command, DbCommand::Url) {
-        say!("{}", settings.database_url.as_deref().unwrap_or_default());
-        return Ok(ExitCode::SUCCESS);
+    match command {
+        DbCommand::Start => cluster::start(settings).await,
+        DbCommand::Stop => cluster::stop(settings).await,
+        DbCommand::Status => cluster::status(settings).await,
+        DbCommand::Url(role) => url::print(settings, &role).await,
+        DbCommand::Psql { role, args } => url::psql(settings, &role, args).await,
+        DbCommand::Create => database::create(settings).await,
+        DbCommand::Drop(drop) => database::drop(settings, &drop).await,
+        DbCommand::Reset { drop, source } => database::reset(settings, &drop, &source).await,
+        DbCommand::Seed => seed::seed(settings).await,
     }
-    if matches!(command, DbCommand::Seed) {
-        return seed(settings).await;
-    }
-    let dir = settings.data_dir.clone();
-    tokio::task::spawn_blocking(
-        move || -> Result<ExitCode, Box<dyn std::error::Error + Send + Sync>> {
-            let cluster = PersistentCluster::new(dir)?;
-            if matches!(command, DbCommand::Status)
-                && let Some(relocation) = cluster.relocation()
-            {
-                eprintln!("groundwork: {relocation}");
-            }
-            match command {
-                DbCommand::Start => {
-                    let start = cluster.start()?;
-                    if start.created
-                        && let Some(relocation) = cluster.relocation()
-                    {
-                        eprintln!("groundwork: {relocation}");
-                    }
-                    say!(
-                        "{} {} ({})",
-                        if start.started {
-                            "started"
-                        } else {
-                            "already running:"
-                        },
-                        cluster.url(start.port),
-                        cluster.dir().display()
-                    );
-                }
-                DbCommand::Stop => {
-                    let was_running = cluster.stop()?;
-                    say!(
-                        "{} ({})",
-                        if was_running {
-                            "stopped"
-                        } else {
-                            "not running"
-                        },
-                        cluster.dir().display()
-                    );
-                }
-                DbCommand::Status => match cluster.running_port() {
-                    Some(port) => say!(
-                        "running: {} ({})",
-                        cluster.url(port),
-                        cluster.dir().display()
-                    ),
-                    None => {
-                        say!("stopped ({})", cluster.dir().display());
-                        return Ok(ExitCode::from(3));
-                    }
-                },
-                DbCommand::Url => {
-                    let start = cluster.start()?;
-                    say!("{}", cluster.url(start.port));
-                }
-                DbCommand::Seed => unreachable!("handled above"),
-            }
-            Ok(ExitCode::SUCCESS)
-        },
-    )
-    .await?
-    .map_err(|e| -> Box<dyn std::error::Error> { e })
 }
-
-/// Runs the seed script in one transaction and says what the database now holds.
-async fn seed(settings: &Settings) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let postgres = server(settings).await?;
-    let url = postgres.url();
-    let client = groundwork_support::connect::connect(url)
-        .await
-        .map_err(|e| format!("connecting to {url}: {e}"))?;
-    client
-        .batch_execute(&format!("BEGIN;\n{DEVELOPMENT_SEED}\nCOMMIT;"))
-        .await
-        .map_err(|e| -> Box<dyn std::error::Error> {
-            match e.as_db_error() {
-                Some(db) if matches!(db.code().code(), "42P01" | "3F000") => format!(
-                    "the database is not migrated: run `groundwork migrate up` first ({})",
-                    db.message()
-                )
-                .into(),
-                Some(db) => format!(
-                    "loading the seed data: {}: {}",
-                    db.code().code(),
-                    db.message()
-                )
-                .into(),
-                None => format!("loading the seed data: {e}").into(),
-            }
-        })?;
-    let row = client
-        .query_one(SEED_SUMMARY, &[])
-        .await
-        .map_err(|e| format!("reading the seed data back: {e}"))?;
-    let (forms, submissions): (i64, i64) = (row.get(0), row.get(1));
-    say!(
-        "development seed data: organization acme-development (owner dev@acme.test), \
-         {forms} form(s), {submissions} submission(s)"
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-/// What the seed wrote, read back as the owner.
-const SEED_SUMMARY: &str = "SELECT
-    (SELECT count(*) FROM forms.form_definitions WHERE organization_id = '00000000-0000-4000-8000-00000000ac01'),
-    (SELECT count(*) FROM forms.form_submissions WHERE organization_id = '00000000-0000-4000-8000-00000000ac01')";

@@ -80,9 +80,10 @@ enum Command {
     /// Write or check the schema dump: schema/<schema>.sql from the migrations.
     #[command(subcommand)]
     Schema(SchemaCommand),
-    /// Manage the embedded local cluster in .groundwork/ (GROUNDWORK_DATA_DIR).
+    /// The application database: the embedded cluster (or the --database-url server),
+    /// its URLs and roles, create, drop, reset and seed.
     #[command(subcommand)]
-    Db(DbCommand),
+    Db(db::DbCommand),
     /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -136,21 +137,6 @@ enum SchemaCommand {
         #[arg(long)]
         check: bool,
     },
-}
-
-#[derive(Debug, Subcommand)]
-enum DbCommand {
-    /// Start the cluster (creating it on first use) and leave it running.
-    Start,
-    /// Stop the cluster.
-    Stop,
-    /// Say whether the cluster runs, and where.
-    Status,
-    /// Print the application database URL (starting the cluster if needed).
-    Url,
-    /// Load the development seed data (seeds/development.sql: an organization, a
-    /// published form and its submissions) into a migrated database; once.
-    Seed,
 }
 
 /// Runs a parsed command line, in the project root (see [`project`]).

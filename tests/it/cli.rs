@@ -145,7 +145,7 @@ fn the_embedded_cluster_is_created_reused_and_stopped() {
     // Started with `db start`: still running after another command.
     let status = groundwork(dir.path(), &["db", "status"], &[]);
     assert!(status.status.success(), "{}", text(&status));
-    let url = groundwork(&app, &["db", "url"], &[]);
+    let url = groundwork(&app, &["db", "url", "--role", "owner"], &[]);
     assert!(text(&url).starts_with("postgres://postgres@127.0.0.1:"));
     let stop = groundwork(&app, &["db", "stop"], &[]);
     assert!(text(&stop).starts_with("stopped"), "{}", text(&stop));

@@ -1,10 +1,11 @@
-//! The tooling's integration tests: one binary with a module per area (the CLI, code
-//! generation, migrations, provisioning, the schema dump and the test harness), on real
-//! PostgreSQL. The runtime library's tests are `crates/groundwork/tests/it/`.
+//! The tooling's integration tests: one binary with a module per area (the CLI, its
+//! `db` commands, code generation, migrations, provisioning, the schema dump and the
+//! test harness), on real PostgreSQL. The runtime library's tests are `crates/groundwork/tests/it/`.
 
 mod files;
 
 mod cli;
+mod cli_db;
 mod codegen;
 mod migrate;
 mod provision;

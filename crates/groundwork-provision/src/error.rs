@@ -38,4 +38,20 @@ pub enum ProvisionError {
         /// The driver's error.
         source: tokio_postgres::Error,
     },
+    /// The development login roles could not be read or made.
+    #[error(
+        "making the development login roles: {}",
+        groundwork_support::connect::describe(.0)
+    )]
+    DevRoles(#[source] tokio_postgres::Error),
+    /// A PostgreSQL client program (`psql`) is not installed where groundwork looks.
+    #[error(
+        "no {program} found next to the PostgreSQL server binaries, on PATH, via pg_config \
+         or under /usr/lib/postgresql/<version>/bin; install PostgreSQL's client programs \
+         (Debian: postgresql-client)"
+    )]
+    ProgramNotFound {
+        /// The program's name.
+        program: String,
+    },
 }

@@ -8,8 +8,10 @@
 //!   under `/usr/lib/postgresql/*/bin` (newest first). [`Postgres::ephemeral`] starts a
 //!   throw-away cluster in a temporary directory with non-durable settings;
 //!   [`Postgres::persistent`] starts (or reuses) a durable cluster in `.groundwork/`
-//!   (`GROUNDWORK_DATA_DIR` overrides). As root the binaries run as the `postgres`
-//!   system user.
+//!   (`GROUNDWORK_DATA_DIR` overrides; as root, when the server's user cannot reach
+//!   it, `/var/lib/groundwork/<name>-<hash>`), with a `groundwork` database and, once
+//!   the migrations have made their groups, the development login roles
+//!   ([`DevRole`]). As root the binaries run as the `postgres` system user.
 //! - **container**: a container started through `testcontainers` from
 //!   `GROUNDWORK_POSTGRES_IMAGE` (default `postgres:15`).
 //!
@@ -20,12 +22,14 @@
 //! directory or container.
 
 mod container;
+mod dev_role;
 mod error;
 mod lifeline;
 mod local;
 mod postgres;
 mod settings;
 
+pub use dev_role::{DEV_ROLE_PASSWORD, DevRole, DevRoleState, dev_role_state, ensure_dev_roles};
 pub use error::ProvisionError;
 pub use local::{Binaries, PersistentCluster, Started};
 pub use postgres::{Origin, Postgres};

@@ -25,37 +25,11 @@ impl Binaries {
     /// Finds the server binaries: `PATH` first, then `pg_config --bindir`, then
     /// `/usr/lib/postgresql/<version>/bin`, newest version first.
     pub fn find() -> Result<Self, ProvisionError> {
-        let complete = |dir: &Path| TOOLS.iter().all(|tool| dir.join(tool).is_file());
-        let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
-            .map(|path| std::env::split_paths(&path).collect())
-            .unwrap_or_default();
-        if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
-            && out.status.success()
-        {
-            candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
-        }
-        let mut versioned: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        search_dirs()
             .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|entry| {
-                let version = entry.file_name().to_str()?.parse().ok()?;
-                Some((version, entry.path().join("bin")))
-            })
-            .collect();
-        versioned.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
-        candidates.extend(versioned.into_iter().map(|(_, dir)| dir));
-        candidates
-            .into_iter()
-            .find(|dir| complete(dir))
-            .map(|dir| {
-                // Resolve links such as /usr/local/bin/postgres so that the server finds
-                // its share directory.
-                let real = std::fs::canonicalize(dir.join("postgres"))
-                    .ok()
-                    .and_then(|p| p.parent().map(Path::to_path_buf))
-                    .unwrap_or(dir);
-                Self { bindir: real }
+            .find(|dir| has_server(dir))
+            .map(|dir| Self {
+                bindir: resolve_server_dir(&dir),
             })
             .ok_or_else(|| {
                 ProvisionError::Local(
@@ -66,9 +40,67 @@ impl Binaries {
             })
     }
 
+    /// Finds the client program `name` (`psql`): next to the server binaries that
+    /// [`find`](Self::find) picks, else in the first directory it searches that has
+    /// one.
+    pub fn find_program(name: &str) -> Result<PathBuf, ProvisionError> {
+        let dirs = search_dirs();
+        let server = dirs
+            .iter()
+            .find(|dir| has_server(dir))
+            .map(|dir| resolve_server_dir(dir));
+        server
+            .into_iter()
+            .chain(dirs)
+            .map(|dir| dir.join(name))
+            .find(|program| program.is_file())
+            .ok_or_else(|| ProvisionError::ProgramNotFound {
+                program: name.to_owned(),
+            })
+    }
+
     fn tool(&self, name: &str) -> PathBuf {
         self.bindir.join(name)
     }
+}
+
+/// Where PostgreSQL's programs are looked for, in order: `PATH`, `pg_config --bindir`,
+/// then `/usr/lib/postgresql/<version>/bin`, newest version first.
+fn search_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect())
+        .unwrap_or_default();
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
+        && out.status.success()
+    {
+        dirs.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    }
+    let mut versioned: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            Some((version, entry.path().join("bin")))
+        })
+        .collect();
+    versioned.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
+    dirs.extend(versioned.into_iter().map(|(_, dir)| dir));
+    dirs
+}
+
+/// `dir` with links such as /usr/local/bin/postgres resolved, so that the server finds
+/// its share directory.
+fn resolve_server_dir(dir: &Path) -> PathBuf {
+    std::fs::canonicalize(dir.join("postgres"))
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| dir.to_path_buf())
+}
+
+/// Whether `dir` holds every server program.
+fn has_server(dir: &Path) -> bool {
+    TOOLS.iter().all(|tool| dir.join(tool).is_file())
 }
 
 /// The unprivileged account the server runs as when this process is root.

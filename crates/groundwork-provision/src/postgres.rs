@@ -2,7 +2,7 @@ use std::path::Path;
 
 use super::container::ContainerServer;
 use super::local::{APP_DATABASE, EphemeralCluster, PersistentCluster};
-use super::{Binaries, ProvisionError, Settings, Strategy};
+use super::{Binaries, ProvisionError, Settings, Strategy, ensure_dev_roles};
 use groundwork_support::connect::with_database;
 
 /// Where a [`Postgres`] came from.
@@ -78,7 +78,24 @@ impl Postgres {
     /// The CLI's server: `DATABASE_URL`, else the durable cluster in
     /// `settings.data_dir` (started if needed, and stopped on drop only if this call
     /// started it), else (strategy container) a throw-away container.
+    ///
+    /// The durable cluster gets its `groundwork` database if it has none, and the
+    /// development login roles ([`DevRole`](crate::DevRole)) once the migrations have
+    /// made their groups. A `DATABASE_URL` server is left as it is.
     pub async fn persistent(settings: &Settings) -> Result<Self, ProvisionError> {
+        let pg = Self::persistent_server(settings).await?;
+        if pg.is_persistent() {
+            let admin = pg.admin().await?;
+            pg.ensure_database(&admin, APP_DATABASE).await?;
+            ensure_dev_roles(&admin).await?;
+        }
+        Ok(pg)
+    }
+
+    /// Like [`persistent`](Self::persistent), but makes nothing in the durable
+    /// cluster: for commands that create or drop its database themselves. The URL
+    /// still names the `groundwork` database, which may not exist.
+    pub async fn persistent_server(settings: &Settings) -> Result<Self, ProvisionError> {
         let dir = settings.data_dir.clone();
         Self::provide(settings, || async move {
             let (cluster, start) = tokio::task::spawn_blocking(move || {
@@ -93,7 +110,7 @@ impl Postgres {
             } else {
                 None
             };
-            let pg = Self {
+            Ok(Self {
                 url: cluster.url(start.port),
                 origin: Origin::Local,
                 handle: Handle::Persistent {
@@ -101,9 +118,7 @@ impl Postgres {
                     stop_on_drop: start.started,
                     notice,
                 },
-            };
-            pg.ensure_database(APP_DATABASE).await?;
-            Ok(pg)
+            })
         })
         .await
     }
@@ -145,27 +160,37 @@ impl Postgres {
         })
     }
 
-    async fn ensure_database(&self, name: &str) -> Result<(), ProvisionError> {
+    fn is_persistent(&self) -> bool {
+        matches!(self.handle, Handle::Persistent { .. })
+    }
+
+    /// A connection to the server's `postgres` maintenance database.
+    async fn admin(&self) -> Result<tokio_postgres::Client, ProvisionError> {
         let admin = with_database(&self.url, "postgres");
-        let client = groundwork_support::connect::connect(&admin)
+        groundwork_support::connect::connect(&admin)
             .await
-            .map_err(|source| ProvisionError::Connect {
-                url: admin.clone(),
-                source,
-            })?;
-        let exists = client
+            .map_err(|source| ProvisionError::Connect { url: admin, source })
+    }
+
+    async fn ensure_database(
+        &self,
+        admin: &tokio_postgres::Client,
+        name: &str,
+    ) -> Result<(), ProvisionError> {
+        let failed = |source| ProvisionError::Connect {
+            url: with_database(&self.url, "postgres"),
+            source,
+        };
+        let exists = admin
             .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
             .await
-            .map_err(|source| ProvisionError::Connect {
-                url: admin.clone(),
-                source,
-            })?
+            .map_err(failed)?
             .is_some();
         if !exists {
-            client
+            admin
                 .batch_execute(&format!("CREATE DATABASE \"{name}\""))
                 .await
-                .map_err(|source| ProvisionError::Connect { url: admin, source })?;
+                .map_err(failed)?;
         }
         Ok(())
     }

@@ -3,8 +3,8 @@
 //! generation (`groundwork-codegen`), the test harness (`groundwork-testing`) and the
 //! CLI.
 //!
-//! - [`connect`]: a plain tokio-postgres connection, URLs with another database or
-//!   other credentials, and driver errors spelled out with their SQLSTATE.
+//! - [`connect`]: a plain tokio-postgres connection, URLs with another database, other
+//!   credentials or no password, and driver errors spelled out with their SQLSTATE.
 //! - [`hash`]: the one SHA-256 helper, for checksums, fingerprints and derived names.
 //! - [`io`]: the one file error, naming what was being done to which path.
 //! - [`lock`]: running work while a session holds an advisory lock, taken by polling.
