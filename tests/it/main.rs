@@ -6,6 +6,7 @@ mod files;
 
 mod cli;
 mod codegen;
+mod codegen_docs;
 mod migrate;
 mod provision;
 mod schema;

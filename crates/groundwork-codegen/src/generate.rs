@@ -2,6 +2,7 @@ use std::path::{Path, PathBuf};
 
 use cornucopia::config::{Config, Style};
 
+use super::docs::QueryDocs;
 use super::manifest::{Manifest, files_below};
 use super::split::{GeneratedCode, split};
 use groundwork_migrate::{MigrateError, Migrator, UpOptions};
@@ -188,7 +189,8 @@ impl Project {
              queries/.\n// Do not edit: change the SQL and run `cargo run -- codegen`.\n\n",
             super::CORNUCOPIA_VERSION
         );
-        split(out.path(), MODULE, &header).map_err(CodegenError::Split)
+        let docs = QueryDocs::read(&self.root)?;
+        split(out.path(), MODULE, &header, &docs).map_err(CodegenError::Split)
     }
 
     /// Writes `code` into `dir` (the snapshot, or a build's `OUT_DIR`), removing

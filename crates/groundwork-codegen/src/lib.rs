@@ -13,10 +13,15 @@
 //! `groundwork codegen` refreshes the snapshot; `groundwork codegen --check`
 //! regenerates and compares.
 //!
+//! Every generated query function is documented from its query file: the `---` lines
+//! directly above its `--!` annotation (or a line naming the query), then the file and
+//! the SQL.
+//!
 //! The [`schema`] module makes the other generated, committed artefact: the schema
 //! dump (`schema/<schema>.sql`), the current definition of every object the
 //! migrations create, written by `groundwork schema dump`.
 
+mod docs;
 mod generate;
 mod manifest;
 pub mod schema;
@@ -31,4 +36,5 @@ pub const CORNUCOPIA_VERSION: &str = "1.0.1";
 
 /// Every setting that changes the generated code; part of the fingerprint.
 pub const SETTINGS: &str = "cornucopia async; deadpool; derive serde Serialize+Deserialize; \
-    enum variants CamelCase; split into files under module `generated` (v2)";
+    enum variants CamelCase; split into files under module `generated` (v2); query docs from \
+    the query files (v1)";
