@@ -1,4 +1,5 @@
-//! `groundwork codegen [--check]`.
+//! `groundwork codegen [--check]`: the server is `--database-url`, else
+//! `GROUNDWORK_CODEGEN_URL`, else a throw-away one; never `DATABASE_URL`.
 
 use std::process::ExitCode;
 

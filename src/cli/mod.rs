@@ -18,14 +18,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use groundwork_provision::{Postgres, Settings};
+use groundwork_provision::{Postgres, Settings, UrlSource};
 
 /// The PostgreSQL foundation for Rust services.
 #[derive(Debug, Parser)]
 #[command(name = "groundwork", version, about)]
 pub struct Cli {
-    /// Use this server instead of the embedded cluster (also DATABASE_URL).
-    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    /// Use this server. Default: DATABASE_URL, else the embedded cluster; for codegen
+    /// and schema dump, GROUNDWORK_CODEGEN_URL, else a throw-away server (never
+    /// DATABASE_URL).
+    #[arg(long, global = true)]
     database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -144,10 +146,14 @@ enum DbCommand {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let mut settings = Settings::from_env()?;
-    if cli.database_url.is_some() {
-        settings.database_url = cli.database_url;
+    let settings = match &cli.command {
+        Command::Codegen { .. } | Command::Schema(_) => Settings::codegen_from_env()?,
+        _ => Settings::from_env()?,
     }
+    .with_url(
+        cli.database_url.filter(|url| !url.trim().is_empty()),
+        UrlSource::Flag("--database-url"),
+    );
     match cli.command {
         Command::Migrate(command) => migrate::run(command, &settings).await,
         Command::Codegen { check } => codegen::run(check, &settings).await,

@@ -7,6 +7,7 @@ mod files;
 mod cli;
 mod codegen;
 mod codegen_docs;
+mod codegen_url;
 mod migrate;
 mod provision;
 mod schema;

@@ -8,8 +8,11 @@
 //! query file, the code generation settings and the cornucopia version. A build whose
 //! inputs match the manifest needs no database and writes nothing. A build whose
 //! inputs changed regenerates into its `OUT_DIR` with a server from
-//! `groundwork-provision` (never into the source tree) and warns that the snapshot is
-//! stale; with `GROUNDWORK_OFFLINE=true` it fails instead, naming the changed files.
+//! `groundwork-provision` (`GROUNDWORK_CODEGEN_URL`, else a throw-away one; never the
+//! application's `DATABASE_URL`), never into the source tree, and warns that the
+//! snapshot is stale; with `GROUNDWORK_OFFLINE=true` it fails instead, naming the
+//! changed files. A query that does not compile is reported against its file,
+//! relative to the project root, and line.
 //! `groundwork codegen` refreshes the snapshot; `groundwork codegen --check`
 //! regenerates and compares.
 //!
