@@ -38,7 +38,7 @@ enum Command {
     /// Apply, revert and check migrations.
     #[command(subcommand)]
     Migrate(MigrateCommand),
-    /// Regenerate src/generated from migrations/ and queries/.
+    /// Regenerate crates/groundwork/src/generated/ from migrations/ and queries/.
     Codegen {
         /// Exit non-zero if the committed generated code is stale; write nothing.
         #[arg(long)]

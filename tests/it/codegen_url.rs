@@ -118,21 +118,46 @@ fn code_generation_reads_its_own_variable_and_never_database_url() {
 }
 
 #[tokio::test]
-async fn codegen_check_ignores_an_application_database_url() {
+async fn codegen_ignores_an_application_database_url_and_names_what_it_changed() {
     let db = TestDb::new().await;
     let project = stale_project();
-    let check = groundwork(
-        project.path(),
-        &["codegen", "--check"],
-        &[(DATABASE_URL, db.url(DbRole::App))],
-    );
+    let env = [(DATABASE_URL, db.url(DbRole::App))];
+    let check = groundwork(project.path(), &["codegen", "--check"], &env);
     // Regenerated on a throw-away server and compared: stale, not refused.
     assert_eq!(check.status.code(), Some(1), "{}", text(&check));
-    let said = String::from_utf8_lossy(&check.stderr);
-    let stale: Vec<&str> = said.lines().collect();
-    assert_eq!(stale.len(), 2, "{said}");
-    assert!(stale[0].starts_with("stale: ") && stale[0].contains("queries/identity/users.rs"));
-    assert!(stale[1].starts_with("stale: ") && stale[1].contains("codegen.lock"));
+    assert_eq!(
+        String::from_utf8_lossy(&check.stderr),
+        "stale: crates/groundwork/src/generated/queries/identity/users.rs (run `cargo run -- \
+         codegen` and commit)\nstale: crates/groundwork/src/generated/codegen.lock (run \
+         `cargo run -- codegen` and commit)\n"
+    );
+
+    let generate = groundwork(project.path(), &["codegen"], &env);
+    assert!(generate.status.success(), "{}", text(&generate));
+    let snapshot = project.path().join("crates/groundwork/src/generated");
+    let rust_files = walk(&snapshot)
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .count();
+    assert_eq!(
+        String::from_utf8_lossy(&generate.stdout),
+        format!(
+            "{} files in crates/groundwork/src/generated (2 changed)\n  \
+             queries/identity/users.rs\n  codegen.lock\n",
+            rust_files + 1
+        )
+    );
+}
+
+/// Every file below `dir`.
+fn walk(dir: &Path) -> impl Iterator<Item = PathBuf> {
+    std::fs::read_dir(dir).unwrap().flat_map(|entry| {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            walk(&path).collect::<Vec<_>>()
+        } else {
+            vec![path]
+        }
+    })
 }
 
 #[tokio::test]

@@ -64,6 +64,9 @@ pub struct Project {
 /// The module the generated code lives in, inside the including crate.
 const MODULE: &str = "generated";
 
+/// The snapshot's manifest file.
+const MANIFEST: &str = "codegen.lock";
+
 impl Project {
     /// The project whose `Cargo.toml` is in `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
@@ -90,7 +93,7 @@ impl Project {
 
     /// The snapshot's `codegen.lock`, the manifest of the inputs it was made from.
     pub fn manifest_file(&self) -> PathBuf {
-        self.snapshot.join("codegen.lock")
+        self.snapshot.join(MANIFEST)
     }
 
     /// The manifest of the inputs as they are on disk now.
@@ -204,12 +207,15 @@ impl Project {
     }
 
     /// Writes `code` into `dir` (the snapshot, or a build's `OUT_DIR`), removing
-    /// generated files that are no longer part of it.
-    pub fn write_code(dir: &Path, code: &GeneratedCode) -> Result<(), CodegenError> {
+    /// generated files that are no longer part of it. Returns the files it changed,
+    /// relative to `dir`, those removed marked `(removed)`.
+    pub fn write_code(dir: &Path, code: &GeneratedCode) -> Result<Vec<String>, CodegenError> {
+        let mut changed = Vec::new();
         for stale in existing_code(dir)? {
             if !code.files.contains_key(&stale) {
                 let path = dir.join(&stale);
                 std::fs::remove_file(&path).map_err(io_error("removing", &path))?;
+                changed.push(format!("{stale} (removed)"));
             }
         }
         for (name, text) in &code.files {
@@ -217,19 +223,26 @@ impl Project {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(io_error("creating", parent))?;
             }
-            write_if_changed(&path, text)?;
+            if write_if_changed(&path, text)? {
+                changed.push(name.clone());
+            }
         }
-        Ok(())
+        changed.sort();
+        Ok(changed)
     }
 
-    /// Writes the snapshot: the code and its manifest.
+    /// Writes the snapshot: the code and its manifest. Returns the files it changed,
+    /// relative to the snapshot's directory (see [`write_code`](Self::write_code)).
     pub fn write_snapshot(
         &self,
         code: &GeneratedCode,
         manifest: &Manifest,
-    ) -> Result<(), CodegenError> {
-        Self::write_code(&self.snapshot, code)?;
-        write_if_changed(&self.manifest_file(), &manifest.render())
+    ) -> Result<Vec<String>, CodegenError> {
+        let mut changed = Self::write_code(&self.snapshot, code)?;
+        if write_if_changed(&self.manifest_file(), &manifest.render())? {
+            changed.push(MANIFEST.to_owned());
+        }
+        Ok(changed)
     }
 
     /// Regenerates and compares with the snapshot; returns the snapshot's files that
@@ -270,10 +283,11 @@ fn existing_code(dir: &Path) -> Result<Vec<String>, CodegenError> {
         .collect())
 }
 
-fn write_if_changed(path: &Path, text: &str) -> Result<(), CodegenError> {
+/// Writes `text` to `path` unless it holds it already; says whether it wrote.
+fn write_if_changed(path: &Path, text: &str) -> Result<bool, CodegenError> {
     if std::fs::read_to_string(path).ok().as_deref() == Some(text) {
-        return Ok(());
+        return Ok(false);
     }
     std::fs::write(path, text).map_err(io_error("writing", path))?;
-    Ok(())
+    Ok(true)
 }
