@@ -3,53 +3,66 @@
 //! When the committed snapshot (`src/generated/`, with its manifest `codegen.lock`)
 //! matches `migrations/` and `queries/`, the crate includes the snapshot and this does
 //! nothing. Otherwise it regenerates into `OUT_DIR/generated`: it provisions
-//! PostgreSQL (DATABASE_URL, local binaries or a container), migrates a scratch
-//! database and compiles the queries with cornucopia, whose report of a query that
-//! does not compile names the .sql file and line. It then sets the
+//! PostgreSQL (`GROUNDWORK_CODEGEN_URL`, else local binaries or a container; never
+//! `DATABASE_URL`, which is the application's), migrates a scratch database and
+//! compiles the queries with cornucopia, whose report of a query that does not compile
+//! names the .sql file (relative to the project root) and line. It then sets the
 //! `groundwork_regenerated` cfg so that the crate includes that code, and warns that
 //! the snapshot is stale. With `GROUNDWORK_OFFLINE=true` (CI) a stale snapshot fails
 //! the build instead, naming the changed files.
+//!
+//! Cargo shows a failed build script's stdout above its error, so the instructions
+//! to cargo are printed only when the script succeeds: a failed run is repeated by
+//! the next build whatever it said.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use groundwork_codegen::{CodegenError, Project};
-use groundwork_provision::{Postgres, Settings};
+use groundwork_provision::{CODEGEN_URL, Postgres, Settings};
 use groundwork_support::io::io_error;
+
+/// The variables that change what this script does: whether it may regenerate, and
+/// which server it regenerates with.
+const VARIABLES: [&str; 4] = [
+    "GROUNDWORK_OFFLINE",
+    CODEGEN_URL,
+    "GROUNDWORK_POSTGRES",
+    "GROUNDWORK_POSTGRES_IMAGE",
+];
 
 fn main() -> ExitCode {
     let crate_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
-    let root = crate_dir.join("../..");
+    // The project root is two levels up (`crates/groundwork`); taken without `..` so
+    // that the paths in messages read plainly.
+    let root = crate_dir
+        .ancestors()
+        .nth(2)
+        .map_or_else(|| crate_dir.join("../.."), Path::to_path_buf);
     let project = Project::new(&root);
-    println!("cargo::rustc-check-cfg=cfg(groundwork_regenerated)");
-    println!("cargo::rerun-if-changed=build.rs");
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
+    let mut instructions = vec!["cargo::rustc-check-cfg=cfg(groundwork_regenerated)".to_owned()];
+    let result = embed_migrations(&project.migrations_dir(), &out_dir)
+        .and_then(|()| run(&project, &out_dir.join("generated"), &mut instructions));
+    if let Err(error) = result {
+        eprintln!("error: {error}");
+        return ExitCode::FAILURE;
+    }
+    instructions.push("cargo::rerun-if-changed=build.rs".to_owned());
     for watched in [
         project.migrations_dir(),
         project.queries_dir(),
         project.manifest_file(),
     ] {
-        println!("cargo::rerun-if-changed={}", watched.display());
+        instructions.push(format!("cargo::rerun-if-changed={}", watched.display()));
     }
-    for variable in [
-        "GROUNDWORK_OFFLINE",
-        "DATABASE_URL",
-        "GROUNDWORK_POSTGRES",
-        "GROUNDWORK_POSTGRES_IMAGE",
-    ] {
-        println!("cargo::rerun-if-env-changed={variable}");
+    for variable in VARIABLES {
+        instructions.push(format!("cargo::rerun-if-env-changed={variable}"));
     }
-    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
-    if let Err(error) = embed_migrations(&project.migrations_dir(), &out_dir) {
-        eprintln!("error: {error}");
-        return ExitCode::FAILURE;
+    for instruction in instructions {
+        println!("{instruction}");
     }
-    match run(&project, &out_dir.join("generated")) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    ExitCode::SUCCESS
 }
 
 /// Writes `OUT_DIR/migrations.rs`: the migration files as `(name, contents)` pairs,
@@ -71,7 +84,9 @@ fn embed_migrations(dir: &Path, out_dir: &Path) -> Result<(), CodegenError> {
     Ok(())
 }
 
-fn run(project: &Project, out: &Path) -> Result<(), CodegenError> {
+/// Regenerates into `out` when the snapshot is stale, adding to `instructions` what
+/// cargo must be told about it.
+fn run(project: &Project, out: &Path, instructions: &mut Vec<String>) -> Result<(), CodegenError> {
     let Some(changed) = project.stale_files()? else {
         return Ok(());
     };
@@ -90,17 +105,17 @@ fn run(project: &Project, out: &Path) -> Result<(), CodegenError> {
             files: changed.clone(),
             cause,
         };
-        let settings = Settings::from_env().map_err(stale)?;
+        let settings = Settings::codegen_from_env().map_err(stale)?;
         let server = Postgres::ephemeral(&settings).await.map_err(stale)?;
         let (code, _) = project.generate(server.url()).await?;
         Project::write_code(out, &code)?;
-        println!("cargo::rustc-cfg=groundwork_regenerated");
-        println!(
+        instructions.push("cargo::rustc-cfg=groundwork_regenerated".to_owned());
+        instructions.push(format!(
             "cargo::warning=the generated query code snapshot is stale (changed: {}); this \
              build uses code regenerated into OUT_DIR. Run `cargo run -- codegen` and commit \
              crates/groundwork/src/generated",
             changed.join(", ")
-        );
+        ));
         Ok(())
     })
 }

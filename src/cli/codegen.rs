@@ -1,4 +1,5 @@
-//! `groundwork codegen [--check]`.
+//! `groundwork codegen [--check]`: the server is `--database-url`, else
+//! `GROUNDWORK_CODEGEN_URL`, else a throw-away one; never `DATABASE_URL`.
 
 use std::process::ExitCode;
 
@@ -27,17 +28,22 @@ pub(super) async fn run(
         for path in stale {
             eprintln!(
                 "stale: {} (run `cargo run -- codegen` and commit)",
-                path.display()
+                path.strip_prefix(project.root()).unwrap_or(&path).display()
             );
         }
         return Ok(ExitCode::FAILURE);
     }
     let (code, manifest) = project.generate(server.url()).await?;
-    project.write_snapshot(&code, &manifest)?;
+    let changed = project.write_snapshot(&code, &manifest)?;
+    let dir = project.snapshot_dir();
     say!(
-        "wrote {} files and the manifest to {}",
-        code.files.len(),
-        project.snapshot_dir().display()
+        "{} files in {} ({} changed)",
+        code.files.len() + 1,
+        dir.strip_prefix(project.root()).unwrap_or(dir).display(),
+        changed.len()
     );
+    for name in changed {
+        say!("  {name}");
+    }
     Ok(ExitCode::SUCCESS)
 }

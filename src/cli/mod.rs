@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use groundwork_provision::{Postgres, Settings, Strategy};
+use groundwork_provision::{Postgres, Settings, Strategy, UrlSource};
 
 use migrate::{MigrateCommand, Source};
 use output::{ColorChoice, Progress};
@@ -48,8 +48,10 @@ Exit codes:
 #[derive(Debug, Parser)]
 #[command(name = "groundwork", version, about, after_help = AFTER_HELP)]
 pub struct Cli {
-    /// Use this server instead of the embedded cluster (also DATABASE_URL).
-    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    /// Use this server. Default: DATABASE_URL, else the embedded cluster; for codegen
+    /// and schema dump, GROUNDWORK_CODEGEN_URL, else a throw-away server (never
+    /// DATABASE_URL).
+    #[arg(long, global = true)]
     database_url: Option<String>,
     /// Colour the output: auto (on a terminal, unless NO_COLOR is set), always or
     /// never.
@@ -71,7 +73,7 @@ enum Command {
     /// Apply, revert and check migrations.
     #[command(subcommand)]
     Migrate(MigrateCommand),
-    /// Regenerate src/generated from migrations/ and queries/.
+    /// Regenerate crates/groundwork/src/generated/ from migrations/ and queries/.
     Codegen {
         /// Exit non-zero if the committed generated code is stale; write nothing.
         #[arg(long)]
@@ -141,10 +143,14 @@ enum SchemaCommand {
 
 /// Runs a parsed command line, in the project root (see [`project`]).
 pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let mut settings = Settings::from_env()?;
-    if cli.database_url.is_some() {
-        settings.database_url = cli.database_url;
+    let settings = match &cli.command {
+        Command::Codegen { .. } | Command::Schema(_) => Settings::codegen_from_env()?,
+        _ => Settings::from_env()?,
     }
+    .with_url(
+        cli.database_url.filter(|url| !url.trim().is_empty()),
+        UrlSource::Flag("--database-url"),
+    );
     // The embedded cluster belongs to a project: none is made wherever a command
     // happens to run.
     if settings.database_url.is_none()

@@ -1,4 +1,6 @@
-//! `groundwork schema dump [--check]`.
+//! `groundwork schema dump [--check]`: the scratch database is made on
+//! `--database-url`'s server, else `GROUNDWORK_CODEGEN_URL`'s, else a throw-away one;
+//! never `DATABASE_URL`'s.
 
 use std::path::Path;
 use std::process::ExitCode;

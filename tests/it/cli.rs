@@ -203,7 +203,7 @@ async fn codegen_check_fails_on_stale_code_and_codegen_fixes_it() {
         files::copy_tree(&root.join(sub), &dir.path().join(sub));
     }
     let server = TestDb::server_url().unwrap();
-    let env = [("DATABASE_URL", server.as_str())];
+    let env = [("GROUNDWORK_CODEGEN_URL", server.as_str())];
     let check = groundwork(dir.path(), &["codegen", "--check"], &env);
     assert!(check.status.success(), "{}", text(&check));
     assert!(text(&check).contains("generated code is current"));

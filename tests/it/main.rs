@@ -7,6 +7,8 @@ mod files;
 mod cli;
 mod cli_db;
 mod codegen;
+mod codegen_docs;
+mod codegen_url;
 mod migrate;
 mod provision;
 mod schema;

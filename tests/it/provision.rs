@@ -156,6 +156,7 @@ async fn no_postgres_at_all_names_the_three_ways_to_provide_one() {
     // image, either way nothing starts.
     let settings = Settings {
         database_url: None,
+        url_source: groundwork_provision::UrlSource::Variable("DATABASE_URL"),
         strategy: groundwork_provision::Strategy::Container,
         image: "groundwork-test/does-not-exist:0".into(),
         data_dir: PathBuf::from(".groundwork-unused"),

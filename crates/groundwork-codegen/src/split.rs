@@ -1,12 +1,15 @@
 //! Turning cornucopia's generated crate into a tree of files that a module of the
 //! including crate can hold: `mod.rs` with the module skeleton, one file per query
 //! file (`queries/<schema>/<table>.rs`), one per schema's types (`types/<schema>.rs`)
-//! and one per support module (`client.rs`, ...).
+//! and one per support module (`client.rs`, ...). Each query function gets its doc
+//! comment from its query file ([`QueryDocs`]), each query module one naming its file.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use syn::{Item, ItemMod};
+use syn::{Attribute, Expr, ExprLit, Item, ItemMod, Lit, Meta};
+
+use super::docs::QueryDocs;
 
 /// The generated code: file paths relative to the generated module's directory
 /// (`/`-separated) and their text.
@@ -17,8 +20,14 @@ pub struct GeneratedCode {
 }
 
 /// Reads `<crate>/src/lib.rs`, inlines every `mod x;` from its file, re-roots
-/// `crate::` paths at `crate::<module>::` and splits the result into files.
-pub(crate) fn split(crate_dir: &Path, module: &str, header: &str) -> Result<GeneratedCode, String> {
+/// `crate::` paths at `crate::<module>::`, documents the query functions from `docs`
+/// and splits the result into files.
+pub(crate) fn split(
+    crate_dir: &Path,
+    module: &str,
+    header: &str,
+    docs: &QueryDocs,
+) -> Result<GeneratedCode, String> {
     let src = crate_dir.join("src");
     let mut file = parse(&src.join("lib.rs"))?;
     for item in &mut file.items {
@@ -36,7 +45,7 @@ pub(crate) fn split(crate_dir: &Path, module: &str, header: &str) -> Result<Gene
                     "types" => 1,
                     _ => 0,
                 };
-                skeleton.push(Item::Mod(place(m, &name, depth, &mut code)?));
+                skeleton.push(Item::Mod(place(m, &name, depth, docs, &mut code)?));
             }
             other => skeleton.push(other),
         }
@@ -59,9 +68,40 @@ fn place(
     mut m: ItemMod,
     path: &str,
     depth: usize,
+    docs: &QueryDocs,
     code: &mut GeneratedCode,
 ) -> Result<ItemMod, String> {
-    let (brace, items) = m.content.take().unwrap_or_default();
+    let (brace, mut items) = m.content.take().unwrap_or_default();
+    if let Some(query_dir) = path.strip_prefix("queries/") {
+        if depth == 0 {
+            m.attrs.insert(
+                0,
+                doc(&format!("The queries of `queries/{query_dir}.sql`.")),
+            );
+            if let Some(queries) = docs.module(path) {
+                let file = format!("{path}.sql");
+                for item in &mut items {
+                    if let Item::Fn(function) = item
+                        && let Some(query) = queries.get(&function.sig.ident.to_string())
+                    {
+                        let cornucopias = take_docs(&mut function.attrs);
+                        let lines =
+                            query.lines(&function.sig.ident.to_string(), &file, &cornucopias);
+                        function
+                            .attrs
+                            .splice(0..0, lines.iter().map(|line| doc(line)));
+                    }
+                }
+            }
+        } else {
+            m.attrs.insert(
+                0,
+                doc(&format!(
+                    "The queries of `queries/{query_dir}/`, a module per file."
+                )),
+            );
+        }
+    }
     if depth == 0 {
         let file = format!("{path}.rs");
         let text = render(items);
@@ -76,13 +116,43 @@ fn place(
         match item {
             Item::Mod(child) if child.content.is_some() => {
                 let child_path = format!("{path}/{}", child.ident);
-                kept.push(Item::Mod(place(child, &child_path, depth - 1, code)?));
+                kept.push(Item::Mod(place(child, &child_path, depth - 1, docs, code)?));
             }
             other => kept.push(other),
         }
     }
     m.content = Some((brace, kept));
     Ok(m)
+}
+
+/// `#[doc = " line"]`, which renders as `/// line`.
+fn doc(line: &str) -> Attribute {
+    let text = if line.is_empty() {
+        String::new()
+    } else {
+        format!(" {line}")
+    };
+    syn::parse_quote!(#[doc = #text])
+}
+
+/// Removes the doc attributes from `attrs`, returning their lines.
+fn take_docs(attrs: &mut Vec<Attribute>) -> Vec<String> {
+    let mut lines = Vec::new();
+    attrs.retain(|attr| match &attr.meta {
+        Meta::NameValue(pair) if pair.path.is_ident("doc") => {
+            if let Expr::Lit(ExprLit {
+                lit: Lit::Str(text),
+                ..
+            }) = &pair.value
+            {
+                let text = text.value();
+                lines.push(text.strip_prefix(' ').unwrap_or(&text).to_owned());
+            }
+            false
+        }
+        _ => true,
+    });
+    lines
 }
 
 /// Formatted Rust source of `items`.

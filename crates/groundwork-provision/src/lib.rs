@@ -1,8 +1,14 @@
 //! Finding or starting the PostgreSQL server that code generation, tests and the CLI
 //! use.
 //!
-//! The order is always the same: `DATABASE_URL` if it is set; otherwise, per
-//! `GROUNDWORK_POSTGRES=auto|local|container` (default `auto`: local, then container):
+//! The order is always the same: a server URL if one is given; otherwise, per
+//! `GROUNDWORK_POSTGRES=auto|local|container` (default `auto`: local, then container).
+//! Which variable gives the URL depends on who asks ([`Settings`]): the CLI's
+//! `migrate` and `db` commands and the tests read `DATABASE_URL`; code generation
+//! (`build.rs`, `groundwork codegen`) and the schema dump read
+//! `GROUNDWORK_CODEGEN_URL` and never `DATABASE_URL`, which is the application's own
+//! and often names a role that may not create databases.
+//!
 //!
 //! - **local**: PostgreSQL server binaries found on `PATH`, via `pg_config --bindir` or
 //!   under `/usr/lib/postgresql/*/bin` (newest first). [`Postgres::ephemeral`] starts a
@@ -33,7 +39,7 @@ pub use dev_role::{DEV_ROLE_PASSWORD, DevRole, DevRoleState, dev_role_state, ens
 pub use error::ProvisionError;
 pub use local::{Binaries, PersistentCluster, Started};
 pub use postgres::{Origin, Postgres};
-pub use settings::{Settings, Strategy};
+pub use settings::{CODEGEN_URL, DATABASE_URL, Settings, Strategy, UrlSource};
 
 /// Prefix of the temporary directories that ephemeral local clusters live in.
 pub const EPHEMERAL_DIR_PREFIX: &str = "groundwork-pg-";

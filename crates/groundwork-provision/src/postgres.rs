@@ -2,13 +2,14 @@ use std::path::Path;
 
 use super::container::ContainerServer;
 use super::local::{APP_DATABASE, EphemeralCluster, PersistentCluster};
-use super::{Binaries, ProvisionError, Settings, Strategy, ensure_dev_roles};
+use super::{Binaries, ProvisionError, Settings, Strategy, UrlSource, ensure_dev_roles};
 use groundwork_support::connect::with_database;
 
 /// Where a [`Postgres`] came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Origin {
-    /// `DATABASE_URL` or an explicit URL: groundwork manages nothing.
+    /// A URL from the settings (`DATABASE_URL`, `GROUNDWORK_CODEGEN_URL`,
+    /// `--database-url`) or [`Postgres::from_url`]: groundwork manages nothing.
     Url,
     /// A cluster started from local binaries.
     Local,
@@ -55,11 +56,13 @@ impl Postgres {
         }
     }
 
-    /// A server for code generation or tests: `DATABASE_URL`, else a throw-away
-    /// cluster or container that is removed when this handle is dropped or the process
-    /// exits.
+    /// A server for code generation, the schema dump or tests, which make databases of
+    /// their own on it: the server at `settings.database_url`, whose role must be able
+    /// to create databases ([`ProvisionError::CannotCreateDatabases`] names the URL's
+    /// source otherwise), else a throw-away cluster or container that is removed when
+    /// this handle is dropped or the process exits.
     pub async fn ephemeral(settings: &Settings) -> Result<Self, ProvisionError> {
-        Self::provide(settings, || async {
+        let server = Self::provide(settings, || async {
             let cluster = tokio::task::spawn_blocking(|| {
                 let binaries = Binaries::find()?;
                 EphemeralCluster::start(&binaries)
@@ -72,10 +75,14 @@ impl Postgres {
                 handle: Handle::Ephemeral(cluster),
             })
         })
-        .await
+        .await?;
+        if server.origin == Origin::Url {
+            server.require_createdb(settings.url_source).await?;
+        }
+        Ok(server)
     }
 
-    /// The CLI's server: `DATABASE_URL`, else the durable cluster in
+    /// The CLI's server: the settings' URL, else the durable cluster in
     /// `settings.data_dir` (started if needed, and stopped on drop only if this call
     /// started it), else (strategy container) a throw-away container.
     ///
@@ -123,7 +130,7 @@ impl Postgres {
         .await
     }
 
-    /// The provisioning order: `DATABASE_URL`, then `local` unless the strategy is
+    /// The provisioning order: the settings' URL, then `local` unless the strategy is
     /// container, then a container unless the strategy is local.
     async fn provide<F, Fut>(settings: &Settings, local: F) -> Result<Self, ProvisionError>
     where
@@ -148,6 +155,7 @@ impl Postgres {
         }
         Err(ProvisionError::Unavailable {
             attempts: attempts.join("; "),
+            url_source: settings.url_source,
         })
     }
 
@@ -157,6 +165,30 @@ impl Postgres {
             url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
             origin: Origin::Container,
             handle: Handle::Container(server),
+        })
+    }
+
+    /// Fails unless the URL's role is a superuser or has CREATEDB, which is what
+    /// `CREATE DATABASE` asks (role attributes are not inherited through membership).
+    async fn require_createdb(&self, url_source: UrlSource) -> Result<(), ProvisionError> {
+        let url_error = |error| ProvisionError::Url { url_source, error };
+        let client = groundwork_support::connect::connect(&self.url)
+            .await
+            .map_err(url_error)?;
+        let row = client
+            .query_one(
+                "SELECT current_user::text, rolsuper OR rolcreatedb \
+                 FROM pg_catalog.pg_roles WHERE rolname = current_user",
+                &[],
+            )
+            .await
+            .map_err(url_error)?;
+        if row.get::<_, bool>(1) {
+            return Ok(());
+        }
+        Err(ProvisionError::CannotCreateDatabases {
+            url_source,
+            role: row.get(0),
         })
     }
 

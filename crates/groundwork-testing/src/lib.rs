@@ -1,10 +1,12 @@
 //! [`TestDb`]: a freshly migrated, isolated database for each test.
 //!
 //! One PostgreSQL server serves the whole test process (`DATABASE_URL`, else an
-//! ephemeral local cluster or container, see `groundwork_provision`). The migrations are
-//! applied once per server and migration fingerprint, to a template database named
-//! after that fingerprint; each test then gets its own `CREATE DATABASE ... TEMPLATE`
-//! clone. A clone is dropped when its test passes and kept, with its URL printed, when
+//! ephemeral local cluster or container, see `groundwork_provision`). A `DATABASE_URL`
+//! must connect as a role that can create databases and roles (`CREATEDB`,
+//! `CREATEROLE`); with one that cannot create databases, such as a service's own login
+//! role, every test fails with one line saying so. The migrations are applied once per
+//! server and migration fingerprint, to a template database named after that
+//! fingerprint; each test then gets its own `CREATE DATABASE ... TEMPLATE` clone. A clone is dropped when its test passes and kept, with its URL printed, when
 //! the test panics.
 //!
 //! Tests connect the way services do. Once per server, `TestDb` makes a login role in

@@ -15,72 +15,97 @@ mod domain {
 #[allow(unused_imports)]
 #[allow(dead_code)]
 pub mod queries {
+    /// The queries of `queries/eventstore/`, a module per file.
     pub mod eventstore {
+        /// The queries of `queries/eventstore/events.sql`.
         pub mod events {
             include!("queries/eventstore/events.rs");
         }
+        /// The queries of `queries/eventstore/subscriptions.sql`.
         pub mod subscriptions {
             include!("queries/eventstore/subscriptions.rs");
         }
     }
+    /// The queries of `queries/forms/`, a module per file.
     pub mod forms {
+        /// The queries of `queries/forms/form_definitions.sql`.
         pub mod form_definitions {
             include!("queries/forms/form_definitions.rs");
         }
+        /// The queries of `queries/forms/form_submissions.sql`.
         pub mod form_submissions {
             include!("queries/forms/form_submissions.rs");
         }
     }
+    /// The queries of `queries/identity/`, a module per file.
     pub mod identity {
+        /// The queries of `queries/identity/api_keys.sql`.
         pub mod api_keys {
             include!("queries/identity/api_keys.rs");
         }
+        /// The queries of `queries/identity/member_directory.sql`.
         pub mod member_directory {
             include!("queries/identity/member_directory.rs");
         }
+        /// The queries of `queries/identity/organization_members.sql`.
         pub mod organization_members {
             include!("queries/identity/organization_members.rs");
         }
+        /// The queries of `queries/identity/organizations.sql`.
         pub mod organizations {
             include!("queries/identity/organizations.rs");
         }
+        /// The queries of `queries/identity/sessions.sql`.
         pub mod sessions {
             include!("queries/identity/sessions.rs");
         }
+        /// The queries of `queries/identity/user_profiles.sql`.
         pub mod user_profiles {
             include!("queries/identity/user_profiles.rs");
         }
+        /// The queries of `queries/identity/users.sql`.
         pub mod users {
             include!("queries/identity/users.rs");
         }
     }
+    /// The queries of `queries/messaging/`, a module per file.
     pub mod messaging {
+        /// The queries of `queries/messaging/idempotency_keys.sql`.
         pub mod idempotency_keys {
             include!("queries/messaging/idempotency_keys.rs");
         }
+        /// The queries of `queries/messaging/outbox_messages.sql`.
         pub mod outbox_messages {
             include!("queries/messaging/outbox_messages.rs");
         }
     }
+    /// The queries of `queries/projects/`, a module per file.
     pub mod projects {
+        /// The queries of `queries/projects/document_versions.sql`.
         pub mod document_versions {
             include!("queries/projects/document_versions.rs");
         }
+        /// The queries of `queries/projects/documents.sql`.
         pub mod documents {
             include!("queries/projects/documents.rs");
         }
+        /// The queries of `queries/projects/file_attachments.sql`.
         pub mod file_attachments {
             include!("queries/projects/file_attachments.rs");
         }
+        /// The queries of `queries/projects/project_members.sql`.
         pub mod project_members {
             include!("queries/projects/project_members.rs");
         }
+        /// The queries of `queries/projects/projects.sql`.
         pub mod projects {
             include!("queries/projects/projects.rs");
         }
+        /// The queries of `queries/projects/task_dependencies.sql`.
         pub mod task_dependencies {
             include!("queries/projects/task_dependencies.rs");
         }
+        /// The queries of `queries/projects/tasks.sql`.
         pub mod tasks {
             include!("queries/projects/tasks.rs");
         }

@@ -330,6 +330,15 @@ where
     }
 }
 pub struct EventAppendStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Atomic; with a condition, fails with SQLSTATE WE001 when a matching event exists
+/// after the condition's position. Locks (advisory) the keys the condition and the
+/// events touch until the transaction ends.
+///
+/// From `queries/eventstore/events.sql`:
+///
+/// ```sql
+/// SELECT eventstore.append(:events, :condition) AS position;
+/// ```
 pub fn event_append() -> EventAppendStmt {
     EventAppendStmt("SELECT eventstore.append($1, $2) AS position", None)
 }
@@ -381,6 +390,15 @@ impl<
     }
 }
 pub struct EventAppendToStreamStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Optimistic concurrency: fails with SQLSTATE WE002 unless the tenant's stream is at
+/// expected_version. Serialises writers of the same stream.
+///
+/// From `queries/eventstore/events.sql`:
+///
+/// ```sql
+/// SELECT eventstore.append_to_stream(:aggregate_type, :aggregate_id, :expected_version, :events)
+///     AS position;
+/// ```
 pub fn event_append_to_stream() -> EventAppendToStreamStmt {
     EventAppendToStreamStmt(
         "SELECT eventstore.append_to_stream($1, $2, $3, $4) AS position",
@@ -443,6 +461,16 @@ impl<
     }
 }
 pub struct EventReadStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Position order, never past the read horizon: a reader that has read up to P never
+/// later sees a new event at a position \<= P.
+///
+/// From `queries/eventstore/events.sql`:
+///
+/// ```sql
+/// SELECT position, event_id, organization_id, type, tags, data, metadata, aggregate_type,
+///        aggregate_id, aggregate_version, correlation_id, causation_id, recorded_at
+/// FROM eventstore.read(:query, :after, :max_count);
+/// ```
 pub fn event_read() -> EventReadStmt {
     EventReadStmt(
         "SELECT position, event_id, organization_id, type, tags, data, metadata, aggregate_type, aggregate_id, aggregate_version, correlation_id, causation_id, recorded_at FROM eventstore.read($1, $2, $3)",
@@ -515,6 +543,18 @@ impl<
     }
 }
 pub struct EventReadStreamStmt(&'static str, Option<tokio_postgres::Statement>);
+/// The current tenant's stream, in version order.
+///
+/// From `queries/eventstore/events.sql`:
+///
+/// ```sql
+/// SELECT position, event_id, organization_id, type, tags, data, metadata, aggregate_type,
+///        aggregate_id, aggregate_version, correlation_id, causation_id, recorded_at
+/// FROM eventstore.events
+/// WHERE organization_id = identity.current_org_id()
+///   AND aggregate_id = :aggregate_id AND aggregate_version > :after_version
+/// ORDER BY aggregate_version;
+/// ```
 pub fn event_read_stream() -> EventReadStreamStmt {
     EventReadStreamStmt(
         "SELECT position, event_id, organization_id, type, tags, data, metadata, aggregate_type, aggregate_id, aggregate_version, correlation_id, causation_id, recorded_at FROM eventstore.events WHERE organization_id = identity.current_org_id() AND aggregate_id = $1 AND aggregate_version > $2 ORDER BY aggregate_version",
@@ -585,6 +625,13 @@ impl<
     }
 }
 pub struct EventStreamVersionStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `event_stream_version` of `queries/eventstore/events.sql`:
+///
+/// ```sql
+/// SELECT coalesce(max(aggregate_version), 0) AS version
+/// FROM eventstore.events
+/// WHERE organization_id = identity.current_org_id() AND aggregate_id = :aggregate_id;
+/// ```
 pub fn event_stream_version() -> EventStreamVersionStmt {
     EventStreamVersionStmt(
         "SELECT coalesce(max(aggregate_version), 0) AS version FROM eventstore.events WHERE organization_id = identity.current_org_id() AND aggregate_id = $1",
@@ -615,6 +662,16 @@ impl EventStreamVersionStmt {
     }
 }
 pub struct EventReadByTypeStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Position order, never past the read horizon.
+///
+/// From `queries/eventstore/events.sql`:
+///
+/// ```sql
+/// SELECT position, event_id, organization_id, type, tags, data, metadata, aggregate_type,
+///        aggregate_id, aggregate_version, correlation_id, causation_id, recorded_at
+/// FROM eventstore.read(jsonb_build_object('items', jsonb_build_array(
+///          jsonb_build_object('types', jsonb_build_array(:type::text)))), :after, :max_count);
+/// ```
 pub fn event_read_by_type() -> EventReadByTypeStmt {
     EventReadByTypeStmt(
         "SELECT position, event_id, organization_id, type, tags, data, metadata, aggregate_type, aggregate_id, aggregate_version, correlation_id, causation_id, recorded_at FROM eventstore.read(jsonb_build_object('items', jsonb_build_array( jsonb_build_object('types', jsonb_build_array($1::text)))), $2, $3)",

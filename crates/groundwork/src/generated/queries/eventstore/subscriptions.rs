@@ -161,6 +161,14 @@ where
     }
 }
 pub struct SubscriptionEnsureStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Idempotent.
+///
+/// From `queries/eventstore/subscriptions.sql`:
+///
+/// ```sql
+/// INSERT INTO eventstore.subscriptions (name) VALUES (:name)
+/// ON CONFLICT (organization_id, name) DO NOTHING;
+/// ```
 pub fn subscription_ensure() -> SubscriptionEnsureStmt {
     SubscriptionEnsureStmt(
         "INSERT INTO eventstore.subscriptions (name) VALUES ($1) ON CONFLICT (organization_id, name) DO NOTHING",
@@ -184,6 +192,16 @@ impl SubscriptionEnsureStmt {
     }
 }
 pub struct SubscriptionLockStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Locks the checkpoint FOR UPDATE for the rest of the transaction: one consumer
+/// instance of a subscription works at a time.
+///
+/// From `queries/eventstore/subscriptions.sql`:
+///
+/// ```sql
+/// SELECT position FROM eventstore.subscriptions
+/// WHERE organization_id = identity.current_org_id() AND name = :name
+/// FOR UPDATE;
+/// ```
 pub fn subscription_lock() -> SubscriptionLockStmt {
     SubscriptionLockStmt(
         "SELECT position FROM eventstore.subscriptions WHERE organization_id = identity.current_org_id() AND name = $1 FOR UPDATE",
@@ -214,6 +232,12 @@ impl SubscriptionLockStmt {
     }
 }
 pub struct SubscriptionAdvanceStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `subscription_advance` of `queries/eventstore/subscriptions.sql`:
+///
+/// ```sql
+/// UPDATE eventstore.subscriptions SET position = :position
+/// WHERE organization_id = identity.current_org_id() AND name = :name AND position < :position;
+/// ```
 pub fn subscription_advance() -> SubscriptionAdvanceStmt {
     SubscriptionAdvanceStmt(
         "UPDATE eventstore.subscriptions SET position = $1 WHERE organization_id = identity.current_org_id() AND name = $2 AND position < $1",
@@ -262,6 +286,12 @@ impl<
     }
 }
 pub struct SubscriptionGetStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `subscription_get` of `queries/eventstore/subscriptions.sql`:
+///
+/// ```sql
+/// SELECT position FROM eventstore.subscriptions
+/// WHERE organization_id = identity.current_org_id() AND name = :name;
+/// ```
 pub fn subscription_get() -> SubscriptionGetStmt {
     SubscriptionGetStmt(
         "SELECT position FROM eventstore.subscriptions WHERE organization_id = identity.current_org_id() AND name = $1",
@@ -292,6 +322,14 @@ impl SubscriptionGetStmt {
     }
 }
 pub struct SubscriptionChannelStmt(&'static str, Option<tokio_postgres::Statement>);
+/// The current tenant's notification channel (an unguessable name): LISTEN on it to
+/// be woken when the tenant's appends commit. The payload is empty.
+///
+/// From `queries/eventstore/subscriptions.sql`:
+///
+/// ```sql
+/// SELECT eventstore.notification_channel() AS channel;
+/// ```
 pub fn subscription_channel() -> SubscriptionChannelStmt {
     SubscriptionChannelStmt("SELECT eventstore.notification_channel() AS channel", None)
 }

@@ -259,6 +259,16 @@ where
     }
 }
 pub struct FormDefinitionArchiveStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Archives a draft or the active version (then no version of the name is active).
+///
+/// From `queries/forms/form_definitions.sql`:
+///
+/// ```sql
+/// UPDATE forms.form_definitions SET status = 'archived'
+/// WHERE organization_id = identity.current_org_id() AND id = :id
+/// RETURNING id, organization_id, name, version, definition, status, assert_formats, created_by,
+///           revision, created_at, updated_at, published_at, archived_at;
+/// ```
 pub fn form_definition_archive() -> FormDefinitionArchiveStmt {
     FormDefinitionArchiveStmt(
         "UPDATE forms.form_definitions SET status = 'archived' WHERE organization_id = identity.current_org_id() AND id = $1 RETURNING id, organization_id, name, version, definition, status, assert_formats, created_by, revision, created_at, updated_at, published_at, archived_at",
@@ -307,6 +317,19 @@ impl FormDefinitionArchiveStmt {
     }
 }
 pub struct FormDefinitionCreateStmt(&'static str, Option<tokio_postgres::Statement>);
+/// A draft, numbered one above the name's highest version (1 for a new name); two
+/// concurrent creates of one name conflict on (organization_id, name, version).
+///
+/// From `queries/forms/form_definitions.sql`:
+///
+/// ```sql
+/// INSERT INTO forms.form_definitions (name, version, definition, assert_formats)
+/// SELECT :name, coalesce(max(d.version), 0) + 1, :definition, :assert_formats
+/// FROM forms.form_definitions d
+/// WHERE d.organization_id = identity.current_org_id() AND d.name = :name
+/// RETURNING id, organization_id, name, version, definition, status, assert_formats, created_by,
+///           revision, created_at, updated_at, published_at, archived_at;
+/// ```
 pub fn form_definition_create() -> FormDefinitionCreateStmt {
     FormDefinitionCreateStmt(
         "INSERT INTO forms.form_definitions (name, version, definition, assert_formats) SELECT $1, coalesce(max(d.version), 0) + 1, $2, $3 FROM forms.form_definitions d WHERE d.organization_id = identity.current_org_id() AND d.name = $1 RETURNING id, organization_id, name, version, definition, status, assert_formats, created_by, revision, created_at, updated_at, published_at, archived_at",
@@ -380,6 +403,14 @@ impl<
     }
 }
 pub struct FormDefinitionGetStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `form_definition_get` of `queries/forms/form_definitions.sql`:
+///
+/// ```sql
+/// SELECT id, organization_id, name, version, definition, status, assert_formats, created_by,
+///        revision, created_at, updated_at, published_at, archived_at
+/// FROM forms.form_definitions
+/// WHERE organization_id = identity.current_org_id() AND id = :id;
+/// ```
 pub fn form_definition_get() -> FormDefinitionGetStmt {
     FormDefinitionGetStmt(
         "SELECT id, organization_id, name, version, definition, status, assert_formats, created_by, revision, created_at, updated_at, published_at, archived_at FROM forms.form_definitions WHERE organization_id = identity.current_org_id() AND id = $1",
@@ -428,6 +459,14 @@ impl FormDefinitionGetStmt {
     }
 }
 pub struct FormDefinitionGetActiveStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `form_definition_get_active` of `queries/forms/form_definitions.sql`:
+///
+/// ```sql
+/// SELECT id, organization_id, name, version, definition, status, assert_formats, created_by,
+///        revision, created_at, updated_at, published_at, archived_at
+/// FROM forms.form_definitions
+/// WHERE organization_id = identity.current_org_id() AND name = :name AND status = 'active';
+/// ```
 pub fn form_definition_get_active() -> FormDefinitionGetActiveStmt {
     FormDefinitionGetActiveStmt(
         "SELECT id, organization_id, name, version, definition, status, assert_formats, created_by, revision, created_at, updated_at, published_at, archived_at FROM forms.form_definitions WHERE organization_id = identity.current_org_id() AND name = $1 AND status = 'active'",
@@ -476,6 +515,20 @@ impl FormDefinitionGetActiveStmt {
     }
 }
 pub struct FormDefinitionListStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Keyset pagination by (name, version).
+///
+/// From `queries/forms/form_definitions.sql`:
+///
+/// ```sql
+/// SELECT id, organization_id, name, version, definition, status, assert_formats, created_by,
+///        revision, created_at, updated_at, published_at, archived_at
+/// FROM forms.form_definitions
+/// WHERE organization_id = identity.current_org_id()
+///   AND (:status::text IS NULL OR status = :status)
+///   AND (:after_name::text IS NULL OR (name, version) > (:after_name, coalesce(:after_version::integer, 0)))
+/// ORDER BY name, version
+/// LIMIT :limit;
+/// ```
 pub fn form_definition_list() -> FormDefinitionListStmt {
     FormDefinitionListStmt(
         "SELECT id, organization_id, name, version, definition, status, assert_formats, created_by, revision, created_at, updated_at, published_at, archived_at FROM forms.form_definitions WHERE organization_id = identity.current_org_id() AND ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR (name, version) > ($2, coalesce($3::integer, 0))) ORDER BY name, version LIMIT $4",
@@ -563,6 +616,23 @@ impl<
     }
 }
 pub struct FormDefinitionNewVersionStmt(&'static str, Option<tokio_postgres::Statement>);
+/// A draft copy of a definition as the name's next version.
+///
+/// From `queries/forms/form_definitions.sql`:
+///
+/// ```sql
+/// INSERT INTO forms.form_definitions (name, version, definition, assert_formats)
+/// SELECT d.name,
+///        (SELECT max(v.version) + 1 FROM forms.form_definitions v
+///         WHERE v.organization_id = d.organization_id AND v.name = d.name),
+///        d.definition, d.assert_formats
+/// FROM forms.form_definitions d
+/// WHERE d.organization_id = identity.current_org_id() AND d.id = :id
+/// RETURNING id, organization_id, name, version, definition, status, assert_formats, created_by,
+///           revision, created_at, updated_at, published_at, archived_at;
+///
+/// --- Draft -> active, archiving the name's active version in the same transaction;
+/// ```
 pub fn form_definition_new_version() -> FormDefinitionNewVersionStmt {
     FormDefinitionNewVersionStmt(
         "INSERT INTO forms.form_definitions (name, version, definition, assert_formats) SELECT d.name, (SELECT max(v.version) + 1 FROM forms.form_definitions v WHERE v.organization_id = d.organization_id AND v.name = d.name), d.definition, d.assert_formats FROM forms.form_definitions d WHERE d.organization_id = identity.current_org_id() AND d.id = $1 RETURNING id, organization_id, name, version, definition, status, assert_formats, created_by, revision, created_at, updated_at, published_at, archived_at",
@@ -611,6 +681,16 @@ impl FormDefinitionNewVersionStmt {
     }
 }
 pub struct FormDefinitionPublishStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Draft -> active, archiving the name's active version in the same transaction;
+/// publishes of one name lock its versions and take turns.
+///
+/// From `queries/forms/form_definitions.sql`:
+///
+/// ```sql
+/// SELECT id, organization_id, name, version, definition, status, assert_formats, created_by,
+///        revision, created_at, updated_at, published_at, archived_at
+/// FROM forms.form_definition_publish(:id);
+/// ```
 pub fn form_definition_publish() -> FormDefinitionPublishStmt {
     FormDefinitionPublishStmt(
         "SELECT id, organization_id, name, version, definition, status, assert_formats, created_by, revision, created_at, updated_at, published_at, archived_at FROM forms.form_definition_publish($1)",
@@ -659,6 +739,16 @@ impl FormDefinitionPublishStmt {
     }
 }
 pub struct FormDefinitionUpdateStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Drafts only; the new schema is checked.
+///
+/// From `queries/forms/form_definitions.sql`:
+///
+/// ```sql
+/// UPDATE forms.form_definitions SET definition = :definition, assert_formats = :assert_formats
+/// WHERE organization_id = identity.current_org_id() AND id = :id
+/// RETURNING id, organization_id, name, version, definition, status, assert_formats, created_by,
+///           revision, created_at, updated_at, published_at, archived_at;
+/// ```
 pub fn form_definition_update() -> FormDefinitionUpdateStmt {
     FormDefinitionUpdateStmt(
         "UPDATE forms.form_definitions SET definition = $1, assert_formats = $2 WHERE organization_id = identity.current_org_id() AND id = $3 RETURNING id, organization_id, name, version, definition, status, assert_formats, created_by, revision, created_at, updated_at, published_at, archived_at",
@@ -731,6 +821,15 @@ impl<
     }
 }
 pub struct FormDefinitionValidateStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Every error the data would have as a submission to this definition; writes nothing.
+///
+/// From `queries/forms/form_definitions.sql`:
+///
+/// ```sql
+/// SELECT forms.json_schema_errors(d.definition -> 'schema', :data, d.assert_formats) AS errors
+/// FROM forms.form_definitions d
+/// WHERE d.organization_id = identity.current_org_id() AND d.id = :id;
+/// ```
 pub fn form_definition_validate() -> FormDefinitionValidateStmt {
     FormDefinitionValidateStmt(
         "SELECT forms.json_schema_errors(d.definition -> 'schema', $1, d.assert_formats) AS errors FROM forms.form_definitions d WHERE d.organization_id = identity.current_org_id() AND d.id = $2",

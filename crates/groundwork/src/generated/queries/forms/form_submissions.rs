@@ -196,6 +196,17 @@ where
     }
 }
 pub struct FormSubmissionCreateStmt(&'static str, Option<tokio_postgres::Statement>);
+/// To the form's active version (the definition given must be it); the data is
+/// validated against its schema.
+///
+/// From `queries/forms/form_submissions.sql`:
+///
+/// ```sql
+/// INSERT INTO forms.form_submissions (form_definition_id, data, status)
+/// VALUES (:form_definition_id, :data, :status)
+/// RETURNING id, organization_id, form_definition_id, form_version, data, status, title, priority,
+///           submitted_by, revision, created_at, updated_at, submitted_at, decided_at;
+/// ```
 pub fn form_submission_create() -> FormSubmissionCreateStmt {
     FormSubmissionCreateStmt(
         "INSERT INTO forms.form_submissions (form_definition_id, data, status) VALUES ($1, $2, $3) RETURNING id, organization_id, form_definition_id, form_version, data, status, title, priority, submitted_by, revision, created_at, updated_at, submitted_at, decided_at",
@@ -273,6 +284,16 @@ pub struct FormSubmissionCreateByFormNameStmt(
     &'static str,
     Option<tokio_postgres::Statement>,
 );
+/// To the active version of the form named form_name (WF003 when none is active).
+///
+/// From `queries/forms/form_submissions.sql`:
+///
+/// ```sql
+/// INSERT INTO forms.form_submissions (form_definition_id, data, status)
+/// VALUES (forms.active_definition_id(:form_name), :data, :status)
+/// RETURNING id, organization_id, form_definition_id, form_version, data, status, title, priority,
+///           submitted_by, revision, created_at, updated_at, submitted_at, decided_at;
+/// ```
 pub fn form_submission_create_by_form_name() -> FormSubmissionCreateByFormNameStmt {
     FormSubmissionCreateByFormNameStmt(
         "INSERT INTO forms.form_submissions (form_definition_id, data, status) VALUES (forms.active_definition_id($1), $2, $3) RETURNING id, organization_id, form_definition_id, form_version, data, status, title, priority, submitted_by, revision, created_at, updated_at, submitted_at, decided_at",
@@ -356,6 +377,14 @@ impl<
     }
 }
 pub struct FormSubmissionGetStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `form_submission_get` of `queries/forms/form_submissions.sql`:
+///
+/// ```sql
+/// SELECT id, organization_id, form_definition_id, form_version, data, status, title, priority,
+///        submitted_by, revision, created_at, updated_at, submitted_at, decided_at
+/// FROM forms.form_submissions
+/// WHERE organization_id = identity.current_org_id() AND id = :id;
+/// ```
 pub fn form_submission_get() -> FormSubmissionGetStmt {
     FormSubmissionGetStmt(
         "SELECT id, organization_id, form_definition_id, form_version, data, status, title, priority, submitted_by, revision, created_at, updated_at, submitted_at, decided_at FROM forms.form_submissions WHERE organization_id = identity.current_org_id() AND id = $1",
@@ -405,6 +434,24 @@ impl FormSubmissionGetStmt {
     }
 }
 pub struct FormSubmissionListByFormStmt(&'static str, Option<tokio_postgres::Statement>);
+/// One form's submissions in a status, oldest first; keyset pagination by
+/// (created_at, id).
+///
+/// From `queries/forms/form_submissions.sql`:
+///
+/// ```sql
+/// SELECT id, organization_id, form_definition_id, form_version, data, status, title, priority,
+///        submitted_by, revision, created_at, updated_at, submitted_at, decided_at
+/// FROM forms.form_submissions
+/// WHERE organization_id = identity.current_org_id() AND form_definition_id = :form_definition_id
+///   AND status = :status
+///   AND (:after_created_at::timestamptz IS NULL
+///        OR (created_at, id) > (:after_created_at, coalesce(:after_id::uuid, '00000000-0000-0000-0000-000000000000')))
+/// ORDER BY created_at, id
+/// LIMIT :limit;
+///
+/// --- The tenant's submissions in a status, highest priority first (no priority last);
+/// ```
 pub fn form_submission_list_by_form() -> FormSubmissionListByFormStmt {
     FormSubmissionListByFormStmt(
         "SELECT id, organization_id, form_definition_id, form_version, data, status, title, priority, submitted_by, revision, created_at, updated_at, submitted_at, decided_at FROM forms.form_submissions WHERE organization_id = identity.current_org_id() AND form_definition_id = $1 AND status = $2 AND ($3::timestamptz IS NULL OR (created_at, id) > ($3, coalesce($4::uuid, '00000000-0000-0000-0000-000000000000'))) ORDER BY created_at, id LIMIT $5",
@@ -490,6 +537,21 @@ pub struct FormSubmissionListByPriorityStmt(
     &'static str,
     Option<tokio_postgres::Statement>,
 );
+/// The tenant's submissions in a status, highest priority first (no priority last);
+/// keyset pagination by (priority, id) descending.
+///
+/// From `queries/forms/form_submissions.sql`:
+///
+/// ```sql
+/// SELECT id, organization_id, form_definition_id, form_version, data, status, title, priority,
+///        submitted_by, revision, created_at, updated_at, submitted_at, decided_at
+/// FROM forms.form_submissions
+/// WHERE organization_id = identity.current_org_id() AND status = :status AND priority IS NOT NULL
+///   AND (:after_priority::integer IS NULL
+///        OR (priority, id) < (:after_priority, coalesce(:after_id::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff')))
+/// ORDER BY priority DESC, id DESC
+/// LIMIT :limit;
+/// ```
 pub fn form_submission_list_by_priority() -> FormSubmissionListByPriorityStmt {
     FormSubmissionListByPriorityStmt(
         "SELECT id, organization_id, form_definition_id, form_version, data, status, title, priority, submitted_by, revision, created_at, updated_at, submitted_at, decided_at FROM forms.form_submissions WHERE organization_id = identity.current_org_id() AND status = $1 AND priority IS NOT NULL AND ($2::integer IS NULL OR (priority, id) < ($2, coalesce($3::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))) ORDER BY priority DESC, id DESC LIMIT $4",
@@ -570,6 +632,16 @@ impl<
     }
 }
 pub struct FormSubmissionSubmitStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Draft -> submitted.
+///
+/// From `queries/forms/form_submissions.sql`:
+///
+/// ```sql
+/// UPDATE forms.form_submissions SET status = 'submitted'
+/// WHERE organization_id = identity.current_org_id() AND id = :id
+/// RETURNING id, organization_id, form_definition_id, form_version, data, status, title, priority,
+///           submitted_by, revision, created_at, updated_at, submitted_at, decided_at;
+/// ```
 pub fn form_submission_submit() -> FormSubmissionSubmitStmt {
     FormSubmissionSubmitStmt(
         "UPDATE forms.form_submissions SET status = 'submitted' WHERE organization_id = identity.current_org_id() AND id = $1 RETURNING id, organization_id, form_definition_id, form_version, data, status, title, priority, submitted_by, revision, created_at, updated_at, submitted_at, decided_at",
@@ -619,6 +691,17 @@ impl FormSubmissionSubmitStmt {
     }
 }
 pub struct FormSubmissionTransitionStmt(&'static str, Option<tokio_postgres::Statement>);
+/// The database allows draft -> submitted | withdrawn and submitted -> approved |
+/// rejected | withdrawn.
+///
+/// From `queries/forms/form_submissions.sql`:
+///
+/// ```sql
+/// UPDATE forms.form_submissions SET status = :status
+/// WHERE organization_id = identity.current_org_id() AND id = :id
+/// RETURNING id, organization_id, form_definition_id, form_version, data, status, title, priority,
+///           submitted_by, revision, created_at, updated_at, submitted_at, decided_at;
+/// ```
 pub fn form_submission_transition() -> FormSubmissionTransitionStmt {
     FormSubmissionTransitionStmt(
         "UPDATE forms.form_submissions SET status = $1 WHERE organization_id = identity.current_org_id() AND id = $2 RETURNING id, organization_id, form_definition_id, form_version, data, status, title, priority, submitted_by, revision, created_at, updated_at, submitted_at, decided_at",
@@ -691,6 +774,16 @@ impl<
     }
 }
 pub struct FormSubmissionUpdateDataStmt(&'static str, Option<tokio_postgres::Statement>);
+/// New data, validated against the submission's form version; not once decided.
+///
+/// From `queries/forms/form_submissions.sql`:
+///
+/// ```sql
+/// UPDATE forms.form_submissions SET data = :data
+/// WHERE organization_id = identity.current_org_id() AND id = :id
+/// RETURNING id, organization_id, form_definition_id, form_version, data, status, title, priority,
+///           submitted_by, revision, created_at, updated_at, submitted_at, decided_at;
+/// ```
 pub fn form_submission_update_data() -> FormSubmissionUpdateDataStmt {
     FormSubmissionUpdateDataStmt(
         "UPDATE forms.form_submissions SET data = $1 WHERE organization_id = identity.current_org_id() AND id = $2 RETURNING id, organization_id, form_definition_id, form_version, data, status, title, priority, submitted_by, revision, created_at, updated_at, submitted_at, decided_at",

@@ -281,6 +281,17 @@ where
     }
 }
 pub struct ApiKeyCreateStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Stores the display prefix and the SHA-256 of the key, never the key.
+///
+/// From `queries/identity/api_keys.sql`:
+///
+/// ```sql
+/// INSERT INTO identity.api_keys (created_by, name, key_prefix, key_hash, scopes, rate_limit_per_minute,
+///                                expires_at)
+/// VALUES (:created_by, :name, :key_prefix, :key_hash, :scopes, :rate_limit_per_minute, :expires_at)
+/// RETURNING id, organization_id, created_by, name, key_prefix, scopes, rate_limit_per_minute,
+///           usage_count, last_used_at, expires_at, revoked_at, created_at, updated_at;
+/// ```
 pub fn api_key_create() -> ApiKeyCreateStmt {
     ApiKeyCreateStmt(
         "INSERT INTO identity.api_keys (created_by, name, key_prefix, key_hash, scopes, rate_limit_per_minute, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, organization_id, created_by, name, key_prefix, scopes, rate_limit_per_minute, usage_count, last_used_at, expires_at, revoked_at, created_at, updated_at",
@@ -388,6 +399,15 @@ impl<
     }
 }
 pub struct ApiKeyAuthenticateStmt(&'static str, Option<tokio_postgres::Statement>);
+/// By the presented key's hash, before the tenant is known; records the use. No row:
+/// unknown, revoked or expired.
+///
+/// From `queries/identity/api_keys.sql`:
+///
+/// ```sql
+/// SELECT api_key_id, organization_id, scopes, rate_limit_per_minute
+/// FROM identity.api_key_authenticate(:key_hash);
+/// ```
 pub fn api_key_authenticate() -> ApiKeyAuthenticateStmt {
     ApiKeyAuthenticateStmt(
         "SELECT api_key_id, organization_id, scopes, rate_limit_per_minute FROM identity.api_key_authenticate($1)",
@@ -427,6 +447,14 @@ impl ApiKeyAuthenticateStmt {
     }
 }
 pub struct ApiKeyGetStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `api_key_get` of `queries/identity/api_keys.sql`:
+///
+/// ```sql
+/// SELECT id, organization_id, created_by, name, key_prefix, scopes, rate_limit_per_minute,
+///        usage_count, last_used_at, expires_at, revoked_at, created_at, updated_at
+/// FROM identity.api_keys
+/// WHERE organization_id = identity.current_org_id() AND id = :id;
+/// ```
 pub fn api_key_get() -> ApiKeyGetStmt {
     ApiKeyGetStmt(
         "SELECT id, organization_id, created_by, name, key_prefix, scopes, rate_limit_per_minute, usage_count, last_used_at, expires_at, revoked_at, created_at, updated_at FROM identity.api_keys WHERE organization_id = identity.current_org_id() AND id = $1",
@@ -475,6 +503,19 @@ impl ApiKeyGetStmt {
     }
 }
 pub struct ApiKeyListStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Keyset pagination by id within the current organization.
+///
+/// From `queries/identity/api_keys.sql`:
+///
+/// ```sql
+/// SELECT id, organization_id, created_by, name, key_prefix, scopes, rate_limit_per_minute,
+///        usage_count, last_used_at, expires_at, revoked_at, created_at, updated_at
+/// FROM identity.api_keys
+/// WHERE organization_id = identity.current_org_id()
+///   AND (:after_id::uuid IS NULL OR id > :after_id)
+/// ORDER BY id
+/// LIMIT :limit;
+/// ```
 pub fn api_key_list() -> ApiKeyListStmt {
     ApiKeyListStmt(
         "SELECT id, organization_id, created_by, name, key_prefix, scopes, rate_limit_per_minute, usage_count, last_used_at, expires_at, revoked_at, created_at, updated_at FROM identity.api_keys WHERE organization_id = identity.current_org_id() AND ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
@@ -545,6 +586,14 @@ impl<
     }
 }
 pub struct ApiKeyRevokeStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Idempotent: revoking a revoked key keeps its first revocation time.
+///
+/// From `queries/identity/api_keys.sql`:
+///
+/// ```sql
+/// UPDATE identity.api_keys SET revoked_at = COALESCE(revoked_at, now())
+/// WHERE organization_id = identity.current_org_id() AND id = :id;
+/// ```
 pub fn api_key_revoke() -> ApiKeyRevokeStmt {
     ApiKeyRevokeStmt(
         "UPDATE identity.api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE organization_id = identity.current_org_id() AND id = $1",

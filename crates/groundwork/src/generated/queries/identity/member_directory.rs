@@ -144,6 +144,19 @@ where
     }
 }
 pub struct MemberDirectoryListStmt(&'static str, Option<tokio_postgres::Statement>);
+/// The current organization's active members as fellow members see them (names and
+/// emails only). Keyset pagination by member id.
+///
+/// From `queries/identity/member_directory.sql`:
+///
+/// ```sql
+/// SELECT organization_id, member_id, role, joined_at, user_id, email, username, first_name,
+///        last_name, avatar_url
+/// FROM identity.member_directory
+/// WHERE :after_member_id::uuid IS NULL OR member_id > :after_member_id
+/// ORDER BY member_id
+/// LIMIT :limit;
+/// ```
 pub fn member_directory_list() -> MemberDirectoryListStmt {
     MemberDirectoryListStmt(
         "SELECT organization_id, member_id, role, joined_at, user_id, email, username, first_name, last_name, avatar_url FROM identity.member_directory WHERE $1::uuid IS NULL OR member_id > $1 ORDER BY member_id LIMIT $2",
@@ -211,6 +224,14 @@ impl<
     }
 }
 pub struct MemberDirectoryGetByUserStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `member_directory_get_by_user` of `queries/identity/member_directory.sql`:
+///
+/// ```sql
+/// SELECT organization_id, member_id, role, joined_at, user_id, email, username, first_name,
+///        last_name, avatar_url
+/// FROM identity.member_directory
+/// WHERE user_id = :user_id;
+/// ```
 pub fn member_directory_get_by_user() -> MemberDirectoryGetByUserStmt {
     MemberDirectoryGetByUserStmt(
         "SELECT organization_id, member_id, role, joined_at, user_id, email, username, first_name, last_name, avatar_url FROM identity.member_directory WHERE user_id = $1",

@@ -427,6 +427,17 @@ where
     }
 }
 pub struct OrganizationMemberAddStmt(&'static str, Option<tokio_postgres::Statement>);
+/// The application role adds only the current user (creating or joining an
+/// organization); others join by accepting an invitation.
+///
+/// From `queries/identity/organization_members.sql`:
+///
+/// ```sql
+/// INSERT INTO identity.organization_members (user_id, role, permissions, status, joined_at)
+/// VALUES (:user_id, :role, :permissions, 'active', now())
+/// RETURNING id, organization_id, user_id, role, permissions, status, invitation_email,
+///           invitation_expires_at, invited_by, joined_at, created_at, updated_at;
+/// ```
 pub fn organization_member_add() -> OrganizationMemberAddStmt {
     OrganizationMemberAddStmt(
         "INSERT INTO identity.organization_members (user_id, role, permissions, status, joined_at) VALUES ($1, $2, $3, 'active', now()) RETURNING id, organization_id, user_id, role, permissions, status, invitation_email, invitation_expires_at, invited_by, joined_at, created_at, updated_at",
@@ -498,6 +509,18 @@ impl<
     }
 }
 pub struct OrganizationMemberInviteStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Stores only the SHA-256 of the invitation token.
+///
+/// From `queries/identity/organization_members.sql`:
+///
+/// ```sql
+/// INSERT INTO identity.organization_members (user_id, role, permissions, status, invitation_email,
+///                                            invitation_token_hash, invitation_expires_at, invited_by)
+/// VALUES (:user_id, :role, :permissions, 'invited', :invitation_email,
+///         :invitation_token_hash, now() + make_interval(secs => :valid_seconds), :invited_by)
+/// RETURNING id, organization_id, user_id, role, permissions, status, invitation_email,
+///           invitation_expires_at, invited_by, joined_at, created_at, updated_at;
+/// ```
 pub fn organization_member_invite() -> OrganizationMemberInviteStmt {
     OrganizationMemberInviteStmt(
         "INSERT INTO identity.organization_members (user_id, role, permissions, status, invitation_email, invitation_token_hash, invitation_expires_at, invited_by) VALUES ($1, $2, $3, 'invited', $4, $5, now() + make_interval(secs => $6), $7) RETURNING id, organization_id, user_id, role, permissions, status, invitation_email, invitation_expires_at, invited_by, joined_at, created_at, updated_at",
@@ -603,6 +626,16 @@ pub struct OrganizationMemberAcceptInvitationStmt(
     &'static str,
     Option<tokio_postgres::Statement>,
 );
+/// By token hash, for the current user (app.current_user_id), before that user
+/// belongs to the organization; single use. No row: unknown, used or expired token,
+/// inactive user or organization.
+///
+/// From `queries/identity/organization_members.sql`:
+///
+/// ```sql
+/// SELECT member_id, organization_id, role
+/// FROM identity.invitation_accept(:invitation_token_hash);
+/// ```
 pub fn organization_member_accept_invitation() -> OrganizationMemberAcceptInvitationStmt {
     OrganizationMemberAcceptInvitationStmt(
         "SELECT member_id, organization_id, role FROM identity.invitation_accept($1)",
@@ -648,6 +681,14 @@ impl OrganizationMemberAcceptInvitationStmt {
     }
 }
 pub struct OrganizationMemberGetStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `organization_member_get` of `queries/identity/organization_members.sql`:
+///
+/// ```sql
+/// SELECT id, organization_id, user_id, role, permissions, status, invitation_email,
+///        invitation_expires_at, invited_by, joined_at, created_at, updated_at
+/// FROM identity.organization_members
+/// WHERE organization_id = identity.current_org_id() AND id = :id;
+/// ```
 pub fn organization_member_get() -> OrganizationMemberGetStmt {
     OrganizationMemberGetStmt(
         "SELECT id, organization_id, user_id, role, permissions, status, invitation_email, invitation_expires_at, invited_by, joined_at, created_at, updated_at FROM identity.organization_members WHERE organization_id = identity.current_org_id() AND id = $1",
@@ -695,6 +736,19 @@ impl OrganizationMemberGetStmt {
     }
 }
 pub struct OrganizationMemberListStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Keyset pagination by id within the current organization.
+///
+/// From `queries/identity/organization_members.sql`:
+///
+/// ```sql
+/// SELECT id, organization_id, user_id, role, permissions, status, invitation_email,
+///        invitation_expires_at, invited_by, joined_at, created_at, updated_at
+/// FROM identity.organization_members
+/// WHERE organization_id = identity.current_org_id()
+///   AND (:after_id::uuid IS NULL OR id > :after_id)
+/// ORDER BY id
+/// LIMIT :limit;
+/// ```
 pub fn organization_member_list() -> OrganizationMemberListStmt {
     OrganizationMemberListStmt(
         "SELECT id, organization_id, user_id, role, permissions, status, invitation_email, invitation_expires_at, invited_by, joined_at, created_at, updated_at FROM identity.organization_members WHERE organization_id = identity.current_org_id() AND ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
@@ -764,6 +818,19 @@ impl<
     }
 }
 pub struct OrganizationMemberUpdateStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Null arguments keep the current value.
+///
+/// From `queries/identity/organization_members.sql`:
+///
+/// ```sql
+/// UPDATE identity.organization_members
+/// SET role = COALESCE(:role, role),
+///     permissions = COALESCE(:permissions, permissions),
+///     status = COALESCE(:status, status)
+/// WHERE organization_id = identity.current_org_id() AND id = :id
+/// RETURNING id, organization_id, user_id, role, permissions, status, invitation_email,
+///           invitation_expires_at, invited_by, joined_at, created_at, updated_at;
+/// ```
 pub fn organization_member_update() -> OrganizationMemberUpdateStmt {
     OrganizationMemberUpdateStmt(
         "UPDATE identity.organization_members SET role = COALESCE($1, role), permissions = COALESCE($2, permissions), status = COALESCE($3, status) WHERE organization_id = identity.current_org_id() AND id = $4 RETURNING id, organization_id, user_id, role, permissions, status, invitation_email, invitation_expires_at, invited_by, joined_at, created_at, updated_at",
@@ -839,6 +906,19 @@ pub struct OrganizationMemberListWithUserStmt(
     &'static str,
     Option<tokio_postgres::Statement>,
 );
+/// Members with their user's name and email; keyset pagination by member id.
+///
+/// From `queries/identity/organization_members.sql`:
+///
+/// ```sql
+/// SELECT m.id, m.user_id, m.joined_at, m.created_at, u.email, u.username, u.first_name, u.last_name
+/// FROM identity.organization_members m
+/// JOIN identity.users u ON u.id = m.user_id
+/// WHERE m.organization_id = identity.current_org_id()
+///   AND (:after_id::uuid IS NULL OR m.id > :after_id)
+/// ORDER BY m.id
+/// LIMIT :limit;
+/// ```
 pub fn organization_member_list_with_user() -> OrganizationMemberListWithUserStmt {
     OrganizationMemberListWithUserStmt(
         "SELECT m.id, m.user_id, m.joined_at, m.created_at, u.email, u.username, u.first_name, u.last_name FROM identity.organization_members m JOIN identity.users u ON u.id = m.user_id WHERE m.organization_id = identity.current_org_id() AND ($1::uuid IS NULL OR m.id > $1) ORDER BY m.id LIMIT $2",
@@ -925,6 +1005,11 @@ impl<
     }
 }
 pub struct OrganizationMemberRemoveStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `organization_member_remove` of `queries/identity/organization_members.sql`:
+///
+/// ```sql
+/// DELETE FROM identity.organization_members WHERE organization_id = identity.current_org_id() AND id = :id;
+/// ```
 pub fn organization_member_remove() -> OrganizationMemberRemoveStmt {
     OrganizationMemberRemoveStmt(
         "DELETE FROM identity.organization_members WHERE organization_id = identity.current_org_id() AND id = $1",

@@ -182,6 +182,16 @@ where
     }
 }
 pub struct OrganizationCreateStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Pass an id to create the organization the tenant context already names (the app
+/// role may only insert its current organization); null generates one.
+///
+/// From `queries/identity/organizations.sql`:
+///
+/// ```sql
+/// INSERT INTO identity.organizations (id, name, slug, settings, metadata, created_by, updated_by)
+/// VALUES (COALESCE(:id, gen_random_uuid()), :name, :slug, :settings, :metadata, :created_by, :created_by)
+/// RETURNING id, name, slug, status, settings, metadata, created_by, updated_by, created_at, updated_at;
+/// ```
 pub fn organization_create() -> OrganizationCreateStmt {
     OrganizationCreateStmt(
         "INSERT INTO identity.organizations (id, name, slug, settings, metadata, created_by, updated_by) VALUES (COALESCE($1, gen_random_uuid()), $2, $3, $4, $5, $6, $6) RETURNING id, name, slug, status, settings, metadata, created_by, updated_by, created_at, updated_at",
@@ -274,6 +284,17 @@ impl<
     }
 }
 pub struct OrganizationCreateManyStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Many in one statement, returned in the order given.
+///
+/// From `queries/identity/organizations.sql`:
+///
+/// ```sql
+/// INSERT INTO identity.organizations (name, slug, settings, metadata)
+/// SELECT t.name, t.slug, '{}', '{}'
+/// FROM unnest(:names::text[], :slugs::text[]) WITH ORDINALITY AS t(name, slug, n)
+/// ORDER BY t.n
+/// RETURNING id, name, slug, status, settings, metadata, created_by, updated_by, created_at, updated_at;
+/// ```
 pub fn organization_create_many() -> OrganizationCreateManyStmt {
     OrganizationCreateManyStmt(
         "INSERT INTO identity.organizations (name, slug, settings, metadata) SELECT t.name, t.slug, '{}', '{}' FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(name, slug, n) ORDER BY t.n RETURNING id, name, slug, status, settings, metadata, created_by, updated_by, created_at, updated_at",
@@ -354,6 +375,13 @@ impl<
     }
 }
 pub struct OrganizationGetStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `organization_get` of `queries/identity/organizations.sql`:
+///
+/// ```sql
+/// SELECT id, name, slug, status, settings, metadata, created_by, updated_by, created_at, updated_at
+/// FROM identity.organizations
+/// WHERE id = :id;
+/// ```
 pub fn organization_get() -> OrganizationGetStmt {
     OrganizationGetStmt(
         "SELECT id, name, slug, status, settings, metadata, created_by, updated_by, created_at, updated_at FROM identity.organizations WHERE id = $1",
@@ -399,6 +427,13 @@ impl OrganizationGetStmt {
     }
 }
 pub struct OrganizationGetBySlugStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `organization_get_by_slug` of `queries/identity/organizations.sql`:
+///
+/// ```sql
+/// SELECT id, name, slug, status, settings, metadata, created_by, updated_by, created_at, updated_at
+/// FROM identity.organizations
+/// WHERE slug = :slug;
+/// ```
 pub fn organization_get_by_slug() -> OrganizationGetBySlugStmt {
     OrganizationGetBySlugStmt(
         "SELECT id, name, slug, status, settings, metadata, created_by, updated_by, created_at, updated_at FROM identity.organizations WHERE slug = $1",
@@ -444,6 +479,19 @@ impl OrganizationGetBySlugStmt {
     }
 }
 pub struct OrganizationListStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Keyset pagination in (created_at, id) order: pass the last row's values, or nulls
+/// for the first page.
+///
+/// From `queries/identity/organizations.sql`:
+///
+/// ```sql
+/// SELECT id, name, slug, status, settings, metadata, created_by, updated_by, created_at, updated_at
+/// FROM identity.organizations
+/// WHERE :after_created_at::timestamptz IS NULL
+///    OR (created_at, id) > (:after_created_at, :after_id::uuid)
+/// ORDER BY created_at, id
+/// LIMIT :limit;
+/// ```
 pub fn organization_list() -> OrganizationListStmt {
     OrganizationListStmt(
         "SELECT id, name, slug, status, settings, metadata, created_by, updated_by, created_at, updated_at FROM identity.organizations WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid) ORDER BY created_at, id LIMIT $3",
@@ -512,6 +560,20 @@ impl<
     }
 }
 pub struct OrganizationUpdateStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Null arguments keep the current value.
+///
+/// From `queries/identity/organizations.sql`:
+///
+/// ```sql
+/// UPDATE identity.organizations
+/// SET name = COALESCE(:name, name),
+///     status = COALESCE(:status, status),
+///     settings = COALESCE(:settings, settings),
+///     metadata = COALESCE(:metadata, metadata),
+///     updated_by = COALESCE(:updated_by, updated_by)
+/// WHERE id = :id
+/// RETURNING id, name, slug, status, settings, metadata, created_by, updated_by, created_at, updated_at;
+/// ```
 pub fn organization_update() -> OrganizationUpdateStmt {
     OrganizationUpdateStmt(
         "UPDATE identity.organizations SET name = COALESCE($1, name), status = COALESCE($2, status), settings = COALESCE($3, settings), metadata = COALESCE($4, metadata), updated_by = COALESCE($5, updated_by) WHERE id = $6 RETURNING id, name, slug, status, settings, metadata, created_by, updated_by, created_at, updated_at",
@@ -602,6 +664,11 @@ impl<
     }
 }
 pub struct OrganizationDeleteStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `organization_delete` of `queries/identity/organizations.sql`:
+///
+/// ```sql
+/// DELETE FROM identity.organizations WHERE id = :id;
+/// ```
 pub fn organization_delete() -> OrganizationDeleteStmt {
     OrganizationDeleteStmt("DELETE FROM identity.organizations WHERE id = $1", None)
 }

@@ -239,6 +239,18 @@ where
     }
 }
 pub struct SessionCreateStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Stores only the SHA-256 of the refresh token.
+///
+/// From `queries/identity/sessions.sql`:
+///
+/// ```sql
+/// INSERT INTO identity.sessions (user_id, refresh_token_hash, device_fingerprint, ip_address,
+///                                user_agent, expires_at)
+/// VALUES (:user_id, :refresh_token_hash, :device_fingerprint, :ip_address, :user_agent,
+///         now() + make_interval(secs => :valid_seconds))
+/// RETURNING id, user_id, device_fingerprint, ip_address, user_agent, expires_at, last_used_at,
+///           revoked_at, created_at;
+/// ```
 pub fn session_create() -> SessionCreateStmt {
     SessionCreateStmt(
         "INSERT INTO identity.sessions (user_id, refresh_token_hash, device_fingerprint, ip_address, user_agent, expires_at) VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6)) RETURNING id, user_id, device_fingerprint, ip_address, user_agent, expires_at, last_used_at, revoked_at, created_at",
@@ -335,6 +347,16 @@ impl<
     }
 }
 pub struct SessionRotateStmt(&'static str, Option<tokio_postgres::Statement>);
+/// By the presented token's hash, before the user is known; the old token stops
+/// working. No row: unknown, revoked or expired.
+///
+/// From `queries/identity/sessions.sql`:
+///
+/// ```sql
+/// SELECT session_id, user_id, expires_at
+/// FROM identity.session_rotate(:old_token_hash, :new_token_hash,
+///                              now() + make_interval(secs => :valid_seconds));
+/// ```
 pub fn session_rotate() -> SessionRotateStmt {
     SessionRotateStmt(
         "SELECT session_id, user_id, expires_at FROM identity.session_rotate($1, $2, now() + make_interval(secs => $3))",
@@ -403,6 +425,14 @@ impl<
     }
 }
 pub struct SessionGetStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `session_get` of `queries/identity/sessions.sql`:
+///
+/// ```sql
+/// SELECT id, user_id, device_fingerprint, ip_address, user_agent, expires_at, last_used_at,
+///        revoked_at, created_at
+/// FROM identity.sessions
+/// WHERE id = :id;
+/// ```
 pub fn session_get() -> SessionGetStmt {
     SessionGetStmt(
         "SELECT id, user_id, device_fingerprint, ip_address, user_agent, expires_at, last_used_at, revoked_at, created_at FROM identity.sessions WHERE id = $1",
@@ -447,6 +477,15 @@ impl SessionGetStmt {
     }
 }
 pub struct SessionListActiveByUserStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `session_list_active_by_user` of `queries/identity/sessions.sql`:
+///
+/// ```sql
+/// SELECT id, user_id, device_fingerprint, ip_address, user_agent, expires_at, last_used_at,
+///        revoked_at, created_at
+/// FROM identity.sessions
+/// WHERE user_id = :user_id AND revoked_at IS NULL AND expires_at > now()
+/// ORDER BY created_at, id;
+/// ```
 pub fn session_list_active_by_user() -> SessionListActiveByUserStmt {
     SessionListActiveByUserStmt(
         "SELECT id, user_id, device_fingerprint, ip_address, user_agent, expires_at, last_used_at, revoked_at, created_at FROM identity.sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() ORDER BY created_at, id",
@@ -491,6 +530,13 @@ impl SessionListActiveByUserStmt {
     }
 }
 pub struct SessionRevokeStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Idempotent: revoking a revoked session keeps its first revocation time.
+///
+/// From `queries/identity/sessions.sql`:
+///
+/// ```sql
+/// UPDATE identity.sessions SET revoked_at = COALESCE(revoked_at, now()) WHERE id = :id;
+/// ```
 pub fn session_revoke() -> SessionRevokeStmt {
     SessionRevokeStmt(
         "UPDATE identity.sessions SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1",
@@ -514,6 +560,12 @@ impl SessionRevokeStmt {
     }
 }
 pub struct SessionRevokeAllForUserStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `session_revoke_all_for_user` of `queries/identity/sessions.sql`:
+///
+/// ```sql
+/// UPDATE identity.sessions SET revoked_at = now()
+/// WHERE user_id = :user_id AND revoked_at IS NULL;
+/// ```
 pub fn session_revoke_all_for_user() -> SessionRevokeAllForUserStmt {
     SessionRevokeAllForUserStmt(
         "UPDATE identity.sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
@@ -537,6 +589,16 @@ impl SessionRevokeAllForUserStmt {
     }
 }
 pub struct SessionDeleteExpiredStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Maintenance (runs as the owner): deletes sessions expired or revoked more than
+/// retention_seconds ago.
+///
+/// From `queries/identity/sessions.sql`:
+///
+/// ```sql
+/// DELETE FROM identity.sessions
+/// WHERE expires_at < now() - make_interval(secs => :retention_seconds)
+///    OR revoked_at < now() - make_interval(secs => :retention_seconds);
+/// ```
 pub fn session_delete_expired() -> SessionDeleteExpiredStmt {
     SessionDeleteExpiredStmt(
         "DELETE FROM identity.sessions WHERE expires_at < now() - make_interval(secs => $1) OR revoked_at < now() - make_interval(secs => $1)",

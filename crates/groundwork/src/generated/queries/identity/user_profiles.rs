@@ -150,6 +150,21 @@ where
     }
 }
 pub struct UserProfileUpsertStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Idempotent: creates the profile or replaces its fields.
+///
+/// From `queries/identity/user_profiles.sql`:
+///
+/// ```sql
+/// INSERT INTO identity.user_profiles (user_id, bio, location, website_url, social_links, preferences)
+/// VALUES (:user_id, :bio, :location, :website_url, :social_links, :preferences)
+/// ON CONFLICT (user_id) DO UPDATE
+/// SET bio = EXCLUDED.bio,
+///     location = EXCLUDED.location,
+///     website_url = EXCLUDED.website_url,
+///     social_links = EXCLUDED.social_links,
+///     preferences = EXCLUDED.preferences
+/// RETURNING id, user_id, bio, location, website_url, social_links, preferences, created_at, updated_at;
+/// ```
 pub fn user_profile_upsert() -> UserProfileUpsertStmt {
     UserProfileUpsertStmt(
         "INSERT INTO identity.user_profiles (user_id, bio, location, website_url, social_links, preferences) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id) DO UPDATE SET bio = EXCLUDED.bio, location = EXCLUDED.location, website_url = EXCLUDED.website_url, social_links = EXCLUDED.social_links, preferences = EXCLUDED.preferences RETURNING id, user_id, bio, location, website_url, social_links, preferences, created_at, updated_at",
@@ -243,6 +258,13 @@ impl<
     }
 }
 pub struct UserProfileGetByUserStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `user_profile_get_by_user` of `queries/identity/user_profiles.sql`:
+///
+/// ```sql
+/// SELECT id, user_id, bio, location, website_url, social_links, preferences, created_at, updated_at
+/// FROM identity.user_profiles
+/// WHERE user_id = :user_id;
+/// ```
 pub fn user_profile_get_by_user() -> UserProfileGetByUserStmt {
     UserProfileGetByUserStmt(
         "SELECT id, user_id, bio, location, website_url, social_links, preferences, created_at, updated_at FROM identity.user_profiles WHERE user_id = $1",
@@ -287,6 +309,11 @@ impl UserProfileGetByUserStmt {
     }
 }
 pub struct UserProfileDeleteStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `user_profile_delete` of `queries/identity/user_profiles.sql`:
+///
+/// ```sql
+/// DELETE FROM identity.user_profiles WHERE user_id = :user_id;
+/// ```
 pub fn user_profile_delete() -> UserProfileDeleteStmt {
     UserProfileDeleteStmt("DELETE FROM identity.user_profiles WHERE user_id = $1", None)
 }

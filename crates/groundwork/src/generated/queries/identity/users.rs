@@ -526,6 +526,22 @@ where
     }
 }
 pub struct UserCreateStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Pass an id to create the user the tenant context already names (the app role may
+/// only insert itself); null generates one. The password hash is written, never read
+/// back: the application role cannot select it.
+///
+/// From `queries/identity/users.sql`:
+///
+/// ```sql
+/// INSERT INTO identity.users (id, email, username, password_hash, first_name, last_name, phone,
+///                             password_changed_at)
+/// VALUES (COALESCE(:id, gen_random_uuid()), :email, :username, :password_hash, :first_name,
+///         :last_name, :phone, CASE WHEN :password_hash::text IS NOT NULL THEN now() END)
+/// RETURNING id, email, username, first_name, last_name, avatar_url, email_verified,
+///           status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
+///           mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
+///           created_by, updated_by, created_at, updated_at;
+/// ```
 pub fn user_create() -> UserCreateStmt {
     UserCreateStmt(
         "INSERT INTO identity.users (id, email, username, password_hash, first_name, last_name, phone, password_changed_at) VALUES (COALESCE($1, gen_random_uuid()), $2, $3, $4, $5, $6, $7, CASE WHEN $4::text IS NOT NULL THEN now() END) RETURNING id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at",
@@ -638,6 +654,16 @@ impl<
     }
 }
 pub struct UserGetStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `user_get` of `queries/identity/users.sql`:
+///
+/// ```sql
+/// SELECT id, email, username, first_name, last_name, avatar_url, email_verified,
+///        status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
+///        mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
+///        created_by, updated_by, created_at, updated_at
+/// FROM identity.users
+/// WHERE id = :id;
+/// ```
 pub fn user_get() -> UserGetStmt {
     UserGetStmt(
         "SELECT id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at FROM identity.users WHERE id = $1",
@@ -697,6 +723,18 @@ impl UserGetStmt {
     }
 }
 pub struct UserGetByEmailStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Case-insensitive, matching the unique index on lower(email).
+///
+/// From `queries/identity/users.sql`:
+///
+/// ```sql
+/// SELECT id, email, username, first_name, last_name, avatar_url, email_verified,
+///        status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
+///        mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
+///        created_by, updated_by, created_at, updated_at
+/// FROM identity.users
+/// WHERE lower(email) = lower(:email);
+/// ```
 pub fn user_get_by_email() -> UserGetByEmailStmt {
     UserGetByEmailStmt(
         "SELECT id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at FROM identity.users WHERE lower(email) = lower($1)",
@@ -756,6 +794,22 @@ impl UserGetByEmailStmt {
     }
 }
 pub struct UserListStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Keyset pagination in (created_at, id) order: pass the last row's values, or nulls
+/// for the first page.
+///
+/// From `queries/identity/users.sql`:
+///
+/// ```sql
+/// SELECT id, email, username, first_name, last_name, avatar_url, email_verified,
+///        status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
+///        mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
+///        created_by, updated_by, created_at, updated_at
+/// FROM identity.users
+/// WHERE :after_created_at::timestamptz IS NULL
+///    OR (created_at, id) > (:after_created_at, :after_id::uuid)
+/// ORDER BY created_at, id
+/// LIMIT :limit;
+/// ```
 pub fn user_list() -> UserListStmt {
     UserListStmt(
         "SELECT id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at FROM identity.users WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid) ORDER BY created_at, id LIMIT $3",
@@ -838,6 +892,25 @@ impl<
     }
 }
 pub struct UserUpdateStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Null arguments keep the current value.
+///
+/// From `queries/identity/users.sql`:
+///
+/// ```sql
+/// UPDATE identity.users
+/// SET first_name = COALESCE(:first_name, first_name),
+///     last_name = COALESCE(:last_name, last_name),
+///     avatar_url = COALESCE(:avatar_url, avatar_url),
+///     metadata = COALESCE(:metadata, metadata),
+///     locale = COALESCE(:locale, locale),
+///     timezone = COALESCE(:timezone, timezone),
+///     updated_by = COALESCE(:updated_by, updated_by)
+/// WHERE id = :id
+/// RETURNING id, email, username, first_name, last_name, avatar_url, email_verified,
+///           status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
+///           mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
+///           created_by, updated_by, created_at, updated_at;
+/// ```
 pub fn user_update() -> UserUpdateStmt {
     UserUpdateStmt(
         "UPDATE identity.users SET first_name = COALESCE($1, first_name), last_name = COALESCE($2, last_name), avatar_url = COALESCE($3, avatar_url), metadata = COALESCE($4, metadata), locale = COALESCE($5, locale), timezone = COALESCE($6, timezone), updated_by = COALESCE($7, updated_by) WHERE id = $8 RETURNING id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at",
@@ -961,6 +1034,20 @@ impl<
     }
 }
 pub struct UserStatusSetStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Administration (the owner connection): suspends, reactivates or deletes an account.
+/// The application role cannot change a user's status.
+///
+/// From `queries/identity/users.sql`:
+///
+/// ```sql
+/// UPDATE identity.users
+/// SET status = :status
+/// WHERE id = :id
+/// RETURNING id, email, username, first_name, last_name, avatar_url, email_verified,
+///           status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
+///           mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
+///           created_by, updated_by, created_at, updated_at;
+/// ```
 pub fn user_status_set() -> UserStatusSetStmt {
     UserStatusSetStmt(
         "UPDATE identity.users SET status = $1 WHERE id = $2 RETURNING id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at",
@@ -1042,6 +1129,13 @@ impl<
     }
 }
 pub struct UserPasswordSetStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `user_password_set` of `queries/identity/users.sql`:
+///
+/// ```sql
+/// UPDATE identity.users
+/// SET password_hash = :password_hash, password_changed_at = now()
+/// WHERE id = :id;
+/// ```
 pub fn user_password_set() -> UserPasswordSetStmt {
     UserPasswordSetStmt(
         "UPDATE identity.users SET password_hash = $1, password_changed_at = now() WHERE id = $2",
@@ -1090,6 +1184,17 @@ impl<
     }
 }
 pub struct UserLoginLookupStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Before authentication (groundwork_auth only): by email, case-insensitive. The hash
+/// is present only for an active account that is not locked out.
+///
+/// From `queries/identity/users.sql`:
+///
+/// ```sql
+/// SELECT user_id, password_hash, status, locked_until, failed_login_attempts
+/// FROM identity.user_login_lookup(:email);
+///
+/// --- Counts a failure under the database's lock-out policy (identity.auth_policy);
+/// ```
 pub fn user_login_lookup() -> UserLoginLookupStmt {
     UserLoginLookupStmt(
         "SELECT user_id, password_hash, status, locked_until, failed_login_attempts FROM identity.user_login_lookup($1)",
@@ -1130,6 +1235,15 @@ impl UserLoginLookupStmt {
     }
 }
 pub struct UserLoginFailedStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Counts a failure under the database's lock-out policy (identity.auth_policy);
+/// changes nothing while the account is locked. No row: unknown user.
+///
+/// From `queries/identity/users.sql`:
+///
+/// ```sql
+/// SELECT failed_login_attempts, locked_until
+/// FROM identity.user_login_failed(:user_id);
+/// ```
 pub fn user_login_failed() -> UserLoginFailedStmt {
     UserLoginFailedStmt(
         "SELECT failed_login_attempts, locked_until FROM identity.user_login_failed($1)",
@@ -1167,6 +1281,13 @@ impl UserLoginFailedStmt {
     }
 }
 pub struct UserLoginSucceededStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Resets the failure count of an active, unlocked account; false otherwise.
+///
+/// From `queries/identity/users.sql`:
+///
+/// ```sql
+/// SELECT identity.user_login_succeeded(:user_id, :ip) AS recorded;
+/// ```
 pub fn user_login_succeeded() -> UserLoginSucceededStmt {
     UserLoginSucceededStmt(
         "SELECT identity.user_login_succeeded($1, $2) AS recorded",

@@ -142,6 +142,17 @@ where
     }
 }
 pub struct IdempotencyKeyClaimStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Claims the key for this transaction. A concurrent claim of the same key waits
+/// here until this transaction ends; no row back means the key already exists.
+///
+/// From `queries/messaging/idempotency_keys.sql`:
+///
+/// ```sql
+/// INSERT INTO messaging.idempotency_keys (key, request_hash, expires_at)
+/// VALUES (:key, :request_hash, now() + make_interval(secs => :ttl_seconds))
+/// ON CONFLICT (organization_id, key) DO NOTHING
+/// RETURNING organization_id, key, request_hash, status, response, created_at, completed_at, expires_at;
+/// ```
 pub fn idempotency_key_claim() -> IdempotencyKeyClaimStmt {
     IdempotencyKeyClaimStmt(
         "INSERT INTO messaging.idempotency_keys (key, request_hash, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3)) ON CONFLICT (organization_id, key) DO NOTHING RETURNING organization_id, key, request_hash, status, response, created_at, completed_at, expires_at",
@@ -210,6 +221,13 @@ impl<
     }
 }
 pub struct IdempotencyKeyGetStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `idempotency_key_get` of `queries/messaging/idempotency_keys.sql`:
+///
+/// ```sql
+/// SELECT organization_id, key, request_hash, status, response, created_at, completed_at, expires_at
+/// FROM messaging.idempotency_keys
+/// WHERE organization_id = identity.current_org_id() AND key = :key;
+/// ```
 pub fn idempotency_key_get() -> IdempotencyKeyGetStmt {
     IdempotencyKeyGetStmt(
         "SELECT organization_id, key, request_hash, status, response, created_at, completed_at, expires_at FROM messaging.idempotency_keys WHERE organization_id = identity.current_org_id() AND key = $1",
@@ -253,6 +271,13 @@ impl IdempotencyKeyGetStmt {
     }
 }
 pub struct IdempotencyKeyCompleteStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `idempotency_key_complete` of `queries/messaging/idempotency_keys.sql`:
+///
+/// ```sql
+/// UPDATE messaging.idempotency_keys
+/// SET status = 'completed', response = :response, completed_at = now()
+/// WHERE organization_id = identity.current_org_id() AND key = :key;
+/// ```
 pub fn idempotency_key_complete() -> IdempotencyKeyCompleteStmt {
     IdempotencyKeyCompleteStmt(
         "UPDATE messaging.idempotency_keys SET status = 'completed', response = $1, completed_at = now() WHERE organization_id = identity.current_org_id() AND key = $2",
@@ -312,6 +337,13 @@ pub struct IdempotencyKeyDeleteExpiredStmt(
     &'static str,
     Option<tokio_postgres::Statement>,
 );
+/// Maintenance across tenants (the owner): deletes expired keys.
+///
+/// From `queries/messaging/idempotency_keys.sql`:
+///
+/// ```sql
+/// DELETE FROM messaging.idempotency_keys WHERE expires_at < now();
+/// ```
 pub fn idempotency_key_delete_expired() -> IdempotencyKeyDeleteExpiredStmt {
     IdempotencyKeyDeleteExpiredStmt(
         "DELETE FROM messaging.idempotency_keys WHERE expires_at < now()",

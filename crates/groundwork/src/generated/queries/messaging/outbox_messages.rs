@@ -483,6 +483,17 @@ where
     }
 }
 pub struct OutboxMessageEnqueueStmt(&'static str, Option<tokio_postgres::Statement>);
+/// In the caller's transaction, so the message commits with the business change.
+///
+/// From `queries/messaging/outbox_messages.sql`:
+///
+/// ```sql
+/// INSERT INTO messaging.outbox_messages (topic, partition_key, payload, headers, priority, max_attempts)
+/// VALUES (:topic, :partition_key, :payload, :headers, :priority, :max_attempts)
+/// RETURNING id, message_id, organization_id, topic, partition_key, payload, headers, priority,
+///           status, attempts, max_attempts, available_at, locked_until, last_error, created_at,
+///           delivered_at, dead_at;
+/// ```
 pub fn outbox_message_enqueue() -> OutboxMessageEnqueueStmt {
     OutboxMessageEnqueueStmt(
         "INSERT INTO messaging.outbox_messages (topic, partition_key, payload, headers, priority, max_attempts) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, message_id, organization_id, topic, partition_key, payload, headers, priority, status, attempts, max_attempts, available_at, locked_until, last_error, created_at, delivered_at, dead_at",
@@ -582,6 +593,39 @@ impl<
     }
 }
 pub struct OutboxMessageClaimStmt(&'static str, Option<tokio_postgres::Statement>);
+/// The relay (groundwork_relay, every tenant). Locks with FOR UPDATE SKIP LOCKED and
+/// leases for lease_seconds. Orders by priority, then id; claims only the oldest
+/// pending message of each (organization, partition key), so a partition is delivered
+/// in order, one message at a time, and never waits for another tenant's.
+///
+/// From `queries/messaging/outbox_messages.sql`:
+///
+/// ```sql
+/// WITH candidates AS (
+///     SELECT m.organization_id, m.id
+///     FROM messaging.outbox_messages m
+///     WHERE m.status = 'pending'
+///       AND m.available_at <= now()
+///       AND (m.locked_until IS NULL OR m.locked_until < now())
+///       AND NOT EXISTS (
+///           SELECT FROM messaging.outbox_messages earlier
+///           WHERE earlier.organization_id = m.organization_id
+///             AND earlier.partition_key = m.partition_key
+///             AND earlier.status = 'pending'
+///             AND earlier.id < m.id)
+///     ORDER BY m.priority DESC, m.id
+///     LIMIT :batch_size
+///     FOR UPDATE SKIP LOCKED
+/// )
+/// UPDATE messaging.outbox_messages m
+/// SET locked_until = now() + make_interval(secs => :lease_seconds),
+///     attempts = m.attempts + 1
+/// FROM candidates c
+/// WHERE m.organization_id = c.organization_id AND m.id = c.id
+/// RETURNING m.id, m.message_id, m.organization_id, m.topic, m.partition_key, m.payload,
+///           m.headers, m.priority, m.status, m.attempts, m.max_attempts, m.available_at,
+///           m.locked_until, m.last_error, m.created_at, m.delivered_at, m.dead_at;
+/// ```
 pub fn outbox_message_claim() -> OutboxMessageClaimStmt {
     OutboxMessageClaimStmt(
         "WITH candidates AS ( SELECT m.organization_id, m.id FROM messaging.outbox_messages m WHERE m.status = 'pending' AND m.available_at <= now() AND (m.locked_until IS NULL OR m.locked_until < now()) AND NOT EXISTS ( SELECT FROM messaging.outbox_messages earlier WHERE earlier.organization_id = m.organization_id AND earlier.partition_key = m.partition_key AND earlier.status = 'pending' AND earlier.id < m.id) ORDER BY m.priority DESC, m.id LIMIT $1 FOR UPDATE SKIP LOCKED ) UPDATE messaging.outbox_messages m SET locked_until = now() + make_interval(secs => $2), attempts = m.attempts + 1 FROM candidates c WHERE m.organization_id = c.organization_id AND m.id = c.id RETURNING m.id, m.message_id, m.organization_id, m.topic, m.partition_key, m.payload, m.headers, m.priority, m.status, m.attempts, m.max_attempts, m.available_at, m.locked_until, m.last_error, m.created_at, m.delivered_at, m.dead_at",
@@ -659,6 +703,16 @@ pub struct OutboxMessageMarkDeliveredStmt(
     &'static str,
     Option<tokio_postgres::Statement>,
 );
+/// The relay, by the messages' keys (organization_ids\[i\], ids\[i\]). Idempotent.
+///
+/// From `queries/messaging/outbox_messages.sql`:
+///
+/// ```sql
+/// UPDATE messaging.outbox_messages m
+/// SET status = 'delivered', delivered_at = now(), locked_until = NULL
+/// FROM unnest(:organization_ids::uuid[], :ids::bigint[]) AS k(organization_id, id)
+/// WHERE m.organization_id = k.organization_id AND m.id = k.id AND m.status = 'pending';
+/// ```
 pub fn outbox_message_mark_delivered() -> OutboxMessageMarkDeliveredStmt {
     OutboxMessageMarkDeliveredStmt(
         "UPDATE messaging.outbox_messages m SET status = 'delivered', delivered_at = now(), locked_until = NULL FROM unnest($1::uuid[], $2::bigint[]) AS k(organization_id, id) WHERE m.organization_id = k.organization_id AND m.id = k.id AND m.status = 'pending'",
@@ -715,6 +769,23 @@ impl<
     }
 }
 pub struct OutboxMessageMarkFailedStmt(&'static str, Option<tokio_postgres::Statement>);
+/// The relay. Dead letter after max_attempts; otherwise back off exponentially
+/// (base * 2^(attempts-1), at most max_backoff) with up to 50% random jitter.
+///
+/// From `queries/messaging/outbox_messages.sql`:
+///
+/// ```sql
+/// UPDATE messaging.outbox_messages
+/// SET last_error = :error,
+///     locked_until = NULL,
+///     status = CASE WHEN attempts >= max_attempts THEN 'dead'::messaging.outbox_status ELSE 'pending' END,
+///     dead_at = CASE WHEN attempts >= max_attempts THEN now() END,
+///     available_at = now() + make_interval(secs =>
+///         least(:max_backoff_seconds::float8, :base_backoff_seconds::float8 * power(2, attempts - 1))
+///         * (0.5 + random() / 2))
+/// WHERE organization_id = :organization_id AND id = :id AND status = 'pending'
+/// RETURNING status, available_at;
+/// ```
 pub fn outbox_message_mark_failed() -> OutboxMessageMarkFailedStmt {
     OutboxMessageMarkFailedStmt(
         "UPDATE messaging.outbox_messages SET last_error = $1, locked_until = NULL, status = CASE WHEN attempts >= max_attempts THEN 'dead'::messaging.outbox_status ELSE 'pending' END, dead_at = CASE WHEN attempts >= max_attempts THEN now() END, available_at = now() + make_interval(secs => least($2::float8, $3::float8 * power(2, attempts - 1)) * (0.5 + random() / 2)) WHERE organization_id = $4 AND id = $5 AND status = 'pending' RETURNING status, available_at",
@@ -791,6 +862,15 @@ impl<
     }
 }
 pub struct OutboxMessageRedriveStmt(&'static str, Option<tokio_postgres::Statement>);
+/// The relay: puts dead letters back in line with fresh attempts.
+///
+/// From `queries/messaging/outbox_messages.sql`:
+///
+/// ```sql
+/// UPDATE messaging.outbox_messages
+/// SET status = 'pending', attempts = 0, dead_at = NULL, available_at = now(), locked_until = NULL
+/// WHERE status = 'dead' AND (cardinality(:ids::bigint[]) = 0 OR id = ANY(:ids));
+/// ```
 pub fn outbox_message_redrive() -> OutboxMessageRedriveStmt {
     OutboxMessageRedriveStmt(
         "UPDATE messaging.outbox_messages SET status = 'pending', attempts = 0, dead_at = NULL, available_at = now(), locked_until = NULL WHERE status = 'dead' AND (cardinality($1::bigint[]) = 0 OR id = ANY($1))",
@@ -814,6 +894,15 @@ impl OutboxMessageRedriveStmt {
     }
 }
 pub struct OutboxMessageGetStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `outbox_message_get` of `queries/messaging/outbox_messages.sql`:
+///
+/// ```sql
+/// SELECT id, message_id, organization_id, topic, partition_key, payload, headers, priority, status,
+///        attempts, max_attempts, available_at, locked_until, last_error, created_at, delivered_at,
+///        dead_at
+/// FROM messaging.outbox_messages
+/// WHERE organization_id = identity.current_org_id() AND id = :id;
+/// ```
 pub fn outbox_message_get() -> OutboxMessageGetStmt {
     OutboxMessageGetStmt(
         "SELECT id, message_id, organization_id, topic, partition_key, payload, headers, priority, status, attempts, max_attempts, available_at, locked_until, last_error, created_at, delivered_at, dead_at FROM messaging.outbox_messages WHERE organization_id = identity.current_org_id() AND id = $1",
@@ -869,6 +958,16 @@ pub struct OutboxMessageCountByStatusStmt(
     &'static str,
     Option<tokio_postgres::Statement>,
 );
+/// The relay: every tenant's messages.
+///
+/// From `queries/messaging/outbox_messages.sql`:
+///
+/// ```sql
+/// SELECT status, count(*) AS messages
+/// FROM messaging.outbox_messages
+/// GROUP BY status
+/// ORDER BY status;
+/// ```
 pub fn outbox_message_count_by_status() -> OutboxMessageCountByStatusStmt {
     OutboxMessageCountByStatusStmt(
         "SELECT status, count(*) AS messages FROM messaging.outbox_messages GROUP BY status ORDER BY status",
@@ -908,6 +1007,14 @@ pub struct OutboxMessageDeleteDeliveredStmt(
     &'static str,
     Option<tokio_postgres::Statement>,
 );
+/// The relay's maintenance: deletes delivered messages older than retention_seconds.
+///
+/// From `queries/messaging/outbox_messages.sql`:
+///
+/// ```sql
+/// DELETE FROM messaging.outbox_messages
+/// WHERE status = 'delivered' AND delivered_at < now() - make_interval(secs => :retention_seconds);
+/// ```
 pub fn outbox_message_delete_delivered() -> OutboxMessageDeleteDeliveredStmt {
     OutboxMessageDeleteDeliveredStmt(
         "DELETE FROM messaging.outbox_messages WHERE status = 'delivered' AND delivered_at < now() - make_interval(secs => $1)",
@@ -931,6 +1038,13 @@ impl OutboxMessageDeleteDeliveredStmt {
     }
 }
 pub struct OutboxMessageNotifyStmt(&'static str, Option<tokio_postgres::Statement>);
+/// The built-in NOTIFY publisher.
+///
+/// From `queries/messaging/outbox_messages.sql`:
+///
+/// ```sql
+/// SELECT pg_notify(:channel, :payload) IS NULL AS sent;
+/// ```
 pub fn outbox_message_notify() -> OutboxMessageNotifyStmt {
     OutboxMessageNotifyStmt("SELECT pg_notify($1, $2) IS NULL AS sent", None)
 }

@@ -145,6 +145,18 @@ where
     }
 }
 pub struct DocumentVersionListStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Newest first. Versions are written by the database only.
+///
+/// From `queries/projects/document_versions.sql`:
+///
+/// ```sql
+/// SELECT id, organization_id, project_id, document_id, version_number, content, change_summary,
+///        author_id, created_at
+/// FROM projects.document_versions
+/// WHERE organization_id = identity.current_org_id() AND document_id = :document_id
+/// ORDER BY version_number DESC
+/// LIMIT :limit;
+/// ```
 pub fn document_version_list() -> DocumentVersionListStmt {
     DocumentVersionListStmt(
         "SELECT id, organization_id, project_id, document_id, version_number, content, change_summary, author_id, created_at FROM projects.document_versions WHERE organization_id = identity.current_org_id() AND document_id = $1 ORDER BY version_number DESC LIMIT $2",
@@ -211,6 +223,15 @@ impl<
     }
 }
 pub struct DocumentVersionGetStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `document_version_get` of `queries/projects/document_versions.sql`:
+///
+/// ```sql
+/// SELECT id, organization_id, project_id, document_id, version_number, content, change_summary,
+///        author_id, created_at
+/// FROM projects.document_versions
+/// WHERE organization_id = identity.current_org_id() AND document_id = :document_id
+///   AND version_number = :version_number;
+/// ```
 pub fn document_version_get() -> DocumentVersionGetStmt {
     DocumentVersionGetStmt(
         "SELECT id, organization_id, project_id, document_id, version_number, content, change_summary, author_id, created_at FROM projects.document_versions WHERE organization_id = identity.current_org_id() AND document_id = $1 AND version_number = $2",

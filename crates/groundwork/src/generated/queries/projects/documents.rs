@@ -332,6 +332,16 @@ where
     }
 }
 pub struct DocumentCreateStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Writes version 1 with it.
+///
+/// From `queries/projects/documents.sql`:
+///
+/// ```sql
+/// INSERT INTO projects.documents (project_id, title, content, content_type, change_summary, tags, metadata)
+/// VALUES (:project_id, :title, :content, :content_type, :change_summary, :tags, :metadata)
+/// RETURNING id, organization_id, project_id, title, content, content_type, author_id, version,
+///           change_summary, status, tags, metadata, created_at, updated_at, published_at;
+/// ```
 pub fn document_create() -> DocumentCreateStmt {
     DocumentCreateStmt(
         "INSERT INTO projects.documents (project_id, title, content, content_type, change_summary, tags, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, organization_id, project_id, title, content, content_type, author_id, version, change_summary, status, tags, metadata, created_at, updated_at, published_at",
@@ -445,6 +455,14 @@ impl<
     }
 }
 pub struct DocumentGetStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `document_get` of `queries/projects/documents.sql`:
+///
+/// ```sql
+/// SELECT id, organization_id, project_id, title, content, content_type, author_id, version,
+///        change_summary, status, tags, metadata, created_at, updated_at, published_at
+/// FROM projects.documents
+/// WHERE organization_id = identity.current_org_id() AND id = :id;
+/// ```
 pub fn document_get() -> DocumentGetStmt {
     DocumentGetStmt(
         "SELECT id, organization_id, project_id, title, content, content_type, author_id, version, change_summary, status, tags, metadata, created_at, updated_at, published_at FROM projects.documents WHERE organization_id = identity.current_org_id() AND id = $1",
@@ -495,6 +513,18 @@ impl DocumentGetStmt {
     }
 }
 pub struct DocumentEditStmt(&'static str, Option<tokio_postgres::Statement>);
+/// New content is the next version: the database bumps version and writes the
+/// version row in the same statement; concurrent edits take turns, so versions have no
+/// gaps or duplicates.
+///
+/// From `queries/projects/documents.sql`:
+///
+/// ```sql
+/// UPDATE projects.documents SET content = :content, change_summary = :change_summary
+/// WHERE organization_id = identity.current_org_id() AND id = :id
+/// RETURNING id, organization_id, project_id, title, content, content_type, author_id, version,
+///           change_summary, status, tags, metadata, created_at, updated_at, published_at;
+/// ```
 pub fn document_edit() -> DocumentEditStmt {
     DocumentEditStmt(
         "UPDATE projects.documents SET content = $1, change_summary = $2 WHERE organization_id = identity.current_org_id() AND id = $3 RETURNING id, organization_id, project_id, title, content, content_type, author_id, version, change_summary, status, tags, metadata, created_at, updated_at, published_at",
@@ -577,6 +607,16 @@ impl<
     }
 }
 pub struct DocumentSetStatusStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Publishing stamps published_at.
+///
+/// From `queries/projects/documents.sql`:
+///
+/// ```sql
+/// UPDATE projects.documents SET status = :status
+/// WHERE organization_id = identity.current_org_id() AND id = :id
+/// RETURNING id, organization_id, project_id, title, content, content_type, author_id, version,
+///           change_summary, status, tags, metadata, created_at, updated_at, published_at;
+/// ```
 pub fn document_set_status() -> DocumentSetStatusStmt {
     DocumentSetStatusStmt(
         "UPDATE projects.documents SET status = $1 WHERE organization_id = identity.current_org_id() AND id = $2 RETURNING id, organization_id, project_id, title, content, content_type, author_id, version, change_summary, status, tags, metadata, created_at, updated_at, published_at",
@@ -652,6 +692,21 @@ pub struct DocumentListWithLatestVersionStmt(
     &'static str,
     Option<tokio_postgres::Statement>,
 );
+/// A project's documents with their latest version's number, author and time. Keyset
+/// pagination by id.
+///
+/// From `queries/projects/documents.sql`:
+///
+/// ```sql
+/// SELECT d.id, d.title, d.status, d.version, v.author_id AS version_author_id,
+///        v.created_at AS version_created_at, d.published_at
+/// FROM projects.documents d
+/// JOIN projects.document_versions v
+///   ON v.organization_id = d.organization_id AND v.document_id = d.id AND v.version_number = d.version
+/// WHERE d.organization_id = identity.current_org_id() AND d.project_id = :project_id AND (:after_id::uuid IS NULL OR d.id > :after_id)
+/// ORDER BY d.id
+/// LIMIT :limit;
+/// ```
 pub fn document_list_with_latest_version() -> DocumentListWithLatestVersionStmt {
     DocumentListWithLatestVersionStmt(
         "SELECT d.id, d.title, d.status, d.version, v.author_id AS version_author_id, v.created_at AS version_created_at, d.published_at FROM projects.documents d JOIN projects.document_versions v ON v.organization_id = d.organization_id AND v.document_id = d.id AND v.version_number = d.version WHERE d.organization_id = identity.current_org_id() AND d.project_id = $1 AND ($2::uuid IS NULL OR d.id > $2) ORDER BY d.id LIMIT $3",
@@ -731,6 +786,11 @@ impl<
     }
 }
 pub struct DocumentDeleteStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `document_delete` of `queries/projects/documents.sql`:
+///
+/// ```sql
+/// DELETE FROM projects.documents WHERE organization_id = identity.current_org_id() AND id = :id;
+/// ```
 pub fn document_delete() -> DocumentDeleteStmt {
     DocumentDeleteStmt(
         "DELETE FROM projects.documents WHERE organization_id = identity.current_org_id() AND id = $1",

@@ -183,6 +183,19 @@ where
     }
 }
 pub struct FileAttachmentCreateStmt(&'static str, Option<tokio_postgres::Statement>);
+/// The entity (the project itself, or one of its tasks or documents) must be in the
+/// project; the attachment goes when it goes.
+///
+/// From `queries/projects/file_attachments.sql`:
+///
+/// ```sql
+/// INSERT INTO projects.file_attachments (project_id, entity_type, entity_id, filename, original_filename,
+///                                        file_size, mime_type, storage_path, metadata)
+/// VALUES (:project_id, :entity_type, :entity_id, :filename, :original_filename, :file_size,
+///         :mime_type, :storage_path, :metadata)
+/// RETURNING id, organization_id, project_id, entity_type, entity_id, task_id, document_id, filename,
+///           original_filename, file_size, mime_type, storage_path, uploader_id, metadata, created_at;
+/// ```
 pub fn file_attachment_create() -> FileAttachmentCreateStmt {
     FileAttachmentCreateStmt(
         "INSERT INTO projects.file_attachments (project_id, entity_type, entity_id, filename, original_filename, file_size, mime_type, storage_path, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id, organization_id, project_id, entity_type, entity_id, task_id, document_id, filename, original_filename, file_size, mime_type, storage_path, uploader_id, metadata, created_at",
@@ -301,6 +314,16 @@ pub struct FileAttachmentListByEntityStmt(
     &'static str,
     Option<tokio_postgres::Statement>,
 );
+/// Query `file_attachment_list_by_entity` of `queries/projects/file_attachments.sql`:
+///
+/// ```sql
+/// SELECT id, organization_id, project_id, entity_type, entity_id, task_id, document_id, filename,
+///        original_filename, file_size, mime_type, storage_path, uploader_id, metadata, created_at
+/// FROM projects.file_attachments
+/// WHERE organization_id = identity.current_org_id() AND project_id = :project_id
+///   AND entity_type = :entity_type AND entity_id = :entity_id
+/// ORDER BY created_at, id;
+/// ```
 pub fn file_attachment_list_by_entity() -> FileAttachmentListByEntityStmt {
     FileAttachmentListByEntityStmt(
         "SELECT id, organization_id, project_id, entity_type, entity_id, task_id, document_id, filename, original_filename, file_size, mime_type, storage_path, uploader_id, metadata, created_at FROM projects.file_attachments WHERE organization_id = identity.current_org_id() AND project_id = $1 AND entity_type = $2 AND entity_id = $3 ORDER BY created_at, id",
@@ -374,6 +397,11 @@ impl<
     }
 }
 pub struct FileAttachmentDeleteStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `file_attachment_delete` of `queries/projects/file_attachments.sql`:
+///
+/// ```sql
+/// DELETE FROM projects.file_attachments WHERE organization_id = identity.current_org_id() AND id = :id;
+/// ```
 pub fn file_attachment_delete() -> FileAttachmentDeleteStmt {
     FileAttachmentDeleteStmt(
         "DELETE FROM projects.file_attachments WHERE organization_id = identity.current_org_id() AND id = $1",

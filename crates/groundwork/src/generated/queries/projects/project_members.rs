@@ -159,6 +159,16 @@ where
     }
 }
 pub struct ProjectMemberAddStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Owners and admins; the user must be an active member of the organization.
+///
+/// From `queries/projects/project_members.sql`:
+///
+/// ```sql
+/// INSERT INTO projects.project_members (project_id, user_id, role, permissions)
+/// VALUES (:project_id, :user_id, :role, :permissions)
+/// RETURNING id, organization_id, project_id, user_id, role, permissions, joined_at, created_at,
+///           updated_at;
+/// ```
 pub fn project_member_add() -> ProjectMemberAddStmt {
     ProjectMemberAddStmt(
         "INSERT INTO projects.project_members (project_id, user_id, role, permissions) VALUES ($1, $2, $3, $4) RETURNING id, organization_id, project_id, user_id, role, permissions, joined_at, created_at, updated_at",
@@ -234,6 +244,19 @@ impl<
     }
 }
 pub struct ProjectMemberListStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Keyset pagination by id.
+///
+/// From `queries/projects/project_members.sql`:
+///
+/// ```sql
+/// SELECT id, organization_id, project_id, user_id, role, permissions, joined_at, created_at,
+///        updated_at
+/// FROM projects.project_members
+/// WHERE organization_id = identity.current_org_id() AND project_id = :project_id
+///   AND (:after_id::uuid IS NULL OR id > :after_id)
+/// ORDER BY id
+/// LIMIT :limit;
+/// ```
 pub fn project_member_list() -> ProjectMemberListStmt {
     ProjectMemberListStmt(
         "SELECT id, organization_id, project_id, user_id, role, permissions, joined_at, created_at, updated_at FROM projects.project_members WHERE organization_id = identity.current_org_id() AND project_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
@@ -301,6 +324,16 @@ impl<
     }
 }
 pub struct ProjectMemberSetRoleStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Owners and admins.
+///
+/// From `queries/projects/project_members.sql`:
+///
+/// ```sql
+/// UPDATE projects.project_members SET role = :role
+/// WHERE organization_id = identity.current_org_id() AND project_id = :project_id AND user_id = :user_id
+/// RETURNING id, organization_id, project_id, user_id, role, permissions, joined_at, created_at,
+///           updated_at;
+/// ```
 pub fn project_member_set_role() -> ProjectMemberSetRoleStmt {
     ProjectMemberSetRoleStmt(
         "UPDATE projects.project_members SET role = $1 WHERE organization_id = identity.current_org_id() AND project_id = $2 AND user_id = $3 RETURNING id, organization_id, project_id, user_id, role, permissions, joined_at, created_at, updated_at",
@@ -368,6 +401,14 @@ impl<
     }
 }
 pub struct ProjectMemberRemoveStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Owners and admins, or the member leaving.
+///
+/// From `queries/projects/project_members.sql`:
+///
+/// ```sql
+/// DELETE FROM projects.project_members
+/// WHERE organization_id = identity.current_org_id() AND project_id = :project_id AND user_id = :user_id;
+/// ```
 pub fn project_member_remove() -> ProjectMemberRemoveStmt {
     ProjectMemberRemoveStmt(
         "DELETE FROM projects.project_members WHERE organization_id = identity.current_org_id() AND project_id = $1 AND user_id = $2",

@@ -364,6 +364,17 @@ where
     }
 }
 pub struct ProjectCreateStmt(&'static str, Option<tokio_postgres::Statement>);
+/// The current user becomes the owner (app.current_user_id must be an active member of
+/// the organization).
+///
+/// From `queries/projects/projects.sql`:
+///
+/// ```sql
+/// INSERT INTO projects.projects (name, description, owner_id, visibility, settings)
+/// VALUES (:name, :description, identity.current_user_id(), :visibility, :settings)
+/// RETURNING id, organization_id, name, description, owner_id, status, visibility, settings,
+///           created_at, updated_at, archived_at;
+/// ```
 pub fn project_create() -> ProjectCreateStmt {
     ProjectCreateStmt(
         "INSERT INTO projects.projects (name, description, owner_id, visibility, settings) VALUES ($1, $2, identity.current_user_id(), $3, $4) RETURNING id, organization_id, name, description, owner_id, status, visibility, settings, created_at, updated_at, archived_at",
@@ -451,6 +462,14 @@ impl<
     }
 }
 pub struct ProjectGetStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `project_get` of `queries/projects/projects.sql`:
+///
+/// ```sql
+/// SELECT id, organization_id, name, description, owner_id, status, visibility, settings,
+///        created_at, updated_at, archived_at
+/// FROM projects.projects
+/// WHERE organization_id = identity.current_org_id() AND id = :id;
+/// ```
 pub fn project_get() -> ProjectGetStmt {
     ProjectGetStmt(
         "SELECT id, organization_id, name, description, owner_id, status, visibility, settings, created_at, updated_at, archived_at FROM projects.projects WHERE organization_id = identity.current_org_id() AND id = $1",
@@ -497,6 +516,21 @@ impl ProjectGetStmt {
     }
 }
 pub struct ProjectListStmt(&'static str, Option<tokio_postgres::Statement>);
+/// The projects the current user owns or is a member of. Keyset pagination in
+/// (created_at, id) order: pass the last row's values, or nulls for the first page.
+///
+/// From `queries/projects/projects.sql`:
+///
+/// ```sql
+/// SELECT id, organization_id, name, description, owner_id, status, visibility, settings,
+///        created_at, updated_at, archived_at
+/// FROM projects.projects
+/// WHERE organization_id = identity.current_org_id()
+///   AND (:after_created_at::timestamptz IS NULL
+///        OR (created_at, id) > (:after_created_at, :after_id::uuid))
+/// ORDER BY created_at, id
+/// LIMIT :limit;
+/// ```
 pub fn project_list() -> ProjectListStmt {
     ProjectListStmt(
         "SELECT id, organization_id, name, description, owner_id, status, visibility, settings, created_at, updated_at, archived_at FROM projects.projects WHERE organization_id = identity.current_org_id() AND ($1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid)) ORDER BY created_at, id LIMIT $3",
@@ -566,6 +600,22 @@ impl<
     }
 }
 pub struct ProjectUpdateStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Owners and admins. Null arguments keep the current value.
+///
+/// From `queries/projects/projects.sql`:
+///
+/// ```sql
+/// UPDATE projects.projects
+/// SET name = COALESCE(:name, name),
+///     description = COALESCE(:description, description),
+///     visibility = COALESCE(:visibility, visibility),
+///     settings = COALESCE(:settings, settings)
+/// WHERE organization_id = identity.current_org_id() AND id = :id
+/// RETURNING id, organization_id, name, description, owner_id, status, visibility, settings,
+///           created_at, updated_at, archived_at;
+///
+/// --- Owners and admins: archiving makes the project read-only (archived_at is stamped);
+/// ```
 pub fn project_update() -> ProjectUpdateStmt {
     ProjectUpdateStmt(
         "UPDATE projects.projects SET name = COALESCE($1, name), description = COALESCE($2, description), visibility = COALESCE($3, visibility), settings = COALESCE($4, settings) WHERE organization_id = identity.current_org_id() AND id = $5 RETURNING id, organization_id, name, description, owner_id, status, visibility, settings, created_at, updated_at, archived_at",
@@ -655,6 +705,17 @@ impl<
     }
 }
 pub struct ProjectSetStatusStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Owners and admins: archiving makes the project read-only (archived_at is stamped);
+/// any other status restores it.
+///
+/// From `queries/projects/projects.sql`:
+///
+/// ```sql
+/// UPDATE projects.projects SET status = :status
+/// WHERE organization_id = identity.current_org_id() AND id = :id
+/// RETURNING id, organization_id, name, description, owner_id, status, visibility, settings,
+///           created_at, updated_at, archived_at;
+/// ```
 pub fn project_set_status() -> ProjectSetStatusStmt {
     ProjectSetStatusStmt(
         "UPDATE projects.projects SET status = $1 WHERE organization_id = identity.current_org_id() AND id = $2 RETURNING id, organization_id, name, description, owner_id, status, visibility, settings, created_at, updated_at, archived_at",
@@ -723,6 +784,16 @@ impl<
     }
 }
 pub struct ProjectTransferStmt(&'static str, Option<tokio_postgres::Statement>);
+/// The owner only: hands the project to another member of the organization.
+///
+/// From `queries/projects/projects.sql`:
+///
+/// ```sql
+/// UPDATE projects.projects SET owner_id = :owner_id
+/// WHERE organization_id = identity.current_org_id() AND id = :id
+/// RETURNING id, organization_id, name, description, owner_id, status, visibility, settings,
+///           created_at, updated_at, archived_at;
+/// ```
 pub fn project_transfer() -> ProjectTransferStmt {
     ProjectTransferStmt(
         "UPDATE projects.projects SET owner_id = $1 WHERE organization_id = identity.current_org_id() AND id = $2 RETURNING id, organization_id, name, description, owner_id, status, visibility, settings, created_at, updated_at, archived_at",
@@ -791,6 +862,13 @@ impl<
     }
 }
 pub struct ProjectDeleteStmt(&'static str, Option<tokio_postgres::Statement>);
+/// The owner only; everything in the project goes with it.
+///
+/// From `queries/projects/projects.sql`:
+///
+/// ```sql
+/// DELETE FROM projects.projects WHERE organization_id = identity.current_org_id() AND id = :id;
+/// ```
 pub fn project_delete() -> ProjectDeleteStmt {
     ProjectDeleteStmt(
         "DELETE FROM projects.projects WHERE organization_id = identity.current_org_id() AND id = $1",
@@ -814,6 +892,17 @@ impl ProjectDeleteStmt {
     }
 }
 pub struct ProjectProgressStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Counts this project's tasks only, through the (project_id, status) index.
+///
+/// From `queries/projects/projects.sql`:
+///
+/// ```sql
+/// SELECT count(*) AS tasks,
+///        count(*) FILTER (WHERE status = 'done') AS done,
+///        count(*) FILTER (WHERE status = 'cancelled') AS cancelled
+/// FROM projects.tasks
+/// WHERE organization_id = identity.current_org_id() AND project_id = :project_id;
+/// ```
 pub fn project_progress() -> ProjectProgressStmt {
     ProjectProgressStmt(
         "SELECT count(*) AS tasks, count(*) FILTER (WHERE status = 'done') AS done, count(*) FILTER (WHERE status = 'cancelled') AS cancelled FROM projects.tasks WHERE organization_id = identity.current_org_id() AND project_id = $1",
@@ -852,6 +941,13 @@ impl ProjectProgressStmt {
     }
 }
 pub struct ProjectRoleStmt(&'static str, Option<tokio_postgres::Statement>);
+/// The current user's role in the project: owner, admin, member, viewer, or null.
+///
+/// From `queries/projects/projects.sql`:
+///
+/// ```sql
+/// SELECT projects.member_role(:project_id) AS role;
+/// ```
 pub fn project_role() -> ProjectRoleStmt {
     ProjectRoleStmt("SELECT projects.member_role($1) AS role", None)
 }

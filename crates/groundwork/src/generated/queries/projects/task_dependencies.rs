@@ -104,6 +104,16 @@ where
     }
 }
 pub struct TaskDependencyAddStmt(&'static str, Option<tokio_postgres::Statement>);
+/// The dependency belongs to the task's project; both tasks must be in it. A cycle of
+/// any length is refused (SQLSTATE WP001).
+///
+/// From `queries/projects/task_dependencies.sql`:
+///
+/// ```sql
+/// INSERT INTO projects.task_dependencies (task_id, depends_on_task_id, dependency_type)
+/// VALUES (:task_id, :depends_on_task_id, :dependency_type)
+/// RETURNING id, organization_id, project_id, task_id, depends_on_task_id, dependency_type, created_at;
+/// ```
 pub fn task_dependency_add() -> TaskDependencyAddStmt {
     TaskDependencyAddStmt(
         "INSERT INTO projects.task_dependencies (task_id, depends_on_task_id, dependency_type) VALUES ($1, $2, $3) RETURNING id, organization_id, project_id, task_id, depends_on_task_id, dependency_type, created_at",
@@ -174,6 +184,14 @@ impl<
     }
 }
 pub struct TaskDependencyListByTaskStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `task_dependency_list_by_task` of `queries/projects/task_dependencies.sql`:
+///
+/// ```sql
+/// SELECT id, organization_id, project_id, task_id, depends_on_task_id, dependency_type, created_at
+/// FROM projects.task_dependencies
+/// WHERE organization_id = identity.current_org_id() AND task_id = :task_id
+/// ORDER BY created_at, id;
+/// ```
 pub fn task_dependency_list_by_task() -> TaskDependencyListByTaskStmt {
     TaskDependencyListByTaskStmt(
         "SELECT id, organization_id, project_id, task_id, depends_on_task_id, dependency_type, created_at FROM projects.task_dependencies WHERE organization_id = identity.current_org_id() AND task_id = $1 ORDER BY created_at, id",
@@ -216,6 +234,12 @@ impl TaskDependencyListByTaskStmt {
     }
 }
 pub struct TaskDependencyRemoveStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `task_dependency_remove` of `queries/projects/task_dependencies.sql`:
+///
+/// ```sql
+/// DELETE FROM projects.task_dependencies
+/// WHERE organization_id = identity.current_org_id() AND task_id = :task_id AND depends_on_task_id = :depends_on_task_id;
+/// ```
 pub fn task_dependency_remove() -> TaskDependencyRemoveStmt {
     TaskDependencyRemoveStmt(
         "DELETE FROM projects.task_dependencies WHERE organization_id = identity.current_org_id() AND task_id = $1 AND depends_on_task_id = $2",

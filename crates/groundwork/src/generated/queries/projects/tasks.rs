@@ -446,6 +446,17 @@ where
     }
 }
 pub struct TaskCreateStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `task_create` of `queries/projects/tasks.sql`:
+///
+/// ```sql
+/// INSERT INTO projects.tasks (project_id, parent_task_id, title, description, priority, assignee_id,
+///                             due_date, estimated_hours, tags, metadata)
+/// VALUES (:project_id, :parent_task_id, :title, :description, :priority, :assignee_id, :due_date,
+///         :estimated_hours, :tags, :metadata)
+/// RETURNING id, organization_id, project_id, parent_task_id, title, description, status, priority,
+///           assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata,
+///           created_at, updated_at, completed_at;
+/// ```
 pub fn task_create() -> TaskCreateStmt {
     TaskCreateStmt(
         "INSERT INTO projects.tasks (project_id, parent_task_id, title, description, priority, assignee_id, due_date, estimated_hours, tags, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id, organization_id, project_id, parent_task_id, title, description, status, priority, assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata, created_at, updated_at, completed_at",
@@ -567,6 +578,15 @@ impl<
     }
 }
 pub struct TaskGetStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `task_get` of `queries/projects/tasks.sql`:
+///
+/// ```sql
+/// SELECT id, organization_id, project_id, parent_task_id, title, description, status, priority,
+///        assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata,
+///        created_at, updated_at, completed_at
+/// FROM projects.tasks
+/// WHERE organization_id = identity.current_org_id() AND id = :id;
+/// ```
 pub fn task_get() -> TaskGetStmt {
     TaskGetStmt(
         "SELECT id, organization_id, project_id, parent_task_id, title, description, status, priority, assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata, created_at, updated_at, completed_at FROM projects.tasks WHERE organization_id = identity.current_org_id() AND id = $1",
@@ -620,6 +640,26 @@ impl TaskGetStmt {
     }
 }
 pub struct TaskUpdateStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Null arguments keep the current value. Setting status 'done' is refused while a
+/// blocker is open (SQLSTATE WP004); see task_complete.
+///
+/// From `queries/projects/tasks.sql`:
+///
+/// ```sql
+/// UPDATE projects.tasks
+/// SET title = COALESCE(:title, title),
+///     description = COALESCE(:description, description),
+///     status = COALESCE(:status, status),
+///     priority = COALESCE(:priority, priority),
+///     assignee_id = COALESCE(:assignee_id, assignee_id),
+///     due_date = COALESCE(:due_date, due_date),
+///     estimated_hours = COALESCE(:estimated_hours, estimated_hours),
+///     actual_hours = COALESCE(:actual_hours, actual_hours)
+/// WHERE organization_id = identity.current_org_id() AND id = :id
+/// RETURNING id, organization_id, project_id, parent_task_id, title, description, status, priority,
+///           assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata,
+///           created_at, updated_at, completed_at;
+/// ```
 pub fn task_update() -> TaskUpdateStmt {
     TaskUpdateStmt(
         "UPDATE projects.tasks SET title = COALESCE($1, title), description = COALESCE($2, description), status = COALESCE($3, status), priority = COALESCE($4, priority), assignee_id = COALESCE($5, assignee_id), due_date = COALESCE($6, due_date), estimated_hours = COALESCE($7, estimated_hours), actual_hours = COALESCE($8, actual_hours) WHERE organization_id = identity.current_org_id() AND id = $9 RETURNING id, organization_id, project_id, parent_task_id, title, description, status, priority, assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata, created_at, updated_at, completed_at",
@@ -732,6 +772,18 @@ impl<
     }
 }
 pub struct TaskSetParentStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Moves the task under another of the project's tasks (null: to the top). A cycle of
+/// parents is refused (SQLSTATE WP001).
+///
+/// From `queries/projects/tasks.sql`:
+///
+/// ```sql
+/// UPDATE projects.tasks SET parent_task_id = :parent_task_id
+/// WHERE organization_id = identity.current_org_id() AND id = :id
+/// RETURNING id, organization_id, project_id, parent_task_id, title, description, status, priority,
+///           assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata,
+///           created_at, updated_at, completed_at;
+/// ```
 pub fn task_set_parent() -> TaskSetParentStmt {
     TaskSetParentStmt(
         "UPDATE projects.tasks SET parent_task_id = $1 WHERE organization_id = identity.current_org_id() AND id = $2 RETURNING id, organization_id, project_id, parent_task_id, title, description, status, priority, assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata, created_at, updated_at, completed_at",
@@ -807,6 +859,17 @@ impl<
     }
 }
 pub struct TaskCompleteStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Done, with completed_at (projects.complete_task); refused while a task it
+/// depends on with type 'blocks' is neither done nor cancelled (SQLSTATE WP004).
+///
+/// From `queries/projects/tasks.sql`:
+///
+/// ```sql
+/// SELECT id, organization_id, project_id, parent_task_id, title, description, status, priority,
+///        assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata,
+///        created_at, updated_at, completed_at
+/// FROM projects.complete_task(:id);
+/// ```
 pub fn task_complete() -> TaskCompleteStmt {
     TaskCompleteStmt(
         "SELECT id, organization_id, project_id, parent_task_id, title, description, status, priority, assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata, created_at, updated_at, completed_at FROM projects.complete_task($1)",
@@ -860,6 +923,11 @@ impl TaskCompleteStmt {
     }
 }
 pub struct TaskDeleteStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Query `task_delete` of `queries/projects/tasks.sql`:
+///
+/// ```sql
+/// DELETE FROM projects.tasks WHERE organization_id = identity.current_org_id() AND id = :id;
+/// ```
 pub fn task_delete() -> TaskDeleteStmt {
     TaskDeleteStmt(
         "DELETE FROM projects.tasks WHERE organization_id = identity.current_org_id() AND id = $1",
@@ -883,6 +951,23 @@ impl TaskDeleteStmt {
     }
 }
 pub struct TaskBoardStmt(&'static str, Option<tokio_postgres::Statement>);
+/// The board: a project's tasks, optionally of one status, by priority (urgent first)
+/// then id. Keyset pagination: pass the last row's priority and id, or nulls.
+///
+/// From `queries/projects/tasks.sql`:
+///
+/// ```sql
+/// SELECT id, organization_id, project_id, parent_task_id, title, description, status, priority,
+///        assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata,
+///        created_at, updated_at, completed_at
+/// FROM projects.tasks
+/// WHERE organization_id = identity.current_org_id() AND project_id = :project_id
+///   AND (:status::projects.task_status IS NULL OR status = :status)
+///   AND (:after_id::uuid IS NULL
+///        OR (priority, id) < (:after_priority::projects.task_priority, :after_id::uuid))
+/// ORDER BY priority DESC, id DESC
+/// LIMIT :limit;
+/// ```
 pub fn task_board() -> TaskBoardStmt {
     TaskBoardStmt(
         "SELECT id, organization_id, project_id, parent_task_id, title, description, status, priority, assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata, created_at, updated_at, completed_at FROM projects.tasks WHERE organization_id = identity.current_org_id() AND project_id = $1 AND ($2::projects.task_status IS NULL OR status = $2) AND ($3::uuid IS NULL OR (priority, id) < ($4::projects.task_priority, $3::uuid)) ORDER BY priority DESC, id DESC LIMIT $5",
@@ -968,6 +1053,30 @@ impl<
     }
 }
 pub struct TaskListReadyStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Tasks that can start: pending or blocked, and every task they depend on with type
+/// 'blocks' is done or cancelled. Keyset pagination by id. The OFFSET 0 keeps the
+/// blocker check a per-task probe of the dependency index: as an anti-join PostgreSQL
+/// would read every dependency of the project for one page.
+///
+/// From `queries/projects/tasks.sql`:
+///
+/// ```sql
+/// SELECT t.id, t.organization_id, t.project_id, t.parent_task_id, t.title, t.description, t.status,
+///        t.priority, t.assignee_id, t.creator_id, t.due_date, t.estimated_hours, t.actual_hours,
+///        t.tags, t.metadata, t.created_at, t.updated_at, t.completed_at
+/// FROM projects.tasks t
+/// WHERE t.organization_id = identity.current_org_id() AND t.project_id = :project_id
+///   AND t.status IN ('pending', 'blocked')
+///   AND (:after_id::uuid IS NULL OR t.id > :after_id)
+///   AND NOT EXISTS (
+///       SELECT FROM projects.task_dependencies d
+///       JOIN projects.tasks b ON b.organization_id = d.organization_id AND b.id = d.depends_on_task_id
+///       WHERE d.organization_id = t.organization_id AND d.task_id = t.id AND d.dependency_type = 'blocks'
+///         AND b.status NOT IN ('done', 'cancelled')
+///       OFFSET 0)
+/// ORDER BY t.id
+/// LIMIT :limit;
+/// ```
 pub fn task_list_ready() -> TaskListReadyStmt {
     TaskListReadyStmt(
         "SELECT t.id, t.organization_id, t.project_id, t.parent_task_id, t.title, t.description, t.status, t.priority, t.assignee_id, t.creator_id, t.due_date, t.estimated_hours, t.actual_hours, t.tags, t.metadata, t.created_at, t.updated_at, t.completed_at FROM projects.tasks t WHERE t.organization_id = identity.current_org_id() AND t.project_id = $1 AND t.status IN ('pending', 'blocked') AND ($2::uuid IS NULL OR t.id > $2) AND NOT EXISTS ( SELECT FROM projects.task_dependencies d JOIN projects.tasks b ON b.organization_id = d.organization_id AND b.id = d.depends_on_task_id WHERE d.organization_id = t.organization_id AND d.task_id = t.id AND d.dependency_type = 'blocks' AND b.status NOT IN ('done', 'cancelled') OFFSET 0) ORDER BY t.id LIMIT $3",
@@ -1044,6 +1153,31 @@ impl<
     }
 }
 pub struct TaskBlockersStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Every task the task waits for through 'blocks' dependencies, at any depth up to
+/// max_depth, with the shortest depth at which each is reached.
+///
+/// From `queries/projects/tasks.sql`:
+///
+/// ```sql
+/// WITH RECURSIVE reach(task_id, depth) AS (
+///     SELECT d.depends_on_task_id, 1
+///     FROM projects.task_dependencies d
+///     WHERE d.organization_id = identity.current_org_id() AND d.task_id = :task_id
+///       AND d.dependency_type = 'blocks'
+///     UNION
+///     SELECT d.depends_on_task_id, r.depth + 1
+///     FROM reach r
+///     JOIN projects.task_dependencies d
+///       ON d.organization_id = identity.current_org_id() AND d.task_id = r.task_id
+///      AND d.dependency_type = 'blocks'
+///     WHERE r.depth < :max_depth
+/// )
+/// SELECT t.id, t.title, t.status, min(r.depth) AS depth
+/// FROM reach r
+/// JOIN projects.tasks t ON t.organization_id = identity.current_org_id() AND t.id = r.task_id
+/// GROUP BY t.id, t.title, t.status
+/// ORDER BY depth, t.id;
+/// ```
 pub fn task_blockers() -> TaskBlockersStmt {
     TaskBlockersStmt(
         "WITH RECURSIVE reach(task_id, depth) AS ( SELECT d.depends_on_task_id, 1 FROM projects.task_dependencies d WHERE d.organization_id = identity.current_org_id() AND d.task_id = $1 AND d.dependency_type = 'blocks' UNION SELECT d.depends_on_task_id, r.depth + 1 FROM reach r JOIN projects.task_dependencies d ON d.organization_id = identity.current_org_id() AND d.task_id = r.task_id AND d.dependency_type = 'blocks' WHERE r.depth < $2 ) SELECT t.id, t.title, t.status, min(r.depth) AS depth FROM reach r JOIN projects.tasks t ON t.organization_id = identity.current_org_id() AND t.id = r.task_id GROUP BY t.id, t.title, t.status ORDER BY depth, t.id",
@@ -1105,6 +1239,31 @@ impl<
     }
 }
 pub struct TaskDependentsStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Every task waiting for the task through 'blocks' dependencies, at any depth up to
+/// max_depth, with the shortest depth.
+///
+/// From `queries/projects/tasks.sql`:
+///
+/// ```sql
+/// WITH RECURSIVE reach(task_id, depth) AS (
+///     SELECT d.task_id, 1
+///     FROM projects.task_dependencies d
+///     WHERE d.organization_id = identity.current_org_id() AND d.depends_on_task_id = :task_id
+///       AND d.dependency_type = 'blocks'
+///     UNION
+///     SELECT d.task_id, r.depth + 1
+///     FROM reach r
+///     JOIN projects.task_dependencies d
+///       ON d.organization_id = identity.current_org_id() AND d.depends_on_task_id = r.task_id
+///      AND d.dependency_type = 'blocks'
+///     WHERE r.depth < :max_depth
+/// )
+/// SELECT t.id, t.title, t.status, min(r.depth) AS depth
+/// FROM reach r
+/// JOIN projects.tasks t ON t.organization_id = identity.current_org_id() AND t.id = r.task_id
+/// GROUP BY t.id, t.title, t.status
+/// ORDER BY depth, t.id;
+/// ```
 pub fn task_dependents() -> TaskDependentsStmt {
     TaskDependentsStmt(
         "WITH RECURSIVE reach(task_id, depth) AS ( SELECT d.task_id, 1 FROM projects.task_dependencies d WHERE d.organization_id = identity.current_org_id() AND d.depends_on_task_id = $1 AND d.dependency_type = 'blocks' UNION SELECT d.task_id, r.depth + 1 FROM reach r JOIN projects.task_dependencies d ON d.organization_id = identity.current_org_id() AND d.depends_on_task_id = r.task_id AND d.dependency_type = 'blocks' WHERE r.depth < $2 ) SELECT t.id, t.title, t.status, min(r.depth) AS depth FROM reach r JOIN projects.tasks t ON t.organization_id = identity.current_org_id() AND t.id = r.task_id GROUP BY t.id, t.title, t.status ORDER BY depth, t.id",
@@ -1166,6 +1325,22 @@ impl<
     }
 }
 pub struct TaskListOpenForMeStmt(&'static str, Option<tokio_postgres::Statement>);
+/// The current user's open tasks (not done or cancelled) in every project they can see,
+/// by due date (undated last) then id. Keyset pagination: pass the last row's id.
+///
+/// From `queries/projects/tasks.sql`:
+///
+/// ```sql
+/// SELECT id, organization_id, project_id, parent_task_id, title, description, status, priority,
+///        assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata,
+///        created_at, updated_at, completed_at
+/// FROM projects.tasks
+/// WHERE organization_id = identity.current_org_id() AND assignee_id = identity.current_user_id()
+///   AND status NOT IN ('done', 'cancelled')
+///   AND (:after_id::uuid IS NULL OR id > :after_id)
+/// ORDER BY id
+/// LIMIT :limit;
+/// ```
 pub fn task_list_open_for_me() -> TaskListOpenForMeStmt {
     TaskListOpenForMeStmt(
         "SELECT id, organization_id, project_id, parent_task_id, title, description, status, priority, assignee_id, creator_id, due_date, estimated_hours, actual_hours, tags, metadata, created_at, updated_at, completed_at FROM projects.tasks WHERE organization_id = identity.current_org_id() AND assignee_id = identity.current_user_id() AND status NOT IN ('done', 'cancelled') AND ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
