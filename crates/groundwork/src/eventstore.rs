@@ -49,6 +49,10 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+mod decision;
+
+pub use decision::{Decided, Decision, RetryPolicy, decide};
+
 use crate::Error;
 use crate::client::async_::{GenericClient, Params};
 use crate::error::{Violation, converts_from_driver_errors};

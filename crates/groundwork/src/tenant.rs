@@ -83,9 +83,9 @@ pub async fn begin<'c>(
     Ok(tx)
 }
 
-/// `SELECT set_config(...)` for both settings, as the `tenant_context_set` query sets them; the
-/// values are UUIDs, printed as hexadecimal digits and hyphens only.
-fn context_statement(tenant: Tenant) -> String {
+/// `SELECT set_config(...)` for both settings, local to the transaction; the values
+/// are UUIDs, printed as hexadecimal digits and hyphens only.
+pub(crate) fn context_statement(tenant: Tenant) -> String {
     let text = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
     format!(
         "SELECT set_config('app.current_org_id', '{}', true), \

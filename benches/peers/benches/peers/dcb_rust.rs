@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use disintegrate::serde::json::Json;
 use disintegrate::{Decision, Event, NoSnapshot, StateMutate, StateQuery};
-use groundwork::eventstore::{AppendCondition, NewEvent, Query, append, read};
+use groundwork::eventstore::{
+    Decision as GroundworkDecision, NewEvent, Query, RetryPolicy, append, decide,
+};
 use groundwork::tenant::{Tenant, begin};
 use groundwork_testing::{DbRole, TestDb};
 
@@ -170,8 +172,10 @@ where
     )
 }
 
-/// groundwork's decision: read the course's events, decide, append on the condition
-/// that nothing matching was appended after what was read.
+/// groundwork's decision, with `eventstore::decide`: read the course's events, decide,
+/// append on the condition that nothing matching was appended after what was read, in
+/// two round trips; a failed condition counts as refused (no retry, as disintegrate is
+/// measured).
 async fn groundwork_decide(
     pool: &deadpool_postgres::Pool,
     tenant: Tenant,
@@ -179,35 +183,34 @@ async fn groundwork_decide(
     n: u64,
 ) -> bool {
     let mut client = pool.get().await.unwrap();
-    let tx = begin(&mut client, tenant).await.unwrap();
     let tag = format!("course:c{course}");
     let query = Query::item(["CourseCreated", "StudentSubscribed"], [tag.clone()]);
-    let events = read(&tx, &query, 0, None).await.unwrap();
-    let mut capacity = 0u64;
-    let mut subscribed = 0u64;
-    for event in &events {
-        match event.r#type.as_str() {
-            "CourseCreated" => capacity = event.data["capacity"].as_u64().unwrap_or(0),
-            _ => subscribed += 1,
-        }
-    }
-    if subscribed >= capacity {
-        return false;
-    }
     let student = format!("student:s{course}-{n}");
-    let event = NewEvent::new(
-        "StudentSubscribed",
-        serde_json::json!({ "student": student }),
-    )
-    .tagged([tag, student.clone()]);
-    let condition = AppendCondition {
-        fail_if_events_match: query,
-        after: events.last().map(|e| e.position),
-    };
-    if append(&tx, &[event], Some(&condition)).await.is_err() {
-        return false;
-    }
-    tx.commit().await.is_ok()
+    let decided = decide(&mut client, tenant, &query, RetryPolicy::NEVER, |events| {
+        let mut capacity = 0u64;
+        let mut subscribed = 0u64;
+        for event in events {
+            match event.r#type.as_str() {
+                "CourseCreated" => capacity = event.data["capacity"].as_u64().unwrap_or(0),
+                _ => subscribed += 1,
+            }
+        }
+        if subscribed >= capacity {
+            return GroundworkDecision::Done(false);
+        }
+        GroundworkDecision::Append {
+            events: vec![
+                NewEvent::new(
+                    "StudentSubscribed",
+                    serde_json::json!({ "student": student }),
+                )
+                .tagged([tag.clone(), student.clone()]),
+            ],
+            value: true,
+        }
+    })
+    .await;
+    matches!(decided, Ok(d) if d.value)
 }
 
 /// Decisions per second, 1 and 8 writers, for groundwork (Rust) and disintegrate.

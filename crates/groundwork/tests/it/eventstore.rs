@@ -821,3 +821,183 @@ async fn the_log_rejects_rows_that_break_its_rules() {
     }
     assert_eq!(event_count(&db).await, 0);
 }
+
+/// The course rule of the decision tests: a seat while fewer than `capacity`
+/// students subscribed.
+fn seat(
+    course: &str,
+    student: &str,
+    capacity: usize,
+) -> impl FnMut(&[groundwork::queries::eventstore::events::Event]) -> eventstore::Decision<bool> {
+    let (course, student) = (course.to_owned(), student.to_owned());
+    move |events| {
+        if events.len() >= capacity {
+            return eventstore::Decision::Done(false);
+        }
+        eventstore::Decision::Append {
+            events: vec![
+                NewEvent::new("StudentSubscribed", json!({ "student": student }))
+                    .tagged([format!("course:{course}"), format!("student:{student}")]),
+            ],
+            value: true,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_decision_reads_decides_and_appends_in_one_transaction() {
+    let (db, org) = setup(2).await;
+    let mut client = db.pool(DbRole::App).get().await.unwrap();
+    let query = Query::item(["StudentSubscribed"], ["course:math"]);
+    let tenant = Tenant::organization(org);
+    let first = eventstore::decide(
+        &mut client,
+        tenant,
+        &query,
+        eventstore::RetryPolicy::NEVER,
+        seat("math", "s1", 1),
+    )
+    .await
+    .unwrap();
+    assert!(first.value);
+    assert_eq!(first.attempts, 1);
+    assert!(first.position.is_some());
+    // Full: the rule refuses and nothing is appended.
+    let second = eventstore::decide(
+        &mut client,
+        tenant,
+        &query,
+        eventstore::RetryPolicy::NEVER,
+        seat("math", "s2", 1),
+    )
+    .await
+    .unwrap();
+    assert_eq!((second.value, second.position), (false, None));
+    assert_eq!(event_count(&db).await, 1);
+    // The connection is back outside any transaction: a transaction-local setting
+    // does not outlive its statement.
+    client
+        .batch_execute("SELECT set_config('test.marker', 'left over', true)")
+        .await
+        .unwrap();
+    let marker: Option<String> = client
+        .query_one(
+            "SELECT nullif(current_setting('test.marker', true), '')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(marker, None);
+    // Without a tenant the append is refused and nothing is written.
+    let err = eventstore::decide(
+        &mut client,
+        Tenant::default(),
+        &query,
+        eventstore::RetryPolicy::NEVER,
+        seat("math", "s3", 5),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE), "{err}");
+    assert_eq!(event_count(&db).await, 1);
+}
+
+/// Two writers read the same course before either appends; the one whose condition
+/// fails reads again and decides again (here: refuses, the course being full).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_decisions_retry_on_a_failed_condition_and_never_oversell() {
+    for policy in [
+        eventstore::RetryPolicy::default(),
+        eventstore::RetryPolicy::NEVER,
+    ] {
+        let (db, org) = setup(2).await;
+        let both_read = Arc::new(std::sync::Barrier::new(2));
+        let writers: Vec<_> = ["s1", "s2"]
+            .into_iter()
+            .map(|student| {
+                let (db, both_read) = (db.clone(), both_read.clone());
+                tokio::spawn(async move {
+                    let mut client = db.pool(DbRole::App).get().await.unwrap();
+                    let mut rule = seat("math", student, 1);
+                    let mut first = true;
+                    eventstore::decide(
+                        &mut client,
+                        Tenant::organization(org),
+                        &Query::item(["StudentSubscribed"], ["course:math"]),
+                        policy,
+                        move |events| {
+                            if std::mem::take(&mut first) {
+                                both_read.wait();
+                            }
+                            rule(events)
+                        },
+                    )
+                    .await
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for writer in writers {
+            outcomes.push(writer.await.unwrap());
+        }
+        assert_eq!(event_count(&db).await, 1, "{policy:?}");
+        let won = outcomes
+            .iter()
+            .filter(|o| matches!(o, Ok(d) if d.value))
+            .count();
+        assert_eq!(won, 1, "{policy:?}: {outcomes:?}");
+        let lost = outcomes
+            .iter()
+            .find(|o| !matches!(o, Ok(d) if d.value))
+            .unwrap();
+        if policy == eventstore::RetryPolicy::NEVER {
+            assert!(
+                matches!(lost, Err(EventStoreError::ConditionFailed(_))),
+                "{lost:?}"
+            );
+        } else {
+            let decided = lost.as_ref().unwrap();
+            assert_eq!((decided.value, decided.attempts), (false, 2), "{lost:?}");
+        }
+    }
+}
+
+/// A decision that panics half-way leaves no transaction open on its pooled
+/// connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_dropped_half_way_leaves_no_open_transaction() {
+    let (db, org) = setup(1).await;
+    let pool = db.pool(DbRole::App).clone();
+    let task = tokio::spawn(async move {
+        let mut client = pool.get().await.unwrap();
+        let _ = eventstore::decide(
+            &mut client,
+            Tenant::organization(org),
+            &Query::item(["StudentSubscribed"], ["course:math"]),
+            eventstore::RetryPolicy::NEVER,
+            |_events| -> eventstore::Decision<()> { panic!("the rule failed") },
+        )
+        .await;
+    });
+    assert!(task.await.unwrap_err().is_panic());
+    // The pool's only connection: no transaction, no tenant left on it.
+    let client = db.pool(DbRole::App).get().await.unwrap();
+    client
+        .batch_execute("SELECT set_config('test.marker', 'left over', true)")
+        .await
+        .unwrap();
+    let (marker, org_setting): (Option<String>, Option<String>) = {
+        let row = client
+            .query_one(
+                "SELECT nullif(current_setting('test.marker', true), ''), \
+                        nullif(current_setting('app.current_org_id', true), '')",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!((marker, org_setting), (None, None));
+    assert_eq!(event_count(&db).await, 0);
+}
