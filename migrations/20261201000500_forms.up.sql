@@ -58,9 +58,9 @@ RETURN ARRAY(SELECT replace(replace(t, '~1', '/'), '~0', '~')
 -- 64, counting the top value as level 0, is refused before evaluation), and an
 -- evaluation applies at most 160 subschemas one inside the other (each "$ref" counts):
 -- a schema recursing through one "$ref" per level of the instance takes 128 of them at
--- the deepest instance. Both evaluators count the same way; the complete one, the
--- heavier, runs out of stack at about 240 (docs/BENCHMARKS.md). Refused with SQLSTATE
--- WF006.
+-- the deepest instance. Both evaluators count the same way; the complete one with an
+-- index, the heaviest, ran out of stack at 210 to 260 (docs/BENCHMARKS.md). Refused
+-- with SQLSTATE WF006.
 
 -- True when p_value nests at most 64 arrays and objects deep; jsonpath walks it in C,
 -- so the check cannot run out of stack itself.
@@ -130,7 +130,7 @@ DECLARE
     output text := '';
     segment text;
 BEGIN
-    IF p_path !~ '(^|/)\.\.?(/|$)' THEN
+    IF strpos('/' || p_path || '/', '/./') = 0 AND strpos('/' || p_path || '/', '/../') = 0 THEN
         RETURN p_path;
     END IF;
     WHILE input <> '' LOOP
@@ -155,6 +155,45 @@ BEGIN
 END;
 $$;
 
+-- RFC 3986 3: a URI reference's parts {scheme ("https:"), authority ("//host"), path,
+-- query ("?q"), fragment ("#f")}, each NULL when absent. String functions rather than
+-- one regular expression with groups, which PostgreSQL takes some 60 us to match.
+CREATE FUNCTION forms.uri_parts(p_uri text)
+RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+DECLARE
+    rest text := p_uri;
+    scheme text;
+    authority text;
+    query text;
+    fragment text;
+    at integer;
+BEGIN
+    at := strpos(rest, '#');
+    IF at > 0 THEN
+        fragment := substr(rest, at);
+        rest := left(rest, at - 1);
+    END IF;
+    at := strpos(rest, '?');
+    IF at > 0 THEN
+        query := substr(rest, at);
+        rest := left(rest, at - 1);
+    END IF;
+    IF rest ~ '^[A-Za-z][A-Za-z0-9+.-]*:' THEN
+        at := strpos(rest, ':');
+        scheme := left(rest, at);
+        rest := substr(rest, at + 1);
+    END IF;
+    IF left(rest, 2) = '//' THEN
+        at := strpos(substr(rest, 3), '/');
+        authority := CASE WHEN at = 0 THEN rest ELSE left(rest, at + 1) END;
+        rest := CASE WHEN at = 0 THEN '' ELSE substr(rest, at + 2) END;
+    END IF;
+    RETURN ARRAY[scheme, authority, rest, query, fragment];
+END;
+$$;
+
 -- RFC 3986 5.2.2: the URI p_ref refers to, seen from the base URI p_base (the
 -- reference's fragment kept, the base's dropped).
 CREATE FUNCTION forms.uri_resolve(p_base text, p_ref text)
@@ -162,31 +201,32 @@ RETURNS text
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 AS $$
 DECLARE
-    -- Groups: 2 scheme, 3 "//" authority, 5 path, 6 "?" query, 8 "#" fragment.
-    re constant text := '^(([^:/?#]+):)?(//([^/?#]*))?([^?#]*)(\?([^#]*))?(#(.*))?$';
-    b constant text[] := regexp_match(p_base, re);
-    r constant text[] := regexp_match(p_ref, re);
-    authority text := r[3];
-    path text := r[5];
-    query text := r[6];
+    r constant text[] := forms.uri_parts(p_ref);
+    b text[];
+    authority text := r[2];
+    path text := r[3];
+    query text := r[4];
 BEGIN
     IF r[1] IS NOT NULL THEN
-        RETURN r[1] || coalesce(authority, '') || forms.uri_remove_dots(path) || coalesce(query, '') || coalesce(r[8], '');
+        RETURN r[1] || coalesce(authority, '') || forms.uri_remove_dots(path) || coalesce(query, '') || coalesce(r[5], '');
     END IF;
+    b := forms.uri_parts(p_base);
     IF authority IS NULL THEN
-        authority := b[3];
+        authority := b[2];
         IF path = '' THEN
-            path := b[5];
-            query := coalesce(query, b[6]);
+            path := b[3];
+            query := coalesce(query, b[4]);
         ELSIF left(path, 1) <> '/' THEN
             -- Merge (5.2.3): the base path up to its last "/", then the reference.
-            path := CASE WHEN b[3] IS NOT NULL AND b[5] = '' THEN '/' || path
-                         ELSE substring(b[5] FROM '^(.*/)?') || path END;
-            path := coalesce(path, r[5]);
+            path := CASE WHEN b[2] IS NOT NULL AND b[3] = '' THEN '/' || path
+                         ELSE left(b[3], length(b[3]) - strpos(reverse(b[3]), '/') + 1) || path END;
+            IF strpos(b[3], '/') = 0 AND NOT (b[2] IS NOT NULL AND b[3] = '') THEN
+                path := r[3];
+            END IF;
         END IF;
     END IF;
     RETURN coalesce(b[1], '') || coalesce(authority, '') || forms.uri_remove_dots(path) || coalesce(query, '')
-        || coalesce(r[8], '');
+        || coalesce(r[5], '');
 END;
 $$;
 
@@ -276,86 +316,109 @@ RETURN jsonb_path_exists(p_schema, 'strict $.*.**."$id"', '{}', true);
 -- evaluation instead of once per use. A target is {"loc": JSON pointer, "path": its
 -- "#>" path as text, "owner": the location of its resource, "anchor": the name a
 -- "$dynamicRef" looks for in the dynamic scope, when it does}.
+--
+-- The document's schemas are visited from a work list rather than by recursion (a
+-- PL/pgSQL function calling itself runs its statements the slow way at every level):
+-- each with its location, the base URI it is under and the location of its resource.
 CREATE FUNCTION forms.schema_index(p_root jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
 DECLARE
-    found jsonb;
-    idx jsonb;
+    schemas jsonb[] := ARRAY[p_root];
+    locs text[] := ARRAY[''];
+    bases text[] := ARRAY[forms.schema_default_base()];
+    resources text[] := ARRAY[''];
+    refs jsonb := '[]';
+    idx jsonb := jsonb_build_object('res', jsonb_build_object(forms.schema_default_base(), ''),
+                                    'anchors', '{}'::jsonb, 'dyn', '{}'::jsonb,
+                                    '$ref', '{}'::jsonb, '$dynamicRef', '{}'::jsonb);
+    -- What makes a schema worth a visit: identifiers, references, subschemas.
+    keywords constant text[] := '{$id,$anchor,$dynamicAnchor,$ref,$dynamicRef,additionalProperties,propertyNames,items,contains,not,if,then,else,unevaluatedItems,unevaluatedProperties,contentSchema,properties,patternProperties,$defs,dependentSchemas,prefixItems,allOf,anyOf,oneOf}';
+    next integer := 1;
+    s jsonb;
+    loc text;
+    base text;
+    resource text;
+    k text;
+    v jsonb;
+    names jsonb;
+    n integer;
     ref jsonb;
     target jsonb;
 BEGIN
-    found := forms.schema_index_walk(p_root, '', forms.schema_default_base(), '',
-        jsonb_build_object('res', jsonb_build_object(forms.schema_default_base(), ''),
-                           'anchors', '{}'::jsonb, 'dyn', '{}'::jsonb, 'refs', '[]'::jsonb));
-    idx := jsonb_build_object('res', found -> 'res', 'anchors', found -> 'anchors', 'dyn', found -> 'dyn',
-                              '$ref', '{}'::jsonb, '$dynamicRef', '{}'::jsonb);
-    FOR ref IN SELECT jsonb_array_elements(found -> 'refs') LOOP
+    WHILE next <= cardinality(schemas) LOOP
+        s := schemas[next];
+        loc := locs[next];
+        base := bases[next];
+        resource := resources[next];
+        next := next + 1;
+        IF s ?| '{$id,$anchor,$dynamicAnchor,$ref,$dynamicRef}'::text[] THEN
+            IF jsonb_typeof(s -> '$id') = 'string' THEN
+                base := split_part(forms.uri_resolve(base, s ->> '$id'), '#', 1);
+                resource := loc;
+                IF NOT idx -> 'res' ? base OR loc = '' THEN
+                    idx := jsonb_set(idx, ARRAY['res', base], to_jsonb(loc));
+                END IF;
+            END IF;
+            IF jsonb_typeof(s -> '$anchor') = 'string' THEN
+                idx := jsonb_set(idx, ARRAY['anchors', base || '#' || (s ->> '$anchor')], to_jsonb(loc));
+            END IF;
+            IF jsonb_typeof(s -> '$dynamicAnchor') = 'string' THEN
+                idx := jsonb_set(idx, ARRAY['anchors', base || '#' || (s ->> '$dynamicAnchor')], to_jsonb(loc));
+                idx := jsonb_set(idx, ARRAY['dyn', resource],
+                    coalesce(idx #> ARRAY['dyn', resource], '{}') || jsonb_build_object(s ->> '$dynamicAnchor',
+                        jsonb_build_object('loc', loc, 'path', forms.pointer_path(loc)::text, 'owner', resource)));
+            END IF;
+            FOREACH k IN ARRAY ARRAY['$ref', '$dynamicRef'] LOOP
+                IF jsonb_typeof(s -> k) = 'string' THEN
+                    refs := refs || jsonb_build_array(jsonb_build_array(k, loc, base, s ->> k));
+                END IF;
+            END LOOP;
+        END IF;
+        -- Its subschemas worth a visit (a map's keys from jsonpath: no query per schema).
+        IF s ?| '{additionalProperties,propertyNames,items,contains,not,if,then,else,unevaluatedItems,unevaluatedProperties,contentSchema}'::text[] THEN
+            FOREACH k IN ARRAY '{additionalProperties,propertyNames,items,contains,not,if,then,else,unevaluatedItems,unevaluatedProperties,contentSchema}'::text[] LOOP
+                v := s -> k;
+                CONTINUE WHEN jsonb_typeof(v) IS DISTINCT FROM 'object' OR NOT v ?| keywords;
+                schemas := schemas || v;
+                locs := locs || (loc || '/' || k);
+                bases := bases || base;
+                resources := resources || resource;
+            END LOOP;
+        END IF;
+        CONTINUE WHEN NOT s ?| '{properties,patternProperties,$defs,dependentSchemas,prefixItems,allOf,anyOf,oneOf}'::text[];
+        FOREACH k IN ARRAY '{properties,patternProperties,$defs,dependentSchemas,prefixItems,allOf,anyOf,oneOf}'::text[] LOOP
+            v := s -> k;
+            IF jsonb_typeof(v) = 'object' THEN
+                names := jsonb_path_query_array(v, '$.keyvalue().key');
+                FOR n IN 0 .. jsonb_array_length(names) - 1 LOOP
+                    CONTINUE WHEN jsonb_typeof(v -> (names ->> n)) <> 'object' OR NOT (v -> (names ->> n)) ?| keywords;
+                    schemas := schemas || (v -> (names ->> n));
+                    locs := locs || (loc || '/' || k || '/' || forms.pointer_token(names ->> n));
+                    bases := bases || base;
+                    resources := resources || resource;
+                END LOOP;
+            ELSIF jsonb_typeof(v) = 'array' THEN
+                FOR n IN 0 .. jsonb_array_length(v) - 1 LOOP
+                    CONTINUE WHEN jsonb_typeof(v -> n) <> 'object' OR NOT (v -> n) ?| keywords;
+                    schemas := schemas || (v -> n);
+                    locs := locs || (loc || '/' || k || '/' || n);
+                    bases := bases || base;
+                    resources := resources || resource;
+                END LOOP;
+            END IF;
+        END LOOP;
+    END LOOP;
+    -- The references, now that every resource and anchor is known.
+    FOR n IN 0 .. jsonb_array_length(refs) - 1 LOOP
+        ref := refs -> n;
         target := forms.schema_index_target(p_root, idx, ref ->> 0, ref ->> 2, ref ->> 3);
         IF target IS NOT NULL THEN
             idx := jsonb_set(idx, ARRAY[ref ->> 0, ref ->> 1], target);
         END IF;
     END LOOP;
     RETURN idx;
-END;
-$$;
-
--- One schema of the document at location p_loc for forms.schema_index: its resource
--- ("$id", against the base URI p_base), anchors and references, then its subschemas.
--- p_resource is the location of the resource it belongs to.
-CREATE FUNCTION forms.schema_index_walk(s jsonb, p_loc text, p_base text, p_resource text, p_found jsonb)
-RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-AS $$
-DECLARE
-    found jsonb := p_found;
-    base text := p_base;
-    resource text := p_resource;
-    k text;
-    v jsonb;
-    ek text;
-    ev jsonb;
-BEGIN
-    IF jsonb_typeof(s) <> 'object' THEN
-        RETURN found;
-    END IF;
-    IF jsonb_typeof(s -> '$id') = 'string' THEN
-        base := split_part(forms.uri_resolve(base, s ->> '$id'), '#', 1);
-        resource := p_loc;
-        IF NOT found -> 'res' ? base OR p_loc = '' THEN
-            found := jsonb_set(found, ARRAY['res', base], to_jsonb(p_loc));
-        END IF;
-    END IF;
-    IF jsonb_typeof(s -> '$anchor') = 'string' THEN
-        found := jsonb_set(found, ARRAY['anchors', base || '#' || (s ->> '$anchor')], to_jsonb(p_loc));
-    END IF;
-    IF jsonb_typeof(s -> '$dynamicAnchor') = 'string' THEN
-        found := jsonb_set(found, ARRAY['anchors', base || '#' || (s ->> '$dynamicAnchor')], to_jsonb(p_loc));
-        found := jsonb_set(found, ARRAY['dyn', resource],
-            coalesce(found #> ARRAY['dyn', resource], '{}') || jsonb_build_object(s ->> '$dynamicAnchor',
-                jsonb_build_object('loc', p_loc, 'path', forms.pointer_path(p_loc)::text, 'owner', resource)));
-    END IF;
-    FOREACH k IN ARRAY ARRAY['$ref', '$dynamicRef'] LOOP
-        IF jsonb_typeof(s -> k) = 'string' THEN
-            found := jsonb_set(found, '{refs}', found -> 'refs' || jsonb_build_array(jsonb_build_array(k, p_loc, base, s ->> k)));
-        END IF;
-    END LOOP;
-    FOR k, v IN SELECT e.key, e.value FROM jsonb_each(s) e LOOP
-        IF k IN ('additionalProperties', 'propertyNames', 'items', 'contains', 'not', 'if', 'then', 'else',
-                 'unevaluatedItems', 'unevaluatedProperties', 'contentSchema') THEN
-            found := forms.schema_index_walk(v, p_loc || '/' || k, base, resource, found);
-        ELSIF k IN ('properties', 'patternProperties', '$defs', 'dependentSchemas') AND jsonb_typeof(v) = 'object' THEN
-            FOR ek, ev IN SELECT e.key, e.value FROM jsonb_each(v) e LOOP
-                found := forms.schema_index_walk(ev, p_loc || '/' || k || '/' || forms.pointer_token(ek), base, resource, found);
-            END LOOP;
-        ELSIF k IN ('prefixItems', 'allOf', 'anyOf', 'oneOf') AND jsonb_typeof(v) = 'array' THEN
-            FOR ev, ek IN SELECT e.value, (e.n - 1)::text FROM jsonb_array_elements(v) WITH ORDINALITY e(value, n) LOOP
-                found := forms.schema_index_walk(ev, p_loc || '/' || k || '/' || ek, base, resource, found);
-            END LOOP;
-        END IF;
-    END LOOP;
-    RETURN found;
 END;
 $$;
 
@@ -373,7 +436,9 @@ DECLARE
     resource constant text := p_idx #>> ARRAY['res', doc];
     loc text;
     owner text := '';
+    resources jsonb;
     r text;
+    n integer;
 BEGIN
     IF resource IS NULL OR fragment IS NULL THEN
         RETURN NULL;
@@ -391,7 +456,9 @@ BEGIN
         END IF;
     END IF;
     -- The resource holding the target: the longest resource location above it.
-    FOR r IN SELECT e.value FROM jsonb_each_text(p_idx -> 'res') e LOOP
+    resources := jsonb_path_query_array(p_idx -> 'res', '$.*');
+    FOR n IN 0 .. jsonb_array_length(resources) - 1 LOOP
+        r := resources ->> n;
         IF (loc = r OR left(loc, length(r) + 1) = r || '/') AND length(r) > length(owner) THEN
             owner := r;
         END IF;
@@ -630,10 +697,12 @@ BEGIN
     END IF;
     IF idx IS NOT NULL AND s ? '$id' THEN
         scope := forms.scope_enter(scope, loc);
-    ELSIF idx IS NULL AND all_errors AND depth > 0 AND forms.schema_ok_0(s, i, root, (mode & 2) | (depth << 8), hops) THEN
+    ELSIF idx IS NULL AND depth > 0 AND (all_errors OR NOT s ?| '{unevaluatedProperties,unevaluatedItems,$dynamicRef}'::text[])
+          AND forms.schema_ok_0(s, i, root, (mode & 2) | (depth << 8), hops) THEN
         -- Most of a document is valid, and the yes/no evaluator says so faster: only
-        -- the values it fails are looked at keyword by keyword (the whole document
-        -- is not: json_schema_errors is mostly asked about invalid ones).
+        -- the values it fails are looked at keyword by keyword (not the whole document:
+        -- json_schema_errors is mostly asked about invalid ones; nor, when stopping at
+        -- the first error, a schema the yes/no evaluator would hand back).
         RETURN NULL;
     END IF;
     IF s ?| '{type,enum,const,minLength,maxLength,pattern,format,minimum,maximum,exclusiveMinimum,exclusiveMaximum,multipleOf}'::text[] THEN
