@@ -1840,6 +1840,7 @@ BEGIN
 END;
 $$;
 
+-- A dotted-quad IPv4 address: four decimal octets from 0 to 255, without leading zeros.
 CREATE FUNCTION forms.format_ipv4_ok(p_value text)
 RETURNS boolean
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
