@@ -11,10 +11,17 @@
 //! event, one round trip), the time all migrations take on an empty database, and
 //! reads by id with 100,000 submissions in the table.
 //!
+//! With `FORMS_BASELINE=<git revision>` the validator of that revision's forms migration
+//! is loaded beside the current one (as `forms_baseline`, by the owner) and every
+//! validation is timed against it in the same loop, call after call, so that both see
+//! the same machine: the way to compare a change on a busy machine.
+//!
 //! Run with `cargo bench --bench forms`; the last line is
-//! `forms: validate_typical_us=<median> validate_large_us=<median> rust_typical_us=<median>`.
+//! `forms: validate_typical_us=<median> validate_large_us=<median> rust_typical_us=<median>`,
+//! followed by `baseline_typical_us=<median> baseline_large_us=<median>` with a baseline.
 
 use std::path::Path;
+use std::process::Command;
 use std::time::Instant;
 
 use groundwork::client::Params;
@@ -57,22 +64,78 @@ fn median_us(runs: usize, mut work: impl FnMut()) -> f64 {
     median(samples)
 }
 
-/// Per-call timings, in microseconds, of the validator inside the server.
+/// Per-call timings, in microseconds, of the validator inside the server: the median
+/// of the current one and, with a baseline loaded, of the baseline's, timed alternately.
 async fn server_samples(
     client: &tokio_postgres::Client,
     function: &str,
     schema: &Value,
     data: &Value,
-) -> f64 {
+    baseline: bool,
+) -> (f64, Option<f64>) {
     let samples: Vec<f64> = client
         .query_one(
-            "SELECT pg_temp.samples($1, $2, $3, $4)",
-            &[&function, schema, data, &SAMPLES],
+            "SELECT pg_temp.samples($1, $2, $3, $4, $5)",
+            &[&function, schema, data, &SAMPLES, &baseline],
         )
         .await
         .unwrap()
         .get(0);
-    median(samples)
+    if !baseline {
+        return (median(samples), None);
+    }
+    let old = samples[samples.len() / 2..].to_vec();
+    let mut current = samples;
+    current.truncate(current.len() / 2);
+    (median(current), Some(median(old)))
+}
+
+/// The validator of `revision`'s forms migration (every function up to the first table),
+/// created in the schema `forms_baseline` and executable by the application role.
+async fn load_baseline(owner: &tokio_postgres::Client, revision: &str) {
+    let output = Command::new("git")
+        .args([
+            "show",
+            &format!("{revision}:migrations/20261201000500_forms.up.sql"),
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("git runs");
+    assert!(
+        output.status.success(),
+        "git show {revision}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let migration = String::from_utf8(output.stdout).unwrap();
+    let schema = "CREATE SCHEMA forms;";
+    let start = migration
+        .find(schema)
+        .expect("the forms migration creates its schema")
+        + schema.len();
+    let end = migration
+        .find("CREATE TABLE forms.")
+        .expect("the forms migration creates tables");
+    let validator = migration[start..end].replace("forms.", "forms_baseline.");
+    owner
+        .batch_execute(&format!(
+            "CREATE SCHEMA forms_baseline;
+             {validator}
+             GRANT USAGE ON SCHEMA forms_baseline TO groundwork_app;
+             GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA forms_baseline TO groundwork_app;"
+        ))
+        .await
+        .unwrap();
+}
+
+/// "<us> us", and the baseline's with the difference when there is one.
+fn versus(current: f64, baseline: Option<f64>) -> String {
+    match baseline {
+        Some(b) => format!(
+            "{current:.0} us (baseline {b:.0} us, {:+.1}%)",
+            (current / b - 1.0) * 100.0
+        ),
+        None => format!("{current:.0} us"),
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -87,30 +150,56 @@ async fn main() {
     );
     let (large, large_valid) = (fixture("large.schema.json"), fixture("large.valid.json"));
 
-    // Inside the server, as the application role.
+    let baseline = std::env::var("FORMS_BASELINE").ok();
+    if let Some(revision) = &baseline {
+        load_baseline(&db.client(DbRole::Owner).await, revision).await;
+    }
+    let with_baseline = baseline.is_some();
+
+    // Inside the server, as the application role. With a baseline, each sample of the
+    // current validator is paired with one of the baseline's, in alternating order
+    // (which of two calls goes first measurably changes its time); the current
+    // validator's samples come first in the result, then the baseline's.
     let client = db.client(DbRole::App).await;
     client
-        .batch_execute(
-            "CREATE FUNCTION pg_temp.samples(fn text, s jsonb, d jsonb, n integer)
+        .batch_execute(&format!(
+            "CREATE FUNCTION pg_temp.samples(fn text, s jsonb, d jsonb, n integer, baseline boolean)
              RETURNS float8[] LANGUAGE plpgsql AS $$
              DECLARE
                  started timestamptz;
-                 out float8[] := '{}';
+                 current float8[] := '{{}}';
+                 old float8[] := '{{}}';
+                 on_baseline boolean;
                  ok boolean;
                  errors jsonb;
              BEGIN
                  FOR k IN 1 .. n LOOP
-                     started := clock_timestamp();
-                     IF fn = 'valid' THEN
-                         ok := forms.json_schema_valid(s, d);
-                     ELSE
-                         errors := forms.json_schema_errors(s, d);
-                     END IF;
-                     out := out || (extract(epoch FROM clock_timestamp() - started) * 1e6)::float8;
+                     FOR pass IN 1 .. CASE WHEN baseline THEN 2 ELSE 1 END LOOP
+                         on_baseline := baseline AND (k % 2 = 0) = (pass = 1);
+                         started := clock_timestamp();
+                         IF on_baseline THEN
+                             {baseline_calls}
+                         ELSIF fn = 'valid' THEN
+                             ok := forms.json_schema_valid(s, d);
+                         ELSE
+                             errors := forms.json_schema_errors(s, d);
+                         END IF;
+                         IF on_baseline THEN
+                             old := old || (extract(epoch FROM clock_timestamp() - started) * 1e6)::float8;
+                         ELSE
+                             current := current || (extract(epoch FROM clock_timestamp() - started) * 1e6)::float8;
+                         END IF;
+                     END LOOP;
                  END LOOP;
-                 RETURN out;
+                 RETURN current || old;
              END $$;",
-        )
+            baseline_calls = if with_baseline {
+                "IF fn = 'valid' THEN ok := forms_baseline.json_schema_valid(s, d); \
+                 ELSE errors := forms_baseline.json_schema_errors(s, d); END IF;"
+            } else {
+                "NULL;"
+            }
+        ))
         .await
         .unwrap();
     let check: (bool, bool, i32) = {
@@ -134,16 +223,26 @@ async fn main() {
         "the typical invalid document reports its five errors"
     );
     // Warm the caches (plans, regexes) once per document.
-    server_samples(&client, "valid", &typical, &valid).await;
-    let validate_typical = server_samples(&client, "valid", &typical, &valid).await;
-    let validate_typical_invalid = server_samples(&client, "valid", &typical, &invalid).await;
-    let errors_typical_invalid = server_samples(&client, "errors", &typical, &invalid).await;
-    let validate_large = server_samples(&client, "valid", &large, &large_valid).await;
+    server_samples(&client, "valid", &typical, &valid, with_baseline).await;
+    let (validate_typical, baseline_typical) =
+        server_samples(&client, "valid", &typical, &valid, with_baseline).await;
+    let (validate_typical_invalid, baseline_typical_invalid) =
+        server_samples(&client, "valid", &typical, &invalid, with_baseline).await;
+    let (errors_typical_invalid, baseline_errors) =
+        server_samples(&client, "errors", &typical, &invalid, with_baseline).await;
+    let (validate_large, baseline_large) =
+        server_samples(&client, "valid", &large, &large_valid, with_baseline).await;
+    if let Some(revision) = &baseline {
+        println!("baseline: the validator of {revision}, timed in the same loops");
+    }
     println!(
-        "in PostgreSQL (median of {SAMPLES}): json_schema_valid typical {validate_typical:.0} us, \
-         typical invalid {validate_typical_invalid:.0} us, large {validate_large:.0} us; \
-         json_schema_errors typical invalid ({} errors) {errors_typical_invalid:.0} us",
-        check.2
+        "in PostgreSQL (median of {SAMPLES}): json_schema_valid typical {}, typical invalid {}, \
+         large {}; json_schema_errors typical invalid ({} errors) {}",
+        versus(validate_typical, baseline_typical),
+        versus(validate_typical_invalid, baseline_typical_invalid),
+        versus(validate_large, baseline_large),
+        check.2,
+        versus(errors_typical_invalid, baseline_errors),
     );
 
     // The Rust baseline, on the same documents.
@@ -287,6 +386,10 @@ async fn main() {
 
     println!(
         "forms: validate_typical_us={validate_typical:.0} validate_large_us={validate_large:.0} \
-         rust_typical_us={rust_typical:.2}"
+         rust_typical_us={rust_typical:.2}{}",
+        match (baseline_typical, baseline_large) {
+            (Some(t), Some(l)) => format!(" baseline_typical_us={t:.0} baseline_large_us={l:.0}"),
+            _ => String::new(),
+        }
     );
 }

@@ -416,9 +416,18 @@ CREATE FUNCTION forms.json_schema_errors(schema jsonb, instance jsonb, assert_fo
     AS $$
 DECLARE
     s constant jsonb := schema #> '{}';
+    i constant jsonb := instance #> '{}';
+    idx jsonb;
 BEGIN
-    RETURN coalesce(forms.schema_eval(s, instance #> '{}', s, '', '',
-                                      CASE WHEN assert_formats THEN 3 ELSE 1 END, 0), '[]');
+    IF NOT forms.nesting_ok(s) THEN
+        PERFORM forms.nesting_refuse('schema');
+    ELSIF NOT forms.nesting_ok(i) THEN
+        PERFORM forms.nesting_refuse('instance');
+    ELSIF forms.schema_has_resources(s) THEN
+        idx := forms.schema_index(s);
+    END IF;
+    RETURN coalesce(forms.schema_eval(s, i, s, idx, '', '', CASE WHEN idx IS NOT NULL THEN '' END, '{""}',
+                                      CASE WHEN assert_formats THEN 3 ELSE 1 END, 0, 0), '[]');
 END;
 $$;
 ALTER FUNCTION forms.json_schema_errors(schema jsonb, instance jsonb, assert_formats boolean) OWNER TO groundwork_owner;
@@ -432,8 +441,17 @@ CREATE FUNCTION forms.json_schema_valid(schema jsonb, instance jsonb, assert_for
     AS $$
 DECLARE
     s constant jsonb := schema #> '{}';
+    i constant jsonb := instance #> '{}';
 BEGIN
-    RETURN forms.schema_ok_0(s, instance #> '{}', s, CASE WHEN assert_formats THEN 2 ELSE 0 END, 0);
+    IF NOT forms.nesting_ok(s) THEN
+        RETURN forms.nesting_refuse('schema');
+    ELSIF NOT forms.nesting_ok(i) THEN
+        RETURN forms.nesting_refuse('instance');
+    ELSIF forms.schema_has_resources(s) THEN
+        RETURN forms.schema_eval(s, i, s, forms.schema_index(s), '', '', '', '{""}',
+                                 CASE WHEN assert_formats THEN 2 ELSE 0 END, 0, 0) IS NULL;
+    END IF;
+    RETURN forms.schema_ok_0(s, i, s, CASE WHEN assert_formats THEN 2 ELSE 0 END, 0);
 END;
 $$;
 ALTER FUNCTION forms.json_schema_valid(schema jsonb, instance jsonb, assert_formats boolean) OWNER TO groundwork_owner;
@@ -449,6 +467,147 @@ ALTER FUNCTION forms.jsonb_array_has(p_array jsonb, p_value jsonb) OWNER TO grou
 REVOKE ALL ON FUNCTION forms.jsonb_array_has(p_array jsonb, p_value jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.jsonb_array_has(p_array jsonb, p_value jsonb) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.jsonb_array_has(p_array jsonb, p_value jsonb) TO groundwork_readonly;
+
+-- function forms.nesting_ok(jsonb)
+CREATE FUNCTION forms.nesting_ok(p_value jsonb) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN (NOT jsonb_path_exists(p_value, 'strict $.**{64}?(@.type() == "object" || @.type() == "array")'::jsonpath));
+ALTER FUNCTION forms.nesting_ok(p_value jsonb) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.nesting_ok(p_value jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.nesting_ok(p_value jsonb) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.nesting_ok(p_value jsonb) TO groundwork_readonly;
+
+-- function forms.nesting_refuse(text)
+CREATE FUNCTION forms.nesting_refuse(p_subject text) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+DECLARE
+    lim constant integer := CASE p_subject WHEN 'evaluation' THEN 160 ELSE 64 END;
+BEGIN
+    RAISE EXCEPTION '%', CASE p_subject
+            WHEN 'evaluation' THEN format('the evaluation nests deeper than %s schemas', lim)
+            ELSE format('the %s nests deeper than %s arrays and objects', p_subject, lim) END
+        USING ERRCODE = 'WF006', DETAIL = jsonb_build_object('subject', p_subject, 'limit', lim)::text;
+END;
+$$;
+ALTER FUNCTION forms.nesting_refuse(p_subject text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.nesting_refuse(p_subject text) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.nesting_refuse(p_subject text) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.nesting_refuse(p_subject text) TO groundwork_readonly;
+
+-- function forms.pattern_property_class(text)
+CREATE FUNCTION forms.pattern_property_class(p_name text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN CASE regexp_replace(p_name, '^(gc|General_Category)='::text, ''::text) WHEN 'L'::text THEN '[:alpha:]'::text WHEN 'Letter'::text THEN '[:alpha:]'::text WHEN 'Lu'::text THEN '[:upper:]'::text WHEN 'Uppercase_Letter'::text THEN '[:upper:]'::text WHEN 'Ll'::text THEN '[:lower:]'::text WHEN 'Lowercase_Letter'::text THEN '[:lower:]'::text WHEN 'Nd'::text THEN '[:digit:]'::text WHEN 'Decimal_Number'::text THEN '[:digit:]'::text WHEN 'digit'::text THEN '[:digit:]'::text WHEN 'P'::text THEN '[:punct:]'::text WHEN 'Punctuation'::text THEN '[:punct:]'::text WHEN 'punct'::text THEN '[:punct:]'::text ELSE CASE WHEN (p_name = 'ASCII'::text) THEN '\x01-\x7f'::text ELSE NULL::text END END;
+ALTER FUNCTION forms.pattern_property_class(p_name text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.pattern_property_class(p_name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.pattern_property_class(p_name text) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.pattern_property_class(p_name text) TO groundwork_readonly;
+
+-- function forms.pattern_test_unicode(text, text)
+CREATE FUNCTION forms.pattern_test_unicode(p_string text, p_pattern text) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$
+BEGIN
+    RETURN p_string COLLATE "und-x-icu" ~ forms.pattern_translate(p_pattern);
+END;
+$$;
+ALTER FUNCTION forms.pattern_test_unicode(p_string text, p_pattern text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.pattern_test_unicode(p_string text, p_pattern text) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.pattern_test_unicode(p_string text, p_pattern text) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.pattern_test_unicode(p_string text, p_pattern text) TO groundwork_readonly;
+
+-- function forms.pattern_test(text, text)
+CREATE FUNCTION forms.pattern_test(p_string text, p_pattern text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN ((strpos(p_pattern, '\p'::text) = 0) AND (strpos(p_pattern, '\P'::text) = 0)) THEN (p_string ~ p_pattern) ELSE forms.pattern_test_unicode(p_string, p_pattern) END;
+ALTER FUNCTION forms.pattern_test(p_string text, p_pattern text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.pattern_test(p_string text, p_pattern text) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.pattern_test(p_string text, p_pattern text) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.pattern_test(p_string text, p_pattern text) TO groundwork_readonly;
+
+-- function forms.pattern_translate(text)
+CREATE FUNCTION forms.pattern_translate(p_pattern text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$
+DECLARE
+    chars constant text[] := regexp_split_to_array(p_pattern, '');
+    n constant integer := cardinality(chars);
+    k integer := 1;
+    c text;
+    out text := '';
+    in_class boolean := false;
+    name text;
+    class text;
+    negated boolean;
+BEGIN
+    WHILE k <= n LOOP
+        c := chars[k];
+        IF c = '\' AND k < n THEN
+            c := chars[k + 1];
+            k := k + 2;
+            IF c IN ('p', 'P') THEN
+                name := substring(array_to_string(chars[k:n], '') FROM '^\{([A-Za-z_=]+)\}');
+                class := forms.pattern_property_class(name);
+                IF class IS NULL THEN
+                    RAISE EXCEPTION 'the Unicode property escape \%{%} is not supported', c, coalesce(name, '')
+                        USING ERRCODE = 'invalid_regular_expression',
+                              HINT = 'supported: L, Lu, Ll, Nd (digit), P (punct) and ASCII, with \p or \P';
+                END IF;
+                k := k + length(name) + 2;
+                negated := c = 'P';
+            ELSIF c IN ('d', 'D', 'w', 'W') THEN
+                class := CASE lower(c) WHEN 'd' THEN '0-9' ELSE 'A-Za-z0-9_' END;
+                negated := c IN ('D', 'W');
+            ELSE
+                out := out || '\' || c;
+                CONTINUE;
+            END IF;
+            IF in_class AND negated THEN
+                RAISE EXCEPTION 'a negated class (\%) inside brackets is not supported with Unicode property escapes', c
+                    USING ERRCODE = 'invalid_regular_expression';
+            END IF;
+            out := out || CASE WHEN in_class THEN class
+                               WHEN negated THEN '[^' || class || ']'
+                               ELSE '[' || class || ']' END;
+            CONTINUE;
+        END IF;
+        IF NOT in_class AND c = '[' THEN
+            in_class := true;
+            out := out || c;
+            k := k + 1;
+            -- A "]" right after "[" or "[^" is a member, not the end.
+            IF chars[k] = '^' THEN
+                out := out || '^';
+                k := k + 1;
+            END IF;
+            IF chars[k] = ']' THEN
+                out := out || ']';
+                k := k + 1;
+            END IF;
+            CONTINUE;
+        ELSIF in_class AND c = ']' THEN
+            in_class := false;
+        END IF;
+        out := out || c;
+        k := k + 1;
+    END LOOP;
+    RETURN out;
+END;
+$$;
+ALTER FUNCTION forms.pattern_translate(p_pattern text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.pattern_translate(p_pattern text) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.pattern_translate(p_pattern text) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.pattern_translate(p_pattern text) TO groundwork_readonly;
+
+-- function forms.pointer_path(text)
+CREATE FUNCTION forms.pointer_path(p_loc text) RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN ARRAY(SELECT replace(replace(u.t, '~1'::text, '/'::text), '~0'::text, '~'::text) AS replace FROM unnest(string_to_array(substr(pointer_path.p_loc, 2), '/'::text)) WITH ORDINALITY u(t, n) ORDER BY u.n);
+ALTER FUNCTION forms.pointer_path(p_loc text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.pointer_path(p_loc text) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.pointer_path(p_loc text) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.pointer_path(p_loc text) TO groundwork_readonly;
 
 -- function forms.pointer_token(text)
 CREATE FUNCTION forms.pointer_token(p_name text) RETURNS text
@@ -543,19 +702,56 @@ REVOKE ALL ON FUNCTION forms.record_submission_event() FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.record_submission_event() TO groundwork_app;
 GRANT ALL ON FUNCTION forms.record_submission_event() TO groundwork_readonly;
 
+-- function forms.schema_anchor(jsonb, text)
+CREATE FUNCTION forms.schema_anchor(p_root jsonb, p_name text) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN jsonb_path_query_first(p_root, 'strict $.**?(@."$anchor" == $"a" || @."$dynamicAnchor" == $"a")'::jsonpath, jsonb_build_object('a', p_name), true);
+ALTER FUNCTION forms.schema_anchor(p_root jsonb, p_name text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.schema_anchor(p_root jsonb, p_name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.schema_anchor(p_root jsonb, p_name text) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.schema_anchor(p_root jsonb, p_name text) TO groundwork_readonly;
+
+-- function forms.schema_base_at(jsonb, text)
+CREATE FUNCTION forms.schema_base_at(p_root jsonb, p_loc text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $_$
+DECLARE
+    base text := forms.schema_default_base();
+    node jsonb := p_root;
+    token text;
+BEGIN
+    IF jsonb_typeof(node -> '$id') = 'string' THEN
+        base := split_part(forms.uri_resolve(base, node ->> '$id'), '#', 1);
+    END IF;
+    FOREACH token IN ARRAY forms.pointer_path(p_loc) LOOP
+        node := CASE jsonb_typeof(node) WHEN 'array' THEN node -> token::integer ELSE node -> token END;
+        IF jsonb_typeof(node -> '$id') = 'string' THEN
+            base := split_part(forms.uri_resolve(base, node ->> '$id'), '#', 1);
+        END IF;
+    END LOOP;
+    RETURN base;
+END;
+$_$;
+ALTER FUNCTION forms.schema_base_at(p_root jsonb, p_loc text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.schema_base_at(p_root jsonb, p_loc text) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.schema_base_at(p_root jsonb, p_loc text) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.schema_base_at(p_root jsonb, p_loc text) TO groundwork_readonly;
+
 -- function forms.schema_check(jsonb)
 CREATE FUNCTION forms.schema_check(p_schema jsonb) RETURNS void
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    LANGUAGE plpgsql IMMUTABLE
     AS $$
 DECLARE
     probe jsonb;
 BEGIN
     IF p_schema IS NULL THEN
         PERFORM forms.schema_refuse('', 'a form definition has a "schema"');
+    ELSIF NOT forms.nesting_ok(p_schema) THEN
+        PERFORM forms.nesting_refuse('schema');
     END IF;
-    PERFORM forms.schema_check_node(p_schema, p_schema, '', 0);
+    PERFORM forms.schema_check_node(p_schema, p_schema, forms.schema_index(p_schema), '', 0);
     FOREACH probe IN ARRAY ARRAY['null', 'true', '0', '""', '[]', '{}']::jsonb[] LOOP
-        PERFORM forms.schema_ok_0(p_schema, probe, p_schema, 0, 0);
+        PERFORM forms.json_schema_valid(p_schema, probe);
     END LOOP;
 EXCEPTION WHEN invalid_regular_expression OR program_limit_exceeded OR statement_too_complex THEN
     PERFORM forms.schema_refuse('', SQLERRM);
@@ -566,9 +762,9 @@ REVOKE ALL ON FUNCTION forms.schema_check(p_schema jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_check(p_schema jsonb) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_check(p_schema jsonb) TO groundwork_readonly;
 
--- function forms.schema_check_node(jsonb, jsonb, text, integer)
-CREATE FUNCTION forms.schema_check_node(s jsonb, p_root jsonb, p_path text, p_depth integer) RETURNS void
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+-- function forms.schema_check_node(jsonb, jsonb, jsonb, text, integer)
+CREATE FUNCTION forms.schema_check_node(s jsonb, p_root jsonb, p_idx jsonb, p_path text, p_depth integer) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
     AS $_$
 DECLARE
     k text;
@@ -613,17 +809,17 @@ BEGIN
                 IF k = 'patternProperties' THEN
                     PERFORM forms.schema_check_regex(ek, p || '/' || forms.pointer_token(ek));
                 END IF;
-                PERFORM forms.schema_check_node(ev, p_root, p || '/' || forms.pointer_token(ek), p_depth + 1);
+                PERFORM forms.schema_check_node(ev, p_root, p_idx, p || '/' || forms.pointer_token(ek), p_depth + 1);
             END LOOP;
         WHEN k IN ('additionalProperties', 'propertyNames', 'items', 'contains', 'not', 'if', 'then', 'else',
-                   'contentSchema') THEN
-            PERFORM forms.schema_check_node(v, p_root, p, p_depth + 1);
+                   'unevaluatedItems', 'unevaluatedProperties', 'contentSchema') THEN
+            PERFORM forms.schema_check_node(v, p_root, p_idx, p, p_depth + 1);
         WHEN k IN ('prefixItems', 'allOf', 'anyOf', 'oneOf') THEN
             IF jsonb_typeof(v) <> 'array' OR jsonb_array_length(v) = 0 THEN
                 PERFORM forms.schema_refuse(p, format('%s is a non-empty array of schemas', k));
             END IF;
             FOR ev, ek IN SELECT e.value, (e.n - 1)::text FROM jsonb_array_elements(v) WITH ORDINALITY e(value, n) LOOP
-                PERFORM forms.schema_check_node(ev, p_root, p || '/' || ek, p_depth + 1);
+                PERFORM forms.schema_check_node(ev, p_root, p_idx, p || '/' || ek, p_depth + 1);
             END LOOP;
         WHEN k IN ('minProperties', 'maxProperties', 'minItems', 'maxItems', 'minLength', 'maxLength',
                    'minContains', 'maxContains') THEN
@@ -671,18 +867,22 @@ BEGIN
                 PERFORM forms.schema_refuse(p, 'only draft 2020-12 ("https://json-schema.org/draft/2020-12/schema") is supported');
             END IF;
         WHEN k = '$id' THEN
-            IF p_path <> '' OR jsonb_typeof(v) <> 'string' THEN
-                PERFORM forms.schema_refuse(p, '$id is a string, on the root schema only');
+            IF jsonb_typeof(v) <> 'string' OR v #>> '{}' ~ '#.' THEN
+                PERFORM forms.schema_refuse(p, '$id is a URI reference without a fragment');
             END IF;
-        WHEN k = '$ref' THEN
+        WHEN k IN ('$anchor', '$dynamicAnchor') THEN
+            IF jsonb_typeof(v) <> 'string' OR v #>> '{}' !~ '^[A-Za-z_][-A-Za-z0-9._]*$' THEN
+                PERFORM forms.schema_refuse(p, format('%s is a name: a letter or "_", then letters, digits, "-", "_" and "."', k));
+            END IF;
+        WHEN k IN ('$ref', '$dynamicRef') THEN
             IF jsonb_typeof(v) <> 'string' THEN
-                PERFORM forms.schema_refuse(p, '$ref is a string');
+                PERFORM forms.schema_refuse(p, format('%s is a string', k));
             END IF;
-            target := forms.schema_resolve(p_root, v #>> '{}');
+            target := p_root #> (p_idx #>> ARRAY[k, p_path, 'path'])::text[];
             IF target IS NULL THEN
-                PERFORM forms.schema_refuse(p, format('$ref %s does not point into this schema (supported: "#" and "#/..." pointers)', v));
+                PERFORM forms.schema_refuse(p, format('%s %s does not point into this schema (remote references are not supported)', k, v));
             ELSIF jsonb_typeof(target) NOT IN ('object', 'boolean') THEN
-                PERFORM forms.schema_refuse(p, format('$ref %s points at a value that is not a schema', v));
+                PERFORM forms.schema_refuse(p, format('%s %s points at a value that is not a schema', k, v));
             END IF;
         WHEN k LIKE 'x-%' THEN
             NULL;
@@ -692,25 +892,37 @@ BEGIN
     END LOOP;
 END;
 $_$;
-ALTER FUNCTION forms.schema_check_node(s jsonb, p_root jsonb, p_path text, p_depth integer) OWNER TO groundwork_owner;
-REVOKE ALL ON FUNCTION forms.schema_check_node(s jsonb, p_root jsonb, p_path text, p_depth integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION forms.schema_check_node(s jsonb, p_root jsonb, p_path text, p_depth integer) TO groundwork_app;
-GRANT ALL ON FUNCTION forms.schema_check_node(s jsonb, p_root jsonb, p_path text, p_depth integer) TO groundwork_readonly;
+ALTER FUNCTION forms.schema_check_node(s jsonb, p_root jsonb, p_idx jsonb, p_path text, p_depth integer) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.schema_check_node(s jsonb, p_root jsonb, p_idx jsonb, p_path text, p_depth integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.schema_check_node(s jsonb, p_root jsonb, p_idx jsonb, p_path text, p_depth integer) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.schema_check_node(s jsonb, p_root jsonb, p_idx jsonb, p_path text, p_depth integer) TO groundwork_readonly;
 
 -- function forms.schema_check_regex(text, text)
 CREATE FUNCTION forms.schema_check_regex(p_pattern text, p_path text) RETURNS void
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    LANGUAGE plpgsql IMMUTABLE
     AS $$
 BEGIN
-    PERFORM '' ~ p_pattern;
-EXCEPTION WHEN invalid_regular_expression THEN
-    PERFORM forms.schema_refuse(p_path, format('invalid regular expression %s', to_jsonb(p_pattern)));
+    PERFORM forms.pattern_test('', p_pattern);
+EXCEPTION
+    WHEN invalid_regular_expression THEN
+        PERFORM forms.schema_refuse(p_path, format('invalid regular expression %s: %s', to_jsonb(p_pattern), SQLERRM));
+    WHEN undefined_object THEN
+        PERFORM forms.schema_refuse(p_path, format('the pattern %s uses Unicode property escapes, which need PostgreSQL built with ICU', to_jsonb(p_pattern)));
 END;
 $$;
 ALTER FUNCTION forms.schema_check_regex(p_pattern text, p_path text) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION forms.schema_check_regex(p_pattern text, p_path text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_check_regex(p_pattern text, p_path text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_check_regex(p_pattern text, p_path text) TO groundwork_readonly;
+
+-- function forms.schema_default_base()
+CREATE FUNCTION forms.schema_default_base() RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN 'https://forms.invalid/schema.json'::text;
+ALTER FUNCTION forms.schema_default_base() OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.schema_default_base() FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.schema_default_base() TO groundwork_app;
+GRANT ALL ON FUNCTION forms.schema_default_base() TO groundwork_readonly;
 
 -- function forms.schema_error(text, text, text, text)
 CREATE FUNCTION forms.schema_error(p_instance_path text, p_schema_path text, p_keyword text, p_message text) RETURNS jsonb
@@ -721,32 +933,17 @@ REVOKE ALL ON FUNCTION forms.schema_error(p_instance_path text, p_schema_path te
 GRANT ALL ON FUNCTION forms.schema_error(p_instance_path text, p_schema_path text, p_keyword text, p_message text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_error(p_instance_path text, p_schema_path text, p_keyword text, p_message text) TO groundwork_readonly;
 
--- function forms.schema_eval(jsonb, jsonb, jsonb, text, text, integer, integer)
-CREATE FUNCTION forms.schema_eval(s jsonb, i jsonb, root jsonb, ipath text, spath text, mode integer, hops integer) RETURNS jsonb
+-- function forms.schema_eval(jsonb, jsonb, jsonb, jsonb, text, text, text, text[], integer, integer, integer)
+CREATE FUNCTION forms.schema_eval(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) RETURNS jsonb
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     AS $_$
 DECLARE
     all_errors constant boolean := (mode & 1) = 1;
-    it text;
+    it constant text := jsonb_typeof(i);
     errs jsonb;
     r jsonb;
-    sub jsonb;
-    props jsonb;
-    pprops jsonb;
-    addl jsonb;
+    t jsonb;
     k text;
-    v jsonb;
-    pk text;
-    pv jsonb;
-    matched boolean;
-    n numeric;
-    lim numeric;
-    len integer;
-    cnt integer;
-    idx integer;
-    lo integer;
-    hi integer;
-    str text;
 BEGIN
     IF jsonb_typeof(s) <> 'object' THEN
         IF s = 'true' THEN
@@ -756,380 +953,822 @@ BEGIN
         END IF;
         RAISE EXCEPTION 'a schema must be an object or a boolean'
             USING ERRCODE = 'WF001', DETAIL = jsonb_build_object('schema_path', spath)::text;
+    ELSIF depth >= 160 THEN
+        PERFORM forms.nesting_refuse('evaluation');
     END IF;
-    it := jsonb_typeof(i);
-
-    sub := s -> 'type';
-    IF sub IS NOT NULL THEN
-        IF NOT (sub ? it
-                OR (it = 'number' AND sub ? 'integer' AND (i::numeric) = trunc(i::numeric))) THEN
-            errs := forms.schema_error(ipath, spath || '/type', 'type',
-                format('%s is not of type %s', it, sub));
-            IF NOT all_errors THEN RETURN errs; END IF;
-        END IF;
+    IF idx IS NOT NULL AND s ? '$id' THEN
+        scope := forms.scope_enter(scope, loc);
+    ELSIF idx IS NULL AND depth > 0 AND (all_errors OR NOT s ?| '{unevaluatedProperties,unevaluatedItems,$dynamicRef}'::text[])
+          AND forms.schema_ok_0(s, i, root, (mode & 2) | (depth << 8), hops) THEN
+        -- Most of a document is valid, and the yes/no evaluator says so faster: only
+        -- the values it fails are looked at keyword by keyword (not the whole document:
+        -- json_schema_errors is mostly asked about invalid ones; nor, when stopping at
+        -- the first error, a schema the yes/no evaluator would hand back).
+        RETURN NULL;
     END IF;
-
-    IF s ?| '{enum,const}'::text[] THEN
-        sub := s -> 'const';
-        IF sub IS NOT NULL AND sub <> i THEN
-            errs := coalesce(errs, '[]') || forms.schema_error(ipath, spath || '/const', 'const',
-                format('the value must be %s', sub));
-            IF NOT all_errors THEN RETURN errs; END IF;
-        END IF;
-        sub := s -> 'enum';
-        IF sub IS NOT NULL
-           AND NOT (CASE WHEN it IN ('object', 'array')
-                         THEN EXISTS (SELECT FROM jsonb_array_elements(sub) e WHERE e = i)
-                         ELSE sub @> jsonb_build_array(i) END) THEN
-            errs := coalesce(errs, '[]') || forms.schema_error(ipath, spath || '/enum', 'enum',
-                format('the value must be one of %s', sub));
-            IF NOT all_errors THEN RETURN errs; END IF;
-        END IF;
+    IF s ?| '{type,enum,const,minLength,maxLength,pattern,format,minimum,maximum,exclusiveMinimum,exclusiveMaximum,multipleOf}'::text[] THEN
+        errs := forms.schema_eval_value(s, i, ipath, spath, mode);
+        IF errs IS NOT NULL AND NOT all_errors THEN RETURN errs; END IF;
     END IF;
-
-    IF it = 'string' THEN
-        IF s ?| '{minLength,maxLength,pattern,format}'::text[] THEN
-            str := i #>> '{}';
-            sub := s -> 'minLength';
-            IF sub IS NOT NULL THEN
-                len := length(str);
-                IF len < sub::numeric THEN
-                    errs := coalesce(errs, '[]') || forms.schema_error(ipath, spath || '/minLength', 'minLength',
-                        format('the string is %s characters long, shorter than the minimum of %s', len, sub));
-                    IF NOT all_errors THEN RETURN errs; END IF;
-                END IF;
-            END IF;
-            sub := s -> 'maxLength';
-            IF sub IS NOT NULL THEN
-                len := coalesce(len, length(str));
-                IF len > sub::numeric THEN
-                    errs := coalesce(errs, '[]') || forms.schema_error(ipath, spath || '/maxLength', 'maxLength',
-                        format('the string is %s characters long, longer than the maximum of %s', len, sub));
-                    IF NOT all_errors THEN RETURN errs; END IF;
-                END IF;
-            END IF;
-            sub := s -> 'pattern';
-            IF sub IS NOT NULL AND str !~ (sub #>> '{}') THEN
-                errs := coalesce(errs, '[]') || forms.schema_error(ipath, spath || '/pattern', 'pattern',
-                    format('the string does not match the pattern %s', sub));
-                IF NOT all_errors THEN RETURN errs; END IF;
-            END IF;
-            IF (mode & 2) = 2 AND s ? 'format'
-               AND NOT forms.format_matches(s ->> 'format', str) THEN
-                errs := coalesce(errs, '[]') || forms.schema_error(ipath, spath || '/format', 'format',
-                    format('the string is not a valid %s', s ->> 'format'));
-                IF NOT all_errors THEN RETURN errs; END IF;
-            END IF;
-        END IF;
-    ELSIF it = 'number' THEN
-        IF s ?| '{minimum,maximum,exclusiveMinimum,exclusiveMaximum,multipleOf}'::text[] THEN
-            n := i::numeric;
-            sub := s -> 'minimum';
-            IF sub IS NOT NULL AND n < sub::numeric THEN
-                errs := coalesce(errs, '[]') || forms.schema_error(ipath, spath || '/minimum', 'minimum',
-                    format('%s is less than the minimum of %s', i, sub));
-                IF NOT all_errors THEN RETURN errs; END IF;
-            END IF;
-            sub := s -> 'maximum';
-            IF sub IS NOT NULL AND n > sub::numeric THEN
-                errs := coalesce(errs, '[]') || forms.schema_error(ipath, spath || '/maximum', 'maximum',
-                    format('%s is greater than the maximum of %s', i, sub));
-                IF NOT all_errors THEN RETURN errs; END IF;
-            END IF;
-            sub := s -> 'exclusiveMinimum';
-            IF sub IS NOT NULL AND n <= sub::numeric THEN
-                errs := coalesce(errs, '[]') || forms.schema_error(ipath, spath || '/exclusiveMinimum', 'exclusiveMinimum',
-                    format('%s is not greater than %s', i, sub));
-                IF NOT all_errors THEN RETURN errs; END IF;
-            END IF;
-            sub := s -> 'exclusiveMaximum';
-            IF sub IS NOT NULL AND n >= sub::numeric THEN
-                errs := coalesce(errs, '[]') || forms.schema_error(ipath, spath || '/exclusiveMaximum', 'exclusiveMaximum',
-                    format('%s is not less than %s', i, sub));
-                IF NOT all_errors THEN RETURN errs; END IF;
-            END IF;
-            sub := s -> 'multipleOf';
-            IF sub IS NOT NULL AND n % sub::numeric <> 0 THEN
-                errs := coalesce(errs, '[]') || forms.schema_error(ipath, spath || '/multipleOf', 'multipleOf',
-                    format('%s is not a multiple of %s', i, sub));
-                IF NOT all_errors THEN RETURN errs; END IF;
-            END IF;
-        END IF;
-    ELSIF it = 'object' THEN
+    IF it = 'object' THEN
         IF s ?| '{properties,patternProperties,additionalProperties}'::text[] THEN
-            props := s -> 'properties';
-            pprops := s -> 'patternProperties';
-            addl := s -> 'additionalProperties';
-            FOR k, v IN SELECT e.key, e.value FROM jsonb_each(i) e LOOP
-                matched := false;
-                IF props IS NOT NULL THEN
-                    sub := props -> k;
-                    IF sub IS NOT NULL THEN
-                        matched := true;
-                        IF sub <> 'true' THEN
-                            r := forms.schema_eval(sub, v, root, ipath || '/' || forms.pointer_token(k),
-                                spath || '/properties/' || forms.pointer_token(k), mode, 0);
-                            IF r IS NOT NULL THEN
-                                errs := coalesce(errs, '[]') || r;
-                                IF NOT all_errors THEN RETURN errs; END IF;
-                            END IF;
-                        END IF;
-                    END IF;
-                END IF;
-                IF pprops IS NOT NULL THEN
-                    FOR pk, pv IN SELECT e.key, e.value FROM jsonb_each(pprops) e LOOP
-                        IF k ~ pk THEN
-                            matched := true;
-                            r := forms.schema_eval(pv, v, root, ipath || '/' || forms.pointer_token(k),
-                                spath || '/patternProperties/' || forms.pointer_token(pk), mode, 0);
-                            IF r IS NOT NULL THEN
-                                errs := coalesce(errs, '[]') || r;
-                                IF NOT all_errors THEN RETURN errs; END IF;
-                            END IF;
-                        END IF;
-                    END LOOP;
-                END IF;
-                IF NOT matched AND addl IS NOT NULL THEN
-                    IF addl = 'false' THEN
-                        r := forms.schema_error(ipath || '/' || forms.pointer_token(k), spath || '/additionalProperties',
-                            'additionalProperties', format('the property %s is not allowed', to_jsonb(k)));
-                    ELSE
-                        r := forms.schema_eval(addl, v, root, ipath || '/' || forms.pointer_token(k),
-                            spath || '/additionalProperties', mode, 0);
-                    END IF;
-                    IF r IS NOT NULL THEN
-                        errs := coalesce(errs, '[]') || r;
-                        IF NOT all_errors THEN RETURN errs; END IF;
-                    END IF;
-                END IF;
-            END LOOP;
-        END IF;
-        sub := s -> 'required';
-        IF sub IS NOT NULL AND NOT i ?& ARRAY(SELECT jsonb_array_elements_text(sub)) THEN
-            FOR k IN SELECT e FROM jsonb_array_elements_text(sub) e WHERE NOT i ? e LOOP
-                errs := coalesce(errs, '[]') || forms.schema_error(ipath, spath || '/required', 'required',
-                    format('the required property %s is missing', to_jsonb(k)));
+            r := forms.schema_eval_properties(s, i, root, idx, ipath, spath, loc, scope, mode, depth);
+            IF r IS NOT NULL THEN
+                errs := coalesce(errs, '[]') || r;
                 IF NOT all_errors THEN RETURN errs; END IF;
-            END LOOP;
-        END IF;
-        IF s ?| '{propertyNames,minProperties,maxProperties,dependentRequired,dependentSchemas}'::text[] THEN
-            sub := s -> 'propertyNames';
-            IF sub IS NOT NULL THEN
-                FOR k IN SELECT jsonb_object_keys(i) LOOP
-                    r := forms.schema_eval(sub, to_jsonb(k), root, ipath,
-                        spath || '/propertyNames', mode, 0);
-                    IF r IS NOT NULL THEN
-                        errs := coalesce(errs, '[]') || r;
-                        IF NOT all_errors THEN RETURN errs; END IF;
-                    END IF;
-                END LOOP;
-            END IF;
-            IF s ?| '{minProperties,maxProperties}'::text[] THEN
-                SELECT count(*) INTO cnt FROM jsonb_object_keys(i);
-                sub := s -> 'minProperties';
-                IF sub IS NOT NULL AND cnt < sub::numeric THEN
-                    errs := coalesce(errs, '[]') || forms.schema_error(ipath, spath || '/minProperties', 'minProperties',
-                        format('the object has %s properties, fewer than the minimum of %s', cnt, sub));
-                    IF NOT all_errors THEN RETURN errs; END IF;
-                END IF;
-                sub := s -> 'maxProperties';
-                IF sub IS NOT NULL AND cnt > sub::numeric THEN
-                    errs := coalesce(errs, '[]') || forms.schema_error(ipath, spath || '/maxProperties', 'maxProperties',
-                        format('the object has %s properties, more than the maximum of %s', cnt, sub));
-                    IF NOT all_errors THEN RETURN errs; END IF;
-                END IF;
-            END IF;
-            sub := s -> 'dependentRequired';
-            IF sub IS NOT NULL THEN
-                FOR k, v IN SELECT e.key, e.value FROM jsonb_each(sub) e WHERE i ? e.key LOOP
-                    FOR pk IN SELECT d FROM jsonb_array_elements_text(v) d WHERE NOT i ? d LOOP
-                        errs := coalesce(errs, '[]') || forms.schema_error(ipath,
-                            spath || '/dependentRequired/' || forms.pointer_token(k), 'dependentRequired',
-                            format('the property %s is required when %s is present', to_jsonb(pk), to_jsonb(k)));
-                        IF NOT all_errors THEN RETURN errs; END IF;
-                    END LOOP;
-                END LOOP;
-            END IF;
-            sub := s -> 'dependentSchemas';
-            IF sub IS NOT NULL THEN
-                FOR k, v IN SELECT e.key, e.value FROM jsonb_each(sub) e WHERE i ? e.key LOOP
-                    r := forms.schema_eval(v, i, root, ipath,
-                        spath || '/dependentSchemas/' || forms.pointer_token(k), mode, hops);
-                    IF r IS NOT NULL THEN
-                        errs := coalesce(errs, '[]') || r;
-                        IF NOT all_errors THEN RETURN errs; END IF;
-                    END IF;
-                END LOOP;
+                r := NULL;
             END IF;
         END IF;
-    ELSIF it = 'array' THEN
-        IF s ?| '{prefixItems,items,contains,minItems,maxItems,uniqueItems}'::text[] THEN
-            len := jsonb_array_length(i);
-            sub := s -> 'minItems';
-            IF sub IS NOT NULL AND len < sub::numeric THEN
-                errs := coalesce(errs, '[]') || forms.schema_error(ipath, spath || '/minItems', 'minItems',
-                    format('the array has %s items, fewer than the minimum of %s', len, sub));
+        IF s ?| '{required,propertyNames,minProperties,maxProperties,dependentRequired,dependentSchemas}'::text[] THEN
+            r := forms.schema_eval_object(s, i, root, idx, ipath, spath, loc, scope, mode, hops, depth);
+        END IF;
+    ELSIF it = 'array' AND s ?| '{prefixItems,items,contains,minItems,maxItems,uniqueItems}'::text[] THEN
+        r := forms.schema_eval_array(s, i, root, idx, ipath, spath, loc, scope, mode, depth);
+    END IF;
+    IF r IS NOT NULL THEN
+        errs := coalesce(errs, '[]') || r;
+        IF NOT all_errors THEN RETURN errs; END IF;
+    END IF;
+    -- References here rather than with the other applicators: one call less per
+    -- level of a recursive schema, whose depth the stack limits.
+    IF s ?| '{$ref,$dynamicRef}'::text[] THEN
+        FOREACH k IN ARRAY ARRAY['$ref', '$dynamicRef'] LOOP
+            CONTINUE WHEN NOT s ? k;
+            t := forms.schema_target(s, root, idx, spath, loc, scope, k, hops);
+            r := forms.schema_eval(t -> 'schema', i, root, idx, ipath, spath || '/' || k, t ->> 'loc',
+                                   forms.scope_enter(scope, t ->> 'owner'), mode, hops + 1, depth + 1);
+            IF r IS NOT NULL THEN
+                errs := coalesce(errs, '[]') || r;
                 IF NOT all_errors THEN RETURN errs; END IF;
             END IF;
-            sub := s -> 'maxItems';
-            IF sub IS NOT NULL AND len > sub::numeric THEN
-                errs := coalesce(errs, '[]') || forms.schema_error(ipath, spath || '/maxItems', 'maxItems',
-                    format('the array has %s items, more than the maximum of %s', len, sub));
+        END LOOP;
+    END IF;
+    IF s ?| '{allOf,anyOf,oneOf,not,if}'::text[] THEN
+        r := forms.schema_eval_applicators(s, i, root, idx, ipath, spath, loc, scope, mode, hops, depth);
+        IF r IS NOT NULL THEN
+            errs := coalesce(errs, '[]') || r;
+            IF NOT all_errors THEN RETURN errs; END IF;
+        END IF;
+    END IF;
+    -- Last, once every other keyword has left its annotations.
+    IF s ?| '{unevaluatedProperties,unevaluatedItems}'::text[] THEN
+        r := forms.schema_eval_unevaluated(s, i, root, idx, ipath, spath, loc, scope, mode, hops, depth, errs IS NULL);
+        IF r IS NOT NULL THEN
+            errs := coalesce(errs, '[]') || r;
+        END IF;
+    END IF;
+    RETURN errs;
+END;
+$_$;
+ALTER FUNCTION forms.schema_eval(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.schema_eval(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.schema_eval(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.schema_eval(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) TO groundwork_readonly;
+
+-- function forms.schema_eval_applicators(jsonb, jsonb, jsonb, jsonb, text, text, text, text[], integer, integer, integer)
+CREATE FUNCTION forms.schema_eval_applicators(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+DECLARE
+    all_errors constant boolean := (mode & 1) = 1;
+    errs jsonb;
+    r jsonb;
+    sub jsonb;
+    k text;
+    n integer;
+    cnt integer;
+BEGIN
+    sub := s -> 'allOf';
+    IF sub IS NOT NULL THEN
+        FOR n IN 0 .. jsonb_array_length(sub) - 1 LOOP
+            r := forms.schema_eval(sub -> n, i, root, idx, ipath, spath || '/allOf/' || n, loc || '/allOf/' || n,
+                                   scope, mode, hops, depth + 1);
+            IF r IS NOT NULL THEN
+                errs := coalesce(errs, '[]') || r;
                 IF NOT all_errors THEN RETURN errs; END IF;
             END IF;
-            IF s -> 'uniqueItems' = 'true' AND len > 1
-               AND (SELECT count(DISTINCT e) FROM jsonb_array_elements(i) e) < len THEN
-                errs := coalesce(errs, '[]') || forms.schema_error(ipath, spath || '/uniqueItems', 'uniqueItems',
-                    'the array has duplicate items');
-                IF NOT all_errors THEN RETURN errs; END IF;
+        END LOOP;
+    END IF;
+    FOREACH k IN ARRAY ARRAY['anyOf', 'oneOf'] LOOP
+        sub := s -> k;
+        CONTINUE WHEN sub IS NULL;
+        cnt := 0;
+        FOR n IN 0 .. jsonb_array_length(sub) - 1 LOOP
+            IF forms.schema_passes(sub -> n, i, root, idx, loc || '/' || k || '/' || n, scope, mode, hops, depth + 1) THEN
+                cnt := cnt + 1;
+                EXIT WHEN k = 'anyOf' OR cnt > 1;
             END IF;
-            lo := 0;
-            sub := s -> 'prefixItems';
-            IF sub IS NOT NULL THEN
-                lo := least(jsonb_array_length(sub), len);
-                FOR idx IN 0 .. lo - 1 LOOP
-                    r := forms.schema_eval(sub -> idx, i -> idx, root, ipath || '/' || idx,
-                        spath || '/prefixItems/' || idx, mode, 0);
-                    IF r IS NOT NULL THEN
-                        errs := coalesce(errs, '[]') || r;
-                        IF NOT all_errors THEN RETURN errs; END IF;
-                    END IF;
-                END LOOP;
-            END IF;
-            sub := s -> 'items';
-            IF sub IS NOT NULL AND sub <> 'true' THEN
-                FOR idx IN lo .. len - 1 LOOP
-                    r := forms.schema_eval(sub, i -> idx, root, ipath || '/' || idx,
-                        spath || '/items', mode, 0);
-                    IF r IS NOT NULL THEN
-                        errs := coalesce(errs, '[]') || r;
-                        IF NOT all_errors THEN RETURN errs; END IF;
-                    END IF;
-                END LOOP;
-            END IF;
-            sub := s -> 'contains';
-            IF sub IS NOT NULL THEN
-                lim := coalesce((s -> 'minContains')::numeric, 1);
-                n := (s -> 'maxContains')::numeric;
-                cnt := 0;
-                FOR idx IN 0 .. len - 1 LOOP
-                    IF forms.schema_ok_0(sub, i -> idx, root, mode & 2, 0) THEN
-                        cnt := cnt + 1;
-                        EXIT WHEN n IS NULL AND cnt >= lim;
-                        EXIT WHEN cnt > n;
-                    END IF;
-                END LOOP;
-                IF cnt < lim THEN
-                    errs := coalesce(errs, '[]') || forms.schema_error(ipath,
-                        spath || CASE WHEN s ? 'minContains' THEN '/minContains' ELSE '/contains' END,
-                        CASE WHEN s ? 'minContains' THEN 'minContains' ELSE 'contains' END,
-                        format('the array has %s items matching "contains", fewer than %s', cnt, lim));
-                    IF NOT all_errors THEN RETURN errs; END IF;
-                ELSIF cnt > n THEN
-                    errs := coalesce(errs, '[]') || forms.schema_error(ipath, spath || '/maxContains', 'maxContains',
-                        format('the array has more than %s items matching "contains"', n));
-                    IF NOT all_errors THEN RETURN errs; END IF;
-                END IF;
+        END LOOP;
+        IF cnt = 0 OR (k = 'oneOf' AND cnt > 1) THEN
+            errs := coalesce(errs, '[]') || (forms.schema_error(ipath, spath || '/' || k, k,
+                CASE WHEN cnt = 0 THEN format('the value matches none of the "%s" schemas', k)
+                     ELSE 'the value matches more than one of the "oneOf" schemas' END));
+            IF NOT all_errors THEN RETURN errs; END IF;
+        END IF;
+    END LOOP;
+    sub := s -> 'not';
+    IF sub IS NOT NULL AND forms.schema_passes(sub, i, root, idx, loc || '/not', scope, mode, hops, depth + 1) THEN
+        errs := coalesce(errs, '[]') || (forms.schema_error(ipath, spath || '/not', 'not',
+            'the value must not match the "not" schema'));
+        IF NOT all_errors THEN RETURN errs; END IF;
+    END IF;
+    IF s ? 'if' THEN
+        k := CASE WHEN forms.schema_passes(s -> 'if', i, root, idx, loc || '/if', scope, mode, hops, depth + 1)
+                  THEN 'then' ELSE 'else' END;
+        IF s ? k THEN
+            r := forms.schema_eval(s -> k, i, root, idx, ipath, spath || '/' || k, loc || '/' || k, scope, mode,
+                                   hops, depth + 1);
+            IF r IS NOT NULL THEN
+                errs := coalesce(errs, '[]') || r;
             END IF;
         END IF;
     END IF;
+    RETURN errs;
+END;
+$$;
+ALTER FUNCTION forms.schema_eval_applicators(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.schema_eval_applicators(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.schema_eval_applicators(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.schema_eval_applicators(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) TO groundwork_readonly;
 
-    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-        IF s ?| '{$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-            RAISE EXCEPTION 'the schema uses a keyword this validator does not support'
-                USING ERRCODE = 'feature_not_supported', DETAIL = jsonb_build_object('schema_path', spath)::text,
-                      HINT = 'supported: the applicator and validation vocabularies and "$ref" to "#" pointers';
+-- function forms.schema_eval_array(jsonb, jsonb, jsonb, jsonb, text, text, text, text[], integer, integer)
+CREATE FUNCTION forms.schema_eval_array(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, depth integer) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $_$
+DECLARE
+    all_errors constant boolean := (mode & 1) = 1;
+    len constant integer := jsonb_array_length(i);
+    errs jsonb;
+    r jsonb;
+    sub jsonb;
+    n numeric;
+    lim numeric;
+    cnt integer;
+    k integer;
+    lo integer := 0;
+    target jsonb;
+    path text;
+    lscope text[];
+    hop integer;
+BEGIN
+    sub := s -> 'minItems';
+    IF sub IS NOT NULL AND len < sub::numeric THEN
+        errs := forms.schema_error(ipath, spath || '/minItems', 'minItems',
+            format('the array has %s items, fewer than the minimum of %s', len, sub));
+        IF NOT all_errors THEN RETURN errs; END IF;
+    END IF;
+    sub := s -> 'maxItems';
+    IF sub IS NOT NULL AND len > sub::numeric THEN
+        errs := coalesce(errs, '[]') || (forms.schema_error(ipath, spath || '/maxItems', 'maxItems',
+            format('the array has %s items, more than the maximum of %s', len, sub)));
+        IF NOT all_errors THEN RETURN errs; END IF;
+    END IF;
+    IF s -> 'uniqueItems' = 'true' AND len > 1 AND NOT forms.jsonb_array_unique(i) THEN
+        errs := coalesce(errs, '[]') || (forms.schema_error(ipath, spath || '/uniqueItems', 'uniqueItems',
+            'the array has duplicate items'));
+        IF NOT all_errors THEN RETURN errs; END IF;
+    END IF;
+    sub := s -> 'prefixItems';
+    IF sub IS NOT NULL THEN
+        lo := least(jsonb_array_length(sub), len);
+        FOR k IN 0 .. lo - 1 LOOP
+            r := forms.schema_eval(sub -> k, i -> k, root, idx, ipath || '/' || k, spath || '/prefixItems/' || k,
+                                   loc || '/prefixItems/' || k, scope, mode, 0, depth + 1);
+            IF r IS NOT NULL THEN
+                errs := coalesce(errs, '[]') || r;
+                IF NOT all_errors THEN RETURN errs; END IF;
+            END IF;
+        END LOOP;
+    END IF;
+    sub := s -> 'items';
+    IF sub IS NOT NULL AND sub <> 'true' AND len > lo THEN
+        -- An item schema that is only a "$ref" is resolved once, not per item (and one
+        -- call less per level of a recursive schema): its target is evaluated directly,
+        -- one level deeper, as the yes/no evaluator does.
+        target := jsonb_build_object('schema', sub, 'loc', loc || '/items');
+        path := spath || '/items';
+        lscope := scope;
+        hop := 0;
+        WHILE jsonb_typeof(target -> 'schema') = 'object' AND (target -> 'schema') ? '$ref'
+              AND (target -> 'schema') - '$ref' = '{}' LOOP
+            target := forms.schema_target(target -> 'schema', root, idx, path, target ->> 'loc', lscope, '$ref', hop);
+            lscope := forms.scope_enter(lscope, target ->> 'owner');
+            path := path || '/$ref';
+            hop := hop + 1;
+        END LOOP;
+        FOR k IN lo .. len - 1 LOOP
+            r := forms.schema_eval(target -> 'schema', i -> k, root, idx, ipath || '/' || k, path,
+                                   target ->> 'loc', lscope, mode, 0, depth + 1 + hop);
+            IF r IS NOT NULL THEN
+                errs := coalesce(errs, '[]') || r;
+                IF NOT all_errors THEN RETURN errs; END IF;
+            END IF;
+        END LOOP;
+    END IF;
+    sub := s -> 'contains';
+    IF sub IS NOT NULL THEN
+        lim := coalesce((s -> 'minContains')::numeric, 1);
+        n := (s -> 'maxContains')::numeric;
+        cnt := 0;
+        FOR k IN 0 .. len - 1 LOOP
+            IF forms.schema_passes(sub, i -> k, root, idx, loc || '/contains', scope, mode, 0, depth + 1) THEN
+                cnt := cnt + 1;
+                EXIT WHEN n IS NULL AND cnt >= lim;
+                EXIT WHEN cnt > n;
+            END IF;
+        END LOOP;
+        IF cnt < lim THEN
+            errs := coalesce(errs, '[]') || (forms.schema_error(ipath,
+                spath || CASE WHEN s ? 'minContains' THEN '/minContains' ELSE '/contains' END,
+                CASE WHEN s ? 'minContains' THEN 'minContains' ELSE 'contains' END,
+                format('the array has %s items matching "contains", fewer than %s', cnt, lim)));
+        ELSIF cnt > n THEN
+            errs := coalesce(errs, '[]') || (forms.schema_error(ipath, spath || '/maxContains', 'maxContains',
+                format('the array has more than %s items matching "contains"', n)));
         END IF;
-        sub := s -> '$ref';
-        IF sub IS NOT NULL THEN
-            IF hops >= 32 THEN
-                RAISE EXCEPTION 'the $ref at % recurses without reaching a value', spath || '/$ref'
-                    USING ERRCODE = 'WF001', DETAIL = jsonb_build_object('schema_path', spath || '/$ref')::text;
+    END IF;
+    RETURN errs;
+END;
+$_$;
+ALTER FUNCTION forms.schema_eval_array(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, depth integer) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.schema_eval_array(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, depth integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.schema_eval_array(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, depth integer) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.schema_eval_array(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, depth integer) TO groundwork_readonly;
+
+-- function forms.schema_eval_object(jsonb, jsonb, jsonb, jsonb, text, text, text, text[], integer, integer, integer)
+CREATE FUNCTION forms.schema_eval_object(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+DECLARE
+    all_errors constant boolean := (mode & 1) = 1;
+    errs jsonb;
+    r jsonb;
+    sub jsonb;
+    k text;
+    v jsonb;
+    pk text;
+    cnt integer;
+BEGIN
+    sub := s -> 'required';
+    IF sub IS NOT NULL AND NOT i ?& ARRAY(SELECT jsonb_array_elements_text(sub)) THEN
+        FOR k IN SELECT e FROM jsonb_array_elements_text(sub) e WHERE NOT i ? e LOOP
+            errs := coalesce(errs, '[]') || (forms.schema_error(ipath, spath || '/required', 'required',
+                format('the required property %s is missing', to_jsonb(k))));
+            IF NOT all_errors THEN RETURN errs; END IF;
+        END LOOP;
+    END IF;
+    sub := s -> 'propertyNames';
+    IF sub IS NOT NULL THEN
+        FOR k IN SELECT jsonb_object_keys(i) LOOP
+            r := forms.schema_eval(sub, to_jsonb(k), root, idx, ipath, spath || '/propertyNames',
+                                   loc || '/propertyNames', scope, mode, 0, depth + 1);
+            IF r IS NOT NULL THEN
+                errs := coalesce(errs, '[]') || r;
+                IF NOT all_errors THEN RETURN errs; END IF;
             END IF;
-            v := forms.schema_resolve(root, sub #>> '{}');
-            IF v IS NULL THEN
-                RAISE EXCEPTION 'the $ref % does not point into this schema', sub
-                    USING ERRCODE = 'WF001', DETAIL = jsonb_build_object('schema_path', spath || '/$ref')::text;
+        END LOOP;
+    END IF;
+    IF s ?| '{minProperties,maxProperties}'::text[] THEN
+        SELECT count(*) INTO cnt FROM jsonb_object_keys(i);
+        sub := s -> 'minProperties';
+        IF sub IS NOT NULL AND cnt < sub::numeric THEN
+            errs := coalesce(errs, '[]') || (forms.schema_error(ipath, spath || '/minProperties', 'minProperties',
+                format('the object has %s properties, fewer than the minimum of %s', cnt, sub)));
+            IF NOT all_errors THEN RETURN errs; END IF;
+        END IF;
+        sub := s -> 'maxProperties';
+        IF sub IS NOT NULL AND cnt > sub::numeric THEN
+            errs := coalesce(errs, '[]') || (forms.schema_error(ipath, spath || '/maxProperties', 'maxProperties',
+                format('the object has %s properties, more than the maximum of %s', cnt, sub)));
+            IF NOT all_errors THEN RETURN errs; END IF;
+        END IF;
+    END IF;
+    sub := s -> 'dependentRequired';
+    IF sub IS NOT NULL THEN
+        FOR k, v IN SELECT e.key, e.value FROM jsonb_each(sub) e WHERE i ? e.key LOOP
+            FOR pk IN SELECT d FROM jsonb_array_elements_text(v) d WHERE NOT i ? d LOOP
+                errs := coalesce(errs, '[]') || (forms.schema_error(ipath,
+                    spath || '/dependentRequired/' || forms.pointer_token(k), 'dependentRequired',
+                    format('the property %s is required when %s is present', to_jsonb(pk), to_jsonb(k))));
+                IF NOT all_errors THEN RETURN errs; END IF;
+            END LOOP;
+        END LOOP;
+    END IF;
+    sub := s -> 'dependentSchemas';
+    IF sub IS NOT NULL THEN
+        FOR k, v IN SELECT e.key, e.value FROM jsonb_each(sub) e WHERE i ? e.key LOOP
+            r := forms.schema_eval(v, i, root, idx, ipath, spath || '/dependentSchemas/' || forms.pointer_token(k),
+                                   loc || '/dependentSchemas/' || forms.pointer_token(k), scope, mode, hops, depth + 1);
+            IF r IS NOT NULL THEN
+                errs := coalesce(errs, '[]') || r;
+                IF NOT all_errors THEN RETURN errs; END IF;
             END IF;
-            r := forms.schema_eval(v, i, root, ipath, spath || '/$ref', mode, hops + 1);
+        END LOOP;
+    END IF;
+    RETURN errs;
+END;
+$$;
+ALTER FUNCTION forms.schema_eval_object(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.schema_eval_object(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.schema_eval_object(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.schema_eval_object(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) TO groundwork_readonly;
+
+-- function forms.schema_eval_properties(jsonb, jsonb, jsonb, jsonb, text, text, text, text[], integer, integer)
+CREATE FUNCTION forms.schema_eval_properties(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, depth integer) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+DECLARE
+    all_errors constant boolean := (mode & 1) = 1;
+    props constant jsonb := s -> 'properties';
+    pprops constant jsonb := s -> 'patternProperties';
+    addl constant jsonb := s -> 'additionalProperties';
+    errs jsonb;
+    r jsonb;
+    k text;
+    v jsonb;
+    pk text;
+    pv jsonb;
+    token text;
+    matched boolean;
+BEGIN
+    FOR k, v IN SELECT e.key, e.value FROM jsonb_each(i) e LOOP
+        token := '/' || forms.pointer_token(k);
+        matched := coalesce(props ? k, false);
+        IF matched AND props -> k <> 'true' THEN
+            r := forms.schema_eval(props -> k, v, root, idx, ipath || token, spath || '/properties' || token,
+                                   loc || '/properties' || token, scope, mode, 0, depth + 1);
             IF r IS NOT NULL THEN
                 errs := coalesce(errs, '[]') || r;
                 IF NOT all_errors THEN RETURN errs; END IF;
             END IF;
         END IF;
-        sub := s -> 'allOf';
-        IF sub IS NOT NULL THEN
-            FOR idx IN 0 .. jsonb_array_length(sub) - 1 LOOP
-                r := forms.schema_eval(sub -> idx, i, root, ipath, spath || '/allOf/' || idx, mode, hops);
+        IF pprops IS NOT NULL THEN
+            FOR pk, pv IN SELECT e.key, e.value FROM jsonb_each(pprops) e LOOP
+                CONTINUE WHEN NOT forms.pattern_test(k, pk);
+                matched := true;
+                r := forms.schema_eval(pv, v, root, idx, ipath || token,
+                    spath || '/patternProperties/' || forms.pointer_token(pk),
+                    loc || '/patternProperties/' || forms.pointer_token(pk), scope, mode, 0, depth + 1);
                 IF r IS NOT NULL THEN
                     errs := coalesce(errs, '[]') || r;
                     IF NOT all_errors THEN RETURN errs; END IF;
                 END IF;
             END LOOP;
         END IF;
-        sub := s -> 'anyOf';
-        IF sub IS NOT NULL THEN
-            matched := false;
-            FOR idx IN 0 .. jsonb_array_length(sub) - 1 LOOP
-                IF forms.schema_ok_0(sub -> idx, i, root, mode & 2, hops) THEN
-                    matched := true;
-                    EXIT;
-                END IF;
-            END LOOP;
-            IF NOT matched THEN
-                errs := coalesce(errs, '[]') || forms.schema_error(ipath, spath || '/anyOf', 'anyOf',
-                    'the value matches none of the "anyOf" schemas');
-                IF NOT all_errors THEN RETURN errs; END IF;
-            END IF;
-        END IF;
-        sub := s -> 'oneOf';
-        IF sub IS NOT NULL THEN
-            cnt := 0;
-            FOR idx IN 0 .. jsonb_array_length(sub) - 1 LOOP
-                IF forms.schema_ok_0(sub -> idx, i, root, mode & 2, hops) THEN
-                    cnt := cnt + 1;
-                    EXIT WHEN cnt > 1;
-                END IF;
-            END LOOP;
-            IF cnt <> 1 THEN
-                errs := coalesce(errs, '[]') || forms.schema_error(ipath, spath || '/oneOf', 'oneOf',
-                    CASE WHEN cnt = 0 THEN 'the value matches none of the "oneOf" schemas'
-                         ELSE 'the value matches more than one of the "oneOf" schemas' END);
-                IF NOT all_errors THEN RETURN errs; END IF;
-            END IF;
-        END IF;
-        sub := s -> 'not';
-        IF sub IS NOT NULL AND forms.schema_ok_0(sub, i, root, mode & 2, hops) THEN
-            errs := coalesce(errs, '[]') || forms.schema_error(ipath, spath || '/not', 'not',
-                'the value must not match the "not" schema');
-            IF NOT all_errors THEN RETURN errs; END IF;
-        END IF;
-        sub := s -> 'if';
-        IF sub IS NOT NULL THEN
-            IF forms.schema_ok_0(sub, i, root, mode & 2, hops) THEN
-                sub := s -> 'then';
-                IF sub IS NOT NULL THEN
-                    r := forms.schema_eval(sub, i, root, ipath, spath || '/then', mode, hops);
-                END IF;
+        IF NOT matched AND addl IS NOT NULL THEN
+            IF addl = 'false' THEN
+                r := forms.schema_error(ipath || token, spath || '/additionalProperties', 'additionalProperties',
+                    format('the property %s is not allowed', to_jsonb(k)));
             ELSE
-                sub := s -> 'else';
-                IF sub IS NOT NULL THEN
-                    r := forms.schema_eval(sub, i, root, ipath, spath || '/else', mode, hops);
-                END IF;
+                r := forms.schema_eval(addl, v, root, idx, ipath || token, spath || '/additionalProperties',
+                                       loc || '/additionalProperties', scope, mode, 0, depth + 1);
             END IF;
-            IF sub IS NOT NULL AND r IS NOT NULL THEN
+            IF r IS NOT NULL THEN
                 errs := coalesce(errs, '[]') || r;
                 IF NOT all_errors THEN RETURN errs; END IF;
             END IF;
         END IF;
+    END LOOP;
+    RETURN errs;
+END;
+$$;
+ALTER FUNCTION forms.schema_eval_properties(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, depth integer) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.schema_eval_properties(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, depth integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.schema_eval_properties(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, depth integer) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.schema_eval_properties(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, depth integer) TO groundwork_readonly;
+
+-- function forms.schema_eval_unevaluated(jsonb, jsonb, jsonb, jsonb, text, text, text, text[], integer, integer, integer, boolean)
+CREATE FUNCTION forms.schema_eval_unevaluated(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+DECLARE
+    all_errors constant boolean := (mode & 1) = 1;
+    keyword constant text := CASE jsonb_typeof(i) WHEN 'object' THEN 'unevaluatedProperties'
+                                                  WHEN 'array' THEN 'unevaluatedItems' END;
+    sub constant jsonb := s -> keyword;
+    seen text[];
+    errs jsonb;
+    r jsonb;
+    k text;
+    v jsonb;
+    token text;
+BEGIN
+    IF sub IS NULL THEN
+        RETURN NULL;
+    ELSIF keyword = 'unevaluatedProperties' THEN
+        seen := forms.schema_evaluated_properties(s, i, root, idx, loc, scope, mode, hops, depth + 1, p_valid, true);
+        FOR k, v IN SELECT e.key, e.value FROM jsonb_each(i) e WHERE NOT e.key = ANY (seen) LOOP
+            token := '/' || forms.pointer_token(k);
+            r := CASE WHEN sub = 'false'
+                      THEN forms.schema_error(ipath || token, spath || '/unevaluatedProperties', 'unevaluatedProperties',
+                               format('the property %s is not allowed (no subschema evaluates it)', to_jsonb(k)))
+                      ELSE forms.schema_eval(sub, v, root, idx, ipath || token, spath || '/unevaluatedProperties',
+                                             loc || '/unevaluatedProperties', scope, mode, 0, depth + 1) END;
+            IF r IS NOT NULL THEN
+                errs := coalesce(errs, '[]') || r;
+                IF NOT all_errors THEN RETURN errs; END IF;
+            END IF;
+        END LOOP;
+    ELSE
+        seen := forms.schema_evaluated_items(s, i, root, idx, loc, scope, mode, hops, depth + 1, p_valid, true);
+        FOR k, v IN SELECT (e.n - 1)::text, e.value FROM jsonb_array_elements(i) WITH ORDINALITY e(value, n)
+                    WHERE NOT (e.n - 1)::text = ANY (seen) LOOP
+            r := CASE WHEN sub = 'false'
+                      THEN forms.schema_error(ipath || '/' || k, spath || '/unevaluatedItems', 'unevaluatedItems',
+                               format('item %s is not allowed (no subschema evaluates it)', k))
+                      ELSE forms.schema_eval(sub, v, root, idx, ipath || '/' || k, spath || '/unevaluatedItems',
+                                             loc || '/unevaluatedItems', scope, mode, 0, depth + 1) END;
+            IF r IS NOT NULL THEN
+                errs := coalesce(errs, '[]') || r;
+                IF NOT all_errors THEN RETURN errs; END IF;
+            END IF;
+        END LOOP;
     END IF;
     RETURN errs;
 END;
+$$;
+ALTER FUNCTION forms.schema_eval_unevaluated(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.schema_eval_unevaluated(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.schema_eval_unevaluated(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.schema_eval_unevaluated(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean) TO groundwork_readonly;
+
+-- function forms.schema_eval_value(jsonb, jsonb, text, text, integer)
+CREATE FUNCTION forms.schema_eval_value(s jsonb, i jsonb, ipath text, spath text, mode integer) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+DECLARE
+    it constant text := jsonb_typeof(i);
+    checks constant text[] := CASE it
+        WHEN 'string' THEN '{type,const,enum,minLength,maxLength,pattern,format}'::text[]
+        WHEN 'number' THEN '{type,const,enum,minimum,maximum,exclusiveMinimum,exclusiveMaximum,multipleOf}'::text[]
+        ELSE '{type,const,enum}'::text[] END;
+    k text;
+    sub jsonb;
+    message text;
+    r jsonb;
+    errs jsonb;
+BEGIN
+    FOREACH k IN ARRAY checks LOOP
+        sub := s -> k;
+        CONTINUE WHEN sub IS NULL;
+        message := CASE k
+            WHEN 'type' THEN
+                CASE WHEN NOT (sub ? it OR (it = 'number' AND sub ? 'integer' AND (i::numeric) = trunc(i::numeric)))
+                     THEN format('%s is not of type %s', it, sub) END
+            WHEN 'const' THEN
+                CASE WHEN sub <> i THEN format('the value must be %s', sub) END
+            WHEN 'enum' THEN
+                CASE WHEN NOT (CASE WHEN it IN ('object', 'array') THEN forms.jsonb_array_has(sub, i)
+                                    ELSE sub @> jsonb_build_array(i) END)
+                     THEN format('the value must be one of %s', sub) END
+            WHEN 'minLength' THEN
+                CASE WHEN length(i #>> '{}') < sub::numeric
+                     THEN format('the string is %s characters long, shorter than the minimum of %s', length(i #>> '{}'), sub) END
+            WHEN 'maxLength' THEN
+                CASE WHEN length(i #>> '{}') > sub::numeric
+                     THEN format('the string is %s characters long, longer than the maximum of %s', length(i #>> '{}'), sub) END
+            WHEN 'pattern' THEN
+                CASE WHEN NOT forms.pattern_test(i #>> '{}', sub #>> '{}')
+                     THEN format('the string does not match the pattern %s', sub) END
+            WHEN 'format' THEN
+                CASE WHEN (mode & 2) = 2 AND NOT forms.format_matches(sub #>> '{}', i #>> '{}')
+                     THEN format('the string is not a valid %s', sub #>> '{}') END
+            WHEN 'minimum' THEN
+                CASE WHEN i::numeric < sub::numeric THEN format('%s is less than the minimum of %s', i, sub) END
+            WHEN 'maximum' THEN
+                CASE WHEN i::numeric > sub::numeric THEN format('%s is greater than the maximum of %s', i, sub) END
+            WHEN 'exclusiveMinimum' THEN
+                CASE WHEN i::numeric <= sub::numeric THEN format('%s is not greater than %s', i, sub) END
+            WHEN 'exclusiveMaximum' THEN
+                CASE WHEN i::numeric >= sub::numeric THEN format('%s is not less than %s', i, sub) END
+            ELSE
+                CASE WHEN i::numeric % sub::numeric <> 0 THEN format('%s is not a multiple of %s', i, sub) END
+            END;
+        CONTINUE WHEN message IS NULL;
+        r := forms.schema_error(ipath, spath || '/' || k, k, message);
+        IF (mode & 1) = 0 THEN RETURN r; END IF;
+        errs := coalesce(errs, '[]') || r;
+    END LOOP;
+    RETURN errs;
+END;
+$$;
+ALTER FUNCTION forms.schema_eval_value(s jsonb, i jsonb, ipath text, spath text, mode integer) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.schema_eval_value(s jsonb, i jsonb, ipath text, spath text, mode integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.schema_eval_value(s jsonb, i jsonb, ipath text, spath text, mode integer) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.schema_eval_value(s jsonb, i jsonb, ipath text, spath text, mode integer) TO groundwork_readonly;
+
+-- function forms.schema_evaluated_items(jsonb, jsonb, jsonb, jsonb, text, text[], integer, integer, integer, boolean, boolean)
+CREATE FUNCTION forms.schema_evaluated_items(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean, p_top boolean) RETURNS text[]
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $_$
+DECLARE
+    len constant integer := jsonb_array_length(i);
+    seen text[] := '{}';
+    t jsonb;
+    k text;
+    n integer;
+    sub jsonb;
+BEGIN
+    IF jsonb_typeof(s) <> 'object' THEN
+        RETURN seen;
+    ELSIF depth >= 160 THEN
+        PERFORM forms.nesting_refuse('evaluation');
+    ELSIF s ? 'items' OR (NOT p_top AND s ? 'unevaluatedItems') THEN
+        RETURN ARRAY(SELECT generate_series(0, len - 1)::text);
+    END IF;
+    IF idx IS NOT NULL AND s ? '$id' THEN
+        scope := forms.scope_enter(scope, loc);
+    END IF;
+    IF s ? 'prefixItems' THEN
+        seen := ARRAY(SELECT generate_series(0, least(jsonb_array_length(s -> 'prefixItems'), len) - 1)::text);
+    END IF;
+    IF s ? 'contains' THEN
+        FOR n IN 0 .. len - 1 LOOP
+            IF forms.schema_passes(s -> 'contains', i -> n, root, idx, loc || '/contains', scope, mode, 0, depth + 1) THEN
+                seen := seen || n::text;
+            END IF;
+        END LOOP;
+    END IF;
+    IF NOT s ?| '{$ref,$dynamicRef,allOf,anyOf,oneOf,if}'::text[] THEN
+        RETURN seen;
+    END IF;
+    FOREACH k IN ARRAY ARRAY['$ref', '$dynamicRef'] LOOP
+        CONTINUE WHEN NOT s ? k;
+        t := forms.schema_target(s, root, idx, '', loc, scope, k, hops);
+        seen := seen || forms.schema_evaluated_items(t -> 'schema', i, root, idx, t ->> 'loc',
+            forms.scope_enter(scope, t ->> 'owner'), mode, hops + 1, depth + 1, p_valid, false);
+    END LOOP;
+    FOREACH k IN ARRAY ARRAY['allOf', 'anyOf', 'oneOf'] LOOP
+        sub := s -> k;
+        CONTINUE WHEN sub IS NULL;
+        FOR n IN 0 .. jsonb_array_length(sub) - 1 LOOP
+            IF (k = 'allOf' AND p_valid)
+               OR forms.schema_passes(sub -> n, i, root, idx, loc || '/' || k || '/' || n, scope, mode, hops, depth + 1) THEN
+                seen := seen || forms.schema_evaluated_items(sub -> n, i, root, idx, loc || '/' || k || '/' || n,
+                                                             scope, mode, hops, depth + 1, true, false);
+            END IF;
+        END LOOP;
+    END LOOP;
+    IF s ? 'if' THEN
+        IF forms.schema_passes(s -> 'if', i, root, idx, loc || '/if', scope, mode, hops, depth + 1) THEN
+            seen := seen || forms.schema_evaluated_items(s -> 'if', i, root, idx, loc || '/if', scope,
+                                                         mode, hops, depth + 1, true, false);
+            k := 'then';
+        ELSE
+            k := 'else';
+        END IF;
+        IF s ? k THEN
+            seen := seen || forms.schema_evaluated_items(s -> k, i, root, idx, loc || '/' || k, scope,
+                                                         mode, hops, depth + 1, p_valid, false);
+        END IF;
+    END IF;
+    RETURN seen;
+END;
 $_$;
-ALTER FUNCTION forms.schema_eval(s jsonb, i jsonb, root jsonb, ipath text, spath text, mode integer, hops integer) OWNER TO groundwork_owner;
-REVOKE ALL ON FUNCTION forms.schema_eval(s jsonb, i jsonb, root jsonb, ipath text, spath text, mode integer, hops integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION forms.schema_eval(s jsonb, i jsonb, root jsonb, ipath text, spath text, mode integer, hops integer) TO groundwork_app;
-GRANT ALL ON FUNCTION forms.schema_eval(s jsonb, i jsonb, root jsonb, ipath text, spath text, mode integer, hops integer) TO groundwork_readonly;
+ALTER FUNCTION forms.schema_evaluated_items(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean, p_top boolean) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.schema_evaluated_items(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean, p_top boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.schema_evaluated_items(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean, p_top boolean) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.schema_evaluated_items(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean, p_top boolean) TO groundwork_readonly;
+
+-- function forms.schema_evaluated_properties(jsonb, jsonb, jsonb, jsonb, text, text[], integer, integer, integer, boolean, boolean)
+CREATE FUNCTION forms.schema_evaluated_properties(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean, p_top boolean) RETURNS text[]
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $_$
+DECLARE
+    seen text[] := '{}';
+    t jsonb;
+    k text;
+    n integer;
+    sub jsonb;
+BEGIN
+    IF jsonb_typeof(s) <> 'object' THEN
+        RETURN seen;
+    ELSIF depth >= 160 THEN
+        PERFORM forms.nesting_refuse('evaluation');
+    ELSIF s ? 'additionalProperties' OR (NOT p_top AND s ? 'unevaluatedProperties') THEN
+        RETURN ARRAY(SELECT jsonb_object_keys(i));
+    END IF;
+    IF idx IS NOT NULL AND s ? '$id' THEN
+        scope := forms.scope_enter(scope, loc);
+    END IF;
+    IF s ? 'properties' THEN
+        seen := ARRAY(SELECT e.key FROM jsonb_object_keys(i) e(key) WHERE s -> 'properties' ? e.key);
+    END IF;
+    IF s ? 'patternProperties' THEN
+        seen := seen || ARRAY(SELECT e.key FROM jsonb_object_keys(i) e(key)
+                              WHERE EXISTS (SELECT FROM jsonb_object_keys(s -> 'patternProperties') p(pattern)
+                                            WHERE forms.pattern_test(e.key, p.pattern)));
+    END IF;
+    IF NOT s ?| '{$ref,$dynamicRef,allOf,anyOf,oneOf,if,dependentSchemas}'::text[] THEN
+        RETURN seen;
+    END IF;
+    FOREACH k IN ARRAY ARRAY['$ref', '$dynamicRef'] LOOP
+        CONTINUE WHEN NOT s ? k;
+        t := forms.schema_target(s, root, idx, '', loc, scope, k, hops);
+        seen := seen || forms.schema_evaluated_properties(t -> 'schema', i, root, idx, t ->> 'loc',
+            forms.scope_enter(scope, t ->> 'owner'), mode, hops + 1, depth + 1, p_valid, false);
+    END LOOP;
+    FOREACH k IN ARRAY ARRAY['allOf', 'anyOf', 'oneOf'] LOOP
+        sub := s -> k;
+        CONTINUE WHEN sub IS NULL;
+        FOR n IN 0 .. jsonb_array_length(sub) - 1 LOOP
+            IF (k = 'allOf' AND p_valid)
+               OR forms.schema_passes(sub -> n, i, root, idx, loc || '/' || k || '/' || n, scope, mode, hops, depth + 1) THEN
+                seen := seen || forms.schema_evaluated_properties(sub -> n, i, root, idx, loc || '/' || k || '/' || n,
+                                                                  scope, mode, hops, depth + 1, true, false);
+            END IF;
+        END LOOP;
+    END LOOP;
+    IF s ? 'if' THEN
+        IF forms.schema_passes(s -> 'if', i, root, idx, loc || '/if', scope, mode, hops, depth + 1) THEN
+            seen := seen || forms.schema_evaluated_properties(s -> 'if', i, root, idx, loc || '/if', scope,
+                                                              mode, hops, depth + 1, true, false);
+            k := 'then';
+        ELSE
+            k := 'else';
+        END IF;
+        IF s ? k THEN
+            seen := seen || forms.schema_evaluated_properties(s -> k, i, root, idx, loc || '/' || k, scope,
+                                                              mode, hops, depth + 1, p_valid, false);
+        END IF;
+    END IF;
+    IF s ? 'dependentSchemas' THEN
+        FOR k, sub IN SELECT e.key, e.value FROM jsonb_each(s -> 'dependentSchemas') e WHERE i ? e.key LOOP
+            seen := seen || forms.schema_evaluated_properties(sub, i, root, idx,
+                loc || '/dependentSchemas/' || forms.pointer_token(k), scope, mode, hops, depth + 1, p_valid, false);
+        END LOOP;
+    END IF;
+    RETURN seen;
+END;
+$_$;
+ALTER FUNCTION forms.schema_evaluated_properties(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean, p_top boolean) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.schema_evaluated_properties(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean, p_top boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.schema_evaluated_properties(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean, p_top boolean) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.schema_evaluated_properties(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean, p_top boolean) TO groundwork_readonly;
+
+-- function forms.schema_has_resources(jsonb)
+CREATE FUNCTION forms.schema_has_resources(p_schema jsonb) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN jsonb_path_exists(p_schema, 'strict $.*.**."$id"'::jsonpath, '{}'::jsonb, true);
+ALTER FUNCTION forms.schema_has_resources(p_schema jsonb) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.schema_has_resources(p_schema jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.schema_has_resources(p_schema jsonb) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.schema_has_resources(p_schema jsonb) TO groundwork_readonly;
+
+-- function forms.schema_index(jsonb)
+CREATE FUNCTION forms.schema_index(p_root jsonb) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $_$
+DECLARE
+    schemas jsonb[] := ARRAY[p_root];
+    locs text[] := ARRAY[''];
+    bases text[] := ARRAY[forms.schema_default_base()];
+    resources text[] := ARRAY[''];
+    refs jsonb := '[]';
+    idx jsonb := jsonb_build_object('res', jsonb_build_object(forms.schema_default_base(), ''),
+                                    'anchors', '{}'::jsonb, 'dyn', '{}'::jsonb,
+                                    '$ref', '{}'::jsonb, '$dynamicRef', '{}'::jsonb);
+    -- What makes a schema worth a visit: identifiers, references, subschemas.
+    keywords constant text[] := '{$id,$anchor,$dynamicAnchor,$ref,$dynamicRef,additionalProperties,propertyNames,items,contains,not,if,then,else,unevaluatedItems,unevaluatedProperties,contentSchema,properties,patternProperties,$defs,dependentSchemas,prefixItems,allOf,anyOf,oneOf}';
+    next integer := 1;
+    s jsonb;
+    loc text;
+    base text;
+    resource text;
+    k text;
+    v jsonb;
+    names jsonb;
+    n integer;
+    ref jsonb;
+    target jsonb;
+BEGIN
+    WHILE next <= cardinality(schemas) LOOP
+        s := schemas[next];
+        loc := locs[next];
+        base := bases[next];
+        resource := resources[next];
+        next := next + 1;
+        IF s ?| '{$id,$anchor,$dynamicAnchor,$ref,$dynamicRef}'::text[] THEN
+            IF jsonb_typeof(s -> '$id') = 'string' THEN
+                base := split_part(forms.uri_resolve(base, s ->> '$id'), '#', 1);
+                resource := loc;
+                IF NOT idx -> 'res' ? base OR loc = '' THEN
+                    idx := jsonb_set(idx, ARRAY['res', base], to_jsonb(loc));
+                END IF;
+            END IF;
+            IF jsonb_typeof(s -> '$anchor') = 'string' THEN
+                idx := jsonb_set(idx, ARRAY['anchors', base || '#' || (s ->> '$anchor')], to_jsonb(loc));
+            END IF;
+            IF jsonb_typeof(s -> '$dynamicAnchor') = 'string' THEN
+                idx := jsonb_set(idx, ARRAY['anchors', base || '#' || (s ->> '$dynamicAnchor')], to_jsonb(loc));
+                idx := jsonb_set(idx, ARRAY['dyn', resource],
+                    coalesce(idx #> ARRAY['dyn', resource], '{}') || jsonb_build_object(s ->> '$dynamicAnchor',
+                        jsonb_build_object('loc', loc, 'path', forms.pointer_path(loc)::text, 'owner', resource)));
+            END IF;
+            FOREACH k IN ARRAY ARRAY['$ref', '$dynamicRef'] LOOP
+                IF jsonb_typeof(s -> k) = 'string' THEN
+                    refs := refs || jsonb_build_array(jsonb_build_array(k, loc, base, s ->> k));
+                END IF;
+            END LOOP;
+        END IF;
+        -- Its subschemas worth a visit (a map's keys from jsonpath: no query per schema).
+        IF s ?| '{additionalProperties,propertyNames,items,contains,not,if,then,else,unevaluatedItems,unevaluatedProperties,contentSchema}'::text[] THEN
+            FOREACH k IN ARRAY '{additionalProperties,propertyNames,items,contains,not,if,then,else,unevaluatedItems,unevaluatedProperties,contentSchema}'::text[] LOOP
+                v := s -> k;
+                CONTINUE WHEN jsonb_typeof(v) IS DISTINCT FROM 'object' OR NOT v ?| keywords;
+                schemas := schemas || v;
+                locs := locs || (loc || '/' || k);
+                bases := bases || base;
+                resources := resources || resource;
+            END LOOP;
+        END IF;
+        CONTINUE WHEN NOT s ?| '{properties,patternProperties,$defs,dependentSchemas,prefixItems,allOf,anyOf,oneOf}'::text[];
+        FOREACH k IN ARRAY '{properties,patternProperties,$defs,dependentSchemas,prefixItems,allOf,anyOf,oneOf}'::text[] LOOP
+            v := s -> k;
+            IF jsonb_typeof(v) = 'object' THEN
+                names := jsonb_path_query_array(v, '$.keyvalue().key');
+                FOR n IN 0 .. jsonb_array_length(names) - 1 LOOP
+                    CONTINUE WHEN jsonb_typeof(v -> (names ->> n)) <> 'object' OR NOT (v -> (names ->> n)) ?| keywords;
+                    schemas := schemas || (v -> (names ->> n));
+                    locs := locs || (loc || '/' || k || '/' || forms.pointer_token(names ->> n));
+                    bases := bases || base;
+                    resources := resources || resource;
+                END LOOP;
+            ELSIF jsonb_typeof(v) = 'array' THEN
+                FOR n IN 0 .. jsonb_array_length(v) - 1 LOOP
+                    CONTINUE WHEN jsonb_typeof(v -> n) <> 'object' OR NOT (v -> n) ?| keywords;
+                    schemas := schemas || (v -> n);
+                    locs := locs || (loc || '/' || k || '/' || n);
+                    bases := bases || base;
+                    resources := resources || resource;
+                END LOOP;
+            END IF;
+        END LOOP;
+    END LOOP;
+    -- The references, now that every resource and anchor is known.
+    FOR n IN 0 .. jsonb_array_length(refs) - 1 LOOP
+        ref := refs -> n;
+        target := forms.schema_index_target(p_root, idx, ref ->> 0, ref ->> 2, ref ->> 3);
+        IF target IS NOT NULL THEN
+            idx := jsonb_set(idx, ARRAY[ref ->> 0, ref ->> 1], target);
+        END IF;
+    END LOOP;
+    RETURN idx;
+END;
+$_$;
+ALTER FUNCTION forms.schema_index(p_root jsonb) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.schema_index(p_root jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.schema_index(p_root jsonb) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.schema_index(p_root jsonb) TO groundwork_readonly;
+
+-- function forms.schema_index_target(jsonb, jsonb, text, text, text)
+CREATE FUNCTION forms.schema_index_target(p_root jsonb, p_idx jsonb, p_keyword text, p_base text, p_ref text) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $_$
+DECLARE
+    uri constant text := forms.uri_resolve(p_base, p_ref);
+    doc constant text := split_part(uri, '#', 1);
+    fragment constant text := forms.uri_decode(coalesce(substring(uri FROM '#(.*)$'), ''));
+    resource constant text := p_idx #>> ARRAY['res', doc];
+    loc text;
+    owner text := '';
+    resources jsonb;
+    r text;
+    n integer;
+BEGIN
+    IF resource IS NULL OR fragment IS NULL THEN
+        RETURN NULL;
+    ELSIF fragment = '' THEN
+        loc := resource;
+    ELSIF left(fragment, 1) = '/' THEN
+        loc := resource || fragment;
+        IF p_root #> forms.pointer_path(loc) IS NULL THEN
+            RETURN NULL;
+        END IF;
+    ELSE
+        loc := p_idx #>> ARRAY['anchors', doc || '#' || fragment];
+        IF loc IS NULL THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+    -- The resource holding the target: the longest resource location above it.
+    resources := jsonb_path_query_array(p_idx -> 'res', '$.*');
+    FOR n IN 0 .. jsonb_array_length(resources) - 1 LOOP
+        r := resources ->> n;
+        IF (loc = r OR left(loc, length(r) + 1) = r || '/') AND length(r) > length(owner) THEN
+            owner := r;
+        END IF;
+    END LOOP;
+    RETURN jsonb_build_object('loc', loc, 'path', forms.pointer_path(loc)::text, 'owner', owner)
+        || CASE WHEN p_keyword = '$dynamicRef' AND fragment !~ '^/'
+                     AND p_root #>> (forms.pointer_path(loc) || '{$dynamicAnchor}'::text[]) = fragment
+                THEN jsonb_build_object('anchor', fragment) ELSE '{}' END;
+END;
+$_$;
+ALTER FUNCTION forms.schema_index_target(p_root jsonb, p_idx jsonb, p_keyword text, p_base text, p_ref text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.schema_index_target(p_root jsonb, p_idx jsonb, p_keyword text, p_base text, p_ref text) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.schema_index_target(p_root jsonb, p_idx jsonb, p_keyword text, p_base text, p_ref text) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.schema_index_target(p_root jsonb, p_idx jsonb, p_keyword text, p_base text, p_ref text) TO groundwork_readonly;
 
 -- function forms.schema_ok_0(jsonb, jsonb, jsonb, integer, integer)
 CREATE FUNCTION forms.schema_ok_0(s jsonb, i jsonb, root jsonb, mode integer, hops integer) RETURNS boolean
@@ -1176,7 +1815,7 @@ BEGIN
             len := length(i #>> '{}');
             IF NOT ((s -> 'minLength' IS NULL OR len >= (s -> 'minLength')::numeric)
                     AND (s -> 'maxLength' IS NULL OR len <= (s -> 'maxLength')::numeric)
-                    AND (s -> 'pattern' IS NULL OR (i #>> '{}') ~ (s ->> 'pattern'))
+                    AND (s -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', s ->> 'pattern'))
                     AND ((mode & 2) = 0 OR s -> 'format' IS NULL
                          OR forms.format_matches(s ->> 'format', i #>> '{}'))) THEN
                 RETURN false;
@@ -1209,7 +1848,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -1219,7 +1858,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -1242,7 +1881,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -1252,7 +1891,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -1276,7 +1915,7 @@ BEGIN
                         RETURN false;
                     END IF;
                     FOR pk, pv IN SELECT e.key, e.value FROM jsonb_each(pprops) e LOOP
-                        IF k ~ pk THEN
+                        IF forms.pattern_test(k, pk) THEN
                             IF NOT forms.schema_ok_1(pv, v, root, mode, 0) THEN
                                 RETURN false;
                             END IF;
@@ -1351,7 +1990,8 @@ BEGIN
             END IF;
             sub := s -> 'items';
             IF sub IS NOT NULL AND sub <> 'true' THEN
-                -- An item schema that is only a "$ref" is resolved once, not per item.
+                -- An item schema that is only a "$ref" is resolved once, not per item; the
+                -- references followed count in the evaluation's depth (mode >> 8).
                 cnt := 0;
                 WHILE len > lo AND jsonb_typeof(sub) = 'object' AND sub ? '$ref' AND sub - '$ref' = '{}' LOOP
                     cnt := cnt + 1;
@@ -1369,7 +2009,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -1379,7 +2019,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -1391,7 +2031,7 @@ BEGIN
              ELSE true
              END
     END;
-                    IF NOT coalesce(matched, forms.schema_ok_1(sub, v, root, mode, 0)) THEN
+                    IF NOT coalesce(matched, forms.schema_ok_1(sub, v, root, mode + (cnt << 8), 0)) THEN
                         RETURN false;
                     END IF;
                 END LOOP;
@@ -1418,10 +2058,11 @@ BEGIN
     ELSE
         NULL;
     END CASE;
-    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-        IF s ?| '{$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-            RAISE EXCEPTION 'the schema uses a keyword this validator does not support'
-                USING ERRCODE = 'feature_not_supported';
+    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+        IF s ?| '{$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+            -- Annotations or a dynamic reference: the complete evaluator decides this
+            -- schema (the document is one resource, so it needs no index).
+            RETURN forms.schema_eval(s, i, root, NULL, '', '', NULL, NULL, mode & 2, hops, (mode >> 8) + 0) IS NULL;
         END IF;
         sub := s -> '$ref';
         IF sub IS NOT NULL THEN
@@ -1443,7 +2084,7 @@ BEGIN
                 IF NOT coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -1453,7 +2094,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -1477,7 +2118,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -1487,7 +2128,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -1515,7 +2156,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -1525,7 +2166,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -1551,7 +2192,7 @@ BEGIN
         IF sub IS NOT NULL AND coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -1561,7 +2202,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -1580,7 +2221,7 @@ BEGIN
             IF coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -1590,7 +2231,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -1609,7 +2250,7 @@ BEGIN
             IF sub IS NOT NULL AND NOT coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -1619,7 +2260,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -1688,7 +2329,7 @@ BEGIN
             len := length(i #>> '{}');
             IF NOT ((s -> 'minLength' IS NULL OR len >= (s -> 'minLength')::numeric)
                     AND (s -> 'maxLength' IS NULL OR len <= (s -> 'maxLength')::numeric)
-                    AND (s -> 'pattern' IS NULL OR (i #>> '{}') ~ (s ->> 'pattern'))
+                    AND (s -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', s ->> 'pattern'))
                     AND ((mode & 2) = 0 OR s -> 'format' IS NULL
                          OR forms.format_matches(s ->> 'format', i #>> '{}'))) THEN
                 RETURN false;
@@ -1721,7 +2362,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -1731,7 +2372,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -1754,7 +2395,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -1764,7 +2405,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -1788,7 +2429,7 @@ BEGIN
                         RETURN false;
                     END IF;
                     FOR pk, pv IN SELECT e.key, e.value FROM jsonb_each(pprops) e LOOP
-                        IF k ~ pk THEN
+                        IF forms.pattern_test(k, pk) THEN
                             IF NOT forms.schema_ok_2(pv, v, root, mode, 0) THEN
                                 RETURN false;
                             END IF;
@@ -1863,7 +2504,8 @@ BEGIN
             END IF;
             sub := s -> 'items';
             IF sub IS NOT NULL AND sub <> 'true' THEN
-                -- An item schema that is only a "$ref" is resolved once, not per item.
+                -- An item schema that is only a "$ref" is resolved once, not per item; the
+                -- references followed count in the evaluation's depth (mode >> 8).
                 cnt := 0;
                 WHILE len > lo AND jsonb_typeof(sub) = 'object' AND sub ? '$ref' AND sub - '$ref' = '{}' LOOP
                     cnt := cnt + 1;
@@ -1881,7 +2523,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -1891,7 +2533,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -1903,7 +2545,7 @@ BEGIN
              ELSE true
              END
     END;
-                    IF NOT coalesce(matched, forms.schema_ok_2(sub, v, root, mode, 0)) THEN
+                    IF NOT coalesce(matched, forms.schema_ok_2(sub, v, root, mode + (cnt << 8), 0)) THEN
                         RETURN false;
                     END IF;
                 END LOOP;
@@ -1930,10 +2572,11 @@ BEGIN
     ELSE
         NULL;
     END CASE;
-    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-        IF s ?| '{$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-            RAISE EXCEPTION 'the schema uses a keyword this validator does not support'
-                USING ERRCODE = 'feature_not_supported';
+    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+        IF s ?| '{$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+            -- Annotations or a dynamic reference: the complete evaluator decides this
+            -- schema (the document is one resource, so it needs no index).
+            RETURN forms.schema_eval(s, i, root, NULL, '', '', NULL, NULL, mode & 2, hops, (mode >> 8) + 1) IS NULL;
         END IF;
         sub := s -> '$ref';
         IF sub IS NOT NULL THEN
@@ -1955,7 +2598,7 @@ BEGIN
                 IF NOT coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -1965,7 +2608,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -1989,7 +2632,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -1999,7 +2642,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -2027,7 +2670,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -2037,7 +2680,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -2063,7 +2706,7 @@ BEGIN
         IF sub IS NOT NULL AND coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -2073,7 +2716,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -2092,7 +2735,7 @@ BEGIN
             IF coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -2102,7 +2745,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -2121,7 +2764,7 @@ BEGIN
             IF sub IS NOT NULL AND NOT coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -2131,7 +2774,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -2200,7 +2843,7 @@ BEGIN
             len := length(i #>> '{}');
             IF NOT ((s -> 'minLength' IS NULL OR len >= (s -> 'minLength')::numeric)
                     AND (s -> 'maxLength' IS NULL OR len <= (s -> 'maxLength')::numeric)
-                    AND (s -> 'pattern' IS NULL OR (i #>> '{}') ~ (s ->> 'pattern'))
+                    AND (s -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', s ->> 'pattern'))
                     AND ((mode & 2) = 0 OR s -> 'format' IS NULL
                          OR forms.format_matches(s ->> 'format', i #>> '{}'))) THEN
                 RETURN false;
@@ -2233,7 +2876,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -2243,7 +2886,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -2266,7 +2909,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -2276,7 +2919,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -2300,7 +2943,7 @@ BEGIN
                         RETURN false;
                     END IF;
                     FOR pk, pv IN SELECT e.key, e.value FROM jsonb_each(pprops) e LOOP
-                        IF k ~ pk THEN
+                        IF forms.pattern_test(k, pk) THEN
                             IF NOT forms.schema_ok_11(pv, v, root, mode, 0) THEN
                                 RETURN false;
                             END IF;
@@ -2375,7 +3018,8 @@ BEGIN
             END IF;
             sub := s -> 'items';
             IF sub IS NOT NULL AND sub <> 'true' THEN
-                -- An item schema that is only a "$ref" is resolved once, not per item.
+                -- An item schema that is only a "$ref" is resolved once, not per item; the
+                -- references followed count in the evaluation's depth (mode >> 8).
                 cnt := 0;
                 WHILE len > lo AND jsonb_typeof(sub) = 'object' AND sub ? '$ref' AND sub - '$ref' = '{}' LOOP
                     cnt := cnt + 1;
@@ -2393,7 +3037,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -2403,7 +3047,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -2415,7 +3059,7 @@ BEGIN
              ELSE true
              END
     END;
-                    IF NOT coalesce(matched, forms.schema_ok_11(sub, v, root, mode, 0)) THEN
+                    IF NOT coalesce(matched, forms.schema_ok_11(sub, v, root, mode + (cnt << 8), 0)) THEN
                         RETURN false;
                     END IF;
                 END LOOP;
@@ -2442,10 +3086,11 @@ BEGIN
     ELSE
         NULL;
     END CASE;
-    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-        IF s ?| '{$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-            RAISE EXCEPTION 'the schema uses a keyword this validator does not support'
-                USING ERRCODE = 'feature_not_supported';
+    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+        IF s ?| '{$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+            -- Annotations or a dynamic reference: the complete evaluator decides this
+            -- schema (the document is one resource, so it needs no index).
+            RETURN forms.schema_eval(s, i, root, NULL, '', '', NULL, NULL, mode & 2, hops, (mode >> 8) + 10) IS NULL;
         END IF;
         sub := s -> '$ref';
         IF sub IS NOT NULL THEN
@@ -2467,7 +3112,7 @@ BEGIN
                 IF NOT coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -2477,7 +3122,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -2501,7 +3146,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -2511,7 +3156,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -2539,7 +3184,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -2549,7 +3194,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -2575,7 +3220,7 @@ BEGIN
         IF sub IS NOT NULL AND coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -2585,7 +3230,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -2604,7 +3249,7 @@ BEGIN
             IF coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -2614,7 +3259,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -2633,7 +3278,7 @@ BEGIN
             IF sub IS NOT NULL AND NOT coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -2643,7 +3288,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -2712,7 +3357,7 @@ BEGIN
             len := length(i #>> '{}');
             IF NOT ((s -> 'minLength' IS NULL OR len >= (s -> 'minLength')::numeric)
                     AND (s -> 'maxLength' IS NULL OR len <= (s -> 'maxLength')::numeric)
-                    AND (s -> 'pattern' IS NULL OR (i #>> '{}') ~ (s ->> 'pattern'))
+                    AND (s -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', s ->> 'pattern'))
                     AND ((mode & 2) = 0 OR s -> 'format' IS NULL
                          OR forms.format_matches(s ->> 'format', i #>> '{}'))) THEN
                 RETURN false;
@@ -2745,7 +3390,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -2755,7 +3400,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -2778,7 +3423,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -2788,7 +3433,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -2812,7 +3457,7 @@ BEGIN
                         RETURN false;
                     END IF;
                     FOR pk, pv IN SELECT e.key, e.value FROM jsonb_each(pprops) e LOOP
-                        IF k ~ pk THEN
+                        IF forms.pattern_test(k, pk) THEN
                             IF NOT forms.schema_ok_12(pv, v, root, mode, 0) THEN
                                 RETURN false;
                             END IF;
@@ -2887,7 +3532,8 @@ BEGIN
             END IF;
             sub := s -> 'items';
             IF sub IS NOT NULL AND sub <> 'true' THEN
-                -- An item schema that is only a "$ref" is resolved once, not per item.
+                -- An item schema that is only a "$ref" is resolved once, not per item; the
+                -- references followed count in the evaluation's depth (mode >> 8).
                 cnt := 0;
                 WHILE len > lo AND jsonb_typeof(sub) = 'object' AND sub ? '$ref' AND sub - '$ref' = '{}' LOOP
                     cnt := cnt + 1;
@@ -2905,7 +3551,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -2915,7 +3561,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -2927,7 +3573,7 @@ BEGIN
              ELSE true
              END
     END;
-                    IF NOT coalesce(matched, forms.schema_ok_12(sub, v, root, mode, 0)) THEN
+                    IF NOT coalesce(matched, forms.schema_ok_12(sub, v, root, mode + (cnt << 8), 0)) THEN
                         RETURN false;
                     END IF;
                 END LOOP;
@@ -2954,10 +3600,11 @@ BEGIN
     ELSE
         NULL;
     END CASE;
-    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-        IF s ?| '{$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-            RAISE EXCEPTION 'the schema uses a keyword this validator does not support'
-                USING ERRCODE = 'feature_not_supported';
+    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+        IF s ?| '{$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+            -- Annotations or a dynamic reference: the complete evaluator decides this
+            -- schema (the document is one resource, so it needs no index).
+            RETURN forms.schema_eval(s, i, root, NULL, '', '', NULL, NULL, mode & 2, hops, (mode >> 8) + 11) IS NULL;
         END IF;
         sub := s -> '$ref';
         IF sub IS NOT NULL THEN
@@ -2979,7 +3626,7 @@ BEGIN
                 IF NOT coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -2989,7 +3636,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -3013,7 +3660,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -3023,7 +3670,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -3051,7 +3698,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -3061,7 +3708,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -3087,7 +3734,7 @@ BEGIN
         IF sub IS NOT NULL AND coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -3097,7 +3744,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -3116,7 +3763,7 @@ BEGIN
             IF coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -3126,7 +3773,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -3145,7 +3792,7 @@ BEGIN
             IF sub IS NOT NULL AND NOT coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -3155,7 +3802,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -3224,7 +3871,7 @@ BEGIN
             len := length(i #>> '{}');
             IF NOT ((s -> 'minLength' IS NULL OR len >= (s -> 'minLength')::numeric)
                     AND (s -> 'maxLength' IS NULL OR len <= (s -> 'maxLength')::numeric)
-                    AND (s -> 'pattern' IS NULL OR (i #>> '{}') ~ (s ->> 'pattern'))
+                    AND (s -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', s ->> 'pattern'))
                     AND ((mode & 2) = 0 OR s -> 'format' IS NULL
                          OR forms.format_matches(s ->> 'format', i #>> '{}'))) THEN
                 RETURN false;
@@ -3257,7 +3904,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -3267,7 +3914,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -3279,7 +3926,7 @@ BEGIN
              ELSE true
              END
     END;
-                    IF NOT coalesce(matched, forms.schema_ok_12(sub, v, root, mode, 0)) THEN
+                    IF NOT coalesce(matched, forms.schema_ok_deep(sub, v, root, mode, 0)) THEN
                         RETURN false;
                     END IF;
                 END LOOP;
@@ -3290,7 +3937,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -3300,7 +3947,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -3312,7 +3959,7 @@ BEGIN
              ELSE true
              END
     END;
-                    IF NOT coalesce(matched, forms.schema_ok_12(sub, v, root, mode, 0)) THEN
+                    IF NOT coalesce(matched, forms.schema_ok_deep(sub, v, root, mode, 0)) THEN
                         RETURN false;
                     END IF;
                 END LOOP;
@@ -3320,18 +3967,18 @@ BEGIN
                 FOR k, v IN SELECT e.key, e.value FROM jsonb_each(i) e LOOP
                     sub := props -> k;
                     matched := sub IS NOT NULL;
-                    IF matched AND NOT forms.schema_ok_12(sub, v, root, mode, 0) THEN
+                    IF matched AND NOT forms.schema_ok_deep(sub, v, root, mode, 0) THEN
                         RETURN false;
                     END IF;
                     FOR pk, pv IN SELECT e.key, e.value FROM jsonb_each(pprops) e LOOP
-                        IF k ~ pk THEN
-                            IF NOT forms.schema_ok_12(pv, v, root, mode, 0) THEN
+                        IF forms.pattern_test(k, pk) THEN
+                            IF NOT forms.schema_ok_deep(pv, v, root, mode, 0) THEN
                                 RETURN false;
                             END IF;
                             matched := true;
                         END IF;
                     END LOOP;
-                    IF NOT matched AND addl IS NOT NULL AND NOT forms.schema_ok_12(addl, v, root, mode, 0) THEN
+                    IF NOT matched AND addl IS NOT NULL AND NOT forms.schema_ok_deep(addl, v, root, mode, 0) THEN
                         RETURN false;
                     END IF;
                 END LOOP;
@@ -3349,7 +3996,7 @@ BEGIN
             sub := s -> 'propertyNames';
             IF sub IS NOT NULL THEN
                 FOR k IN SELECT jsonb_object_keys(i) LOOP
-                    IF NOT forms.schema_ok_12(sub, to_jsonb(k), root, mode, 0) THEN
+                    IF NOT forms.schema_ok_deep(sub, to_jsonb(k), root, mode, 0) THEN
                         RETURN false;
                     END IF;
                 END LOOP;
@@ -3372,7 +4019,7 @@ BEGIN
             sub := s -> 'dependentSchemas';
             IF sub IS NOT NULL THEN
                 FOR k, v IN SELECT e.key, e.value FROM jsonb_each(sub) e LOOP
-                    IF i ? k AND NOT forms.schema_ok_12(v, i, root, mode, hops) THEN
+                    IF i ? k AND NOT forms.schema_ok_deep(v, i, root, mode, hops) THEN
                         RETURN false;
                     END IF;
                 END LOOP;
@@ -3392,14 +4039,15 @@ BEGIN
             IF sub IS NOT NULL THEN
                 lo := least(jsonb_array_length(sub), len);
                 FOR idx IN 0 .. lo - 1 LOOP
-                    IF NOT forms.schema_ok_12(sub -> idx, i -> idx, root, mode, 0) THEN
+                    IF NOT forms.schema_ok_deep(sub -> idx, i -> idx, root, mode, 0) THEN
                         RETURN false;
                     END IF;
                 END LOOP;
             END IF;
             sub := s -> 'items';
             IF sub IS NOT NULL AND sub <> 'true' THEN
-                -- An item schema that is only a "$ref" is resolved once, not per item.
+                -- An item schema that is only a "$ref" is resolved once, not per item; the
+                -- references followed count in the evaluation's depth (mode >> 8).
                 cnt := 0;
                 WHILE len > lo AND jsonb_typeof(sub) = 'object' AND sub ? '$ref' AND sub - '$ref' = '{}' LOOP
                     cnt := cnt + 1;
@@ -3417,7 +4065,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -3427,7 +4075,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -3439,7 +4087,7 @@ BEGIN
              ELSE true
              END
     END;
-                    IF NOT coalesce(matched, forms.schema_ok_12(sub, v, root, mode, 0)) THEN
+                    IF NOT coalesce(matched, forms.schema_ok_deep(sub, v, root, mode + (cnt << 8), 0)) THEN
                         RETURN false;
                     END IF;
                 END LOOP;
@@ -3450,7 +4098,7 @@ BEGIN
                 n := (s -> 'maxContains')::numeric;
                 cnt := 0;
                 FOR idx IN 0 .. len - 1 LOOP
-                    IF forms.schema_ok_12(sub, i -> idx, root, mode, 0) THEN
+                    IF forms.schema_ok_deep(sub, i -> idx, root, mode, 0) THEN
                         cnt := cnt + 1;
                         EXIT WHEN n IS NULL AND cnt >= lim;
                         IF cnt > n THEN
@@ -3466,10 +4114,11 @@ BEGIN
     ELSE
         NULL;
     END CASE;
-    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-        IF s ?| '{$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-            RAISE EXCEPTION 'the schema uses a keyword this validator does not support'
-                USING ERRCODE = 'feature_not_supported';
+    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+        IF s ?| '{$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+            -- Annotations or a dynamic reference: the complete evaluator decides this
+            -- schema (the document is one resource, so it needs no index).
+            RETURN forms.schema_eval(s, i, root, NULL, '', '', NULL, NULL, mode & 2, hops, (mode >> 8) + 12) IS NULL;
         END IF;
         sub := s -> '$ref';
         IF sub IS NOT NULL THEN
@@ -3480,7 +4129,7 @@ BEGIN
             IF v IS NULL THEN
                 RAISE EXCEPTION 'the $ref % does not point into this schema', sub USING ERRCODE = 'WF001';
             END IF;
-            IF NOT forms.schema_ok_12(v, i, root, mode, hops + 1) THEN
+            IF NOT forms.schema_ok_deep(v, i, root, mode, hops + 1) THEN
                 RETURN false;
             END IF;
         END IF;
@@ -3491,7 +4140,7 @@ BEGIN
                 IF NOT coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -3501,7 +4150,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -3512,7 +4161,7 @@ BEGIN
                  AND (v -> 'multipleOf' IS NULL OR (i)::numeric % (v -> 'multipleOf')::numeric = 0)
              ELSE true
              END
-    END, forms.schema_ok_12(v, i, root, mode, hops)) THEN
+    END, forms.schema_ok_deep(v, i, root, mode, hops)) THEN
                     RETURN false;
                 END IF;
             END LOOP;
@@ -3525,7 +4174,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -3535,7 +4184,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -3546,7 +4195,7 @@ BEGIN
                  AND (v -> 'multipleOf' IS NULL OR (i)::numeric % (v -> 'multipleOf')::numeric = 0)
              ELSE true
              END
-    END, forms.schema_ok_12(v, i, root, mode, hops)) THEN
+    END, forms.schema_ok_deep(v, i, root, mode, hops)) THEN
                     matched := true;
                     EXIT;
                 END IF;
@@ -3563,7 +4212,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -3573,7 +4222,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -3584,7 +4233,7 @@ BEGIN
                  AND (v -> 'multipleOf' IS NULL OR (i)::numeric % (v -> 'multipleOf')::numeric = 0)
              ELSE true
              END
-    END, forms.schema_ok_12(v, i, root, mode, hops)) THEN
+    END, forms.schema_ok_deep(v, i, root, mode, hops)) THEN
                     cnt := cnt + 1;
                     IF cnt > 1 THEN
                         RETURN false;
@@ -3599,7 +4248,7 @@ BEGIN
         IF sub IS NOT NULL AND coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -3609,7 +4258,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -3620,7 +4269,7 @@ BEGIN
                  AND (sub -> 'multipleOf' IS NULL OR (i)::numeric % (sub -> 'multipleOf')::numeric = 0)
              ELSE true
              END
-    END, forms.schema_ok_12(sub, i, root, mode, hops)) THEN
+    END, forms.schema_ok_deep(sub, i, root, mode, hops)) THEN
             RETURN false;
         END IF;
         sub := s -> 'if';
@@ -3628,7 +4277,7 @@ BEGIN
             IF coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -3638,7 +4287,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -3649,7 +4298,7 @@ BEGIN
                  AND (sub -> 'multipleOf' IS NULL OR (i)::numeric % (sub -> 'multipleOf')::numeric = 0)
              ELSE true
              END
-    END, forms.schema_ok_12(sub, i, root, mode, hops)) THEN
+    END, forms.schema_ok_deep(sub, i, root, mode, hops)) THEN
                 sub := s -> 'then';
             ELSE
                 sub := s -> 'else';
@@ -3657,7 +4306,7 @@ BEGIN
             IF sub IS NOT NULL AND NOT coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -3667,7 +4316,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -3678,7 +4327,7 @@ BEGIN
                  AND (sub -> 'multipleOf' IS NULL OR (i)::numeric % (sub -> 'multipleOf')::numeric = 0)
              ELSE true
              END
-    END, forms.schema_ok_12(sub, i, root, mode, hops)) THEN
+    END, forms.schema_ok_deep(sub, i, root, mode, hops)) THEN
                 RETURN false;
             END IF;
         END IF;
@@ -3736,7 +4385,7 @@ BEGIN
             len := length(i #>> '{}');
             IF NOT ((s -> 'minLength' IS NULL OR len >= (s -> 'minLength')::numeric)
                     AND (s -> 'maxLength' IS NULL OR len <= (s -> 'maxLength')::numeric)
-                    AND (s -> 'pattern' IS NULL OR (i #>> '{}') ~ (s ->> 'pattern'))
+                    AND (s -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', s ->> 'pattern'))
                     AND ((mode & 2) = 0 OR s -> 'format' IS NULL
                          OR forms.format_matches(s ->> 'format', i #>> '{}'))) THEN
                 RETURN false;
@@ -3769,7 +4418,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -3779,7 +4428,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -3802,7 +4451,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -3812,7 +4461,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -3836,7 +4485,7 @@ BEGIN
                         RETURN false;
                     END IF;
                     FOR pk, pv IN SELECT e.key, e.value FROM jsonb_each(pprops) e LOOP
-                        IF k ~ pk THEN
+                        IF forms.pattern_test(k, pk) THEN
                             IF NOT forms.schema_ok_3(pv, v, root, mode, 0) THEN
                                 RETURN false;
                             END IF;
@@ -3911,7 +4560,8 @@ BEGIN
             END IF;
             sub := s -> 'items';
             IF sub IS NOT NULL AND sub <> 'true' THEN
-                -- An item schema that is only a "$ref" is resolved once, not per item.
+                -- An item schema that is only a "$ref" is resolved once, not per item; the
+                -- references followed count in the evaluation's depth (mode >> 8).
                 cnt := 0;
                 WHILE len > lo AND jsonb_typeof(sub) = 'object' AND sub ? '$ref' AND sub - '$ref' = '{}' LOOP
                     cnt := cnt + 1;
@@ -3929,7 +4579,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -3939,7 +4589,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -3951,7 +4601,7 @@ BEGIN
              ELSE true
              END
     END;
-                    IF NOT coalesce(matched, forms.schema_ok_3(sub, v, root, mode, 0)) THEN
+                    IF NOT coalesce(matched, forms.schema_ok_3(sub, v, root, mode + (cnt << 8), 0)) THEN
                         RETURN false;
                     END IF;
                 END LOOP;
@@ -3978,10 +4628,11 @@ BEGIN
     ELSE
         NULL;
     END CASE;
-    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-        IF s ?| '{$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-            RAISE EXCEPTION 'the schema uses a keyword this validator does not support'
-                USING ERRCODE = 'feature_not_supported';
+    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+        IF s ?| '{$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+            -- Annotations or a dynamic reference: the complete evaluator decides this
+            -- schema (the document is one resource, so it needs no index).
+            RETURN forms.schema_eval(s, i, root, NULL, '', '', NULL, NULL, mode & 2, hops, (mode >> 8) + 2) IS NULL;
         END IF;
         sub := s -> '$ref';
         IF sub IS NOT NULL THEN
@@ -4003,7 +4654,7 @@ BEGIN
                 IF NOT coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -4013,7 +4664,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -4037,7 +4688,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -4047,7 +4698,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -4075,7 +4726,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -4085,7 +4736,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -4111,7 +4762,7 @@ BEGIN
         IF sub IS NOT NULL AND coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -4121,7 +4772,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -4140,7 +4791,7 @@ BEGIN
             IF coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -4150,7 +4801,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -4169,7 +4820,7 @@ BEGIN
             IF sub IS NOT NULL AND NOT coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -4179,7 +4830,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -4248,7 +4899,7 @@ BEGIN
             len := length(i #>> '{}');
             IF NOT ((s -> 'minLength' IS NULL OR len >= (s -> 'minLength')::numeric)
                     AND (s -> 'maxLength' IS NULL OR len <= (s -> 'maxLength')::numeric)
-                    AND (s -> 'pattern' IS NULL OR (i #>> '{}') ~ (s ->> 'pattern'))
+                    AND (s -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', s ->> 'pattern'))
                     AND ((mode & 2) = 0 OR s -> 'format' IS NULL
                          OR forms.format_matches(s ->> 'format', i #>> '{}'))) THEN
                 RETURN false;
@@ -4281,7 +4932,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -4291,7 +4942,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -4314,7 +4965,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -4324,7 +4975,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -4348,7 +4999,7 @@ BEGIN
                         RETURN false;
                     END IF;
                     FOR pk, pv IN SELECT e.key, e.value FROM jsonb_each(pprops) e LOOP
-                        IF k ~ pk THEN
+                        IF forms.pattern_test(k, pk) THEN
                             IF NOT forms.schema_ok_4(pv, v, root, mode, 0) THEN
                                 RETURN false;
                             END IF;
@@ -4423,7 +5074,8 @@ BEGIN
             END IF;
             sub := s -> 'items';
             IF sub IS NOT NULL AND sub <> 'true' THEN
-                -- An item schema that is only a "$ref" is resolved once, not per item.
+                -- An item schema that is only a "$ref" is resolved once, not per item; the
+                -- references followed count in the evaluation's depth (mode >> 8).
                 cnt := 0;
                 WHILE len > lo AND jsonb_typeof(sub) = 'object' AND sub ? '$ref' AND sub - '$ref' = '{}' LOOP
                     cnt := cnt + 1;
@@ -4441,7 +5093,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -4451,7 +5103,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -4463,7 +5115,7 @@ BEGIN
              ELSE true
              END
     END;
-                    IF NOT coalesce(matched, forms.schema_ok_4(sub, v, root, mode, 0)) THEN
+                    IF NOT coalesce(matched, forms.schema_ok_4(sub, v, root, mode + (cnt << 8), 0)) THEN
                         RETURN false;
                     END IF;
                 END LOOP;
@@ -4490,10 +5142,11 @@ BEGIN
     ELSE
         NULL;
     END CASE;
-    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-        IF s ?| '{$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-            RAISE EXCEPTION 'the schema uses a keyword this validator does not support'
-                USING ERRCODE = 'feature_not_supported';
+    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+        IF s ?| '{$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+            -- Annotations or a dynamic reference: the complete evaluator decides this
+            -- schema (the document is one resource, so it needs no index).
+            RETURN forms.schema_eval(s, i, root, NULL, '', '', NULL, NULL, mode & 2, hops, (mode >> 8) + 3) IS NULL;
         END IF;
         sub := s -> '$ref';
         IF sub IS NOT NULL THEN
@@ -4515,7 +5168,7 @@ BEGIN
                 IF NOT coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -4525,7 +5178,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -4549,7 +5202,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -4559,7 +5212,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -4587,7 +5240,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -4597,7 +5250,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -4623,7 +5276,7 @@ BEGIN
         IF sub IS NOT NULL AND coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -4633,7 +5286,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -4652,7 +5305,7 @@ BEGIN
             IF coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -4662,7 +5315,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -4681,7 +5334,7 @@ BEGIN
             IF sub IS NOT NULL AND NOT coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -4691,7 +5344,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -4760,7 +5413,7 @@ BEGIN
             len := length(i #>> '{}');
             IF NOT ((s -> 'minLength' IS NULL OR len >= (s -> 'minLength')::numeric)
                     AND (s -> 'maxLength' IS NULL OR len <= (s -> 'maxLength')::numeric)
-                    AND (s -> 'pattern' IS NULL OR (i #>> '{}') ~ (s ->> 'pattern'))
+                    AND (s -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', s ->> 'pattern'))
                     AND ((mode & 2) = 0 OR s -> 'format' IS NULL
                          OR forms.format_matches(s ->> 'format', i #>> '{}'))) THEN
                 RETURN false;
@@ -4793,7 +5446,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -4803,7 +5456,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -4826,7 +5479,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -4836,7 +5489,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -4860,7 +5513,7 @@ BEGIN
                         RETURN false;
                     END IF;
                     FOR pk, pv IN SELECT e.key, e.value FROM jsonb_each(pprops) e LOOP
-                        IF k ~ pk THEN
+                        IF forms.pattern_test(k, pk) THEN
                             IF NOT forms.schema_ok_5(pv, v, root, mode, 0) THEN
                                 RETURN false;
                             END IF;
@@ -4935,7 +5588,8 @@ BEGIN
             END IF;
             sub := s -> 'items';
             IF sub IS NOT NULL AND sub <> 'true' THEN
-                -- An item schema that is only a "$ref" is resolved once, not per item.
+                -- An item schema that is only a "$ref" is resolved once, not per item; the
+                -- references followed count in the evaluation's depth (mode >> 8).
                 cnt := 0;
                 WHILE len > lo AND jsonb_typeof(sub) = 'object' AND sub ? '$ref' AND sub - '$ref' = '{}' LOOP
                     cnt := cnt + 1;
@@ -4953,7 +5607,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -4963,7 +5617,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -4975,7 +5629,7 @@ BEGIN
              ELSE true
              END
     END;
-                    IF NOT coalesce(matched, forms.schema_ok_5(sub, v, root, mode, 0)) THEN
+                    IF NOT coalesce(matched, forms.schema_ok_5(sub, v, root, mode + (cnt << 8), 0)) THEN
                         RETURN false;
                     END IF;
                 END LOOP;
@@ -5002,10 +5656,11 @@ BEGIN
     ELSE
         NULL;
     END CASE;
-    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-        IF s ?| '{$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-            RAISE EXCEPTION 'the schema uses a keyword this validator does not support'
-                USING ERRCODE = 'feature_not_supported';
+    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+        IF s ?| '{$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+            -- Annotations or a dynamic reference: the complete evaluator decides this
+            -- schema (the document is one resource, so it needs no index).
+            RETURN forms.schema_eval(s, i, root, NULL, '', '', NULL, NULL, mode & 2, hops, (mode >> 8) + 4) IS NULL;
         END IF;
         sub := s -> '$ref';
         IF sub IS NOT NULL THEN
@@ -5027,7 +5682,7 @@ BEGIN
                 IF NOT coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -5037,7 +5692,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -5061,7 +5716,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -5071,7 +5726,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -5099,7 +5754,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -5109,7 +5764,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -5135,7 +5790,7 @@ BEGIN
         IF sub IS NOT NULL AND coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -5145,7 +5800,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -5164,7 +5819,7 @@ BEGIN
             IF coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -5174,7 +5829,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -5193,7 +5848,7 @@ BEGIN
             IF sub IS NOT NULL AND NOT coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -5203,7 +5858,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -5272,7 +5927,7 @@ BEGIN
             len := length(i #>> '{}');
             IF NOT ((s -> 'minLength' IS NULL OR len >= (s -> 'minLength')::numeric)
                     AND (s -> 'maxLength' IS NULL OR len <= (s -> 'maxLength')::numeric)
-                    AND (s -> 'pattern' IS NULL OR (i #>> '{}') ~ (s ->> 'pattern'))
+                    AND (s -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', s ->> 'pattern'))
                     AND ((mode & 2) = 0 OR s -> 'format' IS NULL
                          OR forms.format_matches(s ->> 'format', i #>> '{}'))) THEN
                 RETURN false;
@@ -5305,7 +5960,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -5315,7 +5970,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -5338,7 +5993,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -5348,7 +6003,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -5372,7 +6027,7 @@ BEGIN
                         RETURN false;
                     END IF;
                     FOR pk, pv IN SELECT e.key, e.value FROM jsonb_each(pprops) e LOOP
-                        IF k ~ pk THEN
+                        IF forms.pattern_test(k, pk) THEN
                             IF NOT forms.schema_ok_6(pv, v, root, mode, 0) THEN
                                 RETURN false;
                             END IF;
@@ -5447,7 +6102,8 @@ BEGIN
             END IF;
             sub := s -> 'items';
             IF sub IS NOT NULL AND sub <> 'true' THEN
-                -- An item schema that is only a "$ref" is resolved once, not per item.
+                -- An item schema that is only a "$ref" is resolved once, not per item; the
+                -- references followed count in the evaluation's depth (mode >> 8).
                 cnt := 0;
                 WHILE len > lo AND jsonb_typeof(sub) = 'object' AND sub ? '$ref' AND sub - '$ref' = '{}' LOOP
                     cnt := cnt + 1;
@@ -5465,7 +6121,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -5475,7 +6131,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -5487,7 +6143,7 @@ BEGIN
              ELSE true
              END
     END;
-                    IF NOT coalesce(matched, forms.schema_ok_6(sub, v, root, mode, 0)) THEN
+                    IF NOT coalesce(matched, forms.schema_ok_6(sub, v, root, mode + (cnt << 8), 0)) THEN
                         RETURN false;
                     END IF;
                 END LOOP;
@@ -5514,10 +6170,11 @@ BEGIN
     ELSE
         NULL;
     END CASE;
-    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-        IF s ?| '{$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-            RAISE EXCEPTION 'the schema uses a keyword this validator does not support'
-                USING ERRCODE = 'feature_not_supported';
+    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+        IF s ?| '{$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+            -- Annotations or a dynamic reference: the complete evaluator decides this
+            -- schema (the document is one resource, so it needs no index).
+            RETURN forms.schema_eval(s, i, root, NULL, '', '', NULL, NULL, mode & 2, hops, (mode >> 8) + 5) IS NULL;
         END IF;
         sub := s -> '$ref';
         IF sub IS NOT NULL THEN
@@ -5539,7 +6196,7 @@ BEGIN
                 IF NOT coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -5549,7 +6206,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -5573,7 +6230,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -5583,7 +6240,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -5611,7 +6268,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -5621,7 +6278,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -5647,7 +6304,7 @@ BEGIN
         IF sub IS NOT NULL AND coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -5657,7 +6314,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -5676,7 +6333,7 @@ BEGIN
             IF coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -5686,7 +6343,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -5705,7 +6362,7 @@ BEGIN
             IF sub IS NOT NULL AND NOT coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -5715,7 +6372,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -5784,7 +6441,7 @@ BEGIN
             len := length(i #>> '{}');
             IF NOT ((s -> 'minLength' IS NULL OR len >= (s -> 'minLength')::numeric)
                     AND (s -> 'maxLength' IS NULL OR len <= (s -> 'maxLength')::numeric)
-                    AND (s -> 'pattern' IS NULL OR (i #>> '{}') ~ (s ->> 'pattern'))
+                    AND (s -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', s ->> 'pattern'))
                     AND ((mode & 2) = 0 OR s -> 'format' IS NULL
                          OR forms.format_matches(s ->> 'format', i #>> '{}'))) THEN
                 RETURN false;
@@ -5817,7 +6474,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -5827,7 +6484,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -5850,7 +6507,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -5860,7 +6517,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -5884,7 +6541,7 @@ BEGIN
                         RETURN false;
                     END IF;
                     FOR pk, pv IN SELECT e.key, e.value FROM jsonb_each(pprops) e LOOP
-                        IF k ~ pk THEN
+                        IF forms.pattern_test(k, pk) THEN
                             IF NOT forms.schema_ok_7(pv, v, root, mode, 0) THEN
                                 RETURN false;
                             END IF;
@@ -5959,7 +6616,8 @@ BEGIN
             END IF;
             sub := s -> 'items';
             IF sub IS NOT NULL AND sub <> 'true' THEN
-                -- An item schema that is only a "$ref" is resolved once, not per item.
+                -- An item schema that is only a "$ref" is resolved once, not per item; the
+                -- references followed count in the evaluation's depth (mode >> 8).
                 cnt := 0;
                 WHILE len > lo AND jsonb_typeof(sub) = 'object' AND sub ? '$ref' AND sub - '$ref' = '{}' LOOP
                     cnt := cnt + 1;
@@ -5977,7 +6635,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -5987,7 +6645,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -5999,7 +6657,7 @@ BEGIN
              ELSE true
              END
     END;
-                    IF NOT coalesce(matched, forms.schema_ok_7(sub, v, root, mode, 0)) THEN
+                    IF NOT coalesce(matched, forms.schema_ok_7(sub, v, root, mode + (cnt << 8), 0)) THEN
                         RETURN false;
                     END IF;
                 END LOOP;
@@ -6026,10 +6684,11 @@ BEGIN
     ELSE
         NULL;
     END CASE;
-    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-        IF s ?| '{$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-            RAISE EXCEPTION 'the schema uses a keyword this validator does not support'
-                USING ERRCODE = 'feature_not_supported';
+    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+        IF s ?| '{$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+            -- Annotations or a dynamic reference: the complete evaluator decides this
+            -- schema (the document is one resource, so it needs no index).
+            RETURN forms.schema_eval(s, i, root, NULL, '', '', NULL, NULL, mode & 2, hops, (mode >> 8) + 6) IS NULL;
         END IF;
         sub := s -> '$ref';
         IF sub IS NOT NULL THEN
@@ -6051,7 +6710,7 @@ BEGIN
                 IF NOT coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -6061,7 +6720,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -6085,7 +6744,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -6095,7 +6754,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -6123,7 +6782,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -6133,7 +6792,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -6159,7 +6818,7 @@ BEGIN
         IF sub IS NOT NULL AND coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -6169,7 +6828,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -6188,7 +6847,7 @@ BEGIN
             IF coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -6198,7 +6857,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -6217,7 +6876,7 @@ BEGIN
             IF sub IS NOT NULL AND NOT coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -6227,7 +6886,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -6296,7 +6955,7 @@ BEGIN
             len := length(i #>> '{}');
             IF NOT ((s -> 'minLength' IS NULL OR len >= (s -> 'minLength')::numeric)
                     AND (s -> 'maxLength' IS NULL OR len <= (s -> 'maxLength')::numeric)
-                    AND (s -> 'pattern' IS NULL OR (i #>> '{}') ~ (s ->> 'pattern'))
+                    AND (s -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', s ->> 'pattern'))
                     AND ((mode & 2) = 0 OR s -> 'format' IS NULL
                          OR forms.format_matches(s ->> 'format', i #>> '{}'))) THEN
                 RETURN false;
@@ -6329,7 +6988,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -6339,7 +6998,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -6362,7 +7021,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -6372,7 +7031,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -6396,7 +7055,7 @@ BEGIN
                         RETURN false;
                     END IF;
                     FOR pk, pv IN SELECT e.key, e.value FROM jsonb_each(pprops) e LOOP
-                        IF k ~ pk THEN
+                        IF forms.pattern_test(k, pk) THEN
                             IF NOT forms.schema_ok_8(pv, v, root, mode, 0) THEN
                                 RETURN false;
                             END IF;
@@ -6471,7 +7130,8 @@ BEGIN
             END IF;
             sub := s -> 'items';
             IF sub IS NOT NULL AND sub <> 'true' THEN
-                -- An item schema that is only a "$ref" is resolved once, not per item.
+                -- An item schema that is only a "$ref" is resolved once, not per item; the
+                -- references followed count in the evaluation's depth (mode >> 8).
                 cnt := 0;
                 WHILE len > lo AND jsonb_typeof(sub) = 'object' AND sub ? '$ref' AND sub - '$ref' = '{}' LOOP
                     cnt := cnt + 1;
@@ -6489,7 +7149,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -6499,7 +7159,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -6511,7 +7171,7 @@ BEGIN
              ELSE true
              END
     END;
-                    IF NOT coalesce(matched, forms.schema_ok_8(sub, v, root, mode, 0)) THEN
+                    IF NOT coalesce(matched, forms.schema_ok_8(sub, v, root, mode + (cnt << 8), 0)) THEN
                         RETURN false;
                     END IF;
                 END LOOP;
@@ -6538,10 +7198,11 @@ BEGIN
     ELSE
         NULL;
     END CASE;
-    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-        IF s ?| '{$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-            RAISE EXCEPTION 'the schema uses a keyword this validator does not support'
-                USING ERRCODE = 'feature_not_supported';
+    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+        IF s ?| '{$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+            -- Annotations or a dynamic reference: the complete evaluator decides this
+            -- schema (the document is one resource, so it needs no index).
+            RETURN forms.schema_eval(s, i, root, NULL, '', '', NULL, NULL, mode & 2, hops, (mode >> 8) + 7) IS NULL;
         END IF;
         sub := s -> '$ref';
         IF sub IS NOT NULL THEN
@@ -6563,7 +7224,7 @@ BEGIN
                 IF NOT coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -6573,7 +7234,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -6597,7 +7258,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -6607,7 +7268,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -6635,7 +7296,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -6645,7 +7306,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -6671,7 +7332,7 @@ BEGIN
         IF sub IS NOT NULL AND coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -6681,7 +7342,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -6700,7 +7361,7 @@ BEGIN
             IF coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -6710,7 +7371,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -6729,7 +7390,7 @@ BEGIN
             IF sub IS NOT NULL AND NOT coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -6739,7 +7400,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -6808,7 +7469,7 @@ BEGIN
             len := length(i #>> '{}');
             IF NOT ((s -> 'minLength' IS NULL OR len >= (s -> 'minLength')::numeric)
                     AND (s -> 'maxLength' IS NULL OR len <= (s -> 'maxLength')::numeric)
-                    AND (s -> 'pattern' IS NULL OR (i #>> '{}') ~ (s ->> 'pattern'))
+                    AND (s -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', s ->> 'pattern'))
                     AND ((mode & 2) = 0 OR s -> 'format' IS NULL
                          OR forms.format_matches(s ->> 'format', i #>> '{}'))) THEN
                 RETURN false;
@@ -6841,7 +7502,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -6851,7 +7512,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -6874,7 +7535,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -6884,7 +7545,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -6908,7 +7569,7 @@ BEGIN
                         RETURN false;
                     END IF;
                     FOR pk, pv IN SELECT e.key, e.value FROM jsonb_each(pprops) e LOOP
-                        IF k ~ pk THEN
+                        IF forms.pattern_test(k, pk) THEN
                             IF NOT forms.schema_ok_9(pv, v, root, mode, 0) THEN
                                 RETURN false;
                             END IF;
@@ -6983,7 +7644,8 @@ BEGIN
             END IF;
             sub := s -> 'items';
             IF sub IS NOT NULL AND sub <> 'true' THEN
-                -- An item schema that is only a "$ref" is resolved once, not per item.
+                -- An item schema that is only a "$ref" is resolved once, not per item; the
+                -- references followed count in the evaluation's depth (mode >> 8).
                 cnt := 0;
                 WHILE len > lo AND jsonb_typeof(sub) = 'object' AND sub ? '$ref' AND sub - '$ref' = '{}' LOOP
                     cnt := cnt + 1;
@@ -7001,7 +7663,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -7011,7 +7673,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -7023,7 +7685,7 @@ BEGIN
              ELSE true
              END
     END;
-                    IF NOT coalesce(matched, forms.schema_ok_9(sub, v, root, mode, 0)) THEN
+                    IF NOT coalesce(matched, forms.schema_ok_9(sub, v, root, mode + (cnt << 8), 0)) THEN
                         RETURN false;
                     END IF;
                 END LOOP;
@@ -7050,10 +7712,11 @@ BEGIN
     ELSE
         NULL;
     END CASE;
-    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-        IF s ?| '{$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-            RAISE EXCEPTION 'the schema uses a keyword this validator does not support'
-                USING ERRCODE = 'feature_not_supported';
+    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+        IF s ?| '{$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+            -- Annotations or a dynamic reference: the complete evaluator decides this
+            -- schema (the document is one resource, so it needs no index).
+            RETURN forms.schema_eval(s, i, root, NULL, '', '', NULL, NULL, mode & 2, hops, (mode >> 8) + 8) IS NULL;
         END IF;
         sub := s -> '$ref';
         IF sub IS NOT NULL THEN
@@ -7075,7 +7738,7 @@ BEGIN
                 IF NOT coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -7085,7 +7748,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -7109,7 +7772,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -7119,7 +7782,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -7147,7 +7810,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -7157,7 +7820,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -7183,7 +7846,7 @@ BEGIN
         IF sub IS NOT NULL AND coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -7193,7 +7856,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -7212,7 +7875,7 @@ BEGIN
             IF coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -7222,7 +7885,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -7241,7 +7904,7 @@ BEGIN
             IF sub IS NOT NULL AND NOT coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -7251,7 +7914,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -7320,7 +7983,7 @@ BEGIN
             len := length(i #>> '{}');
             IF NOT ((s -> 'minLength' IS NULL OR len >= (s -> 'minLength')::numeric)
                     AND (s -> 'maxLength' IS NULL OR len <= (s -> 'maxLength')::numeric)
-                    AND (s -> 'pattern' IS NULL OR (i #>> '{}') ~ (s ->> 'pattern'))
+                    AND (s -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', s ->> 'pattern'))
                     AND ((mode & 2) = 0 OR s -> 'format' IS NULL
                          OR forms.format_matches(s ->> 'format', i #>> '{}'))) THEN
                 RETURN false;
@@ -7353,7 +8016,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -7363,7 +8026,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -7386,7 +8049,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -7396,7 +8059,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -7420,7 +8083,7 @@ BEGIN
                         RETURN false;
                     END IF;
                     FOR pk, pv IN SELECT e.key, e.value FROM jsonb_each(pprops) e LOOP
-                        IF k ~ pk THEN
+                        IF forms.pattern_test(k, pk) THEN
                             IF NOT forms.schema_ok_10(pv, v, root, mode, 0) THEN
                                 RETURN false;
                             END IF;
@@ -7495,7 +8158,8 @@ BEGIN
             END IF;
             sub := s -> 'items';
             IF sub IS NOT NULL AND sub <> 'true' THEN
-                -- An item schema that is only a "$ref" is resolved once, not per item.
+                -- An item schema that is only a "$ref" is resolved once, not per item; the
+                -- references followed count in the evaluation's depth (mode >> 8).
                 cnt := 0;
                 WHILE len > lo AND jsonb_typeof(sub) = 'object' AND sub ? '$ref' AND sub - '$ref' = '{}' LOOP
                     cnt := cnt + 1;
@@ -7513,7 +8177,7 @@ BEGIN
                     matched := CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(v) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(v)
           OR (jsonb_typeof(v) = 'number' AND sub -> 'type' ? 'integer' AND (v)::numeric = trunc((v)::numeric)))
@@ -7523,7 +8187,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(v #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(v #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (v #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(v #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', v #>> '{}'))
              WHEN 'number' THEN
@@ -7535,7 +8199,7 @@ BEGIN
              ELSE true
              END
     END;
-                    IF NOT coalesce(matched, forms.schema_ok_10(sub, v, root, mode, 0)) THEN
+                    IF NOT coalesce(matched, forms.schema_ok_10(sub, v, root, mode + (cnt << 8), 0)) THEN
                         RETURN false;
                     END IF;
                 END LOOP;
@@ -7562,10 +8226,11 @@ BEGIN
     ELSE
         NULL;
     END CASE;
-    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-        IF s ?| '{$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
-            RAISE EXCEPTION 'the schema uses a keyword this validator does not support'
-                USING ERRCODE = 'feature_not_supported';
+    IF s ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+        IF s ?| '{$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[] THEN
+            -- Annotations or a dynamic reference: the complete evaluator decides this
+            -- schema (the document is one resource, so it needs no index).
+            RETURN forms.schema_eval(s, i, root, NULL, '', '', NULL, NULL, mode & 2, hops, (mode >> 8) + 9) IS NULL;
         END IF;
         sub := s -> '$ref';
         IF sub IS NOT NULL THEN
@@ -7587,7 +8252,7 @@ BEGIN
                 IF NOT coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -7597,7 +8262,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -7621,7 +8286,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -7631,7 +8296,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -7659,7 +8324,7 @@ BEGIN
                 IF coalesce(CASE
     WHEN jsonb_typeof(v) = 'boolean' THEN v = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(v) <> 'object'
-         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR v ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (v -> 'type' IS NULL OR v -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND v -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -7669,7 +8334,7 @@ BEGIN
              WHEN 'string' THEN
                  (v -> 'minLength' IS NULL OR length(i #>> '{}') >= (v -> 'minLength')::numeric)
                  AND (v -> 'maxLength' IS NULL OR length(i #>> '{}') <= (v -> 'maxLength')::numeric)
-                 AND (v -> 'pattern' IS NULL OR (i #>> '{}') ~ (v ->> 'pattern'))
+                 AND (v -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', v ->> 'pattern'))
                  AND ((mode & 2) = 0 OR v -> 'format' IS NULL
                       OR forms.format_matches(v ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -7695,7 +8360,7 @@ BEGIN
         IF sub IS NOT NULL AND coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -7705,7 +8370,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -7724,7 +8389,7 @@ BEGIN
             IF coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -7734,7 +8399,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -7753,7 +8418,7 @@ BEGIN
             IF sub IS NOT NULL AND NOT coalesce(CASE
     WHEN jsonb_typeof(sub) = 'boolean' THEN sub = 'true'
     WHEN jsonb_typeof(i) IN ('object', 'array') OR jsonb_typeof(sub) <> 'object'
-         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,$recursiveRef,unevaluatedProperties,unevaluatedItems}'::text[]
+         OR sub ?| '{$ref,allOf,anyOf,oneOf,not,if,$dynamicRef,unevaluatedProperties,unevaluatedItems}'::text[]
         THEN NULL
     ELSE (sub -> 'type' IS NULL OR sub -> 'type' ? jsonb_typeof(i)
           OR (jsonb_typeof(i) = 'number' AND sub -> 'type' ? 'integer' AND (i)::numeric = trunc((i)::numeric)))
@@ -7763,7 +8428,7 @@ BEGIN
              WHEN 'string' THEN
                  (sub -> 'minLength' IS NULL OR length(i #>> '{}') >= (sub -> 'minLength')::numeric)
                  AND (sub -> 'maxLength' IS NULL OR length(i #>> '{}') <= (sub -> 'maxLength')::numeric)
-                 AND (sub -> 'pattern' IS NULL OR (i #>> '{}') ~ (sub ->> 'pattern'))
+                 AND (sub -> 'pattern' IS NULL OR forms.pattern_test(i #>> '{}', sub ->> 'pattern'))
                  AND ((mode & 2) = 0 OR sub -> 'format' IS NULL
                       OR forms.format_matches(sub ->> 'format', i #>> '{}'))
              WHEN 'number' THEN
@@ -7787,6 +8452,59 @@ REVOKE ALL ON FUNCTION forms.schema_ok_9(s jsonb, i jsonb, root jsonb, mode inte
 GRANT ALL ON FUNCTION forms.schema_ok_9(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_ok_9(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_readonly;
 
+-- function forms.schema_ok_deep(jsonb, jsonb, jsonb, integer, integer)
+CREATE FUNCTION forms.schema_ok_deep(s jsonb, i jsonb, root jsonb, mode integer, hops integer) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$
+BEGIN
+    IF (mode >> 8) + 13 >= 160 THEN
+        RETURN forms.nesting_refuse('evaluation');
+    END IF;
+    RETURN forms.schema_ok_12(s, i, root, mode + 256, hops);
+END;
+$$;
+ALTER FUNCTION forms.schema_ok_deep(s jsonb, i jsonb, root jsonb, mode integer, hops integer) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.schema_ok_deep(s jsonb, i jsonb, root jsonb, mode integer, hops integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.schema_ok_deep(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.schema_ok_deep(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_readonly;
+
+-- function forms.schema_passes(jsonb, jsonb, jsonb, jsonb, text, text[], integer, integer, integer)
+CREATE FUNCTION forms.schema_passes(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN (idx IS NULL) THEN forms.schema_ok_0(s, i, root, ((mode & 2) | (depth << 8)), hops) ELSE (forms.schema_eval(s, i, root, idx, ''::text, ''::text, loc, scope, (mode & 2), hops, depth) IS NULL) END;
+ALTER FUNCTION forms.schema_passes(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.schema_passes(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.schema_passes(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.schema_passes(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer) TO groundwork_readonly;
+
+-- function forms.schema_reference(jsonb, jsonb, text, text[], text, text)
+CREATE FUNCTION forms.schema_reference(p_root jsonb, p_idx jsonb, p_loc text, p_scope text[], p_keyword text, p_ref text) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+DECLARE
+    target jsonb := p_idx #> ARRAY[p_keyword, p_loc];
+    dynamic jsonb;
+    resource text;
+BEGIN
+    IF target IS NULL THEN
+        target := forms.schema_index_target(p_root, p_idx, p_keyword, forms.schema_base_at(p_root, p_loc), p_ref);
+    END IF;
+    IF target ? 'anchor' THEN
+        FOREACH resource IN ARRAY p_scope LOOP
+            dynamic := p_idx #> ARRAY['dyn', resource, target ->> 'anchor'];
+            IF dynamic IS NOT NULL THEN
+                RETURN dynamic;
+            END IF;
+        END LOOP;
+    END IF;
+    RETURN target;
+END;
+$$;
+ALTER FUNCTION forms.schema_reference(p_root jsonb, p_idx jsonb, p_loc text, p_scope text[], p_keyword text, p_ref text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.schema_reference(p_root jsonb, p_idx jsonb, p_loc text, p_scope text[], p_keyword text, p_ref text) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.schema_reference(p_root jsonb, p_idx jsonb, p_loc text, p_scope text[], p_keyword text, p_ref text) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.schema_reference(p_root jsonb, p_idx jsonb, p_loc text, p_scope text[], p_keyword text, p_ref text) TO groundwork_readonly;
+
 -- function forms.schema_refuse(text, text)
 CREATE FUNCTION forms.schema_refuse(p_path text, p_message text) RETURNS void
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
@@ -7806,44 +8524,36 @@ CREATE FUNCTION forms.schema_resolve_pointer(p_root jsonb, p_ref text) RETURNS j
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     AS $_$
 DECLARE
-    fragment text;
-    tokens text[];
+    fragment text := p_ref;
+    base text;
+    target text;
     token text;
-    decoded bytea;
     node jsonb := p_root;
-    n integer;
 BEGIN
-    IF p_ref = '#' OR p_ref = '' THEN
-        RETURN p_root;
-    ELSIF left(p_ref, 2) <> '#/' THEN
-        RETURN NULL;
-    END IF;
-    fragment := substr(p_ref, 3);
-    tokens := string_to_array(fragment, '/');
-    FOREACH token IN ARRAY tokens LOOP
-        IF strpos(token, '%') > 0 THEN
-            -- Percent-decode the URI fragment before reading it as a pointer.
-            IF token !~ '^([^%]|%[0-9A-Fa-f]{2})*$' THEN
-                RETURN NULL;
-            END IF;
-            decoded := ''::bytea;
-            WHILE token <> '' LOOP
-                IF left(token, 1) = '%' THEN
-                    decoded := decoded || decode(substr(token, 2, 2), 'hex');
-                    token := substr(token, 4);
-                ELSE
-                    decoded := decoded || convert_to(left(token, 1), 'UTF8');
-                    token := substr(token, 2);
-                END IF;
-            END LOOP;
-            token := convert_from(decoded, 'UTF8');
+    IF left(p_ref, 1) <> '#' AND p_ref <> '' THEN
+        base := forms.schema_default_base();
+        IF jsonb_typeof(p_root -> '$id') = 'string' THEN
+            base := forms.uri_resolve(base, p_root ->> '$id');
         END IF;
-        token := replace(replace(token, '~1', '/'), '~0', '~');
+        target := forms.uri_resolve(base, p_ref);
+        IF split_part(target, '#', 1) <> split_part(base, '#', 1) THEN
+            RETURN NULL;
+        END IF;
+        fragment := coalesce('#' || nullif(substring(target FROM '#(.*)$'), ''), '#');
+    END IF;
+    fragment := forms.uri_decode(substr(fragment, 2));
+    IF fragment IS NULL THEN
+        RETURN NULL;
+    ELSIF fragment = '' THEN
+        RETURN p_root;
+    ELSIF left(fragment, 1) <> '/' THEN
+        RETURN forms.schema_anchor(p_root, fragment);
+    END IF;
+    FOREACH token IN ARRAY forms.pointer_path(fragment) LOOP
         IF jsonb_typeof(node) = 'object' THEN
             node := node -> token;
         ELSIF jsonb_typeof(node) = 'array' AND token ~ '^(0|[1-9][0-9]{0,8})$' THEN
-            n := token::integer;
-            node := node -> n;
+            node := node -> token::integer;
         ELSE
             RETURN NULL;
         END IF;
@@ -7867,6 +8577,193 @@ ALTER FUNCTION forms.schema_resolve(p_root jsonb, p_ref text) OWNER TO groundwor
 REVOKE ALL ON FUNCTION forms.schema_resolve(p_root jsonb, p_ref text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_resolve(p_root jsonb, p_ref text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_resolve(p_root jsonb, p_ref text) TO groundwork_readonly;
+
+-- function forms.schema_target(jsonb, jsonb, jsonb, text, text, text[], text, integer)
+CREATE FUNCTION forms.schema_target(s jsonb, root jsonb, idx jsonb, spath text, loc text, scope text[], p_keyword text, hops integer) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $_$
+DECLARE
+    ref constant text := s ->> p_keyword;
+    target jsonb;
+    found jsonb;
+BEGIN
+    IF hops >= 32 THEN
+        RAISE EXCEPTION 'the % at % recurses without reaching a value', p_keyword, spath || '/' || p_keyword
+            USING ERRCODE = 'WF001', DETAIL = jsonb_build_object('schema_path', spath || '/' || p_keyword)::text;
+    END IF;
+    IF idx IS NULL THEN
+        -- One resource: a "$dynamicRef" has no other scope to look in, so it is a "$ref".
+        found := forms.schema_resolve(root, ref);
+    ELSE
+        target := forms.schema_reference(root, idx, loc, scope, p_keyword, ref);
+        found := root #> (target ->> 'path')::text[];
+    END IF;
+    IF found IS NULL THEN
+        RAISE EXCEPTION 'the % % does not point into this schema (remote references are not supported)', p_keyword, to_jsonb(ref)
+            USING ERRCODE = 'WF001', DETAIL = jsonb_build_object('schema_path', spath || '/' || p_keyword)::text;
+    END IF;
+    RETURN jsonb_build_object('schema', found, 'loc', target -> 'loc', 'owner', target -> 'owner');
+END;
+$_$;
+ALTER FUNCTION forms.schema_target(s jsonb, root jsonb, idx jsonb, spath text, loc text, scope text[], p_keyword text, hops integer) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.schema_target(s jsonb, root jsonb, idx jsonb, spath text, loc text, scope text[], p_keyword text, hops integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.schema_target(s jsonb, root jsonb, idx jsonb, spath text, loc text, scope text[], p_keyword text, hops integer) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.schema_target(s jsonb, root jsonb, idx jsonb, spath text, loc text, scope text[], p_keyword text, hops integer) TO groundwork_readonly;
+
+-- function forms.scope_enter(text[], text)
+CREATE FUNCTION forms.scope_enter(p_scope text[], p_resource text) RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN ((p_resource IS NULL) OR ((p_scope)[cardinality(p_scope)] = p_resource)) THEN p_scope ELSE (p_scope || p_resource) END;
+ALTER FUNCTION forms.scope_enter(p_scope text[], p_resource text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.scope_enter(p_scope text[], p_resource text) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.scope_enter(p_scope text[], p_resource text) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.scope_enter(p_scope text[], p_resource text) TO groundwork_readonly;
+
+-- function forms.uri_decode(text)
+CREATE FUNCTION forms.uri_decode(p_text text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+    AS $_$
+DECLARE
+    rest text := p_text;
+    decoded bytea := ''::bytea;
+BEGIN
+    IF strpos(p_text, '%') = 0 THEN
+        RETURN p_text;
+    ELSIF p_text !~ '^([^%]|%[0-9A-Fa-f]{2})*$' THEN
+        RETURN NULL;
+    END IF;
+    WHILE rest <> '' LOOP
+        IF left(rest, 1) = '%' THEN
+            decoded := decoded || decode(substr(rest, 2, 2), 'hex');
+            rest := substr(rest, 4);
+        ELSE
+            decoded := decoded || convert_to(left(rest, 1), 'UTF8');
+            rest := substr(rest, 2);
+        END IF;
+    END LOOP;
+    RETURN convert_from(decoded, 'UTF8');
+END;
+$_$;
+ALTER FUNCTION forms.uri_decode(p_text text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.uri_decode(p_text text) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.uri_decode(p_text text) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.uri_decode(p_text text) TO groundwork_readonly;
+
+-- function forms.uri_parts(text)
+CREATE FUNCTION forms.uri_parts(p_uri text) RETURNS text[]
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$
+DECLARE
+    rest text := p_uri;
+    scheme text;
+    authority text;
+    query text;
+    fragment text;
+    at integer;
+BEGIN
+    at := strpos(rest, '#');
+    IF at > 0 THEN
+        fragment := substr(rest, at);
+        rest := left(rest, at - 1);
+    END IF;
+    at := strpos(rest, '?');
+    IF at > 0 THEN
+        query := substr(rest, at);
+        rest := left(rest, at - 1);
+    END IF;
+    IF rest ~ '^[A-Za-z][A-Za-z0-9+.-]*:' THEN
+        at := strpos(rest, ':');
+        scheme := left(rest, at);
+        rest := substr(rest, at + 1);
+    END IF;
+    IF left(rest, 2) = '//' THEN
+        at := strpos(substr(rest, 3), '/');
+        authority := CASE WHEN at = 0 THEN rest ELSE left(rest, at + 1) END;
+        rest := CASE WHEN at = 0 THEN '' ELSE substr(rest, at + 2) END;
+    END IF;
+    RETURN ARRAY[scheme, authority, rest, query, fragment];
+END;
+$$;
+ALTER FUNCTION forms.uri_parts(p_uri text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.uri_parts(p_uri text) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.uri_parts(p_uri text) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.uri_parts(p_uri text) TO groundwork_readonly;
+
+-- function forms.uri_remove_dots(text)
+CREATE FUNCTION forms.uri_remove_dots(p_path text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+    AS $_$
+DECLARE
+    input text := p_path;
+    output text := '';
+    segment text;
+BEGIN
+    IF strpos('/' || p_path || '/', '/./') = 0 AND strpos('/' || p_path || '/', '/../') = 0 THEN
+        RETURN p_path;
+    END IF;
+    WHILE input <> '' LOOP
+        IF input LIKE '../%' THEN
+            input := substr(input, 4);
+        ELSIF input LIKE './%' OR input LIKE '/./%' THEN
+            input := substr(input, 3);
+        ELSIF input = '/.' THEN
+            input := '/';
+        ELSIF input LIKE '/../%' OR input = '/..' THEN
+            input := '/' || substr(input, 5);
+            output := regexp_replace(output, '/?[^/]*$', '');
+        ELSIF input IN ('.', '..') THEN
+            input := '';
+        ELSE
+            segment := substring(input FROM '^/?[^/]*');
+            output := output || segment;
+            input := substr(input, length(segment) + 1);
+        END IF;
+    END LOOP;
+    RETURN output;
+END;
+$_$;
+ALTER FUNCTION forms.uri_remove_dots(p_path text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.uri_remove_dots(p_path text) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.uri_remove_dots(p_path text) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.uri_remove_dots(p_path text) TO groundwork_readonly;
+
+-- function forms.uri_resolve(text, text)
+CREATE FUNCTION forms.uri_resolve(p_base text, p_ref text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$
+DECLARE
+    r constant text[] := forms.uri_parts(p_ref);
+    b text[];
+    authority text := r[2];
+    path text := r[3];
+    query text := r[4];
+BEGIN
+    IF r[1] IS NOT NULL THEN
+        RETURN r[1] || coalesce(authority, '') || forms.uri_remove_dots(path) || coalesce(query, '') || coalesce(r[5], '');
+    END IF;
+    b := forms.uri_parts(p_base);
+    IF authority IS NULL THEN
+        authority := b[2];
+        IF path = '' THEN
+            path := b[3];
+            query := coalesce(query, b[4]);
+        ELSIF left(path, 1) <> '/' THEN
+            -- Merge (5.2.3): the base path up to its last "/", then the reference.
+            path := CASE WHEN b[2] IS NOT NULL AND b[3] = '' THEN '/' || path
+                         ELSE left(b[3], length(b[3]) - strpos(reverse(b[3]), '/') + 1) || path END;
+            IF strpos(b[3], '/') = 0 AND NOT (b[2] IS NOT NULL AND b[3] = '') THEN
+                path := r[3];
+            END IF;
+        END IF;
+    END IF;
+    RETURN coalesce(b[1], '') || coalesce(authority, '') || forms.uri_remove_dots(path) || coalesce(query, '')
+        || coalesce(r[5], '');
+END;
+$$;
+ALTER FUNCTION forms.uri_resolve(p_base text, p_ref text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION forms.uri_resolve(p_base text, p_ref text) FROM PUBLIC;
+GRANT ALL ON FUNCTION forms.uri_resolve(p_base text, p_ref text) TO groundwork_app;
+GRANT ALL ON FUNCTION forms.uri_resolve(p_base text, p_ref text) TO groundwork_readonly;
 
 -- table forms.form_submissions
 CREATE TABLE forms.form_submissions (

@@ -8,11 +8,12 @@
 //!
 //! | rule | SQLSTATE | error |
 //! |---|---|---|
-//! | a definition's schema is well formed and uses supported keywords only | WF001 | [`FormError::InvalidSchema`] |
+//! | a definition's schema is well formed and uses supported keywords only; its references stay inside the document | WF001 | [`FormError::InvalidSchema`] |
 //! | submission data matches its form's schema (every error reported) | WF002 | [`FormError::ValidationFailed`] |
 //! | submissions go to the active version of a form | WF003 | [`FormError::FormNotActive`] |
 //! | active and archived definitions do not change | WF004 | [`FormError::Immutable`] |
 //! | definition draft -> active -> archived; submission draft -> submitted -> approved / rejected, draft / submitted -> withdrawn | WF005 | [`FormError::InvalidTransition`] |
+//! | schemas and instances nest at most 64 arrays and objects deep, evaluations at most 160 subschemas (checked by `forms.json_schema_valid`, `forms.json_schema_errors`, on save and on every submission write, before evaluating) | WF006 | [`FormError::TooDeep`] |
 //! | at most one active version per name | 23505 | [`Error::Conflict`] in [`FormError::Database`] |
 //!
 //! Every change appends an event to the definition's (`form`) or the submission's
@@ -42,6 +43,10 @@ pub const FORM_NOT_ACTIVE: &str = "WF003";
 pub const IMMUTABLE: &str = "WF004";
 /// SQLSTATE raised for a status change the forms engine does not allow.
 pub const INVALID_TRANSITION: &str = "WF005";
+/// SQLSTATE raised when a schema or an instance nests deeper than 64 arrays and
+/// objects, or an evaluation applies more than 160 subschemas one inside the other; the
+/// detail is `{"subject": "schema" | "instance" | "evaluation", "limit": <n>}`.
+pub const TOO_DEEP: &str = "WF006";
 
 /// One way a JSON document fails a JSON Schema, as `forms.json_schema_errors` reports
 /// it.
@@ -87,6 +92,17 @@ pub enum FormError {
     /// The status change is not allowed (WF005).
     #[error("invalid transition: {0}")]
     InvalidTransition(Box<Violation>),
+    /// A schema or an instance nests, or an evaluation goes, deeper than the
+    /// validator's limit (WF006); refused before evaluating.
+    #[error("too deep: {violation}")]
+    TooDeep {
+        /// What is too deep: `"schema"`, `"instance"` or `"evaluation"`.
+        subject: String,
+        /// The limit: levels of arrays and objects, or nested subschemas.
+        limit: u32,
+        /// The server's report.
+        violation: Box<Violation>,
+    },
     /// Anything else.
     #[error(transparent)]
     Database(Error),
@@ -100,7 +116,8 @@ impl FormError {
             | Self::ValidationFailed { violation: v, .. }
             | Self::FormNotActive(v)
             | Self::Immutable(v)
-            | Self::InvalidTransition(v) => Some(v),
+            | Self::InvalidTransition(v)
+            | Self::TooDeep { violation: v, .. } => Some(v),
             Self::Database(e) => e.violation(),
         }
     }
@@ -140,6 +157,17 @@ impl From<Error> for FormError {
             Self::Immutable(boxed(v))
         } else if let Some(v) = error.raised(INVALID_TRANSITION) {
             Self::InvalidTransition(boxed(v))
+        } else if let Some(v) = error.raised(TOO_DEEP) {
+            Self::TooDeep {
+                subject: detail(v, "subject")
+                    .and_then(|s| s.as_str().map(ToOwned::to_owned))
+                    .unwrap_or_default(),
+                limit: detail(v, "limit")
+                    .and_then(|l| l.as_u64())
+                    .and_then(|l| u32::try_from(l).ok())
+                    .unwrap_or_default(),
+                violation: boxed(v),
+            }
         } else {
             Self::Database(error)
         }
@@ -155,7 +183,8 @@ impl From<FormError> for Error {
             | FormError::ValidationFailed { violation: v, .. }
             | FormError::FormNotActive(v)
             | FormError::Immutable(v)
-            | FormError::InvalidTransition(v) => Error::Database(v),
+            | FormError::InvalidTransition(v)
+            | FormError::TooDeep { violation: v, .. } => Error::Database(v),
             FormError::Database(e) => e,
         }
     }

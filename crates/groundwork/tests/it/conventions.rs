@@ -313,6 +313,8 @@ fn sample_detail(keys: &[String]) -> serde_json::Value {
             "expected_version" | "actual_version" => serde_json::json!(3),
             "blockers" => serde_json::json!([uuid::Uuid::new_v4()]),
             "schema_path" => serde_json::json!("/properties/x"),
+            "subject" => serde_json::json!("instance"),
+            "limit" => serde_json::json!(64),
             "errors" => serde_json::json!([{
                 "instance_path": "/x", "schema_path": "/properties/x/type",
                 "keyword": "type", "message": "not a string"
