@@ -928,7 +928,10 @@ async fn concurrent_decisions_retry_on_a_failed_condition_and_never_oversell() {
                         policy,
                         move |events| {
                             if std::mem::take(&mut first) {
-                                both_read.wait();
+                                // The rule is synchronous: wait for the other reader
+                                // off the runtime's worker, whose queue may hold the
+                                // other connection's task.
+                                tokio::task::block_in_place(|| both_read.wait());
                             }
                             rule(events)
                         },
