@@ -6,21 +6,23 @@
 -- the schema owner and the application role cannot insert rows, so no writer bypasses
 -- the locks below. An append is limited in events (1,000), size (8 MiB, 1 MiB per
 -- event), tags (64 per event, 1 to 256 bytes each) and query size (SQLSTATE 54000 when
--- over a limit, 22023 when malformed). Each append is three statements: one that
--- validates the JSON, derives the lock keys and takes them in order, one condition
--- probe, and one INSERT of the events and their eventstore.event_tags rows.
+-- over a limit, 22023 when malformed). An append checks its JSON with a few JSON paths,
+-- takes its lock keys in one statement, probes its condition with one statement per
+-- query item, and inserts the events and their eventstore.event_tags rows in one more.
 --
 -- Consistency of DCB decisions. Each tenant has its own advisory-lock space (a number
--- from eventstore.tenant_keys): a key is the space in the high 32 bits and a hash of
--- (type, tag) in the low 32. An append takes EXCLUSIVE locks on the keys its condition
--- could be invalidated through and SHARED locks on the keys of the events it writes,
--- in one sorted acquisition. An event matches a query item when its type is one of the
--- item's types and its tags include all of the item's tags, so it always carries the
--- key (its type, the item's first tag), or (its type, '') / ('', first tag) / ('', '')
--- for items without tags or types, and a conflicting writer must wait for the deciding
--- transaction to end (or vice versa). Writers whose events match no one's condition
--- only share locks and never wait for each other. A transaction takes at most 32 keys
--- per tenant before it escalates to its tenant's space key.
+-- from eventstore.tenant_keys): a key is the space in the high 32 bits and a hash of a
+-- lock name in the low 32. An event carries the names (its type, any tag), (any type,
+-- any tag) and (any type, tag) for each of its tags. A query item names (any type, its
+-- first tag) when it has tags, (type, any tag) for each of its types when it has types
+-- only, and (any type, any tag) when it has neither: every event matching the item
+-- carries that name. An append takes EXCLUSIVE locks on the names of its condition and
+-- SHARED locks on those of its events, in one sorted acquisition, so a conflicting
+-- writer waits for the deciding transaction to end (or the other way round). Writers
+-- whose events match no one's condition only share locks and never wait for each
+-- other; two decisions about one tag wait for each other whatever their types. A
+-- transaction takes at most 32 keys per tenant before it escalates to its tenant's
+-- space key.
 --
 -- Ordering. Positions come from a sequence when an event is inserted, so two
 -- transactions can commit out of position order. Before drawing positions, an
@@ -367,40 +369,11 @@ BEGIN
 END
 $$;
 
--- Advisory key of (type, tag) in a lock space: the space in the high 32 bits, a hash
--- of the pair in the low 32, never 0 (the space's own key). '' stands for "any".
-CREATE FUNCTION eventstore.lock_key(p_space integer, p_type text, p_tag text) RETURNS bigint
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+-- Raises the precise error for an append beyond the limits or for its first event
+-- that is not valid (shape, then tags in order); returns when every event is valid.
+CREATE FUNCTION eventstore.check_events(p_events jsonb) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
 AS $$
-    SELECT (p_space::bigint << 32)
-         | greatest(hashtext(p_type || chr(31) || p_tag)::bigint & 4294967295, 1)
-$$;
-
--- Validates the events and the condition's query of an append and takes its DCB
--- locks in the tenant's lock space p_space: the space key shared, then exclusive on
--- the query's keys (and p_exclusive_key), shared on the events' keys, in key order,
--- so that appends cannot deadlock each other. An event carries the keys (type, ''),
--- ('', ''), and (type, tag) and ('', tag) for each tag; a query item locks (type,
--- first tag) for each of its types, '' standing for "any type" and for "no tag".
---
--- A transaction takes at most 32 keys per tenant. The append that would take more
--- locks the space key exclusively instead (waiting for the tenant's other appends and
--- holding off new ones until it ends), and so do later appends of the transaction.
--- The count is kept in the transaction-local setting eventstore.append_locks
--- ("<space>:<keys taken, -1 once exclusive>"). Returns whether this is the
--- transaction's first append for the tenant (which then takes the position bound).
-CREATE FUNCTION eventstore.lock_append(
-    p_space integer, p_events jsonb, p_query jsonb, p_exclusive_key bigint DEFAULT NULL)
-RETURNS boolean
-LANGUAGE plpgsql VOLATILE
-AS $$
-DECLARE
-    state text := current_setting('eventstore.append_locks', true);
-    first_append boolean := true;
-    taken integer := 0;
-    space_key bigint := p_space::bigint << 32;
-    lock_keys bigint[];
-    lock_modes boolean[];
 BEGIN
     IF jsonb_typeof(p_events) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION 'events must be a JSON array of {"type", "tags", "data", "metadata"}'
@@ -415,61 +388,137 @@ BEGIN
             eventstore.json_size(p_events)
             USING ERRCODE = 'program_limit_exceeded';
     END IF;
-    IF p_query IS NOT NULL THEN
-        PERFORM eventstore.check_query(p_query);
-    END IF;
-    IF split_part(state, ':', 1) = p_space::text THEN
-        first_append := false;
-        taken := split_part(state, ':', 2)::integer;
-    END IF;
-    SELECT array_agg(k.key ORDER BY k.key), array_agg(k.exclusive ORDER BY k.key)
-    INTO lock_keys, lock_modes
-    FROM (
-        SELECT k.key, bool_or(k.exclusive) AS exclusive
-        FROM (
-            SELECT eventstore.lock_key(p_space, coalesce(t.type, ''), coalesce(i.item -> 'tags' ->> 0, '')) AS key,
-                   true AS exclusive
-            FROM jsonb_array_elements(p_query -> 'items') WITH ORDINALITY i(item, n)
-            CROSS JOIN LATERAL (
-                SELECT CASE WHEN eventstore.is_query_item(i.item) THEN i.item -> 'types'
-                            ELSE to_jsonb(eventstore.raise_invalid_query_item(i.item, i.n)) END
-            ) v(types)
-            LEFT JOIN LATERAL jsonb_array_elements_text(v.types) t(type) ON true
-            UNION ALL
-            SELECT p_exclusive_key, true WHERE p_exclusive_key IS NOT NULL
-            UNION ALL
-            SELECT eventstore.lock_key(p_space, k.type, k.tag), false
-            FROM jsonb_array_elements(p_events) WITH ORDINALITY e(event, n)
-            CROSS JOIN LATERAL (
-                SELECT CASE WHEN eventstore.is_event(e.event) THEN e.event ->> 'type'
-                            ELSE eventstore.raise_invalid_event(e.event, e.n) END
-            ) v(type)
-            CROSS JOIN LATERAL (
-                SELECT v.type, '' UNION ALL SELECT '', ''
-                UNION ALL
-                SELECT w.type, eventstore.valid_tag(g.tag, e.n)
-                FROM jsonb_array_elements_text(e.event -> 'tags') g(tag),
-                     (VALUES (v.type), ('')) w(type)
-            ) k(type, tag)
-        ) k
-        GROUP BY k.key
-    ) k;
-    IF taken < 0 THEN
-        -- This transaction holds the tenant's space exclusively: nothing else to lock.
-        NULL;
-    ELSIF taken + cardinality(lock_keys) > 32 THEN
-        PERFORM pg_advisory_xact_lock(space_key);
-        taken := -1;
-    ELSE
-        PERFORM CASE WHEN l.exclusive THEN pg_advisory_xact_lock(l.key)::text
-                     ELSE pg_advisory_xact_lock_shared(l.key)::text END
-        FROM unnest(space_key || lock_keys, false || lock_modes) l(key, exclusive);
-        taken := taken + cardinality(lock_keys);
-    END IF;
-    PERFORM set_config('eventstore.append_locks', p_space || ':' || taken, true);
-    RETURN first_append;
+    -- Per event: its shape first, then its tags in order.
+    PERFORM CASE WHEN eventstore.is_event(e.event) THEN NULL
+                 ELSE eventstore.raise_invalid_event(e.event, e.n) END,
+            (SELECT count(eventstore.valid_tag(g.tag, e.n))
+             FROM jsonb_array_elements_text(e.event -> 'tags') g(tag))
+    FROM jsonb_array_elements(p_events) WITH ORDINALITY e(event, n);
 END
 $$;
+
+-- Validates the events and the condition's query of an append and takes its DCB
+-- locks in the tenant's lock space p_space, in one sorted acquisition: the space key
+-- shared, then each key of the append once, exclusive if the query (or
+-- p_exclusive_name) names it, shared otherwise. Returns whether this is the
+-- transaction's first append for the tenant (which then takes the position bound).
+-- Valid appends pass cheap checks (JSON paths over the whole argument); anything else
+-- is checked again by check_events() and check_query(), which raise its precise error.
+CREATE FUNCTION eventstore.lock_append(
+    p_space integer, p_events jsonb, p_query jsonb, p_exclusive_name text DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    state text := current_setting('eventstore.append_locks', true);
+    taken integer := CASE WHEN split_part(state, ':', 1) = p_space::text
+                          THEN split_part(state, ':', 2)::integer ELSE 0 END;
+    -- A key is the space in the high 32 bits and a hash of a lock name in the low 32,
+    -- never 0 (the space's own key).
+    space_key bigint := p_space::bigint << 32;
+    -- The lock names, a JSON array of strings, and where each of its runs ends.
+    names jsonb;
+    event_types_end integer;
+    query_types_end integer;
+    event_tags_end integer;
+    -- The events' tags, as a JSON array.
+    tags jsonb;
+    key_count integer;
+BEGIN
+    -- Cheap checks that pass every valid append; anything else is checked again
+    -- precisely, and refused with its error.
+    IF (CASE WHEN jsonb_typeof(p_events) IS DISTINCT FROM 'array'
+              OR jsonb_array_length(p_events) NOT BETWEEN 1 AND 1000
+              OR eventstore.json_size(p_events) > 1048576 THEN true
+            ELSE jsonb_path_exists(p_events, 'strict $[*] ? (@.type() != "object")')
+              OR jsonb_path_exists(p_events, 'lax $[*] ? (!(@.type.type() == "string")
+                     || (exists(@.tags) && !(@.tags.type() == "array")) || @.tags.size() > 64
+                     || @.tags[*].type() != "string" || @.tags[*] == ""
+                     || (exists(@.metadata) && !(@.metadata.type() == "object")))') END) THEN
+        PERFORM eventstore.check_events(p_events);
+    END IF;
+    IF p_query IS NOT NULL AND (CASE
+            WHEN jsonb_typeof(p_query) IS DISTINCT FROM 'object'
+              OR jsonb_typeof(p_query -> 'items') IS DISTINCT FROM 'array'
+              OR jsonb_array_length(p_query -> 'items') > 100
+              OR eventstore.json_size(p_query) > 65536 THEN true
+            ELSE jsonb_path_exists(p_query, 'strict $.items[*] ? (@.type() != "object")')
+              OR jsonb_path_exists(p_query, 'lax $.items[*] ? (
+                     (exists(@.types) && !(@.types.type() == "array")) || @.types.size() > 64
+                     || @.types[*].type() != "string"
+                     || (exists(@.tags) && !(@.tags.type() == "array")) || @.tags.size() > 64
+                     || @.tags[*].type() != "string")') END) THEN
+        PERFORM eventstore.check_query(p_query);
+        PERFORM CASE WHEN eventstore.is_query_item(i.item) THEN NULL
+                     ELSE eventstore.raise_invalid_query_item(i.item, i.n) END
+        FROM jsonb_array_elements(p_query -> 'items') WITH ORDINALITY i(item, n);
+    END IF;
+    tags := jsonb_path_query_array(p_events, 'lax $[*].tags[*]');
+    -- A tag is at most 256 bytes: surely so when all of them take no more as JSON.
+    IF octet_length(tags::text) > 256 THEN
+        IF (SELECT max(octet_length(t.tag)) > 256 FROM jsonb_array_elements_text(tags) t(tag)) THEN
+            PERFORM eventstore.check_events(p_events);
+        END IF;
+    END IF;
+    -- Lock names, in four runs: the events' types and '' (shared), the query's types
+    -- and '' (exclusive), the events' tags (shared), the query's tags and
+    -- p_exclusive_name (exclusive). A type t names (t, any tag): t || chr(31); a tag
+    -- g (any type, g): chr(31) || g; '' everything. A query item with tags locks its
+    -- first tag, one with types only its types, one with neither everything.
+    names := jsonb_path_query_array(p_events, 'lax $[*].type') || '[""]';
+    event_types_end := jsonb_array_length(names);
+    IF p_query IS NOT NULL THEN
+        names := names || jsonb_path_query_array(p_query, 'lax $.items[*] ? (!exists(@.tags[0])).types[*]')
+            || CASE WHEN jsonb_path_exists(p_query, 'lax $.items[*] ? (!exists(@.tags[0]) && !exists(@.types[0]))')
+                    THEN '[""]'::jsonb ELSE '[]' END;
+    END IF;
+    query_types_end := jsonb_array_length(names);
+    names := names || tags;
+    event_tags_end := jsonb_array_length(names);
+    names := names || coalesce(jsonb_path_query_array(p_query, 'lax $.items[*].tags[0]'), '[]')
+        || coalesce(to_jsonb(p_exclusive_name), '[]');
+    -- A transaction takes at most 32 keys per tenant: the append that would take
+    -- more locks the space key exclusively instead (waiting for the tenant's other
+    -- appends and holding off new ones until it ends), and so do later appends of
+    -- the transaction. The count is kept in the transaction-local setting
+    -- eventstore.append_locks ("<space>:<keys taken, -1 once exclusive>").
+    IF taken >= 0 AND jsonb_array_length(names) > 32 - taken THEN
+        SELECT count(DISTINCT space_key | greatest(hashtext(CASE WHEN n.i <= query_types_end THEN n.name || chr(31)
+                                                               ELSE chr(31) || n.name END)::bigint & 4294967295, 1))
+        INTO key_count
+        FROM jsonb_array_elements_text(names) WITH ORDINALITY n(name, i);
+        IF taken + key_count > 32 THEN
+            PERFORM pg_advisory_xact_lock(space_key);
+            taken := -1;
+        END IF;
+    END IF;
+    IF taken >= 0 THEN
+        -- The keys in ascending order, the space's own first, so that appends cannot
+        -- deadlock each other; each once, exclusively if any of its names asks so.
+        PERFORM pg_advisory_xact_lock_shared(space_key);
+        SELECT count(CASE WHEN k.exclusive THEN pg_advisory_xact_lock(k.key)::text
+                          ELSE pg_advisory_xact_lock_shared(k.key)::text END)
+        INTO key_count
+        FROM (
+            SELECT space_key | greatest(hashtext(CASE WHEN n.i <= query_types_end THEN n.name || chr(31)
+                                                      ELSE chr(31) || n.name END)::bigint & 4294967295, 1) AS key,
+                   bool_or((n.i > event_types_end AND n.i <= query_types_end) OR n.i > event_tags_end) AS exclusive
+            FROM jsonb_array_elements_text(names) WITH ORDINALITY n(name, i)
+            GROUP BY 1
+            ORDER BY 1
+        ) k;
+        taken := taken + key_count;
+    END IF;
+    PERFORM set_config('eventstore.append_locks', p_space || ':' || taken, true);
+    RETURN state IS NULL OR split_part(state, ':', 1) <> p_space::text;
+END
+$$;
+
+-- Tags as an event stores them: sorted, without duplicates. Called only for events
+-- with several tags, so that the INSERT below has no subquery to set up per append.
+CREATE FUNCTION eventstore.sorted_tags(p_tags text[]) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT ARRAY(SELECT DISTINCT t FROM unnest(p_tags) t ORDER BY t) $$;
 
 -- Inserts validated events and their tag rows, in argument order, as one statement;
 -- returns the last position. Stream events get versions p_first_version, +1, ...
@@ -495,7 +544,8 @@ BEGIN
                                        aggregate_type, aggregate_id, aggregate_version,
                                        correlation_id, causation_id)
         SELECT p_org, x.type,
-               ARRAY(SELECT DISTINCT t.tag FROM unnest(x.tags) t(tag) ORDER BY t.tag),
+               CASE WHEN cardinality(x.tags) > 1 THEN eventstore.sorted_tags(x.tags)
+                    ELSE coalesce(x.tags, '{}') END,
                coalesce(x.data, 'null'),
                coalesce(x.metadata, '{}') - 'correlation_id' - 'causation_id',
                p_aggregate_type, p_aggregate_id, p_first_version + x.n::integer - 1,
@@ -524,16 +574,24 @@ RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, eventstore, pg_temp
--- Every statement here has one right plan; never spend time replanning it.
 SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
-    org uuid := eventstore.require_tenant();
-    tenant eventstore.tenant_keys := eventstore.tenant_key(org);
+    org uuid := identity.current_org_id();
+    tenant eventstore.tenant_keys;
     query jsonb;
     after_position bigint := 0;
     first_append boolean;
+    item jsonb;
+    matched boolean;
 BEGIN
+    IF org IS NULL OR current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM eventstore.require_tenant();
+    END IF;
+    SELECT * INTO tenant FROM eventstore.tenant_keys k WHERE k.organization_id = org;
+    IF NOT FOUND THEN
+        tenant := eventstore.tenant_key(org);
+    END IF;
     IF p_condition IS NOT NULL AND jsonb_typeof(p_condition) <> 'null' THEN
         IF jsonb_typeof(p_condition) <> 'object' OR NOT p_condition ? 'fail_if_events_match' THEN
             RAISE EXCEPTION 'a condition must be {"fail_if_events_match": <query>, "after": <position or null>}'
@@ -546,35 +604,42 @@ BEGIN
         after_position := coalesce((p_condition ->> 'after')::bigint, 0);
     END IF;
     first_append := eventstore.lock_append(tenant.lock_space, p_events, query);
-    -- A new statement, so a snapshot taken after the locks: it sees every commit of a
-    -- transaction that held a conflicting key. One B-tree probe per item: event_tags
-    -- by (organization, first tag, position) when the item has tags, else the log by
-    -- (organization, type, position) or (organization, position).
-    IF query IS NOT NULL AND EXISTS (
-        SELECT FROM jsonb_array_elements(query -> 'items') i(item)
-        WHERE CASE
-            WHEN jsonb_array_length(coalesce(i.item -> 'tags', '[]')) > 0 THEN EXISTS (
+    -- Each probe is a new statement, so a snapshot taken after the locks: it sees every
+    -- commit of a transaction that held a conflicting key. One B-tree probe per item:
+    -- event_tags by (organization, first tag, position) when the item has tags, else
+    -- the log by (organization, type, position) or (organization, position).
+    FOR i IN 0 .. coalesce(jsonb_array_length(query -> 'items'), 0) - 1 LOOP
+        item := query -> 'items' -> i;
+        IF item -> 'tags' -> 1 IS NOT NULL THEN
+            matched := EXISTS (
                 SELECT FROM eventstore.event_tags t
-                WHERE t.organization_id = org AND t.tag = i.item -> 'tags' ->> 0
+                JOIN eventstore.events e ON e.organization_id = t.organization_id AND e.position = t.position
+                WHERE t.organization_id = org AND t.tag = item -> 'tags' ->> 0
                   AND t.position > after_position
-                  AND (jsonb_array_length(coalesce(i.item -> 'types', '[]')) = 0
-                       OR i.item -> 'types' ? t.type)
-                  AND (jsonb_array_length(i.item -> 'tags') = 1 OR EXISTS (
-                      SELECT FROM eventstore.events e
-                      WHERE e.organization_id = org AND e.position = t.position
-                        AND e.tags @> ARRAY(SELECT jsonb_array_elements_text(i.item -> 'tags')))))
-            WHEN jsonb_array_length(coalesce(i.item -> 'types', '[]')) > 0 THEN EXISTS (
+                  AND (coalesce(jsonb_array_length(item -> 'types'), 0) = 0 OR item -> 'types' ? t.type)
+                  AND to_jsonb(e.tags) @> (item -> 'tags'));
+        ELSIF item -> 'tags' -> 0 IS NOT NULL THEN
+            matched := EXISTS (
+                SELECT FROM eventstore.event_tags t
+                WHERE t.organization_id = org AND t.tag = item -> 'tags' ->> 0
+                  AND t.position > after_position
+                  AND (coalesce(jsonb_array_length(item -> 'types'), 0) = 0 OR item -> 'types' ? t.type));
+        ELSIF item -> 'types' -> 0 IS NOT NULL THEN
+            matched := EXISTS (
                 SELECT FROM eventstore.events e
                 WHERE e.organization_id = org
-                  AND e.type = ANY (ARRAY(SELECT jsonb_array_elements_text(i.item -> 'types')))
-                  AND e.position > after_position)
-            ELSE EXISTS (
+                  AND e.type = ANY (ARRAY(SELECT jsonb_array_elements_text(item -> 'types')))
+                  AND e.position > after_position);
+        ELSE
+            matched := EXISTS (
                 SELECT FROM eventstore.events e
-                WHERE e.organization_id = org AND e.position > after_position)
-            END) THEN
-        RAISE EXCEPTION 'append condition failed: an event matching the query exists after position %',
-            after_position USING ERRCODE = 'WE001';
-    END IF;
+                WHERE e.organization_id = org AND e.position > after_position);
+        END IF;
+        IF matched THEN
+            RAISE EXCEPTION 'append condition failed: an event matching the query exists after position %',
+                after_position USING ERRCODE = 'WE001';
+        END IF;
+    END LOOP;
     RETURN eventstore.insert_events(org, tenant, first_append, p_events);
 END
 $$;
@@ -607,7 +672,7 @@ BEGIN
     END IF;
     -- One writer per stream at a time; others wait and then see the new version.
     first_append := eventstore.lock_append(tenant.lock_space, p_events, NULL,
-                                    eventstore.lock_key(tenant.lock_space, 'stream', p_aggregate_id::text));
+                                           'stream:' || p_aggregate_id);
     SELECT e.aggregate_type, e.aggregate_version INTO stream_type, actual
     FROM eventstore.events e
     WHERE e.organization_id = org AND e.aggregate_id = p_aggregate_id
@@ -796,7 +861,7 @@ GRANT SELECT ON eventstore.subscriptions TO groundwork_readonly;
 -- The definer functions and the helpers that take locks or write are not for PUBLIC.
 REVOKE ALL ON FUNCTION eventstore.organization_keys(),
     eventstore.tenant_key(uuid),
-    eventstore.lock_append(integer, jsonb, jsonb, bigint),
+    eventstore.lock_append(integer, jsonb, jsonb, text),
     eventstore.insert_events(uuid, eventstore.tenant_keys, boolean, jsonb, text, uuid, integer),
     eventstore.append(jsonb, jsonb),
     eventstore.append_to_stream(text, uuid, integer, jsonb),

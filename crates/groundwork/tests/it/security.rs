@@ -707,6 +707,22 @@ async fn appends_are_limited_with_clear_errors() {
             SqlState::INVALID_PARAMETER_VALUE,
             "event 1 has an empty tag".to_owned(),
         ),
+        // Bytes, not characters: 129 two-byte characters.
+        (
+            json!([{"type": "A", "tags": ["é".repeat(129)]}]),
+            SqlState::PROGRAM_LIMIT_EXCEEDED,
+            "event 1 has a tag of 258 bytes; a tag is at most 256 bytes".to_owned(),
+        ),
+        (
+            json!([{"type": "A", "tags": tags(65, 1)}]),
+            SqlState::PROGRAM_LIMIT_EXCEEDED,
+            "event 1 has 65 tags; an event has at most 64".to_owned(),
+        ),
+        (
+            json!([{"type": "A", "metadata": null}]),
+            SqlState::INVALID_PARAMETER_VALUE,
+            "event 1 has \"metadata\" that is not an object".to_owned(),
+        ),
         (
             json!([{"type": "A", "data": "x".repeat(2 * mib)}]),
             SqlState::PROGRAM_LIMIT_EXCEEDED,
@@ -749,6 +765,17 @@ async fn appends_are_limited_with_clear_errors() {
         .unwrap_err();
     assert!(matches!(err, Error::LimitExceeded(_)), "{err:?}");
     assert_eq!(db.count("eventstore.events").await, 0);
+    // At the limits, an append goes through.
+    let at_limits = [
+        NewEvent::new("A", json!({})).tagged(["é".repeat(128), "x".repeat(256)]),
+        NewEvent::new("A", json!({})).tagged(tags(64, 3)),
+    ];
+    db.with_tenant(DbRole::App, a.tenant(), async |tx| {
+        Ok(append(tx, &at_limits, None).await?)
+    })
+    .await
+    .unwrap();
+    assert_eq!(db.count("eventstore.events").await, 2);
 }
 
 /// The advisory locks held by the backend behind `tx`.
