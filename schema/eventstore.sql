@@ -335,23 +335,20 @@ DECLARE
 BEGIN
     -- Cheap checks that pass every valid append; anything else is checked again
     -- precisely, and refused with its error.
-    IF (CASE WHEN jsonb_typeof(p_events) IS DISTINCT FROM 'array'
-              OR jsonb_array_length(p_events) NOT BETWEEN 1 AND 1000
+    IF (CASE WHEN jsonb_path_match(p_events, 'strict $.type() == "array" && $.size() >= 1 && $.size() <= 1000
+                       && !(exists($[*] ? (@.type() != "object")))', '{}', true) IS NOT TRUE
               OR eventstore.json_size(p_events) > 1048576 THEN true
-            ELSE jsonb_path_exists(p_events, 'strict $[*] ? (@.type() != "object")')
-              OR jsonb_path_exists(p_events, 'lax $[*] ? (!(@.type.type() == "string")
+            ELSE jsonb_path_exists(p_events, 'lax $[*] ? (!(@.type.type() == "string")
                      || (exists(@.tags) && !(@.tags.type() == "array")) || @.tags.size() > 64
                      || @.tags[*].type() != "string" || @.tags[*] == ""
                      || (exists(@.metadata) && !(@.metadata.type() == "object")))') END) THEN
         PERFORM eventstore.check_events(p_events);
     END IF;
     IF p_query IS NOT NULL AND (CASE
-            WHEN jsonb_typeof(p_query) IS DISTINCT FROM 'object'
-              OR jsonb_typeof(p_query -> 'items') IS DISTINCT FROM 'array'
-              OR jsonb_array_length(p_query -> 'items') > 100
+            WHEN jsonb_path_match(p_query, 'strict $.type() == "object" && $.items.type() == "array"
+                       && $.items.size() <= 100 && !(exists($.items[*] ? (@.type() != "object")))', '{}', true) IS NOT TRUE
               OR eventstore.json_size(p_query) > 65536 THEN true
-            ELSE jsonb_path_exists(p_query, 'strict $.items[*] ? (@.type() != "object")')
-              OR jsonb_path_exists(p_query, 'lax $.items[*] ? (
+            ELSE jsonb_path_exists(p_query, 'lax $.items[*] ? (
                      (exists(@.types) && !(@.types.type() == "array")) || @.types.size() > 64
                      || @.types[*].type() != "string"
                      || (exists(@.tags) && !(@.tags.type() == "array")) || @.tags.size() > 64

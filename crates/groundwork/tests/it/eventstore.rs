@@ -435,6 +435,73 @@ async fn malformed_input_gets_a_clear_error_and_writes_nothing() {
     assert_eq!(err.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
 }
 
+/// An append checks its JSON cheaply first and precisely only when that fails: for
+/// inputs at the edges of every rule, it refuses exactly what the precise check
+/// (`eventstore.check_events`) refuses, with the same message, and takes the rest.
+#[tokio::test]
+async fn the_quick_checks_of_an_append_agree_with_the_precise_ones() {
+    let (db, org) = setup(2).await;
+    let owner = db.pool(DbRole::Owner).get().await.unwrap();
+    let mut client = db.pool(DbRole::App).get().await.unwrap();
+    let cases = [
+        json!(null),
+        json!("x"),
+        json!({"type": "A"}),
+        json!([]),
+        json!([5]),
+        json!([[{"type": "A"}]]),
+        json!([{"type": "A"}, [{"type": "A"}]]),
+        json!([{"type": null}]),
+        json!([{"type": ["A"]}]),
+        json!([{"type": {"a": "A"}}]),
+        json!([{"data": 1}]),
+        json!([{"type": "A", "tags": null}]),
+        json!([{"type": "A", "tags": "x"}]),
+        json!([{"type": "A", "tags": {"x": "y"}}]),
+        json!([{"type": "A", "tags": [null]}]),
+        json!([{"type": "A", "tags": [1]}]),
+        json!([{"type": "A", "tags": [["x"]]}]),
+        json!([{"type": "A", "tags": [{"x": "y"}]}]),
+        json!([{"type": "A", "tags": ["x", ""]}]),
+        json!([{"type": "A", "tags": ["x".repeat(256)]}]),
+        json!([{"type": "A", "tags": ["x".repeat(257)]}]),
+        json!([{"type": "A", "tags": ["\"".repeat(200)]}]),
+        json!([{"type": "A", "tags": ["€".repeat(85)]}]),
+        json!([{"type": "A", "tags": ["€".repeat(86)]}]),
+        json!([{"type": "A", "tags": ["x", "x", "y"]}]),
+        json!([{"type": "A", "metadata": null}]),
+        json!([{"type": "A", "metadata": []}]),
+        json!([{"type": "A", "metadata": "m"}]),
+        json!([{"type": "A", "metadata": {}}]),
+        json!([{"type": "A", "tags": (0..64).map(|i| format!("t{i}")).collect::<Vec<_>>()}]),
+        json!([{"type": "A", "tags": (0..65).map(|i| format!("t{i}")).collect::<Vec<_>>()}]),
+    ];
+    let mut accepted = 0;
+    for events in cases {
+        let precise = owner
+            .execute("SELECT eventstore.check_events($1)", &[&events])
+            .await
+            .err()
+            .map(|e| e.as_db_error().unwrap().message().to_owned());
+        let tx = begin(&mut client, Tenant::organization(org)).await.unwrap();
+        let appended = groundwork::queries::eventstore::events::event_append()
+            .bind(&tx, &events, &None::<serde_json::Value>)
+            .one()
+            .await;
+        let quick = appended
+            .as_ref()
+            .err()
+            .map(|e| e.as_db_error().unwrap().message().to_owned());
+        assert_eq!(quick, precise, "{events}");
+        accepted += usize::from(appended.is_ok());
+    }
+    // 256 bytes, 85 three-byte characters, 200 quotes, a repeated tag, empty
+    // metadata, 64 tags.
+    assert_eq!(accepted, 6);
+    // Each transaction was dropped, so nothing stays.
+    assert_eq!(event_count(&db).await, 0);
+}
+
 /// Projects each event into `public.projection`, failing once (after writing part of
 /// the batch) when `crash_at` is reached.
 struct Projector {
