@@ -329,7 +329,8 @@ BEGIN
 END
 $$;
 
--- Raises unless p_query is {"items": [...]} with at most 100 items and 64 KiB.
+-- Raises the precise error for a query that is not {"items": [...]} with at most 100
+-- items and 64 KiB, or for its first item that is_query_item() refuses.
 CREATE FUNCTION eventstore.check_query(p_query jsonb) RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 AS $$
@@ -346,27 +347,29 @@ BEGIN
         RAISE EXCEPTION 'a query is % bytes; a query is at most 65536 bytes', eventstore.json_size(p_query)
             USING ERRCODE = 'program_limit_exceeded';
     END IF;
+    PERFORM CASE WHEN eventstore.is_query_item(i.item) THEN NULL
+                 ELSE eventstore.raise_invalid_query_item(i.item, i.n) END
+    FROM jsonb_array_elements(p_query -> 'items') WITH ORDINALITY i(item, n);
 END
 $$;
 
--- The items of a query, {"items": [{"types": [...], "tags": [...]}, ...]}, each with
--- its types and tags sorted and without duplicates.
-CREATE FUNCTION eventstore.parse_query(p_query jsonb)
-RETURNS TABLE (types text[], tags text[])
-LANGUAGE plpgsql IMMUTABLE
+-- Whether p_query is surely a valid query: cheap JSON-path checks that pass every
+-- valid query. check_query() refuses the others precisely (or lets them through).
+CREATE FUNCTION eventstore.is_valid_query(p_query jsonb) RETURNS boolean
+-- STABLE as json_size() is: a function inlined where it is called may not be declared
+-- less volatile than what it calls.
+LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-BEGIN
-    PERFORM eventstore.check_query(p_query);
-    RETURN QUERY
-    SELECT ARRAY(SELECT DISTINCT t FROM jsonb_array_elements_text(coalesce(v.item -> 'types', '[]')) t ORDER BY t),
-           ARRAY(SELECT DISTINCT t FROM jsonb_array_elements_text(coalesce(v.item -> 'tags', '[]')) t ORDER BY t)
-    FROM jsonb_array_elements(p_query -> 'items') WITH ORDINALITY i(item, n)
-    CROSS JOIN LATERAL (
-        SELECT CASE WHEN eventstore.is_query_item(i.item) THEN i.item
-                    ELSE to_jsonb(eventstore.raise_invalid_query_item(i.item, i.n)) END
-    ) v(item)
-    ORDER BY i.n;
-END
+    SELECT CASE
+        WHEN jsonb_path_match(p_query, 'strict $.type() == "object" && $.items.type() == "array"
+                 && $.items.size() <= 100 && !(exists($.items[*] ? (@.type() != "object")))', '{}', true) IS NOT TRUE
+          OR eventstore.json_size(p_query) > 65536 THEN false
+        ELSE NOT jsonb_path_exists(p_query, 'lax $.items[*] ? (
+                 (exists(@.types) && !(@.types.type() == "array")) || @.types.size() > 64
+                 || @.types[*].type() != "string"
+                 || (exists(@.tags) && !(@.tags.type() == "array")) || @.tags.size() > 64
+                 || @.tags[*].type() != "string")')
+    END
 $$;
 
 -- Raises the precise error for an append beyond the limits or for its first event
@@ -436,19 +439,8 @@ BEGIN
                      || (exists(@.metadata) && !(@.metadata.type() == "object")))') END) THEN
         PERFORM eventstore.check_events(p_events);
     END IF;
-    IF p_query IS NOT NULL AND (CASE
-            WHEN jsonb_path_match(p_query, 'strict $.type() == "object" && $.items.type() == "array"
-                       && $.items.size() <= 100 && !(exists($.items[*] ? (@.type() != "object")))', '{}', true) IS NOT TRUE
-              OR eventstore.json_size(p_query) > 65536 THEN true
-            ELSE jsonb_path_exists(p_query, 'lax $.items[*] ? (
-                     (exists(@.types) && !(@.types.type() == "array")) || @.types.size() > 64
-                     || @.types[*].type() != "string"
-                     || (exists(@.tags) && !(@.tags.type() == "array")) || @.tags.size() > 64
-                     || @.tags[*].type() != "string")') END) THEN
+    IF p_query IS NOT NULL AND NOT eventstore.is_valid_query(p_query) THEN
         PERFORM eventstore.check_query(p_query);
-        PERFORM CASE WHEN eventstore.is_query_item(i.item) THEN NULL
-                     ELSE eventstore.raise_invalid_query_item(i.item, i.n) END
-        FROM jsonb_array_elements(p_query -> 'items') WITH ORDINALITY i(item, n);
     END IF;
     tags := jsonb_path_query_array(p_events, 'lax $[*].tags[*]');
     -- A tag is at most 256 bytes: surely so when all of them take no more as JSON.
@@ -608,13 +600,15 @@ BEGIN
     FOR i IN 0 .. coalesce(jsonb_array_length(query -> 'items'), 0) - 1 LOOP
         item := query -> 'items' -> i;
         IF item -> 'tags' -> 1 IS NOT NULL THEN
+            -- The other tags checked on each event by its key (a scalar subquery: a join
+            -- or an EXISTS may be planned as a scan of every event of the tenant).
             matched := EXISTS (
                 SELECT FROM eventstore.event_tags t
-                JOIN eventstore.events e ON e.organization_id = t.organization_id AND e.position = t.position
                 WHERE t.organization_id = org AND t.tag = item -> 'tags' ->> 0
                   AND t.position > after_position
                   AND (coalesce(jsonb_array_length(item -> 'types'), 0) = 0 OR item -> 'types' ? t.type)
-                  AND to_jsonb(e.tags) @> (item -> 'tags'));
+                  AND (SELECT to_jsonb(e.tags) @> (item -> 'tags') FROM eventstore.events e
+                       WHERE e.organization_id = org AND e.position = t.position));
         ELSIF item -> 'tags' -> 0 IS NOT NULL THEN
             matched := EXISTS (
                 SELECT FROM eventstore.event_tags t
@@ -718,6 +712,19 @@ BEGIN
         -- of the tenant waits for that row.
         RETURN cap;
     END IF;
+    -- Most of the time no append of the tenant is in flight: then the space key, which
+    -- every append holds from before it draws positions until it ends, is free, and
+    -- everything below the cap (read before) is final. Taken for an instant, at the
+    -- session level, unless this transaction appended itself (its own hold would not
+    -- conflict, and its bound counts).
+    IF current_setting('eventstore.append_locks', true) IS NULL
+       OR split_part(current_setting('eventstore.append_locks', true), ':', 1) <> space::text THEN
+        -- One expression, so that nothing can interrupt between taking and releasing.
+        IF (CASE WHEN pg_try_advisory_lock(space::bigint << 32)
+                 THEN pg_advisory_unlock(space::bigint << 32) ELSE false END) THEN
+            RETURN cap;
+        END IF;
+    END IF;
     SELECT min(cap - (((cap - l.objid::bigint) % 4294967296) + 4294967296) % 4294967296)
     INTO low
     FROM pg_locks l
@@ -727,42 +734,58 @@ BEGIN
 END
 $$;
 
--- The events of the current tenant matching p_query after p_after and below p_below
--- (NULL: no bound), in position order. Items are OR'ed; within an item any of the
--- types and all of the tags must match; an empty list does not constrain.
-CREATE FUNCTION eventstore.query_events(p_query jsonb, p_after bigint, p_max_count integer, p_below bigint)
+-- Reads matching events of the current tenant after a position, never past the
+-- tenant's read horizon, in position order. Items are OR'ed; within an item any of the
+-- types and all of the tags must match; an empty list does not constrain. Runs as the
+-- owner: under row-level security PostgreSQL may not evaluate a non-leakproof
+-- operator such as the tags' @> before the policy, so it cannot use the tags index
+-- and filters every event of the tenant instead; this filters by tenant itself.
+CREATE FUNCTION eventstore.read(p_query jsonb, p_after bigint DEFAULT 0, p_max_count integer DEFAULT NULL)
 RETURNS SETOF eventstore.events
 LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, eventstore, pg_temp
 -- Every statement here has one right plan; never spend time replanning it.
 SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     org uuid := identity.current_org_id();
+    below bigint := eventstore.read_horizon();
     after_position bigint := coalesce(p_after, 0);
-    below bigint := coalesce(p_below, 9223372036854775807);
-    item record;
+    item jsonb;
     positions bigint[] := '{}';
 BEGIN
     IF p_max_count < 0 THEN
         RAISE EXCEPTION 'max_count must not be negative' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    FOR item IN SELECT q.types, q.tags FROM eventstore.parse_query(p_query) q LOOP
-        IF cardinality(item.tags) > 0 THEN
+    IF NOT coalesce(eventstore.is_valid_query(p_query), false) THEN
+        PERFORM eventstore.check_query(p_query);
+    END IF;
+    -- Each statement below is new, so its snapshot is newer than the horizon's.
+    -- The positions each item matches: event_tags by (organization, first
+    -- tag, position), checking the other tags on the event; the log by (organization,
+    -- type, position) for an item with types only; for an item with neither, every
+    -- event.
+    FOR i IN 0 .. jsonb_array_length(p_query -> 'items') - 1 LOOP
+        item := p_query -> 'items' -> i;
+        IF item -> 'tags' -> 0 IS NOT NULL THEN
             positions := positions || ARRAY(
                 SELECT t.position FROM eventstore.event_tags t
-                WHERE t.organization_id = org AND t.tag = item.tags[1]
+                WHERE t.organization_id = org AND t.tag = item -> 'tags' ->> 0
                   AND t.position > after_position AND t.position < below
-                  AND (cardinality(item.types) = 0 OR t.type = ANY (item.types))
-                  AND (cardinality(item.tags) = 1 OR EXISTS (
-                      SELECT FROM eventstore.events e
-                      WHERE e.organization_id = org AND e.position = t.position
-                        AND e.tags @> item.tags))
+                  AND (coalesce(jsonb_array_length(item -> 'types'), 0) = 0 OR item -> 'types' ? t.type)
+                  -- A scalar subquery, one probe per row: an EXISTS here may be
+                  -- planned as a hash of every event of the tenant.
+                  AND (item -> 'tags' -> 1 IS NULL OR (
+                      SELECT to_jsonb(e.tags) @> (item -> 'tags') FROM eventstore.events e
+                      WHERE e.organization_id = org AND e.position = t.position))
                 ORDER BY t.position
                 LIMIT p_max_count);
-        ELSIF cardinality(item.types) > 0 THEN
+        ELSIF item -> 'types' -> 0 IS NOT NULL THEN
             positions := positions || ARRAY(
                 SELECT e.position FROM eventstore.events e
-                WHERE e.organization_id = org AND e.type = ANY (item.types)
+                WHERE e.organization_id = org
+                  AND e.type = ANY (ARRAY(SELECT jsonb_array_elements_text(item -> 'types')))
                   AND e.position > after_position AND e.position < below
                 ORDER BY e.position
                 LIMIT p_max_count);
@@ -781,25 +804,6 @@ BEGIN
     WHERE e.organization_id = org AND e.position = ANY (positions)
     ORDER BY e.position
     LIMIT p_max_count;
-END
-$$;
-
--- Reads matching events of the current tenant after a position, never past the
--- tenant's read horizon. Runs as the owner: under row-level security PostgreSQL may
--- not evaluate a non-leakproof operator such as the tags' @> before the policy, so
--- it cannot use the tags index and filters every event of the tenant instead.
--- query_events() filters by the tenant itself.
-CREATE FUNCTION eventstore.read(p_query jsonb, p_after bigint DEFAULT 0, p_max_count integer DEFAULT NULL)
-RETURNS SETOF eventstore.events
-LANGUAGE plpgsql VOLATILE
-SECURITY DEFINER
-SET search_path = pg_catalog, eventstore, pg_temp
-AS $$
-DECLARE
-    horizon bigint := eventstore.read_horizon();
-BEGIN
-    -- A new statement, so a newer snapshot than the horizon's.
-    RETURN QUERY SELECT * FROM eventstore.query_events(p_query, p_after, p_max_count, horizon);
 END
 $$;
 

@@ -80,13 +80,15 @@ BEGIN
     FOR i IN 0 .. coalesce(jsonb_array_length(query -> 'items'), 0) - 1 LOOP
         item := query -> 'items' -> i;
         IF item -> 'tags' -> 1 IS NOT NULL THEN
+            -- The other tags checked on each event by its key (a scalar subquery: a join
+            -- or an EXISTS may be planned as a scan of every event of the tenant).
             matched := EXISTS (
                 SELECT FROM eventstore.event_tags t
-                JOIN eventstore.events e ON e.organization_id = t.organization_id AND e.position = t.position
                 WHERE t.organization_id = org AND t.tag = item -> 'tags' ->> 0
                   AND t.position > after_position
                   AND (coalesce(jsonb_array_length(item -> 'types'), 0) = 0 OR item -> 'types' ? t.type)
-                  AND to_jsonb(e.tags) @> (item -> 'tags'));
+                  AND (SELECT to_jsonb(e.tags) @> (item -> 'tags') FROM eventstore.events e
+                       WHERE e.organization_id = org AND e.position = t.position));
         ELSIF item -> 'tags' -> 0 IS NOT NULL THEN
             matched := EXISTS (
                 SELECT FROM eventstore.event_tags t
@@ -209,6 +211,9 @@ BEGIN
         RAISE EXCEPTION 'a query is % bytes; a query is at most 65536 bytes', eventstore.json_size(p_query)
             USING ERRCODE = 'program_limit_exceeded';
     END IF;
+    PERFORM CASE WHEN eventstore.is_query_item(i.item) THEN NULL
+                 ELSE eventstore.raise_invalid_query_item(i.item, i.n) END
+    FROM jsonb_array_elements(p_query -> 'items') WITH ORDINALITY i(item, n);
 END
 $$;
 ALTER FUNCTION eventstore.check_query(p_query jsonb) OWNER TO groundwork_owner;
@@ -304,6 +309,23 @@ CREATE FUNCTION eventstore.is_string_array(p_value jsonb) RETURNS boolean
 $_$;
 ALTER FUNCTION eventstore.is_string_array(p_value jsonb) OWNER TO groundwork_owner;
 
+-- function eventstore.is_valid_query(jsonb)
+CREATE FUNCTION eventstore.is_valid_query(p_query jsonb) RETURNS boolean
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $_$
+    SELECT CASE
+        WHEN jsonb_path_match(p_query, 'strict $.type() == "object" && $.items.type() == "array"
+                 && $.items.size() <= 100 && !(exists($.items[*] ? (@.type() != "object")))', '{}', true) IS NOT TRUE
+          OR eventstore.json_size(p_query) > 65536 THEN false
+        ELSE NOT jsonb_path_exists(p_query, 'lax $.items[*] ? (
+                 (exists(@.types) && !(@.types.type() == "array")) || @.types.size() > 64
+                 || @.types[*].type() != "string"
+                 || (exists(@.tags) && !(@.tags.type() == "array")) || @.tags.size() > 64
+                 || @.tags[*].type() != "string")')
+    END
+$_$;
+ALTER FUNCTION eventstore.is_valid_query(p_query jsonb) OWNER TO groundwork_owner;
+
 -- function eventstore.json_size(jsonb)
 CREATE FUNCTION eventstore.json_size(p_value jsonb) RETURNS integer
     LANGUAGE sql STABLE PARALLEL SAFE
@@ -344,19 +366,8 @@ BEGIN
                      || (exists(@.metadata) && !(@.metadata.type() == "object")))') END) THEN
         PERFORM eventstore.check_events(p_events);
     END IF;
-    IF p_query IS NOT NULL AND (CASE
-            WHEN jsonb_path_match(p_query, 'strict $.type() == "object" && $.items.type() == "array"
-                       && $.items.size() <= 100 && !(exists($.items[*] ? (@.type() != "object")))', '{}', true) IS NOT TRUE
-              OR eventstore.json_size(p_query) > 65536 THEN true
-            ELSE jsonb_path_exists(p_query, 'lax $.items[*] ? (
-                     (exists(@.types) && !(@.types.type() == "array")) || @.types.size() > 64
-                     || @.types[*].type() != "string"
-                     || (exists(@.tags) && !(@.tags.type() == "array")) || @.tags.size() > 64
-                     || @.tags[*].type() != "string")') END) THEN
+    IF p_query IS NOT NULL AND NOT eventstore.is_valid_query(p_query) THEN
         PERFORM eventstore.check_query(p_query);
-        PERFORM CASE WHEN eventstore.is_query_item(i.item) THEN NULL
-                     ELSE eventstore.raise_invalid_query_item(i.item, i.n) END
-        FROM jsonb_array_elements(p_query -> 'items') WITH ORDINALITY i(item, n);
     END IF;
     tags := jsonb_path_query_array(p_events, 'lax $[*].tags[*]');
     -- A tag is at most 256 bytes: surely so when all of them take no more as JSON.
@@ -455,101 +466,6 @@ $$;
 ALTER FUNCTION eventstore.organization_keys() OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION eventstore.organization_keys() FROM PUBLIC;
 
--- function eventstore.parse_query(jsonb)
-CREATE FUNCTION eventstore.parse_query(p_query jsonb) RETURNS TABLE(types text[], tags text[])
-    LANGUAGE plpgsql IMMUTABLE
-    AS $$
-BEGIN
-    PERFORM eventstore.check_query(p_query);
-    RETURN QUERY
-    SELECT ARRAY(SELECT DISTINCT t FROM jsonb_array_elements_text(coalesce(v.item -> 'types', '[]')) t ORDER BY t),
-           ARRAY(SELECT DISTINCT t FROM jsonb_array_elements_text(coalesce(v.item -> 'tags', '[]')) t ORDER BY t)
-    FROM jsonb_array_elements(p_query -> 'items') WITH ORDINALITY i(item, n)
-    CROSS JOIN LATERAL (
-        SELECT CASE WHEN eventstore.is_query_item(i.item) THEN i.item
-                    ELSE to_jsonb(eventstore.raise_invalid_query_item(i.item, i.n)) END
-    ) v(item)
-    ORDER BY i.n;
-END
-$$;
-ALTER FUNCTION eventstore.parse_query(p_query jsonb) OWNER TO groundwork_owner;
-
--- table eventstore.events
-CREATE TABLE eventstore.events (
-    "position" bigint NOT NULL,
-    event_id uuid DEFAULT gen_random_uuid() NOT NULL,
-    organization_id uuid DEFAULT identity.current_org_id() NOT NULL,
-    type eventstore.event_type NOT NULL,
-    tags text[] DEFAULT '{}'::text[] NOT NULL,
-    data jsonb NOT NULL,
-    metadata eventstore.json_object DEFAULT '{}'::jsonb NOT NULL,
-    aggregate_type text,
-    aggregate_id uuid,
-    aggregate_version eventstore.stream_version,
-    correlation_id uuid,
-    causation_id uuid,
-    recorded_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT events_stream_complete CHECK ((num_nonnulls(aggregate_type, aggregate_id, aggregate_version) = ANY (ARRAY[0, 3])))
-);
-ALTER TABLE eventstore.events OWNER TO groundwork_owner;
-ALTER TABLE ONLY eventstore.events ALTER COLUMN "position" SET DEFAULT nextval('eventstore.events_position_seq'::regclass);
-GRANT SELECT ON TABLE eventstore.events TO groundwork_app;
-GRANT SELECT ON TABLE eventstore.events TO groundwork_readonly;
-
--- function eventstore.query_events(jsonb, bigint, integer, bigint)
-CREATE FUNCTION eventstore.query_events(p_query jsonb, p_after bigint, p_max_count integer, p_below bigint) RETURNS SETOF eventstore.events
-    LANGUAGE plpgsql
-    SET plan_cache_mode TO 'force_generic_plan'
-    AS $$
-DECLARE
-    org uuid := identity.current_org_id();
-    after_position bigint := coalesce(p_after, 0);
-    below bigint := coalesce(p_below, 9223372036854775807);
-    item record;
-    positions bigint[] := '{}';
-BEGIN
-    IF p_max_count < 0 THEN
-        RAISE EXCEPTION 'max_count must not be negative' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    FOR item IN SELECT q.types, q.tags FROM eventstore.parse_query(p_query) q LOOP
-        IF cardinality(item.tags) > 0 THEN
-            positions := positions || ARRAY(
-                SELECT t.position FROM eventstore.event_tags t
-                WHERE t.organization_id = org AND t.tag = item.tags[1]
-                  AND t.position > after_position AND t.position < below
-                  AND (cardinality(item.types) = 0 OR t.type = ANY (item.types))
-                  AND (cardinality(item.tags) = 1 OR EXISTS (
-                      SELECT FROM eventstore.events e
-                      WHERE e.organization_id = org AND e.position = t.position
-                        AND e.tags @> item.tags))
-                ORDER BY t.position
-                LIMIT p_max_count);
-        ELSIF cardinality(item.types) > 0 THEN
-            positions := positions || ARRAY(
-                SELECT e.position FROM eventstore.events e
-                WHERE e.organization_id = org AND e.type = ANY (item.types)
-                  AND e.position > after_position AND e.position < below
-                ORDER BY e.position
-                LIMIT p_max_count);
-        ELSE
-            -- Matches every event: nothing else to look for.
-            RETURN QUERY
-            SELECT e.* FROM eventstore.events e
-            WHERE e.organization_id = org AND e.position > after_position AND e.position < below
-            ORDER BY e.position
-            LIMIT p_max_count;
-            RETURN;
-        END IF;
-    END LOOP;
-    RETURN QUERY
-    SELECT e.* FROM eventstore.events e
-    WHERE e.organization_id = org AND e.position = ANY (positions)
-    ORDER BY e.position
-    LIMIT p_max_count;
-END
-$$;
-ALTER FUNCTION eventstore.query_events(p_query jsonb, p_after bigint, p_max_count integer, p_below bigint) OWNER TO groundwork_owner;
-
 -- function eventstore.raise_invalid_event(jsonb, bigint)
 CREATE FUNCTION eventstore.raise_invalid_event(p_event jsonb, p_ordinal bigint) RETURNS text
     LANGUAGE plpgsql IMMUTABLE
@@ -599,16 +515,90 @@ END
 $$;
 ALTER FUNCTION eventstore.raise_invalid_query_item(p_item jsonb, p_ordinal bigint) OWNER TO groundwork_owner;
 
+-- table eventstore.events
+CREATE TABLE eventstore.events (
+    "position" bigint NOT NULL,
+    event_id uuid DEFAULT gen_random_uuid() NOT NULL,
+    organization_id uuid DEFAULT identity.current_org_id() NOT NULL,
+    type eventstore.event_type NOT NULL,
+    tags text[] DEFAULT '{}'::text[] NOT NULL,
+    data jsonb NOT NULL,
+    metadata eventstore.json_object DEFAULT '{}'::jsonb NOT NULL,
+    aggregate_type text,
+    aggregate_id uuid,
+    aggregate_version eventstore.stream_version,
+    correlation_id uuid,
+    causation_id uuid,
+    recorded_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT events_stream_complete CHECK ((num_nonnulls(aggregate_type, aggregate_id, aggregate_version) = ANY (ARRAY[0, 3])))
+);
+ALTER TABLE eventstore.events OWNER TO groundwork_owner;
+ALTER TABLE ONLY eventstore.events ALTER COLUMN "position" SET DEFAULT nextval('eventstore.events_position_seq'::regclass);
+GRANT SELECT ON TABLE eventstore.events TO groundwork_app;
+GRANT SELECT ON TABLE eventstore.events TO groundwork_readonly;
+
 -- function eventstore.read(jsonb, bigint, integer)
 CREATE FUNCTION eventstore.read(p_query jsonb, p_after bigint DEFAULT 0, p_max_count integer DEFAULT NULL::integer) RETURNS SETOF eventstore.events
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'eventstore', 'pg_temp'
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 DECLARE
-    horizon bigint := eventstore.read_horizon();
+    org uuid := identity.current_org_id();
+    below bigint := eventstore.read_horizon();
+    after_position bigint := coalesce(p_after, 0);
+    item jsonb;
+    positions bigint[] := '{}';
 BEGIN
-    -- A new statement, so a newer snapshot than the horizon's.
-    RETURN QUERY SELECT * FROM eventstore.query_events(p_query, p_after, p_max_count, horizon);
+    IF p_max_count < 0 THEN
+        RAISE EXCEPTION 'max_count must not be negative' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT coalesce(eventstore.is_valid_query(p_query), false) THEN
+        PERFORM eventstore.check_query(p_query);
+    END IF;
+    -- Each statement below is new, so its snapshot is newer than the horizon's.
+    -- The positions each item matches: event_tags by (organization, first
+    -- tag, position), checking the other tags on the event; the log by (organization,
+    -- type, position) for an item with types only; for an item with neither, every
+    -- event.
+    FOR i IN 0 .. jsonb_array_length(p_query -> 'items') - 1 LOOP
+        item := p_query -> 'items' -> i;
+        IF item -> 'tags' -> 0 IS NOT NULL THEN
+            positions := positions || ARRAY(
+                SELECT t.position FROM eventstore.event_tags t
+                WHERE t.organization_id = org AND t.tag = item -> 'tags' ->> 0
+                  AND t.position > after_position AND t.position < below
+                  AND (coalesce(jsonb_array_length(item -> 'types'), 0) = 0 OR item -> 'types' ? t.type)
+                  -- A scalar subquery, one probe per row: an EXISTS here may be
+                  -- planned as a hash of every event of the tenant.
+                  AND (item -> 'tags' -> 1 IS NULL OR (
+                      SELECT to_jsonb(e.tags) @> (item -> 'tags') FROM eventstore.events e
+                      WHERE e.organization_id = org AND e.position = t.position))
+                ORDER BY t.position
+                LIMIT p_max_count);
+        ELSIF item -> 'types' -> 0 IS NOT NULL THEN
+            positions := positions || ARRAY(
+                SELECT e.position FROM eventstore.events e
+                WHERE e.organization_id = org
+                  AND e.type = ANY (ARRAY(SELECT jsonb_array_elements_text(item -> 'types')))
+                  AND e.position > after_position AND e.position < below
+                ORDER BY e.position
+                LIMIT p_max_count);
+        ELSE
+            -- Matches every event: nothing else to look for.
+            RETURN QUERY
+            SELECT e.* FROM eventstore.events e
+            WHERE e.organization_id = org AND e.position > after_position AND e.position < below
+            ORDER BY e.position
+            LIMIT p_max_count;
+            RETURN;
+        END IF;
+    END LOOP;
+    RETURN QUERY
+    SELECT e.* FROM eventstore.events e
+    WHERE e.organization_id = org AND e.position = ANY (positions)
+    ORDER BY e.position
+    LIMIT p_max_count;
 END
 $$;
 ALTER FUNCTION eventstore.read(p_query jsonb, p_after bigint, p_max_count integer) OWNER TO groundwork_owner;
@@ -634,6 +624,19 @@ BEGIN
         -- append that makes the row holds it until it commits, and every other append
         -- of the tenant waits for that row.
         RETURN cap;
+    END IF;
+    -- Most of the time no append of the tenant is in flight: then the space key, which
+    -- every append holds from before it draws positions until it ends, is free, and
+    -- everything below the cap (read before) is final. Taken for an instant, at the
+    -- session level, unless this transaction appended itself (its own hold would not
+    -- conflict, and its bound counts).
+    IF current_setting('eventstore.append_locks', true) IS NULL
+       OR split_part(current_setting('eventstore.append_locks', true), ':', 1) <> space::text THEN
+        -- One expression, so that nothing can interrupt between taking and releasing.
+        IF (CASE WHEN pg_try_advisory_lock(space::bigint << 32)
+                 THEN pg_advisory_unlock(space::bigint << 32) ELSE false END) THEN
+            RETURN cap;
+        END IF;
     END IF;
     SELECT min(cap - (((cap - l.objid::bigint) % 4294967296) + 4294967296) % 4294967296)
     INTO low

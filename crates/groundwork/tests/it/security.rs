@@ -882,6 +882,31 @@ async fn advisory_locks_are_out_of_reach_and_horizons_are_per_tenant() {
     held.commit().await.unwrap();
 }
 
+/// A read finds the tenant's space key free when no append of the tenant is in flight,
+/// by taking it for an instant: the reading connection keeps no advisory lock, and an
+/// append never waits for a reader's open transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_hold_no_lock_that_appends_would_wait_for() {
+    let db = TestDb::builder().pool_size(4).build().await;
+    let [a] = db.tenants().await;
+    decide(&db, a, "1").await.unwrap();
+    let mut client = db.pool(DbRole::App).get().await.unwrap();
+    for _ in 0..20 {
+        let tx = begin(&mut client, a.tenant()).await.unwrap();
+        assert_eq!(read(&tx, &Query::all(), 0, None).await.unwrap().len(), 1);
+        tx.commit().await.unwrap();
+    }
+    let reading = begin(&mut client, a.tenant()).await.unwrap();
+    read(&reading, &Query::all(), 0, None).await.unwrap();
+    assert_eq!(advisory_locks(&db, &reading).await, 0);
+    // An append commits while the reader's transaction is still open.
+    tokio::time::timeout(Duration::from_secs(30), decide(&db, a, "2"))
+        .await
+        .expect("the append waited for a reader")
+        .unwrap();
+    reading.commit().await.unwrap();
+}
+
 /// The read horizon survives positions past 2^32 (it encodes bounds modulo 2^32).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_horizon_holds_across_the_32_bit_wrap() {
