@@ -506,8 +506,14 @@ $$;
 -- Tags as an event stores them: sorted, without duplicates. Called only for events
 -- with several tags, so that the INSERT below has no subquery to set up per append.
 CREATE FUNCTION eventstore.sorted_tags(p_tags text[]) RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT ARRAY(SELECT DISTINCT t FROM unnest(p_tags) t ORDER BY t) $$;
+-- PL/pgSQL keeps the plan for the session; a SQL function that cannot be inlined is
+-- planned again at every call.
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+BEGIN
+    RETURN ARRAY(SELECT DISTINCT t FROM unnest(p_tags) t ORDER BY t);
+END
+$$;
 
 -- Inserts validated events and their tag rows, in argument order, as one statement;
 -- returns the last position. Stream events get versions p_first_version, +1, ...

@@ -673,8 +673,12 @@ ALTER FUNCTION eventstore.require_tenant() OWNER TO groundwork_owner;
 
 -- function eventstore.sorted_tags(text[])
 CREATE FUNCTION eventstore.sorted_tags(p_tags text[]) RETURNS text[]
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$ SELECT ARRAY(SELECT DISTINCT t FROM unnest(p_tags) t ORDER BY t) $$;
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+BEGIN
+    RETURN ARRAY(SELECT DISTINCT t FROM unnest(p_tags) t ORDER BY t);
+END
+$$;
 ALTER FUNCTION eventstore.sorted_tags(p_tags text[]) OWNER TO groundwork_owner;
 
 -- function eventstore.tenant_key(uuid)
