@@ -7,18 +7,24 @@
 //! appends need a READ COMMITTED transaction with a tenant context
 //! ([`crate::tenant`]); reads work for the application and read-only roles.
 //!
-//! **Consistent decisions.** An append takes transaction-scoped advisory locks on
-//! keys derived from (type, tag) in its tenant's lock space: exclusive on the keys
-//! through which its condition could be invalidated, shared on the keys of the events
-//! it writes, in one sorted acquisition. Any event that matches a query item carries
-//! one of the item's keys, so a conflicting append waits for the deciding transaction
-//! and then sees its events; appends that match nobody's condition take only shared
-//! locks and run in parallel. The condition is then checked in a snapshot taken after
+//! **Consistent decisions.** An append takes transaction-scoped advisory locks in its
+//! tenant's lock space, on keys named by tag (or by type, for query items without
+//! tags): exclusive on the keys through which its condition could be invalidated,
+//! shared on the keys of the events it writes, in one sorted acquisition. Any event
+//! that matches a query item carries the item's key, so a conflicting append waits for
+//! the deciding transaction and then sees its events; appends that match nobody's
+//! condition take only shared locks and run in parallel, and so do decisions about
+//! different tags. The condition is then checked in a snapshot taken after
 //! the locks, with one B-tree probe per query item: `eventstore.event_tags` holds a
 //! row per (event, tag) keyed by (organization, tag, position), so "an event with this
 //! tag after position P" costs the same however many events the tag already has. A
 //! failed condition raises SQLSTATE `WE001` ([`EventStoreError::ConditionFailed`]); a
 //! stream append at the wrong version `WE002` ([`EventStoreError::VersionConflict`]).
+//!
+//! **Decisions in two round trips.** [`decide`] reads, calls the caller's rule and
+//! appends what it decided on the condition that nothing matching was appended after
+//! what it read, sending `BEGIN` with the read and the append with `COMMIT`, and
+//! retries under a [`RetryPolicy`] when the condition fails.
 //!
 //! **Bounded locks.** A transaction takes at most 32 keys per tenant; the append that
 //! would take more locks its tenant's whole space exclusively instead, and so do the
