@@ -13,7 +13,7 @@ use groundwork_provision::Settings;
 
 use super::output::{self, Answer, Progress, Stream, Style, paint};
 use super::tenant_table::{self, TenantTable};
-use super::{USAGE, project, server};
+use super::{USAGE, lint, project, server};
 
 /// The migrations directory option, shared by the commands that read migrations.
 #[derive(Debug, Args)]
@@ -32,7 +32,7 @@ pub(super) struct Source {
 
 impl Source {
     /// The directory, absolute (for messages), if it exists; else why not.
-    fn dir(&self) -> Result<PathBuf, Box<dyn std::error::Error>> {
+    pub(super) fn dir(&self) -> Result<PathBuf, Box<dyn std::error::Error>> {
         let dir = project::shown(&self.source);
         if dir.is_dir() {
             return Ok(dir);
@@ -46,7 +46,7 @@ impl Source {
         .into())
     }
 
-    fn migrator(&self) -> Result<Migrator, Box<dyn std::error::Error>> {
+    pub(super) fn migrator(&self) -> Result<Migrator, Box<dyn std::error::Error>> {
         Ok(Migrator::from_dir(self.dir()?)?)
     }
 }
@@ -132,12 +132,23 @@ pub(super) enum MigrateCommand {
         #[arg(long, value_name = "SCHEMA.TABLE", value_parser = tenant_table::parse)]
         tenant_table: Option<TenantTable>,
     },
+    /// Check every migration for changes that lock, rewrite or break a populated,
+    /// running database; exit 1 on errors (and on warnings with --deny warnings).
+    ///
+    /// Static rules over each parsed statement, then a trace: the migrations replayed
+    /// into a throw-away database (on --database-url's server, else a throw-away
+    /// server) whose tables are filled with --rows rows, recording per existing table
+    /// the strongest lock, rewrites, rows scanned under a lock that blocks writes,
+    /// failing statements, and whether each down file restores the catalog.
+    /// Silence one finding with `-- groundwork:lint allow RULE because WHY` before the
+    /// statement. docs/MIGRATIONS.md lists the rules.
+    Lint(lint::LintArgs),
 }
 
 impl MigrateCommand {
     /// Whether the command connects to a database (all but `new`).
     pub(super) fn uses_database(&self) -> bool {
-        !matches!(self, Self::New { .. })
+        !matches!(self, Self::New { .. } | Self::Lint(_))
     }
 }
 
@@ -196,6 +207,7 @@ pub(super) async fn run(command: MigrateCommand, settings: &Settings) -> Outcome
         }
         MigrateCommand::Status { source } => status(&source, settings).await,
         MigrateCommand::Verify { source } => verify(&source, settings).await,
+        MigrateCommand::Lint(args) => lint::run(args, settings).await,
     }
 }
 

@@ -12,6 +12,7 @@ macro_rules! say {
 mod codegen;
 mod completions;
 mod db;
+mod lint;
 mod migrate;
 pub(crate) mod output;
 pub(crate) mod project;
@@ -144,7 +145,9 @@ enum SchemaCommand {
 /// Runs a parsed command line, in the project root (see [`project`]).
 pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let settings = match &cli.command {
-        Command::Codegen { .. } | Command::Schema(_) => Settings::codegen_from_env()?,
+        Command::Codegen { .. }
+        | Command::Schema(_)
+        | Command::Migrate(MigrateCommand::Lint(_)) => Settings::codegen_from_env()?,
         _ => Settings::from_env()?,
     }
     .with_url(
