@@ -10,6 +10,7 @@ mod codegen;
 mod codegen_docs;
 mod codegen_url;
 mod migrate;
+mod migrate_safety;
 mod provision;
 mod schema;
 mod testdb;
