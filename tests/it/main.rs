@@ -9,6 +9,7 @@ mod cli_db;
 mod codegen;
 mod codegen_docs;
 mod codegen_url;
+mod lint;
 mod migrate;
 mod migrate_safety;
 mod provision;

@@ -221,6 +221,59 @@ struct Known {
     /// `(table, column)` with a validated `CHECK (column IS NOT NULL)`: `SET NOT NULL`
     /// uses it instead of scanning.
     not_null_checked: Vec<(Rel, String)>,
+    /// Constraints added `NOT VALID`, with the column a `col IS NOT NULL` check is
+    /// about.
+    not_valid: Vec<(Rel, String, Option<String>)>,
+    /// Column types as created: `(table, column)` and the type.
+    columns: Vec<(Rel, String, ColumnType)>,
+}
+
+/// A column's type as a statement wrote it: name without `pg_catalog.` and modifiers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ColumnType {
+    name: String,
+    modifiers: Vec<i64>,
+}
+
+impl ColumnType {
+    fn of(t: &TypeName) -> Self {
+        Self {
+            name: type_name(t),
+            modifiers: t
+                .typmods
+                .iter()
+                .filter_map(|m| match &m.node {
+                    Some(NodeEnum::AConst(c)) => match &c.val {
+                        Some(pg_query::protobuf::a_const::Val::Ival(i)) => Some(i64::from(i.ival)),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether changing a column from `self` to `to` keeps its data as stored: no
+    /// rewrite, no scan (varchar(n) to a longer or unbounded varchar or text, text to
+    /// unbounded varchar, numeric(p, s) to a larger p with the same s or to numeric).
+    fn binary_compatible_to(&self, to: &Self) -> bool {
+        let text_like = |t: &Self| t.name == "text" || t.name == "varchar";
+        if text_like(self) && text_like(to) {
+            return to.modifiers.is_empty()
+                || (self.name == "varchar"
+                    && !self.modifiers.is_empty()
+                    && to.name == "varchar"
+                    && to.modifiers >= self.modifiers);
+        }
+        if self.name == "numeric" && to.name == "numeric" {
+            return to.modifiers.is_empty()
+                || (self.modifiers.len() == 2
+                    && to.modifiers.len() == 2
+                    && to.modifiers[0] >= self.modifiers[0]
+                    && to.modifiers[1] == self.modifiers[1]);
+        }
+        self == to
+    }
 }
 
 /// What the current file has made so far.
@@ -228,9 +281,8 @@ struct Known {
 struct FileState {
     tables: Vec<Rel>,
     indexes: HashSet<String>,
-    /// Constraints added `NOT VALID` in this file, with the column a `col IS NOT
-    /// NULL` check is about.
-    not_valid: Vec<(Rel, String, Option<String>)>,
+    /// Constraints added `NOT VALID` in this file.
+    not_valid: Vec<(Rel, String)>,
 }
 
 impl FileState {
@@ -389,6 +441,12 @@ impl Check<'_> {
                 };
                 let rel = Rel::from_range(range);
                 if self.file.is_new(&rel) {
+                    if rename.rename_type() == ObjectType::ObjectTable {
+                        self.file.tables.push(Rel {
+                            schema: rel.schema.clone(),
+                            name: rename.newname.clone(),
+                        });
+                    }
                     return;
                 }
                 match rename.rename_type() {
@@ -586,34 +644,46 @@ impl Check<'_> {
                 }
             }
             AlterTableType::AtAlterColumnType if !new => {
-                let target = match def {
+                let Some(target) = (match def {
                     Some(NodeEnum::ColumnDef(column)) => column.type_name.as_ref(),
                     _ => None,
+                }) else {
+                    return;
                 };
-                let unbounded = target.is_some_and(|t| {
-                    let name = type_name(t);
-                    (name == "text" || name == "varchar") && t.typmods.is_empty()
-                });
+                let to = ColumnType::of(target);
+                let from = self
+                    .known
+                    .columns
+                    .iter()
+                    .rev()
+                    .find(|(t, c, _)| t.matches(rel) && *c == cmd.name)
+                    .map(|(_, _, ty)| ty.clone());
                 let message = format!(
-                    "changing the type of {rel}.{} rewrites the table and its indexes under \
-                     ACCESS EXCLUSIVE, unless the new type is binary-compatible",
-                    cmd.name
+                    "changing the type of {rel}.{} to {} rewrites the table and its indexes \
+                     under ACCESS EXCLUSIVE, unless the new type is binary-compatible",
+                    cmd.name, to.name
                 );
                 let hint = "add a column of the new type, write both, backfill in batches, \
-                            switch reads, then drop the old column; `groundwork migrate lint` \
-                            with a database shows whether this change rewrites";
-                if unbounded {
-                    // varchar(n) -> text or varchar keeps the data as it is.
-                    self.found.push(self.location.finding(
-                        Warning,
-                        "changing-column-type",
-                        message,
-                        hint,
-                        Origin::Static,
-                    ));
-                } else {
-                    self.report("changing-column-type", message, hint);
+                            switch reads, then drop the old column; the trace of \
+                            `groundwork migrate lint` shows whether this change rewrites";
+                match from {
+                    Some(from) if from.binary_compatible_to(&to) => {}
+                    // The old type is unknown here: text or unbounded varchar is
+                    // binary-compatible with varchar(n), the usual reason.
+                    None if to.name == "text"
+                        || to.name == "varchar" && to.modifiers.is_empty() =>
+                    {
+                        self.found.push(self.location.finding(
+                            Warning,
+                            "changing-column-type",
+                            message,
+                            hint,
+                            Origin::Static,
+                        ));
+                    }
+                    _ => self.report("changing-column-type", message, hint),
                 }
+                self.known.columns.push((rel.clone(), cmd.name.clone(), to));
             }
             AlterTableType::AtSetNotNull if !new => {
                 let covered = self
@@ -659,40 +729,41 @@ impl Check<'_> {
                     if !new {
                         self.add_constraint(rel, c);
                     }
+                    if c.skip_validation && !c.conname.is_empty() {
+                        self.file.not_valid.push((rel.clone(), c.conname.clone()));
+                        self.known.not_valid.push((
+                            rel.clone(),
+                            c.conname.clone(),
+                            not_null_column(c),
+                        ));
+                    }
                 }
             }
             AlterTableType::AtValidateConstraint => {
-                let pending = self
+                let same_file = self
                     .file
                     .not_valid
                     .iter()
+                    .any(|(t, name)| t.matches(rel) && *name == cmd.name);
+                if same_file && self.transactional && !new {
+                    self.report(
+                        "constraint-missing-not-valid",
+                        format!(
+                            "constraint {} on {rel} is validated in the transaction that added \
+                             it, so the lock that blocks writes is held through the scan",
+                            cmd.name
+                        ),
+                        "VALIDATE CONSTRAINT in a later migration than the NOT VALID add",
+                    );
+                }
+                let column = self
+                    .known
+                    .not_valid
+                    .iter()
                     .find(|(t, name, _)| t.matches(rel) && *name == cmd.name)
-                    .cloned();
-                if let Some((_, _, column)) = &pending {
-                    if self.transactional {
-                        self.report(
-                            "constraint-missing-not-valid",
-                            format!(
-                                "constraint {} on {rel} is validated in the transaction that \
-                                 added it, so the lock that blocks writes is held through the scan",
-                                cmd.name
-                            ),
-                            "VALIDATE CONSTRAINT in a later migration than the NOT VALID add",
-                        );
-                    }
-                    if let Some(column) = column {
-                        self.known
-                            .not_null_checked
-                            .push((rel.clone(), column.clone()));
-                    }
-                } else {
-                    // Added NOT VALID by an earlier migration; the check may be the
-                    // one SET NOT NULL can use.
-                    if let Some(column) = cmd.name.strip_suffix("_not_null") {
-                        self.known
-                            .not_null_checked
-                            .push((rel.clone(), column.to_owned()));
-                    }
+                    .and_then(|(_, _, column)| column.clone());
+                if let Some(column) = column {
+                    self.known.not_null_checked.push((rel.clone(), column));
                 }
             }
             AlterTableType::AtSetLogged
@@ -861,11 +932,6 @@ impl Check<'_> {
             ),
             _ => {}
         }
-        if c.skip_validation && !c.conname.is_empty() {
-            self.file
-                .not_valid
-                .push((rel.clone(), c.conname.clone(), not_null_column(c)));
-        }
     }
 
     /// A validated `CHECK (col IS NOT NULL)` lets a later `SET NOT NULL` skip its scan.
@@ -885,6 +951,9 @@ impl Check<'_> {
         };
         let ty = type_name(type_name_node);
         let col = &column.colname;
+        self.known
+            .columns
+            .push((rel.clone(), col.clone(), ColumnType::of(type_name_node)));
         let identity = !column.identity.is_empty()
             || constraints(column).any(|c| {
                 matches!(

@@ -194,7 +194,7 @@ impl Tracer<'_> {
         let rows = self
             .client
             .query(
-                "SELECT c.oid, c.oid::regclass::text, c.relkind::text, c.relfilenode,
+                "SELECT c.oid, format('%I.%I', n.nspname, c.relname), c.relkind::text, c.relfilenode,
                         greatest(c.reltuples, 0)::bigint
                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                  WHERE c.relkind IN ('r', 'p', 'm', 'i')
@@ -268,13 +268,22 @@ impl Tracer<'_> {
                 return Ok(false);
             }
             let elapsed = started.elapsed();
+            let (stats_after, held) = if transactional {
+                (xact_stats(client).await?, held_locks(client).await?)
+            } else {
+                (HashMap::new(), HashMap::new())
+            };
             let rewrites = rewrites(client).await?;
             let filenodes = filenodes(client, existing).await?;
-            let rewritten: Vec<&Existing> = existing
-                .iter()
-                .filter(|(oid, e)| filenodes.get(*oid).is_some_and(|f| *f != e.filenode))
-                .map(|(_, e)| e)
-                .collect();
+            // New storage that holds the old rows: a TRUNCATE gets new, empty storage.
+            let mut rewritten: Vec<&Existing> = Vec::new();
+            for (oid, e) in existing {
+                if filenodes.get(oid).is_some_and(|f| *f != e.filenode)
+                    && (e.kind == "i" || e.rows > 0 && has_rows(client, &e.name).await?)
+                {
+                    rewritten.push(e);
+                }
+            }
             let rewritten_tables: Vec<&&Existing> =
                 rewritten.iter().filter(|e| e.kind != "i").collect();
             if !rewritten_tables.is_empty() && !allowed("table-rewrite") {
@@ -307,8 +316,6 @@ impl Tracer<'_> {
             if !transactional {
                 continue;
             }
-            let stats_after = xact_stats(client).await?;
-            let held = held_locks(client).await?;
             for (oid, e) in existing {
                 let Some(mode) = held.get(oid) else {
                     continue;
@@ -491,6 +498,13 @@ async fn run_plain(client: &Client, script: &Script) -> Result<(), String> {
             .map_err(|e| describe(&e))?;
     }
     Ok(())
+}
+
+async fn has_rows(client: &Client, table: &str) -> Result<bool, LintError> {
+    Ok(client
+        .query_one(&format!("SELECT EXISTS (SELECT FROM {table})"), &[])
+        .await?
+        .get(0))
 }
 
 /// Per table: rows read (sequentially and through indexes) and rows written in this

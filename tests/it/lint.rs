@@ -1,0 +1,298 @@
+//! The migration linter on its corpus (`tests/lint_corpus/`), with the trace on real
+//! PostgreSQL: every unsafe case is flagged with the rules it names, every safe case
+//! passes with no finding at all, and every rule is proven both ways. Then the
+//! command line: exit codes, `--deny warnings`, the text and JSON forms, and this
+//! repository's own migrations.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use futures::StreamExt;
+use groundwork_lint::{Finding, RULES, Report, Severity, TraceOptions, lint_static, trace};
+use groundwork_migrate::Migration;
+use groundwork_testing::{DEFAULT_MIGRATIONS, TestDb};
+
+/// The shared test server's URL, found off the async worker threads.
+async fn server_url() -> String {
+    tokio::task::spawn_blocking(TestDb::server_url)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lint_corpus");
+
+/// Rows per table in the corpus's trace: enough that a scan shows, few enough to be
+/// quick.
+const ROWS: i64 = 500;
+
+struct Case {
+    name: String,
+    safe: bool,
+    /// The migrations: the corpus's base, then the case's files.
+    dir: tempfile::TempDir,
+    /// `-- expect:` rules (unsafe) or `-- quiet:` rules (safe).
+    rules: BTreeSet<String>,
+}
+
+fn comment_rules(sql: &str, key: &str) -> BTreeSet<String> {
+    sql.lines()
+        .filter_map(|l| l.strip_prefix(key))
+        .flat_map(|rest| rest.split_whitespace().map(ToOwned::to_owned))
+        .collect()
+}
+
+/// Every case: `<name>.up.sql` (and `.down.sql`) applied as migration 2, or a
+/// directory `<name>/` of migrations numbered from 2, after `base.up.sql` as 1.
+fn cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    for (kind, safe, key) in [("unsafe", false, "-- expect:"), ("safe", true, "-- quiet:")] {
+        let root = Path::new(CORPUS).join(kind);
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for entry in entries {
+            let name = entry.file_name().unwrap().to_string_lossy().into_owned();
+            if name.ends_with(".down.sql") {
+                continue;
+            }
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::copy(
+                Path::new(CORPUS).join("base.up.sql"),
+                dir.path().join("1_base.up.sql"),
+            )
+            .unwrap();
+            std::fs::copy(
+                Path::new(CORPUS).join("base.down.sql"),
+                dir.path().join("1_base.down.sql"),
+            )
+            .unwrap();
+            let mut rules = BTreeSet::new();
+            let stem = if entry.is_dir() {
+                for file in std::fs::read_dir(&entry).unwrap() {
+                    let file = file.unwrap().path();
+                    rules.extend(comment_rules(&std::fs::read_to_string(&file).unwrap(), key));
+                    std::fs::copy(&file, dir.path().join(file.file_name().unwrap())).unwrap();
+                }
+                name.clone()
+            } else {
+                let stem = name.trim_end_matches(".up.sql").to_owned();
+                rules.extend(comment_rules(
+                    &std::fs::read_to_string(&entry).unwrap(),
+                    key,
+                ));
+                std::fs::copy(&entry, dir.path().join(format!("2_{stem}.up.sql"))).unwrap();
+                let down = root.join(format!("{stem}.down.sql"));
+                if down.exists() {
+                    std::fs::copy(&down, dir.path().join(format!("2_{stem}.down.sql"))).unwrap();
+                }
+                stem
+            };
+            cases.push(Case {
+                name: format!("{kind}/{stem}"),
+                safe,
+                dir,
+                rules,
+            });
+        }
+    }
+    cases
+}
+
+/// Static rules and the trace over a case's migrations; the findings in its own
+/// files (the base is checked once, by the safe cases).
+async fn lint(server: &str, dir: &Path) -> Report {
+    let migrations = Migration::load_dir(dir).unwrap();
+    let mut findings = lint_static(&migrations);
+    let options = TraceOptions {
+        rows: ROWS,
+        check_down: true,
+    };
+    let (traced, locks) = trace(server, &migrations, options).await.unwrap();
+    findings.extend(traced);
+    let mut report = Report {
+        migrations: migrations.len(),
+        findings,
+        locks,
+        trace_skipped: None,
+    };
+    report.sort();
+    report
+}
+
+fn describe(findings: &[Finding]) -> String {
+    findings
+        .iter()
+        .map(|f| format!("  {f}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn every_rule_fires_on_an_unsafe_case_and_stays_quiet_on_a_safe_one() {
+    let server = server_url().await;
+    let cases = cases();
+    let reports: Vec<(&Case, Report)> = futures::stream::iter(&cases)
+        .map(|case| {
+            let server = server.clone();
+            async move { (case, lint(&server, case.dir.path()).await) }
+        })
+        .buffer_unordered(3)
+        .collect()
+        .await;
+    let mut problems = Vec::new();
+    let mut fired = BTreeSet::new();
+    let mut quiet = BTreeSet::new();
+    for (case, report) in &reports {
+        let found: BTreeSet<&str> = report.findings.iter().map(|f| f.rule).collect();
+        if case.safe {
+            quiet.extend(case.rules.iter().cloned());
+            if !report.findings.is_empty() {
+                problems.push(format!(
+                    "{}: a safe change has findings:\n{}",
+                    case.name,
+                    describe(&report.findings)
+                ));
+            }
+        } else {
+            fired.extend(found.iter().map(|r| (*r).to_owned()));
+            let missing: Vec<&String> = case
+                .rules
+                .iter()
+                .filter(|r| !found.contains(r.as_str()))
+                .collect();
+            if !missing.is_empty() || !report.fails(true) {
+                problems.push(format!(
+                    "{}: expected {missing:?} among the findings:\n{}",
+                    case.name,
+                    describe(&report.findings)
+                ));
+            }
+            let base: Vec<&Finding> = report
+                .findings
+                .iter()
+                .filter(|f| f.file.ends_with("1_base.up.sql"))
+                .collect();
+            assert!(base.is_empty(), "the base has findings: {base:?}");
+        }
+    }
+    for rule in RULES {
+        if !fired.contains(rule.name) {
+            problems.push(format!("rule {} fires on no unsafe case", rule.name));
+        }
+        if !quiet.contains(rule.name) {
+            problems.push(format!("rule {} is shown quiet by no safe case", rule.name));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+fn groundwork(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_groundwork"))
+        .args(args)
+        .env_remove("GROUNDWORK_CODEGEN_URL")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap()
+}
+
+fn case_dir(kind: &str, name: &str) -> tempfile::TempDir {
+    let case = cases()
+        .into_iter()
+        .find(|c| c.name == format!("{kind}/{name}"))
+        .unwrap();
+    case.dir
+}
+
+#[tokio::test]
+async fn the_command_reports_each_finding_with_a_hint_and_fails_on_errors() {
+    let server = server_url().await;
+    let dir = case_dir("unsafe", "create_index");
+    let source = dir.path().to_str().unwrap();
+    let out = groundwork(&[
+        "migrate",
+        "lint",
+        "--source",
+        source,
+        "--database-url",
+        &server,
+        "--rows",
+        "300",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("require-concurrent-index-creation"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        line.ends_with(
+            "2_create_index.up.sql:2: error require-concurrent-index-creation: creating index \
+             accounts_email_idx on accounts blocks its writes until the build finishes"
+        ),
+        "{line}"
+    );
+    assert!(
+        stdout.contains("\n  hint: CREATE INDEX CONCURRENTLY"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("error lock-held-while-scanning: read 300 rows of public.accounts while holding ShareLock"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn warnings_fail_only_when_denied_and_json_carries_the_same_findings() {
+    let server = server_url().await;
+    let dir = case_dir("unsafe", "drop_column");
+    let source = dir.path().to_str().unwrap();
+    let base = [
+        "migrate",
+        "lint",
+        "--source",
+        source,
+        "--database-url",
+        &server,
+        "--rows",
+        "100",
+    ];
+    let out = groundwork(&base);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let mut denied = base.to_vec();
+    denied.extend(["--deny", "warnings", "--format", "json"]);
+    let out = groundwork(&denied);
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = json["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{json:#}");
+    assert_eq!(findings[0]["rule"], "ban-drop-column");
+    assert_eq!(findings[0]["severity"], "warning");
+    assert_eq!(findings[0]["line"], 2);
+    assert!(
+        findings[0]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("later migration")
+    );
+}
+
+#[tokio::test]
+async fn this_repositorys_migrations_lint_clean_with_the_trace() {
+    let server = server_url().await;
+    let report = lint(&server, Path::new(DEFAULT_MIGRATIONS)).await;
+    assert!(
+        report.findings.is_empty(),
+        "findings in migrations/:\n{}",
+        describe(&report.findings)
+    );
+    assert_eq!(report.count(Severity::Error), 0);
+}
