@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use groundwork_lint::{Format, Report, TraceOptions, lint_static, trace};
+use groundwork_lint::{Format, Report, TraceOptions, lint_static, queries_at, trace};
 use groundwork_provision::{Postgres, Settings};
 
 use super::migrate::Source;
@@ -32,6 +32,12 @@ pub(super) struct LintArgs {
     /// Do not check that each down file restores the catalog.
     #[arg(long)]
     no_down_check: bool,
+    /// The release whose queries must still prepare against the new schema (a rolling
+    /// deploy runs them): a git revision of the repository holding the migrations
+    /// directory, whose queries/ sits beside it. In CI, the commit before the change
+    /// (HEAD~1 or the merge base).
+    #[arg(long, value_name = "REV", default_value = "HEAD")]
+    previous: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -58,12 +64,31 @@ pub(super) async fn run(
         ..Report::default()
     };
     if !args.no_trace {
+        let root = args.source.dir()?.parent().map(ToOwned::to_owned);
+        let previous = match root.map(|root| queries_at(&root, &args.previous)) {
+            Some(Ok(files)) if !files.is_empty() => Some((args.previous.clone(), files)),
+            Some(Ok(_)) => {
+                report.notes.push(format!(
+                    "rolling-deploy check skipped: {} has no query files",
+                    args.previous
+                ));
+                None
+            }
+            Some(Err(why)) => {
+                report
+                    .notes
+                    .push(format!("rolling-deploy check skipped: {why}"));
+                None
+            }
+            None => None,
+        };
         let progress = Progress::start("tracing the migrations on a populated database");
         let traced = async {
             let server = Postgres::ephemeral(settings).await?;
             let options = TraceOptions {
                 rows: args.rows,
                 check_down: !args.no_down_check,
+                previous,
             };
             Ok::<_, Box<dyn std::error::Error>>(trace(server.url(), migrations, options).await?)
         }
@@ -73,7 +98,7 @@ pub(super) async fn run(
         report.findings.extend(findings);
         report.locks = locks;
     } else {
-        report.trace_skipped = Some("--no-trace".to_owned());
+        report.notes.push("trace skipped: --no-trace".to_owned());
     }
     report.sort();
     let format = match args.format {

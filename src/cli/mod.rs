@@ -9,6 +9,7 @@ macro_rules! say {
     }};
 }
 
+mod check;
 mod codegen;
 mod completions;
 mod db;
@@ -87,6 +88,9 @@ enum Command {
     /// its URLs and roles, create, drop, reset and seed.
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// Checks beyond the migrations: query plans at scale.
+    #[command(subcommand)]
+    Check(check::CheckCommand),
     /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -114,7 +118,9 @@ impl Command {
         match self {
             Self::Migrate(command) => command.uses_database() && strategy != Strategy::Container,
             Self::Db(_) => true,
-            Self::Codegen { .. } | Self::Schema(_) | Self::Completions { .. } => false,
+            Self::Codegen { .. } | Self::Schema(_) | Self::Check(_) | Self::Completions { .. } => {
+                false
+            }
         }
     }
 }
@@ -147,6 +153,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let settings = match &cli.command {
         Command::Codegen { .. }
         | Command::Schema(_)
+        | Command::Check(_)
         | Command::Migrate(MigrateCommand::Lint(_)) => Settings::codegen_from_env()?,
         _ => Settings::from_env()?,
     }
@@ -167,6 +174,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Codegen { check } => codegen::run(check, &settings).await,
         Command::Schema(command) => schema::run(command, &settings).await,
         Command::Db(command) => db::run(command, &settings).await,
+        Command::Check(command) => check::run(command, &settings).await,
         Command::Completions { shell } => Ok(completions::run(shell)),
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use futures::StreamExt;
-use groundwork_lint::{Finding, RULES, Report, Severity, TraceOptions, lint_static, trace};
+use groundwork_lint::{Finding, Origin, RULES, Report, Severity, TraceOptions, lint_static, trace};
 use groundwork_migrate::Migration;
 use groundwork_testing::{DEFAULT_MIGRATIONS, TestDb};
 
@@ -110,6 +110,7 @@ async fn lint(server: &str, dir: &Path) -> Report {
     let options = TraceOptions {
         rows: ROWS,
         check_down: true,
+        previous: None,
     };
     let (traced, locks) = trace(server, &migrations, options).await.unwrap();
     findings.extend(traced);
@@ -117,7 +118,7 @@ async fn lint(server: &str, dir: &Path) -> Report {
         migrations: migrations.len(),
         findings,
         locks,
-        trace_skipped: None,
+        notes: Vec::new(),
     };
     report.sort();
     report
@@ -179,7 +180,12 @@ async fn every_rule_fires_on_an_unsafe_case_and_stays_quiet_on_a_safe_one() {
             assert!(base.is_empty(), "the base has findings: {base:?}");
         }
     }
-    for rule in RULES {
+    // The rolling-deploy check needs a previous release, the plan rules queries:
+    // both have tests of their own.
+    let migration_rules = RULES
+        .iter()
+        .filter(|r| r.origin != Origin::Plan && r.name != "rolling-deploy-compat");
+    for rule in migration_rules {
         if !fired.contains(rule.name) {
             problems.push(format!("rule {} fires on no unsafe case", rule.name));
         }
@@ -295,4 +301,141 @@ async fn this_repositorys_migrations_lint_clean_with_the_trace() {
         describe(&report.findings)
     );
     assert_eq!(report.count(Severity::Error), 0);
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_query_of_the_previous_release_that_no_longer_prepares_is_named_with_its_object() {
+    let server = server_url().await;
+    let project = tempfile::tempdir().unwrap();
+    let root = project.path();
+    std::fs::create_dir_all(root.join("migrations")).unwrap();
+    std::fs::create_dir_all(root.join("queries/shop")).unwrap();
+    std::fs::write(
+        root.join("migrations/1_items.up.sql"),
+        "CREATE TABLE items (id bigint PRIMARY KEY, label text);",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("queries/shop/items.sql"),
+        "--! item_label\nSELECT label FROM items WHERE id = :id;\n\n--! item_count\nSELECT count(*) FROM items;\n",
+    )
+    .unwrap();
+    git(root, &["init", "-q"]);
+    git(root, &["add", "."]);
+    git(root, &["commit", "-qm", "items"]);
+    // The next release renames the column its predecessor reads.
+    std::fs::write(
+        root.join("migrations/2_rename.up.sql"),
+        "-- groundwork:lint allow renaming-column because this test wants the rolling deploy to fail\n\
+         ALTER TABLE items RENAME COLUMN label TO title;",
+    )
+    .unwrap();
+    let source = root.join("migrations");
+    let out = groundwork(&[
+        "migrate",
+        "lint",
+        "--source",
+        source.to_str().unwrap(),
+        "--database-url",
+        &server,
+        "--rows",
+        "10",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "queries/shop/items.sql:1: error rolling-deploy-compat: query item_label of HEAD no \
+             longer prepares against the new schema: column \"label\" does not exist"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("item_count"), "{stdout}");
+}
+
+#[tokio::test]
+async fn plans_fail_on_a_sequential_scan_of_a_large_table_unless_indexed_or_annotated() {
+    let server = server_url().await;
+    let project = tempfile::tempdir().unwrap();
+    let root = project.path();
+    std::fs::create_dir_all(root.join("migrations")).unwrap();
+    std::fs::create_dir_all(root.join("queries/shop")).unwrap();
+    std::fs::write(
+        root.join("migrations/1_items.up.sql"),
+        "CREATE TABLE items (id bigint PRIMARY KEY, label text NOT NULL, price bigint);",
+    )
+    .unwrap();
+    let queries = root.join("queries/shop/items.sql");
+    let check = || {
+        groundwork(&[
+            "check",
+            "plans",
+            "--source",
+            root.join("migrations").to_str().unwrap(),
+            "--queries",
+            root.join("queries").to_str().unwrap(),
+            "--database-url",
+            &server,
+            "--rows",
+            "20000",
+        ])
+    };
+    let by_label = "--! item_by_label\nSELECT id FROM items WHERE label = :label;\n\n\
+                    --! item_by_id\nSELECT label FROM items WHERE id = :id;\n";
+    std::fs::write(&queries, by_label).unwrap();
+    let out = check();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "queries/shop/items.sql:1: error plan-seq-scan: query item_by_label reads all of \
+             public.items (20000 rows) with a sequential scan"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("error plan-seq-scan: query item_by_id"),
+        "{stdout}"
+    );
+
+    std::fs::write(
+        &queries,
+        format!("-- plan: allow-seq-scan because the shop has few items\n{by_label}"),
+    )
+    .unwrap();
+    let out = check();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    std::fs::write(&queries, by_label).unwrap();
+    std::fs::write(
+        root.join("migrations/2_index.up.sql"),
+        "CREATE INDEX items_label_idx ON items (label);",
+    )
+    .unwrap();
+    let out = check();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

@@ -34,6 +34,8 @@ pub enum Origin {
     Static,
     /// What running the statement on a populated database showed.
     Trace,
+    /// A query's plan on a populated database.
+    Plan,
 }
 
 /// One problem with one statement of a migration.

@@ -39,18 +39,24 @@
 
 mod annotation;
 mod catalog;
+mod compat;
 mod error;
 mod fill;
 mod finding;
+mod plans;
+mod queries;
 mod report;
 mod rules;
 mod trace;
 
 pub use annotation::{ALLOW_MARKER, Allow, allows};
 pub use catalog::catalog;
+pub use compat::check_compat;
 pub use error::LintError;
-pub use fill::fill_tables;
+pub use fill::{Filled, Rows, fill_tables};
 pub use finding::{Finding, Location, Origin, Severity, line_of};
+pub use plans::{PlanLimits, PlanRecord, check_plans};
+pub use queries::{QueryFile, positional, queries_at, read_queries};
 pub use report::{Format, Report};
 pub use rules::{RULES, Rule, lint_static, rule_named};
 pub use trace::{LockRecord, TraceOptions, trace};

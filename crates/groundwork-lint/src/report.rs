@@ -23,9 +23,9 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Per migration and existing relation, the strongest lock the trace saw.
     pub locks: Vec<LockRecord>,
-    /// Why the trace did not run, if it did not.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub trace_skipped: Option<String>,
+    /// What was not checked, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -70,8 +70,8 @@ impl Report {
                     out.push_str(&lock.to_string());
                     out.push('\n');
                 }
-                if let Some(reason) = &self.trace_skipped {
-                    out.push_str(&format!("trace skipped: {reason}\n"));
+                for note in &self.notes {
+                    out.push_str(&format!("note: {note}\n"));
                 }
                 out.push_str(&format!(
                     "{} migrations: {} errors, {} warnings\n",

@@ -169,7 +169,24 @@ pub const RULES: &[Rule] = &[
     traced("table-rewrite", "groundwork trace", Error),
     traced("lock-held-while-scanning", "groundwork trace", Error),
     traced("down-restores-catalog", "groundwork trace", Error),
+    traced(
+        "rolling-deploy-compat",
+        "groundwork trace (strong_migrations: rename and remove checks)",
+        Error,
+    ),
+    planned("plan-seq-scan"),
+    planned("plan-large-sort"),
+    planned("plan-cost"),
 ];
+
+const fn planned(name: &'static str) -> Rule {
+    Rule {
+        name,
+        counterpart: "groundwork check plans",
+        severity: Error,
+        origin: Origin::Plan,
+    }
+}
 
 /// The rule called `name`.
 pub fn rule_named(name: &str) -> Option<&'static Rule> {

@@ -13,18 +13,23 @@ use serde::Serialize;
 use tokio_postgres::Client;
 
 use super::catalog::catalog;
+use super::compat::check_compat;
 use super::error::LintError;
-use super::fill::fill_tables;
+use super::fill::{Rows, fill_tables};
 use super::finding::{Finding, Location, Origin, Severity, line_of};
+use super::queries::QueryFile;
 use super::rules::allowed_at;
 
 /// How the trace runs.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct TraceOptions {
     /// Rows put in each table once the migration that creates it has run.
     pub rows: i64,
     /// Also check that each down file restores the catalog exactly.
     pub check_down: bool,
+    /// The previous release (its name and query files), whose queries must still
+    /// prepare once every migration has run.
+    pub previous: Option<(String, Vec<QueryFile>)>,
 }
 
 impl Default for TraceOptions {
@@ -32,6 +37,7 @@ impl Default for TraceOptions {
         Self {
             rows: 10_000,
             check_down: true,
+            previous: None,
         }
     }
 }
@@ -147,10 +153,16 @@ pub async fn trace(
             locks: Vec::new(),
             options,
         };
+        let mut completed = true;
         for migration in migrations {
             if !tracer.migration(migration).await? {
+                completed = false;
                 break;
             }
+        }
+        if completed && let Some((release, files)) = &tracer.options.previous {
+            let findings = check_compat(&client, files, release).await?;
+            tracer.findings.extend(findings);
         }
         Ok::<_, LintError>((tracer.findings, tracer.locks))
     }
@@ -186,7 +198,7 @@ impl Tracer<'_> {
         if let (Some(before), Some(down)) = (before, &migration.down) {
             self.check_down(migration, down, &before).await?;
         }
-        fill_tables(self.client, self.options.rows, &[OWN_SCHEMA]).await?;
+        fill_tables(self.client, &Rows::every(self.options.rows), &[OWN_SCHEMA]).await?;
         Ok(true)
     }
 
