@@ -439,3 +439,15 @@ async fn plans_fail_on_a_sequential_scan_of_a_large_table_unless_indexed_or_anno
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn docs_migrations_describes_every_rule() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/MIGRATIONS.md"))
+        .unwrap();
+    let missing: Vec<&str> = RULES
+        .iter()
+        .map(|r| r.name)
+        .filter(|name| !doc.contains(&format!("**`{name}`**")))
+        .collect();
+    assert!(missing.is_empty(), "docs/MIGRATIONS.md lacks {missing:?}");
+}
