@@ -196,13 +196,19 @@ async fn every_rule_fires_on_an_unsafe_case_and_stays_quiet_on_a_safe_one() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-fn groundwork(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_groundwork"))
-        .args(args)
-        .env_remove("GROUNDWORK_CODEGEN_URL")
-        .env_remove("NO_COLOR")
-        .output()
-        .unwrap()
+/// Runs the binary off the async worker threads.
+async fn groundwork(args: &[&str]) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_groundwork"))
+            .args(args)
+            .env_remove("GROUNDWORK_CODEGEN_URL")
+            .env_remove("NO_COLOR")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
 }
 
 fn case_dir(kind: &str, name: &str) -> tempfile::TempDir {
@@ -227,7 +233,8 @@ async fn the_command_reports_each_finding_with_a_hint_and_fails_on_errors() {
         &server,
         "--rows",
         "300",
-    ]);
+    ])
+    .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     let line = stdout
@@ -266,7 +273,7 @@ async fn warnings_fail_only_when_denied_and_json_carries_the_same_findings() {
         "--rows",
         "100",
     ];
-    let out = groundwork(&base);
+    let out = groundwork(&base).await;
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -275,7 +282,7 @@ async fn warnings_fail_only_when_denied_and_json_carries_the_same_findings() {
     );
     let mut denied = base.to_vec();
     denied.extend(["--deny", "warnings", "--format", "json"]);
-    let out = groundwork(&denied);
+    let out = groundwork(&denied).await;
     assert_eq!(out.status.code(), Some(1));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let findings = json["findings"].as_array().unwrap();
@@ -303,13 +310,20 @@ async fn this_repositorys_migrations_lint_clean_with_the_trace() {
     assert_eq!(report.count(Severity::Error), 0);
 }
 
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
-        .args(args)
-        .output()
-        .unwrap();
+/// Runs git in `dir`, off the async worker threads.
+async fn git(dir: &Path, args: &[&str]) {
+    let dir = dir.to_owned();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("git")
+            .current_dir(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -334,9 +348,9 @@ async fn a_query_of_the_previous_release_that_no_longer_prepares_is_named_with_i
         "--! item_label\nSELECT label FROM items WHERE id = :id;\n\n--! item_count\nSELECT count(*) FROM items;\n",
     )
     .unwrap();
-    git(root, &["init", "-q"]);
-    git(root, &["add", "."]);
-    git(root, &["commit", "-qm", "items"]);
+    git(root, &["init", "-q"]).await;
+    git(root, &["add", "."]).await;
+    git(root, &["commit", "-qm", "items"]).await;
     // The next release renames the column its predecessor reads.
     std::fs::write(
         root.join("migrations/2_rename.up.sql"),
@@ -354,7 +368,8 @@ async fn a_query_of_the_previous_release_that_no_longer_prepares_is_named_with_i
         &server,
         "--rows",
         "10",
-    ]);
+    ])
+    .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
@@ -380,7 +395,7 @@ async fn plans_fail_on_a_sequential_scan_of_a_large_table_unless_indexed_or_anno
     )
     .unwrap();
     let queries = root.join("queries/shop/items.sql");
-    let check = || {
+    let check = async || {
         groundwork(&[
             "check",
             "plans",
@@ -393,11 +408,12 @@ async fn plans_fail_on_a_sequential_scan_of_a_large_table_unless_indexed_or_anno
             "--rows",
             "20000",
         ])
+        .await
     };
     let by_label = "--! item_by_label\nSELECT id FROM items WHERE label = :label;\n\n\
                     --! item_by_id\nSELECT label FROM items WHERE id = :id;\n";
     std::fs::write(&queries, by_label).unwrap();
-    let out = check();
+    let out = check().await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
@@ -417,7 +433,7 @@ async fn plans_fail_on_a_sequential_scan_of_a_large_table_unless_indexed_or_anno
         format!("-- plan: allow-seq-scan because the shop has few items\n{by_label}"),
     )
     .unwrap();
-    let out = check();
+    let out = check().await;
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -431,7 +447,7 @@ async fn plans_fail_on_a_sequential_scan_of_a_large_table_unless_indexed_or_anno
         "CREATE INDEX items_label_idx ON items (label);",
     )
     .unwrap();
-    let out = check();
+    let out = check().await;
     assert_eq!(
         out.status.code(),
         Some(0),

@@ -6,13 +6,18 @@
 //!   parser, against what earlier migrations made. A table created earlier in the same
 //!   file is new and unused, so the lock and scan rules say nothing about it; every
 //!   other table is an existing, populated one.
-//! - **the trace** ([`trace`]): the earlier migrations replayed into a throw-away
+//! - **the trace** ([`trace()`]): the earlier migrations replayed into a throw-away
 //!   database whose tables are then filled with rows, and each migration run statement
 //!   by statement in its transaction, recording per existing relation the strongest
 //!   lock and the statement that took it, rewrites (with the reason), rows scanned
 //!   while a lock that blocks writes was held, failing statements, and whether the down
 //!   file restores the catalog exactly. It sees what a parser cannot: DDL inside `DO`
 //!   blocks and functions, inline `CHECK`s, backfills.
+//!
+//! Once every migration has run, the trace prepares the previous release's queries
+//! ([`check_compat`], with [`queries_at`] reading them from git): a rolling deploy runs
+//! them against the new schema. [`check_plans`] explains every query of `queries/` on a
+//! database filled by [`fill_tables`], for `groundwork check plans`.
 //!
 //! A finding is silenced for one statement by a comment before it (or in it) naming
 //! the rule and the reason:
