@@ -591,3 +591,21 @@ fn print_status(status: &[MigrationStatus]) {
         say!("{}", line(cells, [None, None, Some(state), None]));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_take_a_unit_or_milliseconds() {
+        assert_eq!(duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(duration("250"), Ok(Duration::from_millis(250)));
+        assert_eq!(duration("2min"), Ok(Duration::from_secs(120)));
+        assert_eq!(duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(duration("0"), Ok(Duration::ZERO));
+        assert!(duration("5 weeks").is_err());
+        assert!(duration("soon").is_err());
+    }
+}
