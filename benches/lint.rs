@@ -59,7 +59,7 @@ async fn main() {
         rows: ROWS,
         ..TraceOptions::default()
     };
-    let (traced, locks) = trace(&server, migrations, options).await.expect("trace");
+    let traced = trace(&server, migrations, options).await.expect("trace");
     let seconds = started.elapsed().as_secs_f64();
 
     println!(
@@ -71,8 +71,8 @@ async fn main() {
         "baseline (migrate up on an empty database): {baseline:.2} s; trace with {ROWS} rows \
          per table and down checks: {seconds:.2} s ({:.1}x), {} findings, {} lock records",
         seconds / baseline,
-        traced.len(),
-        locks.len()
+        traced.findings.len(),
+        traced.locks.len()
     );
     println!(
         "lint: migrations={} seconds={seconds:.2} per_migration_ms={:.0}",

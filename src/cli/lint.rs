@@ -94,9 +94,10 @@ pub(super) async fn run(
         }
         .await;
         progress.finish();
-        let (findings, locks) = traced?;
-        report.findings.extend(findings);
-        report.locks = locks;
+        let traced = traced?;
+        report.findings.extend(traced.findings);
+        report.locks = traced.locks;
+        report.notes.extend(traced.notes);
     } else {
         report.notes.push("trace skipped: --no-trace".to_owned());
     }

@@ -112,13 +112,13 @@ async fn lint(server: &str, dir: &Path) -> Report {
         check_down: true,
         previous: None,
     };
-    let (traced, locks) = trace(server, &migrations, options).await.unwrap();
-    findings.extend(traced);
+    let traced = trace(server, &migrations, options).await.unwrap();
+    findings.extend(traced.findings);
     let mut report = Report {
         migrations: migrations.len(),
         findings,
-        locks,
-        notes: Vec::new(),
+        locks: traced.locks,
+        notes: traced.notes,
     };
     report.sort();
     report

@@ -328,12 +328,18 @@ fn value_for(column: &Column) -> Option<String> {
         (_, "boolean") => "g % 2 = 0".to_owned(),
         (_, "smallint") => "(g % 32000)".to_owned(),
         ("N", _) => "g".to_owned(),
-        ("S", _) => "'v' || g".to_owned(),
+        // Shaped to pass the usual checks: an address for email columns, otherwise a
+        // lower-case word of 8 characters (lengths, slugs, identifiers).
+        ("S", _) if column.name.contains("email") => "'user' || g || '@example.com'".to_owned(),
+        ("S", _) => "'v' || lpad(g::text, 7, '0')".to_owned(),
         (_, "date") => "(current_date - (g % 3650))".to_owned(),
+        ("D", _) if column.name.contains("expires") => {
+            "(now() + interval '1 day' + g * interval '1 minute')".to_owned()
+        }
         ("D", _) => "(now() - g * interval '1 minute')".to_owned(),
         ("T", _) => "(g * interval '1 second')".to_owned(),
         (_, "jsonb" | "json") => "'{}'".to_owned(),
-        (_, "bytea") => "decode(md5(g::text), 'hex')".to_owned(),
+        (_, "bytea") => "sha256(convert_to(g::text, 'UTF8'))".to_owned(),
         (_, "inet" | "cidr") => "'10.0.0.1'".to_owned(),
         ("A", _) => "'{}'".to_owned(),
         _ => return None,

@@ -64,4 +64,4 @@ pub use plans::{PlanLimits, PlanRecord, check_plans};
 pub use queries::{QueryFile, positional, queries_at, read_queries};
 pub use report::{Format, Report};
 pub use rules::{RULES, Rule, lint_static, rule_named};
-pub use trace::{LockRecord, TraceOptions, trace};
+pub use trace::{LockRecord, TraceOptions, Traced, trace};

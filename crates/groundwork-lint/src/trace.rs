@@ -42,6 +42,18 @@ impl Default for TraceOptions {
     }
 }
 
+/// What the trace found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Traced {
+    /// Findings, in the order they were made.
+    pub findings: Vec<Finding>,
+    /// Per migration and existing table, the strongest lock.
+    pub locks: Vec<LockRecord>,
+    /// What the trace could not do: tables that stayed empty because their checks
+    /// rejected the generated rows, and why.
+    pub notes: Vec<String>,
+}
+
 /// The strongest lock one migration took on one relation that existed before it, and
 /// the statement that took it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -129,7 +141,7 @@ pub async fn trace(
     server_url: &str,
     migrations: &[Migration],
     options: TraceOptions,
-) -> Result<(Vec<Finding>, Vec<LockRecord>), LintError> {
+) -> Result<Traced, LintError> {
     let admin = connect(server_url).await?;
     let name = format!(
         "groundwork_lint_{}_{}",
@@ -151,6 +163,7 @@ pub async fn trace(
             client: &client,
             findings: Vec::new(),
             locks: Vec::new(),
+            notes: Vec::new(),
             options,
         };
         let mut completed = true;
@@ -164,7 +177,11 @@ pub async fn trace(
             let findings = check_compat(&client, files, release).await?;
             tracer.findings.extend(findings);
         }
-        Ok::<_, LintError>((tracer.findings, tracer.locks))
+        Ok::<_, LintError>(Traced {
+            findings: tracer.findings,
+            locks: tracer.locks,
+            notes: tracer.notes,
+        })
     }
     .await;
     let dropped = admin
@@ -179,6 +196,7 @@ struct Tracer<'c> {
     client: &'c Client,
     findings: Vec<Finding>,
     locks: Vec<LockRecord>,
+    notes: Vec<String>,
     options: TraceOptions,
 }
 
@@ -198,7 +216,25 @@ impl Tracer<'_> {
         if let (Some(before), Some(down)) = (before, &migration.down) {
             self.check_down(migration, down, &before).await?;
         }
-        fill_tables(self.client, &Rows::every(self.options.rows), &[OWN_SCHEMA]).await?;
+        let filled =
+            fill_tables(self.client, &Rows::every(self.options.rows), &[OWN_SCHEMA]).await?;
+        for table in filled {
+            if let Some(why) = table.failure
+                && table.rows == 0
+                && !self
+                    .notes
+                    .iter()
+                    .any(|n| n.starts_with(&format!("{} ", table.table)))
+            {
+                // The row PostgreSQL quotes says nothing a reader needs here.
+                let why = why.split(" (Failing row").next().unwrap_or_default();
+                self.notes.push(format!(
+                    "{} stayed empty after {}, so later migrations meet it empty: {why}",
+                    table.table,
+                    migration.up.path.display()
+                ));
+            }
+        }
         Ok(true)
     }
 
