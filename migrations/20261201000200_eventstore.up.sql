@@ -122,6 +122,7 @@ CREATE TABLE eventstore.tenant_keys (
         CONSTRAINT tenant_keys_organization_id_fkey
             REFERENCES identity.organizations (id) ON DELETE CASCADE,
     -- Both global by nature: a lock space and a channel name are server-wide.
+    -- groundwork:lint allow prefer-bigint-over-int because pg_advisory_xact_lock(int, int) takes a 32-bit lock space
     lock_space integer GENERATED ALWAYS AS IDENTITY
         CONSTRAINT tenant_keys_lock_space_key UNIQUE,
     notify_channel text NOT NULL
@@ -190,6 +191,7 @@ CREATE TRIGGER organizations_event_store_keys
     AFTER INSERT ON identity.organizations
     FOR EACH ROW EXECUTE FUNCTION eventstore.organization_keys();
 
+-- groundwork:lint allow lock-held-while-scanning because it runs with the initial schema, when identity.organizations has no rows yet
 INSERT INTO eventstore.tenant_keys (organization_id)
 SELECT id FROM identity.organizations ORDER BY created_at, id;
 

@@ -37,6 +37,7 @@ UPDATE identity.sessions SET revoked_at = COALESCE(revoked_at, now()) WHERE id =
 UPDATE identity.sessions SET revoked_at = now()
 WHERE user_id = :user_id AND revoked_at IS NULL;
 
+-- plan: allow-seq-scan because it is periodic maintenance; revoked_at has no index of its own
 --- Maintenance (runs as the owner): deletes sessions expired or revoked more than
 --- retention_seconds ago.
 --! session_delete_expired

@@ -8,6 +8,7 @@ RETURNING id, message_id, organization_id, topic, partition_key, payload, header
           status, attempts, max_attempts, available_at, locked_until, last_error, created_at,
           delivered_at, dead_at;
 
+-- plan: allow-seq-scan because a planner that sees many pending messages (as in a filled test database) scans; in use few are pending and outbox_messages_pending_idx serves the claim
 --- The relay (groundwork_relay, every tenant). Locks with FOR UPDATE SKIP LOCKED and
 --- leases for lease_seconds. Orders by priority, then id; claims only the oldest
 --- pending message of each (organization, partition key), so a partition is delivered
@@ -79,6 +80,7 @@ FROM messaging.outbox_messages
 GROUP BY status
 ORDER BY status;
 
+-- plan: allow-seq-scan because it is periodic maintenance that visits most delivered rows anyway
 --- The relay's maintenance: deletes delivered messages older than retention_seconds.
 --! outbox_message_delete_delivered
 DELETE FROM messaging.outbox_messages

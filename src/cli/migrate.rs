@@ -2,18 +2,19 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use groundwork_migrate::{
-    DownOptions, DownTarget, MigrateError, MigrationState, MigrationStatus, Migrator, Step,
-    UpOptions, migration_slug, new_migration_files, new_migration_files_with,
+    DownOptions, DownTarget, MigrateError, MigrationState, MigrationStatus, Migrator,
+    StatementLimits, Step, UpOptions, migration_slug, new_migration_files,
+    new_migration_files_with,
 };
 use groundwork_provision::Settings;
 
 use super::output::{self, Answer, Progress, Stream, Style, paint};
 use super::tenant_table::{self, TenantTable};
-use super::{USAGE, project, server};
+use super::{USAGE, lint, project, server};
 
 /// The migrations directory option, shared by the commands that read migrations.
 #[derive(Debug, Args)]
@@ -32,7 +33,7 @@ pub(super) struct Source {
 
 impl Source {
     /// The directory, absolute (for messages), if it exists; else why not.
-    fn dir(&self) -> Result<PathBuf, Box<dyn std::error::Error>> {
+    pub(super) fn dir(&self) -> Result<PathBuf, Box<dyn std::error::Error>> {
         let dir = project::shown(&self.source);
         if dir.is_dir() {
             return Ok(dir);
@@ -46,9 +47,60 @@ impl Source {
         .into())
     }
 
-    fn migrator(&self) -> Result<Migrator, Box<dyn std::error::Error>> {
+    pub(super) fn migrator(&self) -> Result<Migrator, Box<dyn std::error::Error>> {
         Ok(Migrator::from_dir(self.dir()?)?)
     }
+}
+
+/// The limits every migration statement runs under, shared by the commands that run
+/// migrations.
+#[derive(Debug, Args)]
+pub(super) struct Limits {
+    /// How long a statement may wait for a lock before its migration is rolled back
+    /// and tried again (e.g. 5s, 500ms, 2min; 0: forever)
+    #[arg(long, value_name = "DURATION", env = "GROUNDWORK_LOCK_TIMEOUT", default_value = "5s", value_parser = duration)]
+    lock_timeout: Duration,
+    /// How long a statement may run (0: forever)
+    #[arg(long, value_name = "DURATION", env = "GROUNDWORK_STATEMENT_TIMEOUT", default_value = "30min", value_parser = duration)]
+    statement_timeout: Duration,
+    /// Attempts when a lock wait times out; the pause between them starts at 1 s and
+    /// doubles
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    lock_attempts: u32,
+}
+
+impl Limits {
+    fn statement_limits(&self) -> StatementLimits {
+        StatementLimits {
+            lock_timeout: self.lock_timeout,
+            statement_timeout: self.statement_timeout,
+            attempts: self.lock_attempts,
+            ..StatementLimits::default()
+        }
+    }
+}
+
+/// `5s`, `500ms`, `2min`, `1h` or a bare number of milliseconds.
+fn duration(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    let digits = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(digits);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{value:?} is not a duration like 5s, 500ms or 2min"))?;
+    Ok(match unit.trim() {
+        "" | "ms" => Duration::from_millis(number),
+        "s" => Duration::from_secs(number),
+        "min" | "m" => Duration::from_secs(number * 60),
+        "h" => Duration::from_secs(number * 3600),
+        _ => {
+            return Err(format!(
+                "{value:?} is not a duration like 5s, 500ms or 2min"
+            ));
+        }
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,6 +109,8 @@ pub(super) enum MigrateCommand {
     Up {
         #[command(flatten)]
         source: Source,
+        #[command(flatten)]
+        limits: Limits,
         /// Stop after this version.
         #[arg(long, value_name = "VERSION")]
         to: Option<i64>,
@@ -68,6 +122,8 @@ pub(super) enum MigrateCommand {
     Down {
         #[command(flatten)]
         source: Source,
+        #[command(flatten)]
+        limits: Limits,
         /// Revert this many of the newest applied migrations.
         #[arg(long, value_name = "N", conflicts_with_all = ["to", "all"])]
         steps: Option<usize>,
@@ -94,6 +150,8 @@ pub(super) enum MigrateCommand {
     Redo {
         #[command(flatten)]
         source: Source,
+        #[command(flatten)]
+        limits: Limits,
         /// Redo this many of the newest applied migrations.
         #[arg(long, value_name = "N", default_value_t = 1)]
         steps: usize,
@@ -132,12 +190,23 @@ pub(super) enum MigrateCommand {
         #[arg(long, value_name = "SCHEMA.TABLE", value_parser = tenant_table::parse)]
         tenant_table: Option<TenantTable>,
     },
+    /// Check every migration for changes that lock, rewrite or break a populated,
+    /// running database; exit 1 on errors (and on warnings with --deny warnings).
+    ///
+    /// Static rules over each parsed statement, then a trace: the migrations replayed
+    /// into a throw-away database (on --database-url's server, else a throw-away
+    /// server) whose tables are filled with --rows rows, recording per existing table
+    /// the strongest lock, rewrites, rows scanned under a lock that blocks writes,
+    /// failing statements, and whether each down file restores the catalog.
+    /// Silence one finding with `-- groundwork:lint allow RULE because WHY` before the
+    /// statement. docs/MIGRATIONS.md lists the rules.
+    Lint(lint::LintArgs),
 }
 
 impl MigrateCommand {
     /// Whether the command connects to a database (all but `new`).
     pub(super) fn uses_database(&self) -> bool {
-        !matches!(self, Self::New { .. })
+        !matches!(self, Self::New { .. } | Self::Lint(_))
     }
 }
 
@@ -163,11 +232,13 @@ pub(super) async fn run(command: MigrateCommand, settings: &Settings) -> Outcome
         } => new(&source, &name, tenant_table.as_ref()),
         MigrateCommand::Up {
             source,
+            limits,
             to,
             dry_run,
-        } => up(&source, UpOptions { to, dry_run }, settings).await,
+        } => up(&source, &limits, UpOptions { to, dry_run }, settings).await,
         MigrateCommand::Down {
             source,
+            limits,
             steps,
             to,
             all,
@@ -183,25 +254,27 @@ pub(super) async fn run(command: MigrateCommand, settings: &Settings) -> Outcome
             let mut options = DownOptions::from_env(target);
             options.dry_run = dry_run;
             options.allow_production = allow_production;
-            down(&source, options, yes, settings).await
+            down(&source, &limits, options, yes, settings).await
         }
         MigrateCommand::Redo {
             source,
+            limits,
             steps,
             allow_production,
         } => {
             let mut options = DownOptions::from_env(DownTarget::Steps(steps));
             options.allow_production = allow_production;
-            redo(&source, options, settings).await
+            redo(&source, &limits, options, settings).await
         }
         MigrateCommand::Status { source } => status(&source, settings).await,
         MigrateCommand::Verify { source } => verify(&source, settings).await,
+        MigrateCommand::Lint(args) => lint::run(args, settings).await,
     }
 }
 
 /// `migrate up`: the applied migrations, then how many and how long.
-async fn up(source: &Source, options: UpOptions, settings: &Settings) -> Outcome {
-    let migrator = source.migrator()?;
+async fn up(source: &Source, limits: &Limits, options: UpOptions, settings: &Settings) -> Outcome {
+    let migrator = source.migrator()?.with_limits(limits.statement_limits());
     let (_postgres, client) = connect(settings).await?;
     let started = Instant::now();
     let progress = Progress::start(if options.dry_run {
@@ -216,7 +289,13 @@ async fn up(source: &Source, options: UpOptions, settings: &Settings) -> Outcome
 }
 
 /// `migrate down`; with `--all`, only once a person said yes (or `--yes` did).
-async fn down(source: &Source, options: DownOptions, yes: bool, settings: &Settings) -> Outcome {
+async fn down(
+    source: &Source,
+    limits: &Limits,
+    options: DownOptions,
+    yes: bool,
+    settings: &Settings,
+) -> Outcome {
     if options.production && !options.allow_production {
         return Err(MigrateError::ProductionRefused.into());
     }
@@ -228,7 +307,7 @@ async fn down(source: &Source, options: DownOptions, yes: bool, settings: &Setti
         );
         return Ok(ExitCode::from(USAGE));
     }
-    let migrator = source.migrator()?;
+    let migrator = source.migrator()?.with_limits(limits.statement_limits());
     let (postgres, client) = connect(settings).await?;
     if asks {
         let plan = migrator
@@ -266,8 +345,13 @@ async fn down(source: &Source, options: DownOptions, yes: bool, settings: &Setti
 }
 
 /// `migrate redo`: down `options.target`'s steps, then up to the newest reverted.
-async fn redo(source: &Source, options: DownOptions, settings: &Settings) -> Outcome {
-    let migrator = source.migrator()?;
+async fn redo(
+    source: &Source,
+    limits: &Limits,
+    options: DownOptions,
+    settings: &Settings,
+) -> Outcome {
+    let migrator = source.migrator()?.with_limits(limits.statement_limits());
     let (_postgres, client) = connect(settings).await?;
     let started = Instant::now();
     let progress = Progress::start("reverting and applying again");
@@ -505,5 +589,23 @@ fn print_status(status: &[MigrationStatus]) {
             row[3].as_str(),
         ];
         say!("{}", line(cells, [None, None, Some(state), None]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_take_a_unit_or_milliseconds() {
+        assert_eq!(duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(duration("250"), Ok(Duration::from_millis(250)));
+        assert_eq!(duration("2min"), Ok(Duration::from_secs(120)));
+        assert_eq!(duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(duration("0"), Ok(Duration::ZERO));
+        assert!(duration("5 weeks").is_err());
+        assert!(duration("soon").is_err());
     }
 }

@@ -9,9 +9,11 @@ macro_rules! say {
     }};
 }
 
+mod check;
 mod codegen;
 mod completions;
 mod db;
+mod lint;
 mod migrate;
 pub(crate) mod output;
 pub(crate) mod project;
@@ -86,6 +88,9 @@ enum Command {
     /// its URLs and roles, create, drop, reset and seed.
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// Checks beyond the migrations: query plans at scale.
+    #[command(subcommand)]
+    Check(check::CheckCommand),
     /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -113,7 +118,9 @@ impl Command {
         match self {
             Self::Migrate(command) => command.uses_database() && strategy != Strategy::Container,
             Self::Db(_) => true,
-            Self::Codegen { .. } | Self::Schema(_) | Self::Completions { .. } => false,
+            Self::Codegen { .. } | Self::Schema(_) | Self::Check(_) | Self::Completions { .. } => {
+                false
+            }
         }
     }
 }
@@ -144,7 +151,10 @@ enum SchemaCommand {
 /// Runs a parsed command line, in the project root (see [`project`]).
 pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let settings = match &cli.command {
-        Command::Codegen { .. } | Command::Schema(_) => Settings::codegen_from_env()?,
+        Command::Codegen { .. }
+        | Command::Schema(_)
+        | Command::Check(_)
+        | Command::Migrate(MigrateCommand::Lint(_)) => Settings::codegen_from_env()?,
         _ => Settings::from_env()?,
     }
     .with_url(
@@ -164,6 +174,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Codegen { check } => codegen::run(check, &settings).await,
         Command::Schema(command) => schema::run(command, &settings).await,
         Command::Db(command) => db::run(command, &settings).await,
+        Command::Check(command) => check::run(command, &settings).await,
         Command::Completions { shell } => Ok(completions::run(shell)),
     }
 }

@@ -21,14 +21,20 @@ pub(crate) struct QueryDocs {
     files: BTreeMap<String, BTreeMap<String, QueryDoc>>,
 }
 
-/// One query's documentation as written in its file.
+/// One query as written in its file: its documentation, SQL and plan annotations.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct QueryDoc {
+pub struct QueryDoc {
     /// The `---` lines directly above the `--!` annotation, without the `---` and one
     /// space after it.
-    pub(crate) comment: Vec<String>,
+    pub comment: Vec<String>,
     /// The SQL below the annotation, as written, up to the line ending the statement.
-    pub(crate) sql: String,
+    pub sql: String,
+    /// 1-based line of the `--!` annotation.
+    pub line: usize,
+    /// What `-- plan: ...` comments above the query allow, as written after `plan:`
+    /// (`allow-seq-scan because the table has one row per tenant`). They are plain SQL
+    /// comments, which cornucopia skips.
+    pub plan: Vec<String>,
 }
 
 impl QueryDocs {
@@ -39,7 +45,7 @@ impl QueryDocs {
         for (relative, path) in files_below(root, &dir, "sql").map_err(io_error("listing", &dir))? {
             let text = std::fs::read_to_string(&path).map_err(io_error("reading", &path))?;
             let module = relative.trim_end_matches(".sql").to_owned();
-            files.insert(module, parse(&text));
+            files.insert(module, parse_query_file(&text));
         }
         Ok(Self { files })
     }
@@ -52,11 +58,19 @@ impl QueryDocs {
 }
 
 /// The queries of one query file, by name.
-pub(crate) fn parse(text: &str) -> BTreeMap<String, QueryDoc> {
+pub fn parse_query_file(text: &str) -> BTreeMap<String, QueryDoc> {
     let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
     let mut queries = BTreeMap::new();
     let mut comment = Vec::new();
+    let mut plan = Vec::new();
     for (index, line) in lines.iter().enumerate() {
+        if let Some(allow) = line
+            .strip_prefix("--")
+            .and_then(|l| l.trim_start().strip_prefix("plan:"))
+        {
+            plan.push(allow.trim().to_owned());
+            continue;
+        }
         if let Some(text) = line.strip_prefix("---") {
             comment.push(text.strip_prefix(' ').unwrap_or(text).to_owned());
             continue;
@@ -73,6 +87,8 @@ pub(crate) fn parse(text: &str) -> BTreeMap<String, QueryDoc> {
         let doc = QueryDoc {
             comment: std::mem::take(&mut comment),
             sql: statement(&lines[index + 1..]),
+            line: index + 1,
+            plan: std::mem::take(&mut plan),
         };
         queries.insert(name, doc);
     }
@@ -151,7 +167,7 @@ fn literal(line: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{QueryDoc, literal, parse};
+    use super::{QueryDoc, literal, parse_query_file};
 
     #[test]
     fn comment_text_stays_literal_outside_code_spans() {
@@ -173,6 +189,7 @@ WHERE lower(email) = lower(:email);
 
 --- Not this one's: a blank line follows.
 
+-- plan: allow-seq-scan because a test says so
 --! user_get : User
 --# allow(dead_code)
 SELECT id, email FROM identity.users WHERE id = :id;
@@ -184,7 +201,7 @@ SELECT count(*) FROM identity.users
 
     #[test]
     fn reads_the_comment_above_each_annotation_and_the_sql_below() {
-        let queries = parse(FILE);
+        let queries = parse_query_file(FILE);
         assert_eq!(
             queries.keys().collect::<Vec<_>>(),
             ["user_count", "user_get", "user_get_by_email"]
@@ -198,6 +215,8 @@ SELECT count(*) FROM identity.users
                 ],
                 sql: "SELECT id, email\nFROM identity.users\nWHERE lower(email) = lower(:email);"
                     .to_owned(),
+                line: 5,
+                plan: vec![],
             }
         );
         assert_eq!(
@@ -205,6 +224,8 @@ SELECT count(*) FROM identity.users
             QueryDoc {
                 comment: vec![],
                 sql: "SELECT id, email FROM identity.users WHERE id = :id;".to_owned(),
+                line: 13,
+                plan: vec!["allow-seq-scan because a test says so".to_owned()],
             }
         );
         assert_eq!(
@@ -215,7 +236,7 @@ SELECT count(*) FROM identity.users
 
     #[test]
     fn documents_a_query_with_its_comment_or_its_name_then_its_file_and_sql() {
-        let queries = parse(FILE);
+        let queries = parse_query_file(FILE);
         let file = "queries/identity/users.sql";
         assert_eq!(
             queries["user_get_by_email"].lines("user_get_by_email", file, &[]),

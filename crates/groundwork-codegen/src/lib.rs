@@ -30,6 +30,7 @@ mod manifest;
 pub mod schema;
 mod split;
 
+pub use docs::{QueryDoc, parse_query_file};
 pub use generate::{CodegenError, Project};
 pub use manifest::Manifest;
 pub use split::GeneratedCode;

@@ -76,6 +76,23 @@ pub enum MigrateError {
         /// The server's detail, if any.
         detail: Option<String>,
     },
+    /// A statement could not take its locks within `lock_timeout`, on every attempt;
+    /// nothing of a transactional migration remains.
+    #[error(
+        "migration {file} could not take its locks at line {line} ({message}) in {attempts} \
+         attempt(s): another session holds a conflicting lock; find it in pg_locks or try \
+         again when the database is quieter"
+    )]
+    LockNotAvailable {
+        /// The file.
+        file: PathBuf,
+        /// 1-based line of the statement that waited.
+        line: usize,
+        /// How many times it was tried.
+        attempts: u32,
+        /// The server's message.
+        message: String,
+    },
     /// `migrate up` refuses to run over drifted applied migrations.
     #[error("{0}; restore the applied file or add a new migration instead of editing one")]
     AppliedChanged(Drift),

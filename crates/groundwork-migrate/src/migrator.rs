@@ -3,10 +3,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
-use tokio_postgres::error::ErrorPosition;
 
-use super::split::split_statements;
-use super::{Drift, MigrateError, Migration, Script};
+use super::run::{StatementLimits, run_script};
+use super::{Drift, MigrateError, Migration};
 
 /// Key of the session-level advisory lock that serialises migration runners.
 const LOCK_KEY: i64 = 0x6772_6e64_776b_6d67; // "grndwkmg"
@@ -115,6 +114,7 @@ impl DownOptions {
 pub struct Migrator {
     migrations: Vec<Migration>,
     lock_timeout: Duration,
+    limits: StatementLimits,
 }
 
 impl Migrator {
@@ -124,6 +124,7 @@ impl Migrator {
         Self {
             migrations,
             lock_timeout: Duration::from_secs(600),
+            limits: StatementLimits::default(),
         }
     }
 
@@ -135,6 +136,13 @@ impl Migrator {
     /// How long to wait for another runner's lock before giving up (default 10 min).
     pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = timeout;
+        self
+    }
+
+    /// The `lock_timeout`, `statement_timeout` and lock-timeout retries every
+    /// migration runs with (see [`StatementLimits`]).
+    pub fn with_limits(mut self, limits: StatementLimits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -209,7 +217,7 @@ impl Migrator {
             for migration in pending {
                 let started = Instant::now();
                 if !options.dry_run {
-                    run_script(client, &migration.up, |client| async move {
+                    run_script(client, &migration.up, self.limits, |client| async move {
                         client
                             .execute(
                                 "INSERT INTO public.schema_migrations \
@@ -286,7 +294,7 @@ impl Migrator {
             for (migration, down) in plan {
                 let started = Instant::now();
                 if !options.dry_run {
-                    run_script(client, down, |client| async move {
+                    run_script(client, down, self.limits, |client| async move {
                         client
                             .execute(
                                 "DELETE FROM public.schema_migrations WHERE version = $1",
@@ -407,83 +415,4 @@ async fn applied(client: &Client) -> Result<BTreeMap<i64, AppliedRecord>, Migrat
             (record.version, record)
         })
         .collect())
-}
-
-/// Runs `script` statement by statement and then `record` (the bookkeeping change),
-/// all in one transaction unless the script opts out.
-async fn run_script<'c, F, Fut>(
-    client: &'c Client,
-    script: &Script,
-    record: F,
-) -> Result<(), MigrateError>
-where
-    F: FnOnce(&'c Client) -> Fut,
-    Fut: Future<Output = Result<(), tokio_postgres::Error>>,
-{
-    let transactional = !script.no_transaction();
-    if transactional {
-        client.batch_execute("BEGIN").await?;
-    }
-    let result = async {
-        for statement in split_statements(&script.sql) {
-            if let Err(error) = client.batch_execute(statement.sql).await {
-                return Err(script_error(
-                    script,
-                    statement.offset,
-                    statement.sql,
-                    &error,
-                ));
-            }
-        }
-        record(client).await?;
-        Ok(())
-    }
-    .await;
-    if transactional {
-        match &result {
-            Ok(()) => client.batch_execute("COMMIT").await?,
-            Err(_) => client.batch_execute("ROLLBACK").await?,
-        }
-    }
-    result
-}
-
-fn script_error(
-    script: &Script,
-    offset: usize,
-    statement: &str,
-    error: &tokio_postgres::Error,
-) -> MigrateError {
-    let Some(db) = error.as_db_error() else {
-        return MigrateError::Failed {
-            file: script.path.clone(),
-            line: line_at(&script.sql, offset),
-            code: "-----".into(),
-            message: error.to_string(),
-            detail: None,
-        };
-    };
-    // The server reports a 1-based character position within the statement we sent.
-    let within = match db.position() {
-        Some(ErrorPosition::Original(position)) => statement
-            .char_indices()
-            .nth((*position as usize).saturating_sub(1))
-            .map_or(0, |(byte, _)| byte),
-        _ => 0,
-    };
-    MigrateError::Failed {
-        file: script.path.clone(),
-        line: line_at(&script.sql, offset + within),
-        code: db.code().code().to_owned(),
-        message: db.message().to_owned(),
-        detail: db.detail().map(ToOwned::to_owned),
-    }
-}
-
-fn line_at(text: &str, byte: usize) -> usize {
-    text.as_bytes()[..byte.min(text.len())]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
 }

@@ -1,0 +1,2 @@
+-- quiet: lock-held-while-scanning
+UPDATE accounts SET name = 'first' WHERE id = 1;

@@ -1,0 +1,2 @@
+-- quiet: lock-held-while-scanning
+ALTER TABLE accounts VALIDATE CONSTRAINT accounts_name_not_null;

@@ -1,0 +1,2 @@
+-- quiet: ban-truncate-cascade
+TRUNCATE bookings;

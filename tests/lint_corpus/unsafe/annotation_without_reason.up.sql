@@ -1,0 +1,3 @@
+-- expect: lint-annotation ban-drop-column
+-- groundwork:lint allow ban-drop-column
+ALTER TABLE accounts DROP COLUMN name;

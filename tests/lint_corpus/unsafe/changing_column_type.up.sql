@@ -1,0 +1,2 @@
+-- expect: changing-column-type table-rewrite
+ALTER TABLE accounts ALTER COLUMN balance TYPE numeric;

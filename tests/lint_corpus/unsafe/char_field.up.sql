@@ -1,0 +1,2 @@
+-- expect: ban-char-field
+ALTER TABLE accounts ADD COLUMN country char(2);

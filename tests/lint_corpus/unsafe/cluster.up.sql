@@ -1,0 +1,2 @@
+-- expect: ban-table-rewrite table-rewrite
+CLUSTER orders USING orders_pkey;

@@ -1,0 +1,3 @@
+-- groundwork:no-transaction
+-- expect: prefer-robust-stmts
+CREATE INDEX CONCURRENTLY accounts_email_idx ON accounts (email);

@@ -1,0 +1,2 @@
+-- expect: down-restores-catalog
+ALTER TABLE accounts ADD COLUMN nickname text;

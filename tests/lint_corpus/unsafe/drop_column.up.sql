@@ -1,0 +1,2 @@
+-- expect: ban-drop-column
+ALTER TABLE accounts DROP COLUMN name;

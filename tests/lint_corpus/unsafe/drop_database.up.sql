@@ -1,0 +1,2 @@
+-- expect: ban-drop-database statement-failed
+DROP DATABASE IF EXISTS reports;

@@ -1,0 +1,3 @@
+-- groundwork:no-transaction
+-- expect: prefer-robust-stmts
+DROP INDEX CONCURRENTLY orders_status_idx;

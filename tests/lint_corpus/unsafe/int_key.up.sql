@@ -1,0 +1,2 @@
+-- expect: prefer-bigint-over-int
+CREATE TABLE tags (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL);

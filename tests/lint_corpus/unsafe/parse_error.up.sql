@@ -1,0 +1,2 @@
+-- expect: parse-error statement-failed
+ALTER TABLE accounts ADD COLUMN;

@@ -1,0 +1,2 @@
+-- expect: require-concurrent-reindex
+REINDEX INDEX orders_status_idx;

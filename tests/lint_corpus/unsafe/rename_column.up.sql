@@ -1,0 +1,2 @@
+-- expect: renaming-column
+ALTER TABLE accounts RENAME COLUMN name TO full_name;

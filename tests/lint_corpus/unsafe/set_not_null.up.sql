@@ -1,0 +1,2 @@
+-- expect: adding-not-nullable-field lock-held-while-scanning
+ALTER TABLE accounts ALTER COLUMN name SET NOT NULL;

@@ -1,0 +1,2 @@
+-- expect: ban-table-rewrite table-rewrite
+ALTER TABLE orders SET UNLOGGED;

@@ -1,0 +1,2 @@
+-- expect: prefer-timestamptz
+ALTER TABLE accounts ADD COLUMN seen_at timestamp;

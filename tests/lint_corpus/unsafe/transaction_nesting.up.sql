@@ -1,0 +1,4 @@
+-- expect: transaction-nesting
+BEGIN;
+ALTER TABLE accounts ADD COLUMN nickname text;
+COMMIT;

@@ -1,0 +1,2 @@
+-- expect: disallowed-unique-constraint
+ALTER TABLE accounts ADD COLUMN handle text UNIQUE;
