@@ -11,6 +11,7 @@ mod errors;
 mod eventstore;
 mod forms;
 mod identity;
+mod jobs;
 mod messaging;
 mod projects;
 mod security;
