@@ -589,6 +589,28 @@ BEGIN
 END
 $$;
 
+-- Gives back jobs worker_id holds but has not started (a worker shutting down): they
+-- are available again at once, their attempt given back. Returns the ids released.
+CREATE FUNCTION messaging.release_jobs(ids bigint[], worker_id text) RETURNS SETOF bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, messaging, pg_temp
+AS $$
+BEGIN
+    PERFORM messaging.check_worker_id(release_jobs.worker_id);
+    IF cardinality(ids) > 10000 THEN
+        RAISE EXCEPTION 'at most 10000 jobs at once, not %', cardinality(ids)
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    RETURN QUERY
+    UPDATE messaging.jobs j
+    SET status = 'available', attempt = greatest(j.attempt - 1, 0),
+        lease_owner = NULL, lease_expires_at = NULL, lease_duration = NULL
+    WHERE j.id = ANY (ids) AND j.status = 'running'
+      AND j.lease_owner = release_jobs.worker_id AND j.lease_expires_at > now()
+    RETURNING j.id;
+END
+$$;
+
 -- Retention: deletes up to max_rows jobs of every tenant that finished (completed,
 -- cancelled, discarded) more than older_than ago; returns how many. Run it
 -- periodically (a worker may, as a periodic job); freed idempotency keys can be used
@@ -643,6 +665,7 @@ REVOKE ALL ON FUNCTION messaging.job_input_problem(text, jsonb, text, smallint, 
     messaging.fail_job(bigint, text, text),
     messaging.heartbeat_job(bigint, text, smallint),
     messaging.heartbeat_jobs(bigint[], text),
+    messaging.release_jobs(bigint[], text),
     messaging.delete_finished_jobs(interval, integer)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
@@ -658,5 +681,6 @@ GRANT EXECUTE ON FUNCTION
     messaging.fail_job(bigint, text, text),
     messaging.heartbeat_job(bigint, text, smallint),
     messaging.heartbeat_jobs(bigint[], text),
+    messaging.release_jobs(bigint[], text),
     messaging.delete_finished_jobs(interval, integer)
     TO groundwork_worker;

@@ -531,6 +531,30 @@ $_$;
 ALTER FUNCTION messaging.job_input_problem(kind text, args jsonb, queue text, priority smallint, run_at timestamp with time zone, idempotency_key text, max_attempts integer) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION messaging.job_input_problem(kind text, args jsonb, queue text, priority smallint, run_at timestamp with time zone, idempotency_key text, max_attempts integer) FROM PUBLIC;
 
+-- function messaging.release_jobs(bigint[], text)
+CREATE FUNCTION messaging.release_jobs(ids bigint[], worker_id text) RETURNS SETOF bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'messaging', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM messaging.check_worker_id(release_jobs.worker_id);
+    IF cardinality(ids) > 10000 THEN
+        RAISE EXCEPTION 'at most 10000 jobs at once, not %', cardinality(ids)
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    RETURN QUERY
+    UPDATE messaging.jobs j
+    SET status = 'available', attempt = greatest(j.attempt - 1, 0),
+        lease_owner = NULL, lease_expires_at = NULL, lease_duration = NULL
+    WHERE j.id = ANY (ids) AND j.status = 'running'
+      AND j.lease_owner = release_jobs.worker_id AND j.lease_expires_at > now()
+    RETURNING j.id;
+END
+$$;
+ALTER FUNCTION messaging.release_jobs(ids bigint[], worker_id text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION messaging.release_jobs(ids bigint[], worker_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION messaging.release_jobs(ids bigint[], worker_id text) TO groundwork_worker;
+
 -- function messaging.rescue_expired_jobs(text, integer)
 CREATE FUNCTION messaging.rescue_expired_jobs(queue text, max_jobs integer) RETURNS void
     LANGUAGE sql

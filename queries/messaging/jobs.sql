@@ -84,6 +84,10 @@ SELECT id FROM messaging.heartbeat_jobs(:ids::bigint[], :worker_id) AS id;
 --! job_heartbeat (progress?)
 SELECT messaging.heartbeat_job(:id, :worker_id, :progress) AS alive;
 
+--- The worker, shutting down: the ids of unstarted jobs it gave back.
+--! job_release_many
+SELECT id FROM messaging.release_jobs(:ids::bigint[], :worker_id) AS id;
+
 --- Retention across tenants (the worker or the owner): deletes jobs finished more than
 --- older_than_seconds ago, at most max_rows.
 --! job_delete_finished

@@ -714,7 +714,7 @@ async fn every_refusal_has_its_sqlstate_and_writes_nothing() {
             "22004",
         ),
         (
-            format!("SELECT messaging.fail_job(NULL, 'w', 'x')"),
+            "SELECT messaging.fail_job(NULL, 'w', 'x')".to_owned(),
             "22004",
         ),
         (

@@ -12,6 +12,7 @@ mod eventstore;
 mod forms;
 mod identity;
 mod jobs;
+mod jobs_worker;
 mod messaging;
 mod projects;
 mod security;

@@ -82,6 +82,11 @@ pub struct JobHeartbeatParams<T1: crate::generated::StringSql> {
     pub worker_id: T1,
     pub progress: Option<i16>,
 }
+#[derive(Debug)]
+pub struct JobReleaseManyParams<T1: crate::generated::ArraySql<Item = i64>, T2: crate::generated::StringSql> {
+    pub ids: T1,
+    pub worker_id: T2,
+}
 #[derive(Clone, Copy, Debug)]
 pub struct JobDeleteFinishedParams {
     pub older_than_seconds: f64,
@@ -1512,6 +1517,74 @@ impl<
         params: &'a JobHeartbeatParams<T1>,
     ) -> BoolQuery<'c, 'a, 's, C, bool, 3> {
         self.bind(client, &params.id, &params.worker_id, &params.progress)
+    }
+}
+pub struct JobReleaseManyStmt(&'static str, Option<tokio_postgres::Statement>);
+/// The worker, shutting down: the ids of unstarted jobs it gave back.
+///
+/// From `queries/messaging/jobs.sql`:
+///
+/// ```sql
+/// SELECT id FROM messaging.release_jobs(:ids::bigint[], :worker_id) AS id;
+/// ```
+pub fn job_release_many() -> JobReleaseManyStmt {
+    JobReleaseManyStmt(
+        "SELECT id FROM messaging.release_jobs($1::bigint[], $2) AS id",
+        None,
+    )
+}
+impl JobReleaseManyStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<
+        'c,
+        'a,
+        's,
+        C: GenericClient,
+        T1: crate::generated::ArraySql<Item = i64>,
+        T2: crate::generated::StringSql,
+    >(
+        &'s self,
+        client: &'c C,
+        ids: &'a T1,
+        worker_id: &'a T2,
+    ) -> I64Query<'c, 'a, 's, C, i64, 2> {
+        I64Query {
+            client,
+            params: [ids, worker_id],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |row| Ok(row.try_get(0)?),
+            mapper: |it| it,
+        }
+    }
+}
+impl<
+    'c,
+    'a,
+    's,
+    C: GenericClient,
+    T1: crate::generated::ArraySql<Item = i64>,
+    T2: crate::generated::StringSql,
+> crate::generated::client::async_::Params<
+    'c,
+    'a,
+    's,
+    JobReleaseManyParams<T1, T2>,
+    I64Query<'c, 'a, 's, C, i64, 2>,
+    C,
+> for JobReleaseManyStmt {
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a JobReleaseManyParams<T1, T2>,
+    ) -> I64Query<'c, 'a, 's, C, i64, 2> {
+        self.bind(client, &params.ids, &params.worker_id)
     }
 }
 pub struct JobDeleteFinishedStmt(&'static str, Option<tokio_postgres::Statement>);
