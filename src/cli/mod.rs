@@ -12,6 +12,7 @@ macro_rules! say {
 mod codegen;
 mod completions;
 mod db;
+mod jobs;
 mod migrate;
 pub(crate) mod output;
 pub(crate) mod project;
@@ -86,6 +87,10 @@ enum Command {
     /// its URLs and roles, create, drop, reset and seed.
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// The job queue of every tenant: stats, list, retry and cancel jobs, as the
+    /// server's own user (the embedded cluster's superuser, or --database-url's role).
+    #[command(subcommand)]
+    Jobs(jobs::JobsCommand),
     /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -112,7 +117,7 @@ impl Command {
     fn uses_embedded_cluster(&self, strategy: Strategy) -> bool {
         match self {
             Self::Migrate(command) => command.uses_database() && strategy != Strategy::Container,
-            Self::Db(_) => true,
+            Self::Db(_) | Self::Jobs(_) => true,
             Self::Codegen { .. } | Self::Schema(_) | Self::Completions { .. } => false,
         }
     }
@@ -164,6 +169,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Codegen { check } => codegen::run(check, &settings).await,
         Command::Schema(command) => schema::run(command, &settings).await,
         Command::Db(command) => db::run(command, &settings).await,
+        Command::Jobs(command) => jobs::run(command, &settings).await,
         Command::Completions { shell } => Ok(completions::run(shell)),
     }
 }

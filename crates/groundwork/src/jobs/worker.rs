@@ -1,8 +1,12 @@
 //! The worker pool: fetch, run, record, heartbeat, wake, shut down.
 //!
-//! Per queue, one fetcher leases as many jobs as the queue has free slots
-//! (concurrency plus prefetch) in one call and spawns a task per job; a semaphore of
-//! the queue's concurrency decides how many run at once, in fetch order. Outcomes go to
+//! Per queue, one fetcher leases as many jobs as the queue has free slots in one call
+//! and spawns a task per job; a semaphore of the queue's concurrency decides how many
+//! run at once, in fetch order. The slots are the concurrency plus a prefetch that
+//! follows how long the queue's jobs take: about 50 ms of work waits ahead of the
+//! runners (none for jobs of a second or more, up to the configured most for jobs of
+//! microseconds), so short jobs never wait for a round trip and long ones are not held
+//! away from other workers. Outcomes go to
 //! one recorder, which records whatever has arrived in one round trip (completions and
 //! give-backs as one statement each, failures pipelined beside them), retrying through
 //! connection failures. The heartbeat renews the leases of every job held (fetched and
@@ -12,7 +16,7 @@
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
@@ -124,20 +128,21 @@ pub struct QueueConfig {
     pub name: String,
     /// Jobs that run at once.
     pub concurrency: usize,
-    /// Jobs fetched ahead of free runners, so that short jobs do not wait for a round
-    /// trip; their leases are renewed while they wait.
+    /// The most jobs fetched ahead of free runners, so that short jobs do not wait
+    /// for a round trip (their leases are renewed while they wait). How many are
+    /// fetched ahead follows the jobs' run time: about 50 ms of work.
     pub prefetch: usize,
 }
 
 impl QueueConfig {
-    /// `name` with `concurrency` runners and a prefetch of four times as many (at
-    /// least 16, at most 1,000 in all).
+    /// `name` with `concurrency` runners and a prefetch of at most 32 times as many
+    /// (1,000 jobs in all at most).
     pub fn new(name: impl Into<String>, concurrency: usize) -> Self {
         let concurrency = concurrency.clamp(1, 1000);
         Self {
             name: name.into(),
             concurrency,
-            prefetch: (concurrency * 4).max(16).min(1000 - concurrency),
+            prefetch: (concurrency * 32).min(1000 - concurrency),
         }
     }
 
@@ -235,14 +240,18 @@ impl Worker {
             let total = queue.concurrency + queue.prefetch;
             let queue_slots = Arc::new(Semaphore::new(total));
             slots.push((queue_slots.clone(), total));
-            let running = Arc::new(Semaphore::new(queue.concurrency));
             let wake = wakes[&queue.name].clone();
             fetchers.push(tokio::spawn(fetch_loop(
                 shared.clone(),
-                queue.name,
                 wake,
-                queue_slots,
-                running,
+                Arc::new(QueueState {
+                    slots: queue_slots,
+                    total,
+                    running: Arc::new(Semaphore::new(queue.concurrency)),
+                    run_time_ns: AtomicU64::new(0),
+                    done: Notify::new(),
+                    config: queue,
+                }),
             )));
         }
         for schedule in self.periodic {
@@ -393,17 +402,62 @@ async fn until_true(flag: &mut watch::Receiver<bool>) {
     }
 }
 
-async fn fetch_loop(
-    shared: Arc<Shared>,
-    queue: String,
-    wake: Arc<Notify>,
+/// A queue as its fetcher and jobs see it.
+struct QueueState {
+    config: QueueConfig,
+    /// Fetched jobs not yet done hold one each.
     slots: Arc<Semaphore>,
+    total: usize,
+    /// Running jobs hold one each.
     running: Arc<Semaphore>,
-) {
+    /// A moving average of the jobs' run time, in nanoseconds (0: none ran yet).
+    run_time_ns: AtomicU64,
+    /// Signalled when a job gives its slot back.
+    done: Notify,
+}
+
+impl QueueState {
+    /// How many jobs may be fetched now (0: none): free slots, less what the prefetch
+    /// for the jobs' run time leaves out (about 50 ms of work ahead of the runners).
+    fn wanted(&self) -> usize {
+        let run_time = self.run_time_ns.load(Ordering::Relaxed);
+        let concurrency = self.config.concurrency;
+        let prefetch = (concurrency as u64 * 50_000_000)
+            .checked_div(run_time)
+            .map_or(concurrency, |ahead| {
+                usize::try_from(ahead).unwrap_or(usize::MAX)
+            })
+            .min(self.config.prefetch);
+        let in_use = self.total - self.slots.available_permits();
+        (concurrency + prefetch).saturating_sub(in_use)
+    }
+
+    fn ran_for(&self, took: Duration) {
+        let sample = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1);
+        let old = self.run_time_ns.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            (old * 7 + sample) / 8
+        };
+        self.run_time_ns.store(new, Ordering::Relaxed);
+    }
+}
+
+async fn fetch_loop(shared: Arc<Shared>, wake: Arc<Notify>, queue: Arc<QueueState>) {
+    let slots = queue.slots.clone();
     let mut stopping = shared.stopping.clone();
     let mut backoff = Duration::from_millis(50);
     let lease = shared.config.lease.as_secs_f64();
     loop {
+        let mut wanted = queue.wanted();
+        while wanted == 0 {
+            tokio::select! {
+                () = until_true(&mut stopping) => return,
+                () = queue.done.notified() => {}
+            }
+            wanted = queue.wanted();
+        }
         let first = tokio::select! {
             biased;
             () = until_true(&mut stopping) => return,
@@ -413,7 +467,7 @@ async fn fetch_loop(
             },
         };
         let mut permits = vec![first];
-        while permits.len() < 1000 {
+        while permits.len() < wanted {
             match slots.clone().try_acquire_owned() {
                 Ok(permit) => permits.push(permit),
                 Err(_) => break,
@@ -426,7 +480,7 @@ async fn fetch_loop(
                 job_fetch()
                     .bind(
                         &client,
-                        &queue.as_str(),
+                        &queue.config.name.as_str(),
                         &shared.worker_id.as_ref(),
                         &(asked as i32),
                         &lease,
@@ -460,7 +514,7 @@ async fn fetch_loop(
             }
         }
         for ((job, permit), lost) in jobs.into_iter().zip(permits.drain(..)).zip(signals) {
-            tokio::spawn(run_job(shared.clone(), job, permit, running.clone(), lost));
+            tokio::spawn(run_job(shared.clone(), job, permit, queue.clone(), lost));
         }
         drop(permits);
         if got < asked {
@@ -476,24 +530,31 @@ async fn fetch_loop(
 async fn run_job(
     shared: Arc<Shared>,
     job: FetchedJob,
-    _slot: OwnedSemaphorePermit,
-    running: Arc<Semaphore>,
+    slot: OwnedSemaphorePermit,
+    queue: Arc<QueueState>,
     lost: Arc<Notify>,
 ) {
     let mut stopping = shared.stopping.clone();
     let runner = tokio::select! {
         biased;
         () = until_true(&mut stopping) => None,
-        permit = running.acquire_owned() => permit.ok(),
+        permit = queue.running.clone().acquire_owned() => permit.ok(),
     };
     let outcome = match runner {
         None => {
             shared.released.fetch_add(1, Ordering::Relaxed);
             Outcome::Released(job.id)
         }
-        Some(_runner) => execute(&shared, job, &lost).await,
+        Some(_runner) => {
+            let started = Instant::now();
+            let outcome = execute(&shared, job, &lost).await;
+            queue.ran_for(started.elapsed());
+            outcome
+        }
     };
     let _ = shared.outcomes.send(outcome);
+    drop(slot);
+    queue.done.notify_one();
 }
 
 async fn execute(shared: &Shared, job: FetchedJob, lost: &Notify) -> Outcome {

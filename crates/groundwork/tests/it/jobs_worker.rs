@@ -112,6 +112,18 @@ async fn enqueue_records(db: &TestDb, tenant: Tenant, range: std::ops::Range<i64
     .unwrap();
 }
 
+/// Waits until `condition` (counted by the owner) holds at least `least` rows.
+async fn wait_for_at_least(db: &TestDb, condition: &str, least: i64, within: Duration) {
+    let deadline = Instant::now() + within;
+    while db.count(condition).await < least {
+        assert!(
+            Instant::now() < deadline,
+            "{condition}: fewer than {least} rows"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Waits until `condition` (counted by the owner) holds `expected` rows.
 async fn wait_for(db: &TestDb, condition: &str, expected: i64, within: Duration) {
     let deadline = Instant::now() + within;
@@ -226,17 +238,18 @@ async fn graceful_shutdown_finishes_running_jobs_and_gives_back_the_rest() {
     let handle = worker(&db, WorkerConfig::default())
         .queue_config(QueueConfig::new("default", 2).prefetch(10))
         .start();
-    wait_for(
+    // Two run; until the worker knows how long they take, two more wait ahead.
+    wait_for_at_least(
         &db,
         "messaging.jobs WHERE status = 'running'",
-        12,
+        4,
         Duration::from_secs(10),
     )
     .await;
     let report = handle.shutdown().await;
-    // The two that ran finished; the ten fetched ahead went back untouched.
+    // The two that ran finished; those fetched ahead went back untouched.
     assert_eq!(report.interrupted, 0);
-    assert!(report.released >= 8, "{report:?}");
+    assert!(report.released >= 1, "{report:?}");
     assert_eq!(db.count("messaging.jobs WHERE status = 'running'").await, 0);
     let completed = db.count("messaging.jobs WHERE status = 'completed'").await;
     assert_eq!(db.count("public.runs").await, completed);
@@ -295,10 +308,17 @@ async fn a_killed_workers_jobs_are_taken_back_and_completed_once() {
     let killed = worker(&db, WorkerConfig::default().lease(lease))
         .queue("default", 4)
         .start();
-    wait_for(
+    wait_for_at_least(
+        &db,
+        "messaging.jobs WHERE status = 'completed'",
+        8,
+        Duration::from_secs(10),
+    )
+    .await;
+    wait_for_at_least(
         &db,
         "messaging.jobs WHERE status = 'running'",
-        20,
+        4,
         Duration::from_secs(10),
     )
     .await;
@@ -322,7 +342,7 @@ async fn a_killed_workers_jobs_are_taken_back_and_completed_once() {
             "messaging.jobs WHERE attempt = 2 AND errors->0->>'worker_id' = '{killed_id}'"
         ))
         .await;
-    assert!(rescued >= 16, "{rescued} rescued");
+    assert!(rescued >= 1, "{rescued} rescued");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
