@@ -112,6 +112,46 @@ CREATE POLICY jobs_tenant ON messaging.jobs
     USING (organization_id = identity.current_org_id())
     WITH CHECK (organization_id = identity.current_org_id());
 
+-- Rate limits, held across workers: jobs started per second in a queue as a whole and
+-- for each tenant in it, as token buckets (a burst of the rate rounded up, at least 1).
+-- Workers set them (set_job_rate_limit); fetch_jobs spends them. A queue with a limit
+-- is fetched by one worker at a time (its row is locked for the fetch).
+CREATE TABLE messaging.job_rate_limits (
+    queue text NOT NULL
+        CONSTRAINT job_rate_limits_queue_format
+            CHECK (queue ~ '^[a-z][a-z0-9_.-]*$' AND octet_length(queue) <= 63),
+    jobs_per_second float8
+        CONSTRAINT job_rate_limits_rate_range CHECK (jobs_per_second > 0 AND jobs_per_second <= 1000000),
+    burst integer NOT NULL DEFAULT 1 CONSTRAINT job_rate_limits_burst_positive CHECK (burst >= 1),
+    tenant_jobs_per_second float8
+        CONSTRAINT job_rate_limits_tenant_rate_range
+            CHECK (tenant_jobs_per_second > 0 AND tenant_jobs_per_second <= 1000000),
+    tenant_burst integer NOT NULL DEFAULT 1
+        CONSTRAINT job_rate_limits_tenant_burst_positive CHECK (tenant_burst >= 1),
+    -- The queue's bucket.
+    tokens float8 NOT NULL DEFAULT 0,
+    refilled_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT job_rate_limits_pkey PRIMARY KEY (queue)
+);
+
+-- Each tenant's bucket in a queue with a tenant limit; a missing row is a full bucket.
+CREATE TABLE messaging.job_rate_buckets (
+    organization_id uuid NOT NULL
+        CONSTRAINT job_rate_buckets_organization_id_fkey
+            REFERENCES identity.organizations (id) ON DELETE CASCADE,
+    queue text NOT NULL,
+    tokens float8 NOT NULL,
+    refilled_at timestamptz NOT NULL,
+    CONSTRAINT job_rate_buckets_pkey PRIMARY KEY (organization_id, queue)
+);
+
+-- Only the owner's functions read or write it; the policy keeps the convention.
+ALTER TABLE messaging.job_rate_buckets ENABLE ROW LEVEL SECURITY;
+CREATE POLICY job_rate_buckets_tenant ON messaging.job_rate_buckets
+    FOR ALL TO groundwork_app, groundwork_readonly
+    USING (organization_id = identity.current_org_id())
+    WITH CHECK (organization_id = identity.current_org_id());
+
 -- What is wrong with one job to enqueue, as ARRAY[sqlstate, message], or NULL. The
 -- queue, priority and max_attempts arrive with their defaults applied.
 CREATE FUNCTION messaging.job_input_problem(
@@ -344,17 +384,67 @@ AS $$
     WHERE j.organization_id = expired.organization_id AND j.id = expired.id
 $$;
 
+-- Sets the rate limits of queue: jobs started per second in the queue as a whole and
+-- for each tenant (NULL: none); both NULL removes them. Setting the same limits again
+-- (every worker at its start) keeps the buckets as they are.
+CREATE FUNCTION messaging.set_job_rate_limit(
+    queue text, jobs_per_second float8, tenant_jobs_per_second float8 DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, messaging, pg_temp
+AS $$
+BEGIN
+    IF set_job_rate_limit.queue IS NULL THEN
+        RAISE EXCEPTION 'queue must not be null' USING ERRCODE = 'null_value_not_allowed';
+    ELSIF set_job_rate_limit.queue !~ '^[a-z][a-z0-9_.-]*$' OR octet_length(set_job_rate_limit.queue) > 63 THEN
+        RAISE EXCEPTION 'queue %: a lower-case letter, then lower-case letters, digits, "_", "." or "-", at most 63 bytes',
+            quote_literal(left(set_job_rate_limit.queue, 60))
+            USING ERRCODE = 'invalid_parameter_value';
+    ELSIF NOT (set_job_rate_limit.jobs_per_second > 0 AND set_job_rate_limit.jobs_per_second <= 1000000)
+          OR NOT (set_job_rate_limit.tenant_jobs_per_second > 0
+                  AND set_job_rate_limit.tenant_jobs_per_second <= 1000000) THEN
+        RAISE EXCEPTION 'a rate limit is more than 0 and at most 1000000 jobs per second'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF set_job_rate_limit.jobs_per_second IS NULL AND set_job_rate_limit.tenant_jobs_per_second IS NULL THEN
+        DELETE FROM messaging.job_rate_limits l WHERE l.queue = set_job_rate_limit.queue;
+        RETURN;
+    END IF;
+    INSERT INTO messaging.job_rate_limits AS l
+        (queue, jobs_per_second, burst, tenant_jobs_per_second, tenant_burst, tokens)
+    VALUES (set_job_rate_limit.queue, set_job_rate_limit.jobs_per_second,
+            greatest(1, ceil(coalesce(set_job_rate_limit.jobs_per_second, 1)))::integer,
+            set_job_rate_limit.tenant_jobs_per_second,
+            greatest(1, ceil(coalesce(set_job_rate_limit.tenant_jobs_per_second, 1)))::integer,
+            greatest(1, ceil(coalesce(set_job_rate_limit.jobs_per_second, 1))))
+    ON CONFLICT ON CONSTRAINT job_rate_limits_pkey DO UPDATE
+    SET jobs_per_second = excluded.jobs_per_second, burst = excluded.burst,
+        tenant_jobs_per_second = excluded.tenant_jobs_per_second,
+        tenant_burst = excluded.tenant_burst, tokens = least(l.tokens, excluded.burst)
+    WHERE (l.jobs_per_second, l.tenant_jobs_per_second)
+          IS DISTINCT FROM (excluded.jobs_per_second, excluded.tenant_jobs_per_second);
+END
+$$;
+
 -- Leases up to max_jobs due jobs of queue to worker_id for lease: each one's attempt
 -- goes up by one. Round-robin across tenants (each of the oldest-waiting tenants, at
 -- most max_jobs of them, gets an equal share of the batch), by priority, run_at and id
 -- within a tenant, in that order; rows other fetches hold are skipped (SKIP LOCKED).
--- Expired leases of the queue are taken back first.
+-- Expired leases of the queue are taken back first. The queue's rate limits, if it
+-- has any, cap the batch and each tenant's share (job_rate_limits).
 CREATE FUNCTION messaging.fetch_jobs(
     queue text, worker_id text, max_jobs integer, lease interval DEFAULT '30 seconds')
 RETURNS SETOF messaging.jobs
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, messaging, pg_temp
 AS $$
+DECLARE
+    wanted integer := max_jobs;
+    limits messaging.job_rate_limits;
+    queue_tokens float8;
+    tenant_rate float8;
+    tenant_burst integer;
+    taken bigint := 0;
 BEGIN
     IF fetch_jobs.queue IS NULL OR max_jobs IS NULL OR fetch_jobs.lease IS NULL THEN
         RAISE EXCEPTION 'queue, max_jobs and lease must not be null'
@@ -380,6 +470,19 @@ BEGIN
 
     PERFORM messaging.rescue_expired_jobs(fetch_jobs.queue, max_jobs);
 
+    SELECT * INTO limits FROM messaging.job_rate_limits l
+    WHERE l.queue = fetch_jobs.queue FOR UPDATE;
+    IF FOUND THEN
+        IF limits.jobs_per_second IS NOT NULL THEN
+            queue_tokens := least(limits.burst, limits.tokens
+                + extract(epoch FROM now() - limits.refilled_at)::float8 * limits.jobs_per_second);
+            wanted := least(wanted, floor(queue_tokens)::integer);
+        END IF;
+        tenant_rate := limits.tenant_jobs_per_second;
+        tenant_burst := limits.tenant_burst;
+    END IF;
+
+    IF wanted >= 1 THEN
     RETURN QUERY
     WITH RECURSIVE waiting(organization_id) AS (
         -- A skip scan of jobs_fetch_idx: each tenant with waiting jobs once.
@@ -395,8 +498,10 @@ BEGIN
         FROM waiting WHERE waiting.organization_id IS NOT NULL
     ),
     heads AS (
-        -- Each tenant's next due job; the tenants waiting longest go first.
-        SELECT waiting.organization_id
+        -- Each tenant's next due job; the tenants waiting longest go first. With a
+        -- tenant limit, a tenant's tokens (NULL: no limit) cap its share.
+        SELECT waiting.organization_id, bucket.tokens,
+               coalesce(floor(bucket.tokens)::integer, wanted) AS allowance
         FROM waiting
         CROSS JOIN LATERAL (
             SELECT h.run_at FROM messaging.jobs h
@@ -404,12 +509,22 @@ BEGIN
               AND h.status IN ('available', 'scheduled', 'retryable') AND h.run_at <= now()
             ORDER BY h.priority, h.run_at, h.id
             LIMIT 1) head
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN tenant_rate IS NOT NULL THEN
+                       least(tenant_burst::float8, coalesce(
+                           (SELECT b.tokens + extract(epoch FROM now() - b.refilled_at)::float8 * tenant_rate
+                            FROM messaging.job_rate_buckets b
+                            WHERE b.organization_id = waiting.organization_id
+                              AND b.queue = fetch_jobs.queue),
+                           tenant_burst::float8))
+                   END AS tokens) bucket
         WHERE waiting.organization_id IS NOT NULL
+          AND coalesce(bucket.tokens, 1) >= 1
         ORDER BY head.run_at, waiting.organization_id
-        LIMIT max_jobs
+        LIMIT wanted
     ),
     share AS (
-        SELECT (max_jobs + count(*) - 1) / greatest(count(*), 1) AS per_tenant FROM heads
+        SELECT (wanted + count(*) - 1) / greatest(count(*), 1) AS per_tenant FROM heads
     ),
     locked AS (
         SELECT c.organization_id, c.id, c.run_at,
@@ -422,7 +537,7 @@ BEGIN
             WHERE j.queue = fetch_jobs.queue AND j.organization_id = heads.organization_id
               AND j.status IN ('available', 'scheduled', 'retryable') AND j.run_at <= now()
             ORDER BY j.priority, j.run_at, j.id
-            LIMIT share.per_tenant
+            LIMIT least(share.per_tenant, heads.allowance)
             FOR UPDATE SKIP LOCKED) c
     ),
     picked AS (
@@ -430,7 +545,7 @@ BEGIN
                row_number() OVER (ORDER BY locked.turn, locked.run_at, locked.id) AS seq
         FROM locked
         ORDER BY locked.turn, locked.run_at, locked.id
-        LIMIT max_jobs
+        LIMIT wanted
     ),
     leased AS (
         UPDATE messaging.jobs j
@@ -440,6 +555,15 @@ BEGIN
         FROM picked
         WHERE j.organization_id = picked.organization_id AND j.id = picked.id
         RETURNING j.*, picked.seq
+    ),
+    spent AS (
+        INSERT INTO messaging.job_rate_buckets AS b (organization_id, queue, tokens, refilled_at)
+        SELECT heads.organization_id, fetch_jobs.queue, heads.tokens - count(*), now()
+        FROM leased JOIN heads ON heads.organization_id = leased.organization_id
+        WHERE heads.tokens IS NOT NULL
+        GROUP BY heads.organization_id, heads.tokens
+        ON CONFLICT ON CONSTRAINT job_rate_buckets_pkey DO UPDATE
+        SET tokens = excluded.tokens, refilled_at = excluded.refilled_at
     )
     SELECT leased.id, leased.organization_id, leased.kind, leased.queue, leased.args,
            leased.status, leased.priority, leased.run_at, leased.attempt, leased.max_attempts,
@@ -448,6 +572,14 @@ BEGIN
            leased.attempted_at, leased.finished_at
     FROM leased
     ORDER BY leased.seq;
+    GET DIAGNOSTICS taken = ROW_COUNT;
+    END IF;
+
+    IF queue_tokens IS NOT NULL THEN
+        UPDATE messaging.job_rate_limits l
+        SET tokens = queue_tokens - taken, refilled_at = now()
+        WHERE l.queue = fetch_jobs.queue;
+    END IF;
 END
 $$;
 
@@ -659,6 +791,7 @@ REVOKE ALL ON FUNCTION messaging.job_input_problem(text, jsonb, text, smallint, 
     messaging.check_worker_id(text),
     messaging.check_job_id(bigint),
     messaging.rescue_expired_jobs(text, integer),
+    messaging.set_job_rate_limit(text, float8, float8),
     messaging.fetch_jobs(text, text, integer, interval),
     messaging.complete_job(bigint, text, jsonb),
     messaging.complete_jobs(bigint[], text),
@@ -675,6 +808,7 @@ GRANT EXECUTE ON FUNCTION
     messaging.retry_job(bigint)
     TO groundwork_app;
 GRANT EXECUTE ON FUNCTION
+    messaging.set_job_rate_limit(text, float8, float8),
     messaging.fetch_jobs(text, text, integer, interval),
     messaging.complete_job(bigint, text, jsonb),
     messaging.complete_jobs(bigint[], text),

@@ -351,6 +351,13 @@ CREATE FUNCTION messaging.fetch_jobs(queue text, worker_id text, max_jobs intege
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'messaging', 'pg_temp'
     AS $_$
+DECLARE
+    wanted integer := max_jobs;
+    limits messaging.job_rate_limits;
+    queue_tokens float8;
+    tenant_rate float8;
+    tenant_burst integer;
+    taken bigint := 0;
 BEGIN
     IF fetch_jobs.queue IS NULL OR max_jobs IS NULL OR fetch_jobs.lease IS NULL THEN
         RAISE EXCEPTION 'queue, max_jobs and lease must not be null'
@@ -376,6 +383,19 @@ BEGIN
 
     PERFORM messaging.rescue_expired_jobs(fetch_jobs.queue, max_jobs);
 
+    SELECT * INTO limits FROM messaging.job_rate_limits l
+    WHERE l.queue = fetch_jobs.queue FOR UPDATE;
+    IF FOUND THEN
+        IF limits.jobs_per_second IS NOT NULL THEN
+            queue_tokens := least(limits.burst, limits.tokens
+                + extract(epoch FROM now() - limits.refilled_at)::float8 * limits.jobs_per_second);
+            wanted := least(wanted, floor(queue_tokens)::integer);
+        END IF;
+        tenant_rate := limits.tenant_jobs_per_second;
+        tenant_burst := limits.tenant_burst;
+    END IF;
+
+    IF wanted >= 1 THEN
     RETURN QUERY
     WITH RECURSIVE waiting(organization_id) AS (
         -- A skip scan of jobs_fetch_idx: each tenant with waiting jobs once.
@@ -391,8 +411,10 @@ BEGIN
         FROM waiting WHERE waiting.organization_id IS NOT NULL
     ),
     heads AS (
-        -- Each tenant's next due job; the tenants waiting longest go first.
-        SELECT waiting.organization_id
+        -- Each tenant's next due job; the tenants waiting longest go first. With a
+        -- tenant limit, a tenant's tokens (NULL: no limit) cap its share.
+        SELECT waiting.organization_id, bucket.tokens,
+               coalesce(floor(bucket.tokens)::integer, wanted) AS allowance
         FROM waiting
         CROSS JOIN LATERAL (
             SELECT h.run_at FROM messaging.jobs h
@@ -400,12 +422,22 @@ BEGIN
               AND h.status IN ('available', 'scheduled', 'retryable') AND h.run_at <= now()
             ORDER BY h.priority, h.run_at, h.id
             LIMIT 1) head
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN tenant_rate IS NOT NULL THEN
+                       least(tenant_burst::float8, coalesce(
+                           (SELECT b.tokens + extract(epoch FROM now() - b.refilled_at)::float8 * tenant_rate
+                            FROM messaging.job_rate_buckets b
+                            WHERE b.organization_id = waiting.organization_id
+                              AND b.queue = fetch_jobs.queue),
+                           tenant_burst::float8))
+                   END AS tokens) bucket
         WHERE waiting.organization_id IS NOT NULL
+          AND coalesce(bucket.tokens, 1) >= 1
         ORDER BY head.run_at, waiting.organization_id
-        LIMIT max_jobs
+        LIMIT wanted
     ),
     share AS (
-        SELECT (max_jobs + count(*) - 1) / greatest(count(*), 1) AS per_tenant FROM heads
+        SELECT (wanted + count(*) - 1) / greatest(count(*), 1) AS per_tenant FROM heads
     ),
     locked AS (
         SELECT c.organization_id, c.id, c.run_at,
@@ -418,7 +450,7 @@ BEGIN
             WHERE j.queue = fetch_jobs.queue AND j.organization_id = heads.organization_id
               AND j.status IN ('available', 'scheduled', 'retryable') AND j.run_at <= now()
             ORDER BY j.priority, j.run_at, j.id
-            LIMIT share.per_tenant
+            LIMIT least(share.per_tenant, heads.allowance)
             FOR UPDATE SKIP LOCKED) c
     ),
     picked AS (
@@ -426,7 +458,7 @@ BEGIN
                row_number() OVER (ORDER BY locked.turn, locked.run_at, locked.id) AS seq
         FROM locked
         ORDER BY locked.turn, locked.run_at, locked.id
-        LIMIT max_jobs
+        LIMIT wanted
     ),
     leased AS (
         UPDATE messaging.jobs j
@@ -436,6 +468,15 @@ BEGIN
         FROM picked
         WHERE j.organization_id = picked.organization_id AND j.id = picked.id
         RETURNING j.*, picked.seq
+    ),
+    spent AS (
+        INSERT INTO messaging.job_rate_buckets AS b (organization_id, queue, tokens, refilled_at)
+        SELECT heads.organization_id, fetch_jobs.queue, heads.tokens - count(*), now()
+        FROM leased JOIN heads ON heads.organization_id = leased.organization_id
+        WHERE heads.tokens IS NOT NULL
+        GROUP BY heads.organization_id, heads.tokens
+        ON CONFLICT ON CONSTRAINT job_rate_buckets_pkey DO UPDATE
+        SET tokens = excluded.tokens, refilled_at = excluded.refilled_at
     )
     SELECT leased.id, leased.organization_id, leased.kind, leased.queue, leased.args,
            leased.status, leased.priority, leased.run_at, leased.attempt, leased.max_attempts,
@@ -444,6 +485,14 @@ BEGIN
            leased.attempted_at, leased.finished_at
     FROM leased
     ORDER BY leased.seq;
+    GET DIAGNOSTICS taken = ROW_COUNT;
+    END IF;
+
+    IF queue_tokens IS NOT NULL THEN
+        UPDATE messaging.job_rate_limits l
+        SET tokens = queue_tokens - taken, refilled_at = now()
+        WHERE l.queue = fetch_jobs.queue;
+    END IF;
 END
 $_$;
 ALTER FUNCTION messaging.fetch_jobs(queue text, worker_id text, max_jobs integer, lease interval) OWNER TO groundwork_owner;
@@ -604,6 +653,47 @@ ALTER FUNCTION messaging.retry_job(id bigint) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION messaging.retry_job(id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION messaging.retry_job(id bigint) TO groundwork_app;
 
+-- function messaging.set_job_rate_limit(text, double precision, double precision)
+CREATE FUNCTION messaging.set_job_rate_limit(queue text, jobs_per_second double precision, tenant_jobs_per_second double precision DEFAULT NULL::double precision) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'messaging', 'pg_temp'
+    AS $_$
+BEGIN
+    IF set_job_rate_limit.queue IS NULL THEN
+        RAISE EXCEPTION 'queue must not be null' USING ERRCODE = 'null_value_not_allowed';
+    ELSIF set_job_rate_limit.queue !~ '^[a-z][a-z0-9_.-]*$' OR octet_length(set_job_rate_limit.queue) > 63 THEN
+        RAISE EXCEPTION 'queue %: a lower-case letter, then lower-case letters, digits, "_", "." or "-", at most 63 bytes',
+            quote_literal(left(set_job_rate_limit.queue, 60))
+            USING ERRCODE = 'invalid_parameter_value';
+    ELSIF NOT (set_job_rate_limit.jobs_per_second > 0 AND set_job_rate_limit.jobs_per_second <= 1000000)
+          OR NOT (set_job_rate_limit.tenant_jobs_per_second > 0
+                  AND set_job_rate_limit.tenant_jobs_per_second <= 1000000) THEN
+        RAISE EXCEPTION 'a rate limit is more than 0 and at most 1000000 jobs per second'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF set_job_rate_limit.jobs_per_second IS NULL AND set_job_rate_limit.tenant_jobs_per_second IS NULL THEN
+        DELETE FROM messaging.job_rate_limits l WHERE l.queue = set_job_rate_limit.queue;
+        RETURN;
+    END IF;
+    INSERT INTO messaging.job_rate_limits AS l
+        (queue, jobs_per_second, burst, tenant_jobs_per_second, tenant_burst, tokens)
+    VALUES (set_job_rate_limit.queue, set_job_rate_limit.jobs_per_second,
+            greatest(1, ceil(coalesce(set_job_rate_limit.jobs_per_second, 1)))::integer,
+            set_job_rate_limit.tenant_jobs_per_second,
+            greatest(1, ceil(coalesce(set_job_rate_limit.tenant_jobs_per_second, 1)))::integer,
+            greatest(1, ceil(coalesce(set_job_rate_limit.jobs_per_second, 1))))
+    ON CONFLICT ON CONSTRAINT job_rate_limits_pkey DO UPDATE
+    SET jobs_per_second = excluded.jobs_per_second, burst = excluded.burst,
+        tenant_jobs_per_second = excluded.tenant_jobs_per_second,
+        tenant_burst = excluded.tenant_burst, tokens = least(l.tokens, excluded.burst)
+    WHERE (l.jobs_per_second, l.tenant_jobs_per_second)
+          IS DISTINCT FROM (excluded.jobs_per_second, excluded.tenant_jobs_per_second);
+END
+$_$;
+ALTER FUNCTION messaging.set_job_rate_limit(queue text, jobs_per_second double precision, tenant_jobs_per_second double precision) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION messaging.set_job_rate_limit(queue text, jobs_per_second double precision, tenant_jobs_per_second double precision) FROM PUBLIC;
+GRANT ALL ON FUNCTION messaging.set_job_rate_limit(queue text, jobs_per_second double precision, tenant_jobs_per_second double precision) TO groundwork_worker;
+
 -- table messaging.idempotency_keys
 CREATE TABLE messaging.idempotency_keys (
     organization_id uuid DEFAULT identity.current_org_id() NOT NULL,
@@ -629,6 +719,32 @@ GRANT UPDATE(status) ON TABLE messaging.idempotency_keys TO groundwork_app;
 GRANT UPDATE(response) ON TABLE messaging.idempotency_keys TO groundwork_app;
 GRANT UPDATE(completed_at) ON TABLE messaging.idempotency_keys TO groundwork_app;
 GRANT INSERT(expires_at) ON TABLE messaging.idempotency_keys TO groundwork_app;
+
+-- table messaging.job_rate_buckets
+CREATE TABLE messaging.job_rate_buckets (
+    organization_id uuid NOT NULL,
+    queue text NOT NULL,
+    tokens double precision NOT NULL,
+    refilled_at timestamp with time zone NOT NULL
+);
+ALTER TABLE messaging.job_rate_buckets OWNER TO groundwork_owner;
+
+-- table messaging.job_rate_limits
+CREATE TABLE messaging.job_rate_limits (
+    queue text NOT NULL,
+    jobs_per_second double precision,
+    burst integer DEFAULT 1 NOT NULL,
+    tenant_jobs_per_second double precision,
+    tenant_burst integer DEFAULT 1 NOT NULL,
+    tokens double precision DEFAULT 0 NOT NULL,
+    refilled_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT job_rate_limits_burst_positive CHECK ((burst >= 1)),
+    CONSTRAINT job_rate_limits_queue_format CHECK (((queue ~ '^[a-z][a-z0-9_.-]*$'::text) AND (octet_length(queue) <= 63))),
+    CONSTRAINT job_rate_limits_rate_range CHECK (((jobs_per_second > (0)::double precision) AND (jobs_per_second <= (1000000)::double precision))),
+    CONSTRAINT job_rate_limits_tenant_burst_positive CHECK ((tenant_burst >= 1)),
+    CONSTRAINT job_rate_limits_tenant_rate_range CHECK (((tenant_jobs_per_second > (0)::double precision) AND (tenant_jobs_per_second <= (1000000)::double precision)))
+);
+ALTER TABLE messaging.job_rate_limits OWNER TO groundwork_owner;
 
 -- sequence messaging.jobs_id_seq
 ALTER TABLE messaging.jobs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -700,6 +816,14 @@ ALTER TABLE messaging.outbox_messages ALTER COLUMN id ADD GENERATED ALWAYS AS ID
 ALTER TABLE ONLY messaging.idempotency_keys
     ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (organization_id, key);
 
+-- constraint job_rate_buckets_pkey on messaging.job_rate_buckets
+ALTER TABLE ONLY messaging.job_rate_buckets
+    ADD CONSTRAINT job_rate_buckets_pkey PRIMARY KEY (organization_id, queue);
+
+-- constraint job_rate_limits_pkey on messaging.job_rate_limits
+ALTER TABLE ONLY messaging.job_rate_limits
+    ADD CONSTRAINT job_rate_limits_pkey PRIMARY KEY (queue);
+
 -- constraint jobs_id_key on messaging.jobs
 ALTER TABLE ONLY messaging.jobs
     ADD CONSTRAINT jobs_id_key UNIQUE (id);
@@ -741,6 +865,10 @@ CREATE INDEX outbox_messages_pending_idx ON messaging.outbox_messages USING btre
 ALTER TABLE ONLY messaging.idempotency_keys
     ADD CONSTRAINT idempotency_keys_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES identity.organizations(id) ON DELETE CASCADE;
 
+-- constraint job_rate_buckets_organization_id_fkey on messaging.job_rate_buckets
+ALTER TABLE ONLY messaging.job_rate_buckets
+    ADD CONSTRAINT job_rate_buckets_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES identity.organizations(id) ON DELETE CASCADE;
+
 -- constraint jobs_organization_id_fkey on messaging.jobs
 ALTER TABLE ONLY messaging.jobs
     ADD CONSTRAINT jobs_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES identity.organizations(id) ON DELETE RESTRICT;
@@ -754,6 +882,12 @@ ALTER TABLE messaging.idempotency_keys ENABLE ROW LEVEL SECURITY;
 
 -- policy idempotency_keys_tenant on messaging.idempotency_keys
 CREATE POLICY idempotency_keys_tenant ON messaging.idempotency_keys TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+
+-- row security on messaging.job_rate_buckets
+ALTER TABLE messaging.job_rate_buckets ENABLE ROW LEVEL SECURITY;
+
+-- policy job_rate_buckets_tenant on messaging.job_rate_buckets
+CREATE POLICY job_rate_buckets_tenant ON messaging.job_rate_buckets TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on messaging.jobs
 ALTER TABLE messaging.jobs ENABLE ROW LEVEL SECURITY;

@@ -84,6 +84,13 @@ SELECT id FROM messaging.heartbeat_jobs(:ids::bigint[], :worker_id) AS id;
 --! job_heartbeat (progress?)
 SELECT messaging.heartbeat_job(:id, :worker_id, :progress) AS alive;
 
+--- The worker: sets the queue's rate limits, held in the database across workers (jobs
+--- started per second in the queue as a whole and for each tenant; NULL for none).
+--! job_rate_limit_set (jobs_per_second?, tenant_jobs_per_second?)
+SELECT true AS set
+FROM messaging.set_job_rate_limit(:queue, :jobs_per_second::float8,
+                                  :tenant_jobs_per_second::float8);
+
 --- The worker, shutting down: the ids of unstarted jobs it gave back.
 --! job_release_many
 SELECT id FROM messaging.release_jobs(:ids::bigint[], :worker_id) AS id;

@@ -33,7 +33,7 @@ use super::periodic::Periodic;
 use crate::Error;
 use crate::queries::messaging::jobs::{
     FetchedJob, job_complete, job_complete_many, job_fail, job_fetch, job_heartbeat_many,
-    job_release_many,
+    job_rate_limit_set, job_release_many,
 };
 
 /// Decodes a job's args and starts it: its timeout and its future.
@@ -122,7 +122,11 @@ impl WorkerConfig {
 }
 
 /// A queue a [`Worker`] serves.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Its rate limits, when given, are written to the database when the worker starts
+/// (`messaging.set_job_rate_limit`) and hold for every worker of the queue; a worker
+/// without them leaves the queue's limits as they are.
+#[derive(Clone, Debug, PartialEq)]
 pub struct QueueConfig {
     /// The queue's name.
     pub name: String,
@@ -132,6 +136,10 @@ pub struct QueueConfig {
     /// for a round trip (their leases are renewed while they wait). How many are
     /// fetched ahead follows the jobs' run time: about 50 ms of work.
     pub prefetch: usize,
+    /// Jobs started per second in the queue, by all workers together.
+    pub rate_limit: Option<f64>,
+    /// Jobs started per second for each tenant in the queue, by all workers together.
+    pub tenant_rate_limit: Option<f64>,
 }
 
 impl QueueConfig {
@@ -143,7 +151,23 @@ impl QueueConfig {
             name: name.into(),
             concurrency,
             prefetch: (concurrency * 32).min(1000 - concurrency),
+            rate_limit: None,
+            tenant_rate_limit: None,
         }
+    }
+
+    /// At most `jobs_per_second` jobs of the queue start per second, across every
+    /// worker (a token bucket in the database; bursts of the rate rounded up).
+    pub fn rate_limit(mut self, jobs_per_second: f64) -> Self {
+        self.rate_limit = Some(jobs_per_second);
+        self
+    }
+
+    /// At most `jobs_per_second` jobs of the queue start per second for each tenant,
+    /// across every worker.
+    pub fn tenant_rate_limit(mut self, jobs_per_second: f64) -> Self {
+        self.tenant_rate_limit = Some(jobs_per_second);
+        self
     }
 
     /// With another prefetch.
@@ -448,6 +472,28 @@ async fn fetch_loop(shared: Arc<Shared>, wake: Arc<Notify>, queue: Arc<QueueStat
     let slots = queue.slots.clone();
     let mut stopping = shared.stopping.clone();
     let mut backoff = Duration::from_millis(50);
+    let (rate, tenant_rate) = (queue.config.rate_limit, queue.config.tenant_rate_limit);
+    if rate.is_some() || tenant_rate.is_some() {
+        loop {
+            let set = async {
+                let client = shared.worker_pool.get().await?;
+                job_rate_limit_set()
+                    .bind(&client, &queue.config.name.as_str(), &rate, &tenant_rate)
+                    .one()
+                    .await?;
+                Ok::<_, Error>(())
+            }
+            .await;
+            if set.is_ok() {
+                break;
+            }
+            tokio::select! {
+                () = until_true(&mut stopping) => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
     let lease = shared.config.lease.as_secs_f64();
     loop {
         let mut wanted = queue.wanted();

@@ -909,3 +909,80 @@ async fn finished_jobs_are_deleted_after_their_retention() {
     assert_eq!(sqlstate(err), "22023");
     assert!(keyed > 0);
 }
+
+#[tokio::test]
+async fn rate_limits_hold_across_workers_for_the_queue_and_each_tenant() {
+    let (db, [a, b]) = setup::<2>(4).await;
+    enqueue_batch(&db, a.tenant(), "k", 10).await;
+    enqueue_batch(&db, b.tenant(), "k", 10).await;
+    let worker = db.pool(DbRole::Worker).get().await.unwrap();
+    // Three jobs a second in the queue, one per tenant.
+    worker
+        .batch_execute("SELECT messaging.set_job_rate_limit('default', 3, 1)")
+        .await
+        .unwrap();
+    let first = fetch(&db, "default", "w1", 10, 30.0).await.unwrap();
+    let owners: HashSet<Uuid> = first.iter().map(|j| j.organization_id).collect();
+    assert_eq!(first.len(), 2, "one per tenant");
+    assert_eq!(owners.len(), 2);
+    assert!(
+        fetch(&db, "default", "w2", 10, 30.0)
+            .await
+            .unwrap()
+            .is_empty(),
+        "another worker gets nothing: the buckets are in the database"
+    );
+    tokio::time::sleep(Duration::from_millis(1050)).await;
+    assert_eq!(
+        fetch(&db, "default", "w2", 10, 30.0).await.unwrap().len(),
+        2
+    );
+
+    // The queue's own limit: two a second, whatever the tenants.
+    worker
+        .batch_execute("SELECT messaging.set_job_rate_limit('default', 2)")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1050)).await;
+    assert_eq!(
+        fetch(&db, "default", "w1", 10, 30.0).await.unwrap().len(),
+        2
+    );
+    assert!(
+        fetch(&db, "default", "w1", 10, 30.0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Removed, the rest comes at once.
+    worker
+        .batch_execute("SELECT messaging.set_job_rate_limit('default', NULL)")
+        .await
+        .unwrap();
+    assert_eq!(
+        fetch(&db, "default", "w1", 100, 30.0).await.unwrap().len(),
+        14
+    );
+    for (sql, code) in [
+        ("SELECT messaging.set_job_rate_limit('default', 0)", "22023"),
+        (
+            "SELECT messaging.set_job_rate_limit('default', NULL, -1)",
+            "22023",
+        ),
+        ("SELECT messaging.set_job_rate_limit('Bad', 1)", "22023"),
+        ("SELECT messaging.set_job_rate_limit(NULL, 1)", "22004"),
+    ] {
+        let result = worker.batch_execute(sql).await.map_err(Error::from);
+        assert_eq!(sqlstate(result), code, "{sql}");
+    }
+    // The application role cannot set limits or read the buckets.
+    let app = db
+        .with_tenant(DbRole::App, a.tenant(), async |tx| {
+            Ok(tx
+                .batch_execute("SELECT messaging.set_job_rate_limit('default', 1000)")
+                .await?)
+        })
+        .await;
+    assert_eq!(sqlstate(app), "42501");
+    assert_eq!(db.count("messaging.job_rate_limits").await, 0);
+}

@@ -539,3 +539,28 @@ async fn groundwork_testing_connect(url: &str) -> tokio_postgres::Client {
     tokio::spawn(connection);
     client
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_holds_across_workers() {
+    let (db, [a]) = setup::<1>().await;
+    enqueue_records(&db, a.tenant(), 0..40, 0).await;
+    let queue = QueueConfig::new("default", 4).rate_limit(5.0);
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            worker(
+                &db,
+                WorkerConfig::default().poll_interval(Duration::from_millis(50)),
+            )
+            .queue_config(queue.clone())
+            .start()
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for handle in workers {
+        handle.shutdown().await;
+    }
+    // A burst of five, then five a second, for both workers together.
+    let started = db.count("messaging.jobs WHERE attempt > 0").await;
+    assert!((8..=14).contains(&started), "{started} started in 1.5 s");
+    assert_eq!(db.count("public.runs").await, started);
+}

@@ -83,6 +83,12 @@ pub struct JobHeartbeatParams<T1: crate::generated::StringSql> {
     pub progress: Option<i16>,
 }
 #[derive(Debug)]
+pub struct JobRateLimitSetParams<T1: crate::generated::StringSql> {
+    pub queue: T1,
+    pub jobs_per_second: Option<f64>,
+    pub tenant_jobs_per_second: Option<f64>,
+}
+#[derive(Debug)]
 pub struct JobReleaseManyParams<T1: crate::generated::ArraySql<Item = i64>, T2: crate::generated::StringSql> {
     pub ids: T1,
     pub worker_id: T2,
@@ -1517,6 +1523,75 @@ impl<
         params: &'a JobHeartbeatParams<T1>,
     ) -> BoolQuery<'c, 'a, 's, C, bool, 3> {
         self.bind(client, &params.id, &params.worker_id, &params.progress)
+    }
+}
+pub struct JobRateLimitSetStmt(&'static str, Option<tokio_postgres::Statement>);
+/// The worker: sets the queue's rate limits, held in the database across workers (jobs
+/// started per second in the queue as a whole and for each tenant; NULL for none).
+///
+/// From `queries/messaging/jobs.sql`:
+///
+/// ```sql
+/// SELECT true AS set
+/// FROM messaging.set_job_rate_limit(:queue, :jobs_per_second::float8,
+///                                   :tenant_jobs_per_second::float8);
+/// ```
+pub fn job_rate_limit_set() -> JobRateLimitSetStmt {
+    JobRateLimitSetStmt(
+        "SELECT true AS set FROM messaging.set_job_rate_limit($1, $2::float8, $3::float8)",
+        None,
+    )
+}
+impl JobRateLimitSetStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::generated::StringSql>(
+        &'s self,
+        client: &'c C,
+        queue: &'a T1,
+        jobs_per_second: &'a Option<f64>,
+        tenant_jobs_per_second: &'a Option<f64>,
+    ) -> BoolQuery<'c, 'a, 's, C, bool, 3> {
+        BoolQuery {
+            client,
+            params: [queue, jobs_per_second, tenant_jobs_per_second],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |row| Ok(row.try_get(0)?),
+            mapper: |it| it,
+        }
+    }
+}
+impl<
+    'c,
+    'a,
+    's,
+    C: GenericClient,
+    T1: crate::generated::StringSql,
+> crate::generated::client::async_::Params<
+    'c,
+    'a,
+    's,
+    JobRateLimitSetParams<T1>,
+    BoolQuery<'c, 'a, 's, C, bool, 3>,
+    C,
+> for JobRateLimitSetStmt {
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a JobRateLimitSetParams<T1>,
+    ) -> BoolQuery<'c, 'a, 's, C, bool, 3> {
+        self.bind(
+            client,
+            &params.queue,
+            &params.jobs_per_second,
+            &params.tenant_jobs_per_second,
+        )
     }
 }
 pub struct JobReleaseManyStmt(&'static str, Option<tokio_postgres::Statement>);
