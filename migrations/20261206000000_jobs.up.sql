@@ -29,6 +29,10 @@
 --   progress 0 to 100. Errors are kept truncated to 4,096 characters, the last 20.
 -- * Enqueueing a due job notifies channel messaging_jobs with the queue's name as the
 --   payload, and nothing about the tenant.
+-- * Rate limits (jobs started per second in a queue, and for each tenant in it) are
+--   token buckets in job_rate_limits and job_rate_buckets, so every worker shares them.
+-- * A worker shutting down gives back jobs it fetched and never started
+--   (release_jobs); delete_finished_jobs is the retention clean-up.
 
 -- Roles are cluster-wide and may exist already (see the foundation migration); they
 -- are never dropped.
