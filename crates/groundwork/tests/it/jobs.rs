@@ -986,3 +986,39 @@ async fn rate_limits_hold_across_workers_for_the_queue_and_each_tenant() {
     assert_eq!(sqlstate(app), "42501");
     assert_eq!(db.count("messaging.job_rate_limits").await, 0);
 }
+
+#[tokio::test]
+async fn with_more_tenants_than_jobs_asked_for_the_longest_waiting_go_first() {
+    let (db, [a, b, c]) = setup::<3>(4).await;
+    // C's job waits longest, then A's, then B's.
+    let c_job = enqueue(
+        &db,
+        c.tenant(),
+        "'k', '{}', 'default', 0::smallint, now() - interval '3 minutes'",
+    )
+    .await
+    .unwrap();
+    let a_job = enqueue(
+        &db,
+        a.tenant(),
+        "'k', '{}', 'default', 0::smallint, now() - interval '2 minutes'",
+    )
+    .await
+    .unwrap();
+    let b_job = enqueue(
+        &db,
+        b.tenant(),
+        "'k', '{}', 'default', 0::smallint, now() - interval '1 minute'",
+    )
+    .await
+    .unwrap();
+    enqueue_batch(&db, a.tenant(), "k", 5).await;
+    let ids = |batch: Vec<Leased>| batch.iter().map(|j| j.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(fetch(&db, "default", "w", 2, 30.0).await.unwrap()),
+        [c_job, a_job]
+    );
+    let next = fetch(&db, "default", "w", 2, 30.0).await.unwrap();
+    assert_eq!(next[0].id, b_job, "B waited longest now");
+    assert_eq!(next[1].organization_id, a.organization_id);
+}
