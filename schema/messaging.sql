@@ -6,6 +6,7 @@ ALTER SCHEMA messaging OWNER TO groundwork_owner;
 GRANT USAGE ON SCHEMA messaging TO groundwork_app;
 GRANT USAGE ON SCHEMA messaging TO groundwork_readonly;
 GRANT USAGE ON SCHEMA messaging TO groundwork_relay;
+GRANT USAGE ON SCHEMA messaging TO groundwork_worker;
 
 -- type messaging.idempotency_status
 CREATE TYPE messaging.idempotency_status AS ENUM (
@@ -14,6 +15,18 @@ CREATE TYPE messaging.idempotency_status AS ENUM (
 );
 ALTER TYPE messaging.idempotency_status OWNER TO groundwork_owner;
 
+-- type messaging.job_status
+CREATE TYPE messaging.job_status AS ENUM (
+    'available',
+    'scheduled',
+    'running',
+    'retryable',
+    'completed',
+    'cancelled',
+    'discarded'
+);
+ALTER TYPE messaging.job_status OWNER TO groundwork_owner;
+
 -- type messaging.outbox_status
 CREATE TYPE messaging.outbox_status AS ENUM (
     'pending',
@@ -21,6 +34,665 @@ CREATE TYPE messaging.outbox_status AS ENUM (
     'dead'
 );
 ALTER TYPE messaging.outbox_status OWNER TO groundwork_owner;
+
+-- function messaging.cancel_job(bigint)
+CREATE FUNCTION messaging.cancel_job(id bigint) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'messaging', 'pg_temp'
+    AS $$
+DECLARE
+    org uuid := identity.current_org_id();
+BEGIN
+    IF org IS NULL THEN
+        RAISE EXCEPTION 'cancelling a job needs a tenant: app.current_org_id is not set'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    UPDATE messaging.jobs j
+    SET status = 'cancelled', finished_at = now(), lease_owner = NULL,
+        lease_expires_at = NULL, lease_duration = NULL
+    WHERE j.organization_id = org AND j.id = cancel_job.id
+      AND j.status NOT IN ('completed', 'cancelled', 'discarded');
+    RETURN FOUND;
+END
+$$;
+ALTER FUNCTION messaging.cancel_job(id bigint) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION messaging.cancel_job(id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION messaging.cancel_job(id bigint) TO groundwork_app;
+
+-- function messaging.check_job_id(bigint)
+CREATE FUNCTION messaging.check_job_id(id bigint) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$
+BEGIN
+    IF id IS NULL THEN
+        RAISE EXCEPTION 'a job id must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+END
+$$;
+ALTER FUNCTION messaging.check_job_id(id bigint) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION messaging.check_job_id(id bigint) FROM PUBLIC;
+
+-- function messaging.check_worker_id(text)
+CREATE FUNCTION messaging.check_worker_id(worker_id text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$
+BEGIN
+    IF worker_id IS NULL THEN
+        RAISE EXCEPTION 'worker_id must not be null' USING ERRCODE = 'null_value_not_allowed';
+    ELSIF worker_id = '' THEN
+        RAISE EXCEPTION 'worker_id must not be empty' USING ERRCODE = 'invalid_parameter_value';
+    ELSIF char_length(worker_id) > 200 THEN
+        RAISE EXCEPTION 'a worker_id is at most 200 characters, not %', char_length(worker_id)
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+END
+$$;
+ALTER FUNCTION messaging.check_worker_id(worker_id text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION messaging.check_worker_id(worker_id text) FROM PUBLIC;
+
+-- function messaging.complete_job(bigint, text, jsonb)
+CREATE FUNCTION messaging.complete_job(id bigint, worker_id text, metrics jsonb DEFAULT NULL::jsonb) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'messaging', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM messaging.check_job_id(complete_job.id);
+    PERFORM messaging.check_worker_id(complete_job.worker_id);
+    IF jsonb_typeof(complete_job.metrics) <> 'object' THEN
+        RAISE EXCEPTION 'job metrics must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+    ELSIF pg_column_size(complete_job.metrics) > 65536 THEN
+        RAISE EXCEPTION 'job metrics are at most 65536 bytes (64 KiB), not %',
+            pg_column_size(complete_job.metrics) USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    UPDATE messaging.jobs j
+    SET status = 'completed', finished_at = now(), progress = 100,
+        metrics = coalesce(complete_job.metrics, j.metrics),
+        lease_owner = NULL, lease_expires_at = NULL, lease_duration = NULL
+    WHERE j.id = complete_job.id AND j.status = 'running'
+      AND j.lease_owner = complete_job.worker_id AND j.lease_expires_at > now();
+    RETURN FOUND;
+END
+$$;
+ALTER FUNCTION messaging.complete_job(id bigint, worker_id text, metrics jsonb) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION messaging.complete_job(id bigint, worker_id text, metrics jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION messaging.complete_job(id bigint, worker_id text, metrics jsonb) TO groundwork_worker;
+
+-- function messaging.complete_jobs(bigint[], text)
+CREATE FUNCTION messaging.complete_jobs(ids bigint[], worker_id text) RETURNS SETOF bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'messaging', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM messaging.check_worker_id(complete_jobs.worker_id);
+    IF cardinality(ids) > 10000 THEN
+        RAISE EXCEPTION 'at most 10000 jobs at once, not %', cardinality(ids)
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    RETURN QUERY
+    UPDATE messaging.jobs j
+    SET status = 'completed', finished_at = now(), progress = 100,
+        lease_owner = NULL, lease_expires_at = NULL, lease_duration = NULL
+    WHERE j.id = ANY (ids) AND j.status = 'running'
+      AND j.lease_owner = complete_jobs.worker_id AND j.lease_expires_at > now()
+    RETURNING j.id;
+END
+$$;
+ALTER FUNCTION messaging.complete_jobs(ids bigint[], worker_id text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION messaging.complete_jobs(ids bigint[], worker_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION messaging.complete_jobs(ids bigint[], worker_id text) TO groundwork_worker;
+
+-- function messaging.delete_finished_jobs(interval, integer)
+CREATE FUNCTION messaging.delete_finished_jobs(older_than interval DEFAULT '7 days'::interval, max_rows integer DEFAULT 10000) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'messaging', 'pg_temp'
+    AS $$
+DECLARE
+    deleted bigint;
+BEGIN
+    IF older_than IS NULL OR max_rows IS NULL THEN
+        RAISE EXCEPTION 'older_than and max_rows must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    ELSIF older_than < interval '0' OR max_rows NOT BETWEEN 1 AND 1000000 THEN
+        RAISE EXCEPTION 'older_than must not be negative and max_rows is 1 to 1000000'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    WITH gone AS (
+        DELETE FROM messaging.jobs j
+        USING (SELECT f.organization_id, f.id FROM messaging.jobs f
+               WHERE f.status IN ('completed', 'cancelled', 'discarded')
+                 AND f.finished_at < now() - older_than
+               LIMIT max_rows
+               FOR UPDATE SKIP LOCKED) old
+        WHERE j.organization_id = old.organization_id AND j.id = old.id
+        RETURNING 1)
+    SELECT count(*) INTO deleted FROM gone;
+    RETURN deleted;
+END
+$$;
+ALTER FUNCTION messaging.delete_finished_jobs(older_than interval, max_rows integer) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION messaging.delete_finished_jobs(older_than interval, max_rows integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION messaging.delete_finished_jobs(older_than interval, max_rows integer) TO groundwork_worker;
+
+-- function messaging.enqueue_job(text, jsonb, text, smallint, timestamp with time zone, text, integer)
+CREATE FUNCTION messaging.enqueue_job(kind text, args jsonb, queue text DEFAULT 'default'::text, priority smallint DEFAULT 0, run_at timestamp with time zone DEFAULT now(), idempotency_key text DEFAULT NULL::text, max_attempts integer DEFAULT 25) RETURNS bigint
+    LANGUAGE sql
+    AS $$
+SELECT messaging.enqueue_jobs(ARRAY[kind], ARRAY[args], ARRAY[queue], ARRAY[priority],
+                              ARRAY[run_at], ARRAY[idempotency_key], ARRAY[max_attempts])
+$$;
+ALTER FUNCTION messaging.enqueue_job(kind text, args jsonb, queue text, priority smallint, run_at timestamp with time zone, idempotency_key text, max_attempts integer) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION messaging.enqueue_job(kind text, args jsonb, queue text, priority smallint, run_at timestamp with time zone, idempotency_key text, max_attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION messaging.enqueue_job(kind text, args jsonb, queue text, priority smallint, run_at timestamp with time zone, idempotency_key text, max_attempts integer) TO groundwork_app;
+
+-- function messaging.enqueue_jobs(text[], jsonb[], text[], smallint[], timestamp with time zone[], text[], integer[])
+CREATE FUNCTION messaging.enqueue_jobs(kinds text[], args jsonb[], queues text[] DEFAULT NULL::text[], priorities smallint[] DEFAULT NULL::smallint[], run_ats timestamp with time zone[] DEFAULT NULL::timestamp with time zone[], idempotency_keys text[] DEFAULT NULL::text[], max_attempts integer[] DEFAULT NULL::integer[]) RETURNS SETOF bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'messaging', 'pg_temp'
+    AS $$
+DECLARE
+    org uuid := identity.current_org_id();
+    n integer := coalesce(cardinality(kinds), 0);
+    bad record;
+    ids bigint[];
+    inserted bigint[];
+    woken text[];
+BEGIN
+    IF org IS NULL THEN
+        RAISE EXCEPTION 'enqueueing a job needs a tenant: app.current_org_id is not set'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF kinds IS NULL OR enqueue_jobs.args IS NULL THEN
+        RAISE EXCEPTION 'kinds and args must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF n > 10000 THEN
+        RAISE EXCEPTION 'a batch is at most 10000 jobs, not %', n
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    IF cardinality(enqueue_jobs.args) <> n
+       OR coalesce(cardinality(queues), n) <> n OR coalesce(cardinality(priorities), n) <> n
+       OR coalesce(cardinality(run_ats), n) <> n OR coalesce(cardinality(idempotency_keys), n) <> n
+       OR coalesce(cardinality(enqueue_jobs.max_attempts), n) <> n THEN
+        RAISE EXCEPTION 'the arrays of a batch must have one element per job (% kinds)', n
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT t.ord, p.problem INTO bad
+    FROM unnest(kinds, enqueue_jobs.args, queues, priorities, run_ats, idempotency_keys,
+                enqueue_jobs.max_attempts) WITH ORDINALITY AS t(k, a, q, p, r, key, m, ord),
+         LATERAL (SELECT messaging.job_input_problem(
+                      t.k, t.a, coalesce(t.q, 'default'), coalesce(t.p, 0::smallint),
+                      coalesce(t.r, now()), t.key, coalesce(t.m, 25)) AS problem) p
+    WHERE p.problem IS NOT NULL
+    ORDER BY t.ord
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = bad.problem[1],
+            MESSAGE = CASE WHEN n = 1 THEN bad.problem[2]
+                           ELSE format('job %s of %s: %s', bad.ord, n, bad.problem[2]) END;
+    END IF;
+
+    -- Ids first, so that what was inserted is known by id and the rest by key.
+    ids := ARRAY(SELECT nextval('messaging.jobs_id_seq') FROM generate_series(1, n));
+    WITH ins AS (
+        INSERT INTO messaging.jobs AS j
+            (id, organization_id, kind, args, queue, priority, run_at, status,
+             idempotency_key, max_attempts)
+        OVERRIDING SYSTEM VALUE
+        SELECT ids[t.ord], org, t.k, t.a, coalesce(t.q, 'default'), coalesce(t.p, 0::smallint),
+               coalesce(t.r, now()),
+               CASE WHEN t.r > now() THEN 'scheduled'::messaging.job_status ELSE 'available' END,
+               t.key, coalesce(t.m, 25)
+        FROM unnest(kinds, enqueue_jobs.args, queues, priorities, run_ats, idempotency_keys,
+                    enqueue_jobs.max_attempts) WITH ORDINALITY AS t(k, a, q, p, r, key, m, ord)
+        ORDER BY t.ord
+        ON CONFLICT (organization_id, idempotency_key) WHERE idempotency_key IS NOT NULL
+            DO NOTHING
+        RETURNING j.id, j.queue, j.status
+    )
+    SELECT array_agg(ins.id),
+           array_agg(DISTINCT ins.queue) FILTER (WHERE ins.status = 'available')
+    INTO inserted, woken
+    FROM ins;
+
+    -- The queue's name only: listeners learn nothing about the tenant.
+    PERFORM pg_notify('messaging_jobs', q) FROM unnest(woken) AS q;
+
+    -- A later statement sees the jobs of a conflicting key committed meanwhile.
+    RETURN QUERY
+    SELECT coalesce(ins.id, existing.id)
+    FROM unnest(ids, idempotency_keys) WITH ORDINALITY AS t(id, key, ord)
+    LEFT JOIN unnest(inserted) AS ins(id) ON ins.id = t.id
+    LEFT JOIN LATERAL (
+        SELECT j.id FROM messaging.jobs j
+        WHERE ins.id IS NULL AND j.organization_id = org AND j.idempotency_key = t.key
+    ) existing ON true
+    ORDER BY t.ord;
+END
+$$;
+ALTER FUNCTION messaging.enqueue_jobs(kinds text[], args jsonb[], queues text[], priorities smallint[], run_ats timestamp with time zone[], idempotency_keys text[], max_attempts integer[]) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION messaging.enqueue_jobs(kinds text[], args jsonb[], queues text[], priorities smallint[], run_ats timestamp with time zone[], idempotency_keys text[], max_attempts integer[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION messaging.enqueue_jobs(kinds text[], args jsonb[], queues text[], priorities smallint[], run_ats timestamp with time zone[], idempotency_keys text[], max_attempts integer[]) TO groundwork_app;
+
+-- function messaging.fail_job(bigint, text, text)
+CREATE FUNCTION messaging.fail_job(id bigint, worker_id text, error text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'messaging', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM messaging.check_job_id(fail_job.id);
+    PERFORM messaging.check_worker_id(fail_job.worker_id);
+    IF fail_job.error IS NULL THEN
+        RAISE EXCEPTION 'a job error must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    UPDATE messaging.jobs j
+    SET status = CASE WHEN j.attempt >= j.max_attempts THEN 'discarded'::messaging.job_status
+                      ELSE 'retryable' END,
+        finished_at = CASE WHEN j.attempt >= j.max_attempts THEN now() END,
+        run_at = CASE WHEN j.attempt >= j.max_attempts THEN j.run_at
+                      ELSE now() + make_interval(secs =>
+                               least(3600, power(2, least(j.attempt, 13) - 1))
+                               * (0.8 + 0.4 * random())) END,
+        errors = CASE WHEN jsonb_array_length(j.errors) >= 20 THEN j.errors - 0 ELSE j.errors END
+                 || jsonb_build_array(jsonb_build_object(
+                        'attempt', j.attempt, 'at', now(), 'error', left(fail_job.error, 4096),
+                        'worker_id', j.lease_owner)),
+        lease_owner = NULL, lease_expires_at = NULL, lease_duration = NULL
+    WHERE j.id = fail_job.id AND j.status = 'running'
+      AND j.lease_owner = fail_job.worker_id AND j.lease_expires_at > now();
+    RETURN FOUND;
+END
+$$;
+ALTER FUNCTION messaging.fail_job(id bigint, worker_id text, error text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION messaging.fail_job(id bigint, worker_id text, error text) FROM PUBLIC;
+GRANT ALL ON FUNCTION messaging.fail_job(id bigint, worker_id text, error text) TO groundwork_worker;
+
+-- table messaging.jobs
+CREATE TABLE messaging.jobs (
+    id bigint NOT NULL,
+    organization_id uuid DEFAULT identity.current_org_id() NOT NULL,
+    kind text NOT NULL,
+    queue text DEFAULT 'default'::text NOT NULL,
+    args jsonb NOT NULL,
+    status messaging.job_status DEFAULT 'available'::messaging.job_status NOT NULL,
+    priority smallint DEFAULT 0 NOT NULL,
+    run_at timestamp with time zone DEFAULT now() NOT NULL,
+    attempt integer DEFAULT 0 NOT NULL,
+    max_attempts integer DEFAULT 25 NOT NULL,
+    errors jsonb DEFAULT '[]'::jsonb NOT NULL,
+    lease_owner text,
+    lease_expires_at timestamp with time zone,
+    lease_duration interval,
+    progress smallint DEFAULT 0 NOT NULL,
+    metrics jsonb,
+    idempotency_key text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    attempted_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    CONSTRAINT jobs_args_size CHECK ((pg_column_size(args) <= 262144)),
+    CONSTRAINT jobs_attempt_nonnegative CHECK ((attempt >= 0)),
+    CONSTRAINT jobs_errors_array CHECK ((jsonb_typeof(errors) = 'array'::text)),
+    CONSTRAINT jobs_finished_state CHECK (((status = ANY (ARRAY['completed'::messaging.job_status, 'cancelled'::messaging.job_status, 'discarded'::messaging.job_status])) = (finished_at IS NOT NULL))),
+    CONSTRAINT jobs_idempotency_key_length CHECK (((char_length(idempotency_key) >= 1) AND (char_length(idempotency_key) <= 255))),
+    CONSTRAINT jobs_kind_format CHECK (((kind ~ '^[A-Za-z][A-Za-z0-9_.:-]*$'::text) AND (octet_length(kind) <= 200))),
+    CONSTRAINT jobs_lease_state CHECK ((((status = 'running'::messaging.job_status) = (lease_owner IS NOT NULL)) AND ((lease_owner IS NULL) = (lease_expires_at IS NULL)))),
+    CONSTRAINT jobs_max_attempts_range CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
+    CONSTRAINT jobs_metrics_object CHECK (((jsonb_typeof(metrics) = 'object'::text) AND (pg_column_size(metrics) <= 65536))),
+    CONSTRAINT jobs_priority_range CHECK (((priority >= '-100'::integer) AND (priority <= 100))),
+    CONSTRAINT jobs_progress_range CHECK (((progress >= 0) AND (progress <= 100))),
+    CONSTRAINT jobs_queue_format CHECK (((queue ~ '^[a-z][a-z0-9_.-]*$'::text) AND (octet_length(queue) <= 63))),
+    CONSTRAINT jobs_run_at_finite CHECK (isfinite(run_at))
+);
+ALTER TABLE messaging.jobs OWNER TO groundwork_owner;
+GRANT SELECT ON TABLE messaging.jobs TO groundwork_app;
+GRANT SELECT ON TABLE messaging.jobs TO groundwork_readonly;
+
+-- function messaging.fetch_jobs(text, text, integer, interval)
+CREATE FUNCTION messaging.fetch_jobs(queue text, worker_id text, max_jobs integer, lease interval DEFAULT '00:00:30'::interval) RETURNS SETOF messaging.jobs
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'messaging', 'pg_temp'
+    AS $_$
+DECLARE
+    wanted integer := max_jobs;
+    limits messaging.job_rate_limits;
+    queue_tokens float8;
+    tenant_rate float8;
+    tenant_burst integer;
+    taken bigint := 0;
+BEGIN
+    IF fetch_jobs.queue IS NULL OR max_jobs IS NULL OR fetch_jobs.lease IS NULL THEN
+        RAISE EXCEPTION 'queue, max_jobs and lease must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    ELSIF octet_length(fetch_jobs.queue) > 63 THEN
+        RAISE EXCEPTION 'a queue name is at most 63 bytes, not %', octet_length(fetch_jobs.queue)
+            USING ERRCODE = 'program_limit_exceeded';
+    ELSIF fetch_jobs.queue !~ '^[a-z][a-z0-9_.-]*$' THEN
+        RAISE EXCEPTION 'queue %: a lower-case letter, then lower-case letters, digits, "_", "." or "-"',
+            quote_literal(left(fetch_jobs.queue, 60))
+            USING ERRCODE = 'invalid_parameter_value';
+    ELSIF max_jobs < 1 THEN
+        RAISE EXCEPTION 'max_jobs must be at least 1, not %', max_jobs
+            USING ERRCODE = 'invalid_parameter_value';
+    ELSIF max_jobs > 1000 THEN
+        RAISE EXCEPTION 'a fetch takes at most 1000 jobs, not %', max_jobs
+            USING ERRCODE = 'program_limit_exceeded';
+    ELSIF fetch_jobs.lease < interval '1 second' OR fetch_jobs.lease > interval '1 day' THEN
+        RAISE EXCEPTION 'a lease is 1 second to 1 day, not %', fetch_jobs.lease
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM messaging.check_worker_id(fetch_jobs.worker_id);
+
+    PERFORM messaging.rescue_expired_jobs(fetch_jobs.queue, max_jobs);
+
+    SELECT * INTO limits FROM messaging.job_rate_limits l
+    WHERE l.queue = fetch_jobs.queue FOR UPDATE;
+    IF FOUND THEN
+        IF limits.jobs_per_second IS NOT NULL THEN
+            queue_tokens := least(limits.burst, limits.tokens
+                + extract(epoch FROM now() - limits.refilled_at)::float8 * limits.jobs_per_second);
+            wanted := least(wanted, floor(queue_tokens)::integer);
+        END IF;
+        tenant_rate := limits.tenant_jobs_per_second;
+        tenant_burst := limits.tenant_burst;
+    END IF;
+
+    IF wanted >= 1 THEN
+    RETURN QUERY
+    WITH RECURSIVE waiting(organization_id) AS (
+        -- A skip scan of jobs_fetch_idx: each tenant with waiting jobs once.
+        (SELECT w.organization_id FROM messaging.jobs w
+         WHERE w.queue = fetch_jobs.queue AND w.status IN ('available', 'scheduled', 'retryable')
+         ORDER BY w.organization_id LIMIT 1)
+        UNION ALL
+        SELECT (SELECT w.organization_id FROM messaging.jobs w
+                WHERE w.queue = fetch_jobs.queue
+                  AND w.status IN ('available', 'scheduled', 'retryable')
+                  AND w.organization_id > waiting.organization_id
+                ORDER BY w.organization_id LIMIT 1)
+        FROM waiting WHERE waiting.organization_id IS NOT NULL
+    ),
+    heads AS (
+        -- Each tenant's next due job; the tenants waiting longest go first. With a
+        -- tenant limit, a tenant's tokens (NULL: no limit) cap its share.
+        SELECT waiting.organization_id, bucket.tokens,
+               coalesce(floor(bucket.tokens)::integer, wanted) AS allowance
+        FROM waiting
+        CROSS JOIN LATERAL (
+            SELECT h.run_at FROM messaging.jobs h
+            WHERE h.queue = fetch_jobs.queue AND h.organization_id = waiting.organization_id
+              AND h.status IN ('available', 'scheduled', 'retryable') AND h.run_at <= now()
+            ORDER BY h.priority, h.run_at, h.id
+            LIMIT 1) head
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN tenant_rate IS NOT NULL THEN
+                       least(tenant_burst::float8, coalesce(
+                           (SELECT b.tokens + extract(epoch FROM now() - b.refilled_at)::float8 * tenant_rate
+                            FROM messaging.job_rate_buckets b
+                            WHERE b.organization_id = waiting.organization_id
+                              AND b.queue = fetch_jobs.queue),
+                           tenant_burst::float8))
+                   END AS tokens) bucket
+        WHERE waiting.organization_id IS NOT NULL
+          AND coalesce(bucket.tokens, 1) >= 1
+        ORDER BY head.run_at, waiting.organization_id
+        LIMIT wanted
+    ),
+    share AS (
+        SELECT (wanted + count(*) - 1) / greatest(count(*), 1) AS per_tenant FROM heads
+    ),
+    locked AS (
+        SELECT c.organization_id, c.id, c.run_at,
+               row_number() OVER (PARTITION BY c.organization_id
+                                  ORDER BY c.priority, c.run_at, c.id) AS turn
+        FROM heads
+        CROSS JOIN share
+        CROSS JOIN LATERAL (
+            SELECT j.organization_id, j.id, j.priority, j.run_at FROM messaging.jobs j
+            WHERE j.queue = fetch_jobs.queue AND j.organization_id = heads.organization_id
+              AND j.status IN ('available', 'scheduled', 'retryable') AND j.run_at <= now()
+            ORDER BY j.priority, j.run_at, j.id
+            LIMIT least(share.per_tenant, heads.allowance)
+            FOR UPDATE SKIP LOCKED) c
+    ),
+    picked AS (
+        SELECT locked.organization_id, locked.id,
+               row_number() OVER (ORDER BY locked.turn, locked.run_at, locked.id) AS seq
+        FROM locked
+        ORDER BY locked.turn, locked.run_at, locked.id
+        LIMIT wanted
+    ),
+    leased AS (
+        UPDATE messaging.jobs j
+        SET status = 'running', attempt = j.attempt + 1, lease_owner = fetch_jobs.worker_id,
+            lease_expires_at = now() + fetch_jobs.lease, lease_duration = fetch_jobs.lease,
+            attempted_at = now()
+        FROM picked
+        WHERE j.organization_id = picked.organization_id AND j.id = picked.id
+        RETURNING j.*, picked.seq
+    ),
+    spent AS (
+        INSERT INTO messaging.job_rate_buckets AS b (organization_id, queue, tokens, refilled_at)
+        SELECT heads.organization_id, fetch_jobs.queue, heads.tokens - count(*), now()
+        FROM leased JOIN heads ON heads.organization_id = leased.organization_id
+        WHERE heads.tokens IS NOT NULL
+        GROUP BY heads.organization_id, heads.tokens
+        ON CONFLICT ON CONSTRAINT job_rate_buckets_pkey DO UPDATE
+        SET tokens = excluded.tokens, refilled_at = excluded.refilled_at
+    )
+    SELECT leased.id, leased.organization_id, leased.kind, leased.queue, leased.args,
+           leased.status, leased.priority, leased.run_at, leased.attempt, leased.max_attempts,
+           leased.errors, leased.lease_owner, leased.lease_expires_at, leased.lease_duration,
+           leased.progress, leased.metrics, leased.idempotency_key, leased.created_at,
+           leased.attempted_at, leased.finished_at
+    FROM leased
+    ORDER BY leased.seq;
+    GET DIAGNOSTICS taken = ROW_COUNT;
+    END IF;
+
+    IF queue_tokens IS NOT NULL THEN
+        UPDATE messaging.job_rate_limits l
+        SET tokens = queue_tokens - taken, refilled_at = now()
+        WHERE l.queue = fetch_jobs.queue;
+    END IF;
+END
+$_$;
+ALTER FUNCTION messaging.fetch_jobs(queue text, worker_id text, max_jobs integer, lease interval) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION messaging.fetch_jobs(queue text, worker_id text, max_jobs integer, lease interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION messaging.fetch_jobs(queue text, worker_id text, max_jobs integer, lease interval) TO groundwork_worker;
+
+-- function messaging.heartbeat_job(bigint, text, smallint)
+CREATE FUNCTION messaging.heartbeat_job(id bigint, worker_id text, progress smallint DEFAULT NULL::smallint) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'messaging', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM messaging.check_job_id(heartbeat_job.id);
+    PERFORM messaging.check_worker_id(heartbeat_job.worker_id);
+    IF heartbeat_job.progress NOT BETWEEN 0 AND 100 THEN
+        RAISE EXCEPTION 'job progress is 0 to 100, not %', heartbeat_job.progress
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE messaging.jobs j
+    SET lease_expires_at = now() + j.lease_duration,
+        progress = coalesce(heartbeat_job.progress, j.progress)
+    WHERE j.id = heartbeat_job.id AND j.status = 'running'
+      AND j.lease_owner = heartbeat_job.worker_id AND j.lease_expires_at > now();
+    RETURN FOUND;
+END
+$$;
+ALTER FUNCTION messaging.heartbeat_job(id bigint, worker_id text, progress smallint) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION messaging.heartbeat_job(id bigint, worker_id text, progress smallint) FROM PUBLIC;
+GRANT ALL ON FUNCTION messaging.heartbeat_job(id bigint, worker_id text, progress smallint) TO groundwork_worker;
+
+-- function messaging.heartbeat_jobs(bigint[], text)
+CREATE FUNCTION messaging.heartbeat_jobs(ids bigint[], worker_id text) RETURNS SETOF bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'messaging', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM messaging.check_worker_id(heartbeat_jobs.worker_id);
+    IF cardinality(ids) > 10000 THEN
+        RAISE EXCEPTION 'at most 10000 jobs at once, not %', cardinality(ids)
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    RETURN QUERY
+    UPDATE messaging.jobs j
+    SET lease_expires_at = now() + j.lease_duration
+    WHERE j.id = ANY (ids) AND j.status = 'running'
+      AND j.lease_owner = heartbeat_jobs.worker_id AND j.lease_expires_at > now()
+    RETURNING j.id;
+END
+$$;
+ALTER FUNCTION messaging.heartbeat_jobs(ids bigint[], worker_id text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION messaging.heartbeat_jobs(ids bigint[], worker_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION messaging.heartbeat_jobs(ids bigint[], worker_id text) TO groundwork_worker;
+
+-- function messaging.job_input_problem(text, jsonb, text, smallint, timestamp with time zone, text, integer)
+CREATE FUNCTION messaging.job_input_problem(kind text, args jsonb, queue text, priority smallint, run_at timestamp with time zone, idempotency_key text, max_attempts integer) RETURNS text[]
+    LANGUAGE sql STABLE
+    AS $_$
+SELECT CASE
+    WHEN kind IS NULL THEN ARRAY['22004', 'a job kind must not be null']
+    WHEN args IS NULL THEN ARRAY['22004', 'job args must not be null (''{}'' for none)']
+    WHEN octet_length(kind) > 200 THEN
+        ARRAY['54000', format('a job kind is at most 200 bytes, not %s', octet_length(kind))]
+    WHEN kind !~ '^[A-Za-z][A-Za-z0-9_.:-]*$' THEN
+        ARRAY['22023', format('job kind %L: a letter, then letters, digits, "_", ".", ":" or "-"',
+                              left(kind, 60))]
+    WHEN pg_column_size(args) > 262144 THEN
+        ARRAY['54000', format('job args are at most 262144 bytes (256 KiB), not %s',
+                              pg_column_size(args))]
+    WHEN octet_length(queue) > 63 THEN
+        ARRAY['54000', format('a queue name is at most 63 bytes, not %s', octet_length(queue))]
+    WHEN queue !~ '^[a-z][a-z0-9_.-]*$' THEN
+        ARRAY['22023', format('queue %L: a lower-case letter, then lower-case letters, digits, "_", "." or "-"',
+                              left(queue, 60))]
+    WHEN priority NOT BETWEEN -100 AND 100 THEN
+        ARRAY['22023', format('job priority %s is outside -100 to 100', priority)]
+    WHEN NOT isfinite(run_at) THEN ARRAY['22023', 'run_at must be a finite time']
+    WHEN idempotency_key = '' THEN ARRAY['22023', 'an idempotency key must not be empty']
+    WHEN char_length(idempotency_key) > 255 THEN
+        ARRAY['54000', format('an idempotency key is at most 255 characters, not %s',
+                              char_length(idempotency_key))]
+    WHEN max_attempts NOT BETWEEN 1 AND 100 THEN
+        ARRAY['22023', format('max_attempts %s is outside 1 to 100', max_attempts)]
+END
+$_$;
+ALTER FUNCTION messaging.job_input_problem(kind text, args jsonb, queue text, priority smallint, run_at timestamp with time zone, idempotency_key text, max_attempts integer) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION messaging.job_input_problem(kind text, args jsonb, queue text, priority smallint, run_at timestamp with time zone, idempotency_key text, max_attempts integer) FROM PUBLIC;
+
+-- function messaging.release_jobs(bigint[], text)
+CREATE FUNCTION messaging.release_jobs(ids bigint[], worker_id text) RETURNS SETOF bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'messaging', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM messaging.check_worker_id(release_jobs.worker_id);
+    IF cardinality(ids) > 10000 THEN
+        RAISE EXCEPTION 'at most 10000 jobs at once, not %', cardinality(ids)
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    RETURN QUERY
+    UPDATE messaging.jobs j
+    SET status = 'available', attempt = greatest(j.attempt - 1, 0),
+        lease_owner = NULL, lease_expires_at = NULL, lease_duration = NULL
+    WHERE j.id = ANY (ids) AND j.status = 'running'
+      AND j.lease_owner = release_jobs.worker_id AND j.lease_expires_at > now()
+    RETURNING j.id;
+END
+$$;
+ALTER FUNCTION messaging.release_jobs(ids bigint[], worker_id text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION messaging.release_jobs(ids bigint[], worker_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION messaging.release_jobs(ids bigint[], worker_id text) TO groundwork_worker;
+
+-- function messaging.rescue_expired_jobs(text, integer)
+CREATE FUNCTION messaging.rescue_expired_jobs(queue text, max_jobs integer) RETURNS void
+    LANGUAGE sql
+    AS $$
+    UPDATE messaging.jobs j
+    SET status = CASE WHEN j.attempt >= j.max_attempts THEN 'discarded'::messaging.job_status
+                      ELSE 'retryable' END,
+        finished_at = CASE WHEN j.attempt >= j.max_attempts THEN now() END,
+        errors = CASE WHEN jsonb_array_length(j.errors) >= 20 THEN j.errors - 0 ELSE j.errors END
+                 || jsonb_build_array(jsonb_build_object(
+                        'attempt', j.attempt, 'at', now(), 'error', 'lease expired',
+                        'worker_id', j.lease_owner)),
+        lease_owner = NULL, lease_expires_at = NULL, lease_duration = NULL
+    FROM (
+        SELECT e.organization_id, e.id
+        FROM messaging.jobs e
+        WHERE e.queue = rescue_expired_jobs.queue AND e.status = 'running'
+          AND e.lease_expires_at < now()
+        ORDER BY e.lease_expires_at
+        LIMIT rescue_expired_jobs.max_jobs
+        FOR UPDATE SKIP LOCKED
+    ) expired
+    WHERE j.organization_id = expired.organization_id AND j.id = expired.id
+$$;
+ALTER FUNCTION messaging.rescue_expired_jobs(queue text, max_jobs integer) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION messaging.rescue_expired_jobs(queue text, max_jobs integer) FROM PUBLIC;
+
+-- function messaging.retry_job(bigint)
+CREATE FUNCTION messaging.retry_job(id bigint) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'messaging', 'pg_temp'
+    AS $$
+DECLARE
+    org uuid := identity.current_org_id();
+BEGIN
+    IF org IS NULL THEN
+        RAISE EXCEPTION 'retrying a job needs a tenant: app.current_org_id is not set'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    UPDATE messaging.jobs j
+    SET status = 'available', run_at = now(), finished_at = NULL
+    WHERE j.organization_id = org AND j.id = retry_job.id AND j.status <> 'running';
+    RETURN FOUND;
+END
+$$;
+ALTER FUNCTION messaging.retry_job(id bigint) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION messaging.retry_job(id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION messaging.retry_job(id bigint) TO groundwork_app;
+
+-- function messaging.set_job_rate_limit(text, double precision, double precision)
+CREATE FUNCTION messaging.set_job_rate_limit(queue text, jobs_per_second double precision, tenant_jobs_per_second double precision DEFAULT NULL::double precision) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'messaging', 'pg_temp'
+    AS $_$
+BEGIN
+    IF set_job_rate_limit.queue IS NULL THEN
+        RAISE EXCEPTION 'queue must not be null' USING ERRCODE = 'null_value_not_allowed';
+    ELSIF set_job_rate_limit.queue !~ '^[a-z][a-z0-9_.-]*$' OR octet_length(set_job_rate_limit.queue) > 63 THEN
+        RAISE EXCEPTION 'queue %: a lower-case letter, then lower-case letters, digits, "_", "." or "-", at most 63 bytes',
+            quote_literal(left(set_job_rate_limit.queue, 60))
+            USING ERRCODE = 'invalid_parameter_value';
+    ELSIF NOT (set_job_rate_limit.jobs_per_second > 0 AND set_job_rate_limit.jobs_per_second <= 1000000)
+          OR NOT (set_job_rate_limit.tenant_jobs_per_second > 0
+                  AND set_job_rate_limit.tenant_jobs_per_second <= 1000000) THEN
+        RAISE EXCEPTION 'a rate limit is more than 0 and at most 1000000 jobs per second'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF set_job_rate_limit.jobs_per_second IS NULL AND set_job_rate_limit.tenant_jobs_per_second IS NULL THEN
+        DELETE FROM messaging.job_rate_limits l WHERE l.queue = set_job_rate_limit.queue;
+        RETURN;
+    END IF;
+    INSERT INTO messaging.job_rate_limits AS l
+        (queue, jobs_per_second, burst, tenant_jobs_per_second, tenant_burst, tokens)
+    VALUES (set_job_rate_limit.queue, set_job_rate_limit.jobs_per_second,
+            greatest(1, ceil(coalesce(set_job_rate_limit.jobs_per_second, 1)))::integer,
+            set_job_rate_limit.tenant_jobs_per_second,
+            greatest(1, ceil(coalesce(set_job_rate_limit.tenant_jobs_per_second, 1)))::integer,
+            greatest(1, ceil(coalesce(set_job_rate_limit.jobs_per_second, 1))))
+    ON CONFLICT ON CONSTRAINT job_rate_limits_pkey DO UPDATE
+    SET jobs_per_second = excluded.jobs_per_second, burst = excluded.burst,
+        tenant_jobs_per_second = excluded.tenant_jobs_per_second,
+        tenant_burst = excluded.tenant_burst, tokens = least(l.tokens, excluded.burst)
+    WHERE (l.jobs_per_second, l.tenant_jobs_per_second)
+          IS DISTINCT FROM (excluded.jobs_per_second, excluded.tenant_jobs_per_second);
+END
+$_$;
+ALTER FUNCTION messaging.set_job_rate_limit(queue text, jobs_per_second double precision, tenant_jobs_per_second double precision) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION messaging.set_job_rate_limit(queue text, jobs_per_second double precision, tenant_jobs_per_second double precision) FROM PUBLIC;
+GRANT ALL ON FUNCTION messaging.set_job_rate_limit(queue text, jobs_per_second double precision, tenant_jobs_per_second double precision) TO groundwork_worker;
 
 -- table messaging.idempotency_keys
 CREATE TABLE messaging.idempotency_keys (
@@ -47,6 +719,42 @@ GRANT UPDATE(status) ON TABLE messaging.idempotency_keys TO groundwork_app;
 GRANT UPDATE(response) ON TABLE messaging.idempotency_keys TO groundwork_app;
 GRANT UPDATE(completed_at) ON TABLE messaging.idempotency_keys TO groundwork_app;
 GRANT INSERT(expires_at) ON TABLE messaging.idempotency_keys TO groundwork_app;
+
+-- table messaging.job_rate_buckets
+CREATE TABLE messaging.job_rate_buckets (
+    organization_id uuid NOT NULL,
+    queue text NOT NULL,
+    tokens double precision NOT NULL,
+    refilled_at timestamp with time zone NOT NULL
+);
+ALTER TABLE messaging.job_rate_buckets OWNER TO groundwork_owner;
+
+-- table messaging.job_rate_limits
+CREATE TABLE messaging.job_rate_limits (
+    queue text NOT NULL,
+    jobs_per_second double precision,
+    burst integer DEFAULT 1 NOT NULL,
+    tenant_jobs_per_second double precision,
+    tenant_burst integer DEFAULT 1 NOT NULL,
+    tokens double precision DEFAULT 0 NOT NULL,
+    refilled_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT job_rate_limits_burst_positive CHECK ((burst >= 1)),
+    CONSTRAINT job_rate_limits_queue_format CHECK (((queue ~ '^[a-z][a-z0-9_.-]*$'::text) AND (octet_length(queue) <= 63))),
+    CONSTRAINT job_rate_limits_rate_range CHECK (((jobs_per_second > (0)::double precision) AND (jobs_per_second <= (1000000)::double precision))),
+    CONSTRAINT job_rate_limits_tenant_burst_positive CHECK ((tenant_burst >= 1)),
+    CONSTRAINT job_rate_limits_tenant_rate_range CHECK (((tenant_jobs_per_second > (0)::double precision) AND (tenant_jobs_per_second <= (1000000)::double precision)))
+);
+ALTER TABLE messaging.job_rate_limits OWNER TO groundwork_owner;
+
+-- sequence messaging.jobs_id_seq
+ALTER TABLE messaging.jobs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME messaging.jobs_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 
 -- table messaging.outbox_messages
 CREATE TABLE messaging.outbox_messages (
@@ -108,6 +816,22 @@ ALTER TABLE messaging.outbox_messages ALTER COLUMN id ADD GENERATED ALWAYS AS ID
 ALTER TABLE ONLY messaging.idempotency_keys
     ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (organization_id, key);
 
+-- constraint job_rate_buckets_pkey on messaging.job_rate_buckets
+ALTER TABLE ONLY messaging.job_rate_buckets
+    ADD CONSTRAINT job_rate_buckets_pkey PRIMARY KEY (organization_id, queue);
+
+-- constraint job_rate_limits_pkey on messaging.job_rate_limits
+ALTER TABLE ONLY messaging.job_rate_limits
+    ADD CONSTRAINT job_rate_limits_pkey PRIMARY KEY (queue);
+
+-- constraint jobs_id_key on messaging.jobs
+ALTER TABLE ONLY messaging.jobs
+    ADD CONSTRAINT jobs_id_key UNIQUE (id);
+
+-- constraint jobs_pkey on messaging.jobs
+ALTER TABLE ONLY messaging.jobs
+    ADD CONSTRAINT jobs_pkey PRIMARY KEY (organization_id, id);
+
 -- constraint outbox_messages_message_id_key on messaging.outbox_messages
 ALTER TABLE ONLY messaging.outbox_messages
     ADD CONSTRAINT outbox_messages_message_id_key UNIQUE (message_id);
@@ -118,6 +842,15 @@ ALTER TABLE ONLY messaging.outbox_messages
 
 -- index messaging.idempotency_keys_expires_at_idx
 CREATE INDEX idempotency_keys_expires_at_idx ON messaging.idempotency_keys USING btree (expires_at);
+
+-- index messaging.jobs_fetch_idx
+CREATE INDEX jobs_fetch_idx ON messaging.jobs USING btree (queue, organization_id, priority, run_at, id) WHERE (status = ANY (ARRAY['available'::messaging.job_status, 'scheduled'::messaging.job_status, 'retryable'::messaging.job_status]));
+
+-- index messaging.jobs_idempotency_key_key
+CREATE UNIQUE INDEX jobs_idempotency_key_key ON messaging.jobs USING btree (organization_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
+
+-- index messaging.jobs_running_idx
+CREATE INDEX jobs_running_idx ON messaging.jobs USING btree (queue, lease_expires_at) WHERE (status = 'running'::messaging.job_status);
 
 -- index messaging.outbox_messages_dead_idx
 CREATE INDEX outbox_messages_dead_idx ON messaging.outbox_messages USING btree (id) WHERE (status = 'dead'::messaging.outbox_status);
@@ -132,6 +865,14 @@ CREATE INDEX outbox_messages_pending_idx ON messaging.outbox_messages USING btre
 ALTER TABLE ONLY messaging.idempotency_keys
     ADD CONSTRAINT idempotency_keys_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES identity.organizations(id) ON DELETE CASCADE;
 
+-- constraint job_rate_buckets_organization_id_fkey on messaging.job_rate_buckets
+ALTER TABLE ONLY messaging.job_rate_buckets
+    ADD CONSTRAINT job_rate_buckets_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES identity.organizations(id) ON DELETE CASCADE;
+
+-- constraint jobs_organization_id_fkey on messaging.jobs
+ALTER TABLE ONLY messaging.jobs
+    ADD CONSTRAINT jobs_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES identity.organizations(id) ON DELETE RESTRICT;
+
 -- constraint outbox_messages_organization_id_fkey on messaging.outbox_messages
 ALTER TABLE ONLY messaging.outbox_messages
     ADD CONSTRAINT outbox_messages_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES identity.organizations(id) ON DELETE RESTRICT;
@@ -141,6 +882,18 @@ ALTER TABLE messaging.idempotency_keys ENABLE ROW LEVEL SECURITY;
 
 -- policy idempotency_keys_tenant on messaging.idempotency_keys
 CREATE POLICY idempotency_keys_tenant ON messaging.idempotency_keys TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+
+-- row security on messaging.job_rate_buckets
+ALTER TABLE messaging.job_rate_buckets ENABLE ROW LEVEL SECURITY;
+
+-- policy job_rate_buckets_tenant on messaging.job_rate_buckets
+CREATE POLICY job_rate_buckets_tenant ON messaging.job_rate_buckets TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+
+-- row security on messaging.jobs
+ALTER TABLE messaging.jobs ENABLE ROW LEVEL SECURITY;
+
+-- policy jobs_tenant on messaging.jobs
+CREATE POLICY jobs_tenant ON messaging.jobs TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on messaging.outbox_messages
 ALTER TABLE messaging.outbox_messages ENABLE ROW LEVEL SECURITY;

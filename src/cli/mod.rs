@@ -13,6 +13,7 @@ mod check;
 mod codegen;
 mod completions;
 mod db;
+mod jobs;
 mod lint;
 mod migrate;
 pub(crate) mod output;
@@ -91,6 +92,10 @@ enum Command {
     /// Checks beyond the migrations: query plans at scale.
     #[command(subcommand)]
     Check(check::CheckCommand),
+    /// The job queue of every tenant: stats, list, retry and cancel jobs, as the
+    /// server's own user (the embedded cluster's superuser, or --database-url's role).
+    #[command(subcommand)]
+    Jobs(jobs::JobsCommand),
     /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -117,7 +122,7 @@ impl Command {
     fn uses_embedded_cluster(&self, strategy: Strategy) -> bool {
         match self {
             Self::Migrate(command) => command.uses_database() && strategy != Strategy::Container,
-            Self::Db(_) => true,
+            Self::Db(_) | Self::Jobs(_) => true,
             Self::Codegen { .. } | Self::Schema(_) | Self::Check(_) | Self::Completions { .. } => {
                 false
             }
@@ -175,6 +180,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Schema(command) => schema::run(command, &settings).await,
         Command::Db(command) => db::run(command, &settings).await,
         Command::Check(command) => check::run(command, &settings).await,
+        Command::Jobs(command) => jobs::run(command, &settings).await,
         Command::Completions { shell } => Ok(completions::run(shell)),
     }
 }

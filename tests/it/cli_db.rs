@@ -347,7 +347,7 @@ async fn db_create_drop_and_reset_on_a_database_url_server() {
     );
     assert_eq!(
         said.lines().filter(|l| l.starts_with("applied ")).count(),
-        6
+        7
     );
     let organizations: i64 = connect(&url)
         .await
@@ -449,7 +449,7 @@ fn db_create_drop_and_reset_on_the_embedded_cluster() {
     assert!(
         project
             .ok(&["db", "status"])
-            .contains("database groundwork: migrated (6 applied, the newest 20261201000500)")
+            .contains("database groundwork: migrated (7 applied, the newest 20261206000000)")
     );
     let out = project.ok(&[
         "db",
@@ -559,7 +559,7 @@ async fn db_status_reports_on_the_database_url_server() {
     assert!(said.starts_with("reachable: "), "{said}");
     assert!(
         said.contains(&format!(
-            "database {}: migrated (6 applied, the newest 20261201000500)",
+            "database {}: migrated (7 applied, the newest 20261206000000)",
             db.name()
         )),
         "{said}"

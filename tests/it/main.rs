@@ -1,11 +1,12 @@
 //! The tooling's integration tests: one binary with a module per area (the CLI, its
-//! `db` commands, code generation, migrations, provisioning, the schema dump and the
+//! `db` and `jobs` commands, code generation, migrations, provisioning, the schema dump and the
 //! test harness), on real PostgreSQL. The runtime library's tests are `crates/groundwork/tests/it/`.
 
 mod files;
 
 mod cli;
 mod cli_db;
+mod cli_jobs;
 mod codegen;
 mod codegen_docs;
 mod codegen_url;

@@ -129,6 +129,10 @@ pub enum Error {
     /// A JSON value the server returned does not have the shape the caller expects.
     #[error("decoding the server's JSON: {0}")]
     Decode(#[source] serde_json::Error),
+    /// A value to send could not be encoded as JSON (for example a map with
+    /// non-string keys).
+    #[error("encoding a value as JSON: {0}")]
+    Encode(#[source] serde_json::Error),
 }
 
 impl Error {

@@ -63,18 +63,22 @@
 //! | [`subscription`] | durable event-store subscriptions: checkpoints, catch-up, LISTEN/NOTIFY |
 //! | [`outbox`] | the transactional outbox and its relay |
 //! | [`idempotency`] | run an operation once per idempotency key |
+//! | `jobs` | the job queue: typed jobs, enqueueing, the worker pool, periodic jobs (feature `jobs`) |
 //! | [`queries`], [`types`] | the generated code |
 //!
 //! | feature | default | what |
 //! |---|---|---|
 //! | `deadpool` | on (required) | the generated queries accept pooled connections |
 //! | `migrate` | off | `groundwork::migrate`: the migration runner with this crate's migrations embedded |
+//! | `jobs` | off | `groundwork::jobs`: typed jobs, the worker pool and periodic jobs (adds the `cron` crate) |
 
 pub mod error;
 pub mod eventstore;
 pub mod forms;
 pub mod idempotency;
 pub mod identity;
+#[cfg(feature = "jobs")]
+pub mod jobs;
 pub mod outbox;
 pub mod pool;
 pub mod projects;

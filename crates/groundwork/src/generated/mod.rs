@@ -74,6 +74,10 @@ pub mod queries {
         pub mod idempotency_keys {
             include!("queries/messaging/idempotency_keys.rs");
         }
+        /// The queries of `queries/messaging/jobs.sql`.
+        pub mod jobs {
+            include!("queries/messaging/jobs.rs");
+        }
         /// The queries of `queries/messaging/outbox_messages.sql`.
         pub mod outbox_messages {
             include!("queries/messaging/outbox_messages.rs");

@@ -39,6 +39,10 @@ const GLOBAL_KEYS: &[(&str, &str)] = &[
         "messaging.outbox_messages_message_id_key",
         "consumers deduplicate deliveries by message id",
     ),
+    (
+        "messaging.jobs_id_key",
+        "the worker API, in any language, names a job by its id alone",
+    ),
 ];
 
 /// Query files' queries that do not take the tenant from the context, with the reason.

@@ -766,12 +766,13 @@ async fn no_column_or_row_holds_a_plaintext_secret() {
     for (table, column, data_type) in &columns {
         let hashed =
             column.ends_with("_hash") && (data_type == "bytea" || column == "password_hash");
-        // Not credentials: a key's display prefix, a client-chosen idempotency key and
+        // Not credentials: a key's display prefix, client-chosen idempotency keys and
         // an outbox ordering key.
         let identifier = matches!(
             (table.as_str(), column.as_str()),
             ("identity.api_keys", "key_prefix")
                 | ("messaging.idempotency_keys", "key")
+                | ("messaging.jobs", "idempotency_key")
                 | ("messaging.outbox_messages", "partition_key")
         );
         assert!(

@@ -11,6 +11,8 @@ mod errors;
 mod eventstore;
 mod forms;
 mod identity;
+mod jobs;
+mod jobs_worker;
 mod messaging;
 mod projects;
 mod security;

@@ -1169,7 +1169,7 @@ async fn nothing_is_granted_to_public_beyond_postgresql_defaults() {
 #[tokio::test]
 async fn the_application_roles_own_nothing_and_create_nothing() {
     let db = TestDb::new().await;
-    let roles = "ARRAY['groundwork_app', 'groundwork_readonly', 'groundwork_auth',                  'groundwork_relay', 'groundwork_test_app', 'groundwork_test_readonly',                  'groundwork_test_auth', 'groundwork_test_relay']";
+    let roles = "ARRAY['groundwork_app', 'groundwork_readonly', 'groundwork_auth',                  'groundwork_relay', 'groundwork_worker', 'groundwork_test_app',                  'groundwork_test_readonly', 'groundwork_test_auth', 'groundwork_test_relay',                  'groundwork_test_worker']";
     let problems = breakers(
         &db,
         &format!(
@@ -1211,5 +1211,5 @@ async fn the_application_roles_own_nothing_and_create_nothing() {
         ),
     )
     .await;
-    assert_eq!(members.len(), 4, "{members:?}");
+    assert_eq!(members.len(), 5, "{members:?}");
 }

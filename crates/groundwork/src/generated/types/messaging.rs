@@ -82,6 +82,110 @@ impl<'a> postgres_types::FromSql<'a> for IdempotencyStatus {
 }
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[allow(non_camel_case_types)]
+pub enum JobStatus {
+    Available,
+    Scheduled,
+    Running,
+    Retryable,
+    Completed,
+    Cancelled,
+    Discarded,
+}
+impl<'a> postgres_types::ToSql for JobStatus {
+    fn to_sql(
+        &self,
+        ty: &postgres_types::Type,
+        buf: &mut postgres_types::private::BytesMut,
+    ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        let s = match *self {
+            JobStatus::Available => "available",
+            JobStatus::Scheduled => "scheduled",
+            JobStatus::Running => "running",
+            JobStatus::Retryable => "retryable",
+            JobStatus::Completed => "completed",
+            JobStatus::Cancelled => "cancelled",
+            JobStatus::Discarded => "discarded",
+        };
+        buf.extend_from_slice(s.as_bytes());
+        std::result::Result::Ok(postgres_types::IsNull::No)
+    }
+    fn accepts(ty: &postgres_types::Type) -> bool {
+        if ty.name() != "job_status" {
+            return false;
+        }
+        match *ty.kind() {
+            postgres_types::Kind::Enum(ref variants) => {
+                if variants.len() != 7 {
+                    return false;
+                }
+                variants
+                    .iter()
+                    .all(|v| match &**v {
+                        "available" => true,
+                        "scheduled" => true,
+                        "running" => true,
+                        "retryable" => true,
+                        "completed" => true,
+                        "cancelled" => true,
+                        "discarded" => true,
+                        _ => false,
+                    })
+            }
+            _ => false,
+        }
+    }
+    fn to_sql_checked(
+        &self,
+        ty: &postgres_types::Type,
+        out: &mut postgres_types::private::BytesMut,
+    ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        postgres_types::__to_sql_checked(self, ty, out)
+    }
+}
+impl<'a> postgres_types::FromSql<'a> for JobStatus {
+    fn from_sql(
+        ty: &postgres_types::Type,
+        buf: &'a [u8],
+    ) -> Result<JobStatus, Box<dyn std::error::Error + Sync + Send>> {
+        match std::str::from_utf8(buf)? {
+            "available" => Ok(JobStatus::Available),
+            "scheduled" => Ok(JobStatus::Scheduled),
+            "running" => Ok(JobStatus::Running),
+            "retryable" => Ok(JobStatus::Retryable),
+            "completed" => Ok(JobStatus::Completed),
+            "cancelled" => Ok(JobStatus::Cancelled),
+            "discarded" => Ok(JobStatus::Discarded),
+            s => Result::Err(Into::into(format!("invalid variant `{}`", s))),
+        }
+    }
+    fn accepts(ty: &postgres_types::Type) -> bool {
+        if ty.name() != "job_status" {
+            return false;
+        }
+        match *ty.kind() {
+            postgres_types::Kind::Enum(ref variants) => {
+                if variants.len() != 7 {
+                    return false;
+                }
+                variants
+                    .iter()
+                    .all(|v| match &**v {
+                        "available" => true,
+                        "scheduled" => true,
+                        "running" => true,
+                        "retryable" => true,
+                        "completed" => true,
+                        "cancelled" => true,
+                        "discarded" => true,
+                        _ => false,
+                    })
+            }
+            _ => false,
+        }
+    }
+}
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[allow(non_camel_case_types)]
 pub enum OutboxStatus {
     Pending,
     Delivered,

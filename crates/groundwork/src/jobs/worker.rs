@@ -1,0 +1,849 @@
+//! The worker pool: fetch, run, record, heartbeat, wake, shut down.
+//!
+//! Per queue, one fetcher leases as many jobs as the queue has free slots in one call
+//! and spawns a task per job; a semaphore of the queue's concurrency decides how many
+//! run at once, in fetch order. The slots are the concurrency plus a prefetch that
+//! follows how long the queue's jobs take: about 50 ms of work waits ahead of the
+//! runners (none for jobs of a second or more, up to the configured most for jobs of
+//! microseconds), so short jobs never wait for a round trip and long ones are not held
+//! away from other workers. Outcomes go to
+//! one recorder, which records whatever has arrived in one round trip (completions and
+//! give-backs as one statement each, failures pipelined beside them), retrying through
+//! connection failures. The heartbeat renews the leases of every job held (fetched and
+//! not yet recorded) and stops jobs whose lease was lost. A LISTEN connection wakes the
+//! fetchers; each also polls.
+
+use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::Pool;
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use serde_json::Value;
+use tokio::sync::{Mutex, Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+use super::context::{JobContext, JobError};
+use super::enqueue::Job;
+use super::periodic::Periodic;
+use crate::Error;
+use crate::queries::messaging::jobs::{
+    FetchedJob, job_complete, job_complete_many, job_fail, job_fetch, job_heartbeat_many,
+    job_rate_limit_set, job_release_many,
+};
+
+/// Decodes a job's args and starts it: its timeout and its future.
+type Handler = Arc<
+    dyn Fn(
+            Value,
+            JobContext,
+        ) -> Result<(Duration, BoxFuture<'static, Result<(), JobError>>), JobError>
+        + Send
+        + Sync,
+>;
+
+/// How a [`Worker`] runs.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Names this worker in leases (1 to 200 characters); unique per process. Default:
+    /// `$HOSTNAME` (or `worker`), the process id and a random suffix.
+    pub worker_id: String,
+    /// How long a fetched job is this worker's before another may take it back: 1
+    /// second to 1 day. Renewed every `heartbeat_interval` while held.
+    pub lease: Duration,
+    /// How often the leases of held jobs are renewed: well under `lease`.
+    pub heartbeat_interval: Duration,
+    /// How often an idle queue is polled when no notification wakes it; also how soon
+    /// a scheduled job or a retry becomes due is noticed.
+    pub poll_interval: Duration,
+    /// How long [`WorkerHandle::shutdown`] waits for running jobs.
+    pub shutdown_timeout: Duration,
+    /// A connection string for the LISTEN connection (any role; the worker's own
+    /// login is usual). Without one, the worker polls only.
+    pub listen_url: Option<String>,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".to_owned());
+        let mut random = [0u8; 4];
+        let _ = getrandom::fill(&mut random);
+        Self {
+            worker_id: format!(
+                "{}-{}-{}",
+                host.chars().take(100).collect::<String>(),
+                std::process::id(),
+                hex::encode(random)
+            ),
+            lease: Duration::from_secs(30),
+            heartbeat_interval: Duration::from_secs(10),
+            poll_interval: Duration::from_secs(1),
+            shutdown_timeout: Duration::from_secs(30),
+            listen_url: None,
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// Wakes on `LISTEN messaging_jobs` over a connection to `url`.
+    pub fn listen_url(mut self, url: impl Into<String>) -> Self {
+        self.listen_url = Some(url.into());
+        self
+    }
+
+    /// With another worker id.
+    pub fn worker_id(mut self, id: impl Into<String>) -> Self {
+        self.worker_id = id.into();
+        self
+    }
+
+    /// With another lease, and heartbeats every third of it.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self.heartbeat_interval = lease / 3;
+        self
+    }
+
+    /// With another polling interval.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// With another shutdown deadline.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+}
+
+/// A queue a [`Worker`] serves.
+///
+/// Its rate limits, when given, are written to the database when the worker starts
+/// (`messaging.set_job_rate_limit`) and hold for every worker of the queue; a worker
+/// without them leaves the queue's limits as they are.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueConfig {
+    /// The queue's name.
+    pub name: String,
+    /// Jobs that run at once.
+    pub concurrency: usize,
+    /// The most jobs fetched ahead of free runners, so that short jobs do not wait
+    /// for a round trip (their leases are renewed while they wait). How many are
+    /// fetched ahead follows the jobs' run time: about 50 ms of work.
+    pub prefetch: usize,
+    /// Jobs started per second in the queue, by all workers together.
+    pub rate_limit: Option<f64>,
+    /// Jobs started per second for each tenant in the queue, by all workers together.
+    pub tenant_rate_limit: Option<f64>,
+}
+
+impl QueueConfig {
+    /// `name` with `concurrency` runners and a prefetch of at most 32 times as many
+    /// (1,000 jobs in all at most).
+    pub fn new(name: impl Into<String>, concurrency: usize) -> Self {
+        let concurrency = concurrency.clamp(1, 1000);
+        Self {
+            name: name.into(),
+            concurrency,
+            prefetch: (concurrency * 32).min(1000 - concurrency),
+            rate_limit: None,
+            tenant_rate_limit: None,
+        }
+    }
+
+    /// At most `jobs_per_second` jobs of the queue start per second, across every
+    /// worker (a token bucket in the database; bursts of the rate rounded up).
+    pub fn rate_limit(mut self, jobs_per_second: f64) -> Self {
+        self.rate_limit = Some(jobs_per_second);
+        self
+    }
+
+    /// At most `jobs_per_second` jobs of the queue start per second for each tenant,
+    /// across every worker.
+    pub fn tenant_rate_limit(mut self, jobs_per_second: f64) -> Self {
+        self.tenant_rate_limit = Some(jobs_per_second);
+        self
+    }
+
+    /// With another prefetch.
+    pub fn prefetch(mut self, prefetch: usize) -> Self {
+        self.prefetch = prefetch.min(1000 - self.concurrency);
+        self
+    }
+}
+
+/// A worker pool, configured; [`start`](Self::start) runs it.
+///
+/// `worker_pool` connects as a login role in `groundwork_worker` (it needs a
+/// connection per queue, plus two); `app_pool` as one in `groundwork_app`, for the
+/// jobs' own work ([`JobContext::with_tenant`]) and for periodic enqueues.
+pub struct Worker {
+    worker_pool: Pool,
+    app_pool: Pool,
+    config: WorkerConfig,
+    handlers: HashMap<String, Handler>,
+    queues: Vec<QueueConfig>,
+    periodic: Vec<Periodic>,
+}
+
+impl Worker {
+    /// A worker with no queues and no job kinds yet.
+    pub fn new(worker_pool: Pool, app_pool: Pool, config: WorkerConfig) -> Self {
+        Self {
+            worker_pool,
+            app_pool,
+            config,
+            handlers: HashMap::new(),
+            queues: Vec::new(),
+            periodic: Vec::new(),
+        }
+    }
+
+    /// Runs jobs of kind `J::KIND`.
+    pub fn register<J: Job>(mut self) -> Self {
+        let handler: Handler = Arc::new(|args: Value, ctx: JobContext| {
+            let job: J = serde_json::from_value(args).map_err(|e| Box::new(e) as JobError)?;
+            let timeout = job.timeout();
+            let run: BoxFuture<'static, Result<(), JobError>> = Box::pin(job.run(ctx));
+            Ok((timeout, run))
+        });
+        self.handlers.insert(J::KIND.to_owned(), handler);
+        self
+    }
+
+    /// Serves `name` with `concurrency` jobs at once (see [`QueueConfig::new`]).
+    pub fn queue(self, name: impl Into<String>, concurrency: usize) -> Self {
+        self.queue_config(QueueConfig::new(name, concurrency))
+    }
+
+    /// Serves a queue as configured.
+    pub fn queue_config(mut self, queue: QueueConfig) -> Self {
+        self.queues.retain(|q| q.name != queue.name);
+        self.queues.push(queue);
+        self
+    }
+
+    /// Enqueues `schedule`'s job once per period (see [`Periodic`]).
+    pub fn periodic(mut self, schedule: Periodic) -> Self {
+        self.periodic.push(schedule);
+        self
+    }
+
+    /// Starts the tasks (on the current tokio runtime) and returns their handle.
+    pub fn start(self) -> WorkerHandle {
+        let (stop, stopping) = watch::channel(false);
+        let (interrupt, interrupted) = watch::channel(false);
+        let (heartbeat_stop, heartbeat_stopping) = watch::channel(false);
+        let (outcomes, received) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            worker_pool: self.worker_pool,
+            app_pool: self.app_pool.clone(),
+            worker_id: Arc::from(self.config.worker_id.as_str()),
+            config: self.config,
+            handlers: self.handlers,
+            held: Mutex::new(HashMap::new()),
+            outcomes,
+            stopping: stopping.clone(),
+            interrupted,
+            released: AtomicUsize::new(0),
+            interrupted_jobs: AtomicUsize::new(0),
+        });
+        let wakes: HashMap<String, Arc<Notify>> = self
+            .queues
+            .iter()
+            .map(|q| (q.name.clone(), Arc::new(Notify::new())))
+            .collect();
+        let mut fetchers = Vec::new();
+        let mut slots = Vec::new();
+        for queue in self.queues {
+            let total = queue.concurrency + queue.prefetch;
+            let queue_slots = Arc::new(Semaphore::new(total));
+            slots.push((queue_slots.clone(), total));
+            let wake = wakes[&queue.name].clone();
+            fetchers.push(tokio::spawn(fetch_loop(
+                shared.clone(),
+                wake,
+                Arc::new(QueueState {
+                    slots: queue_slots,
+                    total,
+                    running: Arc::new(Semaphore::new(queue.concurrency)),
+                    run_time_ns: AtomicU64::new(0),
+                    done: Notify::new(),
+                    config: queue,
+                }),
+            )));
+        }
+        for schedule in self.periodic {
+            fetchers.push(tokio::spawn(schedule.run(
+                self.app_pool.clone(),
+                shared.config.poll_interval,
+                stopping.clone(),
+            )));
+        }
+        let listener = shared
+            .config
+            .listen_url
+            .clone()
+            .map(|url| tokio::spawn(listen_loop(url, wakes, stopping.clone())));
+        let recorder = tokio::spawn(record_loop(shared.clone(), received));
+        let heartbeat = tokio::spawn(heartbeat_loop(shared.clone(), heartbeat_stopping));
+        WorkerHandle {
+            shared,
+            stop,
+            interrupt,
+            heartbeat_stop,
+            fetchers,
+            slots,
+            listener,
+            recorder: Some(recorder),
+            heartbeat: Some(heartbeat),
+        }
+    }
+}
+
+/// What a graceful shutdown did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Jobs fetched but not started, given back to the queue.
+    pub released: usize,
+    /// Jobs still running at the deadline, recorded as failed attempts.
+    pub interrupted: usize,
+}
+
+/// A running worker. [`shutdown`](Self::shutdown) stops it gracefully; dropping it
+/// stops its tasks at once, like a killed process (leases expire and other workers
+/// take the jobs back).
+pub struct WorkerHandle {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    interrupt: watch::Sender<bool>,
+    heartbeat_stop: watch::Sender<bool>,
+    fetchers: Vec<JoinHandle<()>>,
+    slots: Vec<(Arc<Semaphore>, usize)>,
+    listener: Option<JoinHandle<()>>,
+    recorder: Option<JoinHandle<()>>,
+    heartbeat: Option<JoinHandle<()>>,
+}
+
+impl WorkerHandle {
+    /// The id in this worker's leases.
+    pub fn worker_id(&self) -> &str {
+        &self.shared.worker_id
+    }
+
+    /// Stops fetching and scheduling, gives back jobs fetched but not started, waits up
+    /// to the configured timeout for running jobs (recording those still running as
+    /// failed attempts), records every outcome, then stops.
+    pub async fn shutdown(mut self) -> ShutdownReport {
+        let _ = self.stop.send(true);
+        for fetcher in std::mem::take(&mut self.fetchers) {
+            let _ = fetcher.await;
+        }
+        let slots = std::mem::take(&mut self.slots);
+        let all_done = async {
+            for (queue_slots, total) in &slots {
+                let _ = queue_slots.acquire_many(*total as u32).await;
+            }
+        };
+        if tokio::time::timeout(self.shared.config.shutdown_timeout, all_done)
+            .await
+            .is_err()
+        {
+            let _ = self.interrupt.send(true);
+            for (queue_slots, total) in &slots {
+                let _ = queue_slots.acquire_many(*total as u32).await;
+            }
+        }
+        let _ = self.shared.outcomes.send(Outcome::Stop);
+        if let Some(recorder) = self.recorder.take() {
+            let _ = recorder.await;
+        }
+        let _ = self.heartbeat_stop.send(true);
+        if let Some(heartbeat) = self.heartbeat.take() {
+            let _ = heartbeat.await;
+        }
+        if let Some(listener) = self.listener.take() {
+            listener.abort();
+        }
+        ShutdownReport {
+            released: self.shared.released.load(Ordering::Relaxed),
+            interrupted: self.shared.interrupted_jobs.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        for task in self.fetchers.iter().chain(&self.listener) {
+            task.abort();
+        }
+        for task in self.recorder.iter().chain(&self.heartbeat) {
+            task.abort();
+        }
+        // Like a killed process: nothing more starts, running jobs stop, and nothing is
+        // recorded; the leases expire and other workers take the jobs back.
+        let _ = self.stop.send(true);
+        let _ = self.interrupt.send(true);
+    }
+}
+
+struct Shared {
+    worker_pool: Pool,
+    app_pool: Pool,
+    worker_id: Arc<str>,
+    config: WorkerConfig,
+    handlers: HashMap<String, Handler>,
+    /// Jobs leased to this worker whose outcome is not recorded yet, with the signal
+    /// that stops one whose lease was lost.
+    held: Mutex<HashMap<i64, Arc<Notify>>>,
+    outcomes: mpsc::UnboundedSender<Outcome>,
+    stopping: watch::Receiver<bool>,
+    interrupted: watch::Receiver<bool>,
+    released: AtomicUsize,
+    interrupted_jobs: AtomicUsize,
+}
+
+enum Outcome {
+    Completed(i64, Option<Value>),
+    Failed(i64, String),
+    /// Fetched, never started: give it back.
+    Released(i64),
+    /// The lease is no longer this worker's: nothing to record.
+    Lost(i64),
+    /// Everything before this is recorded; stop.
+    Stop,
+}
+
+/// Resolves once `flag` is true (never, if its sender is gone without saying so).
+async fn until_true(flag: &mut watch::Receiver<bool>) {
+    if flag.wait_for(|set| *set).await.is_err() {
+        futures::future::pending::<()>().await;
+    }
+}
+
+/// A queue as its fetcher and jobs see it.
+struct QueueState {
+    config: QueueConfig,
+    /// Fetched jobs not yet done hold one each.
+    slots: Arc<Semaphore>,
+    total: usize,
+    /// Running jobs hold one each.
+    running: Arc<Semaphore>,
+    /// A moving average of the jobs' run time, in nanoseconds (0: none ran yet).
+    run_time_ns: AtomicU64,
+    /// Signalled when a job gives its slot back.
+    done: Notify,
+}
+
+impl QueueState {
+    /// How many jobs may be fetched now (0: none): free slots, less what the prefetch
+    /// for the jobs' run time leaves out (about 50 ms of work ahead of the runners).
+    fn wanted(&self) -> usize {
+        let run_time = self.run_time_ns.load(Ordering::Relaxed);
+        let concurrency = self.config.concurrency;
+        let prefetch = (concurrency as u64 * 50_000_000)
+            .checked_div(run_time)
+            .map_or(concurrency, |ahead| {
+                usize::try_from(ahead).unwrap_or(usize::MAX)
+            })
+            .min(self.config.prefetch);
+        let in_use = self.total - self.slots.available_permits();
+        (concurrency + prefetch).saturating_sub(in_use)
+    }
+
+    fn ran_for(&self, took: Duration) {
+        let sample = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1);
+        let old = self.run_time_ns.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            (old * 7 + sample) / 8
+        };
+        self.run_time_ns.store(new, Ordering::Relaxed);
+    }
+}
+
+async fn fetch_loop(shared: Arc<Shared>, wake: Arc<Notify>, queue: Arc<QueueState>) {
+    let slots = queue.slots.clone();
+    let mut stopping = shared.stopping.clone();
+    let mut backoff = Duration::from_millis(50);
+    let (rate, tenant_rate) = (queue.config.rate_limit, queue.config.tenant_rate_limit);
+    if rate.is_some() || tenant_rate.is_some() {
+        loop {
+            let set = async {
+                let client = shared.worker_pool.get().await?;
+                job_rate_limit_set()
+                    .bind(&client, &queue.config.name.as_str(), &rate, &tenant_rate)
+                    .one()
+                    .await?;
+                Ok::<_, Error>(())
+            }
+            .await;
+            if set.is_ok() {
+                break;
+            }
+            tokio::select! {
+                () = until_true(&mut stopping) => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+    let lease = shared.config.lease.as_secs_f64();
+    loop {
+        let mut wanted = queue.wanted();
+        while wanted == 0 {
+            tokio::select! {
+                () = until_true(&mut stopping) => return,
+                () = queue.done.notified() => {}
+            }
+            wanted = queue.wanted();
+        }
+        let first = tokio::select! {
+            biased;
+            () = until_true(&mut stopping) => return,
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+        };
+        let mut permits = vec![first];
+        while permits.len() < wanted {
+            match slots.clone().try_acquire_owned() {
+                Ok(permit) => permits.push(permit),
+                Err(_) => break,
+            }
+        }
+        let asked = permits.len();
+        let fetched = async {
+            let client = shared.worker_pool.get().await?;
+            Ok::<_, Error>(
+                job_fetch()
+                    .bind(
+                        &client,
+                        &queue.config.name.as_str(),
+                        &shared.worker_id.as_ref(),
+                        &(asked as i32),
+                        &lease,
+                    )
+                    .all()
+                    .await?,
+            )
+        }
+        .await;
+        let jobs = match fetched {
+            Ok(jobs) => jobs,
+            Err(_) => {
+                drop(permits);
+                tokio::select! {
+                    () = until_true(&mut stopping) => return,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(50);
+        let got = jobs.len();
+        let mut signals = Vec::with_capacity(got);
+        {
+            let mut held = shared.held.lock().await;
+            for job in &jobs {
+                let lost = Arc::new(Notify::new());
+                held.insert(job.id, lost.clone());
+                signals.push(lost);
+            }
+        }
+        for ((job, permit), lost) in jobs.into_iter().zip(permits.drain(..)).zip(signals) {
+            tokio::spawn(run_job(shared.clone(), job, permit, queue.clone(), lost));
+        }
+        drop(permits);
+        if got < asked {
+            tokio::select! {
+                () = until_true(&mut stopping) => return,
+                () = wake.notified() => {}
+                () = tokio::time::sleep(shared.config.poll_interval) => {}
+            }
+        }
+    }
+}
+
+async fn run_job(
+    shared: Arc<Shared>,
+    job: FetchedJob,
+    slot: OwnedSemaphorePermit,
+    queue: Arc<QueueState>,
+    lost: Arc<Notify>,
+) {
+    let mut stopping = shared.stopping.clone();
+    let runner = tokio::select! {
+        biased;
+        () = until_true(&mut stopping) => None,
+        permit = queue.running.clone().acquire_owned() => permit.ok(),
+    };
+    let outcome = match runner {
+        None => {
+            shared.released.fetch_add(1, Ordering::Relaxed);
+            Outcome::Released(job.id)
+        }
+        Some(_runner) => {
+            let started = Instant::now();
+            let outcome = execute(&shared, job, &lost).await;
+            queue.ran_for(started.elapsed());
+            outcome
+        }
+    };
+    let _ = shared.outcomes.send(outcome);
+    drop(slot);
+    queue.done.notify_one();
+}
+
+async fn execute(shared: &Shared, job: FetchedJob, lost: &Notify) -> Outcome {
+    let id = job.id;
+    let Some(handler) = shared.handlers.get(&job.kind) else {
+        return Outcome::Failed(
+            id,
+            format!(
+                "worker {} has no handler for job kind {}",
+                shared.worker_id, job.kind
+            ),
+        );
+    };
+    let ctx = JobContext::new(
+        id,
+        job.organization_id,
+        job.kind,
+        job.attempt,
+        job.max_attempts,
+        shared.worker_id.clone(),
+        shared.app_pool.clone(),
+        shared.worker_pool.clone(),
+    );
+    let (timeout, run) = match handler(job.args, ctx.clone()) {
+        Ok(started) => started,
+        Err(e) => return Outcome::Failed(id, format!("the job's args do not decode: {e}")),
+    };
+    let mut interrupted = shared.interrupted.clone();
+    tokio::select! {
+        result = tokio::time::timeout(timeout, AssertUnwindSafe(run).catch_unwind()) => {
+            match result {
+                Err(_) => Outcome::Failed(id, format!("timed out after {timeout:?}")),
+                Ok(Err(panic)) => Outcome::Failed(id, format!("panicked: {}", panic_message(&panic))),
+                Ok(Ok(Err(error))) => Outcome::Failed(id, error.to_string()),
+                Ok(Ok(Ok(()))) => Outcome::Completed(id, ctx.take_metrics().await),
+            }
+        }
+        () = lost.notified() => Outcome::Lost(id),
+        () = until_true(&mut interrupted) => {
+            shared.interrupted_jobs.fetch_add(1, Ordering::Relaxed);
+            Outcome::Failed(id, "interrupted: the worker shut down before the job finished".to_owned())
+        }
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message")
+}
+
+/// Records outcomes as they arrive: all that are waiting, in one round trip.
+async fn record_loop(shared: Arc<Shared>, mut received: mpsc::UnboundedReceiver<Outcome>) {
+    let mut stop = false;
+    while !stop {
+        let Some(first) = received.recv().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < 1000 {
+            match received.try_recv() {
+                Ok(outcome) => batch.push(outcome),
+                Err(_) => break,
+            }
+        }
+        let mut record = Record::default();
+        for outcome in batch {
+            match outcome {
+                Outcome::Completed(id, None) => record.completed.push(id),
+                Outcome::Completed(id, Some(metrics)) => record.with_metrics.push((id, metrics)),
+                Outcome::Failed(id, error) => record.failed.push((id, error)),
+                Outcome::Released(id) => record.released.push(id),
+                Outcome::Lost(id) => record.lost.push(id),
+                Outcome::Stop => stop = true,
+            }
+        }
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(50);
+        // Through connection failures and server restarts: the leases outlast them.
+        while let Err(_error) = record.write(&shared).await {
+            let stopping = *shared.stopping.borrow();
+            if stopping && started.elapsed() > shared.config.shutdown_timeout {
+                break;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+        let mut held = shared.held.lock().await;
+        for id in record.ids() {
+            held.remove(&id);
+        }
+    }
+}
+
+#[derive(Default)]
+struct Record {
+    completed: Vec<i64>,
+    with_metrics: Vec<(i64, Value)>,
+    failed: Vec<(i64, String)>,
+    released: Vec<i64>,
+    lost: Vec<i64>,
+}
+
+impl Record {
+    fn ids(&self) -> impl Iterator<Item = i64> + '_ {
+        self.completed
+            .iter()
+            .copied()
+            .chain(self.with_metrics.iter().map(|(id, _)| *id))
+            .chain(self.failed.iter().map(|(id, _)| *id))
+            .chain(self.released.iter().copied())
+            .chain(self.lost.iter().copied())
+    }
+
+    /// One round trip: the statements are pipelined on one connection. Each is
+    /// idempotent, so a retry after a failure records nothing twice.
+    async fn write(&self, shared: &Shared) -> Result<(), Error> {
+        if self.completed.is_empty()
+            && self.with_metrics.is_empty()
+            && self.failed.is_empty()
+            && self.released.is_empty()
+        {
+            return Ok(());
+        }
+        let client = shared.worker_pool.get().await?;
+        let client = &client;
+        let worker = shared.worker_id.as_ref();
+        let complete = async {
+            if !self.completed.is_empty() {
+                job_complete_many()
+                    .bind(client, &self.completed, &worker)
+                    .all()
+                    .await?;
+            }
+            Ok::<_, tokio_postgres::Error>(())
+        };
+        let release = async {
+            if !self.released.is_empty() {
+                job_release_many()
+                    .bind(client, &self.released, &worker)
+                    .all()
+                    .await?;
+            }
+            Ok::<_, tokio_postgres::Error>(())
+        };
+        let with_metrics = futures::future::try_join_all(self.with_metrics.iter().map(
+            |(id, metrics)| async move {
+                job_complete()
+                    .bind(client, id, &worker, &Some(metrics))
+                    .one()
+                    .await
+            },
+        ));
+        let failed =
+            futures::future::try_join_all(self.failed.iter().map(|(id, error)| async move {
+                job_fail().bind(client, id, &worker, error).one().await
+            }));
+        futures::try_join!(complete, release, with_metrics, failed)?;
+        Ok(())
+    }
+}
+
+/// Renews the leases of held jobs; stops those whose lease was lost.
+async fn heartbeat_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            () = until_true(&mut stop) => return,
+            () = tokio::time::sleep(shared.config.heartbeat_interval) => {}
+        }
+        let ids: Vec<i64> = shared.held.lock().await.keys().copied().collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let renewed = async {
+            let client = shared.worker_pool.get().await?;
+            let mut renewed = HashSet::new();
+            for chunk in ids.chunks(10_000) {
+                renewed.extend(
+                    job_heartbeat_many()
+                        .bind(&client, &chunk, &shared.worker_id.as_ref())
+                        .all()
+                        .await?,
+                );
+            }
+            Ok::<_, Error>(renewed)
+        }
+        .await;
+        let Ok(renewed) = renewed else { continue };
+        let held = shared.held.lock().await;
+        for id in ids.iter().filter(|id| !renewed.contains(id)) {
+            if let Some(lost) = held.get(id) {
+                lost.notify_one();
+            }
+        }
+    }
+}
+
+/// Wakes the queues named by `messaging_jobs` notifications; reconnects when the
+/// connection ends, waking every queue (notifications may have been missed).
+async fn listen_loop(
+    url: String,
+    wakes: HashMap<String, Arc<Notify>>,
+    mut stopping: watch::Receiver<bool>,
+) {
+    loop {
+        if let Ok((client, mut connection)) = tokio_postgres::connect(&url, NoTls).await {
+            let (sender, mut heard) = mpsc::unbounded_channel();
+            let messages = tokio::spawn(async move {
+                let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+                while let Some(Ok(message)) = messages.next().await {
+                    if let AsyncMessage::Notification(n) = message {
+                        let _ = sender.send(n.payload().to_owned());
+                    }
+                }
+            });
+            if client.batch_execute("LISTEN messaging_jobs").await.is_ok() {
+                for wake in wakes.values() {
+                    wake.notify_one();
+                }
+                loop {
+                    tokio::select! {
+                        () = until_true(&mut stopping) => {
+                            messages.abort();
+                            return;
+                        }
+                        queue = heard.recv() => match queue {
+                            Some(queue) => {
+                                if let Some(wake) = wakes.get(&queue) {
+                                    wake.notify_one();
+                                }
+                            }
+                            None => break,
+                        },
+                    }
+                }
+            }
+            messages.abort();
+        }
+        tokio::select! {
+            () = until_true(&mut stopping) => return,
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+}
