@@ -51,9 +51,9 @@ Exit codes:
 #[derive(Debug, Parser)]
 #[command(name = "groundwork", version, about, after_help = AFTER_HELP)]
 pub struct Cli {
-    /// Use this server. Default: DATABASE_URL, else the embedded cluster; for codegen
-    /// and schema dump, GROUNDWORK_CODEGEN_URL, else a throw-away server (never
-    /// DATABASE_URL).
+    /// Use this server. Default: DATABASE_URL, else the embedded cluster; for codegen,
+    /// schema dump, migrate lint and check plans, GROUNDWORK_CODEGEN_URL, else a
+    /// throw-away server (never DATABASE_URL).
     #[arg(long, global = true)]
     database_url: Option<String>,
     /// Colour the output: auto (on a terminal, unless NO_COLOR is set), always or
