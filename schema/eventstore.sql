@@ -399,8 +399,7 @@ BEGIN
     -- the transaction. The count is kept in the transaction-local setting
     -- eventstore.append_locks ("<space>:<keys taken, -1 once exclusive>").
     IF taken >= 0 AND jsonb_array_length(names) > 32 - taken THEN
-        SELECT count(DISTINCT space_key | greatest(hashtext(CASE WHEN n.i <= query_types_end THEN n.name || chr(31)
-                                                               ELSE chr(31) || n.name END)::bigint & 4294967295, 1))
+        SELECT count(DISTINCT eventstore.lock_key(space_key, n.name, n.i <= query_types_end))
         INTO key_count
         FROM jsonb_array_elements_text(names) WITH ORDINALITY n(name, i);
         IF taken + key_count > 32 THEN
@@ -416,8 +415,7 @@ BEGIN
                           ELSE pg_advisory_xact_lock_shared(k.key)::text END)
         INTO key_count
         FROM (
-            SELECT space_key | greatest(hashtext(CASE WHEN n.i <= query_types_end THEN n.name || chr(31)
-                                                      ELSE chr(31) || n.name END)::bigint & 4294967295, 1) AS key,
+            SELECT eventstore.lock_key(space_key, n.name, n.i <= query_types_end) AS key,
                    bool_or((n.i > event_types_end AND n.i <= query_types_end) OR n.i > event_tags_end) AS exclusive
             FROM jsonb_array_elements_text(names) WITH ORDINALITY n(name, i)
             GROUP BY 1
@@ -431,6 +429,15 @@ END
 $_$;
 ALTER FUNCTION eventstore.lock_append(p_space integer, p_events jsonb, p_query jsonb, p_exclusive_name text) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION eventstore.lock_append(p_space integer, p_events jsonb, p_query jsonb, p_exclusive_name text) FROM PUBLIC;
+
+-- function eventstore.lock_key(bigint, text, boolean)
+CREATE FUNCTION eventstore.lock_key(p_space_key bigint, p_name text, p_is_type boolean) RETURNS bigint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT p_space_key | greatest(hashtext(CASE WHEN p_is_type THEN p_name || chr(31)
+                                                ELSE chr(31) || p_name END)::bigint & 4294967295, 1)
+$$;
+ALTER FUNCTION eventstore.lock_key(p_space_key bigint, p_name text, p_is_type boolean) OWNER TO groundwork_owner;
 
 -- function eventstore.notification_channel()
 CREATE FUNCTION eventstore.notification_channel() RETURNS text
@@ -630,8 +637,7 @@ BEGIN
     -- everything below the cap (read before) is final. Taken for an instant, at the
     -- session level, unless this transaction appended itself (its own hold would not
     -- conflict, and its bound counts).
-    IF current_setting('eventstore.append_locks', true) IS NULL
-       OR split_part(current_setting('eventstore.append_locks', true), ':', 1) <> space::text THEN
+    IF split_part(coalesce(current_setting('eventstore.append_locks', true), ''), ':', 1) <> space::text THEN
         -- One expression, so that nothing can interrupt between taking and releasing.
         IF (CASE WHEN pg_try_advisory_lock(space::bigint << 32)
                  THEN pg_advisory_unlock(space::bigint << 32) ELSE false END) THEN
