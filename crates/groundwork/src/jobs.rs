@@ -26,7 +26,11 @@
 //! ends. Make handlers idempotent (an idempotency key, or a check of what was done).
 //!
 //! [`Periodic`] schedules enqueue a job per period of a cron expression, once across
-//! any number of workers (the period is the job's idempotency key).
+//! any number of workers (the period is the job's idempotency key). A worker also
+//! deletes finished jobs after their retention ([`WorkerConfig::retention`], 7 days by
+//! default), and may run the outbox relay beside its queues
+//! ([`Worker::outbox_relay`]). Every loop of a worker outlives a lost connection or a
+//! server restart: it retries, and the LISTEN connection reconnects.
 //!
 //! ```no_run
 //! use groundwork::jobs::{Job, JobContext, JobError, Worker, WorkerConfig, enqueue};

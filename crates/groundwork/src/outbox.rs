@@ -315,4 +315,48 @@ impl Relay {
         round.delivered = delivered.len();
         Ok(round)
     }
+
+    /// Relays until `stop` resolves, and returns what it did in all: rounds follow one
+    /// another while batches come back full, otherwise one runs every `idle`; `stop`
+    /// is looked at between rounds, so a round in progress finishes. A round that
+    /// fails (the server restarting, a connection cut) is tried again after a backoff
+    /// that grows to `idle`, so the relay carries on by itself once the server is
+    /// back; what it had claimed is claimed again when the lease ends.
+    pub async fn run_until(
+        &self,
+        publisher: &dyn Publisher,
+        idle: Duration,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> RelayRound {
+        let first_backoff = Duration::from_millis(50).min(idle);
+        let mut total = RelayRound::default();
+        let mut backoff = first_backoff;
+        let mut stop = std::pin::pin!(stop);
+        loop {
+            let wait = match self.run_once(publisher).await {
+                Ok(round) => {
+                    backoff = first_backoff;
+                    total.claimed += round.claimed;
+                    total.delivered += round.delivered;
+                    total.retried += round.retried;
+                    total.dead += round.dead;
+                    if i64::try_from(round.claimed).unwrap_or(i64::MAX) >= self.config.batch_size {
+                        Duration::ZERO
+                    } else {
+                        idle
+                    }
+                }
+                Err(_) => {
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(idle);
+                    wait
+                }
+            };
+            tokio::select! {
+                biased;
+                () = &mut stop => return total,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
 }

@@ -31,9 +31,10 @@ use super::context::{JobContext, JobError};
 use super::enqueue::Job;
 use super::periodic::Periodic;
 use crate::Error;
+use crate::outbox::{Publisher, Relay};
 use crate::queries::messaging::jobs::{
-    FetchedJob, job_complete, job_complete_many, job_fail, job_fetch, job_heartbeat_many,
-    job_rate_limit_set, job_release_many,
+    FetchedJob, job_complete, job_complete_many, job_delete_finished, job_fail, job_fetch,
+    job_heartbeat_many, job_rate_limit_set, job_release_many,
 };
 
 /// Decodes a job's args and starts it: its timeout and its future.
@@ -65,6 +66,13 @@ pub struct WorkerConfig {
     /// A connection string for the LISTEN connection (any role; the worker's own
     /// login is usual). Without one, the worker polls only.
     pub listen_url: Option<String>,
+    /// Finished jobs (completed, cancelled, discarded) older than this are deleted
+    /// (`messaging.delete_finished_jobs`, every tenant's); `None` keeps them. Default:
+    /// 7 days.
+    pub retention: Option<Duration>,
+    /// How often the worker deletes what outlived `retention`; every worker does, and
+    /// they never delete a row twice. Default: 5 minutes.
+    pub retention_interval: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -84,6 +92,8 @@ impl Default for WorkerConfig {
             poll_interval: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(30),
             listen_url: None,
+            retention: Some(Duration::from_secs(7 * 24 * 3600)),
+            retention_interval: Duration::from_secs(300),
         }
     }
 }
@@ -111,6 +121,14 @@ impl WorkerConfig {
     /// With another polling interval.
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
+        self
+    }
+
+    /// Keeps finished jobs for `retention` (`None`: for ever), deleting older ones
+    /// every `interval`.
+    pub fn retention(mut self, retention: Option<Duration>, interval: Duration) -> Self {
+        self.retention = retention;
+        self.retention_interval = interval;
         self
     }
 
@@ -189,6 +207,7 @@ pub struct Worker {
     handlers: HashMap<String, Handler>,
     queues: Vec<QueueConfig>,
     periodic: Vec<Periodic>,
+    relays: Vec<(Relay, Arc<dyn Publisher>)>,
 }
 
 impl Worker {
@@ -201,6 +220,7 @@ impl Worker {
             handlers: HashMap::new(),
             queues: Vec::new(),
             periodic: Vec::new(),
+            relays: Vec::new(),
         }
     }
 
@@ -231,6 +251,14 @@ impl Worker {
     /// Enqueues `schedule`'s job once per period (see [`Periodic`]).
     pub fn periodic(mut self, schedule: Periodic) -> Self {
         self.periodic.push(schedule);
+        self
+    }
+
+    /// Runs `relay` beside the queues until shutdown ([`Relay::run_until`], a round
+    /// every `poll_interval` when the outbox is quiet), delivering to `publisher`. The
+    /// relay's pool connects as a login role in `groundwork_relay`.
+    pub fn outbox_relay(mut self, relay: Relay, publisher: Arc<dyn Publisher>) -> Self {
+        self.relays.push((relay, publisher));
         self
     }
 
@@ -284,6 +312,21 @@ impl Worker {
                 shared.config.poll_interval,
                 stopping.clone(),
             )));
+        }
+        if let Some(retention) = shared.config.retention {
+            fetchers.push(tokio::spawn(retention_loop(
+                shared.clone(),
+                retention,
+                stopping.clone(),
+            )));
+        }
+        for (relay, publisher) in self.relays {
+            let (idle, mut stopping) = (shared.config.poll_interval, stopping.clone());
+            fetchers.push(tokio::spawn(async move {
+                relay
+                    .run_until(publisher.as_ref(), idle, until_true(&mut stopping))
+                    .await;
+            }));
         }
         let listener = shared
             .config
@@ -795,6 +838,38 @@ async fn heartbeat_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         for id in ids.iter().filter(|id| !renewed.contains(id)) {
             if let Some(lost) = held.get(id) {
                 lost.notify_one();
+            }
+        }
+    }
+}
+
+/// Deletes finished jobs older than `retention` every `retention_interval`, a batch
+/// after another while batches come back full.
+async fn retention_loop(
+    shared: Arc<Shared>,
+    retention: Duration,
+    mut stopping: watch::Receiver<bool>,
+) {
+    const BATCH: i32 = 10_000;
+    let older_than = retention.as_secs_f64();
+    loop {
+        tokio::select! {
+            () = until_true(&mut stopping) => return,
+            () = tokio::time::sleep(shared.config.retention_interval) => {}
+        }
+        loop {
+            let deleted = async {
+                let client = shared.worker_pool.get().await?;
+                Ok::<_, Error>(
+                    job_delete_finished()
+                        .bind(&client, &older_than, &BATCH)
+                        .one()
+                        .await?,
+                )
+            }
+            .await;
+            if *stopping.borrow() || !matches!(deleted, Ok(n) if n >= i64::from(BATCH)) {
+                break;
             }
         }
     }

@@ -13,6 +13,7 @@ use groundwork::jobs::{
     Job, JobContext, JobError, NewJob, Periodic, QueueConfig, Worker, WorkerConfig, enqueue,
     enqueue_many,
 };
+use groundwork::outbox::{self, NewMessage, Relay, RelayConfig, TestPublisher};
 use groundwork::pool::PoolConfig;
 use groundwork::tenant::Tenant;
 use groundwork_testing::{DbRole, TestDb, TestTenant};
@@ -48,6 +49,33 @@ impl Job for Record {
         })
         .await?;
         ctx.set_metrics(json!({"n": self.n})).await;
+        Ok(())
+    }
+}
+
+/// A [`Record`] that also announces itself through the outbox, in the same tenant
+/// transaction: `{"n": n}` on topic `announced`.
+#[derive(Serialize, Deserialize)]
+struct Announce {
+    n: i64,
+}
+
+impl Job for Announce {
+    const KIND: &'static str = "announce";
+
+    async fn run(self, ctx: JobContext) -> Result<(), JobError> {
+        let (id, attempt) = (ctx.id(), ctx.attempt());
+        ctx.with_tenant(async |tx| {
+            tx.execute(
+                "INSERT INTO public.runs (job_id, n, attempt, tenant)
+                 VALUES ($1, $2, $3, current_setting('app.current_org_id')::uuid)",
+                &[&id, &self.n, &attempt],
+            )
+            .await?;
+            outbox::enqueue(tx, &NewMessage::new("announced", json!({"n": self.n}))).await?;
+            Ok(())
+        })
+        .await?;
         Ok(())
     }
 }
@@ -345,6 +373,127 @@ async fn a_killed_workers_jobs_are_taken_back_and_completed_once() {
     assert!(rescued >= 1, "{rescued} rescued");
 }
 
+/// Where [`a_killed_worker_process_loses_and_repeats_nothing`] tells its child process
+/// how to connect: the worker's URL, the application's URL and the worker id, one per
+/// line.
+const WORKER_PROCESS_ENV: &str = "GROUNDWORK_TEST_WORKER_PROCESS";
+
+/// The worker process [`a_killed_worker_process_loses_and_repeats_nothing`] starts
+/// (this test binary again, running only this test) and kills; on its own it does
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the child process of a_killed_worker_process_loses_and_repeats_nothing"]
+async fn worker_process() {
+    let Ok(setting) = std::env::var(WORKER_PROCESS_ENV) else {
+        return;
+    };
+    let [worker_url, app_url, id] =
+        <[&str; 3]>::try_from(setting.lines().collect::<Vec<_>>()).expect("three lines");
+    let pool = |url: &str| PoolConfig::new(url).build().unwrap();
+    let _running = Worker::new(
+        pool(worker_url),
+        pool(app_url),
+        WorkerConfig::default()
+            .worker_id(id)
+            .lease(Duration::from_secs(1))
+            .listen_url(worker_url),
+    )
+    .register::<Record>()
+    .queue("default", 4)
+    .start();
+    // Until killed.
+    futures::future::pending::<()>().await;
+}
+
+/// Kills a child process on drop, whatever happened to the test.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_process_loses_and_repeats_nothing() {
+    let (db, [a]) = setup::<1>().await;
+    enqueue_records(&db, a.tenant(), 0..40, 100).await;
+    let killed_id = format!("killed-{}", Uuid::new_v4().simple());
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "jobs_worker::worker_process",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env(
+            WORKER_PROCESS_ENV,
+            format!(
+                "{}\n{}\n{killed_id}",
+                db.url(DbRole::Worker),
+                db.url(DbRole::App)
+            ),
+        )
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Killed(child);
+    wait_for_at_least(
+        &db,
+        "messaging.jobs WHERE status = 'completed'",
+        8,
+        Duration::from_secs(30),
+    )
+    .await;
+    wait_for_at_least(
+        &db,
+        &format!("messaging.jobs WHERE status = 'running' AND lease_owner = '{killed_id}'"),
+        4,
+        Duration::from_secs(10),
+    )
+    .await;
+    // SIGKILL: no shutdown, no give-back; the server sees the connections drop.
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let held = db
+        .count(&format!(
+            "messaging.jobs WHERE status = 'running' AND lease_owner = '{killed_id}'"
+        ))
+        .await;
+    assert!(held >= 1, "the killed process held {held} jobs");
+    let rescuer = worker(&db, WorkerConfig::default().lease(Duration::from_secs(1)))
+        .queue("default", 4)
+        .start();
+    wait_for(
+        &db,
+        "messaging.jobs WHERE status = 'completed'",
+        40,
+        Duration::from_secs(30),
+    )
+    .await;
+    rescuer.shutdown().await;
+    // Every job ran; one that ran twice did so only as a later attempt (its first run
+    // committed in the killed process before the completion was recorded).
+    assert_eq!(db.count("(SELECT DISTINCT n FROM public.runs) d").await, 40);
+    assert_eq!(
+        db.count(
+            "(SELECT job_id FROM public.runs GROUP BY job_id
+              HAVING count(*) > count(DISTINCT attempt)) twice"
+        )
+        .await,
+        0
+    );
+    // What the killed process held came back with its lost attempt counted.
+    assert_eq!(
+        db.count(&format!(
+            "messaging.jobs WHERE attempt = 2 AND errors->0->>'worker_id' = '{killed_id}'"
+        ))
+        .await,
+        held
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn periodic_jobs_are_enqueued_once_per_period_across_workers() {
     let (db, [a]) = setup::<1>().await;
@@ -438,6 +587,7 @@ async fn a_server_restart_in_the_middle_of_a_drain_loses_and_repeats_nothing() {
         .batch_execute(&format!(
             "CREATE ROLE restart_app LOGIN IN ROLE groundwork_app;
              CREATE ROLE restart_worker LOGIN IN ROLE groundwork_worker;
+             CREATE ROLE restart_relay LOGIN IN ROLE groundwork_relay;
              CREATE TABLE public.runs {RUNS};
              GRANT INSERT ON public.runs TO groundwork_app;
              INSERT INTO identity.organizations (id, name, slug)
@@ -451,9 +601,13 @@ async fn a_server_restart_in_the_middle_of_a_drain_loses_and_repeats_nothing() {
         config.max_size = 8;
         config.build().unwrap()
     };
-    let (app, workers) = (pool("restart_app"), pool("restart_worker"));
+    let (app, workers, relays) = (
+        pool("restart_app"),
+        pool("restart_worker"),
+        pool("restart_relay"),
+    );
     let jobs: Vec<NewJob> = (0..3000)
-        .map(|n| NewJob::of(&Record { n, sleep_ms: 1 }).unwrap())
+        .map(|n| NewJob::of(&Announce { n }).unwrap())
         .collect();
     {
         let mut client = app.get().await.unwrap();
@@ -465,6 +619,12 @@ async fn a_server_restart_in_the_middle_of_a_drain_loses_and_repeats_nothing() {
         .await
         .unwrap();
     }
+    // Each worker process also runs an outbox relay, as a service's would.
+    let publisher = Arc::new(TestPublisher::new());
+    let relay_config = RelayConfig {
+        lease: Duration::from_secs(2),
+        ..RelayConfig::default()
+    };
     let start = |id: &str| {
         Worker::new(
             workers.clone(),
@@ -474,8 +634,9 @@ async fn a_server_restart_in_the_middle_of_a_drain_loses_and_repeats_nothing() {
                 .poll_interval(Duration::from_millis(200))
                 .listen_url(url("restart_worker", "jobs")),
         )
-        .register::<Record>()
+        .register::<Announce>()
         .queue("default", 4)
+        .outbox_relay(Relay::new(relays.clone(), relay_config), publisher.clone())
         .start()
     };
     let handles = [start("restart-a"), start("restart-b")];
@@ -508,10 +669,11 @@ async fn a_server_restart_in_the_middle_of_a_drain_loses_and_repeats_nothing() {
     .await
     .unwrap();
     let deadline = Instant::now() + Duration::from_secs(90);
-    while count(completed).await != Some(3000) {
+    let undelivered = "SELECT count(*) FROM messaging.outbox_messages WHERE status <> 'delivered'";
+    while count(completed).await != Some(3000) || count(undelivered).await != Some(0) {
         assert!(
             Instant::now() < deadline,
-            "the drain did not finish after the restart"
+            "the drain or the relay did not finish after the restart"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -535,6 +697,17 @@ async fn a_server_restart_in_the_middle_of_a_drain_loses_and_repeats_nothing() {
         count("SELECT count(*) FROM messaging.jobs WHERE status <> 'completed'").await,
         Some(0)
     );
+    // Every run's message was published, at least once, by the relays that carried on.
+    assert_eq!(
+        count("SELECT count(*) FROM messaging.outbox_messages").await,
+        count("SELECT count(*) FROM public.runs").await
+    );
+    let published: std::collections::HashSet<i64> = publisher
+        .delivered()
+        .iter()
+        .map(|m| m.payload["n"].as_i64().unwrap())
+        .collect();
+    assert_eq!(published.len(), 3000);
     drop(own);
 }
 
@@ -569,4 +742,34 @@ async fn a_rate_limit_holds_across_workers() {
     let started = db.count("messaging.jobs WHERE attempt > 0").await;
     assert!((8..=14).contains(&started), "{started} started in 1.5 s");
     assert_eq!(db.count("public.runs").await, started);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_deletes_finished_jobs_after_their_retention() {
+    let (db, [a, b]) = setup::<2>().await;
+    enqueue_records(&db, a.tenant(), 0..20, 0).await;
+    enqueue_records(&db, b.tenant(), 20..25, 0).await;
+    let scheduled = NewJob::of(&Record { n: 99, sleep_ms: 0 })
+        .unwrap()
+        .run_at(chrono::Utc::now() + chrono::Duration::hours(1));
+    db.with_tenant(DbRole::App, a.tenant(), async |tx| {
+        groundwork::jobs::enqueue_new(tx, &scheduled).await
+    })
+    .await
+    .unwrap();
+    let handle = worker(
+        &db,
+        WorkerConfig::default()
+            .retention(Some(Duration::from_millis(300)), Duration::from_millis(100)),
+    )
+    .queue("default", 4)
+    .start();
+    // Every tenant's finished jobs go; the one still to run stays.
+    wait_for(&db, "messaging.jobs", 1, Duration::from_secs(20)).await;
+    handle.shutdown().await;
+    assert_eq!(db.count("public.runs").await, 25);
+    assert_eq!(
+        db.count("messaging.jobs WHERE status = 'scheduled'").await,
+        1
+    );
 }
