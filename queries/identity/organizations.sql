@@ -7,6 +7,15 @@ INSERT INTO identity.organizations (id, name, slug, settings, metadata, created_
 VALUES (COALESCE(:id, gen_random_uuid()), :name, :slug, :settings, :metadata, :created_by, :created_by)
 RETURNING id, name, slug, status, settings, metadata, created_by, updated_by, created_at, updated_at;
 
+--- An organization of the CAD platform: its users default to seed 001's Turkish locale
+--- and Istanbul time.
+--! organization_create_cad_platform (id?, created_by?) : Organization
+INSERT INTO identity.organizations (id, name, slug, settings, metadata, created_by, updated_by,
+                                    default_locale, default_timezone)
+VALUES (COALESCE(:id, gen_random_uuid()), :name, :slug, :settings, :metadata, :created_by,
+        :created_by, 'tr', 'Europe/Istanbul')
+RETURNING id, name, slug, status, settings, metadata, created_by, updated_by, created_at, updated_at;
+
 --- Many in one statement, returned in the order given.
 --! organization_create_many : Organization
 INSERT INTO identity.organizations (name, slug, settings, metadata)

@@ -44,3 +44,16 @@ WHERE user_id = :user_id AND revoked_at IS NULL;
 DELETE FROM identity.sessions
 WHERE expires_at < now() - make_interval(secs => :retention_seconds)
    OR revoked_at < now() - make_interval(secs => :retention_seconds);
+
+--- Records the JTI of the access token just issued for the session (each refresh issues
+--- a new one); unique across sessions.
+--! session_access_token_jti_set
+UPDATE identity.sessions SET access_token_jti = :jti
+WHERE id = :id AND revoked_at IS NULL;
+
+--- Whether an access token may still be honoured: its session is the current user's, not
+--- revoked and not expired. False for an unknown JTI.
+--! session_access_token_is_live
+SELECT EXISTS (SELECT FROM identity.sessions
+               WHERE access_token_jti = :jti AND revoked_at IS NULL AND expires_at > now())
+    AS live;

@@ -1,4 +1,4 @@
---: User(first_name?, last_name?, avatar_url?, last_login_at?, phone?, tax_number?, mfa_method?, locked_until?, last_login_ip?, password_changed_at?, created_by?, updated_by?)
+--: User(first_name?, last_name?, avatar_url?, last_login_at?, phone?, tax_number?, mfa_method?, locked_until?, last_login_ip?, password_changed_at?, created_by?, updated_by?, company_name?, company_tax_office?, tax_number_kind?)
 
 --- Pass an id to create the user the tenant context already names (the app role may
 --- only insert itself); null generates one. The password hash is written, never read
@@ -11,13 +11,15 @@ VALUES (COALESCE(:id, gen_random_uuid()), :email, :username, :password_hash, :fi
 RETURNING id, email, username, first_name, last_name, avatar_url, email_verified,
           status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
           mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
-          created_by, updated_by, created_at, updated_at;
+          created_by, updated_by, created_at, updated_at, role, company_name,
+          company_tax_office, tax_number_kind;
 
 --! user_get : User
 SELECT id, email, username, first_name, last_name, avatar_url, email_verified,
        status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
        mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
-       created_by, updated_by, created_at, updated_at
+       created_by, updated_by, created_at, updated_at, role, company_name,
+          company_tax_office, tax_number_kind
 FROM identity.users
 WHERE id = :id;
 
@@ -26,7 +28,8 @@ WHERE id = :id;
 SELECT id, email, username, first_name, last_name, avatar_url, email_verified,
        status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
        mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
-       created_by, updated_by, created_at, updated_at
+       created_by, updated_by, created_at, updated_at, role, company_name,
+          company_tax_office, tax_number_kind
 FROM identity.users
 WHERE lower(email) = lower(:email);
 
@@ -36,7 +39,8 @@ WHERE lower(email) = lower(:email);
 SELECT id, email, username, first_name, last_name, avatar_url, email_verified,
        status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
        mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
-       created_by, updated_by, created_at, updated_at
+       created_by, updated_by, created_at, updated_at, role, company_name,
+          company_tax_office, tax_number_kind
 FROM identity.users
 WHERE :after_created_at::timestamptz IS NULL
    OR (created_at, id) > (:after_created_at, :after_id::uuid)
@@ -44,7 +48,7 @@ ORDER BY created_at, id
 LIMIT :limit;
 
 --- Null arguments keep the current value.
---! user_update (first_name?, last_name?, avatar_url?, metadata?, locale?, timezone?, updated_by?) : User
+--! user_update (first_name?, last_name?, avatar_url?, metadata?, locale?, timezone?, company_name?, company_tax_office?, updated_by?) : User
 UPDATE identity.users
 SET first_name = COALESCE(:first_name, first_name),
     last_name = COALESCE(:last_name, last_name),
@@ -52,12 +56,15 @@ SET first_name = COALESCE(:first_name, first_name),
     metadata = COALESCE(:metadata, metadata),
     locale = COALESCE(:locale, locale),
     timezone = COALESCE(:timezone, timezone),
+    company_name = COALESCE(:company_name, company_name),
+    company_tax_office = COALESCE(:company_tax_office, company_tax_office),
     updated_by = COALESCE(:updated_by, updated_by)
 WHERE id = :id
 RETURNING id, email, username, first_name, last_name, avatar_url, email_verified,
           status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
           mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
-          created_by, updated_by, created_at, updated_at;
+          created_by, updated_by, created_at, updated_at, role, company_name,
+          company_tax_office, tax_number_kind;
 
 --- Administration (the owner connection): suspends, reactivates or deletes an account.
 --- The application role cannot change a user's status.
@@ -68,7 +75,32 @@ WHERE id = :id
 RETURNING id, email, username, first_name, last_name, avatar_url, email_verified,
           status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
           mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
-          created_by, updated_by, created_at, updated_at;
+          created_by, updated_by, created_at, updated_at, role, company_name,
+          company_tax_office, tax_number_kind;
+
+--- Sets (or with nulls clears) the tax number and its kind: a VKN of 10 digits or a
+--- TCKN of 11, checked by their check digits (23514 users_tax_number_valid).
+--! user_tax_number_set (tax_number?, tax_number_kind?) : User
+UPDATE identity.users
+SET tax_number = :tax_number, tax_number_kind = :tax_number_kind
+WHERE id = :id
+RETURNING id, email, username, first_name, last_name, avatar_url, email_verified,
+          status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
+          mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
+          created_by, updated_by, created_at, updated_at, role, company_name,
+          company_tax_office, tax_number_kind;
+
+--- Administration (the owner connection): a user's platform role. The application role
+--- cannot change it.
+--! user_role_set : User
+UPDATE identity.users
+SET role = :role
+WHERE id = :id
+RETURNING id, email, username, first_name, last_name, avatar_url, email_verified,
+          status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
+          mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
+          created_by, updated_by, created_at, updated_at, role, company_name,
+          company_tax_office, tax_number_kind;
 
 --! user_password_set
 UPDATE identity.users

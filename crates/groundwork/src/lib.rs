@@ -59,6 +59,8 @@
 //! | [`identity`] | password hashing, API keys, sessions, invitations and login lock-out |
 //! | [`forms`] | versioned form definitions, submissions validated by JSON Schema in the database |
 //! | [`projects`] | projects, members, task graphs and versioned documents |
+//! | [`licensing`] | plans, licences with seats, the entitlement check |
+//! | [`cad`] | CAD models and versions within licence quotas, their processing jobs |
 //! | [`eventstore`] | DCB events and aggregate streams: append with conditions, gap-free reads |
 //! | [`subscription`] | durable event-store subscriptions: checkpoints, catch-up, LISTEN/NOTIFY |
 //! | [`outbox`] | the transactional outbox and its relay |
@@ -72,6 +74,7 @@
 //! | `migrate` | off | `groundwork::migrate`: the migration runner with this crate's migrations embedded |
 //! | `jobs` | off | `groundwork::jobs`: typed jobs, the worker pool and periodic jobs (adds the `cron` crate) |
 
+pub mod cad;
 pub mod error;
 pub mod eventstore;
 pub mod forms;
@@ -79,6 +82,7 @@ pub mod idempotency;
 pub mod identity;
 #[cfg(feature = "jobs")]
 pub mod jobs;
+pub mod licensing;
 pub mod outbox;
 pub mod pool;
 pub mod projects;

@@ -15,6 +15,17 @@ mod domain {
 #[allow(unused_imports)]
 #[allow(dead_code)]
 pub mod queries {
+    /// The queries of `queries/cad/`, a module per file.
+    pub mod cad {
+        /// The queries of `queries/cad/model_versions.sql`.
+        pub mod model_versions {
+            include!("queries/cad/model_versions.rs");
+        }
+        /// The queries of `queries/cad/models.sql`.
+        pub mod models {
+            include!("queries/cad/models.rs");
+        }
+    }
     /// The queries of `queries/eventstore/`, a module per file.
     pub mod eventstore {
         /// The queries of `queries/eventstore/events.sql`.
@@ -66,6 +77,21 @@ pub mod queries {
         /// The queries of `queries/identity/users.sql`.
         pub mod users {
             include!("queries/identity/users.rs");
+        }
+    }
+    /// The queries of `queries/licensing/`, a module per file.
+    pub mod licensing {
+        /// The queries of `queries/licensing/license_assignments.sql`.
+        pub mod license_assignments {
+            include!("queries/licensing/license_assignments.rs");
+        }
+        /// The queries of `queries/licensing/licenses.sql`.
+        pub mod licenses {
+            include!("queries/licensing/licenses.rs");
+        }
+        /// The queries of `queries/licensing/plans.sql`.
+        pub mod plans {
+            include!("queries/licensing/plans.rs");
         }
     }
     /// The queries of `queries/messaging/`, a module per file.
@@ -123,8 +149,14 @@ mod type_traits {
 #[allow(unused_imports)]
 #[allow(dead_code)]
 pub mod types {
+    pub mod cad {
+        include!("types/cad.rs");
+    }
     pub mod identity {
         include!("types/identity.rs");
+    }
+    pub mod licensing {
+        include!("types/licensing.rs");
     }
     pub mod messaging {
         include!("types/messaging.rs");

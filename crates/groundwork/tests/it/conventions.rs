@@ -319,6 +319,8 @@ fn sample_detail(keys: &[String]) -> serde_json::Value {
             "schema_path" => serde_json::json!("/properties/x"),
             "subject" => serde_json::json!("instance"),
             "limit" => serde_json::json!(64),
+            "seats" | "version" => serde_json::json!(5),
+            "feature" => serde_json::json!("cam"),
             "errors" => serde_json::json!([{
                 "instance_path": "/x", "schema_path": "/properties/x/type",
                 "keyword": "type", "message": "not a string"
@@ -342,6 +344,11 @@ fn typed(schema: &str, error: groundwork::Error) -> String {
             groundwork::projects::ProjectError::from(error)
         ),
         "forms" => format!("FormError::{:?}", groundwork::forms::FormError::from(error)),
+        "licensing" => format!(
+            "LicensingError::{:?}",
+            groundwork::licensing::LicensingError::from(error)
+        ),
+        "cad" => format!("CadError::{:?}", groundwork::cad::CadError::from(error)),
         other => panic!("no error type maps the SQLSTATEs of schema {other}"),
     };
     debug

@@ -163,7 +163,9 @@ async fn updates_keep_unset_fields_and_stamp_updated_at() {
                     &Some("Lovelace"),
                     &None::<&str>,
                     &None::<serde_json::Value>,
-                    &Some("tr-TR"),
+                    &Some(groundwork::types::identity::Locale::Tr),
+                    &None::<&str>,
+                    &None::<&str>,
                     &None::<&str>,
                     &None::<Uuid>,
                     &ada.id,
@@ -175,7 +177,7 @@ async fn updates_keep_unset_fields_and_stamp_updated_at() {
         .unwrap();
     assert_eq!(updated.first_name.as_deref(), Some("Test"));
     assert_eq!(updated.last_name.as_deref(), Some("Lovelace"));
-    assert_eq!(updated.locale, "tr-TR");
+    assert_eq!(updated.locale, groundwork::types::identity::Locale::Tr);
     assert!(updated.updated_at >= ada.updated_at);
     assert_eq!(updated.created_at, ada.created_at);
     // A user cannot change its own status; administration (the owner) can.
@@ -774,6 +776,11 @@ async fn no_column_or_row_holds_a_plaintext_secret() {
                 | ("messaging.idempotency_keys", "key")
                 | ("messaging.jobs", "idempotency_key")
                 | ("messaging.outbox_messages", "partition_key")
+                // A JWT's id claim: public, the signature is the credential.
+                | ("identity.sessions", "access_token_jti")
+                // Where a file is in object storage.
+                | ("cad.models", "thumbnail_key")
+                | ("cad.model_versions", "storage_key")
         );
         assert!(
             hashed || identifier,

@@ -13,6 +13,7 @@ mod forms;
 mod identity;
 mod jobs;
 mod jobs_worker;
+mod licensing;
 mod messaging;
 mod projects;
 mod security;

@@ -349,6 +349,135 @@ impl<'a> postgres_types::FromSql<'a> for UserStatus {
 }
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[allow(non_camel_case_types)]
+pub enum Locale {
+    En,
+    Tr,
+    De,
+    Fr,
+    Es,
+    It,
+    Nl,
+    Pt,
+    Ru,
+    Ar,
+    Zh,
+    Ja,
+}
+impl<'a> postgres_types::ToSql for Locale {
+    fn to_sql(
+        &self,
+        ty: &postgres_types::Type,
+        buf: &mut postgres_types::private::BytesMut,
+    ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        let s = match *self {
+            Locale::En => "en",
+            Locale::Tr => "tr",
+            Locale::De => "de",
+            Locale::Fr => "fr",
+            Locale::Es => "es",
+            Locale::It => "it",
+            Locale::Nl => "nl",
+            Locale::Pt => "pt",
+            Locale::Ru => "ru",
+            Locale::Ar => "ar",
+            Locale::Zh => "zh",
+            Locale::Ja => "ja",
+        };
+        buf.extend_from_slice(s.as_bytes());
+        std::result::Result::Ok(postgres_types::IsNull::No)
+    }
+    fn accepts(ty: &postgres_types::Type) -> bool {
+        if ty.name() != "locale" {
+            return false;
+        }
+        match *ty.kind() {
+            postgres_types::Kind::Enum(ref variants) => {
+                if variants.len() != 12 {
+                    return false;
+                }
+                variants
+                    .iter()
+                    .all(|v| match &**v {
+                        "en" => true,
+                        "tr" => true,
+                        "de" => true,
+                        "fr" => true,
+                        "es" => true,
+                        "it" => true,
+                        "nl" => true,
+                        "pt" => true,
+                        "ru" => true,
+                        "ar" => true,
+                        "zh" => true,
+                        "ja" => true,
+                        _ => false,
+                    })
+            }
+            _ => false,
+        }
+    }
+    fn to_sql_checked(
+        &self,
+        ty: &postgres_types::Type,
+        out: &mut postgres_types::private::BytesMut,
+    ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        postgres_types::__to_sql_checked(self, ty, out)
+    }
+}
+impl<'a> postgres_types::FromSql<'a> for Locale {
+    fn from_sql(
+        ty: &postgres_types::Type,
+        buf: &'a [u8],
+    ) -> Result<Locale, Box<dyn std::error::Error + Sync + Send>> {
+        match std::str::from_utf8(buf)? {
+            "en" => Ok(Locale::En),
+            "tr" => Ok(Locale::Tr),
+            "de" => Ok(Locale::De),
+            "fr" => Ok(Locale::Fr),
+            "es" => Ok(Locale::Es),
+            "it" => Ok(Locale::It),
+            "nl" => Ok(Locale::Nl),
+            "pt" => Ok(Locale::Pt),
+            "ru" => Ok(Locale::Ru),
+            "ar" => Ok(Locale::Ar),
+            "zh" => Ok(Locale::Zh),
+            "ja" => Ok(Locale::Ja),
+            s => Result::Err(Into::into(format!("invalid variant `{}`", s))),
+        }
+    }
+    fn accepts(ty: &postgres_types::Type) -> bool {
+        if ty.name() != "locale" {
+            return false;
+        }
+        match *ty.kind() {
+            postgres_types::Kind::Enum(ref variants) => {
+                if variants.len() != 12 {
+                    return false;
+                }
+                variants
+                    .iter()
+                    .all(|v| match &**v {
+                        "en" => true,
+                        "tr" => true,
+                        "de" => true,
+                        "fr" => true,
+                        "es" => true,
+                        "it" => true,
+                        "nl" => true,
+                        "pt" => true,
+                        "ru" => true,
+                        "ar" => true,
+                        "zh" => true,
+                        "ja" => true,
+                        _ => false,
+                    })
+            }
+            _ => false,
+        }
+    }
+}
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[allow(non_camel_case_types)]
 pub enum MfaMethod {
     Totp,
     Webauthn,
@@ -424,6 +553,169 @@ impl<'a> postgres_types::FromSql<'a> for MfaMethod {
                         "totp" => true,
                         "webauthn" => true,
                         "sms" => true,
+                        _ => false,
+                    })
+            }
+            _ => false,
+        }
+    }
+}
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[allow(non_camel_case_types)]
+pub enum PlatformRole {
+    User,
+    Support,
+    Admin,
+}
+impl<'a> postgres_types::ToSql for PlatformRole {
+    fn to_sql(
+        &self,
+        ty: &postgres_types::Type,
+        buf: &mut postgres_types::private::BytesMut,
+    ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        let s = match *self {
+            PlatformRole::User => "user",
+            PlatformRole::Support => "support",
+            PlatformRole::Admin => "admin",
+        };
+        buf.extend_from_slice(s.as_bytes());
+        std::result::Result::Ok(postgres_types::IsNull::No)
+    }
+    fn accepts(ty: &postgres_types::Type) -> bool {
+        if ty.name() != "platform_role" {
+            return false;
+        }
+        match *ty.kind() {
+            postgres_types::Kind::Enum(ref variants) => {
+                if variants.len() != 3 {
+                    return false;
+                }
+                variants
+                    .iter()
+                    .all(|v| match &**v {
+                        "user" => true,
+                        "support" => true,
+                        "admin" => true,
+                        _ => false,
+                    })
+            }
+            _ => false,
+        }
+    }
+    fn to_sql_checked(
+        &self,
+        ty: &postgres_types::Type,
+        out: &mut postgres_types::private::BytesMut,
+    ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        postgres_types::__to_sql_checked(self, ty, out)
+    }
+}
+impl<'a> postgres_types::FromSql<'a> for PlatformRole {
+    fn from_sql(
+        ty: &postgres_types::Type,
+        buf: &'a [u8],
+    ) -> Result<PlatformRole, Box<dyn std::error::Error + Sync + Send>> {
+        match std::str::from_utf8(buf)? {
+            "user" => Ok(PlatformRole::User),
+            "support" => Ok(PlatformRole::Support),
+            "admin" => Ok(PlatformRole::Admin),
+            s => Result::Err(Into::into(format!("invalid variant `{}`", s))),
+        }
+    }
+    fn accepts(ty: &postgres_types::Type) -> bool {
+        if ty.name() != "platform_role" {
+            return false;
+        }
+        match *ty.kind() {
+            postgres_types::Kind::Enum(ref variants) => {
+                if variants.len() != 3 {
+                    return false;
+                }
+                variants
+                    .iter()
+                    .all(|v| match &**v {
+                        "user" => true,
+                        "support" => true,
+                        "admin" => true,
+                        _ => false,
+                    })
+            }
+            _ => false,
+        }
+    }
+}
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[allow(non_camel_case_types)]
+pub enum TaxNumberKind {
+    Vkn,
+    Tckn,
+}
+impl<'a> postgres_types::ToSql for TaxNumberKind {
+    fn to_sql(
+        &self,
+        ty: &postgres_types::Type,
+        buf: &mut postgres_types::private::BytesMut,
+    ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        let s = match *self {
+            TaxNumberKind::Vkn => "vkn",
+            TaxNumberKind::Tckn => "tckn",
+        };
+        buf.extend_from_slice(s.as_bytes());
+        std::result::Result::Ok(postgres_types::IsNull::No)
+    }
+    fn accepts(ty: &postgres_types::Type) -> bool {
+        if ty.name() != "tax_number_kind" {
+            return false;
+        }
+        match *ty.kind() {
+            postgres_types::Kind::Enum(ref variants) => {
+                if variants.len() != 2 {
+                    return false;
+                }
+                variants
+                    .iter()
+                    .all(|v| match &**v {
+                        "vkn" => true,
+                        "tckn" => true,
+                        _ => false,
+                    })
+            }
+            _ => false,
+        }
+    }
+    fn to_sql_checked(
+        &self,
+        ty: &postgres_types::Type,
+        out: &mut postgres_types::private::BytesMut,
+    ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        postgres_types::__to_sql_checked(self, ty, out)
+    }
+}
+impl<'a> postgres_types::FromSql<'a> for TaxNumberKind {
+    fn from_sql(
+        ty: &postgres_types::Type,
+        buf: &'a [u8],
+    ) -> Result<TaxNumberKind, Box<dyn std::error::Error + Sync + Send>> {
+        match std::str::from_utf8(buf)? {
+            "vkn" => Ok(TaxNumberKind::Vkn),
+            "tckn" => Ok(TaxNumberKind::Tckn),
+            s => Result::Err(Into::into(format!("invalid variant `{}`", s))),
+        }
+    }
+    fn accepts(ty: &postgres_types::Type) -> bool {
+        if ty.name() != "tax_number_kind" {
+            return false;
+        }
+        match *ty.kind() {
+            postgres_types::Kind::Enum(ref variants) => {
+                if variants.len() != 2 {
+                    return false;
+                }
+                variants
+                    .iter()
+                    .all(|v| match &**v {
+                        "vkn" => true,
+                        "tckn" => true,
                         _ => false,
                     })
             }

@@ -16,6 +16,20 @@ pub struct OrganizationCreateParams<
     pub created_by: Option<uuid::Uuid>,
 }
 #[derive(Debug)]
+pub struct OrganizationCreateCadPlatformParams<
+    T1: crate::generated::StringSql,
+    T2: crate::generated::StringSql,
+    T3: crate::generated::JsonSql,
+    T4: crate::generated::JsonSql,
+> {
+    pub id: Option<uuid::Uuid>,
+    pub name: T1,
+    pub slug: T2,
+    pub settings: T3,
+    pub metadata: T4,
+    pub created_by: Option<uuid::Uuid>,
+}
+#[derive(Debug)]
 pub struct OrganizationCreateManyParams<
     T1: crate::generated::StringSql,
     T2: crate::generated::ArraySql<Item = T1>,
@@ -271,6 +285,113 @@ impl<
         &'s self,
         client: &'c C,
         params: &'a OrganizationCreateParams<T1, T2, T3, T4>,
+    ) -> OrganizationQuery<'c, 'a, 's, C, Organization, 6> {
+        self.bind(
+            client,
+            &params.id,
+            &params.name,
+            &params.slug,
+            &params.settings,
+            &params.metadata,
+            &params.created_by,
+        )
+    }
+}
+pub struct OrganizationCreateCadPlatformStmt(
+    &'static str,
+    Option<tokio_postgres::Statement>,
+);
+/// An organization of the CAD platform: its users default to seed 001's Turkish locale
+/// and Istanbul time.
+///
+/// From `queries/identity/organizations.sql`:
+///
+/// ```sql
+/// INSERT INTO identity.organizations (id, name, slug, settings, metadata, created_by, updated_by,
+///                                     default_locale, default_timezone)
+/// VALUES (COALESCE(:id, gen_random_uuid()), :name, :slug, :settings, :metadata, :created_by,
+///         :created_by, 'tr', 'Europe/Istanbul')
+/// RETURNING id, name, slug, status, settings, metadata, created_by, updated_by, created_at, updated_at;
+/// ```
+pub fn organization_create_cad_platform() -> OrganizationCreateCadPlatformStmt {
+    OrganizationCreateCadPlatformStmt(
+        "INSERT INTO identity.organizations (id, name, slug, settings, metadata, created_by, updated_by, default_locale, default_timezone) VALUES (COALESCE($1, gen_random_uuid()), $2, $3, $4, $5, $6, $6, 'tr', 'Europe/Istanbul') RETURNING id, name, slug, status, settings, metadata, created_by, updated_by, created_at, updated_at",
+        None,
+    )
+}
+impl OrganizationCreateCadPlatformStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<
+        'c,
+        'a,
+        's,
+        C: GenericClient,
+        T1: crate::generated::StringSql,
+        T2: crate::generated::StringSql,
+        T3: crate::generated::JsonSql,
+        T4: crate::generated::JsonSql,
+    >(
+        &'s self,
+        client: &'c C,
+        id: &'a Option<uuid::Uuid>,
+        name: &'a T1,
+        slug: &'a T2,
+        settings: &'a T3,
+        metadata: &'a T4,
+        created_by: &'a Option<uuid::Uuid>,
+    ) -> OrganizationQuery<'c, 'a, 's, C, Organization, 6> {
+        OrganizationQuery {
+            client,
+            params: [id, name, slug, settings, metadata, created_by],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |
+                row: &tokio_postgres::Row,
+            | -> Result<OrganizationBorrowed, tokio_postgres::Error> {
+                Ok(OrganizationBorrowed {
+                    id: row.try_get(0)?,
+                    name: row.try_get(1)?,
+                    slug: row.try_get(2)?,
+                    status: row.try_get(3)?,
+                    settings: row.try_get(4)?,
+                    metadata: row.try_get(5)?,
+                    created_by: row.try_get(6)?,
+                    updated_by: row.try_get(7)?,
+                    created_at: row.try_get(8)?,
+                    updated_at: row.try_get(9)?,
+                })
+            },
+            mapper: |it| Organization::from(it),
+        }
+    }
+}
+impl<
+    'c,
+    'a,
+    's,
+    C: GenericClient,
+    T1: crate::generated::StringSql,
+    T2: crate::generated::StringSql,
+    T3: crate::generated::JsonSql,
+    T4: crate::generated::JsonSql,
+> crate::generated::client::async_::Params<
+    'c,
+    'a,
+    's,
+    OrganizationCreateCadPlatformParams<T1, T2, T3, T4>,
+    OrganizationQuery<'c, 'a, 's, C, Organization, 6>,
+    C,
+> for OrganizationCreateCadPlatformStmt {
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a OrganizationCreateCadPlatformParams<T1, T2, T3, T4>,
     ) -> OrganizationQuery<'c, 'a, 's, C, Organization, 6> {
         self.bind(
             client,

@@ -20,6 +20,11 @@ pub struct SessionRotateParams<T1: crate::generated::BytesSql, T2: crate::genera
     pub new_token_hash: T2,
     pub valid_seconds: f64,
 }
+#[derive(Debug)]
+pub struct SessionAccessTokenJtiSetParams<T1: crate::generated::StringSql> {
+    pub jti: T1,
+    pub id: uuid::Uuid,
+}
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Session {
     pub id: uuid::Uuid,
@@ -176,6 +181,82 @@ where
         mapper: fn(SessionRotate) -> R,
     ) -> SessionRotateQuery<'c, 'a, 's, C, R, N> {
         SessionRotateQuery {
+            client: self.client,
+            params: self.params,
+            query: self.query,
+            cached: self.cached,
+            extractor: self.extractor,
+            mapper,
+        }
+    }
+    pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+        let row = crate::generated::client::async_::one(
+                self.client,
+                self.query,
+                &self.params,
+                self.cached,
+            )
+            .await?;
+        Ok((self.mapper)((self.extractor)(&row)?))
+    }
+    pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+        self.iter().await?.try_collect().await
+    }
+    pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+        let opt_row = crate::generated::client::async_::opt(
+                self.client,
+                self.query,
+                &self.params,
+                self.cached,
+            )
+            .await?;
+        Ok(
+            opt_row
+                .map(|row| {
+                    let extracted = (self.extractor)(&row)?;
+                    Ok((self.mapper)(extracted))
+                })
+                .transpose()?,
+        )
+    }
+    pub async fn iter(
+        self,
+    ) -> Result<
+        impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+        tokio_postgres::Error,
+    > {
+        let stream = crate::generated::client::async_::raw(
+                self.client,
+                self.query,
+                crate::generated::slice_iter(&self.params),
+                self.cached,
+            )
+            .await?;
+        let mapped = stream
+            .map(move |res| {
+                res.and_then(|row| {
+                    let extracted = (self.extractor)(&row)?;
+                    Ok((self.mapper)(extracted))
+                })
+            })
+            .into_stream();
+        Ok(mapped)
+    }
+}
+pub struct BoolQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+    client: &'c C,
+    params: [&'a (dyn postgres_types::ToSql + Sync); N],
+    query: &'static str,
+    cached: Option<&'s tokio_postgres::Statement>,
+    extractor: fn(&tokio_postgres::Row) -> Result<bool, tokio_postgres::Error>,
+    mapper: fn(bool) -> T,
+}
+impl<'c, 'a, 's, C, T: 'c, const N: usize> BoolQuery<'c, 'a, 's, C, T, N>
+where
+    C: GenericClient,
+{
+    pub fn map<R>(self, mapper: fn(bool) -> R) -> BoolQuery<'c, 'a, 's, C, R, N> {
+        BoolQuery {
             client: self.client,
             params: self.params,
             query: self.query,
@@ -619,5 +700,102 @@ impl SessionDeleteExpiredStmt {
         retention_seconds: &'a f64,
     ) -> Result<u64, tokio_postgres::Error> {
         client.execute(self.0, &[retention_seconds]).await
+    }
+}
+pub struct SessionAccessTokenJtiSetStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Records the JTI of the access token just issued for the session (each refresh issues
+/// a new one); unique across sessions.
+///
+/// From `queries/identity/sessions.sql`:
+///
+/// ```sql
+/// UPDATE identity.sessions SET access_token_jti = :jti
+/// WHERE id = :id AND revoked_at IS NULL;
+/// ```
+pub fn session_access_token_jti_set() -> SessionAccessTokenJtiSetStmt {
+    SessionAccessTokenJtiSetStmt(
+        "UPDATE identity.sessions SET access_token_jti = $1 WHERE id = $2 AND revoked_at IS NULL",
+        None,
+    )
+}
+impl SessionAccessTokenJtiSetStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub async fn bind<'c, 'a, 's, C: GenericClient, T1: crate::generated::StringSql>(
+        &'s self,
+        client: &'c C,
+        jti: &'a T1,
+        id: &'a uuid::Uuid,
+    ) -> Result<u64, tokio_postgres::Error> {
+        client.execute(self.0, &[jti, id]).await
+    }
+}
+impl<
+    'a,
+    C: GenericClient + Send + Sync,
+    T1: crate::generated::StringSql,
+> crate::generated::client::async_::Params<
+    'a,
+    'a,
+    'a,
+    SessionAccessTokenJtiSetParams<T1>,
+    std::pin::Pin<
+        Box<dyn futures::Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>,
+    >,
+    C,
+> for SessionAccessTokenJtiSetStmt {
+    fn params(
+        &'a self,
+        client: &'a C,
+        params: &'a SessionAccessTokenJtiSetParams<T1>,
+    ) -> std::pin::Pin<
+        Box<dyn futures::Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>,
+    > {
+        Box::pin(self.bind(client, &params.jti, &params.id))
+    }
+}
+pub struct SessionAccessTokenIsLiveStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Whether an access token may still be honoured: its session is the current user's, not
+/// revoked and not expired. False for an unknown JTI.
+///
+/// From `queries/identity/sessions.sql`:
+///
+/// ```sql
+/// SELECT EXISTS (SELECT FROM identity.sessions
+///                WHERE access_token_jti = :jti AND revoked_at IS NULL AND expires_at > now())
+///     AS live;
+/// ```
+pub fn session_access_token_is_live() -> SessionAccessTokenIsLiveStmt {
+    SessionAccessTokenIsLiveStmt(
+        "SELECT EXISTS (SELECT FROM identity.sessions WHERE access_token_jti = $1 AND revoked_at IS NULL AND expires_at > now()) AS live",
+        None,
+    )
+}
+impl SessionAccessTokenIsLiveStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::generated::StringSql>(
+        &'s self,
+        client: &'c C,
+        jti: &'a T1,
+    ) -> BoolQuery<'c, 'a, 's, C, bool, 1> {
+        BoolQuery {
+            client,
+            params: [jti],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |row| Ok(row.try_get(0)?),
+            mapper: |it| it,
+        }
     }
 }

@@ -32,19 +32,33 @@ pub struct UserUpdateParams<
     T4: crate::generated::JsonSql,
     T5: crate::generated::StringSql,
     T6: crate::generated::StringSql,
+    T7: crate::generated::StringSql,
 > {
     pub first_name: Option<T1>,
     pub last_name: Option<T2>,
     pub avatar_url: Option<T3>,
     pub metadata: Option<T4>,
-    pub locale: Option<T5>,
-    pub timezone: Option<T6>,
+    pub locale: Option<crate::generated::types::identity::Locale>,
+    pub timezone: Option<T5>,
+    pub company_name: Option<T6>,
+    pub company_tax_office: Option<T7>,
     pub updated_by: Option<uuid::Uuid>,
     pub id: uuid::Uuid,
 }
 #[derive(Clone, Copy, Debug)]
 pub struct UserStatusSetParams {
     pub status: crate::generated::types::identity::UserStatus,
+    pub id: uuid::Uuid,
+}
+#[derive(Debug)]
+pub struct UserTaxNumberSetParams<T1: crate::generated::StringSql> {
+    pub tax_number: Option<T1>,
+    pub tax_number_kind: Option<crate::generated::types::identity::TaxNumberKind>,
+    pub id: uuid::Uuid,
+}
+#[derive(Clone, Copy, Debug)]
+pub struct UserRoleSetParams {
+    pub role: crate::generated::types::identity::PlatformRole,
     pub id: uuid::Uuid,
 }
 #[derive(Debug)]
@@ -70,7 +84,7 @@ pub struct User {
     pub metadata: serde_json::Value,
     pub last_login_at: Option<chrono::DateTime<chrono::FixedOffset>>,
     pub phone: Option<String>,
-    pub locale: String,
+    pub locale: crate::generated::types::identity::Locale,
     pub timezone: String,
     pub tax_number: Option<String>,
     pub mfa_enabled: bool,
@@ -83,6 +97,10 @@ pub struct User {
     pub updated_by: Option<uuid::Uuid>,
     pub created_at: chrono::DateTime<chrono::FixedOffset>,
     pub updated_at: chrono::DateTime<chrono::FixedOffset>,
+    pub role: crate::generated::types::identity::PlatformRole,
+    pub company_name: Option<String>,
+    pub company_tax_office: Option<String>,
+    pub tax_number_kind: Option<crate::generated::types::identity::TaxNumberKind>,
 }
 pub struct UserBorrowed<'a> {
     pub id: uuid::Uuid,
@@ -96,7 +114,7 @@ pub struct UserBorrowed<'a> {
     pub metadata: postgres_types::Json<&'a serde_json::value::RawValue>,
     pub last_login_at: Option<chrono::DateTime<chrono::FixedOffset>>,
     pub phone: Option<&'a str>,
-    pub locale: &'a str,
+    pub locale: crate::generated::types::identity::Locale,
     pub timezone: &'a str,
     pub tax_number: Option<&'a str>,
     pub mfa_enabled: bool,
@@ -109,6 +127,10 @@ pub struct UserBorrowed<'a> {
     pub updated_by: Option<uuid::Uuid>,
     pub created_at: chrono::DateTime<chrono::FixedOffset>,
     pub updated_at: chrono::DateTime<chrono::FixedOffset>,
+    pub role: crate::generated::types::identity::PlatformRole,
+    pub company_name: Option<&'a str>,
+    pub company_tax_office: Option<&'a str>,
+    pub tax_number_kind: Option<crate::generated::types::identity::TaxNumberKind>,
 }
 impl<'a> From<UserBorrowed<'a>> for User {
     fn from(
@@ -137,6 +159,10 @@ impl<'a> From<UserBorrowed<'a>> for User {
             updated_by,
             created_at,
             updated_at,
+            role,
+            company_name,
+            company_tax_office,
+            tax_number_kind,
         }: UserBorrowed<'a>,
     ) -> Self {
         Self {
@@ -151,7 +177,7 @@ impl<'a> From<UserBorrowed<'a>> for User {
             metadata: serde_json::from_str(metadata.0.get()).unwrap(),
             last_login_at,
             phone: phone.map(|v| v.into()),
-            locale: locale.into(),
+            locale,
             timezone: timezone.into(),
             tax_number: tax_number.map(|v| v.into()),
             mfa_enabled,
@@ -164,6 +190,10 @@ impl<'a> From<UserBorrowed<'a>> for User {
             updated_by,
             created_at,
             updated_at,
+            role,
+            company_name: company_name.map(|v| v.into()),
+            company_tax_office: company_tax_office.map(|v| v.into()),
+            tax_number_kind,
         }
     }
 }
@@ -540,11 +570,12 @@ pub struct UserCreateStmt(&'static str, Option<tokio_postgres::Statement>);
 /// RETURNING id, email, username, first_name, last_name, avatar_url, email_verified,
 ///           status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
 ///           mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
-///           created_by, updated_by, created_at, updated_at;
+///           created_by, updated_by, created_at, updated_at, role, company_name,
+///           company_tax_office, tax_number_kind;
 /// ```
 pub fn user_create() -> UserCreateStmt {
     UserCreateStmt(
-        "INSERT INTO identity.users (id, email, username, password_hash, first_name, last_name, phone, password_changed_at) VALUES (COALESCE($1, gen_random_uuid()), $2, $3, $4, $5, $6, $7, CASE WHEN $4::text IS NOT NULL THEN now() END) RETURNING id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at",
+        "INSERT INTO identity.users (id, email, username, password_hash, first_name, last_name, phone, password_changed_at) VALUES (COALESCE($1, gen_random_uuid()), $2, $3, $4, $5, $6, $7, CASE WHEN $4::text IS NOT NULL THEN now() END) RETURNING id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at, role, company_name, company_tax_office, tax_number_kind",
         None,
     )
 }
@@ -611,6 +642,10 @@ impl UserCreateStmt {
                     updated_by: row.try_get(21)?,
                     created_at: row.try_get(22)?,
                     updated_at: row.try_get(23)?,
+                    role: row.try_get(24)?,
+                    company_name: row.try_get(25)?,
+                    company_tax_office: row.try_get(26)?,
+                    tax_number_kind: row.try_get(27)?,
                 })
             },
             mapper: |it| User::from(it),
@@ -660,13 +695,14 @@ pub struct UserGetStmt(&'static str, Option<tokio_postgres::Statement>);
 /// SELECT id, email, username, first_name, last_name, avatar_url, email_verified,
 ///        status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
 ///        mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
-///        created_by, updated_by, created_at, updated_at
+///        created_by, updated_by, created_at, updated_at, role, company_name,
+///           company_tax_office, tax_number_kind
 /// FROM identity.users
 /// WHERE id = :id;
 /// ```
 pub fn user_get() -> UserGetStmt {
     UserGetStmt(
-        "SELECT id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at FROM identity.users WHERE id = $1",
+        "SELECT id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at, role, company_name, company_tax_office, tax_number_kind FROM identity.users WHERE id = $1",
         None,
     )
 }
@@ -716,6 +752,10 @@ impl UserGetStmt {
                     updated_by: row.try_get(21)?,
                     created_at: row.try_get(22)?,
                     updated_at: row.try_get(23)?,
+                    role: row.try_get(24)?,
+                    company_name: row.try_get(25)?,
+                    company_tax_office: row.try_get(26)?,
+                    tax_number_kind: row.try_get(27)?,
                 })
             },
             mapper: |it| User::from(it),
@@ -731,13 +771,14 @@ pub struct UserGetByEmailStmt(&'static str, Option<tokio_postgres::Statement>);
 /// SELECT id, email, username, first_name, last_name, avatar_url, email_verified,
 ///        status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
 ///        mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
-///        created_by, updated_by, created_at, updated_at
+///        created_by, updated_by, created_at, updated_at, role, company_name,
+///           company_tax_office, tax_number_kind
 /// FROM identity.users
 /// WHERE lower(email) = lower(:email);
 /// ```
 pub fn user_get_by_email() -> UserGetByEmailStmt {
     UserGetByEmailStmt(
-        "SELECT id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at FROM identity.users WHERE lower(email) = lower($1)",
+        "SELECT id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at, role, company_name, company_tax_office, tax_number_kind FROM identity.users WHERE lower(email) = lower($1)",
         None,
     )
 }
@@ -787,6 +828,10 @@ impl UserGetByEmailStmt {
                     updated_by: row.try_get(21)?,
                     created_at: row.try_get(22)?,
                     updated_at: row.try_get(23)?,
+                    role: row.try_get(24)?,
+                    company_name: row.try_get(25)?,
+                    company_tax_office: row.try_get(26)?,
+                    tax_number_kind: row.try_get(27)?,
                 })
             },
             mapper: |it| User::from(it),
@@ -803,7 +848,8 @@ pub struct UserListStmt(&'static str, Option<tokio_postgres::Statement>);
 /// SELECT id, email, username, first_name, last_name, avatar_url, email_verified,
 ///        status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
 ///        mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
-///        created_by, updated_by, created_at, updated_at
+///        created_by, updated_by, created_at, updated_at, role, company_name,
+///           company_tax_office, tax_number_kind
 /// FROM identity.users
 /// WHERE :after_created_at::timestamptz IS NULL
 ///    OR (created_at, id) > (:after_created_at, :after_id::uuid)
@@ -812,7 +858,7 @@ pub struct UserListStmt(&'static str, Option<tokio_postgres::Statement>);
 /// ```
 pub fn user_list() -> UserListStmt {
     UserListStmt(
-        "SELECT id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at FROM identity.users WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid) ORDER BY created_at, id LIMIT $3",
+        "SELECT id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at, role, company_name, company_tax_office, tax_number_kind FROM identity.users WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid) ORDER BY created_at, id LIMIT $3",
         None,
     )
 }
@@ -864,6 +910,10 @@ impl UserListStmt {
                     updated_by: row.try_get(21)?,
                     created_at: row.try_get(22)?,
                     updated_at: row.try_get(23)?,
+                    role: row.try_get(24)?,
+                    company_name: row.try_get(25)?,
+                    company_tax_office: row.try_get(26)?,
+                    tax_number_kind: row.try_get(27)?,
                 })
             },
             mapper: |it| User::from(it),
@@ -904,16 +954,19 @@ pub struct UserUpdateStmt(&'static str, Option<tokio_postgres::Statement>);
 ///     metadata = COALESCE(:metadata, metadata),
 ///     locale = COALESCE(:locale, locale),
 ///     timezone = COALESCE(:timezone, timezone),
+///     company_name = COALESCE(:company_name, company_name),
+///     company_tax_office = COALESCE(:company_tax_office, company_tax_office),
 ///     updated_by = COALESCE(:updated_by, updated_by)
 /// WHERE id = :id
 /// RETURNING id, email, username, first_name, last_name, avatar_url, email_verified,
 ///           status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
 ///           mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
-///           created_by, updated_by, created_at, updated_at;
+///           created_by, updated_by, created_at, updated_at, role, company_name,
+///           company_tax_office, tax_number_kind;
 /// ```
 pub fn user_update() -> UserUpdateStmt {
     UserUpdateStmt(
-        "UPDATE identity.users SET first_name = COALESCE($1, first_name), last_name = COALESCE($2, last_name), avatar_url = COALESCE($3, avatar_url), metadata = COALESCE($4, metadata), locale = COALESCE($5, locale), timezone = COALESCE($6, timezone), updated_by = COALESCE($7, updated_by) WHERE id = $8 RETURNING id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at",
+        "UPDATE identity.users SET first_name = COALESCE($1, first_name), last_name = COALESCE($2, last_name), avatar_url = COALESCE($3, avatar_url), metadata = COALESCE($4, metadata), locale = COALESCE($5, locale), timezone = COALESCE($6, timezone), company_name = COALESCE($7, company_name), company_tax_office = COALESCE($8, company_tax_office), updated_by = COALESCE($9, updated_by) WHERE id = $10 RETURNING id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at, role, company_name, company_tax_office, tax_number_kind",
         None,
     )
 }
@@ -936,6 +989,7 @@ impl UserUpdateStmt {
         T4: crate::generated::JsonSql,
         T5: crate::generated::StringSql,
         T6: crate::generated::StringSql,
+        T7: crate::generated::StringSql,
     >(
         &'s self,
         client: &'c C,
@@ -943,11 +997,13 @@ impl UserUpdateStmt {
         last_name: &'a Option<T2>,
         avatar_url: &'a Option<T3>,
         metadata: &'a Option<T4>,
-        locale: &'a Option<T5>,
-        timezone: &'a Option<T6>,
+        locale: &'a Option<crate::generated::types::identity::Locale>,
+        timezone: &'a Option<T5>,
+        company_name: &'a Option<T6>,
+        company_tax_office: &'a Option<T7>,
         updated_by: &'a Option<uuid::Uuid>,
         id: &'a uuid::Uuid,
-    ) -> UserQuery<'c, 'a, 's, C, User, 8> {
+    ) -> UserQuery<'c, 'a, 's, C, User, 10> {
         UserQuery {
             client,
             params: [
@@ -957,6 +1013,8 @@ impl UserUpdateStmt {
                 metadata,
                 locale,
                 timezone,
+                company_name,
+                company_tax_office,
                 updated_by,
                 id,
             ],
@@ -990,6 +1048,10 @@ impl UserUpdateStmt {
                     updated_by: row.try_get(21)?,
                     created_at: row.try_get(22)?,
                     updated_at: row.try_get(23)?,
+                    role: row.try_get(24)?,
+                    company_name: row.try_get(25)?,
+                    company_tax_office: row.try_get(26)?,
+                    tax_number_kind: row.try_get(27)?,
                 })
             },
             mapper: |it| User::from(it),
@@ -1007,19 +1069,20 @@ impl<
     T4: crate::generated::JsonSql,
     T5: crate::generated::StringSql,
     T6: crate::generated::StringSql,
+    T7: crate::generated::StringSql,
 > crate::generated::client::async_::Params<
     'c,
     'a,
     's,
-    UserUpdateParams<T1, T2, T3, T4, T5, T6>,
-    UserQuery<'c, 'a, 's, C, User, 8>,
+    UserUpdateParams<T1, T2, T3, T4, T5, T6, T7>,
+    UserQuery<'c, 'a, 's, C, User, 10>,
     C,
 > for UserUpdateStmt {
     fn params(
         &'s self,
         client: &'c C,
-        params: &'a UserUpdateParams<T1, T2, T3, T4, T5, T6>,
-    ) -> UserQuery<'c, 'a, 's, C, User, 8> {
+        params: &'a UserUpdateParams<T1, T2, T3, T4, T5, T6, T7>,
+    ) -> UserQuery<'c, 'a, 's, C, User, 10> {
         self.bind(
             client,
             &params.first_name,
@@ -1028,6 +1091,8 @@ impl<
             &params.metadata,
             &params.locale,
             &params.timezone,
+            &params.company_name,
+            &params.company_tax_office,
             &params.updated_by,
             &params.id,
         )
@@ -1046,11 +1111,12 @@ pub struct UserStatusSetStmt(&'static str, Option<tokio_postgres::Statement>);
 /// RETURNING id, email, username, first_name, last_name, avatar_url, email_verified,
 ///           status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
 ///           mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
-///           created_by, updated_by, created_at, updated_at;
+///           created_by, updated_by, created_at, updated_at, role, company_name,
+///           company_tax_office, tax_number_kind;
 /// ```
 pub fn user_status_set() -> UserStatusSetStmt {
     UserStatusSetStmt(
-        "UPDATE identity.users SET status = $1 WHERE id = $2 RETURNING id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at",
+        "UPDATE identity.users SET status = $1 WHERE id = $2 RETURNING id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at, role, company_name, company_tax_office, tax_number_kind",
         None,
     )
 }
@@ -1101,6 +1167,10 @@ impl UserStatusSetStmt {
                     updated_by: row.try_get(21)?,
                     created_at: row.try_get(22)?,
                     updated_at: row.try_get(23)?,
+                    role: row.try_get(24)?,
+                    company_name: row.try_get(25)?,
+                    company_tax_office: row.try_get(26)?,
+                    tax_number_kind: row.try_get(27)?,
                 })
             },
             mapper: |it| User::from(it),
@@ -1126,6 +1196,208 @@ impl<
         params: &'a UserStatusSetParams,
     ) -> UserQuery<'c, 'a, 's, C, User, 2> {
         self.bind(client, &params.status, &params.id)
+    }
+}
+pub struct UserTaxNumberSetStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Sets (or with nulls clears) the tax number and its kind: a VKN of 10 digits or a
+/// TCKN of 11, checked by their check digits (23514 users_tax_number_valid).
+///
+/// From `queries/identity/users.sql`:
+///
+/// ```sql
+/// UPDATE identity.users
+/// SET tax_number = :tax_number, tax_number_kind = :tax_number_kind
+/// WHERE id = :id
+/// RETURNING id, email, username, first_name, last_name, avatar_url, email_verified,
+///           status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
+///           mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
+///           created_by, updated_by, created_at, updated_at, role, company_name,
+///           company_tax_office, tax_number_kind;
+/// ```
+pub fn user_tax_number_set() -> UserTaxNumberSetStmt {
+    UserTaxNumberSetStmt(
+        "UPDATE identity.users SET tax_number = $1, tax_number_kind = $2 WHERE id = $3 RETURNING id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at, role, company_name, company_tax_office, tax_number_kind",
+        None,
+    )
+}
+impl UserTaxNumberSetStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::generated::StringSql>(
+        &'s self,
+        client: &'c C,
+        tax_number: &'a Option<T1>,
+        tax_number_kind: &'a Option<crate::generated::types::identity::TaxNumberKind>,
+        id: &'a uuid::Uuid,
+    ) -> UserQuery<'c, 'a, 's, C, User, 3> {
+        UserQuery {
+            client,
+            params: [tax_number, tax_number_kind, id],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |
+                row: &tokio_postgres::Row,
+            | -> Result<UserBorrowed, tokio_postgres::Error> {
+                Ok(UserBorrowed {
+                    id: row.try_get(0)?,
+                    email: row.try_get(1)?,
+                    username: row.try_get(2)?,
+                    first_name: row.try_get(3)?,
+                    last_name: row.try_get(4)?,
+                    avatar_url: row.try_get(5)?,
+                    email_verified: row.try_get(6)?,
+                    status: row.try_get(7)?,
+                    metadata: row.try_get(8)?,
+                    last_login_at: row.try_get(9)?,
+                    phone: row.try_get(10)?,
+                    locale: row.try_get(11)?,
+                    timezone: row.try_get(12)?,
+                    tax_number: row.try_get(13)?,
+                    mfa_enabled: row.try_get(14)?,
+                    mfa_method: row.try_get(15)?,
+                    failed_login_attempts: row.try_get(16)?,
+                    locked_until: row.try_get(17)?,
+                    last_login_ip: row.try_get(18)?,
+                    password_changed_at: row.try_get(19)?,
+                    created_by: row.try_get(20)?,
+                    updated_by: row.try_get(21)?,
+                    created_at: row.try_get(22)?,
+                    updated_at: row.try_get(23)?,
+                    role: row.try_get(24)?,
+                    company_name: row.try_get(25)?,
+                    company_tax_office: row.try_get(26)?,
+                    tax_number_kind: row.try_get(27)?,
+                })
+            },
+            mapper: |it| User::from(it),
+        }
+    }
+}
+impl<
+    'c,
+    'a,
+    's,
+    C: GenericClient,
+    T1: crate::generated::StringSql,
+> crate::generated::client::async_::Params<
+    'c,
+    'a,
+    's,
+    UserTaxNumberSetParams<T1>,
+    UserQuery<'c, 'a, 's, C, User, 3>,
+    C,
+> for UserTaxNumberSetStmt {
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a UserTaxNumberSetParams<T1>,
+    ) -> UserQuery<'c, 'a, 's, C, User, 3> {
+        self.bind(client, &params.tax_number, &params.tax_number_kind, &params.id)
+    }
+}
+pub struct UserRoleSetStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Administration (the owner connection): a user's platform role. The application role
+/// cannot change it.
+///
+/// From `queries/identity/users.sql`:
+///
+/// ```sql
+/// UPDATE identity.users
+/// SET role = :role
+/// WHERE id = :id
+/// RETURNING id, email, username, first_name, last_name, avatar_url, email_verified,
+///           status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
+///           mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
+///           created_by, updated_by, created_at, updated_at, role, company_name,
+///           company_tax_office, tax_number_kind;
+/// ```
+pub fn user_role_set() -> UserRoleSetStmt {
+    UserRoleSetStmt(
+        "UPDATE identity.users SET role = $1 WHERE id = $2 RETURNING id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at, role, company_name, company_tax_office, tax_number_kind",
+        None,
+    )
+}
+impl UserRoleSetStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<'c, 'a, 's, C: GenericClient>(
+        &'s self,
+        client: &'c C,
+        role: &'a crate::generated::types::identity::PlatformRole,
+        id: &'a uuid::Uuid,
+    ) -> UserQuery<'c, 'a, 's, C, User, 2> {
+        UserQuery {
+            client,
+            params: [role, id],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |
+                row: &tokio_postgres::Row,
+            | -> Result<UserBorrowed, tokio_postgres::Error> {
+                Ok(UserBorrowed {
+                    id: row.try_get(0)?,
+                    email: row.try_get(1)?,
+                    username: row.try_get(2)?,
+                    first_name: row.try_get(3)?,
+                    last_name: row.try_get(4)?,
+                    avatar_url: row.try_get(5)?,
+                    email_verified: row.try_get(6)?,
+                    status: row.try_get(7)?,
+                    metadata: row.try_get(8)?,
+                    last_login_at: row.try_get(9)?,
+                    phone: row.try_get(10)?,
+                    locale: row.try_get(11)?,
+                    timezone: row.try_get(12)?,
+                    tax_number: row.try_get(13)?,
+                    mfa_enabled: row.try_get(14)?,
+                    mfa_method: row.try_get(15)?,
+                    failed_login_attempts: row.try_get(16)?,
+                    locked_until: row.try_get(17)?,
+                    last_login_ip: row.try_get(18)?,
+                    password_changed_at: row.try_get(19)?,
+                    created_by: row.try_get(20)?,
+                    updated_by: row.try_get(21)?,
+                    created_at: row.try_get(22)?,
+                    updated_at: row.try_get(23)?,
+                    role: row.try_get(24)?,
+                    company_name: row.try_get(25)?,
+                    company_tax_office: row.try_get(26)?,
+                    tax_number_kind: row.try_get(27)?,
+                })
+            },
+            mapper: |it| User::from(it),
+        }
+    }
+}
+impl<
+    'c,
+    'a,
+    's,
+    C: GenericClient,
+> crate::generated::client::async_::Params<
+    'c,
+    'a,
+    's,
+    UserRoleSetParams,
+    UserQuery<'c, 'a, 's, C, User, 2>,
+    C,
+> for UserRoleSetStmt {
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a UserRoleSetParams,
+    ) -> UserQuery<'c, 'a, 's, C, User, 2> {
+        self.bind(client, &params.role, &params.id)
     }
 }
 pub struct UserPasswordSetStmt(&'static str, Option<tokio_postgres::Statement>);
