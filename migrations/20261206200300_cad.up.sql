@@ -72,6 +72,7 @@ CREATE TRIGGER models_set_updated_at
     BEFORE UPDATE ON cad.models
     FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
 
+-- groundwork:lint allow prefer-bigint-over-int because versions are numbered per model and capped by the plan (1000 at most)
 CREATE TABLE cad.model_versions (
     organization_id uuid NOT NULL DEFAULT identity.current_org_id(),
     model_id uuid NOT NULL,

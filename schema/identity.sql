@@ -7,6 +7,23 @@ GRANT USAGE ON SCHEMA identity TO groundwork_app;
 GRANT USAGE ON SCHEMA identity TO groundwork_readonly;
 GRANT USAGE ON SCHEMA identity TO groundwork_auth;
 
+-- type identity.locale
+CREATE TYPE identity.locale AS ENUM (
+    'en',
+    'tr',
+    'de',
+    'fr',
+    'es',
+    'it',
+    'nl',
+    'pt',
+    'ru',
+    'ar',
+    'zh',
+    'ja'
+);
+ALTER TYPE identity.locale OWNER TO groundwork_owner;
+
 -- type identity.member_role
 CREATE TYPE identity.member_role AS ENUM (
     'owner',
@@ -39,6 +56,21 @@ CREATE TYPE identity.organization_status AS ENUM (
     'archived'
 );
 ALTER TYPE identity.organization_status OWNER TO groundwork_owner;
+
+-- type identity.platform_role
+CREATE TYPE identity.platform_role AS ENUM (
+    'user',
+    'support',
+    'admin'
+);
+ALTER TYPE identity.platform_role OWNER TO groundwork_owner;
+
+-- type identity.tax_number_kind
+CREATE TYPE identity.tax_number_kind AS ENUM (
+    'vkn',
+    'tckn'
+);
+ALTER TYPE identity.tax_number_kind OWNER TO groundwork_owner;
 
 -- type identity.user_status
 CREATE TYPE identity.user_status AS ENUM (
@@ -79,6 +111,28 @@ $$;
 ALTER FUNCTION identity.api_key_authenticate(p_key_hash bytea) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION identity.api_key_authenticate(p_key_hash bytea) FROM PUBLIC;
 GRANT ALL ON FUNCTION identity.api_key_authenticate(p_key_hash bytea) TO groundwork_app;
+
+-- function identity.fill_user_defaults()
+CREATE FUNCTION identity.fill_user_defaults() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'identity', 'pg_temp'
+    AS $$
+DECLARE
+    org_locale identity.locale;
+    org_timezone text;
+BEGIN
+    IF NEW.locale IS NULL OR NEW.timezone IS NULL THEN
+        SELECT o.default_locale, o.default_timezone INTO org_locale, org_timezone
+        FROM identity.organizations o
+        WHERE o.id = identity.current_org_id();
+        NEW.locale := coalesce(NEW.locale, org_locale, 'en');
+        NEW.timezone := coalesce(NEW.timezone, org_timezone, 'UTC');
+    END IF;
+    RETURN NEW;
+END
+$$;
+ALTER FUNCTION identity.fill_user_defaults() OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION identity.fill_user_defaults() FROM PUBLIC;
 
 -- function identity.invitation_accept(bytea)
 CREATE FUNCTION identity.invitation_accept(p_token_hash bytea) RETURNS TABLE(member_id uuid, organization_id uuid, role identity.member_role)
@@ -134,6 +188,21 @@ $$;
 ALTER FUNCTION identity.organization_members_guard_invitation() OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION identity.organization_members_guard_invitation() FROM PUBLIC;
 
+-- function identity.refresh_time_zones()
+CREATE FUNCTION identity.refresh_time_zones() RETURNS integer
+    LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'identity', 'pg_temp'
+    AS $$
+    WITH added AS (
+        INSERT INTO identity.time_zones (name)
+        SELECT name FROM pg_timezone_names
+        ON CONFLICT (name) DO NOTHING
+        RETURNING 1)
+    SELECT count(*)::integer FROM added
+$$;
+ALTER FUNCTION identity.refresh_time_zones() OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION identity.refresh_time_zones() FROM PUBLIC;
+
 -- function identity.session_rotate(bytea, bytea, timestamp with time zone)
 CREATE FUNCTION identity.session_rotate(p_old_hash bytea, p_new_hash bytea, p_expires_at timestamp with time zone) RETURNS TABLE(session_id uuid, user_id uuid, expires_at timestamp with time zone)
     LANGUAGE sql SECURITY DEFINER
@@ -167,6 +236,51 @@ END
 $$;
 ALTER FUNCTION identity.sessions_clamp_expiry() OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION identity.sessions_clamp_expiry() FROM PUBLIC;
+
+-- function identity.tax_number_is_valid(identity.tax_number_kind, text)
+CREATE FUNCTION identity.tax_number_is_valid(kind identity.tax_number_kind, number text) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+DECLARE
+    d integer[];
+    sum integer := 0;
+    odd integer;
+    even integer;
+    tmp integer;
+    v integer;
+BEGIN
+    IF kind IS NULL OR number IS NULL THEN
+        RETURN false;
+    ELSIF kind = 'vkn' THEN
+        IF number !~ '^[0-9]{10}$' THEN
+            RETURN false;
+        END IF;
+        d := string_to_array(number, NULL)::integer[];
+        FOR i IN 1..9 LOOP
+            tmp := (d[i] + 10 - i) % 10;
+            v := (tmp * (2 ^ (10 - i))::integer) % 9;
+            IF tmp <> 0 AND v = 0 THEN
+                v := 9;
+            END IF;
+            sum := sum + v;
+        END LOOP;
+        RETURN (10 - sum % 10) % 10 = d[10];
+    ELSE
+        IF number !~ '^[1-9][0-9]{10}$' THEN
+            RETURN false;
+        END IF;
+        d := string_to_array(number, NULL)::integer[];
+        odd := d[1] + d[3] + d[5] + d[7] + d[9];
+        even := d[2] + d[4] + d[6] + d[8];
+        RETURN ((odd * 7 - even) % 10 + 10) % 10 = d[10]
+            AND (odd + even + d[10]) % 10 = d[11];
+    END IF;
+END
+$_$;
+ALTER FUNCTION identity.tax_number_is_valid(kind identity.tax_number_kind, number text) OWNER TO groundwork_owner;
+GRANT ALL ON FUNCTION identity.tax_number_is_valid(kind identity.tax_number_kind, number text) TO groundwork_app;
+GRANT ALL ON FUNCTION identity.tax_number_is_valid(kind identity.tax_number_kind, number text) TO groundwork_readonly;
 
 -- function identity.user_login_failed(uuid)
 CREATE FUNCTION identity.user_login_failed(p_user_id uuid) RETURNS TABLE(failed_login_attempts integer, locked_until timestamp with time zone)
@@ -329,8 +443,8 @@ CREATE TABLE identity.users (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     phone text,
-    locale text DEFAULT 'en'::text NOT NULL,
-    timezone text DEFAULT 'UTC'::text NOT NULL,
+    locale identity.locale NOT NULL,
+    timezone text NOT NULL,
     tax_number text,
     mfa_enabled boolean DEFAULT false NOT NULL,
     mfa_method identity.mfa_method,
@@ -340,16 +454,20 @@ CREATE TABLE identity.users (
     password_changed_at timestamp with time zone,
     created_by uuid,
     updated_by uuid,
+    role identity.platform_role DEFAULT 'user'::identity.platform_role NOT NULL,
+    company_name text,
+    company_tax_office text,
+    tax_number_kind identity.tax_number_kind,
+    CONSTRAINT users_company_name_length CHECK (((char_length(btrim(company_name)) >= 1) AND (char_length(btrim(company_name)) <= 255))),
+    CONSTRAINT users_company_tax_office_length CHECK (((char_length(btrim(company_tax_office)) >= 1) AND (char_length(btrim(company_tax_office)) <= 100))),
     CONSTRAINT users_email_format CHECK (((email ~ '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$'::text) AND (char_length(email) <= 255))),
     CONSTRAINT users_failed_login_attempts_nonnegative CHECK ((failed_login_attempts >= 0)),
     CONSTRAINT users_first_name_length CHECK ((char_length(first_name) <= 100)),
     CONSTRAINT users_last_name_length CHECK ((char_length(last_name) <= 100)),
-    CONSTRAINT users_locale_format CHECK ((locale ~ '^[a-z]{2}(-[A-Z]{2})?$'::text)),
     CONSTRAINT users_mfa_method_required CHECK (((NOT mfa_enabled) OR (mfa_method IS NOT NULL))),
     CONSTRAINT users_password_hash_format CHECK ((password_hash ~~ '$argon2id$%'::text)),
     CONSTRAINT users_phone_format CHECK ((phone ~ '^\+[1-9][0-9]{6,14}$'::text)),
-    CONSTRAINT users_tax_number_format CHECK ((tax_number ~ '^[0-9A-Z]{5,20}$'::text)),
-    CONSTRAINT users_timezone_length CHECK (((char_length(timezone) >= 1) AND (char_length(timezone) <= 64))),
+    CONSTRAINT users_tax_number_valid CHECK ((((tax_number IS NULL) AND (tax_number_kind IS NULL)) OR identity.tax_number_is_valid(tax_number_kind, tax_number))),
     CONSTRAINT users_username_length CHECK (((char_length(username) >= 3) AND (char_length(username) <= 50)))
 );
 ALTER TABLE identity.users OWNER TO groundwork_owner;
@@ -403,6 +521,14 @@ GRANT SELECT(created_by),INSERT(created_by) ON TABLE identity.users TO groundwor
 GRANT SELECT(created_by) ON TABLE identity.users TO groundwork_readonly;
 GRANT SELECT(updated_by),INSERT(updated_by),UPDATE(updated_by) ON TABLE identity.users TO groundwork_app;
 GRANT SELECT(updated_by) ON TABLE identity.users TO groundwork_readonly;
+GRANT SELECT(role) ON TABLE identity.users TO groundwork_app;
+GRANT SELECT(role) ON TABLE identity.users TO groundwork_readonly;
+GRANT SELECT(company_name),INSERT(company_name),UPDATE(company_name) ON TABLE identity.users TO groundwork_app;
+GRANT SELECT(company_name) ON TABLE identity.users TO groundwork_readonly;
+GRANT SELECT(company_tax_office),INSERT(company_tax_office),UPDATE(company_tax_office) ON TABLE identity.users TO groundwork_app;
+GRANT SELECT(company_tax_office) ON TABLE identity.users TO groundwork_readonly;
+GRANT SELECT(tax_number_kind),INSERT(tax_number_kind),UPDATE(tax_number_kind) ON TABLE identity.users TO groundwork_app;
+GRANT SELECT(tax_number_kind) ON TABLE identity.users TO groundwork_readonly;
 
 -- view identity.member_directory
 CREATE VIEW identity.member_directory WITH (security_barrier='true') AS
@@ -436,6 +562,8 @@ CREATE TABLE identity.organizations (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     created_by uuid,
     updated_by uuid,
+    default_locale identity.locale DEFAULT 'en'::identity.locale NOT NULL,
+    default_timezone text DEFAULT 'UTC'::text NOT NULL,
     CONSTRAINT organizations_name_length CHECK (((char_length(btrim(name)) >= 1) AND (char_length(btrim(name)) <= 255))),
     CONSTRAINT organizations_slug_format CHECK (((slug ~ '^[a-z0-9]+(-[a-z0-9]+)*$'::text) AND (char_length(slug) <= 63)))
 );
@@ -455,6 +583,8 @@ CREATE TABLE identity.sessions (
     last_used_at timestamp with time zone DEFAULT now() NOT NULL,
     revoked_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    access_token_jti text,
+    CONSTRAINT sessions_access_token_jti_length CHECK (((char_length(access_token_jti) >= 1) AND (char_length(access_token_jti) <= 255))),
     CONSTRAINT sessions_device_fingerprint_length CHECK ((char_length(device_fingerprint) <= 255)),
     CONSTRAINT sessions_expires_after_creation CHECK ((expires_at > created_at)),
     CONSTRAINT sessions_refresh_token_hash_length CHECK ((octet_length(refresh_token_hash) = 32))
@@ -462,6 +592,14 @@ CREATE TABLE identity.sessions (
 ALTER TABLE identity.sessions OWNER TO groundwork_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE identity.sessions TO groundwork_app;
 GRANT SELECT ON TABLE identity.sessions TO groundwork_readonly;
+
+-- table identity.time_zones
+CREATE TABLE identity.time_zones (
+    name text NOT NULL
+);
+ALTER TABLE identity.time_zones OWNER TO groundwork_owner;
+GRANT SELECT ON TABLE identity.time_zones TO groundwork_app;
+GRANT SELECT ON TABLE identity.time_zones TO groundwork_readonly;
 
 -- table identity.user_profiles
 CREATE TABLE identity.user_profiles (
@@ -526,6 +664,10 @@ ALTER TABLE ONLY identity.sessions
 ALTER TABLE ONLY identity.sessions
     ADD CONSTRAINT sessions_refresh_token_hash_key UNIQUE (refresh_token_hash);
 
+-- constraint time_zones_pkey on identity.time_zones
+ALTER TABLE ONLY identity.time_zones
+    ADD CONSTRAINT time_zones_pkey PRIMARY KEY (name);
+
 -- constraint user_profiles_pkey on identity.user_profiles
 ALTER TABLE ONLY identity.user_profiles
     ADD CONSTRAINT user_profiles_pkey PRIMARY KEY (id);
@@ -549,6 +691,9 @@ ALTER TABLE ONLY identity.users
 -- index identity.api_keys_scopes_gin_idx
 CREATE INDEX api_keys_scopes_gin_idx ON identity.api_keys USING gin (scopes);
 
+-- index identity.idx_users_role
+CREATE INDEX idx_users_role ON identity.users USING btree (role);
+
 -- index identity.organization_members_open_invitation_key
 CREATE UNIQUE INDEX organization_members_open_invitation_key ON identity.organization_members USING btree (organization_id, lower(invitation_email)) WHERE (status = 'invited'::identity.member_status);
 
@@ -560,6 +705,9 @@ CREATE INDEX organization_members_user_id_idx ON identity.organization_members U
 
 -- index identity.organizations_created_at_id_idx
 CREATE INDEX organizations_created_at_id_idx ON identity.organizations USING btree (created_at, id);
+
+-- index identity.sessions_access_token_jti_key
+CREATE UNIQUE INDEX sessions_access_token_jti_key ON identity.sessions USING btree (access_token_jti);
 
 -- index identity.sessions_device_fingerprint_idx
 CREATE INDEX sessions_device_fingerprint_idx ON identity.sessions USING btree (device_fingerprint) WHERE (device_fingerprint IS NOT NULL);
@@ -597,6 +745,9 @@ CREATE TRIGGER auth_policy_set_updated_at BEFORE UPDATE ON identity.auth_policy 
 -- trigger organization_members_clamp_invitation on identity.organization_members
 CREATE TRIGGER organization_members_clamp_invitation BEFORE INSERT OR UPDATE OF invitation_expires_at ON identity.organization_members FOR EACH ROW EXECUTE FUNCTION identity.organization_members_clamp_invitation();
 
+-- trigger organization_members_free_seats on identity.organization_members
+CREATE TRIGGER organization_members_free_seats AFTER DELETE OR UPDATE OF status ON identity.organization_members FOR EACH ROW EXECUTE FUNCTION licensing.free_seats_of_former_member();
+
 -- trigger organization_members_guard_invitation on identity.organization_members
 CREATE TRIGGER organization_members_guard_invitation BEFORE UPDATE OF status ON identity.organization_members FOR EACH ROW EXECUTE FUNCTION identity.organization_members_guard_invitation();
 
@@ -614,6 +765,9 @@ CREATE TRIGGER sessions_clamp_expiry BEFORE INSERT OR UPDATE OF expires_at ON id
 
 -- trigger user_profiles_set_updated_at on identity.user_profiles
 CREATE TRIGGER user_profiles_set_updated_at BEFORE UPDATE ON identity.user_profiles FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
+
+-- trigger users_fill_defaults on identity.users
+CREATE TRIGGER users_fill_defaults BEFORE INSERT ON identity.users FOR EACH ROW EXECUTE FUNCTION identity.fill_user_defaults();
 
 -- trigger users_set_updated_at on identity.users
 CREATE TRIGGER users_set_updated_at BEFORE UPDATE ON identity.users FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
@@ -642,6 +796,10 @@ ALTER TABLE ONLY identity.organization_members
 ALTER TABLE ONLY identity.organizations
     ADD CONSTRAINT organizations_created_by_fkey FOREIGN KEY (created_by) REFERENCES identity.users(id) ON DELETE SET NULL;
 
+-- constraint organizations_default_timezone_fkey on identity.organizations
+ALTER TABLE ONLY identity.organizations
+    ADD CONSTRAINT organizations_default_timezone_fkey FOREIGN KEY (default_timezone) REFERENCES identity.time_zones(name) ON UPDATE RESTRICT ON DELETE RESTRICT;
+
 -- constraint organizations_updated_by_fkey on identity.organizations
 ALTER TABLE ONLY identity.organizations
     ADD CONSTRAINT organizations_updated_by_fkey FOREIGN KEY (updated_by) REFERENCES identity.users(id) ON DELETE SET NULL;
@@ -657,6 +815,10 @@ ALTER TABLE ONLY identity.user_profiles
 -- constraint users_created_by_fkey on identity.users
 ALTER TABLE ONLY identity.users
     ADD CONSTRAINT users_created_by_fkey FOREIGN KEY (created_by) REFERENCES identity.users(id) ON DELETE SET NULL;
+
+-- constraint users_timezone_fkey on identity.users
+ALTER TABLE ONLY identity.users
+    ADD CONSTRAINT users_timezone_fkey FOREIGN KEY (timezone) REFERENCES identity.time_zones(name) ON UPDATE RESTRICT ON DELETE RESTRICT;
 
 -- constraint users_updated_by_fkey on identity.users
 ALTER TABLE ONLY identity.users

@@ -130,7 +130,6 @@ const SETUP: &str = "
 struct Existing {
     name: String,
     kind: String,
-    filenode: u32,
     rows: i64,
 }
 
@@ -242,7 +241,7 @@ impl Tracer<'_> {
         let rows = self
             .client
             .query(
-                "SELECT c.oid, format('%I.%I', n.nspname, c.relname), c.relkind::text, c.relfilenode,
+                "SELECT c.oid, format('%I.%I', n.nspname, c.relname), c.relkind::text,
                         greatest(c.reltuples, 0)::bigint
                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                  WHERE c.relkind IN ('r', 'p', 'm', 'i')
@@ -259,8 +258,7 @@ impl Tracer<'_> {
                     Existing {
                         name: r.get(1),
                         kind: r.get(2),
-                        filenode: r.get(3),
-                        rows: r.get(4),
+                        rows: r.get(3),
                     },
                 )
             })
@@ -294,6 +292,9 @@ impl Tracer<'_> {
             client
                 .batch_execute("DELETE FROM pg_temp.groundwork_lint_rewrites")
                 .await?;
+            // A relation rewritten by an earlier statement keeps its new storage: compare
+            // with the storage before this statement.
+            let filenodes_before = filenodes(client, existing).await?;
             let started = Instant::now();
             if let Err(error) = client.batch_execute(statement.sql).await {
                 if transactional {
@@ -326,7 +327,7 @@ impl Tracer<'_> {
             // New storage that holds the old rows: a TRUNCATE gets new, empty storage.
             let mut rewritten: Vec<&Existing> = Vec::new();
             for (oid, e) in existing {
-                if filenodes.get(oid).is_some_and(|f| *f != e.filenode)
+                if filenodes.get(oid) != filenodes_before.get(oid)
                     && (e.kind == "i" || e.rows > 0 && has_rows(client, &e.name).await?)
                 {
                     rewritten.push(e);

@@ -6,6 +6,7 @@
 
 mod common;
 
+mod cad;
 mod conventions;
 mod errors;
 mod eventstore;
