@@ -477,3 +477,142 @@ async fn processing_is_enqueued_with_the_version_only_when_entitled() {
         Err(CadError::NotFound(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_racing_uploads_against_a_quota_of_three_versions_make_three() {
+    let db = Arc::new(TestDb::builder().pool_size(11).build().await);
+    let [a] = db.tenants().await;
+    // A plan of the owner's catalogue with three versions per model.
+    db.pool(DbRole::Owner)
+        .get()
+        .await
+        .unwrap()
+        .batch_execute(
+            "INSERT INTO licensing.plans (code, name, features, max_models, max_versions_per_model,
+                                          max_job_runtime)
+             VALUES ('tiny', 'Tiny', '{}', 1, 3, '1 minute')",
+        )
+        .await
+        .unwrap();
+    let user = licensed(&db, &a, "tiny").await;
+    let model = create(&db, user, "washer").await.unwrap();
+    assert!(matches!(
+        create(&db, user, "second").await,
+        Err(CadError::QuotaExceeded { limit: 1, .. })
+    ));
+    let barrier = Arc::new(tokio::sync::Barrier::new(10));
+    let tasks: Vec<_> = (1..=10u8)
+        .map(|n| {
+            let (db, barrier) = (db.clone(), barrier.clone());
+            tokio::spawn(async move {
+                let new = version(model.id, n);
+                let mut client = db.pool(DbRole::App).get().await.unwrap();
+                groundwork::tenant::with_tenant(&mut client, user, async |tx| {
+                    barrier.wait().await;
+                    Ok(cad::upload_version(tx, &new).await?)
+                })
+                .await
+                .map_err(CadError::from)
+            })
+        })
+        .collect();
+    let mut numbers = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(uploaded) => numbers.push(uploaded.version.version),
+            Err(CadError::QuotaExceeded { limit: 3, .. }) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    numbers.sort_unstable();
+    assert_eq!(numbers, vec![1, 2, 3]);
+    assert_eq!(db.count("cad.model_versions").await, 3);
+}
+
+#[tokio::test]
+async fn model_checks_are_refused_and_write_nothing() {
+    let db = TestDb::new().await;
+    let [a] = db.tenants().await;
+    let user = licensed(&db, &a, "standard").await;
+    let cases = [
+        (NewModel::new(ModelType::Part, " "), "models_name_length"),
+        (
+            NewModel::new(ModelType::Part, "x".repeat(256)),
+            "models_name_length",
+        ),
+        (
+            NewModel::new(ModelType::Part, "bad params").params(serde_json::json!([1, 2])),
+            "models_params_object",
+        ),
+    ];
+    for (model, constraint) in cases {
+        let err = db
+            .with_tenant(DbRole::App, user, async |tx| {
+                Ok(cad::create_model(tx, &model).await?)
+            })
+            .await
+            .map_err(CadError::from)
+            .unwrap_err();
+        assert_eq!(code(&err), ("23514".to_owned(), constraint.to_owned()));
+    }
+    assert_eq!(db.count("cad.models").await, 0);
+    // The quota counts only what was made.
+    let (models, _) = db
+        .with_tenant(DbRole::App, user, async |tx| {
+            let q = model_quota().bind(tx).one().await?;
+            Ok((q.models, q.max_models))
+        })
+        .await
+        .unwrap();
+    assert_eq!(models, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_expiry_job_runs_on_the_queue_for_its_tenant() {
+    let db = TestDb::builder().pool_size(8).build().await;
+    let [a] = db.tenants().await;
+    let owner = db.client(DbRole::Owner).await;
+    let expired: Uuid = owner
+        .query_one(
+            "INSERT INTO licensing.licenses (organization_id, user_id, plan, seats, starts_at, ends_at)
+             VALUES ($1, $2, 'standard', 1, now() - interval '2 days', now() - interval '1 day')
+             RETURNING id",
+            &[&a.organization_id, &a.user_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    db.with_tenant(DbRole::App, a.tenant(), async |tx| {
+        groundwork::jobs::enqueue(tx, &licensing::ProcessExpirations {}).await
+    })
+    .await
+    .unwrap();
+    let worker = Worker::new(
+        db.pool(DbRole::Worker).clone(),
+        db.pool(DbRole::App).clone(),
+        WorkerConfig::default().poll_interval(Duration::from_millis(100)),
+    )
+    .register::<licensing::ProcessExpirations>()
+    .queue("default", 1)
+    .start();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while db.count("messaging.jobs WHERE status = 'completed'").await < 1 {
+        assert!(std::time::Instant::now() < deadline, "the job did not run");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    worker.shutdown().await;
+    let status: String = owner
+        .query_one(
+            "SELECT status::text FROM licensing.licenses WHERE id = $1",
+            &[&expired],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "expired");
+    assert_eq!(
+        db.count("messaging.jobs WHERE metrics->>'changed' = '1'")
+            .await,
+        1
+    );
+}
