@@ -111,7 +111,8 @@ async fn main() {
                                                      AND l.id = a.license_id
                             JOIN licensing.plans p ON p.code = l.plan
                             WHERE a.organization_id = identity.current_org_id() AND a.user_id = $1
-                              AND l.status IN ('trial', 'active'))",
+                              AND licensing.is_usable(l)
+                              AND coalesce(l.features -> 'cam', p.features -> 'cam') = 'true')",
             &[&user],
         )
         .await

@@ -258,10 +258,7 @@ BEGIN
         JOIN licensing.plans p ON p.code = l.plan
         WHERE a.organization_id = identity.current_org_id()
           AND a.user_id = has_entitlement.user_id
-          AND l.status IN ('trial', 'active')
-          AND l.starts_at <= now()
-          AND now() < l.ends_at + CASE WHEN l.auto_renew THEN interval '3 days'
-                                      ELSE interval '0' END
+          AND licensing.is_usable(l)
           AND coalesce(l.features -> has_entitlement.feature,
                        p.features -> has_entitlement.feature) = 'true'::jsonb);
 END

@@ -74,6 +74,37 @@ async fn upload(db: &TestDb, as_user: Tenant, new: NewVersion) -> Result<cad::Up
     .map_err(CadError::from)
 }
 
+/// Uploads versions `1..=n` of `model_id` (content `[k; 32]`) from `n` transactions
+/// that start together; each one's outcome, in order.
+async fn race_uploads(
+    db: &Arc<TestDb>,
+    user: Tenant,
+    model_id: Uuid,
+    n: u8,
+) -> Vec<Result<cad::Uploaded, CadError>> {
+    let barrier = Arc::new(tokio::sync::Barrier::new(usize::from(n)));
+    let tasks: Vec<_> = (1..=n)
+        .map(|k| {
+            let (db, barrier) = (db.clone(), barrier.clone());
+            tokio::spawn(async move {
+                let new = version(model_id, k);
+                let mut client = db.pool(DbRole::App).get().await.unwrap();
+                groundwork::tenant::with_tenant(&mut client, user, async |tx| {
+                    barrier.wait().await;
+                    Ok(cad::upload_version(tx, &new).await?)
+                })
+                .await
+                .map_err(CadError::from)
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    outcomes
+}
+
 fn code(error: &CadError) -> (String, String) {
     let v = error.violation().expect("a server error");
     (
@@ -166,28 +197,11 @@ async fn racing_uploads_number_versions_without_gaps() {
     let [a] = db.tenants().await;
     let user = licensed(&db, &a, "standard").await;
     let model = create(&db, user, "gearbox").await.unwrap();
-    let barrier = Arc::new(tokio::sync::Barrier::new(10));
-    let tasks: Vec<_> = (1..=10u8)
-        .map(|n| {
-            let (db, barrier) = (db.clone(), barrier.clone());
-            tokio::spawn(async move {
-                let new = version(model.id, n);
-                let mut client = db.pool(DbRole::App).get().await.unwrap();
-                groundwork::tenant::with_tenant(&mut client, user, async |tx| {
-                    barrier.wait().await;
-                    Ok(cad::upload_version(tx, &new).await?)
-                })
-                .await
-                .unwrap()
-                .version
-                .version
-            })
-        })
+    let mut numbers: Vec<i32> = race_uploads(&db, user, model.id, 10)
+        .await
+        .into_iter()
+        .map(|outcome| outcome.unwrap().version.version)
         .collect();
-    let mut numbers = Vec::new();
-    for task in tasks {
-        numbers.push(task.await.unwrap());
-    }
     numbers.sort_unstable();
     assert_eq!(numbers, (1..=10).collect::<Vec<i32>>());
     // A refused upload takes no number.
@@ -500,25 +514,9 @@ async fn ten_racing_uploads_against_a_quota_of_three_versions_make_three() {
         create(&db, user, "second").await,
         Err(CadError::QuotaExceeded { limit: 1, .. })
     ));
-    let barrier = Arc::new(tokio::sync::Barrier::new(10));
-    let tasks: Vec<_> = (1..=10u8)
-        .map(|n| {
-            let (db, barrier) = (db.clone(), barrier.clone());
-            tokio::spawn(async move {
-                let new = version(model.id, n);
-                let mut client = db.pool(DbRole::App).get().await.unwrap();
-                groundwork::tenant::with_tenant(&mut client, user, async |tx| {
-                    barrier.wait().await;
-                    Ok(cad::upload_version(tx, &new).await?)
-                })
-                .await
-                .map_err(CadError::from)
-            })
-        })
-        .collect();
     let mut numbers = Vec::new();
-    for task in tasks {
-        match task.await.unwrap() {
+    for outcome in race_uploads(&db, user, model.id, 10).await {
+        match outcome {
             Ok(uploaded) => numbers.push(uploaded.version.version),
             Err(CadError::QuotaExceeded { limit: 3, .. }) => {}
             Err(other) => panic!("{other:?}"),
