@@ -33,12 +33,15 @@ CREATE TYPE identity.locale AS ENUM ('en', 'tr', 'de', 'fr', 'es', 'it', 'nl', '
 CREATE TYPE identity.tax_number_kind AS ENUM ('vkn', 'tckn');
 
 -- The time zone names the server knows (pg_timezone_names), as a table that foreign
--- keys can check in microseconds. identity.refresh_time_zones() adds names a newer
+-- keys can check in microseconds; without the leap-second 'right/' zones, their 'posix/'
+-- duplicates and the pseudo-zones. identity.refresh_time_zones() adds names a newer
 -- tzdata brings; a name is never removed while rows use it.
 CREATE TABLE identity.time_zones (
     name text PRIMARY KEY
 );
-INSERT INTO identity.time_zones (name) SELECT name FROM pg_timezone_names;
+INSERT INTO identity.time_zones (name)
+SELECT name FROM pg_timezone_names
+WHERE name !~ '^(posix|right)/' AND name NOT IN ('localtime', 'posixrules', 'Factory');
 
 CREATE FUNCTION identity.refresh_time_zones() RETURNS integer
 LANGUAGE sql
@@ -47,6 +50,7 @@ AS $$
     WITH added AS (
         INSERT INTO identity.time_zones (name)
         SELECT name FROM pg_timezone_names
+        WHERE name !~ '^(posix|right)/' AND name NOT IN ('localtime', 'posixrules', 'Factory')
         ON CONFLICT (name) DO NOTHING
         RETURNING 1)
     SELECT count(*)::integer FROM added

@@ -89,7 +89,10 @@ CREATE TABLE licensing.licenses (
     -- Overrides of the plan's features: {"cam": true} grants, {"cam": false} withholds.
     features jsonb NOT NULL DEFAULT '{}'::jsonb
         CONSTRAINT licenses_features_object
-            CHECK (jsonb_typeof(features) = 'object' AND pg_column_size(features) <= 8192),
+            CHECK (jsonb_typeof(features) = 'object'
+                   AND CASE WHEN pg_column_compression(features) IS NULL
+                            THEN pg_column_size(features)
+                            ELSE octet_length(features::text) END <= 8192),
     auto_renew boolean NOT NULL DEFAULT false,
     renewed_at timestamptz,
     created_at timestamptz NOT NULL DEFAULT now(),
@@ -131,18 +134,77 @@ CREATE INDEX license_assignments_user_id_idx ON licensing.license_assignments (u
 CREATE INDEX license_assignments_assigned_by_idx ON licensing.license_assignments (assigned_by);
 
 -- Whether a licence row grants entitlements now (trial or active, started, not ended;
--- an auto-renewing one 3 days longer).
+-- an active auto-renewing one, which process_expirations renews, 3 days longer).
 CREATE FUNCTION licensing.is_usable(l licensing.licenses) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
     SELECT l.status IN ('trial', 'active')
        AND l.starts_at <= now()
-       AND now() < l.ends_at + CASE WHEN l.auto_renew THEN interval '3 days'
-                                   ELSE interval '0' END
+       AND now() < l.ends_at + CASE WHEN l.auto_renew AND l.status = 'active'
+                                   THEN interval '3 days' ELSE interval '0' END
 $$;
 
--- An assignment takes a seat (see the header): refused on an unusable licence, for a
--- user who is not an active member, and when every seat is taken.
+-- Whether a user may hold licences and seats of an organization: an active member, an
+-- active account not locked out, an active organization. The membership row is locked
+-- (FOR SHARE) so that a suspension or removal racing with the caller waits for its
+-- commit, and the caller's seat is then freed by free_seats_of_former_member.
+CREATE FUNCTION licensing.is_active_member(p_organization_id uuid, p_user_id uuid)
+RETURNS boolean
+LANGUAGE sql
+SET search_path = pg_catalog, licensing, pg_temp
+AS $$
+    SELECT EXISTS (
+        SELECT
+        FROM identity.organization_members m
+        JOIN identity.users u ON u.id = m.user_id
+        JOIN identity.organizations o ON o.id = m.organization_id
+        WHERE m.organization_id = p_organization_id AND m.user_id = p_user_id
+          AND m.status = 'active' AND u.status = 'active'
+          AND (u.locked_until IS NULL OR u.locked_until <= now()) AND o.status = 'active'
+        FOR SHARE OF m)
+$$;
+
+-- A licence's holder is an active member of its organization (WL003), which also keeps
+-- one tenant from naming, or learning of, another tenant's users.
+CREATE FUNCTION licensing.check_holder() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, licensing, pg_temp
+AS $$
+BEGIN
+    IF NOT licensing.is_active_member(NEW.organization_id, NEW.user_id) THEN
+        RAISE EXCEPTION 'the holder of a licence is an active member of its organization'
+            USING ERRCODE = 'WL003';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER licenses_check_holder
+    BEFORE INSERT OR UPDATE OF user_id ON licensing.licenses
+    FOR EACH ROW EXECUTE FUNCTION licensing.check_holder();
+
+-- An assignment is for an active member (WL003) of a licence's organization; checked
+-- before the row is written, so an unknown user and a stranger look the same.
+CREATE FUNCTION licensing.check_seat_holder() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, licensing, pg_temp
+AS $$
+BEGIN
+    IF NOT licensing.is_active_member(NEW.organization_id, NEW.user_id) THEN
+        RAISE EXCEPTION 'user % is not an active member of the licence''s organization', NEW.user_id
+            USING ERRCODE = 'WL003';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER license_assignments_check_holder
+    BEFORE INSERT ON licensing.license_assignments
+    FOR EACH ROW EXECUTE FUNCTION licensing.check_seat_holder();
+
+-- An assignment takes a seat (see the header), after the row is in (a row an INSERT
+-- skips, ON CONFLICT DO NOTHING, takes none): refused on an unusable licence (WL002)
+-- and when every seat is taken (WL001).
 CREATE FUNCTION licensing.take_seat() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, licensing, pg_temp
@@ -150,25 +212,16 @@ AS $$
 DECLARE
     lic licensing.licenses;
 BEGIN
-    IF NOT EXISTS (SELECT FROM identity.organization_members m
-                   WHERE m.organization_id = NEW.organization_id AND m.user_id = NEW.user_id
-                     AND m.status = 'active') THEN
-        RAISE EXCEPTION 'user % is not an active member of the licence''s organization', NEW.user_id
-            USING ERRCODE = 'WL003';
-    END IF;
     UPDATE licensing.licenses l SET seats_assigned = l.seats_assigned + 1
     WHERE l.organization_id = NEW.organization_id AND l.id = NEW.license_id
       AND l.seats_assigned < l.seats AND licensing.is_usable(l)
     RETURNING * INTO lic;
     IF FOUND THEN
-        RETURN NEW;
+        RETURN NULL;
     END IF;
-    SELECT * INTO lic FROM licensing.licenses l
+    SELECT * INTO STRICT lic FROM licensing.licenses l
     WHERE l.organization_id = NEW.organization_id AND l.id = NEW.license_id;
-    IF NOT FOUND THEN
-        -- The foreign key reports it.
-        RETURN NEW;
-    ELSIF NOT licensing.is_usable(lic) THEN
+    IF NOT licensing.is_usable(lic) THEN
         RAISE EXCEPTION 'licence % is % and grants no seats', lic.id,
             CASE WHEN lic.status IN ('trial', 'active') THEN 'outside its period'
                  ELSE lic.status::text END
@@ -179,8 +232,10 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER license_assignments_take_seat
-    BEFORE INSERT ON licensing.license_assignments
+-- Named to run after the foreign-key checks (triggers fire in name order), which
+-- report a licence that is not the tenant's.
+CREATE TRIGGER z_license_assignments_take_seat
+    AFTER INSERT ON licensing.license_assignments
     FOR EACH ROW EXECUTE FUNCTION licensing.take_seat();
 
 CREATE FUNCTION licensing.free_seat() RETURNS trigger
@@ -245,9 +300,11 @@ CREATE TRIGGER organization_members_free_seats
     AFTER DELETE OR UPDATE OF status ON identity.organization_members
     FOR EACH ROW EXECUTE FUNCTION licensing.free_seats_of_former_member();
 
--- Whether user_id may use feature now in the current tenant (see the header).
+-- Whether user_id may use feature now in the current tenant (see the header): also an
+-- active account, not locked out, in an active organization. A definer function, to
+-- see the user's state; it reads the current tenant's rows only.
 CREATE FUNCTION licensing.has_entitlement(user_id uuid, feature text) RETURNS boolean
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, licensing, pg_temp
 AS $$
 BEGIN
@@ -256,16 +313,22 @@ BEGIN
         FROM licensing.license_assignments a
         JOIN licensing.licenses l ON l.organization_id = a.organization_id AND l.id = a.license_id
         JOIN licensing.plans p ON p.code = l.plan
+        JOIN identity.users u ON u.id = a.user_id
+        JOIN identity.organizations o ON o.id = a.organization_id
         WHERE a.organization_id = identity.current_org_id()
           AND a.user_id = has_entitlement.user_id
+          AND u.status = 'active' AND (u.locked_until IS NULL OR u.locked_until <= now())
+          AND o.status = 'active'
           AND licensing.is_usable(l)
           AND coalesce(l.features -> has_entitlement.feature,
                        p.features -> has_entitlement.feature) = 'true'::jsonb);
 END
 $$;
 
--- The limits of the best plan a user holds a usable seat of in an organization; no row
--- without one. For the CAD triggers (definer), which name the organization.
+-- The limits of the best plan a user holds a usable seat of in an organization (an
+-- active account in an active organization); no row without one. For the CAD triggers
+-- (definer), which name the organization; as the application role, under row-level
+-- security, the current tenant's only.
 CREATE FUNCTION licensing.user_limits(p_organization_id uuid, p_user_id uuid,
                                       OUT max_models integer,
                                       OUT max_versions_per_model integer,
@@ -278,7 +341,11 @@ AS $$
     FROM licensing.license_assignments a
     JOIN licensing.licenses l ON l.organization_id = a.organization_id AND l.id = a.license_id
     JOIN licensing.plans p ON p.code = l.plan
+    JOIN identity.users u ON u.id = a.user_id
+    JOIN identity.organizations o ON o.id = a.organization_id
     WHERE a.organization_id = p_organization_id AND a.user_id = p_user_id
+      AND u.status = 'active' AND (u.locked_until IS NULL OR u.locked_until <= now())
+      AND o.status = 'active'
       AND licensing.is_usable(l)
     HAVING count(*) > 0
 $$;
@@ -290,24 +357,35 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, licensing, pg_temp
 AS $$
 DECLARE
-    renewed integer;
+    step integer;
     expired integer;
 BEGIN
     IF identity.current_org_id() IS NULL THEN
         RAISE EXCEPTION 'no tenant: set app.current_org_id' USING ERRCODE = 'insufficient_privilege';
     END IF;
-    UPDATE licensing.licenses l
-    SET ends_at = l.ends_at + p.renewal_period, renewed_at = now()
-    FROM licensing.plans p
-    WHERE l.organization_id = identity.current_org_id() AND p.code = l.plan
-      AND l.status = 'active' AND l.auto_renew AND l.ends_at <= now();
-    GET DIAGNOSTICS renewed = ROW_COUNT;
+    -- A period at a time, until each renewed licence ends in the future (a run that
+    -- comes late renews every missed period).
+    LOOP
+        UPDATE licensing.licenses l
+        SET ends_at = l.ends_at + p.renewal_period, renewed_at = now()
+        FROM licensing.plans p, identity.organizations o
+        WHERE l.organization_id = identity.current_org_id() AND p.code = l.plan
+          AND o.id = l.organization_id AND o.status = 'active'
+          AND l.status = 'active' AND l.auto_renew AND l.ends_at <= now();
+        GET DIAGNOSTICS step = ROW_COUNT;
+        EXIT WHEN step = 0;
+    END LOOP;
     UPDATE licensing.licenses l SET status = 'expired'
     WHERE l.organization_id = identity.current_org_id()
       AND l.status IN ('trial', 'active', 'suspended') AND l.ends_at <= now()
-      AND NOT (l.status = 'active' AND l.auto_renew);
+      AND NOT (l.status = 'active' AND l.auto_renew AND EXISTS (
+          SELECT FROM identity.organizations o
+          WHERE o.id = l.organization_id AND o.status = 'active'));
     GET DIAGNOSTICS expired = ROW_COUNT;
-    RETURN renewed + expired;
+    -- A licence renewed several periods counts once.
+    RETURN (SELECT count(*)::integer FROM licensing.licenses l
+            WHERE l.organization_id = identity.current_org_id() AND l.renewed_at = now())
+           + expired;
 END
 $$;
 
@@ -335,7 +413,9 @@ GRANT INSERT (id, user_id, plan, status, seats, starts_at, ends_at, features, au
     ON licensing.licenses TO groundwork_app;
 GRANT INSERT (license_id, user_id), DELETE ON licensing.license_assignments TO groundwork_app;
 
-REVOKE ALL ON FUNCTION licensing.is_usable(licensing.licenses), licensing.take_seat(),
+REVOKE ALL ON FUNCTION licensing.is_usable(licensing.licenses),
+    licensing.is_active_member(uuid, uuid), licensing.check_holder(),
+    licensing.check_seat_holder(), licensing.take_seat(),
     licensing.free_seat(), licensing.free_seats_of_former_member(), licensing.check_status(),
     licensing.has_entitlement(uuid, text),
     licensing.user_limits(uuid, uuid), licensing.process_expirations()

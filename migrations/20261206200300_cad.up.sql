@@ -11,11 +11,17 @@
 --   lock makes racing creations take turns and see each other (exactly the quota
 --   succeeds). Soft deletion (deleted_at) gives the place back; restoring takes it again.
 -- * versions are numbered 1..n per model without gaps, also under concurrent uploads:
---   the version comes from one UPDATE of the model row (current_version + 1, refused past
---   the plan's max_versions_per_model: WD001), so uploads to one model take turns and a
---   failed insert rolls its number back. The same content (SHA-256) twice in one model
+--   an upload locks the model row, so uploads to one model take turns, and takes the
+--   number after the model's versions (refused past the owner's plan's
+--   max_versions_per_model: WD001); a failed or skipped insert leaves no number used. The same content (SHA-256) twice in one model
 --   is WD003 (detail: the version that has it); a version of a missing or soft-deleted
 --   model is WD004. The uploader needs a usable seat (WD002).
+-- * the counters (model_counts, current_version) move in AFTER triggers, once a row is
+--   written: a row an INSERT ... ON CONFLICT skips moves nothing.
+-- * a licence seat counts only for an active account, not locked out, of an active
+--   organization (licensing.user_limits).
+-- * object-storage keys (storage_key, thumbnail_key) start with the tenant's
+--   '<organization_id>/', so no tenant can name another's objects.
 -- * processing (cad.request_processing) is enqueued on the job queue (queue 'cad', kind
 --   'cad.<processing>', idempotency key per model, version and processing) in the
 --   caller's transaction, only with the feature it needs (thumbnail, mesh_analysis,
@@ -48,17 +54,24 @@ CREATE TABLE cad.models (
     file_format cad.file_format,
     params jsonb
         CONSTRAINT models_params_object
-            CHECK (jsonb_typeof(params) = 'object' AND pg_column_size(params) <= 262144),
+            CHECK (jsonb_typeof(params) = 'object'
+                   AND CASE WHEN pg_column_compression(params) IS NULL THEN pg_column_size(params)
+                            ELSE octet_length(params::text) END <= 262144),
     metrics jsonb
         CONSTRAINT models_metrics_object
-            CHECK (jsonb_typeof(metrics) = 'object' AND pg_column_size(metrics) <= 262144),
+            CHECK (jsonb_typeof(metrics) = 'object'
+                   AND CASE WHEN pg_column_compression(metrics) IS NULL THEN pg_column_size(metrics)
+                            ELSE octet_length(metrics::text) END <= 262144),
+    -- Object-storage keys live under the tenant's prefix, '<organization_id>/'.
     thumbnail_key text
         CONSTRAINT models_thumbnail_key_length CHECK (char_length(thumbnail_key) BETWEEN 1 AND 1024),
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
     deleted_at timestamptz,
     CONSTRAINT models_pkey PRIMARY KEY (organization_id, id),
-    CONSTRAINT models_current_version_format CHECK ((current_version = 0) = (file_format IS NULL))
+    CONSTRAINT models_current_version_format CHECK ((current_version = 0) = (file_format IS NULL)),
+    CONSTRAINT models_thumbnail_key_tenant
+        CHECK (starts_with(thumbnail_key, organization_id::text || '/'))
 );
 
 CREATE INDEX models_owner_id_idx ON cad.models (owner_id);
@@ -89,11 +102,16 @@ CREATE TABLE cad.model_versions (
     -- Processing results by processing name (cad.record_processing_result).
     metrics jsonb NOT NULL DEFAULT '{}'::jsonb
         CONSTRAINT model_versions_metrics_object
-            CHECK (jsonb_typeof(metrics) = 'object' AND pg_column_size(metrics) <= 262144),
+            CHECK (jsonb_typeof(metrics) = 'object'
+                   AND CASE WHEN pg_column_compression(metrics) IS NULL THEN pg_column_size(metrics)
+                            ELSE octet_length(metrics::text) END <= 262144),
     created_by uuid DEFAULT identity.current_user_id()
         CONSTRAINT model_versions_created_by_fkey REFERENCES identity.users (id) ON DELETE RESTRICT,
     created_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT model_versions_pkey PRIMARY KEY (organization_id, model_id, version),
+    -- Object-storage keys live under the tenant's prefix, '<organization_id>/'.
+    CONSTRAINT model_versions_storage_key_tenant
+        CHECK (starts_with(storage_key, organization_id::text || '/')),
     CONSTRAINT model_versions_model_id_sha256_key UNIQUE (organization_id, model_id, sha256),
     CONSTRAINT model_versions_storage_key_key UNIQUE (organization_id, storage_key),
     CONSTRAINT model_versions_model_id_fkey FOREIGN KEY (organization_id, model_id)
@@ -144,6 +162,9 @@ BEGIN
 END
 $$;
 
+-- Counts a model in its owner's quota once it is written (a row an INSERT skips, ON
+-- CONFLICT, counts nothing): a created or restored model takes a place, a soft-deleted
+-- one gives it back.
 CREATE FUNCTION cad.count_model() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, cad, pg_temp
@@ -163,39 +184,50 @@ BEGIN
     ELSIF OLD.deleted_at IS NOT NULL AND NEW.deleted_at IS NULL THEN
         PERFORM cad.take_model_place(NEW.organization_id, NEW.owner_id);
     END IF;
-    RETURN NEW;
+    RETURN NULL;
 END
 $$;
 
 CREATE TRIGGER models_count
-    BEFORE INSERT OR UPDATE OF deleted_at ON cad.models
+    AFTER INSERT OR UPDATE OF deleted_at ON cad.models
     FOR EACH ROW EXECUTE FUNCTION cad.count_model();
 
--- Numbers a new version (see the header).
+-- Numbers a new version (see the header): locks the model row, so that uploads to one
+-- model take turns, and takes the next number after the versions there are (including
+-- those of earlier rows of the same statement). The uploader needs a usable seat; the
+-- limit of versions is the model owner's plan's, as the model counts in the owner's
+-- quota. Writes nothing: cad.record_version moves the model's current version once the
+-- row is in, so a row an INSERT skips (ON CONFLICT) leaves no gap.
 CREATE FUNCTION cad.number_version() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, cad, pg_temp
 AS $$
 DECLARE
+    owner uuid;
     max_versions integer;
     existing integer;
 BEGIN
-    SELECT l.max_versions_per_model INTO max_versions
-    FROM licensing.user_limits(NEW.organization_id, identity.current_user_id()) l;
+    SELECT m.owner_id INTO owner FROM cad.models m
+    WHERE m.organization_id = NEW.organization_id AND m.id = NEW.model_id
+      AND m.deleted_at IS NULL
+    FOR UPDATE;
     IF NOT FOUND THEN
+        RAISE EXCEPTION 'model % not found', NEW.model_id USING ERRCODE = 'WD004';
+    END IF;
+    IF NOT EXISTS (SELECT FROM licensing.user_limits(NEW.organization_id,
+                                                     identity.current_user_id())) THEN
         RAISE EXCEPTION 'the current user holds no usable licence seat'
             USING ERRCODE = 'WD002', DETAIL = jsonb_build_object('feature', 'models')::text;
     END IF;
-    UPDATE cad.models m SET current_version = m.current_version + 1, file_format = NEW.file_format
-    WHERE m.organization_id = NEW.organization_id AND m.id = NEW.model_id
-      AND m.deleted_at IS NULL AND m.current_version < max_versions
-    RETURNING m.current_version INTO NEW.version;
+    SELECT l.max_versions_per_model INTO max_versions
+    FROM licensing.user_limits(NEW.organization_id, owner) l;
     IF NOT FOUND THEN
-        IF NOT EXISTS (SELECT FROM cad.models m
-                       WHERE m.organization_id = NEW.organization_id AND m.id = NEW.model_id
-                         AND m.deleted_at IS NULL) THEN
-            RAISE EXCEPTION 'model % not found', NEW.model_id USING ERRCODE = 'WD004';
-        END IF;
+        RAISE EXCEPTION 'the model''s owner holds no usable licence seat'
+            USING ERRCODE = 'WD002', DETAIL = jsonb_build_object('feature', 'models')::text;
+    END IF;
+    SELECT coalesce(max(v.version), 0) + 1 INTO NEW.version FROM cad.model_versions v
+    WHERE v.organization_id = NEW.organization_id AND v.model_id = NEW.model_id;
+    IF NEW.version > max_versions THEN
         RAISE EXCEPTION 'the plan allows % versions of a model', max_versions
             USING ERRCODE = 'WD001', DETAIL = jsonb_build_object('limit', max_versions)::text;
     END IF;
@@ -213,6 +245,24 @@ $$;
 CREATE TRIGGER model_versions_number
     BEFORE INSERT ON cad.model_versions
     FOR EACH ROW EXECUTE FUNCTION cad.number_version();
+
+-- The model's current version and format follow its newest version.
+CREATE FUNCTION cad.record_version() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, cad, pg_temp
+AS $$
+BEGIN
+    UPDATE cad.models m
+    SET current_version = NEW.version, file_format = NEW.file_format
+    WHERE m.organization_id = NEW.organization_id AND m.id = NEW.model_id
+      AND m.current_version < NEW.version;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER model_versions_record
+    AFTER INSERT ON cad.model_versions
+    FOR EACH ROW EXECUTE FUNCTION cad.record_version();
 
 -- The licence feature a processing needs.
 CREATE FUNCTION cad.processing_feature(processing cad.processing) RETURNS text
@@ -310,7 +360,7 @@ GRANT INSERT (model_id, storage_key, sha256, size_bytes, file_format, metrics),
     ON cad.model_versions TO groundwork_app;
 
 REVOKE ALL ON FUNCTION cad.take_model_place(uuid, uuid), cad.count_model(),
-    cad.number_version(), cad.processing_feature(cad.processing),
+    cad.number_version(), cad.record_version(), cad.processing_feature(cad.processing),
     cad.request_processing(uuid, integer, cad.processing),
     cad.record_processing_result(uuid, integer, cad.processing, jsonb)
     FROM PUBLIC;

@@ -56,7 +56,7 @@ BEGIN
     ELSIF OLD.deleted_at IS NOT NULL AND NEW.deleted_at IS NULL THEN
         PERFORM cad.take_model_place(NEW.organization_id, NEW.owner_id);
     END IF;
-    RETURN NEW;
+    RETURN NULL;
 END
 $$;
 ALTER FUNCTION cad.count_model() OWNER TO groundwork_owner;
@@ -68,25 +68,31 @@ CREATE FUNCTION cad.number_version() RETURNS trigger
     SET search_path TO 'pg_catalog', 'cad', 'pg_temp'
     AS $$
 DECLARE
+    owner uuid;
     max_versions integer;
     existing integer;
 BEGIN
-    SELECT l.max_versions_per_model INTO max_versions
-    FROM licensing.user_limits(NEW.organization_id, identity.current_user_id()) l;
+    SELECT m.owner_id INTO owner FROM cad.models m
+    WHERE m.organization_id = NEW.organization_id AND m.id = NEW.model_id
+      AND m.deleted_at IS NULL
+    FOR UPDATE;
     IF NOT FOUND THEN
+        RAISE EXCEPTION 'model % not found', NEW.model_id USING ERRCODE = 'WD004';
+    END IF;
+    IF NOT EXISTS (SELECT FROM licensing.user_limits(NEW.organization_id,
+                                                     identity.current_user_id())) THEN
         RAISE EXCEPTION 'the current user holds no usable licence seat'
             USING ERRCODE = 'WD002', DETAIL = jsonb_build_object('feature', 'models')::text;
     END IF;
-    UPDATE cad.models m SET current_version = m.current_version + 1, file_format = NEW.file_format
-    WHERE m.organization_id = NEW.organization_id AND m.id = NEW.model_id
-      AND m.deleted_at IS NULL AND m.current_version < max_versions
-    RETURNING m.current_version INTO NEW.version;
+    SELECT l.max_versions_per_model INTO max_versions
+    FROM licensing.user_limits(NEW.organization_id, owner) l;
     IF NOT FOUND THEN
-        IF NOT EXISTS (SELECT FROM cad.models m
-                       WHERE m.organization_id = NEW.organization_id AND m.id = NEW.model_id
-                         AND m.deleted_at IS NULL) THEN
-            RAISE EXCEPTION 'model % not found', NEW.model_id USING ERRCODE = 'WD004';
-        END IF;
+        RAISE EXCEPTION 'the model''s owner holds no usable licence seat'
+            USING ERRCODE = 'WD002', DETAIL = jsonb_build_object('feature', 'models')::text;
+    END IF;
+    SELECT coalesce(max(v.version), 0) + 1 INTO NEW.version FROM cad.model_versions v
+    WHERE v.organization_id = NEW.organization_id AND v.model_id = NEW.model_id;
+    IF NEW.version > max_versions THEN
         RAISE EXCEPTION 'the plan allows % versions of a model', max_versions
             USING ERRCODE = 'WD001', DETAIL = jsonb_build_object('limit', max_versions)::text;
     END IF;
@@ -130,6 +136,22 @@ $_$;
 ALTER FUNCTION cad.record_processing_result(model_id uuid, version integer, processing cad.processing, result jsonb) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION cad.record_processing_result(model_id uuid, version integer, processing cad.processing, result jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION cad.record_processing_result(model_id uuid, version integer, processing cad.processing, result jsonb) TO groundwork_app;
+
+-- function cad.record_version()
+CREATE FUNCTION cad.record_version() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'cad', 'pg_temp'
+    AS $$
+BEGIN
+    UPDATE cad.models m
+    SET current_version = NEW.version, file_format = NEW.file_format
+    WHERE m.organization_id = NEW.organization_id AND m.id = NEW.model_id
+      AND m.current_version < NEW.version;
+    RETURN NULL;
+END
+$$;
+ALTER FUNCTION cad.record_version() OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION cad.record_version() FROM PUBLIC;
 
 -- function cad.request_processing(uuid, integer, cad.processing)
 CREATE FUNCTION cad.request_processing(model_id uuid, version integer, processing cad.processing) RETURNS bigint
@@ -223,10 +245,15 @@ CREATE TABLE cad.model_versions (
     metrics jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_by uuid DEFAULT identity.current_user_id(),
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT model_versions_metrics_object CHECK (((jsonb_typeof(metrics) = 'object'::text) AND (pg_column_size(metrics) <= 262144))),
+    CONSTRAINT model_versions_metrics_object CHECK (((jsonb_typeof(metrics) = 'object'::text) AND (
+CASE
+    WHEN (pg_column_compression(metrics) IS NULL) THEN pg_column_size(metrics)
+    ELSE octet_length((metrics)::text)
+END <= 262144))),
     CONSTRAINT model_versions_sha256_length CHECK ((octet_length(sha256) = 32)),
     CONSTRAINT model_versions_size_bytes_range CHECK (((size_bytes >= 1) AND (size_bytes <= '10737418240'::bigint))),
     CONSTRAINT model_versions_storage_key_length CHECK (((char_length(storage_key) >= 1) AND (char_length(storage_key) <= 1024))),
+    CONSTRAINT model_versions_storage_key_tenant CHECK (starts_with(storage_key, ((organization_id)::text || '/'::text))),
     CONSTRAINT model_versions_version_positive CHECK ((version > 0))
 );
 ALTER TABLE cad.model_versions OWNER TO groundwork_owner;
@@ -258,10 +285,19 @@ CREATE TABLE cad.models (
     CONSTRAINT models_current_version_format CHECK (((current_version = 0) = (file_format IS NULL))),
     CONSTRAINT models_current_version_nonnegative CHECK ((current_version >= 0)),
     CONSTRAINT models_description_length CHECK ((char_length(description) <= 10000)),
-    CONSTRAINT models_metrics_object CHECK (((jsonb_typeof(metrics) = 'object'::text) AND (pg_column_size(metrics) <= 262144))),
+    CONSTRAINT models_metrics_object CHECK (((jsonb_typeof(metrics) = 'object'::text) AND (
+CASE
+    WHEN (pg_column_compression(metrics) IS NULL) THEN pg_column_size(metrics)
+    ELSE octet_length((metrics)::text)
+END <= 262144))),
     CONSTRAINT models_name_length CHECK (((char_length(btrim(name)) >= 1) AND (char_length(btrim(name)) <= 255))),
-    CONSTRAINT models_params_object CHECK (((jsonb_typeof(params) = 'object'::text) AND (pg_column_size(params) <= 262144))),
-    CONSTRAINT models_thumbnail_key_length CHECK (((char_length(thumbnail_key) >= 1) AND (char_length(thumbnail_key) <= 1024)))
+    CONSTRAINT models_params_object CHECK (((jsonb_typeof(params) = 'object'::text) AND (
+CASE
+    WHEN (pg_column_compression(params) IS NULL) THEN pg_column_size(params)
+    ELSE octet_length((params)::text)
+END <= 262144))),
+    CONSTRAINT models_thumbnail_key_length CHECK (((char_length(thumbnail_key) >= 1) AND (char_length(thumbnail_key) <= 1024))),
+    CONSTRAINT models_thumbnail_key_tenant CHECK (starts_with(thumbnail_key, ((organization_id)::text || '/'::text)))
 );
 ALTER TABLE cad.models OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE cad.models TO groundwork_app;
@@ -319,8 +355,11 @@ CREATE INDEX models_type_idx ON cad.models USING btree (type);
 -- trigger model_versions_number on cad.model_versions
 CREATE TRIGGER model_versions_number BEFORE INSERT ON cad.model_versions FOR EACH ROW EXECUTE FUNCTION cad.number_version();
 
+-- trigger model_versions_record on cad.model_versions
+CREATE TRIGGER model_versions_record AFTER INSERT ON cad.model_versions FOR EACH ROW EXECUTE FUNCTION cad.record_version();
+
 -- trigger models_count on cad.models
-CREATE TRIGGER models_count BEFORE INSERT OR UPDATE OF deleted_at ON cad.models FOR EACH ROW EXECUTE FUNCTION cad.count_model();
+CREATE TRIGGER models_count AFTER INSERT OR UPDATE OF deleted_at ON cad.models FOR EACH ROW EXECUTE FUNCTION cad.count_model();
 
 -- trigger models_set_updated_at on cad.models
 CREATE TRIGGER models_set_updated_at BEFORE UPDATE ON cad.models FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();

@@ -196,6 +196,7 @@ CREATE FUNCTION identity.refresh_time_zones() RETURNS integer
     WITH added AS (
         INSERT INTO identity.time_zones (name)
         SELECT name FROM pg_timezone_names
+        WHERE name !~ '^(posix|right)/' AND name NOT IN ('localtime', 'posixrules', 'Factory')
         ON CONFLICT (name) DO NOTHING
         RETURNING 1)
     SELECT count(*)::integer FROM added

@@ -16,6 +16,38 @@ CREATE TYPE licensing.license_status AS ENUM (
 );
 ALTER TYPE licensing.license_status OWNER TO groundwork_owner;
 
+-- function licensing.check_holder()
+CREATE FUNCTION licensing.check_holder() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'licensing', 'pg_temp'
+    AS $$
+BEGIN
+    IF NOT licensing.is_active_member(NEW.organization_id, NEW.user_id) THEN
+        RAISE EXCEPTION 'the holder of a licence is an active member of its organization'
+            USING ERRCODE = 'WL003';
+    END IF;
+    RETURN NEW;
+END
+$$;
+ALTER FUNCTION licensing.check_holder() OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION licensing.check_holder() FROM PUBLIC;
+
+-- function licensing.check_seat_holder()
+CREATE FUNCTION licensing.check_seat_holder() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'licensing', 'pg_temp'
+    AS $$
+BEGIN
+    IF NOT licensing.is_active_member(NEW.organization_id, NEW.user_id) THEN
+        RAISE EXCEPTION 'user % is not an active member of the licence''s organization', NEW.user_id
+            USING ERRCODE = 'WL003';
+    END IF;
+    RETURN NEW;
+END
+$$;
+ALTER FUNCTION licensing.check_seat_holder() OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION licensing.check_seat_holder() FROM PUBLIC;
+
 -- function licensing.check_status()
 CREATE FUNCTION licensing.check_status() RETURNS trigger
     LANGUAGE plpgsql
@@ -74,7 +106,7 @@ REVOKE ALL ON FUNCTION licensing.free_seats_of_former_member() FROM PUBLIC;
 
 -- function licensing.has_entitlement(uuid, text)
 CREATE FUNCTION licensing.has_entitlement(user_id uuid, feature text) RETURNS boolean
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'licensing', 'pg_temp'
     AS $$
 BEGIN
@@ -83,8 +115,12 @@ BEGIN
         FROM licensing.license_assignments a
         JOIN licensing.licenses l ON l.organization_id = a.organization_id AND l.id = a.license_id
         JOIN licensing.plans p ON p.code = l.plan
+        JOIN identity.users u ON u.id = a.user_id
+        JOIN identity.organizations o ON o.id = a.organization_id
         WHERE a.organization_id = identity.current_org_id()
           AND a.user_id = has_entitlement.user_id
+          AND u.status = 'active' AND (u.locked_until IS NULL OR u.locked_until <= now())
+          AND o.status = 'active'
           AND licensing.is_usable(l)
           AND coalesce(l.features -> has_entitlement.feature,
                        p.features -> has_entitlement.feature) = 'true'::jsonb);
@@ -94,6 +130,24 @@ ALTER FUNCTION licensing.has_entitlement(user_id uuid, feature text) OWNER TO gr
 REVOKE ALL ON FUNCTION licensing.has_entitlement(user_id uuid, feature text) FROM PUBLIC;
 GRANT ALL ON FUNCTION licensing.has_entitlement(user_id uuid, feature text) TO groundwork_app;
 GRANT ALL ON FUNCTION licensing.has_entitlement(user_id uuid, feature text) TO groundwork_readonly;
+
+-- function licensing.is_active_member(uuid, uuid)
+CREATE FUNCTION licensing.is_active_member(p_organization_id uuid, p_user_id uuid) RETURNS boolean
+    LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'licensing', 'pg_temp'
+    AS $$
+    SELECT EXISTS (
+        SELECT
+        FROM identity.organization_members m
+        JOIN identity.users u ON u.id = m.user_id
+        JOIN identity.organizations o ON o.id = m.organization_id
+        WHERE m.organization_id = p_organization_id AND m.user_id = p_user_id
+          AND m.status = 'active' AND u.status = 'active'
+          AND (u.locked_until IS NULL OR u.locked_until <= now()) AND o.status = 'active'
+        FOR SHARE OF m)
+$$;
+ALTER FUNCTION licensing.is_active_member(p_organization_id uuid, p_user_id uuid) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION licensing.is_active_member(p_organization_id uuid, p_user_id uuid) FROM PUBLIC;
 
 -- table licensing.licenses
 CREATE TABLE licensing.licenses (
@@ -111,7 +165,11 @@ CREATE TABLE licensing.licenses (
     renewed_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT licenses_features_object CHECK (((jsonb_typeof(features) = 'object'::text) AND (pg_column_size(features) <= 8192))),
+    CONSTRAINT licenses_features_object CHECK (((jsonb_typeof(features) = 'object'::text) AND (
+CASE
+    WHEN (pg_column_compression(features) IS NULL) THEN pg_column_size(features)
+    ELSE octet_length((features)::text)
+END <= 8192))),
     CONSTRAINT licenses_period CHECK ((starts_at < ends_at)),
     CONSTRAINT licenses_seats_assigned_nonnegative CHECK ((seats_assigned >= 0)),
     CONSTRAINT licenses_seats_in_use CHECK ((seats_assigned <= seats)),
@@ -136,8 +194,8 @@ CREATE FUNCTION licensing.is_usable(l licensing.licenses) RETURNS boolean
     AS $$
     SELECT l.status IN ('trial', 'active')
        AND l.starts_at <= now()
-       AND now() < l.ends_at + CASE WHEN l.auto_renew THEN interval '3 days'
-                                   ELSE interval '0' END
+       AND now() < l.ends_at + CASE WHEN l.auto_renew AND l.status = 'active'
+                                   THEN interval '3 days' ELSE interval '0' END
 $$;
 ALTER FUNCTION licensing.is_usable(l licensing.licenses) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION licensing.is_usable(l licensing.licenses) FROM PUBLIC;
@@ -150,24 +208,35 @@ CREATE FUNCTION licensing.process_expirations() RETURNS integer
     SET search_path TO 'pg_catalog', 'licensing', 'pg_temp'
     AS $$
 DECLARE
-    renewed integer;
+    step integer;
     expired integer;
 BEGIN
     IF identity.current_org_id() IS NULL THEN
         RAISE EXCEPTION 'no tenant: set app.current_org_id' USING ERRCODE = 'insufficient_privilege';
     END IF;
-    UPDATE licensing.licenses l
-    SET ends_at = l.ends_at + p.renewal_period, renewed_at = now()
-    FROM licensing.plans p
-    WHERE l.organization_id = identity.current_org_id() AND p.code = l.plan
-      AND l.status = 'active' AND l.auto_renew AND l.ends_at <= now();
-    GET DIAGNOSTICS renewed = ROW_COUNT;
+    -- A period at a time, until each renewed licence ends in the future (a run that
+    -- comes late renews every missed period).
+    LOOP
+        UPDATE licensing.licenses l
+        SET ends_at = l.ends_at + p.renewal_period, renewed_at = now()
+        FROM licensing.plans p, identity.organizations o
+        WHERE l.organization_id = identity.current_org_id() AND p.code = l.plan
+          AND o.id = l.organization_id AND o.status = 'active'
+          AND l.status = 'active' AND l.auto_renew AND l.ends_at <= now();
+        GET DIAGNOSTICS step = ROW_COUNT;
+        EXIT WHEN step = 0;
+    END LOOP;
     UPDATE licensing.licenses l SET status = 'expired'
     WHERE l.organization_id = identity.current_org_id()
       AND l.status IN ('trial', 'active', 'suspended') AND l.ends_at <= now()
-      AND NOT (l.status = 'active' AND l.auto_renew);
+      AND NOT (l.status = 'active' AND l.auto_renew AND EXISTS (
+          SELECT FROM identity.organizations o
+          WHERE o.id = l.organization_id AND o.status = 'active'));
     GET DIAGNOSTICS expired = ROW_COUNT;
-    RETURN renewed + expired;
+    -- A licence renewed several periods counts once.
+    RETURN (SELECT count(*)::integer FROM licensing.licenses l
+            WHERE l.organization_id = identity.current_org_id() AND l.renewed_at = now())
+           + expired;
 END
 $$;
 ALTER FUNCTION licensing.process_expirations() OWNER TO groundwork_owner;
@@ -182,25 +251,16 @@ CREATE FUNCTION licensing.take_seat() RETURNS trigger
 DECLARE
     lic licensing.licenses;
 BEGIN
-    IF NOT EXISTS (SELECT FROM identity.organization_members m
-                   WHERE m.organization_id = NEW.organization_id AND m.user_id = NEW.user_id
-                     AND m.status = 'active') THEN
-        RAISE EXCEPTION 'user % is not an active member of the licence''s organization', NEW.user_id
-            USING ERRCODE = 'WL003';
-    END IF;
     UPDATE licensing.licenses l SET seats_assigned = l.seats_assigned + 1
     WHERE l.organization_id = NEW.organization_id AND l.id = NEW.license_id
       AND l.seats_assigned < l.seats AND licensing.is_usable(l)
     RETURNING * INTO lic;
     IF FOUND THEN
-        RETURN NEW;
+        RETURN NULL;
     END IF;
-    SELECT * INTO lic FROM licensing.licenses l
+    SELECT * INTO STRICT lic FROM licensing.licenses l
     WHERE l.organization_id = NEW.organization_id AND l.id = NEW.license_id;
-    IF NOT FOUND THEN
-        -- The foreign key reports it.
-        RETURN NEW;
-    ELSIF NOT licensing.is_usable(lic) THEN
+    IF NOT licensing.is_usable(lic) THEN
         RAISE EXCEPTION 'licence % is % and grants no seats', lic.id,
             CASE WHEN lic.status IN ('trial', 'active') THEN 'outside its period'
                  ELSE lic.status::text END
@@ -222,7 +282,11 @@ CREATE FUNCTION licensing.user_limits(p_organization_id uuid, p_user_id uuid, OU
     FROM licensing.license_assignments a
     JOIN licensing.licenses l ON l.organization_id = a.organization_id AND l.id = a.license_id
     JOIN licensing.plans p ON p.code = l.plan
+    JOIN identity.users u ON u.id = a.user_id
+    JOIN identity.organizations o ON o.id = a.organization_id
     WHERE a.organization_id = p_organization_id AND a.user_id = p_user_id
+      AND u.status = 'active' AND (u.locked_until IS NULL OR u.locked_until <= now())
+      AND o.status = 'active'
       AND licensing.is_usable(l)
     HAVING count(*) > 0
 $$;
@@ -298,11 +362,14 @@ CREATE INDEX licenses_status_ends_at_idx ON licensing.licenses USING btree (stat
 -- index licensing.licenses_user_id_idx
 CREATE INDEX licenses_user_id_idx ON licensing.licenses USING btree (user_id);
 
+-- trigger license_assignments_check_holder on licensing.license_assignments
+CREATE TRIGGER license_assignments_check_holder BEFORE INSERT ON licensing.license_assignments FOR EACH ROW EXECUTE FUNCTION licensing.check_seat_holder();
+
 -- trigger license_assignments_free_seat on licensing.license_assignments
 CREATE TRIGGER license_assignments_free_seat AFTER DELETE ON licensing.license_assignments FOR EACH ROW EXECUTE FUNCTION licensing.free_seat();
 
--- trigger license_assignments_take_seat on licensing.license_assignments
-CREATE TRIGGER license_assignments_take_seat BEFORE INSERT ON licensing.license_assignments FOR EACH ROW EXECUTE FUNCTION licensing.take_seat();
+-- trigger licenses_check_holder on licensing.licenses
+CREATE TRIGGER licenses_check_holder BEFORE INSERT OR UPDATE OF user_id ON licensing.licenses FOR EACH ROW EXECUTE FUNCTION licensing.check_holder();
 
 -- trigger licenses_check_status on licensing.licenses
 CREATE TRIGGER licenses_check_status BEFORE UPDATE OF status ON licensing.licenses FOR EACH ROW EXECUTE FUNCTION licensing.check_status();
@@ -312,6 +379,9 @@ CREATE TRIGGER licenses_set_updated_at BEFORE UPDATE ON licensing.licenses FOR E
 
 -- trigger plans_set_updated_at on licensing.plans
 CREATE TRIGGER plans_set_updated_at BEFORE UPDATE ON licensing.plans FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
+
+-- trigger z_license_assignments_take_seat on licensing.license_assignments
+CREATE TRIGGER z_license_assignments_take_seat AFTER INSERT ON licensing.license_assignments FOR EACH ROW EXECUTE FUNCTION licensing.take_seat();
 
 -- constraint license_assignments_assigned_by_fkey on licensing.license_assignments
 ALTER TABLE ONLY licensing.license_assignments

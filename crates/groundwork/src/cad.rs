@@ -6,7 +6,7 @@
 //!
 //! | rule | SQLSTATE | error |
 //! |---|---|---|
-//! | models within the plan's `max_models`, versions within `max_versions_per_model`, also when uploads race | WD001 | [`CadError::QuotaExceeded`] |
+//! | models within the plan's `max_models`, versions within the model owner's `max_versions_per_model`, also when uploads race | WD001 | [`CadError::QuotaExceeded`] |
 //! | creating and uploading need a usable licence seat; processing needs its feature | WD002 | [`CadError::NotEntitled`] |
 //! | the same content (SHA-256) once per model | WD003 | [`CadError::DuplicateContent`] |
 //! | versions of live models only | WD004 | [`CadError::NotFound`] |
@@ -193,7 +193,8 @@ pub async fn create_model<C: GenericClient>(
 pub struct NewVersion {
     /// The model.
     pub model_id: Uuid,
-    /// Where the file is (unique per tenant).
+    /// Where the file is: unique per tenant, starting with the tenant's
+    /// `<organization_id>/`.
     pub storage_key: String,
     /// The file's SHA-256.
     pub sha256: [u8; 32],

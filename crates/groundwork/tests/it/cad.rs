@@ -55,10 +55,12 @@ async fn create(db: &TestDb, as_user: Tenant, name: &str) -> Result<Model, CadEr
     .map_err(CadError::from)
 }
 
-fn version(model_id: Uuid, n: u8) -> NewVersion {
+/// Version `n` of a model, for `user`'s tenant (keys under its prefix).
+fn version(user: Tenant, model_id: Uuid, n: u8) -> NewVersion {
+    let org = user.organization_id.unwrap();
     NewVersion {
         model_id,
-        storage_key: format!("models/{model_id}/{n}-{}", Uuid::new_v4()),
+        storage_key: format!("{org}/models/{model_id}/{n}-{}", Uuid::new_v4()),
         sha256: [n; 32],
         size_bytes: 1024 + i64::from(n),
         file_format: FileFormat::Step,
@@ -87,7 +89,7 @@ async fn race_uploads(
         .map(|k| {
             let (db, barrier) = (db.clone(), barrier.clone());
             tokio::spawn(async move {
-                let new = version(model_id, k);
+                let new = version(user, model_id, k);
                 let mut client = db.pool(DbRole::App).get().await.unwrap();
                 groundwork::tenant::with_tenant(&mut client, user, async |tx| {
                     barrier.wait().await;
@@ -205,7 +207,7 @@ async fn racing_uploads_number_versions_without_gaps() {
     numbers.sort_unstable();
     assert_eq!(numbers, (1..=10).collect::<Vec<i32>>());
     // A refused upload takes no number.
-    let duplicate = upload(&db, user, version(model.id, 4)).await;
+    let duplicate = upload(&db, user, version(user, model.id, 4)).await;
     match duplicate {
         Err(CadError::DuplicateContent { version, .. }) => {
             let listed = db
@@ -219,7 +221,9 @@ async fn racing_uploads_number_versions_without_gaps() {
         }
         other => panic!("{other:?}"),
     }
-    let next = upload(&db, user, version(model.id, 11)).await.unwrap();
+    let next = upload(&db, user, version(user, model.id, 11))
+        .await
+        .unwrap();
     assert_eq!(next.version.version, 11);
     let current = db
         .with_tenant(DbRole::App, user, async |tx| {
@@ -243,21 +247,21 @@ async fn version_rules_are_refused_with_their_errors_and_write_nothing() {
         (
             NewVersion {
                 size_bytes: 0,
-                ..version(model.id, 1)
+                ..version(user, model.id, 1)
             },
             ("23514", "model_versions_size_bytes_range"),
         ),
         (
             NewVersion {
                 storage_key: String::new(),
-                ..version(model.id, 1)
+                ..version(user, model.id, 1)
             },
             ("23514", "model_versions_storage_key_length"),
         ),
         (
             NewVersion {
                 storage_key: "k".repeat(1025),
-                ..version(model.id, 1)
+                ..version(user, model.id, 1)
             },
             ("23514", "model_versions_storage_key_length"),
         ),
@@ -291,21 +295,21 @@ async fn version_rules_are_refused_with_their_errors_and_write_nothing() {
     assert_eq!(db.count("cad.model_versions").await, 0);
     // The trial plan's 5 versions per model.
     for n in 1..=5 {
-        upload(&db, user, version(model.id, n)).await.unwrap();
+        upload(&db, user, version(user, model.id, n)).await.unwrap();
     }
     assert!(matches!(
-        upload(&db, user, version(model.id, 6)).await,
+        upload(&db, user, version(user, model.id, 6)).await,
         Err(CadError::QuotaExceeded { limit: 5, .. })
     ));
     // The same storage key twice in a tenant.
     let other = create(&db, user, "other").await.unwrap();
-    let first = upload(&db, user, version(other.id, 1)).await.unwrap();
+    let first = upload(&db, user, version(user, other.id, 1)).await.unwrap();
     let reused = upload(
         &db,
         user,
         NewVersion {
             storage_key: first.version.storage_key.clone(),
-            ..version(other.id, 2)
+            ..version(user, other.id, 2)
         },
     )
     .await
@@ -325,7 +329,7 @@ async fn version_rules_are_refused_with_their_errors_and_write_nothing() {
     .unwrap();
     for model_id in [other.id, Uuid::new_v4()] {
         assert!(matches!(
-            upload(&db, user, version(model_id, 9)).await,
+            upload(&db, user, version(user, model_id, 9)).await,
             Err(CadError::NotFound(_))
         ));
     }
@@ -396,7 +400,7 @@ async fn processing_is_enqueued_with_the_version_only_when_entitled() {
         user,
         NewVersion {
             processing: vec![Processing::Thumbnail, Processing::CamToolpath],
-            ..version(model.id, 1)
+            ..version(user, model.id, 1)
         },
     )
     .await;
@@ -411,7 +415,7 @@ async fn processing_is_enqueued_with_the_version_only_when_entitled() {
         user,
         NewVersion {
             processing: vec![Processing::Thumbnail],
-            ..version(model.id, 1)
+            ..version(user, model.id, 1)
         },
     )
     .await
@@ -487,7 +491,7 @@ async fn processing_is_enqueued_with_the_version_only_when_entitled() {
     assert!(matches!(foreign, Err(CadError::NotFound(_))));
     let b_user = licensed(&db, &b, "enterprise").await;
     assert!(matches!(
-        upload(&db, b_user, version(model.id, 2)).await,
+        upload(&db, b_user, version(b_user, model.id, 2)).await,
         Err(CadError::NotFound(_))
     ));
 }
@@ -613,4 +617,135 @@ async fn the_expiry_job_runs_on_the_queue_for_its_tenant() {
             .await,
         1
     );
+}
+
+/// Runs `sql` as the application role acting for `user`.
+async fn app_execute(db: &TestDb, user: Tenant, sql: &str) -> Result<u64, Error> {
+    db.with_tenant(DbRole::App, user, async |tx| {
+        Ok(tx.execute(sql, &[]).await?)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn rows_an_insert_skips_move_no_counter() {
+    let db = TestDb::new().await;
+    let [a] = db.tenants().await;
+    let user = licensed(&db, &a, "trial").await;
+    let model = create(&db, user, "skipped").await.unwrap();
+    let first = upload(&db, user, version(user, model.id, 1)).await.unwrap();
+    let org = a.organization_id;
+    // The same storage key, the same model id, the same seat: each row is skipped.
+    for sql in [
+        format!(
+            "INSERT INTO cad.model_versions (model_id, storage_key, sha256, size_bytes, file_format)
+             VALUES ('{}', '{}', '\\x{}'::bytea, 5, 'obj') ON CONFLICT DO NOTHING",
+            model.id,
+            first.version.storage_key,
+            "07".repeat(32)
+        ),
+        format!(
+            "INSERT INTO cad.models (id, type, name) VALUES ('{}', 'part', 'again')
+             ON CONFLICT DO NOTHING",
+            model.id
+        ),
+        format!(
+            "INSERT INTO licensing.license_assignments (license_id, user_id)
+             SELECT license_id, user_id FROM licensing.license_assignments
+             WHERE organization_id = '{org}' ON CONFLICT DO NOTHING"
+        ),
+    ] {
+        assert_eq!(app_execute(&db, user, &sql).await.unwrap(), 0, "{sql}");
+    }
+    let owner = db.client(DbRole::Owner).await;
+    let row = owner
+        .query_one(
+            "SELECT (SELECT current_version FROM cad.models WHERE id = $1),
+                    (SELECT file_format::text FROM cad.models WHERE id = $1),
+                    (SELECT models FROM cad.model_counts WHERE organization_id = $2),
+                    (SELECT sum(seats_assigned)::integer FROM licensing.licenses
+                     WHERE organization_id = $2)",
+            &[&model.id, &org],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i32>(0), 1);
+    assert_eq!(row.get::<_, String>(1), "step");
+    assert_eq!(row.get::<_, i32>(2), 1);
+    assert_eq!(row.get::<_, i32>(3), 1);
+    // And the next version is 2: no gap.
+    let next = upload(&db, user, version(user, model.id, 2)).await.unwrap();
+    assert_eq!(next.version.version, 2);
+}
+
+#[tokio::test]
+async fn sizes_are_measured_uncompressed_and_keys_stay_under_the_tenants_prefix() {
+    let db = TestDb::new().await;
+    let [a, b] = db.tenants().await;
+    let user = licensed(&db, &a, "standard").await;
+    let model = create(&db, user, "big").await.unwrap();
+    // A stored value is compressed; its size is still its real size.
+    let err = db
+        .with_tenant(DbRole::App, user, async |tx| {
+            tx.batch_execute(
+                "CREATE TEMP TABLE big ON COMMIT DROP AS
+                 SELECT jsonb_build_object('blob', repeat('a', 2000000)) AS j",
+            )
+            .await?;
+            Ok(tx
+                .execute(
+                    "UPDATE cad.models SET params = (SELECT j FROM big) WHERE id = $1",
+                    &[&model.id],
+                )
+                .await?)
+        })
+        .await
+        .map_err(CadError::from)
+        .unwrap_err();
+    assert_eq!(
+        code(&err),
+        ("23514".to_owned(), "models_params_object".to_owned())
+    );
+    // Another tenant's object keys cannot be named.
+    let foreign = upload(
+        &db,
+        user,
+        NewVersion {
+            storage_key: format!("{}/models/theirs.step", b.organization_id),
+            ..version(user, model.id, 1)
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        code(&foreign),
+        (
+            "23514".to_owned(),
+            "model_versions_storage_key_tenant".to_owned()
+        )
+    );
+    assert_eq!(db.count("cad.model_versions").await, 0);
+}
+
+#[tokio::test]
+async fn the_versions_limit_is_the_model_owners_plan() {
+    let db = TestDb::new().await;
+    let [a] = db.tenants().await;
+    let trial = licensed(&db, &a, "trial").await;
+    let enterprise = licensed(&db, &a, "enterprise").await;
+    let model = create(&db, trial, "shared").await.unwrap();
+    for n in 1..=5 {
+        upload(&db, enterprise, version(enterprise, model.id, n))
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        upload(&db, enterprise, version(enterprise, model.id, 6)).await,
+        Err(CadError::QuotaExceeded { limit: 5, .. })
+    ));
+    // Someone without a seat uploads nothing, even to a licensed owner's model.
+    assert!(matches!(
+        upload(&db, a.tenant(), version(a.tenant(), model.id, 7)).await,
+        Err(CadError::NotEntitled { .. })
+    ));
 }

@@ -798,3 +798,175 @@ async fn another_tenant_sees_and_changes_no_licence() {
     assert_eq!(seats_assigned(&db, &a, license.id).await, 0);
     assert_eq!(db.count("licensing.licenses").await, 1);
 }
+
+#[tokio::test]
+async fn only_active_accounts_of_active_organizations_hold_licences_and_entitlements() {
+    let db = TestDb::new().await;
+    let [a, b] = db.tenants().await;
+    let (m1, m2) = (member(&db, &a).await, member(&db, &a).await);
+    // A licence's holder is an active member: another tenant's user or an unknown id
+    // are refused alike.
+    for holder in [b.user_id, Uuid::new_v4()] {
+        assert!(matches!(
+            issue(&db, &a, NewLicense::new(holder, "standard", 5, days(30))).await,
+            Err(LicensingError::NotAMember(_))
+        ));
+    }
+    let license = issue(
+        &db,
+        &a,
+        NewLicense::new(a.user_id, "professional", 5, days(30)),
+    )
+    .await
+    .unwrap();
+    for user in [m1, m2] {
+        assign(&db, &a, license.id, user).await.unwrap();
+    }
+    assert!(entitled(&db, &a, m1, "cam").await && entitled(&db, &a, m2, "cam").await);
+    let owner = db.client(DbRole::Owner).await;
+    // A deleted account and a locked-out one are entitled to nothing, and get no seat.
+    owner
+        .execute(
+            "UPDATE identity.users SET status = 'deleted' WHERE id = $1",
+            &[&m1],
+        )
+        .await
+        .unwrap();
+    owner
+        .execute(
+            "UPDATE identity.users SET locked_until = now() + interval '1 hour' WHERE id = $1",
+            &[&m2],
+        )
+        .await
+        .unwrap();
+    assert!(!entitled(&db, &a, m1, "cam").await);
+    assert!(!entitled(&db, &a, m2, "cam").await);
+    let m3 = member(&db, &a).await;
+    owner
+        .execute(
+            "UPDATE identity.users SET status = 'suspended' WHERE id = $1",
+            &[&m3],
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        assign(&db, &a, license.id, m3).await,
+        Err(LicensingError::NotAMember(_))
+    ));
+    // A suspended organization's members are entitled to nothing.
+    owner
+        .execute(
+            "UPDATE identity.users SET locked_until = NULL WHERE id = $1",
+            &[&m2],
+        )
+        .await
+        .unwrap();
+    assert!(entitled(&db, &a, m2, "cam").await);
+    owner
+        .execute(
+            "UPDATE identity.organizations SET status = 'suspended' WHERE id = $1",
+            &[&a.organization_id],
+        )
+        .await
+        .unwrap();
+    assert!(!entitled(&db, &a, m2, "cam").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspension_racing_with_an_assignment_waits_and_frees_the_seat() {
+    let db = TestDb::new().await;
+    let [a] = db.tenants().await;
+    let user = member(&db, &a).await;
+    let license = issue(&db, &a, NewLicense::new(a.user_id, "standard", 5, days(30)))
+        .await
+        .unwrap();
+    let mut client = db.pool(DbRole::App).get().await.unwrap();
+    let tx = groundwork::tenant::begin(&mut client, a.tenant())
+        .await
+        .unwrap();
+    licensing::assign_seat(&tx, license.id, user).await.unwrap();
+    // While the assignment is open, the member's suspension waits for it.
+    let owner = db.client(DbRole::Owner).await;
+    owner
+        .batch_execute("SET lock_timeout = '300ms'")
+        .await
+        .unwrap();
+    let suspend = "UPDATE identity.organization_members SET status = 'suspended'
+                   WHERE organization_id = $1 AND user_id = $2";
+    let err = owner
+        .execute(suspend, &[&a.organization_id, &user])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code().unwrap().code(), "55P03");
+    tx.commit().await.unwrap();
+    owner
+        .execute(suspend, &[&a.organization_id, &user])
+        .await
+        .unwrap();
+    assert_eq!(seats_assigned(&db, &a, license.id).await, 0);
+    assert!(!entitled(&db, &a, user, "mesh_analysis").await);
+}
+
+#[tokio::test]
+async fn a_late_renewal_run_renews_every_missed_period_and_trials_have_no_grace() {
+    let db = TestDb::new().await;
+    let [a] = db.tenants().await;
+    let owner = db.client(DbRole::Owner).await;
+    let make = async |status: &str, plan: &str, ends: &str| -> Uuid {
+        owner
+            .query_one(
+                &format!(
+                    "INSERT INTO licensing.licenses (organization_id, user_id, plan, status, seats,
+                                                     starts_at, ends_at, auto_renew)
+                     VALUES ($1, $2, '{plan}', '{status}', 1, now() - interval '5 years',
+                             now() - interval '{ends}', true)
+                     RETURNING id"
+                ),
+                &[&a.organization_id, &a.user_id],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    };
+    let years_behind = make("active", "standard", "2 years 1 day").await;
+    let trial = make("trial", "trial", "1 day").await;
+    owner
+        .execute(
+            "INSERT INTO licensing.license_assignments (organization_id, license_id, user_id)
+             SELECT $1, $2, $3 FROM (SELECT set_config('session_replication_role', 'replica', false)) s",
+            &[&a.organization_id, &trial, &a.user_id],
+        )
+        .await
+        .unwrap();
+    owner
+        .batch_execute("SET session_replication_role = origin")
+        .await
+        .unwrap();
+    assert!(
+        !entitled(&db, &a, a.user_id, "thumbnail").await,
+        "an ended trial has no grace"
+    );
+    let changed = db
+        .with_tenant(DbRole::App, a.tenant(), async |tx| {
+            Ok(license_process_expirations().bind(tx).one().await?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(changed, 2);
+    let row = owner
+        .query_one(
+            "SELECT status::text, ends_at > now(), ends_at < now() + interval '1 year'
+             FROM licensing.licenses WHERE id = $1",
+            &[&years_behind],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, String>(0),
+            row.get::<_, bool>(1),
+            row.get::<_, bool>(2)
+        ),
+        ("active".to_owned(), true, true)
+    );
+}
