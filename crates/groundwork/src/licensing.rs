@@ -17,7 +17,7 @@
 //! entitlements for a grace period of 3 days past `ends_at`, covering a late renewal
 //! run; one without auto-renewal ends at `ends_at`. Renewal and expiry are
 //! `licensing.process_expirations()`, per tenant: run it periodically, for example as
-//! the job [`ProcessExpirations`] (feature `jobs`) on a [`crate::jobs::Periodic`]
+//! the job `ProcessExpirations` (feature `jobs`) on a `groundwork::jobs::Periodic`
 //! schedule.
 
 use chrono::{DateTime, FixedOffset};
