@@ -59,6 +59,8 @@
 //! | [`identity`] | password hashing, API keys, sessions, invitations and login lock-out |
 //! | [`forms`] | versioned form definitions, submissions validated by JSON Schema in the database |
 //! | [`projects`] | projects, members, task graphs and versioned documents |
+//! | [`catalog`] | categories, products with ranked full-text search, reviews and images |
+//! | [`inventory`] | stock that never oversells: reservations, the movement ledger, low-stock alerts |
 //! | [`eventstore`] | DCB events and aggregate streams: append with conditions, gap-free reads |
 //! | [`subscription`] | durable event-store subscriptions: checkpoints, catch-up, LISTEN/NOTIFY |
 //! | [`outbox`] | the transactional outbox and its relay |
@@ -72,11 +74,13 @@
 //! | `migrate` | off | `groundwork::migrate`: the migration runner with this crate's migrations embedded |
 //! | `jobs` | off | `groundwork::jobs`: typed jobs, the worker pool and periodic jobs (adds the `cron` crate) |
 
+pub mod catalog;
 pub mod error;
 pub mod eventstore;
 pub mod forms;
 pub mod idempotency;
 pub mod identity;
+pub mod inventory;
 #[cfg(feature = "jobs")]
 pub mod jobs;
 pub mod outbox;

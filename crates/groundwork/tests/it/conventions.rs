@@ -342,6 +342,14 @@ fn typed(schema: &str, error: groundwork::Error) -> String {
             groundwork::projects::ProjectError::from(error)
         ),
         "forms" => format!("FormError::{:?}", groundwork::forms::FormError::from(error)),
+        "catalog" => format!(
+            "CatalogError::{:?}",
+            groundwork::catalog::CatalogError::from(error)
+        ),
+        "inventory" => format!(
+            "InventoryError::{:?}",
+            groundwork::inventory::InventoryError::from(error)
+        ),
         other => panic!("no error type maps the SQLSTATEs of schema {other}"),
     };
     debug
