@@ -43,8 +43,9 @@
 --   point or below and stays open until available rises above it (resolved_at); a
 --   partial unique index keeps one open alert per product.
 -- * Refusals (nothing written): WN001 not found, WN002 out of stock, WN003 reservation
---   limit, WN004 reservation not active; 42501 without a tenant (and for
---   reserve_inventory without a user); 22004 NULL arguments; 22023 a quantity below 1;
+--   limit, WN004 reservation not active; 42501 without a tenant or when its
+--   organization is not active (and for reserve_inventory without an active user);
+--   22004 NULL arguments; 22023 a quantity below 1;
 --   54000 a quantity above 1,000,000 (docs/SECURITY.md).
 
 CREATE SCHEMA inventory;
@@ -248,9 +249,10 @@ BEGIN
 END
 $$;
 
--- The current tenant, or 42501 naming what needed it.
+-- The current tenant, an active organization, or 42501 naming what needed it.
 CREATE FUNCTION inventory.require_tenant(action text) RETURNS uuid
 LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, inventory, pg_temp
 AS $$
 DECLARE
     org uuid := identity.current_org_id();
@@ -258,6 +260,9 @@ BEGIN
     IF org IS NULL THEN
         RAISE EXCEPTION '% needs a tenant: app.current_org_id is not set', action
             USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF NOT EXISTS (SELECT FROM identity.organizations o WHERE o.id = org AND o.status = 'active') THEN
+        RAISE EXCEPTION '% needs an active organization', action USING ERRCODE = 'insufficient_privilege';
     END IF;
     RETURN org;
 END
@@ -389,6 +394,9 @@ BEGIN
     IF usr IS NULL THEN
         RAISE EXCEPTION 'reserving stock needs a user: app.current_user_id is not set'
             USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF NOT EXISTS (SELECT FROM identity.users u WHERE u.id = usr AND u.status = 'active') THEN
+        RAISE EXCEPTION 'reserving stock needs an active user' USING ERRCODE = 'insufficient_privilege';
     END IF;
     PERFORM inventory.check_quantity(quantity);
     IF reserve_inventory.product_id IS NULL THEN

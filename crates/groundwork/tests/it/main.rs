@@ -6,11 +6,13 @@
 
 mod common;
 
+mod catalog;
 mod conventions;
 mod errors;
 mod eventstore;
 mod forms;
 mod identity;
+mod inventory;
 mod jobs;
 mod jobs_worker;
 mod messaging;
