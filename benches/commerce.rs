@@ -108,15 +108,17 @@ async fn run(db: &Arc<TestDb>, org: Uuid, users: &Arc<Vec<Uuid>>, products: &Arc
 
 /// Gives reservations back, so that every phase starts from the same stock.
 async fn reset(db: &TestDb) {
-    db.pool(DbRole::Owner)
-        .get()
-        .await
-        .unwrap()
+    let owner = db.pool(DbRole::Owner).get().await.unwrap();
+    owner
         .batch_execute(
             "DELETE FROM inventory.reservations;
-             UPDATE inventory.stock_levels SET reserved = 0, on_hand = 1000000000;
-             VACUUM ANALYZE inventory.stock_levels, inventory.reservations;",
+             UPDATE inventory.stock_levels SET reserved = 0, on_hand = 1000000000;",
         )
+        .await
+        .unwrap();
+    // On its own: a multi-statement batch is one transaction, and VACUUM needs none.
+    owner
+        .batch_execute("VACUUM ANALYZE inventory.stock_levels, inventory.reservations")
         .await
         .unwrap();
 }
@@ -178,12 +180,12 @@ async fn main() {
              SELECT organization_id, product_id, 'receipt', on_hand, on_hand FROM inventory.stock_levels;
              INSERT INTO identity.users (email, username)
              SELECT 'buyer' || g || '@bench.test', 'buyer' || g
-             FROM generate_series(1, {users}) g;
-             VACUUM ANALYZE;",
+             FROM generate_series(1, {users}) g;",
             users = CLIENTS * USERS_PER_CLIENT,
         ))
         .await
         .unwrap();
+    loader.batch_execute("VACUUM ANALYZE").await.unwrap();
     let stocked: Vec<Uuid> = loader
         .query("SELECT product_id FROM inventory.stock_levels ORDER BY product_id", &[])
         .await

@@ -15,21 +15,22 @@
 --   on_hand: the active reservations are what explains reserved.
 -- * Locking design of reserve_inventory (one short statement path, no read-then-write
 --   race, no table lock, no advisory lock):
---     1. one conditional UPDATE of the product's stock row,
---        SET reserved = reserved + qty WHERE on_hand - reserved >= qty. Concurrent
---        reservations of one product queue on that row lock, and each re-evaluates the
---        condition on the latest committed row (READ COMMITTED's update recheck), so
---        the last unit goes once. No row updated: the product has not enough stock
---        (WN002) or does not exist (WN001).
---     2. the reservation row is inserted with a slot number 1 to 5; a partial unique
+--     1. the reservation row is inserted with a slot number 1 to 5; a partial unique
 --        index over (tenant, product, user, slot) of active reservations makes a
 --        sixth active reservation of one user and product impossible. The insert is
 --        INSERT ... ON CONFLICT DO NOTHING, tried for slots 1 to 5: a concurrent
---        insert of the same slot is waited for and then counts as taken. No free slot
---        is WN003 (the stock update rolls back with it).
---   The stock update comes first so that the reservation's foreign key check finds
---   the stock row already locked by its own transaction. Every lock is a row of the
---   tenant's own (keys lead with organization_id), so no tenant can wait for another's.
+--        insert of the same slot (the same user, at the same moment) is waited for
+--        and then counts as taken. No free slot is WN003.
+--     2. then, as the last statement, one conditional UPDATE of the product's stock
+--        row, SET reserved = reserved + qty WHERE on_hand - reserved >= qty.
+--        Concurrent reservations of one product queue on that row lock, and each
+--        re-evaluates the condition on the latest committed row (READ COMMITTED's
+--        update recheck), so the last unit goes once. No row updated: the product has
+--        not enough stock (WN002) or does not exist (WN001), and the error takes the
+--        reservation of step 1 back with it.
+--   The stock row is locked last so that it is held only from the update to the
+--   commit. Every lock is a row of the tenant's own (keys lead with organization_id),
+--   so no tenant can wait for another's.
 --   Expired reservations still hold stock until they are released; when a reservation
 --   would fail for stock or for the limit, the product's (or the user's) expired
 --   reservations are released first (skipping any another transaction holds) and the
@@ -114,8 +115,12 @@ CREATE TABLE inventory.reservations (
     id uuid NOT NULL DEFAULT gen_random_uuid(),
     organization_id uuid NOT NULL,
     product_id uuid NOT NULL,
-    user_id uuid NOT NULL
-        CONSTRAINT reservations_user_id_fkey REFERENCES identity.users (id) ON DELETE RESTRICT,
+    -- No foreign keys on product_id and user_id: only reserve_inventory writes rows,
+    -- for an active user and a product whose stock row it updates in the same
+    -- transaction, and a key check there would lock the hot stock row (or the user's)
+    -- once more per reservation (docs/BENCHMARKS.md). A reservation outlives its user
+    -- as history; one that is active when its user goes expires like any other.
+    user_id uuid NOT NULL,
     quantity integer NOT NULL
         CONSTRAINT reservations_quantity_positive CHECK (quantity > 0),
     -- Which of the user's five places for this product it takes while active.
@@ -127,8 +132,6 @@ CREATE TABLE inventory.reservations (
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT reservations_pkey PRIMARY KEY (organization_id, id),
-    CONSTRAINT reservations_product_id_fkey FOREIGN KEY (organization_id, product_id)
-        REFERENCES inventory.stock_levels (organization_id, product_id) ON DELETE RESTRICT,
     CONSTRAINT reservations_finished_state CHECK ((status = 'active') = (finished_at IS NULL))
 );
 
@@ -378,55 +381,64 @@ END
 $$;
 
 -- Reserves quantity units of a product for the current user for 5 minutes; returns
--- the reservation's id. The locking design is in this file's header.
+-- the reservation's id. The locking design is in this file's header: first the
+-- reservation in a free slot (the insert reads the user and organization, so that
+-- only active ones reserve; why it inserted nothing is found out afterwards), then, as the last statement, the conditional update of the stock row,
+-- so that the product's row lock is held from there to the commit only.
 CREATE FUNCTION inventory.reserve_inventory(product_id uuid, quantity integer) RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, inventory, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-    org uuid := inventory.require_tenant('reserving stock');
+    org uuid := identity.current_org_id();
     usr uuid := identity.current_user_id();
     reservation uuid;
     try integer;
     place smallint;
 BEGIN
-    IF usr IS NULL THEN
+    IF org IS NULL THEN
+        PERFORM inventory.require_tenant('reserving stock');
+    ELSIF usr IS NULL THEN
         RAISE EXCEPTION 'reserving stock needs a user: app.current_user_id is not set'
             USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    IF NOT EXISTS (SELECT FROM identity.users u WHERE u.id = usr AND u.status = 'active') THEN
-        RAISE EXCEPTION 'reserving stock needs an active user' USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    PERFORM inventory.check_quantity(quantity);
-    IF reserve_inventory.product_id IS NULL THEN
+    ELSIF quantity IS NULL OR quantity NOT BETWEEN 1 AND 1000000 THEN
+        PERFORM inventory.check_quantity(quantity);
+    ELSIF reserve_inventory.product_id IS NULL THEN
         RAISE EXCEPTION 'a product_id must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    FOR try IN 1..2 LOOP
-        UPDATE inventory.stock_levels s SET reserved = s.reserved + quantity
-        WHERE s.organization_id = org AND s.product_id = reserve_inventory.product_id
-          AND s.on_hand - s.reserved >= quantity;
-        EXIT WHEN FOUND;
-        IF try = 2 OR inventory.expire_product_reservations(org, reserve_inventory.product_id, NULL) = 0 THEN
-            PERFORM inventory.require_product(org, reserve_inventory.product_id);
-            RAISE EXCEPTION 'product % is out of stock: fewer than % available',
-                reserve_inventory.product_id, quantity USING ERRCODE = 'WN002';
-        END IF;
-    END LOOP;
+    <<slots>>
     FOR try IN 1..2 LOOP
         FOR place IN 1..5 LOOP
             INSERT INTO inventory.reservations AS r
                 (organization_id, product_id, user_id, quantity, slot, expires_at)
-            VALUES (org, reserve_inventory.product_id, usr, quantity, place, now() + interval '5 minutes')
+            SELECT o.id, reserve_inventory.product_id, u.id, quantity, place, now() + interval '5 minutes'
+            FROM identity.organizations o, identity.users u
+            WHERE o.id = org AND o.status = 'active' AND u.id = usr AND u.status = 'active'
             ON CONFLICT (organization_id, product_id, user_id, slot) WHERE status = 'active' DO NOTHING
             RETURNING r.id INTO reservation;
-            IF reservation IS NOT NULL THEN
-                RETURN reservation;
-            END IF;
+            EXIT slots WHEN reservation IS NOT NULL;
         END LOOP;
+        PERFORM inventory.require_tenant('reserving stock');
+        IF NOT EXISTS (SELECT FROM identity.users u WHERE u.id = usr AND u.status = 'active') THEN
+            RAISE EXCEPTION 'reserving stock needs an active user' USING ERRCODE = 'insufficient_privilege';
+        END IF;
         IF try = 2 OR inventory.expire_product_reservations(org, reserve_inventory.product_id, usr) = 0 THEN
             RAISE EXCEPTION 'user % has 5 active reservations of product % already',
                 usr, reserve_inventory.product_id USING ERRCODE = 'WN003';
+        END IF;
+    END LOOP;
+    FOR try IN 1..2 LOOP
+        UPDATE inventory.stock_levels s SET reserved = s.reserved + quantity
+        WHERE s.organization_id = org AND s.product_id = reserve_inventory.product_id
+          AND s.on_hand - s.reserved >= quantity;
+        IF FOUND THEN
+            RETURN reservation;
+        END IF;
+        IF try = 2 OR inventory.expire_product_reservations(org, reserve_inventory.product_id, NULL) = 0 THEN
+            PERFORM inventory.require_product(org, reserve_inventory.product_id);
+            RAISE EXCEPTION 'product % is out of stock: fewer than % available',
+                reserve_inventory.product_id, quantity USING ERRCODE = 'WN002';
         END IF;
     END LOOP;
     RETURN NULL;
@@ -600,14 +612,17 @@ CROSS JOIN LATERAL (
 -- then id, descending); the next page passes the last row's rank and id. An empty
 -- query (or one of stop words only) lists every product that passes the filters, rank
 -- 0. Without a tenant it finds nothing. Planned for each call's values
--- (force_custom_plan), so the filters not given cost nothing.
+-- (force_custom_plan), so the filters not given cost nothing. It runs as the owner
+-- and filters on the tenant itself: under row-level security the text-search operator
+-- (not leakproof) could not use the GIN index, and every search would read the whole
+-- table (docs/BENCHMARKS.md).
 CREATE FUNCTION catalog.search_products(
     query text, in_category uuid DEFAULT NULL, min_price numeric DEFAULT NULL,
     max_price numeric DEFAULT NULL, with_tags text[] DEFAULT NULL, in_stock boolean DEFAULT false,
     after_rank real DEFAULT NULL, after_id uuid DEFAULT NULL, page_size integer DEFAULT 20)
 RETURNS TABLE (id uuid, sku text, name text, price numeric, currency text, category_id uuid,
                tags text[], rank real, available integer)
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
 AS $$

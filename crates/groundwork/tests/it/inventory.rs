@@ -212,8 +212,15 @@ async fn every_inventory_rule_refuses_with_its_error_and_writes_nothing() {
     let typed = |r: Result<Uuid, Error>| InventoryError::from(r.unwrap_err());
     let err = typed(db.with_tenant(DbRole::App, me, async |tx| Ok(reserve(tx, p, 1).await?)).await);
     assert!(matches!(err, InventoryError::ReservationLimit(_)), "{err:?}");
-    let err = typed(db.with_tenant(DbRole::App, me, async |tx| Ok(reserve(tx, p, 100).await?)).await);
+    let other = buyer(&db, a.organization_id).await;
+    let err = typed(db.with_tenant(DbRole::App, other, async |tx| Ok(reserve(tx, p, 100).await?)).await);
     assert!(matches!(err, InventoryError::OutOfStock(_)), "{err:?}");
+    // An inactive user reserves nothing.
+    owner_sql(&db, &format!("UPDATE identity.users SET status = 'suspended' WHERE id = '{}'", other.user_id.unwrap())).await;
+    assert_eq!(
+        refused(&db, other, p, &format!("SELECT inventory.reserve_inventory('{p}', 1)")).await,
+        "42501"
+    );
     let err = typed(db.with_tenant(DbRole::App, me, async |tx| Ok(reserve(tx, missing, 1).await?)).await);
     assert!(matches!(err, InventoryError::NotFound(_)), "{err:?}");
     let err = InventoryError::from(
