@@ -28,8 +28,8 @@ use crate::queries::catalog::categories::{
     Category, CategoryCreateParams, CategoryMoveParams, category_create, category_move,
 };
 use crate::queries::catalog::products::{
-    Product, ProductCreateParams, ProductHit, ProductSearchParams, product_create,
-    product_details, product_search,
+    Product, ProductCreateParams, ProductHit, ProductSearchParams, product_create, product_details,
+    product_search,
 };
 
 /// SQLSTATE raised when a category move would make a cycle.

@@ -210,7 +210,10 @@ pub async fn reserve<C: GenericClient>(
 /// Releases the reservation: its units become available again. `true` when it was
 /// released now, `false` when it had been released or had expired already;
 /// [`InventoryError::NotActive`] when it was fulfilled.
-pub async fn release<C: GenericClient>(client: &C, reservation_id: Uuid) -> Result<bool, InventoryError> {
+pub async fn release<C: GenericClient>(
+    client: &C,
+    reservation_id: Uuid,
+) -> Result<bool, InventoryError> {
     Ok(reservation_release()
         .bind(client, &reservation_id)
         .one()
@@ -220,7 +223,10 @@ pub async fn release<C: GenericClient>(client: &C, reservation_id: Uuid) -> Resu
 /// Sells what the reservation holds: on_hand and reserved go down, a sale goes to the
 /// ledger. Returns on_hand after it; [`InventoryError::NotActive`] when the reservation
 /// has expired or finished.
-pub async fn fulfill<C: GenericClient>(client: &C, reservation_id: Uuid) -> Result<i32, InventoryError> {
+pub async fn fulfill<C: GenericClient>(
+    client: &C,
+    reservation_id: Uuid,
+) -> Result<i32, InventoryError> {
     Ok(reservation_fulfill()
         .bind(client, &reservation_id)
         .one()

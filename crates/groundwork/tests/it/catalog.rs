@@ -32,7 +32,9 @@ async fn refused(db: &TestDb, tenant: Tenant, sql: &str) -> CatalogError {
         before.push(db.count(t).await);
     }
     let err = db
-        .with_tenant(DbRole::App, tenant, async |tx| Ok(tx.batch_execute(sql).await?))
+        .with_tenant(DbRole::App, tenant, async |tx| {
+            Ok(tx.batch_execute(sql).await?)
+        })
         .await
         .expect_err(sql);
     for (t, n) in TABLES.iter().zip(before) {
@@ -66,7 +68,9 @@ async fn every_catalog_rule_refuses_with_its_error_and_writes_nothing() {
     .await
     .unwrap();
     let insert = |columns: &str, values: &str| {
-        format!("INSERT INTO catalog.products (sku, name, price, {columns}) VALUES ('N-1', 'New', 1, {values})")
+        format!(
+            "INSERT INTO catalog.products (sku, name, price, {columns}) VALUES ('N-1', 'New', 1, {values})"
+        )
     };
     let cases: Vec<(String, &str, &str)> = vec![
         (
@@ -84,22 +88,40 @@ async fn every_catalog_rule_refuses_with_its_error_and_writes_nothing() {
             "23514",
             "products_sku_format",
         ),
-        (insert("currency", "'usd'"), "23514", "products_currency_format"),
         (
-            insert("tags", "(SELECT array_agg('t' || g) FROM generate_series(1, 51) g)"),
+            insert("currency", "'usd'"),
+            "23514",
+            "products_currency_format",
+        ),
+        (
+            insert(
+                "tags",
+                "(SELECT array_agg('t' || g) FROM generate_series(1, 51) g)",
+            ),
             "23514",
             "products_tags_valid",
         ),
         (insert("tags", "ARRAY['']"), "23514", "products_tags_valid"),
-        (insert("metadata", "'[]'"), "23514", "products_metadata_object"),
-        (insert("description", "repeat('x', 20001)"), "23514", "products_description_length"),
+        (
+            insert("metadata", "'[]'"),
+            "23514",
+            "products_metadata_object",
+        ),
+        (
+            insert("description", "repeat('x', 20001)"),
+            "23514",
+            "products_description_length",
+        ),
         (
             "INSERT INTO catalog.products (sku, name, price) VALUES ('N-1', '  ', 1)".into(),
             "23514",
             "products_name_length",
         ),
         (
-            format!("INSERT INTO catalog.products (sku, name, price, category_id) VALUES ('N-1', 'New', 1, '{}')", Uuid::new_v4()),
+            format!(
+                "INSERT INTO catalog.products (sku, name, price, category_id) VALUES ('N-1', 'New', 1, '{}')",
+                Uuid::new_v4()
+            ),
             "23503",
             "products_category_id_fkey",
         ),
@@ -114,7 +136,9 @@ async fn every_catalog_rule_refuses_with_its_error_and_writes_nothing() {
             "product_reviews_product_id_user_id_key",
         ),
         (
-            format!("INSERT INTO catalog.product_reviews (product_id, rating) VALUES ('{theirs}', 5)"),
+            format!(
+                "INSERT INTO catalog.product_reviews (product_id, rating) VALUES ('{theirs}', 5)"
+            ),
             "23503",
             "product_reviews_product_id_fkey",
         ),
@@ -124,12 +148,18 @@ async fn every_catalog_rule_refuses_with_its_error_and_writes_nothing() {
             "categories_slug_format",
         ),
         (
-            format!("INSERT INTO catalog.categories (name, slug) VALUES ('X', '{}')", root.slug),
+            format!(
+                "INSERT INTO catalog.categories (name, slug) VALUES ('X', '{}')",
+                root.slug
+            ),
             "23505",
             "categories_slug_key",
         ),
         (
-            format!("UPDATE catalog.categories SET parent_id = id WHERE id = '{}'", root.id),
+            format!(
+                "UPDATE catalog.categories SET parent_id = id WHERE id = '{}'",
+                root.id
+            ),
             "23514",
             "categories_not_own_parent",
         ),
@@ -139,19 +169,27 @@ async fn every_catalog_rule_refuses_with_its_error_and_writes_nothing() {
             "categories_parent_id_fkey",
         ),
         (
-            format!("INSERT INTO catalog.product_images (product_id, url) VALUES ('{p}', 'javascript:alert(1)')"),
+            format!(
+                "INSERT INTO catalog.product_images (product_id, url) VALUES ('{p}', 'javascript:alert(1)')"
+            ),
             "23514",
             "product_images_url_format",
         ),
         (
-            format!("INSERT INTO catalog.product_images (product_id, url, position) VALUES ('{p}', '/a.jpg', -1)"),
+            format!(
+                "INSERT INTO catalog.product_images (product_id, url, position) VALUES ('{p}', '/a.jpg', -1)"
+            ),
             "23514",
             "product_images_position_nonnegative",
         ),
     ];
     for (sql, expected, constraint) in &cases {
         let err = refused(&db, me, sql).await;
-        assert_eq!((code(&err).as_str(), err.constraint()), (*expected, Some(*constraint)), "{sql}: {err:?}");
+        assert_eq!(
+            (code(&err).as_str(), err.constraint()),
+            (*expected, Some(*constraint)),
+            "{sql}: {err:?}"
+        );
     }
     // Cycles of any length, the primary image, what only the database sets, and the
     // tenant column.
@@ -170,19 +208,43 @@ async fn every_catalog_rule_refuses_with_its_error_and_writes_nothing() {
     let err = refused(
         &db,
         me,
-        &format!("UPDATE catalog.categories SET parent_id = '{}' WHERE id = '{}'", child.id, root.id),
+        &format!(
+            "UPDATE catalog.categories SET parent_id = '{}' WHERE id = '{}'",
+            child.id, root.id
+        ),
     )
     .await;
     assert!(matches!(err, CatalogError::Cycle(_)), "{err:?}");
     // Search refuses what it cannot serve.
     for (sql, expected) in [
-        ("SELECT * FROM catalog.search_products(repeat('x', 1001))", "54000"),
-        ("SELECT * FROM catalog.search_products('x', page_size => 0)", "22023"),
-        ("SELECT * FROM catalog.search_products('x', page_size => 101)", "22023"),
-        ("SELECT * FROM catalog.search_products('x', min_price => 5, max_price => 1)", "22023"),
-        ("SELECT * FROM catalog.search_products('x', min_price => -1)", "22023"),
-        ("SELECT * FROM catalog.search_products('x', after_rank => 0.5)", "22023"),
-        ("SELECT * FROM catalog.search_products('x', with_tags => (SELECT array_agg(g::text) FROM generate_series(1, 51) g))", "54000"),
+        (
+            "SELECT * FROM catalog.search_products(repeat('x', 1001))",
+            "54000",
+        ),
+        (
+            "SELECT * FROM catalog.search_products('x', page_size => 0)",
+            "22023",
+        ),
+        (
+            "SELECT * FROM catalog.search_products('x', page_size => 101)",
+            "22023",
+        ),
+        (
+            "SELECT * FROM catalog.search_products('x', min_price => 5, max_price => 1)",
+            "22023",
+        ),
+        (
+            "SELECT * FROM catalog.search_products('x', min_price => -1)",
+            "22023",
+        ),
+        (
+            "SELECT * FROM catalog.search_products('x', after_rank => 0.5)",
+            "22023",
+        ),
+        (
+            "SELECT * FROM catalog.search_products('x', with_tags => (SELECT array_agg(g::text) FROM generate_series(1, 51) g))",
+            "54000",
+        ),
     ] {
         assert_eq!(code(&refused(&db, me, sql).await), expected, "{sql}");
     }
@@ -202,8 +264,10 @@ async fn concurrent_category_moves_never_close_a_cycle() {
     let second = {
         let db = db.clone();
         tokio::spawn(async move {
-            db.with_tenant(DbRole::App, me, async |tx| Ok(move_category(tx, y, Some(x)).await?))
-                .await
+            db.with_tenant(DbRole::App, me, async |tx| {
+                Ok(move_category(tx, y, Some(x)).await?)
+            })
+            .await
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -211,7 +275,11 @@ async fn concurrent_category_moves_never_close_a_cycle() {
     tx.commit().await.unwrap();
     let err = CatalogError::from(second.await.unwrap().unwrap_err());
     assert!(matches!(err, CatalogError::Cycle(_)), "{err:?}");
-    assert_eq!(db.count("catalog.categories WHERE parent_id IS NOT NULL").await, 1);
+    assert_eq!(
+        db.count("catalog.categories WHERE parent_id IS NOT NULL")
+            .await,
+        1
+    );
 }
 
 #[tokio::test]
@@ -222,7 +290,10 @@ async fn a_product_with_images_has_exactly_one_primary() {
     let p = db.insert(ProductFixture::new(me)).await.id;
     let primaries = async || {
         db.with_tenant(DbRole::App, me, async |tx| {
-            Ok(product_images::product_image_list().bind(tx, &p).all().await?)
+            Ok(product_images::product_image_list()
+                .bind(tx, &p)
+                .all()
+                .await?)
         })
         .await
         .unwrap()
@@ -242,23 +313,40 @@ async fn a_product_with_images_has_exactly_one_primary() {
         .unwrap()
     };
     let first = add("/1.jpg", 2, false).await;
-    assert_eq!(primaries().await, ["/1.jpg"], "the first image becomes primary");
+    assert_eq!(
+        primaries().await,
+        ["/1.jpg"],
+        "the first image becomes primary"
+    );
     add("/2.jpg", 1, false).await;
     assert_eq!(primaries().await, ["/1.jpg"]);
     let third = add("/3.jpg", 3, true).await;
-    assert_eq!(primaries().await, ["/3.jpg"], "a new primary demotes the old");
+    assert_eq!(
+        primaries().await,
+        ["/3.jpg"],
+        "a new primary demotes the old"
+    );
     db.with_tenant(DbRole::App, me, async |tx| {
-        Ok(product_images::product_image_set_primary().bind(tx, &first.id).one().await?)
+        Ok(product_images::product_image_set_primary()
+            .bind(tx, &first.id)
+            .one()
+            .await?)
     })
     .await
     .unwrap();
     assert_eq!(primaries().await, ["/1.jpg"]);
     db.with_tenant(DbRole::App, me, async |tx| {
-        Ok(product_images::product_image_delete().bind(tx, &first.id).await?)
+        Ok(product_images::product_image_delete()
+            .bind(tx, &first.id)
+            .await?)
     })
     .await
     .unwrap();
-    assert_eq!(primaries().await, ["/2.jpg"], "the next by position is promoted");
+    assert_eq!(
+        primaries().await,
+        ["/2.jpg"],
+        "the next by position is promoted"
+    );
     let _ = third;
 }
 
@@ -268,7 +356,9 @@ async fn search_ranks_filters_and_pages_and_details_tell_everything() {
     let [a, b] = db.tenants().await;
     let me = a.tenant();
     let audio = db.insert(CategoryFixture::new(me).name("Audio")).await;
-    let headphones = db.insert(CategoryFixture::new(me).name("Headphones").under(audio.id)).await;
+    let headphones = db
+        .insert(CategoryFixture::new(me).name("Headphones").under(audio.id))
+        .await;
     let garden = db.insert(CategoryFixture::new(me).name("Garden")).await;
     let price = |units: i64| Decimal::new(units * 100, 2);
     let named = db
@@ -293,15 +383,27 @@ async fn search_ranks_filters_and_pages_and_details_tell_everything() {
         )
         .await;
     let hose = db
-        .insert(ProductFixture::new(me).name("Garden hose").price(price(30)).category(garden.id).stock(1))
+        .insert(
+            ProductFixture::new(me)
+                .name("Garden hose")
+                .price(price(30))
+                .category(garden.id)
+                .stock(1),
+        )
         .await;
-    db.insert(ProductFixture::new(b.tenant()).name("Studio headphones").stock(9)).await;
+    db.insert(
+        ProductFixture::new(b.tenant())
+            .name("Studio headphones")
+            .stock(9),
+    )
+    .await;
     let run = async |s: ProductSearch| {
         db.with_tenant(DbRole::App, me, async |tx| Ok(search(tx, &s).await?))
             .await
             .unwrap()
     };
-    let ids = |page: &groundwork::catalog::SearchPage| page.hits.iter().map(|h| h.id).collect::<Vec<_>>();
+    let ids =
+        |page: &groundwork::catalog::SearchPage| page.hits.iter().map(|h| h.id).collect::<Vec<_>>();
     // A name match ranks above a description match; the other tenant's never shows.
     let page = run(ProductSearch::new("headphones")).await;
     assert_eq!(ids(&page), [named.id, described.id]);
@@ -354,23 +456,42 @@ async fn search_ranks_filters_and_pages_and_details_tell_everything() {
     .await
     .unwrap();
     let details = db
-        .with_tenant(DbRole::App, me, async |tx| Ok(get_product_details(tx, p).await?))
+        .with_tenant(DbRole::App, me, async |tx| {
+            Ok(get_product_details(tx, p).await?)
+        })
         .await
         .unwrap()
         .unwrap();
     assert_eq!(
-        details.category_path.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        details
+            .category_path
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
         ["Audio", "Headphones"]
     );
     assert_eq!(details.images.len(), 1);
     assert!(details.images[0].is_primary);
-    assert_eq!((details.rating.count, details.rating.distribution["4"]), (1, 1));
+    assert_eq!(
+        (details.rating.count, details.rating.distribution["4"]),
+        (1, 1)
+    );
     assert_eq!(details.rating.average, Some(Decimal::new(400, 2)));
-    assert_eq!((details.stock.on_hand, details.stock.reserved, details.stock.available), (3, 1, 2));
+    assert_eq!(
+        (
+            details.stock.on_hand,
+            details.stock.reserved,
+            details.stock.available
+        ),
+        (3, 1, 2)
+    );
     assert_eq!(details.price, price(120));
     // Another tenant's product is not found.
     assert!(
-        db.with_tenant(DbRole::App, b.tenant(), async |tx| Ok(get_product_details(tx, p).await?))
+        db.with_tenant(DbRole::App, b.tenant(), async |tx| Ok(get_product_details(
+            tx, p
+        )
+        .await?))
             .await
             .unwrap()
             .is_none()
