@@ -449,7 +449,7 @@ fn db_create_drop_and_reset_on_the_embedded_cluster() {
     assert!(
         project
             .ok(&["db", "status"])
-            .contains("database groundwork: migrated (7 applied, the newest 20261206000000)")
+            .contains("database groundwork: migrated (9 applied, the newest 20261206100100)")
     );
     let out = project.ok(&[
         "db",
@@ -559,7 +559,7 @@ async fn db_status_reports_on_the_database_url_server() {
     assert!(said.starts_with("reachable: "), "{said}");
     assert!(
         said.contains(&format!(
-            "database {}: migrated (7 applied, the newest 20261206000000)",
+            "database {}: migrated (9 applied, the newest 20261206100100)",
             db.name()
         )),
         "{said}"
