@@ -771,8 +771,10 @@ CREATE POLICY alerts_tenant ON inventory.alerts
     WITH CHECK (organization_id = identity.current_org_id());
 
 SELECT public.groundwork_set_owner('inventory', 'groundwork_owner');
--- The two catalog functions above.
-SELECT public.groundwork_set_owner('catalog', 'groundwork_owner');
+-- The two catalog functions above; only them, so that no catalog table is locked.
+ALTER FUNCTION catalog.search_products(text, uuid, numeric, numeric, text[], boolean, real, uuid, integer)
+    OWNER TO groundwork_owner;
+ALTER FUNCTION catalog.get_product_details(uuid) OWNER TO groundwork_owner;
 
 -- Privileges: the application reads everything of its tenant, writes suppliers and
 -- the reorder settings, and moves stock through the functions only.
