@@ -241,7 +241,8 @@ async fn main() {
 
     // Slices of each, taking turns, so that a change in the machine's load falls on
     // both sides of a comparison alike; each figure is the mean of its slices.
-    let (mut update_hot, mut reserve_hot, mut update_spread, mut reserve_spread) = (0.0, 0.0, 0.0, 0.0);
+    let (mut update_hot, mut reserve_hot, mut update_spread, mut reserve_spread) =
+        (0.0, 0.0, 0.0, 0.0);
     for _ in 0..ROUNDS {
         for (products, work, sum) in [
             (&hot, Work::Update, &mut update_hot),
