@@ -347,7 +347,7 @@ async fn db_create_drop_and_reset_on_a_database_url_server() {
     );
     assert_eq!(
         said.lines().filter(|l| l.starts_with("applied ")).count(),
-        7
+        9
     );
     let organizations: i64 = connect(&url)
         .await
