@@ -382,3 +382,91 @@ BEGIN
     RAISE NOTICE 'loaded organization %, user %, form % with % submissions', org, owner, form, n;
 END
 $seed$;
+
+-- The catalog and its stock: a category tree (8 departments of 4 categories), 5
+-- suppliers and 10,000 products whose names and descriptions come from a shop's
+-- vocabulary (so that search has something to rank), 9 in 10 of them with stock,
+-- received through the ledger, and reorder points. Skipped when the organization has
+-- products already.
+DO $catalog$
+DECLARE
+    org uuid := '00000000-0000-4000-8000-00000000ac01';
+    owner uuid := '00000000-0000-4000-8000-00000000ac02';
+BEGIN
+    IF EXISTS (SELECT FROM catalog.products WHERE organization_id = org) THEN
+        RAISE NOTICE 'development catalog already loaded';
+        RETURN;
+    END IF;
+    PERFORM set_config('app.current_org_id', org::text, true);
+    PERFORM set_config('app.current_user_id', owner::text, true);
+    PERFORM setseed(0.2026);
+
+    INSERT INTO catalog.categories (name, slug, position)
+    SELECT d.name, lower(d.name), d.ord
+    FROM unnest(ARRAY['Audio', 'Computers', 'Home', 'Kitchen', 'Outdoor', 'Clothing', 'Office', 'Sport'])
+         WITH ORDINALITY AS d(name, ord);
+    INSERT INTO catalog.categories (parent_id, name, slug, position)
+    SELECT parent.id, parent.name || ' ' || sub.name, parent.slug || '-' || lower(sub.name), sub.ord
+    FROM catalog.categories parent,
+         unnest(ARRAY['Essentials', 'Premium', 'Accessories', 'Clearance']) WITH ORDINALITY AS sub(name, ord)
+    WHERE parent.organization_id = org AND parent.parent_id IS NULL;
+
+    INSERT INTO inventory.suppliers (name, email, lead_time_days)
+    SELECT s.name, lower(replace(s.name, ' ', '.')) || '@suppliers.test', s.days
+    FROM (VALUES ('Nordic Goods', 5), ('Pacific Trading', 21), ('Alpine Works', 10),
+                 ('Harbor Supply', 7), ('Sunrise Manufacturing', 30)) AS s(name, days);
+
+    CREATE TEMP TABLE seed_words ON COMMIT DROP AS SELECT
+        ARRAY['wireless', 'compact', 'premium', 'classic', 'ergonomic', 'portable', 'vintage',
+              'smart', 'heavy-duty', 'lightweight', 'organic', 'waterproof', 'handmade', 'modern',
+              'rustic', 'foldable', 'adjustable', 'insulated', 'rechargeable', 'minimalist'] AS adjectives,
+        ARRAY['oak', 'walnut', 'steel', 'aluminium', 'leather', 'cotton', 'wool', 'glass', 'copper',
+              'linen', 'silicone', 'bamboo'] AS materials,
+        ARRAY['headphones', 'desk', 'chair', 'lamp', 'backpack', 'kettle', 'blender', 'speaker',
+              'keyboard', 'mouse', 'monitor', 'jacket', 'boots', 'tent', 'bicycle', 'helmet',
+              'watch', 'wallet', 'mug', 'teapot', 'knife', 'pan', 'pillow', 'blanket', 'rug'] AS nouns,
+        ARRAY['for everyday use', 'built to last', 'with a two-year warranty',
+              'designed in Copenhagen', 'for travel and the office', 'easy to clean',
+              'for small apartments', 'with fast charging', 'for outdoor adventures',
+              'a bestseller this season', 'with noise cancelling', 'made from recycled materials'] AS phrases,
+        ARRAY['home', 'office', 'outdoor', 'kitchen', 'audio', 'travel', 'sport', 'gift', 'sale',
+              'new', 'eco', 'kids'] AS tags;
+
+    INSERT INTO catalog.products (category_id, sku, name, description, price, tags, metadata, active)
+    SELECT c.id,
+           'ACME-' || lpad(k.g::text, 5, '0'),
+           initcap(w.adjectives[k.a] || ' ' || w.materials[k.m] || ' ' || w.nouns[k.n]),
+           'A ' || w.adjectives[k.a] || ' ' || w.nouns[k.n] || ' in ' || w.materials[k.m] || ', '
+               || w.phrases[k.p1] || '. ' || initcap(w.phrases[k.p2]) || '.',
+           k.price,
+           ARRAY[w.tags[k.t1], w.tags[k.t2]],
+           jsonb_build_object('weight_g', 100 + k.g % 4900, 'origin', (ARRAY['DK', 'DE', 'PT', 'JP', 'US'])[1 + k.g % 5]),
+           k.g % 50 <> 0
+    FROM (SELECT g, 1 + floor(random() * 20)::int AS a, 1 + floor(random() * 12)::int AS m,
+                 1 + floor(random() * 25)::int AS n, 1 + floor(random() * 12)::int AS p1,
+                 1 + floor(random() * 12)::int AS p2, 1 + floor(random() * 12)::int AS t1,
+                 1 + floor(random() * 12)::int AS t2, round((5 + random() * 495)::numeric, 2) AS price,
+                 floor(random() * 32)::int AS cat
+          FROM generate_series(1, 10000) g) k
+    CROSS JOIN seed_words w
+    JOIN (SELECT id, row_number() OVER (ORDER BY slug) - 1 AS n FROM catalog.categories
+          WHERE organization_id = org AND parent_id IS NOT NULL) c ON c.n = k.cat;
+
+    -- Stock arrives through the ledger, as the application receives it.
+    PERFORM inventory.receive_stock(p.id, 1 + (abs(hashtext(p.sku)) % 200))
+    FROM catalog.products p
+    WHERE p.organization_id = org AND abs(hashtext(p.sku)) % 10 <> 0;
+    UPDATE inventory.stock_levels s
+    SET reorder_point = 10, reorder_quantity = 50,
+        supplier_id = (SELECT id FROM inventory.suppliers
+                       WHERE organization_id = org ORDER BY name
+                       OFFSET abs(hashtext(s.product_id::text)) % 5 LIMIT 1),
+        unit_cost = round(p.price * 0.6, 2)
+    FROM catalog.products p
+    WHERE s.organization_id = org AND p.organization_id = org AND p.id = s.product_id;
+    RAISE NOTICE 'loaded the catalog: % categories, % products, % with stock',
+        (SELECT count(*) FROM catalog.categories WHERE organization_id = org),
+        (SELECT count(*) FROM catalog.products WHERE organization_id = org),
+        (SELECT count(*) FROM inventory.stock_levels WHERE organization_id = org);
+END
+$catalog$;

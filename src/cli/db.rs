@@ -91,7 +91,8 @@ pub(super) enum DbCommand {
     /// Load the development seed data and print its ids as NAME=value lines.
     ///
     /// seeds/development.sql: an organization, its owner, a published form and its
-    /// submissions, loaded once into a migrated database. The ids (ORGANIZATION_ID,
+    /// submissions, and a catalog (a category tree, suppliers, 10,000 searchable
+    /// products, most with stock), loaded once into a migrated database. The ids (ORGANIZATION_ID,
     /// USER_ID, <FORM>_FORM_ID) go to stdout, for an env file or a tenant context; the
     /// summary to stderr.
     Seed,

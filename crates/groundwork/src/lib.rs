@@ -61,6 +61,8 @@
 //! | [`projects`] | projects, members, task graphs and versioned documents |
 //! | [`licensing`] | plans, licences with seats, the entitlement check |
 //! | [`cad`] | CAD models and versions within licence quotas, their processing jobs |
+//! | [`catalog`] | categories, products with ranked full-text search, reviews and images |
+//! | [`inventory`] | stock that never oversells: reservations, the movement ledger, low-stock alerts |
 //! | [`eventstore`] | DCB events and aggregate streams: append with conditions, gap-free reads |
 //! | [`subscription`] | durable event-store subscriptions: checkpoints, catch-up, LISTEN/NOTIFY |
 //! | [`outbox`] | the transactional outbox and its relay |
@@ -75,11 +77,13 @@
 //! | `jobs` | off | `groundwork::jobs`: typed jobs, the worker pool and periodic jobs (adds the `cron` crate) |
 
 pub mod cad;
+pub mod catalog;
 pub mod error;
 pub mod eventstore;
 pub mod forms;
 pub mod idempotency;
 pub mod identity;
+pub mod inventory;
 #[cfg(feature = "jobs")]
 pub mod jobs;
 pub mod licensing;

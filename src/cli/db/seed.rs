@@ -45,15 +45,15 @@ pub(super) async fn seed(settings: &Settings) -> Result<ExitCode, Box<dyn std::e
         .query_one(SEED_TENANT, &[&SEED_ORGANIZATION, &SEED_OWNER])
         .await
         .map_err(read_back)?;
-    let (organization, owner, submissions): (String, String, i64) =
-        (row.get(0), row.get(1), row.get(2));
+    let (organization, owner, submissions, products): (String, String, i64, i64) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
     let forms = client
         .query(SEED_FORMS, &[&organization])
         .await
         .map_err(read_back)?;
     eprintln!(
         "development seed data: organization {SEED_ORGANIZATION} (owner {SEED_OWNER}), \
-         {} form(s), {submissions} submission(s)",
+         {} form(s), {submissions} submission(s), {products} product(s)",
         forms.len()
     );
     say!("ORGANIZATION_ID={organization}");
@@ -86,7 +86,8 @@ fn env_name(name: &str) -> String {
 
 /// The seeded organization, its owner and its submissions, read back as the owner.
 const SEED_TENANT: &str = "SELECT o.id::text, u.id::text,
-    (SELECT count(*) FROM forms.form_submissions s WHERE s.organization_id = o.id)
+    (SELECT count(*) FROM forms.form_submissions s WHERE s.organization_id = o.id),
+    (SELECT count(*) FROM catalog.products p WHERE p.organization_id = o.id)
 FROM identity.organizations o, identity.users u
 WHERE o.slug = $1 AND u.email = $2";
 

@@ -26,6 +26,25 @@ pub mod queries {
             include!("queries/cad/models.rs");
         }
     }
+    /// The queries of `queries/catalog/`, a module per file.
+    pub mod catalog {
+        /// The queries of `queries/catalog/categories.sql`.
+        pub mod categories {
+            include!("queries/catalog/categories.rs");
+        }
+        /// The queries of `queries/catalog/product_images.sql`.
+        pub mod product_images {
+            include!("queries/catalog/product_images.rs");
+        }
+        /// The queries of `queries/catalog/product_reviews.sql`.
+        pub mod product_reviews {
+            include!("queries/catalog/product_reviews.rs");
+        }
+        /// The queries of `queries/catalog/products.sql`.
+        pub mod products {
+            include!("queries/catalog/products.rs");
+        }
+    }
     /// The queries of `queries/eventstore/`, a module per file.
     pub mod eventstore {
         /// The queries of `queries/eventstore/events.sql`.
@@ -77,6 +96,29 @@ pub mod queries {
         /// The queries of `queries/identity/users.sql`.
         pub mod users {
             include!("queries/identity/users.rs");
+        }
+    }
+    /// The queries of `queries/inventory/`, a module per file.
+    pub mod inventory {
+        /// The queries of `queries/inventory/alerts.sql`.
+        pub mod alerts {
+            include!("queries/inventory/alerts.rs");
+        }
+        /// The queries of `queries/inventory/movements.sql`.
+        pub mod movements {
+            include!("queries/inventory/movements.rs");
+        }
+        /// The queries of `queries/inventory/reservations.sql`.
+        pub mod reservations {
+            include!("queries/inventory/reservations.rs");
+        }
+        /// The queries of `queries/inventory/stock_levels.sql`.
+        pub mod stock_levels {
+            include!("queries/inventory/stock_levels.rs");
+        }
+        /// The queries of `queries/inventory/suppliers.sql`.
+        pub mod suppliers {
+            include!("queries/inventory/suppliers.rs");
         }
     }
     /// The queries of `queries/licensing/`, a module per file.
@@ -152,8 +194,14 @@ pub mod types {
     pub mod cad {
         include!("types/cad.rs");
     }
+    pub mod catalog {
+        include!("types/catalog.rs");
+    }
     pub mod identity {
         include!("types/identity.rs");
+    }
+    pub mod inventory {
+        include!("types/inventory.rs");
     }
     pub mod licensing {
         include!("types/licensing.rs");

@@ -349,6 +349,14 @@ fn typed(schema: &str, error: groundwork::Error) -> String {
             groundwork::licensing::LicensingError::from(error)
         ),
         "cad" => format!("CadError::{:?}", groundwork::cad::CadError::from(error)),
+        "catalog" => format!(
+            "CatalogError::{:?}",
+            groundwork::catalog::CatalogError::from(error)
+        ),
+        "inventory" => format!(
+            "InventoryError::{:?}",
+            groundwork::inventory::InventoryError::from(error)
+        ),
         other => panic!("no error type maps the SQLSTATEs of schema {other}"),
     };
     debug

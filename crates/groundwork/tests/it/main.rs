@@ -7,11 +7,13 @@
 mod common;
 
 mod cad;
+mod catalog;
 mod conventions;
 mod errors;
 mod eventstore;
 mod forms;
 mod identity;
+mod inventory;
 mod jobs;
 mod jobs_worker;
 mod licensing;
