@@ -103,7 +103,10 @@ CREATE TABLE catalog.products (
         CONSTRAINT products_tags_valid CHECK (catalog.tags_valid(tags)),
     metadata jsonb NOT NULL DEFAULT '{}'::jsonb
         CONSTRAINT products_metadata_object
-            CHECK (jsonb_typeof(metadata) = 'object' AND pg_column_size(metadata) <= 65536),
+            CHECK (jsonb_typeof(metadata) = 'object'
+                   AND CASE WHEN pg_column_compression(metadata) IS NULL
+                            THEN pg_column_size(metadata)
+                            ELSE octet_length(metadata::text) END <= 65536),
     active boolean NOT NULL DEFAULT true,
     search_vector tsvector GENERATED ALWAYS AS (
         setweight(to_tsvector('english'::regconfig, name), 'A')

@@ -72,7 +72,10 @@ CREATE TABLE inventory.suppliers (
     active boolean NOT NULL DEFAULT true,
     metadata jsonb NOT NULL DEFAULT '{}'::jsonb
         CONSTRAINT suppliers_metadata_object
-            CHECK (jsonb_typeof(metadata) = 'object' AND pg_column_size(metadata) <= 65536),
+            CHECK (jsonb_typeof(metadata) = 'object'
+                   AND CASE WHEN pg_column_compression(metadata) IS NULL
+                            THEN pg_column_size(metadata)
+                            ELSE octet_length(metadata::text) END <= 65536),
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT suppliers_pkey PRIMARY KEY (organization_id, id),

@@ -342,7 +342,11 @@ CREATE TABLE catalog.products (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT products_currency_format CHECK ((currency ~ '^[A-Z]{3}$'::text)),
     CONSTRAINT products_description_length CHECK ((char_length(description) <= 20000)),
-    CONSTRAINT products_metadata_object CHECK (((jsonb_typeof(metadata) = 'object'::text) AND (pg_column_size(metadata) <= 65536))),
+    CONSTRAINT products_metadata_object CHECK (((jsonb_typeof(metadata) = 'object'::text) AND (
+CASE
+    WHEN (pg_column_compression(metadata) IS NULL) THEN pg_column_size(metadata)
+    ELSE octet_length((metadata)::text)
+END <= 65536))),
     CONSTRAINT products_name_length CHECK (((char_length(btrim(name)) >= 1) AND (char_length(btrim(name)) <= 255))),
     CONSTRAINT products_price_nonnegative CHECK ((price >= (0)::numeric)),
     CONSTRAINT products_sku_format CHECK (((sku ~ '^[A-Za-z0-9][A-Za-z0-9._-]*$'::text) AND (char_length(sku) <= 64))),

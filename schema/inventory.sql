@@ -540,7 +540,11 @@ CREATE TABLE inventory.suppliers (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT suppliers_email_format CHECK (((email ~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$'::text) AND (char_length(email) <= 254))),
     CONSTRAINT suppliers_lead_time_days_range CHECK (((lead_time_days >= 0) AND (lead_time_days <= 365))),
-    CONSTRAINT suppliers_metadata_object CHECK (((jsonb_typeof(metadata) = 'object'::text) AND (pg_column_size(metadata) <= 65536))),
+    CONSTRAINT suppliers_metadata_object CHECK (((jsonb_typeof(metadata) = 'object'::text) AND (
+CASE
+    WHEN (pg_column_compression(metadata) IS NULL) THEN pg_column_size(metadata)
+    ELSE octet_length((metadata)::text)
+END <= 65536))),
     CONSTRAINT suppliers_name_length CHECK (((char_length(btrim(name)) >= 1) AND (char_length(btrim(name)) <= 200))),
     CONSTRAINT suppliers_phone_format CHECK ((phone ~ '^\+?[0-9 ()-]{3,30}$'::text))
 );
