@@ -246,6 +246,16 @@ async fn interrupted(url: &str, interrupt: Interrupt, no_transaction: bool) {
                 let _ = watcher
                     .batch_execute(&format!("COPY (SELECT 1) TO PROGRAM 'kill -9 {pid}'"))
                     .await;
+                // The postmaster resets every connection once it notices the crash, which
+                // on a busy machine can be a while after the killed process is gone: wait
+                // for the watcher's own connection to go, so that no connection made
+                // before the reset is taken for one made after it.
+                for _ in 0..1000 {
+                    if watcher.simple_query("SELECT 1").await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
             }
         }
     };
