@@ -350,6 +350,7 @@ GRANT SELECT ON TABLE messaging.jobs TO groundwork_readonly;
 CREATE FUNCTION messaging.fetch_jobs(queue text, worker_id text, max_jobs integer, lease interval DEFAULT '00:00:30'::interval) RETURNS SETOF messaging.jobs
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'messaging', 'pg_temp'
+    SET jit TO 'off'
     AS $_$
 DECLARE
     wanted integer := max_jobs;
@@ -606,8 +607,9 @@ GRANT ALL ON FUNCTION messaging.release_jobs(ids bigint[], worker_id text) TO gr
 
 -- function messaging.rescue_expired_jobs(text, integer)
 CREATE FUNCTION messaging.rescue_expired_jobs(queue text, max_jobs integer) RETURNS void
-    LANGUAGE sql
+    LANGUAGE plpgsql
     AS $$
+BEGIN
     UPDATE messaging.jobs j
     SET status = CASE WHEN j.attempt >= j.max_attempts THEN 'discarded'::messaging.job_status
                       ELSE 'retryable' END,
@@ -626,7 +628,8 @@ CREATE FUNCTION messaging.rescue_expired_jobs(queue text, max_jobs integer) RETU
         LIMIT rescue_expired_jobs.max_jobs
         FOR UPDATE SKIP LOCKED
     ) expired
-    WHERE j.organization_id = expired.organization_id AND j.id = expired.id
+    WHERE j.organization_id = expired.organization_id AND j.id = expired.id;
+END
 $$;
 ALTER FUNCTION messaging.rescue_expired_jobs(queue text, max_jobs integer) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION messaging.rescue_expired_jobs(queue text, max_jobs integer) FROM PUBLIC;
