@@ -462,13 +462,14 @@ BEGIN
         LIMIT wanted
     ),
     leased AS (
+        -- By id, through jobs_id_key: joined with picked, a batch of a few hundred
+        -- was planned as a hash join over a scan of the whole table.
         UPDATE messaging.jobs j
         SET status = 'running', attempt = j.attempt + 1, lease_owner = fetch_jobs.worker_id,
             lease_expires_at = now() + fetch_jobs.lease, lease_duration = fetch_jobs.lease,
             attempted_at = now()
-        FROM picked
-        WHERE j.organization_id = picked.organization_id AND j.id = picked.id
-        RETURNING j.*, picked.seq
+        WHERE j.id = ANY (ARRAY(SELECT picked.id FROM picked))
+        RETURNING j.*
     ),
     spent AS (
         INSERT INTO messaging.job_rate_buckets AS b (organization_id, queue, tokens, refilled_at)
@@ -484,8 +485,8 @@ BEGIN
            leased.errors, leased.lease_owner, leased.lease_expires_at, leased.lease_duration,
            leased.progress, leased.metrics, leased.idempotency_key, leased.created_at,
            leased.attempted_at, leased.finished_at
-    FROM leased
-    ORDER BY leased.seq;
+    FROM leased JOIN picked ON picked.id = leased.id
+    ORDER BY picked.seq;
     GET DIAGNOSTICS taken = ROW_COUNT;
     END IF;
 
