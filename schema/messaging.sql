@@ -350,6 +350,7 @@ GRANT SELECT ON TABLE messaging.jobs TO groundwork_readonly;
 CREATE FUNCTION messaging.fetch_jobs(queue text, worker_id text, max_jobs integer, lease interval DEFAULT '00:00:30'::interval) RETURNS SETOF messaging.jobs
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'messaging', 'pg_temp'
+    SET jit TO 'off'
     AS $_$
 DECLARE
     wanted integer := max_jobs;
@@ -461,13 +462,14 @@ BEGIN
         LIMIT wanted
     ),
     leased AS (
+        -- By id, through jobs_id_key: joined with picked, a batch of a few hundred
+        -- was planned as a hash join over a scan of the whole table.
         UPDATE messaging.jobs j
         SET status = 'running', attempt = j.attempt + 1, lease_owner = fetch_jobs.worker_id,
             lease_expires_at = now() + fetch_jobs.lease, lease_duration = fetch_jobs.lease,
             attempted_at = now()
-        FROM picked
-        WHERE j.organization_id = picked.organization_id AND j.id = picked.id
-        RETURNING j.*, picked.seq
+        WHERE j.id = ANY (ARRAY(SELECT picked.id FROM picked))
+        RETURNING j.*
     ),
     spent AS (
         INSERT INTO messaging.job_rate_buckets AS b (organization_id, queue, tokens, refilled_at)
@@ -483,8 +485,8 @@ BEGIN
            leased.errors, leased.lease_owner, leased.lease_expires_at, leased.lease_duration,
            leased.progress, leased.metrics, leased.idempotency_key, leased.created_at,
            leased.attempted_at, leased.finished_at
-    FROM leased
-    ORDER BY leased.seq;
+    FROM leased JOIN picked ON picked.id = leased.id
+    ORDER BY picked.seq;
     GET DIAGNOSTICS taken = ROW_COUNT;
     END IF;
 
@@ -606,8 +608,9 @@ GRANT ALL ON FUNCTION messaging.release_jobs(ids bigint[], worker_id text) TO gr
 
 -- function messaging.rescue_expired_jobs(text, integer)
 CREATE FUNCTION messaging.rescue_expired_jobs(queue text, max_jobs integer) RETURNS void
-    LANGUAGE sql
+    LANGUAGE plpgsql
     AS $$
+BEGIN
     UPDATE messaging.jobs j
     SET status = CASE WHEN j.attempt >= j.max_attempts THEN 'discarded'::messaging.job_status
                       ELSE 'retryable' END,
@@ -626,7 +629,8 @@ CREATE FUNCTION messaging.rescue_expired_jobs(queue text, max_jobs integer) RETU
         LIMIT rescue_expired_jobs.max_jobs
         FOR UPDATE SKIP LOCKED
     ) expired
-    WHERE j.organization_id = expired.organization_id AND j.id = expired.id
+    WHERE j.organization_id = expired.organization_id AND j.id = expired.id;
+END
 $$;
 ALTER FUNCTION messaging.rescue_expired_jobs(queue text, max_jobs integer) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION messaging.rescue_expired_jobs(queue text, max_jobs integer) FROM PUBLIC;

@@ -27,6 +27,8 @@ mod dcb;
 mod dcb_rust;
 mod diesel_side;
 mod pooled;
+#[path = "../support/python.rs"]
+mod python;
 mod queries;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
