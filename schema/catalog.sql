@@ -114,6 +114,13 @@ BEGIN
         RAISE EXCEPTION 'image % is the primary image of product %: make another image primary instead',
             OLD.id, OLD.product_id USING ERRCODE = 'WC002';
     END IF;
+    -- An image whose id is taken is not inserted (a unique violation, or skipped by ON
+    -- CONFLICT): it demotes nothing.
+    IF TG_OP = 'INSERT' AND EXISTS (SELECT FROM catalog.product_images i
+                                    WHERE i.organization_id = NEW.organization_id
+                                      AND i.id = NEW.id) THEN
+        RETURN NEW;
+    END IF;
     IF NEW.is_primary AND (TG_OP = 'INSERT' OR NOT OLD.is_primary) THEN
         UPDATE catalog.product_images i SET is_primary = false
         WHERE i.organization_id = NEW.organization_id AND i.product_id = NEW.product_id

@@ -347,7 +347,21 @@ async fn a_product_with_images_has_exactly_one_primary() {
         ["/2.jpg"],
         "the next by position is promoted"
     );
-    let _ = third;
+    // A primary image whose insert is skipped (its id is taken) demotes nothing.
+    let skipped = db
+        .with_tenant(DbRole::App, me, async |tx| {
+            Ok(tx
+                .execute(
+                    "INSERT INTO catalog.product_images (id, product_id, url, position, is_primary)
+                     VALUES ($1, $2, '/4.jpg', 4, true) ON CONFLICT DO NOTHING",
+                    &[&third.id, &p],
+                )
+                .await?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(skipped, 0);
+    assert_eq!(primaries().await, ["/2.jpg"]);
 }
 
 #[tokio::test]
