@@ -816,6 +816,9 @@ CREATE INDEX events_organization_id_type_position_idx ON eventstore.events USING
 -- index eventstore.events_tags_gin_idx
 CREATE INDEX events_tags_gin_idx ON eventstore.events USING gin (tags) WITH (fastupdate=off);
 
+-- trigger events_seal_personal_data on eventstore.events
+CREATE TRIGGER events_seal_personal_data BEFORE INSERT ON eventstore.events FOR EACH ROW WHEN (((new.data @? '$.**."$personal"'::jsonpath) OR (new.data @? '$.**."$sealed"'::jsonpath))) EXECUTE FUNCTION identity.events_seal_personal_data();
+
 -- trigger subscriptions_set_updated_at on eventstore.subscriptions
 CREATE TRIGGER subscriptions_set_updated_at BEFORE UPDATE ON eventstore.subscriptions FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
 

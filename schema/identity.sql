@@ -6,6 +6,7 @@ ALTER SCHEMA identity OWNER TO groundwork_owner;
 GRANT USAGE ON SCHEMA identity TO groundwork_app;
 GRANT USAGE ON SCHEMA identity TO groundwork_readonly;
 GRANT USAGE ON SCHEMA identity TO groundwork_auth;
+GRANT USAGE ON SCHEMA identity TO groundwork_privacy;
 
 -- type identity.locale
 CREATE TYPE identity.locale AS ENUM (
@@ -112,6 +113,19 @@ ALTER FUNCTION identity.api_key_authenticate(p_key_hash bytea) OWNER TO groundwo
 REVOKE ALL ON FUNCTION identity.api_key_authenticate(p_key_hash bytea) FROM PUBLIC;
 GRANT ALL ON FUNCTION identity.api_key_authenticate(p_key_hash bytea) TO groundwork_app;
 
+-- function identity.events_seal_personal_data()
+CREATE FUNCTION identity.events_seal_personal_data() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    NEW.data := identity.personal_seal(NEW.data);
+    RETURN NEW;
+END
+$$;
+ALTER FUNCTION identity.events_seal_personal_data() OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION identity.events_seal_personal_data() FROM PUBLIC;
+
 -- function identity.fill_user_defaults()
 CREATE FUNCTION identity.fill_user_defaults() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -133,6 +147,62 @@ END
 $$;
 ALTER FUNCTION identity.fill_user_defaults() OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION identity.fill_user_defaults() FROM PUBLIC;
+
+-- function identity.forget_user(uuid, text)
+CREATE FUNCTION identity.forget_user(p_user_id uuid, p_reason text) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    erasure uuid;
+    marker text := replace(p_user_id::text, '-', '');
+BEGIN
+    IF p_reason IS NULL OR char_length(btrim(p_reason)) NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'an erasure needs a reason of 1 to 1000 characters'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM FROM identity.users u WHERE u.id = p_user_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no such user' USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT e.id INTO erasure FROM identity.erasures e WHERE e.user_id = p_user_id;
+    IF FOUND THEN
+        RETURN erasure;
+    END IF;
+    DELETE FROM identity.personal_data_keys WHERE subject_id = p_user_id;
+    UPDATE identity.users
+    SET email = 'erased-' || marker || '@erased.invalid',
+        username = 'erased_' || marker,
+        password_hash = NULL,
+        first_name = NULL,
+        last_name = NULL,
+        avatar_url = NULL,
+        metadata = '{}',
+        phone_encrypted = NULL,
+        phone_blind = NULL,
+        tax_number_encrypted = NULL,
+        tax_number_blind = NULL,
+        tax_number_kind = NULL,
+        company_name = NULL,
+        company_tax_office = NULL,
+        last_login_ip = NULL,
+        mfa_enabled = false,
+        mfa_method = NULL,
+        status = 'deleted'
+    WHERE id = p_user_id;
+    DELETE FROM identity.user_profiles WHERE user_id = p_user_id;
+    DELETE FROM identity.sessions WHERE user_id = p_user_id;
+    UPDATE identity.organization_members SET invitation_email = NULL
+    WHERE user_id = p_user_id AND invitation_email IS NOT NULL;
+    INSERT INTO identity.erasures (user_id, erased_by, requested_by, reason)
+    VALUES (p_user_id, session_user, identity.current_user_id(), btrim(p_reason))
+    RETURNING id INTO erasure;
+    RETURN erasure;
+END
+$$;
+ALTER FUNCTION identity.forget_user(p_user_id uuid, p_reason text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION identity.forget_user(p_user_id uuid, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION identity.forget_user(p_user_id uuid, p_reason text) TO groundwork_privacy;
 
 -- function identity.invitation_accept(bytea)
 CREATE FUNCTION identity.invitation_accept(p_token_hash bytea) RETURNS TABLE(member_id uuid, organization_id uuid, role identity.member_role)
@@ -187,6 +257,335 @@ END
 $$;
 ALTER FUNCTION identity.organization_members_guard_invitation() OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION identity.organization_members_guard_invitation() FROM PUBLIC;
+
+-- function identity.personal_blind_index(text, text)
+CREATE FUNCTION identity.personal_blind_index(p_field text, p_value text) RETURNS bytea
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+DECLARE
+    master bytea;
+    wrapped_key bytea;
+    blind_key bytea;
+BEGIN
+    IF p_value IS NULL THEN
+        RETURN NULL;
+    ELSIF p_field IS NULL OR p_field !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+        RAISE EXCEPTION 'a blind index field is a lower-case identifier' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    master := identity.personal_master_key();
+    SELECT k.wrapped INTO wrapped_key FROM identity.personal_keyring k WHERE k.name = 'blind_index';
+    IF NOT FOUND THEN
+        blind_key := public.gen_random_bytes(32);
+        INSERT INTO identity.personal_keyring (name, wrapped, master_version)
+        VALUES ('blind_index', identity.personal_seal_bytes(master, convert_to('blind_index', 'UTF8'), blind_key),
+                identity.personal_current_version(master))
+        ON CONFLICT (name) DO NOTHING;
+        SELECT k.wrapped INTO wrapped_key FROM identity.personal_keyring k WHERE k.name = 'blind_index';
+    END IF;
+    blind_key := identity.personal_open_bytes(master, convert_to('blind_index', 'UTF8'), wrapped_key);
+    RETURN public.hmac(convert_to(p_field || ':' || p_value, 'UTF8'), blind_key, 'sha256');
+END
+$_$;
+ALTER FUNCTION identity.personal_blind_index(p_field text, p_value text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION identity.personal_blind_index(p_field text, p_value text) FROM PUBLIC;
+GRANT ALL ON FUNCTION identity.personal_blind_index(p_field text, p_value text) TO groundwork_app;
+
+-- function identity.personal_current_version(bytea)
+CREATE FUNCTION identity.personal_current_version(p_master bytea) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v bigint;
+BEGIN
+    SELECT k.version INTO v FROM identity.personal_master_keys k
+    WHERE k.retired_at IS NULL
+      AND k.check_value = public.hmac(convert_to('groundwork personal-data master key', 'UTF8'), p_master, 'sha256')
+    FOR SHARE;
+    IF v IS NULL THEN
+        RAISE EXCEPTION 'the personal-data master key was rotated' USING ERRCODE = 'WI002';
+    END IF;
+    RETURN v;
+END
+$$;
+ALTER FUNCTION identity.personal_current_version(p_master bytea) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION identity.personal_current_version(p_master bytea) FROM PUBLIC;
+
+-- function identity.personal_data_key(uuid, boolean)
+CREATE FUNCTION identity.personal_data_key(p_subject uuid, p_create boolean) RETURNS bytea
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    master bytea := identity.personal_master_key();
+    wrapped_key bytea;
+    data_key bytea;
+BEGIN
+    SELECT k.wrapped INTO wrapped_key FROM identity.personal_data_keys k WHERE k.subject_id = p_subject;
+    IF FOUND THEN
+        RETURN identity.personal_open_bytes(master, uuid_send(p_subject), wrapped_key);
+    ELSIF NOT p_create THEN
+        RETURN NULL;
+    ELSIF EXISTS (SELECT FROM identity.erasures e WHERE e.user_id = p_subject) THEN
+        RAISE EXCEPTION 'subject % was forgotten: no personal data is written for it', p_subject
+            USING ERRCODE = 'WI004';
+    END IF;
+    data_key := public.gen_random_bytes(32);
+    INSERT INTO identity.personal_data_keys (subject_id, wrapped, master_version)
+    VALUES (p_subject, identity.personal_seal_bytes(master, uuid_send(p_subject), data_key),
+            identity.personal_current_version(master))
+    ON CONFLICT (subject_id) DO NOTHING;
+    IF FOUND THEN
+        RETURN data_key;
+    END IF;
+    -- Made by a concurrent transaction that committed first.
+    SELECT k.wrapped INTO wrapped_key FROM identity.personal_data_keys k WHERE k.subject_id = p_subject;
+    RETURN identity.personal_open_bytes(master, uuid_send(p_subject), wrapped_key);
+END
+$$;
+ALTER FUNCTION identity.personal_data_key(p_subject uuid, p_create boolean) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION identity.personal_data_key(p_subject uuid, p_create boolean) FROM PUBLIC;
+
+-- function identity.personal_decrypt(uuid, bytea)
+CREATE FUNCTION identity.personal_decrypt(p_subject uuid, p_value bytea) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    data_key bytea;
+BEGIN
+    IF p_value IS NULL THEN
+        RETURN NULL;
+    END IF;
+    data_key := identity.personal_data_key(p_subject, false);
+    IF data_key IS NULL THEN
+        RETURN NULL;
+    END IF;
+    RETURN convert_from(identity.personal_open_bytes(data_key, uuid_send(p_subject), p_value), 'UTF8');
+END
+$$;
+ALTER FUNCTION identity.personal_decrypt(p_subject uuid, p_value bytea) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION identity.personal_decrypt(p_subject uuid, p_value bytea) FROM PUBLIC;
+GRANT ALL ON FUNCTION identity.personal_decrypt(p_subject uuid, p_value bytea) TO groundwork_app;
+GRANT ALL ON FUNCTION identity.personal_decrypt(p_subject uuid, p_value bytea) TO groundwork_readonly;
+GRANT ALL ON FUNCTION identity.personal_decrypt(p_subject uuid, p_value bytea) TO groundwork_privacy;
+
+-- function identity.personal_encrypt(uuid, text)
+CREATE FUNCTION identity.personal_encrypt(p_subject uuid, p_value text) RETURNS bytea
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    IF p_value IS NULL THEN
+        RETURN NULL;
+    ELSIF p_subject IS NULL THEN
+        RAISE EXCEPTION 'a personal value needs its subject' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    RETURN identity.personal_seal_bytes(identity.personal_data_key(p_subject, true), uuid_send(p_subject),
+                                        convert_to(p_value, 'UTF8'));
+END
+$$;
+ALTER FUNCTION identity.personal_encrypt(p_subject uuid, p_value text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION identity.personal_encrypt(p_subject uuid, p_value text) FROM PUBLIC;
+GRANT ALL ON FUNCTION identity.personal_encrypt(p_subject uuid, p_value text) TO groundwork_app;
+
+-- function identity.personal_master_key()
+CREATE FUNCTION identity.personal_master_key() RETURNS bytea
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+DECLARE
+    setting text := current_setting('groundwork.personal_data_key', true);
+    key bytea;
+    key_check bytea;
+    current_key identity.personal_master_keys;
+BEGIN
+    IF setting IS NULL OR setting = '' THEN
+        RAISE EXCEPTION 'no personal-data master key is set in this transaction'
+            USING ERRCODE = 'WI001',
+                  HINT = 'set groundwork.personal_data_key for the transaction (groundwork::identity::set_master_key)';
+    ELSIF setting !~ '^[0-9a-fA-F]{64}$' THEN
+        RAISE EXCEPTION 'the personal-data master key is not 64 hexadecimal digits'
+            USING ERRCODE = 'WI002';
+    END IF;
+    key := decode(setting, 'hex');
+    key_check := public.hmac(convert_to('groundwork personal-data master key', 'UTF8'), key, 'sha256');
+    SELECT * INTO current_key FROM identity.personal_master_keys WHERE retired_at IS NULL;
+    IF NOT FOUND THEN
+        INSERT INTO identity.personal_master_keys (version, check_value)
+        SELECT coalesce(max(version), 0) + 1, key_check FROM identity.personal_master_keys
+        ON CONFLICT DO NOTHING;
+        SELECT * INTO current_key FROM identity.personal_master_keys WHERE retired_at IS NULL;
+    END IF;
+    IF current_key.check_value IS DISTINCT FROM key_check THEN
+        RAISE EXCEPTION 'the personal-data master key is not the current one (version %)', current_key.version
+            USING ERRCODE = 'WI002';
+    END IF;
+    RETURN key;
+END
+$_$;
+ALTER FUNCTION identity.personal_master_key() OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION identity.personal_master_key() FROM PUBLIC;
+
+-- function identity.personal_open_bytes(bytea, bytea, bytea)
+CREATE FUNCTION identity.personal_open_bytes(p_key bytea, p_context bytea, p_sealed bytea) RETURNS bytea
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    n integer := octet_length(p_sealed);
+    iv bytea;
+    ct bytea;
+BEGIN
+    IF n < 49 OR (n - 33) % 16 <> 0 OR get_byte(p_sealed, 0) <> 1 THEN
+        RAISE EXCEPTION 'an encrypted personal value is malformed' USING ERRCODE = 'WI003';
+    END IF;
+    iv := substring(p_sealed FROM 2 FOR 16);
+    ct := substring(p_sealed FROM 18 FOR n - 33);
+    IF substring(public.hmac(p_context || iv || ct, public.hmac('\x02'::bytea, p_key, 'sha256'), 'sha256')
+                 FROM 1 FOR 16) <> substring(p_sealed FROM n - 15) THEN
+        RAISE EXCEPTION 'an encrypted personal value failed its integrity check' USING ERRCODE = 'WI003';
+    END IF;
+    RETURN public.decrypt_iv(ct, public.hmac('\x01'::bytea, p_key, 'sha256'), iv, 'aes-cbc/pad:pkcs');
+END
+$$;
+ALTER FUNCTION identity.personal_open_bytes(p_key bytea, p_context bytea, p_sealed bytea) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION identity.personal_open_bytes(p_key bytea, p_context bytea, p_sealed bytea) FROM PUBLIC;
+
+-- function identity.personal_reveal(jsonb)
+CREATE FUNCTION identity.personal_reveal(p_value jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+DECLARE
+    subject uuid;
+    data_key bytea;
+BEGIN
+    IF p_value IS NULL OR NOT p_value @? '$.**."$sealed"' THEN
+        RETURN p_value;
+    ELSIF jsonb_typeof(p_value) = 'object' THEN
+        IF jsonb_typeof(p_value -> '$sealed') = 'string' AND jsonb_typeof(p_value -> '$subject') = 'string' THEN
+            subject := (p_value ->> '$subject')::uuid;
+            data_key := identity.personal_data_key(subject, false);
+            IF data_key IS NULL THEN
+                RETURN jsonb_build_object('$erased', true, '$subject', subject);
+            END IF;
+            RETURN jsonb_build_object(
+                '$personal', convert_from(identity.personal_open_bytes(data_key, uuid_send(subject),
+                                                                       decode(p_value ->> '$sealed', 'base64')),
+                                          'UTF8')::jsonb,
+                '$subject', subject);
+        END IF;
+        RETURN (SELECT jsonb_object_agg(e.key, identity.personal_reveal(e.value)) FROM jsonb_each(p_value) e);
+    ELSIF jsonb_typeof(p_value) = 'array' THEN
+        RETURN (SELECT jsonb_agg(identity.personal_reveal(e.value) ORDER BY e.n)
+                FROM jsonb_array_elements(p_value) WITH ORDINALITY e(value, n));
+    END IF;
+    RETURN p_value;
+END
+$_$;
+ALTER FUNCTION identity.personal_reveal(p_value jsonb) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION identity.personal_reveal(p_value jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION identity.personal_reveal(p_value jsonb) TO groundwork_app;
+GRANT ALL ON FUNCTION identity.personal_reveal(p_value jsonb) TO groundwork_readonly;
+GRANT ALL ON FUNCTION identity.personal_reveal(p_value jsonb) TO groundwork_privacy;
+
+-- function identity.personal_rotate_master_key(text)
+CREATE FUNCTION identity.personal_rotate_master_key(p_new_key text) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+DECLARE
+    old_key bytea := identity.personal_master_key();
+    new_key bytea;
+    old_version bigint;
+BEGIN
+    IF p_new_key IS NULL OR p_new_key !~ '^[0-9a-fA-F]{64}$' THEN
+        RAISE EXCEPTION 'the new personal-data master key is not 64 hexadecimal digits'
+            USING ERRCODE = 'WI002';
+    END IF;
+    new_key := decode(p_new_key, 'hex');
+    IF new_key = old_key THEN
+        RAISE EXCEPTION 'the new personal-data master key is the current one' USING ERRCODE = 'WI002';
+    END IF;
+    -- Waits for transactions that are making keys under the old version.
+    SELECT k.version INTO old_version FROM identity.personal_master_keys k
+    WHERE k.retired_at IS NULL FOR UPDATE;
+    UPDATE identity.personal_master_keys SET retired_at = now() WHERE version = old_version;
+    INSERT INTO identity.personal_master_keys (version, check_value)
+    VALUES (old_version + 1,
+            public.hmac(convert_to('groundwork personal-data master key', 'UTF8'), new_key, 'sha256'));
+    UPDATE identity.personal_data_keys k
+    SET wrapped = identity.personal_seal_bytes(new_key, uuid_send(k.subject_id),
+                      identity.personal_open_bytes(old_key, uuid_send(k.subject_id), k.wrapped)),
+        master_version = old_version + 1;
+    UPDATE identity.personal_keyring k
+    SET wrapped = identity.personal_seal_bytes(new_key, convert_to(k.name, 'UTF8'),
+                      identity.personal_open_bytes(old_key, convert_to(k.name, 'UTF8'), k.wrapped)),
+        master_version = old_version + 1;
+    RETURN old_version + 1;
+END
+$_$;
+ALTER FUNCTION identity.personal_rotate_master_key(p_new_key text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION identity.personal_rotate_master_key(p_new_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION identity.personal_rotate_master_key(p_new_key text) TO groundwork_privacy;
+
+-- function identity.personal_seal(jsonb)
+CREATE FUNCTION identity.personal_seal(p_value jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+DECLARE
+    subject uuid;
+BEGIN
+    IF jsonb_typeof(p_value) = 'object' THEN
+        IF p_value ? '$sealed' THEN
+            RAISE EXCEPTION 'an event cannot carry a "$sealed" value: write {"$personal": <value>, "$subject": "<uuid>"}'
+                USING ERRCODE = 'invalid_parameter_value';
+        ELSIF p_value ? '$personal' THEN
+            IF jsonb_typeof(p_value -> '$subject') IS DISTINCT FROM 'string'
+               OR p_value ->> '$subject' !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+               OR (SELECT count(*) FROM jsonb_object_keys(p_value)) <> 2 THEN
+                RAISE EXCEPTION 'a personal value is {"$personal": <value>, "$subject": "<uuid>"} and nothing else'
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            subject := (p_value ->> '$subject')::uuid;
+            RETURN jsonb_build_object(
+                '$sealed', translate(encode(identity.personal_seal_bytes(
+                    identity.personal_data_key(subject, true), uuid_send(subject),
+                    convert_to((p_value -> '$personal')::text, 'UTF8')), 'base64'), E'\n', ''),
+                '$subject', subject);
+        END IF;
+        RETURN (SELECT jsonb_object_agg(e.key, CASE WHEN e.value @? '$.**."$personal"' OR e.value @? '$.**."$sealed"'
+                                                    THEN identity.personal_seal(e.value) ELSE e.value END)
+                FROM jsonb_each(p_value) e);
+    ELSIF jsonb_typeof(p_value) = 'array' THEN
+        RETURN (SELECT jsonb_agg(CASE WHEN e.value @? '$.**."$personal"' OR e.value @? '$.**."$sealed"'
+                                      THEN identity.personal_seal(e.value) ELSE e.value END ORDER BY e.n)
+                FROM jsonb_array_elements(p_value) WITH ORDINALITY e(value, n));
+    END IF;
+    RETURN p_value;
+END
+$_$;
+ALTER FUNCTION identity.personal_seal(p_value jsonb) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION identity.personal_seal(p_value jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION identity.personal_seal(p_value jsonb) TO groundwork_app;
+
+-- function identity.personal_seal_bytes(bytea, bytea, bytea)
+CREATE FUNCTION identity.personal_seal_bytes(p_key bytea, p_context bytea, p_plain bytea) RETURNS bytea
+    LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT '\x01'::bytea || c.iv || c.ct
+           || substring(public.hmac(p_context || c.iv || c.ct,
+                                    public.hmac('\x02'::bytea, p_key, 'sha256'), 'sha256') FROM 1 FOR 16)
+    FROM (SELECT r.iv, public.encrypt_iv(p_plain, public.hmac('\x01'::bytea, p_key, 'sha256'),
+                                         r.iv, 'aes-cbc/pad:pkcs') AS ct
+          FROM (SELECT public.gen_random_bytes(16) AS iv) r) c
+$$;
+ALTER FUNCTION identity.personal_seal_bytes(p_key bytea, p_context bytea, p_plain bytea) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION identity.personal_seal_bytes(p_key bytea, p_context bytea, p_plain bytea) FROM PUBLIC;
 
 -- function identity.refresh_time_zones()
 CREATE FUNCTION identity.refresh_time_zones() RETURNS integer
@@ -328,6 +727,22 @@ ALTER FUNCTION identity.user_login_lookup(p_email text) OWNER TO groundwork_owne
 REVOKE ALL ON FUNCTION identity.user_login_lookup(p_email text) FROM PUBLIC;
 GRANT ALL ON FUNCTION identity.user_login_lookup(p_email text) TO groundwork_auth;
 
+-- function identity.user_login_lookup_by_phone(text)
+CREATE FUNCTION identity.user_login_lookup_by_phone(p_phone text) RETURNS TABLE(user_id uuid, password_hash text, status identity.user_status, locked_until timestamp with time zone, failed_login_attempts integer)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'identity', 'pg_temp'
+    AS $$
+    SELECT u.id,
+           CASE WHEN u.status = 'active' AND (u.locked_until IS NULL OR u.locked_until <= now())
+                THEN u.password_hash END,
+           u.status, u.locked_until, u.failed_login_attempts
+    FROM identity.users u
+    WHERE u.phone_blind = identity.personal_blind_index('phone', p_phone)
+$$;
+ALTER FUNCTION identity.user_login_lookup_by_phone(p_phone text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION identity.user_login_lookup_by_phone(p_phone text) FROM PUBLIC;
+GRANT ALL ON FUNCTION identity.user_login_lookup_by_phone(p_phone text) TO groundwork_auth;
+
 -- function identity.user_login_succeeded(uuid, inet)
 CREATE FUNCTION identity.user_login_succeeded(p_user_id uuid, p_ip inet) RETURNS boolean
     LANGUAGE sql SECURITY DEFINER
@@ -347,6 +762,62 @@ $$;
 ALTER FUNCTION identity.user_login_succeeded(p_user_id uuid, p_ip inet) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION identity.user_login_succeeded(p_user_id uuid, p_ip inet) FROM PUBLIC;
 GRANT ALL ON FUNCTION identity.user_login_succeeded(p_user_id uuid, p_ip inet) TO groundwork_auth;
+
+-- function identity.user_phone_set(uuid, text)
+CREATE FUNCTION identity.user_phone_set(p_user_id uuid, p_phone text) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+BEGIN
+    IF p_user_id IS NULL OR p_user_id IS DISTINCT FROM identity.current_user_id() THEN
+        RAISE EXCEPTION 'a user sets only their own phone' USING ERRCODE = 'insufficient_privilege';
+    ELSIF p_phone !~ '^\+[1-9][0-9]{6,14}$' THEN
+        RAISE EXCEPTION 'new row for relation "users" violates check constraint "users_phone_format"'
+            USING ERRCODE = 'check_violation', SCHEMA = 'identity', TABLE = 'users',
+                  CONSTRAINT = 'users_phone_format';
+    END IF;
+    UPDATE identity.users
+    SET phone_encrypted = identity.personal_encrypt(id, p_phone),
+        phone_blind = identity.personal_blind_index('phone', p_phone)
+    WHERE id = p_user_id AND status <> 'deleted';
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no such user' USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN p_user_id;
+END
+$_$;
+ALTER FUNCTION identity.user_phone_set(p_user_id uuid, p_phone text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION identity.user_phone_set(p_user_id uuid, p_phone text) FROM PUBLIC;
+GRANT ALL ON FUNCTION identity.user_phone_set(p_user_id uuid, p_phone text) TO groundwork_app;
+
+-- function identity.user_tax_number_set(uuid, identity.tax_number_kind, text)
+CREATE FUNCTION identity.user_tax_number_set(p_user_id uuid, p_kind identity.tax_number_kind, p_number text) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    IF p_user_id IS NULL OR p_user_id IS DISTINCT FROM identity.current_user_id() THEN
+        RAISE EXCEPTION 'a user sets only their own tax number' USING ERRCODE = 'insufficient_privilege';
+    ELSIF NOT ((p_kind IS NULL AND p_number IS NULL)
+               OR coalesce(identity.tax_number_is_valid(p_kind, p_number), false)) THEN
+        RAISE EXCEPTION 'new row for relation "users" violates check constraint "users_tax_number_valid"'
+            USING ERRCODE = 'check_violation', SCHEMA = 'identity', TABLE = 'users',
+                  CONSTRAINT = 'users_tax_number_valid';
+    END IF;
+    UPDATE identity.users
+    SET tax_number_encrypted = identity.personal_encrypt(id, p_number),
+        tax_number_blind = identity.personal_blind_index('tax_number', p_number),
+        tax_number_kind = p_kind
+    WHERE id = p_user_id AND status <> 'deleted';
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no such user' USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN p_user_id;
+END
+$$;
+ALTER FUNCTION identity.user_tax_number_set(p_user_id uuid, p_kind identity.tax_number_kind, p_number text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION identity.user_tax_number_set(p_user_id uuid, p_kind identity.tax_number_kind, p_number text) FROM PUBLIC;
+GRANT ALL ON FUNCTION identity.user_tax_number_set(p_user_id uuid, p_kind identity.tax_number_kind, p_number text) TO groundwork_app;
 
 -- table identity.api_keys
 CREATE TABLE identity.api_keys (
@@ -390,6 +861,20 @@ CREATE TABLE identity.auth_policy (
 );
 ALTER TABLE identity.auth_policy OWNER TO groundwork_owner;
 COMMENT ON TABLE identity.auth_policy IS 'Login lock-out and session and invitation lifetimes, applied by the identity functions';
+
+-- table identity.erasures
+CREATE TABLE identity.erasures (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    erased_by text NOT NULL,
+    requested_by uuid,
+    reason text NOT NULL,
+    erased_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT erasures_reason_length CHECK (((char_length(btrim(reason)) >= 1) AND (char_length(btrim(reason)) <= 1000)))
+);
+ALTER TABLE identity.erasures OWNER TO groundwork_owner;
+COMMENT ON TABLE identity.erasures IS 'Who erased which user, when and why (identity.forget_user)';
+GRANT SELECT ON TABLE identity.erasures TO groundwork_privacy;
 
 -- table identity.organization_members
 CREATE TABLE identity.organization_members (
@@ -459,6 +944,10 @@ CREATE TABLE identity.users (
     company_name text,
     company_tax_office text,
     tax_number_kind identity.tax_number_kind,
+    phone_encrypted bytea,
+    phone_blind bytea,
+    tax_number_encrypted bytea,
+    tax_number_blind bytea,
     CONSTRAINT users_company_name_length CHECK (((char_length(btrim(company_name)) >= 1) AND (char_length(btrim(company_name)) <= 255))),
     CONSTRAINT users_company_tax_office_length CHECK (((char_length(btrim(company_tax_office)) >= 1) AND (char_length(btrim(company_tax_office)) <= 100))),
     CONSTRAINT users_email_format CHECK (((email ~ '^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$'::text) AND (char_length(email) <= 255))),
@@ -467,11 +956,18 @@ CREATE TABLE identity.users (
     CONSTRAINT users_last_name_length CHECK ((char_length(last_name) <= 100)),
     CONSTRAINT users_mfa_method_required CHECK (((NOT mfa_enabled) OR (mfa_method IS NOT NULL))),
     CONSTRAINT users_password_hash_format CHECK ((password_hash ~~ '$argon2id$%'::text)),
-    CONSTRAINT users_phone_format CHECK ((phone ~ '^\+[1-9][0-9]{6,14}$'::text)),
-    CONSTRAINT users_tax_number_valid CHECK ((((tax_number IS NULL) AND (tax_number_kind IS NULL)) OR identity.tax_number_is_valid(tax_number_kind, tax_number))),
+    CONSTRAINT users_phone_complete CHECK (((phone_encrypted IS NULL) = (phone_blind IS NULL))),
+    CONSTRAINT users_plaintext_removed CHECK (((phone IS NULL) AND (tax_number IS NULL))),
+    CONSTRAINT users_tax_number_complete CHECK ((((tax_number_encrypted IS NULL) = (tax_number_blind IS NULL)) AND ((tax_number_encrypted IS NULL) = (tax_number_kind IS NULL)))),
     CONSTRAINT users_username_length CHECK (((char_length(username) >= 3) AND (char_length(username) <= 50)))
 );
 ALTER TABLE identity.users OWNER TO groundwork_owner;
+COMMENT ON COLUMN identity.users.phone IS 'Always null: the phone is in phone_encrypted. Kept for the previous release''s queries';
+COMMENT ON COLUMN identity.users.tax_number IS 'Always null: the tax number is in tax_number_encrypted. Kept for the previous release''s queries';
+COMMENT ON COLUMN identity.users.phone_encrypted IS 'Personal: the phone number, encrypted with the user''s data key (identity.personal_decrypt)';
+COMMENT ON COLUMN identity.users.phone_blind IS 'Blind index of the phone number (unique)';
+COMMENT ON COLUMN identity.users.tax_number_encrypted IS 'Personal: the tax number, encrypted with the user''s data key (identity.personal_decrypt)';
+COMMENT ON COLUMN identity.users.tax_number_blind IS 'Blind index of the tax number';
 GRANT DELETE ON TABLE identity.users TO groundwork_app;
 GRANT SELECT(id),INSERT(id) ON TABLE identity.users TO groundwork_app;
 GRANT SELECT(id) ON TABLE identity.users TO groundwork_readonly;
@@ -530,6 +1026,10 @@ GRANT SELECT(company_tax_office),INSERT(company_tax_office),UPDATE(company_tax_o
 GRANT SELECT(company_tax_office) ON TABLE identity.users TO groundwork_readonly;
 GRANT SELECT(tax_number_kind),INSERT(tax_number_kind),UPDATE(tax_number_kind) ON TABLE identity.users TO groundwork_app;
 GRANT SELECT(tax_number_kind) ON TABLE identity.users TO groundwork_readonly;
+GRANT SELECT(phone_encrypted) ON TABLE identity.users TO groundwork_app;
+GRANT SELECT(phone_encrypted) ON TABLE identity.users TO groundwork_readonly;
+GRANT SELECT(tax_number_encrypted) ON TABLE identity.users TO groundwork_app;
+GRANT SELECT(tax_number_encrypted) ON TABLE identity.users TO groundwork_readonly;
 
 -- view identity.member_directory
 CREATE VIEW identity.member_directory WITH (security_barrier='true') AS
@@ -571,6 +1071,38 @@ CREATE TABLE identity.organizations (
 ALTER TABLE identity.organizations OWNER TO groundwork_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE identity.organizations TO groundwork_app;
 GRANT SELECT ON TABLE identity.organizations TO groundwork_readonly;
+
+-- table identity.personal_data_keys
+CREATE TABLE identity.personal_data_keys (
+    subject_id uuid NOT NULL,
+    wrapped bytea NOT NULL,
+    master_version bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE identity.personal_data_keys OWNER TO groundwork_owner;
+COMMENT ON TABLE identity.personal_data_keys IS 'Per-subject data keys wrapped by the master key; deleting one erases the subject';
+
+-- table identity.personal_keyring
+CREATE TABLE identity.personal_keyring (
+    name text NOT NULL,
+    wrapped bytea NOT NULL,
+    master_version bigint NOT NULL,
+    CONSTRAINT personal_keyring_name_known CHECK ((name = 'blind_index'::text))
+);
+ALTER TABLE identity.personal_keyring OWNER TO groundwork_owner;
+COMMENT ON TABLE identity.personal_keyring IS 'The blind-index key, wrapped by the master key';
+
+-- table identity.personal_master_keys
+CREATE TABLE identity.personal_master_keys (
+    version bigint NOT NULL,
+    check_value bytea NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    retired_at timestamp with time zone,
+    CONSTRAINT personal_master_keys_check_value_length CHECK ((octet_length(check_value) = 32)),
+    CONSTRAINT personal_master_keys_version_positive CHECK ((version > 0))
+);
+ALTER TABLE identity.personal_master_keys OWNER TO groundwork_owner;
+COMMENT ON TABLE identity.personal_master_keys IS 'Check values of the personal-data master keys: the keys themselves are never stored';
 
 -- table identity.sessions
 CREATE TABLE identity.sessions (
@@ -637,6 +1169,14 @@ ALTER TABLE ONLY identity.api_keys
 ALTER TABLE ONLY identity.auth_policy
     ADD CONSTRAINT auth_policy_pkey PRIMARY KEY (singleton);
 
+-- constraint erasures_pkey on identity.erasures
+ALTER TABLE ONLY identity.erasures
+    ADD CONSTRAINT erasures_pkey PRIMARY KEY (id);
+
+-- constraint erasures_user_id_key on identity.erasures
+ALTER TABLE ONLY identity.erasures
+    ADD CONSTRAINT erasures_user_id_key UNIQUE (user_id);
+
 -- constraint organization_members_invitation_token_hash_key on identity.organization_members
 ALTER TABLE ONLY identity.organization_members
     ADD CONSTRAINT organization_members_invitation_token_hash_key UNIQUE (invitation_token_hash);
@@ -657,6 +1197,18 @@ ALTER TABLE ONLY identity.organizations
 ALTER TABLE ONLY identity.organizations
     ADD CONSTRAINT organizations_slug_key UNIQUE (slug);
 
+-- constraint personal_data_keys_pkey on identity.personal_data_keys
+ALTER TABLE ONLY identity.personal_data_keys
+    ADD CONSTRAINT personal_data_keys_pkey PRIMARY KEY (subject_id);
+
+-- constraint personal_keyring_pkey on identity.personal_keyring
+ALTER TABLE ONLY identity.personal_keyring
+    ADD CONSTRAINT personal_keyring_pkey PRIMARY KEY (name);
+
+-- constraint personal_master_keys_pkey on identity.personal_master_keys
+ALTER TABLE ONLY identity.personal_master_keys
+    ADD CONSTRAINT personal_master_keys_pkey PRIMARY KEY (version);
+
 -- constraint sessions_pkey on identity.sessions
 ALTER TABLE ONLY identity.sessions
     ADD CONSTRAINT sessions_pkey PRIMARY KEY (id);
@@ -676,10 +1228,6 @@ ALTER TABLE ONLY identity.user_profiles
 -- constraint user_profiles_user_id_key on identity.user_profiles
 ALTER TABLE ONLY identity.user_profiles
     ADD CONSTRAINT user_profiles_user_id_key UNIQUE (user_id);
-
--- constraint users_phone_key on identity.users
-ALTER TABLE ONLY identity.users
-    ADD CONSTRAINT users_phone_key UNIQUE (phone);
 
 -- constraint users_pkey on identity.users
 ALTER TABLE ONLY identity.users
@@ -706,6 +1254,12 @@ CREATE INDEX organization_members_user_id_idx ON identity.organization_members U
 
 -- index identity.organizations_created_at_id_idx
 CREATE INDEX organizations_created_at_id_idx ON identity.organizations USING btree (created_at, id);
+
+-- index identity.personal_data_keys_master_version_idx
+CREATE INDEX personal_data_keys_master_version_idx ON identity.personal_data_keys USING btree (master_version);
+
+-- index identity.personal_master_keys_current_key
+CREATE UNIQUE INDEX personal_master_keys_current_key ON identity.personal_master_keys USING btree ((true)) WHERE (retired_at IS NULL);
 
 -- index identity.sessions_access_token_jti_key
 CREATE UNIQUE INDEX sessions_access_token_jti_key ON identity.sessions USING btree (access_token_jti);
@@ -734,8 +1288,14 @@ CREATE INDEX users_locked_until_idx ON identity.users USING btree (locked_until)
 -- index identity.users_metadata_gin_idx
 CREATE INDEX users_metadata_gin_idx ON identity.users USING gin (metadata);
 
+-- index identity.users_phone_blind_key
+CREATE UNIQUE INDEX users_phone_blind_key ON identity.users USING btree (phone_blind);
+
 -- index identity.users_status_idx
 CREATE INDEX users_status_idx ON identity.users USING btree (status);
+
+-- index identity.users_tax_number_blind_idx
+CREATE INDEX users_tax_number_blind_idx ON identity.users USING btree (tax_number_blind) WHERE (tax_number_blind IS NOT NULL);
 
 -- trigger api_keys_set_updated_at on identity.api_keys
 CREATE TRIGGER api_keys_set_updated_at BEFORE UPDATE ON identity.api_keys FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
@@ -781,6 +1341,10 @@ ALTER TABLE ONLY identity.api_keys
 ALTER TABLE ONLY identity.api_keys
     ADD CONSTRAINT api_keys_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES identity.organizations(id) ON DELETE CASCADE;
 
+-- constraint erasures_user_id_fkey on identity.erasures
+ALTER TABLE ONLY identity.erasures
+    ADD CONSTRAINT erasures_user_id_fkey FOREIGN KEY (user_id) REFERENCES identity.users(id) ON DELETE RESTRICT;
+
 -- constraint organization_members_invited_by_fkey on identity.organization_members
 ALTER TABLE ONLY identity.organization_members
     ADD CONSTRAINT organization_members_invited_by_fkey FOREIGN KEY (invited_by) REFERENCES identity.users(id) ON DELETE SET NULL;
@@ -804,6 +1368,14 @@ ALTER TABLE ONLY identity.organizations
 -- constraint organizations_updated_by_fkey on identity.organizations
 ALTER TABLE ONLY identity.organizations
     ADD CONSTRAINT organizations_updated_by_fkey FOREIGN KEY (updated_by) REFERENCES identity.users(id) ON DELETE SET NULL;
+
+-- constraint personal_data_keys_master_version_fkey on identity.personal_data_keys
+ALTER TABLE ONLY identity.personal_data_keys
+    ADD CONSTRAINT personal_data_keys_master_version_fkey FOREIGN KEY (master_version) REFERENCES identity.personal_master_keys(version) ON DELETE RESTRICT;
+
+-- constraint personal_keyring_master_version_fkey on identity.personal_keyring
+ALTER TABLE ONLY identity.personal_keyring
+    ADD CONSTRAINT personal_keyring_master_version_fkey FOREIGN KEY (master_version) REFERENCES identity.personal_master_keys(version) ON DELETE RESTRICT;
 
 -- constraint sessions_user_id_fkey on identity.sessions
 ALTER TABLE ONLY identity.sessions
@@ -831,6 +1403,12 @@ ALTER TABLE identity.api_keys ENABLE ROW LEVEL SECURITY;
 -- policy api_keys_tenant on identity.api_keys
 CREATE POLICY api_keys_tenant ON identity.api_keys TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
+-- row security on identity.erasures
+ALTER TABLE identity.erasures ENABLE ROW LEVEL SECURITY;
+
+-- policy erasures_privacy on identity.erasures
+CREATE POLICY erasures_privacy ON identity.erasures TO groundwork_privacy USING (true);
+
 -- row security on identity.organization_members
 ALTER TABLE identity.organization_members ENABLE ROW LEVEL SECURITY;
 
@@ -845,6 +1423,15 @@ ALTER TABLE identity.organizations ENABLE ROW LEVEL SECURITY;
 
 -- policy organizations_tenant on identity.organizations
 CREATE POLICY organizations_tenant ON identity.organizations TO groundwork_app, groundwork_readonly USING ((id = identity.current_org_id())) WITH CHECK ((id = identity.current_org_id()));
+
+-- row security on identity.personal_data_keys
+ALTER TABLE identity.personal_data_keys ENABLE ROW LEVEL SECURITY;
+
+-- row security on identity.personal_keyring
+ALTER TABLE identity.personal_keyring ENABLE ROW LEVEL SECURITY;
+
+-- row security on identity.personal_master_keys
+ALTER TABLE identity.personal_master_keys ENABLE ROW LEVEL SECURITY;
 
 -- row security on identity.sessions
 ALTER TABLE identity.sessions ENABLE ROW LEVEL SECURITY;

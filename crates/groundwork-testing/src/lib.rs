@@ -102,16 +102,20 @@ pub enum DbRole {
     Relay,
     /// A login role in `groundwork_worker`, as a job worker connects.
     Worker,
+    /// A login role in `groundwork_privacy`, as a data-protection tool connects
+    /// (erasure, master-key rotation).
+    Privacy,
 }
 
 impl DbRole {
-    const ALL: [Self; 6] = [
+    const ALL: [Self; 7] = [
         Self::Owner,
         Self::App,
         Self::Readonly,
         Self::Auth,
         Self::Relay,
         Self::Worker,
+        Self::Privacy,
     ];
 
     /// The login role and the group it is a member of (none for the owner).
@@ -123,6 +127,7 @@ impl DbRole {
             Self::Auth => Some(("groundwork_test_auth", "groundwork_auth")),
             Self::Relay => Some(("groundwork_test_relay", "groundwork_relay")),
             Self::Worker => Some(("groundwork_test_worker", "groundwork_worker")),
+            Self::Privacy => Some(("groundwork_test_privacy", "groundwork_privacy")),
         }
     }
 }

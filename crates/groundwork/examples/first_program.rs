@@ -44,7 +44,6 @@ async fn main() -> Result<(), groundwork::Error> {
                     password_hash: None::<&str>,
                     first_name: Some("Ada"),
                     last_name: None::<&str>,
-                    phone: None::<&str>,
                 },
             )
             .one()

@@ -335,6 +335,10 @@ fn sample_detail(keys: &[String]) -> serde_json::Value {
 /// The schema's error type and variant `error` converts into, as `Type::Variant`.
 fn typed(schema: &str, error: groundwork::Error) -> String {
     let debug = match schema {
+        "identity" => format!(
+            "PersonalDataError::{:?}",
+            groundwork::identity::PersonalDataError::from(error)
+        ),
         "eventstore" => format!(
             "EventStoreError::{:?}",
             groundwork::eventstore::EventStoreError::from(error)

@@ -70,14 +70,13 @@ async fn usernames_must_be_3_to_50_characters() {
 }
 
 #[tokio::test]
-async fn email_is_unique_regardless_of_case_and_username_and_phone_are_unique() {
+async fn email_is_unique_regardless_of_case_and_username_is_unique() {
     let db = TestDb::new().await;
     let ada = db
         .try_insert(
             UserFixture::default()
                 .email("Ada@Example.com")
-                .username("ada")
-                .phone("+905551112233"),
+                .username("ada"),
         )
         .await
         .unwrap();
@@ -86,27 +85,6 @@ async fn email_is_unique_regardless_of_case_and_username_and_phone_are_unique() 
     assert_eq!(err.constraint(), Some("users_email_key"));
     let err = user(&db, "other@example.com", "ada").await.unwrap_err();
     assert_eq!(err.constraint(), Some("users_username_key"));
-    let err = db
-        .try_insert(
-            UserFixture::default()
-                .email("p@example.com")
-                .username("phoney")
-                .phone("+905551112233"),
-        )
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Conflict(_)));
-    assert_eq!(err.constraint(), Some("users_phone_key"));
-    let err = db
-        .try_insert(
-            UserFixture::default()
-                .email("q@example.com")
-                .username("badphone")
-                .phone("0555 111"),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.constraint(), Some("users_phone_format"));
     assert_eq!(db.count("identity.users").await, 1);
     let found = db
         .with_tenant(DbRole::App, Tenant::user(ada.id), async |tx| {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use groundwork::Error;
 use groundwork::client::Params;
+use groundwork::identity::{MasterKey, set_master_key};
 use groundwork::licensing::{self, LicensingError, NewLicense};
 use groundwork::queries::identity::organizations::{
     OrganizationCreateCadPlatformParams, organization_create_cad_platform,
@@ -16,7 +17,8 @@ use groundwork::queries::identity::sessions::{
     session_access_token_is_live, session_access_token_jti_set, session_create, session_revoke,
 };
 use groundwork::queries::identity::users::{
-    UserCreateParams, user_create, user_get, user_role_set, user_tax_number_set, user_update,
+    UserCreateParams, user_create, user_personal_get, user_role_set, user_tax_number_set,
+    user_update,
 };
 use groundwork::queries::licensing::license_assignments::{
     license_assignment_list, license_assignment_remove,
@@ -101,14 +103,17 @@ async fn seats_assigned(db: &TestDb, tenant: &TestTenant, license: Uuid) -> i32 
 async fn tax_numbers_are_checked_by_their_official_check_digits() {
     let db = TestDb::new().await;
     let user = db.insert(UserFixture::default()).await;
+    let key = MasterKey::generate().unwrap();
     let set = |number: Option<&'static str>, kind: Option<TaxNumberKind>| {
-        let db = &db;
+        let (db, key) = (&db, &key);
         async move {
             db.with_tenant(DbRole::App, Tenant::user(user.id), async |tx| {
-                Ok(user_tax_number_set()
-                    .bind(tx, &number, &kind, &user.id)
+                set_master_key(tx, key).await?;
+                user_tax_number_set()
+                    .bind(tx, &user.id, &kind, &number)
                     .one()
-                    .await?)
+                    .await?;
+                Ok(user_personal_get().bind(tx, &user.id).one().await?)
             })
             .await
         }
@@ -145,7 +150,8 @@ async fn tax_numbers_are_checked_by_their_official_check_digits() {
     }
     let row = db
         .with_tenant(DbRole::App, Tenant::user(user.id), async |tx| {
-            Ok(user_get().bind(tx, &user.id).one().await?)
+            set_master_key(tx, &key).await?;
+            Ok(user_personal_get().bind(tx, &user.id).one().await?)
         })
         .await
         .unwrap();
@@ -192,7 +198,6 @@ async fn locales_and_time_zones_exist_and_default_per_organization() {
                         password_hash: None::<&str>,
                         first_name: Some("Ayşe"),
                         last_name: None::<&str>,
-                        phone: None::<&str>,
                     },
                 )
                 .one()

@@ -8,7 +8,6 @@ pub struct UserCreateParams<
     T3: crate::generated::StringSql,
     T4: crate::generated::StringSql,
     T5: crate::generated::StringSql,
-    T6: crate::generated::StringSql,
 > {
     pub id: Option<uuid::Uuid>,
     pub email: T1,
@@ -16,7 +15,6 @@ pub struct UserCreateParams<
     pub password_hash: Option<T3>,
     pub first_name: Option<T4>,
     pub last_name: Option<T5>,
-    pub phone: Option<T6>,
 }
 #[derive(Clone, Copy, Debug)]
 pub struct UserListParams {
@@ -51,10 +49,15 @@ pub struct UserStatusSetParams {
     pub id: uuid::Uuid,
 }
 #[derive(Debug)]
-pub struct UserTaxNumberSetParams<T1: crate::generated::StringSql> {
-    pub tax_number: Option<T1>,
-    pub tax_number_kind: Option<crate::generated::types::identity::TaxNumberKind>,
+pub struct UserPhoneSetParams<T1: crate::generated::StringSql> {
     pub id: uuid::Uuid,
+    pub phone: Option<T1>,
+}
+#[derive(Debug)]
+pub struct UserTaxNumberSetParams<T1: crate::generated::StringSql> {
+    pub id: uuid::Uuid,
+    pub tax_number_kind: Option<crate::generated::types::identity::TaxNumberKind>,
+    pub tax_number: Option<T1>,
 }
 #[derive(Clone, Copy, Debug)]
 pub struct UserRoleSetParams {
@@ -83,10 +86,8 @@ pub struct User {
     pub status: crate::generated::types::identity::UserStatus,
     pub metadata: serde_json::Value,
     pub last_login_at: Option<chrono::DateTime<chrono::FixedOffset>>,
-    pub phone: Option<String>,
     pub locale: crate::generated::types::identity::Locale,
     pub timezone: String,
-    pub tax_number: Option<String>,
     pub mfa_enabled: bool,
     pub mfa_method: Option<crate::generated::types::identity::MfaMethod>,
     pub failed_login_attempts: i32,
@@ -113,10 +114,8 @@ pub struct UserBorrowed<'a> {
     pub status: crate::generated::types::identity::UserStatus,
     pub metadata: postgres_types::Json<&'a serde_json::value::RawValue>,
     pub last_login_at: Option<chrono::DateTime<chrono::FixedOffset>>,
-    pub phone: Option<&'a str>,
     pub locale: crate::generated::types::identity::Locale,
     pub timezone: &'a str,
-    pub tax_number: Option<&'a str>,
     pub mfa_enabled: bool,
     pub mfa_method: Option<crate::generated::types::identity::MfaMethod>,
     pub failed_login_attempts: i32,
@@ -145,10 +144,8 @@ impl<'a> From<UserBorrowed<'a>> for User {
             status,
             metadata,
             last_login_at,
-            phone,
             locale,
             timezone,
-            tax_number,
             mfa_enabled,
             mfa_method,
             failed_login_attempts,
@@ -176,10 +173,8 @@ impl<'a> From<UserBorrowed<'a>> for User {
             status,
             metadata: serde_json::from_str(metadata.0.get()).unwrap(),
             last_login_at,
-            phone: phone.map(|v| v.into()),
             locale,
             timezone: timezone.into(),
-            tax_number: tax_number.map(|v| v.into()),
             mfa_enabled,
             mfa_method,
             failed_login_attempts,
@@ -193,6 +188,32 @@ impl<'a> From<UserBorrowed<'a>> for User {
             role,
             company_name: company_name.map(|v| v.into()),
             company_tax_office: company_tax_office.map(|v| v.into()),
+            tax_number_kind,
+        }
+    }
+}
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct UserPersonal {
+    pub phone: Option<String>,
+    pub tax_number: Option<String>,
+    pub tax_number_kind: Option<crate::generated::types::identity::TaxNumberKind>,
+}
+pub struct UserPersonalBorrowed<'a> {
+    pub phone: Option<&'a str>,
+    pub tax_number: Option<&'a str>,
+    pub tax_number_kind: Option<crate::generated::types::identity::TaxNumberKind>,
+}
+impl<'a> From<UserPersonalBorrowed<'a>> for UserPersonal {
+    fn from(
+        UserPersonalBorrowed {
+            phone,
+            tax_number,
+            tax_number_kind,
+        }: UserPersonalBorrowed<'a>,
+    ) -> Self {
+        Self {
+            phone: phone.map(|v| v.into()),
+            tax_number: tax_number.map(|v| v.into()),
             tax_number_kind,
         }
     }
@@ -255,6 +276,166 @@ where
         mapper: fn(UserBorrowed) -> R,
     ) -> UserQuery<'c, 'a, 's, C, R, N> {
         UserQuery {
+            client: self.client,
+            params: self.params,
+            query: self.query,
+            cached: self.cached,
+            extractor: self.extractor,
+            mapper,
+        }
+    }
+    pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+        let row = crate::generated::client::async_::one(
+                self.client,
+                self.query,
+                &self.params,
+                self.cached,
+            )
+            .await?;
+        Ok((self.mapper)((self.extractor)(&row)?))
+    }
+    pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+        self.iter().await?.try_collect().await
+    }
+    pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+        let opt_row = crate::generated::client::async_::opt(
+                self.client,
+                self.query,
+                &self.params,
+                self.cached,
+            )
+            .await?;
+        Ok(
+            opt_row
+                .map(|row| {
+                    let extracted = (self.extractor)(&row)?;
+                    Ok((self.mapper)(extracted))
+                })
+                .transpose()?,
+        )
+    }
+    pub async fn iter(
+        self,
+    ) -> Result<
+        impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+        tokio_postgres::Error,
+    > {
+        let stream = crate::generated::client::async_::raw(
+                self.client,
+                self.query,
+                crate::generated::slice_iter(&self.params),
+                self.cached,
+            )
+            .await?;
+        let mapped = stream
+            .map(move |res| {
+                res.and_then(|row| {
+                    let extracted = (self.extractor)(&row)?;
+                    Ok((self.mapper)(extracted))
+                })
+            })
+            .into_stream();
+        Ok(mapped)
+    }
+}
+pub struct UserPersonalQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+    client: &'c C,
+    params: [&'a (dyn postgres_types::ToSql + Sync); N],
+    query: &'static str,
+    cached: Option<&'s tokio_postgres::Statement>,
+    extractor: fn(
+        &tokio_postgres::Row,
+    ) -> Result<UserPersonalBorrowed, tokio_postgres::Error>,
+    mapper: fn(UserPersonalBorrowed) -> T,
+}
+impl<'c, 'a, 's, C, T: 'c, const N: usize> UserPersonalQuery<'c, 'a, 's, C, T, N>
+where
+    C: GenericClient,
+{
+    pub fn map<R>(
+        self,
+        mapper: fn(UserPersonalBorrowed) -> R,
+    ) -> UserPersonalQuery<'c, 'a, 's, C, R, N> {
+        UserPersonalQuery {
+            client: self.client,
+            params: self.params,
+            query: self.query,
+            cached: self.cached,
+            extractor: self.extractor,
+            mapper,
+        }
+    }
+    pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+        let row = crate::generated::client::async_::one(
+                self.client,
+                self.query,
+                &self.params,
+                self.cached,
+            )
+            .await?;
+        Ok((self.mapper)((self.extractor)(&row)?))
+    }
+    pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+        self.iter().await?.try_collect().await
+    }
+    pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+        let opt_row = crate::generated::client::async_::opt(
+                self.client,
+                self.query,
+                &self.params,
+                self.cached,
+            )
+            .await?;
+        Ok(
+            opt_row
+                .map(|row| {
+                    let extracted = (self.extractor)(&row)?;
+                    Ok((self.mapper)(extracted))
+                })
+                .transpose()?,
+        )
+    }
+    pub async fn iter(
+        self,
+    ) -> Result<
+        impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+        tokio_postgres::Error,
+    > {
+        let stream = crate::generated::client::async_::raw(
+                self.client,
+                self.query,
+                crate::generated::slice_iter(&self.params),
+                self.cached,
+            )
+            .await?;
+        let mapped = stream
+            .map(move |res| {
+                res.and_then(|row| {
+                    let extracted = (self.extractor)(&row)?;
+                    Ok((self.mapper)(extracted))
+                })
+            })
+            .into_stream();
+        Ok(mapped)
+    }
+}
+pub struct UuidUuidQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+    client: &'c C,
+    params: [&'a (dyn postgres_types::ToSql + Sync); N],
+    query: &'static str,
+    cached: Option<&'s tokio_postgres::Statement>,
+    extractor: fn(&tokio_postgres::Row) -> Result<uuid::Uuid, tokio_postgres::Error>,
+    mapper: fn(uuid::Uuid) -> T,
+}
+impl<'c, 'a, 's, C, T: 'c, const N: usize> UuidUuidQuery<'c, 'a, 's, C, T, N>
+where
+    C: GenericClient,
+{
+    pub fn map<R>(
+        self,
+        mapper: fn(uuid::Uuid) -> R,
+    ) -> UuidUuidQuery<'c, 'a, 's, C, R, N> {
+        UuidUuidQuery {
             client: self.client,
             params: self.params,
             query: self.query,
@@ -563,19 +744,19 @@ pub struct UserCreateStmt(&'static str, Option<tokio_postgres::Statement>);
 /// From `queries/identity/users.sql`:
 ///
 /// ```sql
-/// INSERT INTO identity.users (id, email, username, password_hash, first_name, last_name, phone,
+/// INSERT INTO identity.users (id, email, username, password_hash, first_name, last_name,
 ///                             password_changed_at)
 /// VALUES (COALESCE(:id, gen_random_uuid()), :email, :username, :password_hash, :first_name,
-///         :last_name, :phone, CASE WHEN :password_hash::text IS NOT NULL THEN now() END)
+///         :last_name, CASE WHEN :password_hash::text IS NOT NULL THEN now() END)
 /// RETURNING id, email, username, first_name, last_name, avatar_url, email_verified,
-///           status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
+///           status, metadata, last_login_at, locale, timezone, mfa_enabled,
 ///           mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
 ///           created_by, updated_by, created_at, updated_at, role, company_name,
 ///           company_tax_office, tax_number_kind;
 /// ```
 pub fn user_create() -> UserCreateStmt {
     UserCreateStmt(
-        "INSERT INTO identity.users (id, email, username, password_hash, first_name, last_name, phone, password_changed_at) VALUES (COALESCE($1, gen_random_uuid()), $2, $3, $4, $5, $6, $7, CASE WHEN $4::text IS NOT NULL THEN now() END) RETURNING id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at, role, company_name, company_tax_office, tax_number_kind",
+        "INSERT INTO identity.users (id, email, username, password_hash, first_name, last_name, password_changed_at) VALUES (COALESCE($1, gen_random_uuid()), $2, $3, $4, $5, $6, CASE WHEN $4::text IS NOT NULL THEN now() END) RETURNING id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, locale, timezone, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at, role, company_name, company_tax_office, tax_number_kind",
         None,
     )
 }
@@ -597,7 +778,6 @@ impl UserCreateStmt {
         T3: crate::generated::StringSql,
         T4: crate::generated::StringSql,
         T5: crate::generated::StringSql,
-        T6: crate::generated::StringSql,
     >(
         &'s self,
         client: &'c C,
@@ -607,11 +787,10 @@ impl UserCreateStmt {
         password_hash: &'a Option<T3>,
         first_name: &'a Option<T4>,
         last_name: &'a Option<T5>,
-        phone: &'a Option<T6>,
-    ) -> UserQuery<'c, 'a, 's, C, User, 7> {
+    ) -> UserQuery<'c, 'a, 's, C, User, 6> {
         UserQuery {
             client,
-            params: [id, email, username, password_hash, first_name, last_name, phone],
+            params: [id, email, username, password_hash, first_name, last_name],
             query: self.0,
             cached: self.1.as_ref(),
             extractor: |
@@ -628,24 +807,22 @@ impl UserCreateStmt {
                     status: row.try_get(7)?,
                     metadata: row.try_get(8)?,
                     last_login_at: row.try_get(9)?,
-                    phone: row.try_get(10)?,
-                    locale: row.try_get(11)?,
-                    timezone: row.try_get(12)?,
-                    tax_number: row.try_get(13)?,
-                    mfa_enabled: row.try_get(14)?,
-                    mfa_method: row.try_get(15)?,
-                    failed_login_attempts: row.try_get(16)?,
-                    locked_until: row.try_get(17)?,
-                    last_login_ip: row.try_get(18)?,
-                    password_changed_at: row.try_get(19)?,
-                    created_by: row.try_get(20)?,
-                    updated_by: row.try_get(21)?,
-                    created_at: row.try_get(22)?,
-                    updated_at: row.try_get(23)?,
-                    role: row.try_get(24)?,
-                    company_name: row.try_get(25)?,
-                    company_tax_office: row.try_get(26)?,
-                    tax_number_kind: row.try_get(27)?,
+                    locale: row.try_get(10)?,
+                    timezone: row.try_get(11)?,
+                    mfa_enabled: row.try_get(12)?,
+                    mfa_method: row.try_get(13)?,
+                    failed_login_attempts: row.try_get(14)?,
+                    locked_until: row.try_get(15)?,
+                    last_login_ip: row.try_get(16)?,
+                    password_changed_at: row.try_get(17)?,
+                    created_by: row.try_get(18)?,
+                    updated_by: row.try_get(19)?,
+                    created_at: row.try_get(20)?,
+                    updated_at: row.try_get(21)?,
+                    role: row.try_get(22)?,
+                    company_name: row.try_get(23)?,
+                    company_tax_office: row.try_get(24)?,
+                    tax_number_kind: row.try_get(25)?,
                 })
             },
             mapper: |it| User::from(it),
@@ -662,20 +839,19 @@ impl<
     T3: crate::generated::StringSql,
     T4: crate::generated::StringSql,
     T5: crate::generated::StringSql,
-    T6: crate::generated::StringSql,
 > crate::generated::client::async_::Params<
     'c,
     'a,
     's,
-    UserCreateParams<T1, T2, T3, T4, T5, T6>,
-    UserQuery<'c, 'a, 's, C, User, 7>,
+    UserCreateParams<T1, T2, T3, T4, T5>,
+    UserQuery<'c, 'a, 's, C, User, 6>,
     C,
 > for UserCreateStmt {
     fn params(
         &'s self,
         client: &'c C,
-        params: &'a UserCreateParams<T1, T2, T3, T4, T5, T6>,
-    ) -> UserQuery<'c, 'a, 's, C, User, 7> {
+        params: &'a UserCreateParams<T1, T2, T3, T4, T5>,
+    ) -> UserQuery<'c, 'a, 's, C, User, 6> {
         self.bind(
             client,
             &params.id,
@@ -684,7 +860,6 @@ impl<
             &params.password_hash,
             &params.first_name,
             &params.last_name,
-            &params.phone,
         )
     }
 }
@@ -693,7 +868,7 @@ pub struct UserGetStmt(&'static str, Option<tokio_postgres::Statement>);
 ///
 /// ```sql
 /// SELECT id, email, username, first_name, last_name, avatar_url, email_verified,
-///        status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
+///        status, metadata, last_login_at, locale, timezone, mfa_enabled,
 ///        mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
 ///        created_by, updated_by, created_at, updated_at, role, company_name,
 ///           company_tax_office, tax_number_kind
@@ -702,7 +877,7 @@ pub struct UserGetStmt(&'static str, Option<tokio_postgres::Statement>);
 /// ```
 pub fn user_get() -> UserGetStmt {
     UserGetStmt(
-        "SELECT id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at, role, company_name, company_tax_office, tax_number_kind FROM identity.users WHERE id = $1",
+        "SELECT id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, locale, timezone, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at, role, company_name, company_tax_office, tax_number_kind FROM identity.users WHERE id = $1",
         None,
     )
 }
@@ -738,24 +913,22 @@ impl UserGetStmt {
                     status: row.try_get(7)?,
                     metadata: row.try_get(8)?,
                     last_login_at: row.try_get(9)?,
-                    phone: row.try_get(10)?,
-                    locale: row.try_get(11)?,
-                    timezone: row.try_get(12)?,
-                    tax_number: row.try_get(13)?,
-                    mfa_enabled: row.try_get(14)?,
-                    mfa_method: row.try_get(15)?,
-                    failed_login_attempts: row.try_get(16)?,
-                    locked_until: row.try_get(17)?,
-                    last_login_ip: row.try_get(18)?,
-                    password_changed_at: row.try_get(19)?,
-                    created_by: row.try_get(20)?,
-                    updated_by: row.try_get(21)?,
-                    created_at: row.try_get(22)?,
-                    updated_at: row.try_get(23)?,
-                    role: row.try_get(24)?,
-                    company_name: row.try_get(25)?,
-                    company_tax_office: row.try_get(26)?,
-                    tax_number_kind: row.try_get(27)?,
+                    locale: row.try_get(10)?,
+                    timezone: row.try_get(11)?,
+                    mfa_enabled: row.try_get(12)?,
+                    mfa_method: row.try_get(13)?,
+                    failed_login_attempts: row.try_get(14)?,
+                    locked_until: row.try_get(15)?,
+                    last_login_ip: row.try_get(16)?,
+                    password_changed_at: row.try_get(17)?,
+                    created_by: row.try_get(18)?,
+                    updated_by: row.try_get(19)?,
+                    created_at: row.try_get(20)?,
+                    updated_at: row.try_get(21)?,
+                    role: row.try_get(22)?,
+                    company_name: row.try_get(23)?,
+                    company_tax_office: row.try_get(24)?,
+                    tax_number_kind: row.try_get(25)?,
                 })
             },
             mapper: |it| User::from(it),
@@ -769,7 +942,7 @@ pub struct UserGetByEmailStmt(&'static str, Option<tokio_postgres::Statement>);
 ///
 /// ```sql
 /// SELECT id, email, username, first_name, last_name, avatar_url, email_verified,
-///        status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
+///        status, metadata, last_login_at, locale, timezone, mfa_enabled,
 ///        mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
 ///        created_by, updated_by, created_at, updated_at, role, company_name,
 ///           company_tax_office, tax_number_kind
@@ -778,7 +951,7 @@ pub struct UserGetByEmailStmt(&'static str, Option<tokio_postgres::Statement>);
 /// ```
 pub fn user_get_by_email() -> UserGetByEmailStmt {
     UserGetByEmailStmt(
-        "SELECT id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at, role, company_name, company_tax_office, tax_number_kind FROM identity.users WHERE lower(email) = lower($1)",
+        "SELECT id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, locale, timezone, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at, role, company_name, company_tax_office, tax_number_kind FROM identity.users WHERE lower(email) = lower($1)",
         None,
     )
 }
@@ -814,24 +987,22 @@ impl UserGetByEmailStmt {
                     status: row.try_get(7)?,
                     metadata: row.try_get(8)?,
                     last_login_at: row.try_get(9)?,
-                    phone: row.try_get(10)?,
-                    locale: row.try_get(11)?,
-                    timezone: row.try_get(12)?,
-                    tax_number: row.try_get(13)?,
-                    mfa_enabled: row.try_get(14)?,
-                    mfa_method: row.try_get(15)?,
-                    failed_login_attempts: row.try_get(16)?,
-                    locked_until: row.try_get(17)?,
-                    last_login_ip: row.try_get(18)?,
-                    password_changed_at: row.try_get(19)?,
-                    created_by: row.try_get(20)?,
-                    updated_by: row.try_get(21)?,
-                    created_at: row.try_get(22)?,
-                    updated_at: row.try_get(23)?,
-                    role: row.try_get(24)?,
-                    company_name: row.try_get(25)?,
-                    company_tax_office: row.try_get(26)?,
-                    tax_number_kind: row.try_get(27)?,
+                    locale: row.try_get(10)?,
+                    timezone: row.try_get(11)?,
+                    mfa_enabled: row.try_get(12)?,
+                    mfa_method: row.try_get(13)?,
+                    failed_login_attempts: row.try_get(14)?,
+                    locked_until: row.try_get(15)?,
+                    last_login_ip: row.try_get(16)?,
+                    password_changed_at: row.try_get(17)?,
+                    created_by: row.try_get(18)?,
+                    updated_by: row.try_get(19)?,
+                    created_at: row.try_get(20)?,
+                    updated_at: row.try_get(21)?,
+                    role: row.try_get(22)?,
+                    company_name: row.try_get(23)?,
+                    company_tax_office: row.try_get(24)?,
+                    tax_number_kind: row.try_get(25)?,
                 })
             },
             mapper: |it| User::from(it),
@@ -846,7 +1017,7 @@ pub struct UserListStmt(&'static str, Option<tokio_postgres::Statement>);
 ///
 /// ```sql
 /// SELECT id, email, username, first_name, last_name, avatar_url, email_verified,
-///        status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
+///        status, metadata, last_login_at, locale, timezone, mfa_enabled,
 ///        mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
 ///        created_by, updated_by, created_at, updated_at, role, company_name,
 ///           company_tax_office, tax_number_kind
@@ -858,7 +1029,7 @@ pub struct UserListStmt(&'static str, Option<tokio_postgres::Statement>);
 /// ```
 pub fn user_list() -> UserListStmt {
     UserListStmt(
-        "SELECT id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at, role, company_name, company_tax_office, tax_number_kind FROM identity.users WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid) ORDER BY created_at, id LIMIT $3",
+        "SELECT id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, locale, timezone, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at, role, company_name, company_tax_office, tax_number_kind FROM identity.users WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid) ORDER BY created_at, id LIMIT $3",
         None,
     )
 }
@@ -896,24 +1067,22 @@ impl UserListStmt {
                     status: row.try_get(7)?,
                     metadata: row.try_get(8)?,
                     last_login_at: row.try_get(9)?,
-                    phone: row.try_get(10)?,
-                    locale: row.try_get(11)?,
-                    timezone: row.try_get(12)?,
-                    tax_number: row.try_get(13)?,
-                    mfa_enabled: row.try_get(14)?,
-                    mfa_method: row.try_get(15)?,
-                    failed_login_attempts: row.try_get(16)?,
-                    locked_until: row.try_get(17)?,
-                    last_login_ip: row.try_get(18)?,
-                    password_changed_at: row.try_get(19)?,
-                    created_by: row.try_get(20)?,
-                    updated_by: row.try_get(21)?,
-                    created_at: row.try_get(22)?,
-                    updated_at: row.try_get(23)?,
-                    role: row.try_get(24)?,
-                    company_name: row.try_get(25)?,
-                    company_tax_office: row.try_get(26)?,
-                    tax_number_kind: row.try_get(27)?,
+                    locale: row.try_get(10)?,
+                    timezone: row.try_get(11)?,
+                    mfa_enabled: row.try_get(12)?,
+                    mfa_method: row.try_get(13)?,
+                    failed_login_attempts: row.try_get(14)?,
+                    locked_until: row.try_get(15)?,
+                    last_login_ip: row.try_get(16)?,
+                    password_changed_at: row.try_get(17)?,
+                    created_by: row.try_get(18)?,
+                    updated_by: row.try_get(19)?,
+                    created_at: row.try_get(20)?,
+                    updated_at: row.try_get(21)?,
+                    role: row.try_get(22)?,
+                    company_name: row.try_get(23)?,
+                    company_tax_office: row.try_get(24)?,
+                    tax_number_kind: row.try_get(25)?,
                 })
             },
             mapper: |it| User::from(it),
@@ -959,14 +1128,14 @@ pub struct UserUpdateStmt(&'static str, Option<tokio_postgres::Statement>);
 ///     updated_by = COALESCE(:updated_by, updated_by)
 /// WHERE id = :id
 /// RETURNING id, email, username, first_name, last_name, avatar_url, email_verified,
-///           status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
+///           status, metadata, last_login_at, locale, timezone, mfa_enabled,
 ///           mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
 ///           created_by, updated_by, created_at, updated_at, role, company_name,
 ///           company_tax_office, tax_number_kind;
 /// ```
 pub fn user_update() -> UserUpdateStmt {
     UserUpdateStmt(
-        "UPDATE identity.users SET first_name = COALESCE($1, first_name), last_name = COALESCE($2, last_name), avatar_url = COALESCE($3, avatar_url), metadata = COALESCE($4, metadata), locale = COALESCE($5, locale), timezone = COALESCE($6, timezone), company_name = COALESCE($7, company_name), company_tax_office = COALESCE($8, company_tax_office), updated_by = COALESCE($9, updated_by) WHERE id = $10 RETURNING id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at, role, company_name, company_tax_office, tax_number_kind",
+        "UPDATE identity.users SET first_name = COALESCE($1, first_name), last_name = COALESCE($2, last_name), avatar_url = COALESCE($3, avatar_url), metadata = COALESCE($4, metadata), locale = COALESCE($5, locale), timezone = COALESCE($6, timezone), company_name = COALESCE($7, company_name), company_tax_office = COALESCE($8, company_tax_office), updated_by = COALESCE($9, updated_by) WHERE id = $10 RETURNING id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, locale, timezone, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at, role, company_name, company_tax_office, tax_number_kind",
         None,
     )
 }
@@ -1034,24 +1203,22 @@ impl UserUpdateStmt {
                     status: row.try_get(7)?,
                     metadata: row.try_get(8)?,
                     last_login_at: row.try_get(9)?,
-                    phone: row.try_get(10)?,
-                    locale: row.try_get(11)?,
-                    timezone: row.try_get(12)?,
-                    tax_number: row.try_get(13)?,
-                    mfa_enabled: row.try_get(14)?,
-                    mfa_method: row.try_get(15)?,
-                    failed_login_attempts: row.try_get(16)?,
-                    locked_until: row.try_get(17)?,
-                    last_login_ip: row.try_get(18)?,
-                    password_changed_at: row.try_get(19)?,
-                    created_by: row.try_get(20)?,
-                    updated_by: row.try_get(21)?,
-                    created_at: row.try_get(22)?,
-                    updated_at: row.try_get(23)?,
-                    role: row.try_get(24)?,
-                    company_name: row.try_get(25)?,
-                    company_tax_office: row.try_get(26)?,
-                    tax_number_kind: row.try_get(27)?,
+                    locale: row.try_get(10)?,
+                    timezone: row.try_get(11)?,
+                    mfa_enabled: row.try_get(12)?,
+                    mfa_method: row.try_get(13)?,
+                    failed_login_attempts: row.try_get(14)?,
+                    locked_until: row.try_get(15)?,
+                    last_login_ip: row.try_get(16)?,
+                    password_changed_at: row.try_get(17)?,
+                    created_by: row.try_get(18)?,
+                    updated_by: row.try_get(19)?,
+                    created_at: row.try_get(20)?,
+                    updated_at: row.try_get(21)?,
+                    role: row.try_get(22)?,
+                    company_name: row.try_get(23)?,
+                    company_tax_office: row.try_get(24)?,
+                    tax_number_kind: row.try_get(25)?,
                 })
             },
             mapper: |it| User::from(it),
@@ -1109,14 +1276,14 @@ pub struct UserStatusSetStmt(&'static str, Option<tokio_postgres::Statement>);
 /// SET status = :status
 /// WHERE id = :id
 /// RETURNING id, email, username, first_name, last_name, avatar_url, email_verified,
-///           status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
+///           status, metadata, last_login_at, locale, timezone, mfa_enabled,
 ///           mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
 ///           created_by, updated_by, created_at, updated_at, role, company_name,
 ///           company_tax_office, tax_number_kind;
 /// ```
 pub fn user_status_set() -> UserStatusSetStmt {
     UserStatusSetStmt(
-        "UPDATE identity.users SET status = $1 WHERE id = $2 RETURNING id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at, role, company_name, company_tax_office, tax_number_kind",
+        "UPDATE identity.users SET status = $1 WHERE id = $2 RETURNING id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, locale, timezone, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at, role, company_name, company_tax_office, tax_number_kind",
         None,
     )
 }
@@ -1153,24 +1320,22 @@ impl UserStatusSetStmt {
                     status: row.try_get(7)?,
                     metadata: row.try_get(8)?,
                     last_login_at: row.try_get(9)?,
-                    phone: row.try_get(10)?,
-                    locale: row.try_get(11)?,
-                    timezone: row.try_get(12)?,
-                    tax_number: row.try_get(13)?,
-                    mfa_enabled: row.try_get(14)?,
-                    mfa_method: row.try_get(15)?,
-                    failed_login_attempts: row.try_get(16)?,
-                    locked_until: row.try_get(17)?,
-                    last_login_ip: row.try_get(18)?,
-                    password_changed_at: row.try_get(19)?,
-                    created_by: row.try_get(20)?,
-                    updated_by: row.try_get(21)?,
-                    created_at: row.try_get(22)?,
-                    updated_at: row.try_get(23)?,
-                    role: row.try_get(24)?,
-                    company_name: row.try_get(25)?,
-                    company_tax_office: row.try_get(26)?,
-                    tax_number_kind: row.try_get(27)?,
+                    locale: row.try_get(10)?,
+                    timezone: row.try_get(11)?,
+                    mfa_enabled: row.try_get(12)?,
+                    mfa_method: row.try_get(13)?,
+                    failed_login_attempts: row.try_get(14)?,
+                    locked_until: row.try_get(15)?,
+                    last_login_ip: row.try_get(16)?,
+                    password_changed_at: row.try_get(17)?,
+                    created_by: row.try_get(18)?,
+                    updated_by: row.try_get(19)?,
+                    created_at: row.try_get(20)?,
+                    updated_at: row.try_get(21)?,
+                    role: row.try_get(22)?,
+                    company_name: row.try_get(23)?,
+                    company_tax_office: row.try_get(24)?,
+                    tax_number_kind: row.try_get(25)?,
                 })
             },
             mapper: |it| User::from(it),
@@ -1198,27 +1363,129 @@ impl<
         self.bind(client, &params.status, &params.id)
     }
 }
-pub struct UserTaxNumberSetStmt(&'static str, Option<tokio_postgres::Statement>);
-/// Sets (or with nulls clears) the tax number and its kind: a VKN of 10 digits or a
-/// TCKN of 11, checked by their check digits (23514 users_tax_number_valid).
+pub struct UserPersonalGetStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Personal data, stored encrypted with the user's data key (phone_encrypted,
+/// tax_number_encrypted) and decrypted here: needs the master key in the transaction
+/// (WI001, groundwork::identity::set_master_key). Null values once the user was
+/// forgotten.
 ///
 /// From `queries/identity/users.sql`:
 ///
 /// ```sql
-/// UPDATE identity.users
-/// SET tax_number = :tax_number, tax_number_kind = :tax_number_kind
-/// WHERE id = :id
-/// RETURNING id, email, username, first_name, last_name, avatar_url, email_verified,
-///           status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
-///           mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
-///           created_by, updated_by, created_at, updated_at, role, company_name,
-///           company_tax_office, tax_number_kind;
+/// SELECT identity.personal_decrypt(id, phone_encrypted) AS phone,
+///        identity.personal_decrypt(id, tax_number_encrypted) AS tax_number,
+///        tax_number_kind
+/// FROM identity.users
+/// WHERE id = :id;
 /// ```
-pub fn user_tax_number_set() -> UserTaxNumberSetStmt {
-    UserTaxNumberSetStmt(
-        "UPDATE identity.users SET tax_number = $1, tax_number_kind = $2 WHERE id = $3 RETURNING id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at, role, company_name, company_tax_office, tax_number_kind",
+pub fn user_personal_get() -> UserPersonalGetStmt {
+    UserPersonalGetStmt(
+        "SELECT identity.personal_decrypt(id, phone_encrypted) AS phone, identity.personal_decrypt(id, tax_number_encrypted) AS tax_number, tax_number_kind FROM identity.users WHERE id = $1",
         None,
     )
+}
+impl UserPersonalGetStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<'c, 'a, 's, C: GenericClient>(
+        &'s self,
+        client: &'c C,
+        id: &'a uuid::Uuid,
+    ) -> UserPersonalQuery<'c, 'a, 's, C, UserPersonal, 1> {
+        UserPersonalQuery {
+            client,
+            params: [id],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |
+                row: &tokio_postgres::Row,
+            | -> Result<UserPersonalBorrowed, tokio_postgres::Error> {
+                Ok(UserPersonalBorrowed {
+                    phone: row.try_get(0)?,
+                    tax_number: row.try_get(1)?,
+                    tax_number_kind: row.try_get(2)?,
+                })
+            },
+            mapper: |it| UserPersonal::from(it),
+        }
+    }
+}
+pub struct UserPhoneSetStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Sets (or with null clears) the current user's phone, encrypted (needs the master
+/// key): E.164 (23514 users_phone_format), unique through its blind index (23505
+/// users_phone_blind_key).
+///
+/// From `queries/identity/users.sql`:
+///
+/// ```sql
+/// SELECT identity.user_phone_set(:id, :phone) AS id;
+/// ```
+pub fn user_phone_set() -> UserPhoneSetStmt {
+    UserPhoneSetStmt("SELECT identity.user_phone_set($1, $2) AS id", None)
+}
+impl UserPhoneSetStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::generated::StringSql>(
+        &'s self,
+        client: &'c C,
+        id: &'a uuid::Uuid,
+        phone: &'a Option<T1>,
+    ) -> UuidUuidQuery<'c, 'a, 's, C, uuid::Uuid, 2> {
+        UuidUuidQuery {
+            client,
+            params: [id, phone],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |row| Ok(row.try_get(0)?),
+            mapper: |it| it,
+        }
+    }
+}
+impl<
+    'c,
+    'a,
+    's,
+    C: GenericClient,
+    T1: crate::generated::StringSql,
+> crate::generated::client::async_::Params<
+    'c,
+    'a,
+    's,
+    UserPhoneSetParams<T1>,
+    UuidUuidQuery<'c, 'a, 's, C, uuid::Uuid, 2>,
+    C,
+> for UserPhoneSetStmt {
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a UserPhoneSetParams<T1>,
+    ) -> UuidUuidQuery<'c, 'a, 's, C, uuid::Uuid, 2> {
+        self.bind(client, &params.id, &params.phone)
+    }
+}
+pub struct UserTaxNumberSetStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Sets (or with nulls clears) the current user's tax number and its kind, encrypted
+/// (needs the master key): a VKN of 10 digits or a TCKN of 11, checked by their check
+/// digits (23514 users_tax_number_valid).
+///
+/// From `queries/identity/users.sql`:
+///
+/// ```sql
+/// SELECT identity.user_tax_number_set(:id, :tax_number_kind, :tax_number) AS id;
+/// ```
+pub fn user_tax_number_set() -> UserTaxNumberSetStmt {
+    UserTaxNumberSetStmt("SELECT identity.user_tax_number_set($1, $2, $3) AS id", None)
 }
 impl UserTaxNumberSetStmt {
     pub async fn prepare<'a, C: GenericClient>(
@@ -1231,50 +1498,17 @@ impl UserTaxNumberSetStmt {
     pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::generated::StringSql>(
         &'s self,
         client: &'c C,
-        tax_number: &'a Option<T1>,
-        tax_number_kind: &'a Option<crate::generated::types::identity::TaxNumberKind>,
         id: &'a uuid::Uuid,
-    ) -> UserQuery<'c, 'a, 's, C, User, 3> {
-        UserQuery {
+        tax_number_kind: &'a Option<crate::generated::types::identity::TaxNumberKind>,
+        tax_number: &'a Option<T1>,
+    ) -> UuidUuidQuery<'c, 'a, 's, C, uuid::Uuid, 3> {
+        UuidUuidQuery {
             client,
-            params: [tax_number, tax_number_kind, id],
+            params: [id, tax_number_kind, tax_number],
             query: self.0,
             cached: self.1.as_ref(),
-            extractor: |
-                row: &tokio_postgres::Row,
-            | -> Result<UserBorrowed, tokio_postgres::Error> {
-                Ok(UserBorrowed {
-                    id: row.try_get(0)?,
-                    email: row.try_get(1)?,
-                    username: row.try_get(2)?,
-                    first_name: row.try_get(3)?,
-                    last_name: row.try_get(4)?,
-                    avatar_url: row.try_get(5)?,
-                    email_verified: row.try_get(6)?,
-                    status: row.try_get(7)?,
-                    metadata: row.try_get(8)?,
-                    last_login_at: row.try_get(9)?,
-                    phone: row.try_get(10)?,
-                    locale: row.try_get(11)?,
-                    timezone: row.try_get(12)?,
-                    tax_number: row.try_get(13)?,
-                    mfa_enabled: row.try_get(14)?,
-                    mfa_method: row.try_get(15)?,
-                    failed_login_attempts: row.try_get(16)?,
-                    locked_until: row.try_get(17)?,
-                    last_login_ip: row.try_get(18)?,
-                    password_changed_at: row.try_get(19)?,
-                    created_by: row.try_get(20)?,
-                    updated_by: row.try_get(21)?,
-                    created_at: row.try_get(22)?,
-                    updated_at: row.try_get(23)?,
-                    role: row.try_get(24)?,
-                    company_name: row.try_get(25)?,
-                    company_tax_office: row.try_get(26)?,
-                    tax_number_kind: row.try_get(27)?,
-                })
-            },
-            mapper: |it| User::from(it),
+            extractor: |row| Ok(row.try_get(0)?),
+            mapper: |it| it,
         }
     }
 }
@@ -1289,15 +1523,15 @@ impl<
     'a,
     's,
     UserTaxNumberSetParams<T1>,
-    UserQuery<'c, 'a, 's, C, User, 3>,
+    UuidUuidQuery<'c, 'a, 's, C, uuid::Uuid, 3>,
     C,
 > for UserTaxNumberSetStmt {
     fn params(
         &'s self,
         client: &'c C,
         params: &'a UserTaxNumberSetParams<T1>,
-    ) -> UserQuery<'c, 'a, 's, C, User, 3> {
-        self.bind(client, &params.tax_number, &params.tax_number_kind, &params.id)
+    ) -> UuidUuidQuery<'c, 'a, 's, C, uuid::Uuid, 3> {
+        self.bind(client, &params.id, &params.tax_number_kind, &params.tax_number)
     }
 }
 pub struct UserRoleSetStmt(&'static str, Option<tokio_postgres::Statement>);
@@ -1311,14 +1545,14 @@ pub struct UserRoleSetStmt(&'static str, Option<tokio_postgres::Statement>);
 /// SET role = :role
 /// WHERE id = :id
 /// RETURNING id, email, username, first_name, last_name, avatar_url, email_verified,
-///           status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled,
+///           status, metadata, last_login_at, locale, timezone, mfa_enabled,
 ///           mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at,
 ///           created_by, updated_by, created_at, updated_at, role, company_name,
 ///           company_tax_office, tax_number_kind;
 /// ```
 pub fn user_role_set() -> UserRoleSetStmt {
     UserRoleSetStmt(
-        "UPDATE identity.users SET role = $1 WHERE id = $2 RETURNING id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, phone, locale, timezone, tax_number, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at, role, company_name, company_tax_office, tax_number_kind",
+        "UPDATE identity.users SET role = $1 WHERE id = $2 RETURNING id, email, username, first_name, last_name, avatar_url, email_verified, status, metadata, last_login_at, locale, timezone, mfa_enabled, mfa_method, failed_login_attempts, locked_until, last_login_ip, password_changed_at, created_by, updated_by, created_at, updated_at, role, company_name, company_tax_office, tax_number_kind",
         None,
     )
 }
@@ -1355,24 +1589,22 @@ impl UserRoleSetStmt {
                     status: row.try_get(7)?,
                     metadata: row.try_get(8)?,
                     last_login_at: row.try_get(9)?,
-                    phone: row.try_get(10)?,
-                    locale: row.try_get(11)?,
-                    timezone: row.try_get(12)?,
-                    tax_number: row.try_get(13)?,
-                    mfa_enabled: row.try_get(14)?,
-                    mfa_method: row.try_get(15)?,
-                    failed_login_attempts: row.try_get(16)?,
-                    locked_until: row.try_get(17)?,
-                    last_login_ip: row.try_get(18)?,
-                    password_changed_at: row.try_get(19)?,
-                    created_by: row.try_get(20)?,
-                    updated_by: row.try_get(21)?,
-                    created_at: row.try_get(22)?,
-                    updated_at: row.try_get(23)?,
-                    role: row.try_get(24)?,
-                    company_name: row.try_get(25)?,
-                    company_tax_office: row.try_get(26)?,
-                    tax_number_kind: row.try_get(27)?,
+                    locale: row.try_get(10)?,
+                    timezone: row.try_get(11)?,
+                    mfa_enabled: row.try_get(12)?,
+                    mfa_method: row.try_get(13)?,
+                    failed_login_attempts: row.try_get(14)?,
+                    locked_until: row.try_get(15)?,
+                    last_login_ip: row.try_get(16)?,
+                    password_changed_at: row.try_get(17)?,
+                    created_by: row.try_get(18)?,
+                    updated_by: row.try_get(19)?,
+                    created_at: row.try_get(20)?,
+                    updated_at: row.try_get(21)?,
+                    role: row.try_get(22)?,
+                    company_name: row.try_get(23)?,
+                    company_tax_office: row.try_get(24)?,
+                    tax_number_kind: row.try_get(25)?,
                 })
             },
             mapper: |it| User::from(it),
@@ -1464,8 +1696,6 @@ pub struct UserLoginLookupStmt(&'static str, Option<tokio_postgres::Statement>);
 /// ```sql
 /// SELECT user_id, password_hash, status, locked_until, failed_login_attempts
 /// FROM identity.user_login_lookup(:email);
-///
-/// --- Counts a failure under the database's lock-out policy (identity.auth_policy);
 /// ```
 pub fn user_login_lookup() -> UserLoginLookupStmt {
     UserLoginLookupStmt(
@@ -1489,6 +1719,57 @@ impl UserLoginLookupStmt {
         LoginCandidateQuery {
             client,
             params: [email],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |
+                row: &tokio_postgres::Row,
+            | -> Result<LoginCandidateBorrowed, tokio_postgres::Error> {
+                Ok(LoginCandidateBorrowed {
+                    user_id: row.try_get(0)?,
+                    password_hash: row.try_get(1)?,
+                    status: row.try_get(2)?,
+                    locked_until: row.try_get(3)?,
+                    failed_login_attempts: row.try_get(4)?,
+                })
+            },
+            mapper: |it| LoginCandidate::from(it),
+        }
+    }
+}
+pub struct UserLoginLookupByPhoneStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Before authentication (groundwork_auth only): by phone, through its blind index
+/// (needs the master key). As user_login_lookup.
+///
+/// From `queries/identity/users.sql`:
+///
+/// ```sql
+/// SELECT user_id, password_hash, status, locked_until, failed_login_attempts
+/// FROM identity.user_login_lookup_by_phone(:phone);
+///
+/// --- Counts a failure under the database's lock-out policy (identity.auth_policy);
+/// ```
+pub fn user_login_lookup_by_phone() -> UserLoginLookupByPhoneStmt {
+    UserLoginLookupByPhoneStmt(
+        "SELECT user_id, password_hash, status, locked_until, failed_login_attempts FROM identity.user_login_lookup_by_phone($1)",
+        None,
+    )
+}
+impl UserLoginLookupByPhoneStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::generated::StringSql>(
+        &'s self,
+        client: &'c C,
+        phone: &'a T1,
+    ) -> LoginCandidateQuery<'c, 'a, 's, C, LoginCandidate, 1> {
+        LoginCandidateQuery {
+            client,
+            params: [phone],
             query: self.0,
             cached: self.1.as_ref(),
             extractor: |
