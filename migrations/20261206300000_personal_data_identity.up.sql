@@ -500,7 +500,9 @@ AS $$
                 THEN u.password_hash END,
            u.status, u.locked_until, u.failed_login_attempts
     FROM identity.users u
-    WHERE u.phone_blind = identity.personal_blind_index('phone', p_phone)
+    -- A subquery, computed once: the volatile function in the condition itself would
+    -- be called for every row instead of probing users_phone_blind_key.
+    WHERE u.phone_blind = (SELECT identity.personal_blind_index('phone', p_phone))
 $$;
 
 -- Erases a user: deletes their data key (every value encrypted with it, in tables and

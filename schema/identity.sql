@@ -737,7 +737,9 @@ CREATE FUNCTION identity.user_login_lookup_by_phone(p_phone text) RETURNS TABLE(
                 THEN u.password_hash END,
            u.status, u.locked_until, u.failed_login_attempts
     FROM identity.users u
-    WHERE u.phone_blind = identity.personal_blind_index('phone', p_phone)
+    -- A subquery, computed once: the volatile function in the condition itself would
+    -- be called for every row instead of probing users_phone_blind_key.
+    WHERE u.phone_blind = (SELECT identity.personal_blind_index('phone', p_phone))
 $$;
 ALTER FUNCTION identity.user_login_lookup_by_phone(p_phone text) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION identity.user_login_lookup_by_phone(p_phone text) FROM PUBLIC;

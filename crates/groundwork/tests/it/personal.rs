@@ -503,3 +503,85 @@ async fn concurrent_first_writes_of_one_subject_share_one_data_key() {
             .all(|(s, v)| *s == subject && v.is_some())
     );
 }
+
+#[tokio::test]
+async fn plaintext_of_an_earlier_release_is_encrypted_by_the_migration_given_the_key() {
+    use groundwork_migrate::{DownOptions, DownTarget, Migration, Migrator, UpOptions};
+    const BEFORE: i64 = 20261206200300;
+    let db = TestDb::builder().empty().build().await;
+    let owner = db.client(DbRole::Owner).await;
+    let migrator = Migrator::new(
+        Migration::load_dir(std::path::Path::new(groundwork_testing::DEFAULT_MIGRATIONS)).unwrap(),
+    );
+    let up_to = |to| UpOptions {
+        to,
+        ..UpOptions::default()
+    };
+    migrator.up(&owner, up_to(Some(BEFORE))).await.unwrap();
+    let user = Uuid::new_v4();
+    owner
+        .execute(
+            "INSERT INTO identity.users (id, email, username, phone, tax_number, tax_number_kind)
+             VALUES ($1, 'old@example.com', 'oldtimer', $2, $3, 'vkn')",
+            &[&user, &PHONE, &TAX_NUMBER],
+        )
+        .await
+        .unwrap();
+
+    // Without the master key the migration stops before touching the rows.
+    let err = migrator.up(&owner, up_to(None)).await.unwrap_err();
+    assert!(err.to_string().contains("WI001"), "{err}");
+    let plain: Option<String> = owner
+        .query_one("SELECT phone FROM identity.users WHERE id = $1", &[&user])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(plain.as_deref(), Some(PHONE));
+
+    // With it (as PGOPTIONS would set it), the values are encrypted, the plaintext gone.
+    let key = MasterKey::generate().unwrap();
+    owner
+        .execute(
+            "SELECT set_config('groundwork.personal_data_key', $1, false)",
+            &[&key.to_hex()],
+        )
+        .await
+        .unwrap();
+    migrator.up(&owner, up_to(None)).await.unwrap();
+    let row = owner
+        .query_one(
+            "SELECT phone, tax_number, identity.personal_decrypt(id, phone_encrypted),
+                    identity.personal_decrypt(id, tax_number_encrypted)
+             FROM identity.users WHERE id = $1",
+            &[&user],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, Option<String>>(0), None);
+    assert_eq!(row.get::<_, Option<String>>(1), None);
+    assert_eq!(row.get::<_, Option<String>>(2).as_deref(), Some(PHONE));
+    assert_eq!(row.get::<_, Option<String>>(3).as_deref(), Some(TAX_NUMBER));
+
+    // And back down, decrypted.
+    migrator
+        .down(
+            &owner,
+            DownOptions {
+                target: DownTarget::To(BEFORE),
+                dry_run: false,
+                production: false,
+                allow_production: false,
+            },
+        )
+        .await
+        .unwrap();
+    let row = owner
+        .query_one(
+            "SELECT phone, tax_number FROM identity.users WHERE id = $1",
+            &[&user],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, Option<String>>(0).as_deref(), Some(PHONE));
+    assert_eq!(row.get::<_, Option<String>>(1).as_deref(), Some(TAX_NUMBER));
+}
