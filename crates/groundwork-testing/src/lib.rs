@@ -102,16 +102,19 @@ pub enum DbRole {
     Relay,
     /// A login role in `groundwork_worker`, as a job worker connects.
     Worker,
+    /// A login role in `groundwork_monitor`, as a monitoring agent connects.
+    Monitor,
 }
 
 impl DbRole {
-    const ALL: [Self; 6] = [
+    const ALL: [Self; 7] = [
         Self::Owner,
         Self::App,
         Self::Readonly,
         Self::Auth,
         Self::Relay,
         Self::Worker,
+        Self::Monitor,
     ];
 
     /// The login role and the group it is a member of (none for the owner).
@@ -123,6 +126,7 @@ impl DbRole {
             Self::Auth => Some(("groundwork_test_auth", "groundwork_auth")),
             Self::Relay => Some(("groundwork_test_relay", "groundwork_relay")),
             Self::Worker => Some(("groundwork_test_worker", "groundwork_worker")),
+            Self::Monitor => Some(("groundwork_test_monitor", "groundwork_monitor")),
         }
     }
 }
