@@ -106,13 +106,13 @@ INSERT INTO ops.health_thresholds (name, warning, critical, worse, parameter, de
     ('connections_used', 0.8, 0.95, 'above', NULL,
      'client connections as a fraction of max_connections'),
     ('long_running_query', 300, 1800, 'above', NULL,
-     'seconds the oldest active query has run'),
+     'seconds the oldest active query of the database has run'),
     ('idle_in_transaction', 60, 600, 'above', NULL,
-     'seconds the oldest transaction has been idle'),
+     'seconds the oldest transaction of the database has been idle'),
     ('lock_wait', 10, 60, 'above', NULL,
-     'seconds the longest lock wait has lasted'),
-    ('cache_hit_ratio', 0.95, 0.90, 'below', NULL,
-     'fraction of the database''s block reads served from shared buffers'),
+     'seconds the longest lock wait in the database has lasted'),
+    ('cache_hit_ratio', 0.95, 0.90, 'below', 10000,
+     'fraction of the database''s block reads served from shared buffers, once it has read parameter blocks'),
     ('unused_indexes', 104857600, 1073741824, 'above', NULL,
      'bytes of indexes never scanned since statistics were reset (unique and primary keys excepted)'),
     ('duplicate_indexes', 1, NULL, 'above', NULL,
@@ -233,8 +233,8 @@ AS $$
                          FROM clients), 'none')))
 $$;
 
--- The longest active query, the longest idle transaction, and the longest lock wait
--- with the sessions blocking it (process ids, never query texts).
+-- In this database: the longest active query, the longest idle transaction, and the
+-- longest lock wait with the sessions blocking it (process ids, never query texts).
 CREATE FUNCTION ops.session_checks() RETURNS SETOF ops.health_check
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, ops, pg_temp
@@ -242,7 +242,8 @@ AS $$
     WITH sessions AS (
         SELECT pid, state, wait_event_type, query_start, state_change, xact_start
         FROM pg_stat_activity
-        WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()),
+        WHERE backend_type = 'client backend' AND datname = current_database()
+          AND pid <> pg_backend_pid()),
     longest AS (
         SELECT pid, extract(epoch FROM now() - query_start) AS seconds FROM sessions
         WHERE state = 'active' ORDER BY query_start LIMIT 1),
@@ -278,7 +279,8 @@ SET search_path = pg_catalog, ops, pg_temp
 AS $$
     SELECT ops.rate(
         'cache_hit_ratio',
-        CASE WHEN blks_hit + blks_read > 0 THEN round(blks_hit::numeric / (blks_hit + blks_read), 4) END,
+        CASE WHEN blks_hit + blks_read >= greatest(ops.parameter('cache_hit_ratio', 10000), 1)
+             THEN round(blks_hit::numeric / (blks_hit + blks_read), 4) END,
         format('%s blocks from shared buffers, %s read', blks_hit, blks_read))
     FROM pg_stat_database WHERE datname = current_database()
 $$;

@@ -4,6 +4,7 @@
 mod cluster;
 mod database;
 mod inspect;
+mod ops;
 mod seed;
 mod url;
 
@@ -33,7 +34,20 @@ migrate up` has made their groups. Their password is groundwork_dev: for local
 development only. Another server gets them only with --create-dev-roles.
 
 Exit status: 0 done; 1 failed; 2 bad arguments; 3 (`db status`) the server is stopped or
-unreachable.";
+unreachable. `db health` exits with the worst check's status instead: 0 ok, 1 warning,
+2 critical (and 1 when it cannot run the checks).";
+
+/// What `groundwork db health --help` says after the options.
+const HEALTH_HELP: &str = "\
+Checks (ops.check_database_health(), thresholds in ops.health_thresholds): connections
+against max_connections, long-running queries, idle transactions and lock waits in this
+database, the cache hit ratio, unused and duplicate indexes, sequential scans of large
+tables, dead tuples, transaction-ID age, replication lag, and groundwork's backlogs (job
+queue depth and age, outbox depth and lag, subscription lag, expired reservations and
+idempotency keys not yet cleaned).
+
+Exit status: 0 every check is ok; 1 a check warns (or the checks could not run); 2 a
+check is critical.";
 
 /// What `groundwork db status --help` says after the options.
 const STATUS_HELP: &str = "\
@@ -96,6 +110,25 @@ pub(super) enum DbCommand {
     /// USER_ID, <FORM>_FORM_ID) go to stdout, for an env file or a tenant context; the
     /// summary to stderr.
     Seed,
+    /// Run the health checks of the ops schema; the exit status is the worst one's.
+    ///
+    /// Connects as the server's own user; a login role in groundwork_monitor, which
+    /// reads no tenant data, may run them too (`--database-url`).
+    #[command(after_help = HEALTH_HELP)]
+    Health {
+        /// Output: table, json, or prometheus (text exposition format).
+        #[arg(long, value_enum, default_value_t = ops::HealthFormat::Table)]
+        format: ops::HealthFormat,
+    },
+    /// ANALYZE and VACUUM the tables that need it, then apply retention and release
+    /// expired reservations.
+    ///
+    /// A table is analyzed when more than 50 rows plus 10 % changed since its last
+    /// ANALYZE (or it was never analyzed), and vacuumed too when more than 50 rows plus
+    /// 20 % are dead, each outside a transaction, with a line per table. Then
+    /// ops.apply_retention() and inventory.cleanup_expired_reservations() run in
+    /// batches until nothing is left, and a summary says what they deleted.
+    Maintain,
 }
 
 /// Who `db url` and `db psql` connect as.
@@ -148,5 +181,7 @@ pub(super) async fn run(
         DbCommand::Drop(drop) => database::drop(settings, &drop).await,
         DbCommand::Reset { drop, source } => database::reset(settings, &drop, &source).await,
         DbCommand::Seed => seed::seed(settings).await,
+        DbCommand::Health { format } => ops::health(settings, format).await,
+        DbCommand::Maintain => ops::maintain(settings).await,
     }
 }
