@@ -17,7 +17,7 @@ use crate::cli::server;
 
 /// How `db health` prints the checks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub(super) enum HealthFormat {
+pub(crate) enum HealthFormat {
     /// Aligned columns, for a person.
     #[default]
     Table,
