@@ -133,8 +133,8 @@ INSERT INTO ops.health_thresholds (name, warning, critical, worse, parameter, de
      'pending messages in messaging.outbox_messages'),
     ('outbox_lag', 60, 600, 'above', NULL,
      'seconds the oldest pending message has waited'),
-    ('subscription_lag', 1000, 100000, 'above', NULL,
-     'events the furthest-behind subscription has yet to process (counted up to 1,000,000)'),
+    ('subscription_lag', 60, 600, 'above', NULL,
+     'seconds the oldest event a subscription has yet to process has waited'),
     ('expired_reservations', 1, 1000, 'above', 300,
      'active inventory reservations expired more than parameter seconds ago and not released'),
     ('expired_idempotency_keys', 10000, 1000000, 'above', 86400,
@@ -389,6 +389,7 @@ DECLARE
     pending bigint;
     oldest_pending numeric;
     behind bigint;
+    oldest_unprocessed numeric;
     reservations bigint;
     keys bigint;
 BEGIN
@@ -407,15 +408,16 @@ BEGIN
     RETURN NEXT ops.rate('outbox_lag', round(oldest_pending, 1),
                          'seconds the oldest pending message has waited; is the relay running?');
 
-    SELECT max(lag.events) INTO behind
+    -- One probe of the events' primary key per subscription: its next event, if any.
+    SELECT count(next.recorded_at), extract(epoch FROM now() - min(next.recorded_at))
+    INTO behind, oldest_unprocessed
     FROM eventstore.subscriptions s
     CROSS JOIN LATERAL (
-        SELECT count(*) AS events
-        FROM (SELECT FROM eventstore.events e
-              WHERE e.organization_id = s.organization_id AND e.position > s.position
-              LIMIT 1000000) newer) lag;
-    RETURN NEXT ops.rate('subscription_lag', behind,
-                         'events the furthest-behind subscription has not processed');
+        SELECT e.recorded_at FROM eventstore.events e
+        WHERE e.organization_id = s.organization_id AND e.position > s.position
+        ORDER BY e.position LIMIT 1) next;
+    RETURN NEXT ops.rate('subscription_lag', round(oldest_unprocessed, 1),
+                         format('%s subscription(s) behind the head of their event log', behind));
 
     SELECT count(*) INTO reservations
     FROM inventory.reservations r

@@ -120,14 +120,15 @@ pub(super) enum DbCommand {
         #[arg(long, value_enum, default_value_t = ops::HealthFormat::Table)]
         format: ops::HealthFormat,
     },
-    /// ANALYZE and VACUUM the tables that need it, then apply retention and release
-    /// expired reservations.
+    /// Apply retention and release expired reservations, then VACUUM and ANALYZE the
+    /// tables that need it.
     ///
-    /// A table is analyzed when more than 50 rows plus 10 % changed since its last
-    /// ANALYZE (or it was never analyzed), and vacuumed too when more than 50 rows plus
-    /// 20 % are dead, each outside a transaction, with a line per table. Then
     /// ops.apply_retention() and inventory.cleanup_expired_reservations() run in
-    /// batches until nothing is left, and a summary says what they deleted.
+    /// batches, a short transaction each, until nothing is left, with a line per
+    /// policy. Then a table is analyzed when more than 50 rows plus 10 % changed since
+    /// its last ANALYZE (or it was never analyzed), and vacuumed too when more than 50
+    /// rows plus 20 % are dead (the clean-ups' deletions included), each outside a
+    /// transaction, with a line per table and a summary.
     Maintain,
 }
 

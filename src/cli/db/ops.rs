@@ -1,5 +1,5 @@
 //! `db health` and `db maintain`: the `ops` schema's health checks, and the upkeep that
-//! keeps them ok (ANALYZE, VACUUM and retention).
+//! keeps them ok (retention, then VACUUM and ANALYZE).
 //!
 //! Both connect as the server's own user (the embedded cluster's superuser, or the
 //! `--database-url` role; for `db health` a login role in `groundwork_monitor` is
@@ -198,26 +198,12 @@ fn print_prometheus(checks: &[Check]) {
     );
 }
 
-/// `db maintain`: VACUUM and ANALYZE the tables that need it, each its own statement
-/// outside a transaction, then the clean-ups, each batch its own transaction.
+/// `db maintain`: the clean-ups first, each batch its own transaction, then VACUUM and
+/// ANALYZE the tables that need it (the clean-ups' dead rows included), each its own
+/// statement outside a transaction.
 pub(super) async fn maintain(settings: &Settings) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let client = connect(settings).await?;
     let started = Instant::now();
-    let due = client.query(MAINTENANCE_DUE, &[]).await.map_err(failed)?;
-    for row in &due {
-        let (table, live, dead, modified, vacuum): (String, i64, i64, i64, bool) =
-            (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
-        let command = if vacuum { "VACUUM (ANALYZE)" } else { "ANALYZE" };
-        let at = Instant::now();
-        client
-            .batch_execute(&format!("{command} {table}"))
-            .await
-            .map_err(|e| format!("{command} {table}: {}", failed(e)))?;
-        say!(
-            "{command} {table}: {live} live, {dead} dead, {modified} changed since ANALYZE ({:.2} s)",
-            at.elapsed().as_secs_f64()
-        );
-    }
 
     let mut deleted: Vec<(String, i64)> = Vec::new();
     loop {
@@ -238,6 +224,9 @@ pub(super) async fn maintain(settings: &Settings) -> Result<ExitCode, Box<dyn st
             break;
         }
     }
+    for (policy, n) in &deleted {
+        say!("retention {policy}: {n} deleted");
+    }
     let mut released = 0_i64;
     loop {
         let n: i32 = client
@@ -250,10 +239,28 @@ pub(super) async fn maintain(settings: &Settings) -> Result<ExitCode, Box<dyn st
             break;
         }
     }
-    for (policy, n) in &deleted {
-        say!("retention {policy}: {n} deleted");
-    }
     say!("expired reservations released: {released}");
+    // The deletions' statistics, visible to the query below at once.
+    client
+        .batch_execute("SELECT pg_stat_force_next_flush()")
+        .await
+        .map_err(failed)?;
+
+    let due = client.query(MAINTENANCE_DUE, &[]).await.map_err(failed)?;
+    for row in &due {
+        let (table, live, dead, modified, vacuum): (String, i64, i64, i64, bool) =
+            (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+        let command = if vacuum { "VACUUM (ANALYZE)" } else { "ANALYZE" };
+        let at = Instant::now();
+        client
+            .batch_execute(&format!("{command} {table}"))
+            .await
+            .map_err(|e| format!("{command} {table}: {}", failed(e)))?;
+        say!(
+            "{command} {table}: {live} live, {dead} dead, {modified} changed since ANALYZE ({:.2} s)",
+            at.elapsed().as_secs_f64()
+        );
+    }
     say!(
         "maintained {} table(s) in {:.1} s",
         due.len(),
