@@ -51,6 +51,7 @@ DECLARE
     pending bigint;
     oldest_pending numeric;
     behind bigint;
+    oldest_unprocessed numeric;
     reservations bigint;
     keys bigint;
 BEGIN
@@ -69,15 +70,16 @@ BEGIN
     RETURN NEXT ops.rate('outbox_lag', round(oldest_pending, 1),
                          'seconds the oldest pending message has waited; is the relay running?');
 
-    SELECT max(lag.events) INTO behind
+    -- One probe of the events' primary key per subscription: its next event, if any.
+    SELECT count(next.recorded_at), extract(epoch FROM now() - min(next.recorded_at))
+    INTO behind, oldest_unprocessed
     FROM eventstore.subscriptions s
     CROSS JOIN LATERAL (
-        SELECT count(*) AS events
-        FROM (SELECT FROM eventstore.events e
-              WHERE e.organization_id = s.organization_id AND e.position > s.position
-              LIMIT 1000000) newer) lag;
-    RETURN NEXT ops.rate('subscription_lag', behind,
-                         'events the furthest-behind subscription has not processed');
+        SELECT e.recorded_at FROM eventstore.events e
+        WHERE e.organization_id = s.organization_id AND e.position > s.position
+        ORDER BY e.position LIMIT 1) next;
+    RETURN NEXT ops.rate('subscription_lag', round(oldest_unprocessed, 1),
+                         format('%s subscription(s) behind the head of their event log', behind));
 
     SELECT count(*) INTO reservations
     FROM inventory.reservations r
