@@ -56,7 +56,10 @@ async fn db_health_exits_with_the_worst_status_in_every_format() {
         );
     }
 
-    let out = groundwork(db.url(DbRole::Monitor), &["db", "health", "--format", "json"]);
+    let out = groundwork(
+        db.url(DbRole::Monitor),
+        &["db", "health", "--format", "json"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(json["status"], "ok");
@@ -97,7 +100,10 @@ async fn db_health_exits_with_the_worst_status_in_every_format() {
         "UPDATE ops.health_thresholds SET critical = 1 WHERE name = 'job_queue_depth'",
     )
     .await;
-    let out = groundwork(db.url(DbRole::Monitor), &["db", "health", "--format", "json"]);
+    let out = groundwork(
+        db.url(DbRole::Monitor),
+        &["db", "health", "--format", "json"],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(json["status"], "critical");

@@ -363,7 +363,11 @@ impl EphemeralCluster {
             .arg(data)
             .arg(port.to_string())
             .arg(root);
-        for setting in EPHEMERAL_SETTINGS.iter().copied().chain(binaries.preload_libraries()) {
+        for setting in EPHEMERAL_SETTINGS
+            .iter()
+            .copied()
+            .chain(binaries.preload_libraries())
+        {
             cmd.arg("-c").arg(setting);
         }
         let (lifeline, pid) = Lifeline::spawn(cmd)

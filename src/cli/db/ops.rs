@@ -109,7 +109,11 @@ pub(super) async fn health(
             hint: row.get(6),
         })
         .collect();
-    let worst = checks.iter().map(|c| severity(&c.status)).max().unwrap_or(0);
+    let worst = checks
+        .iter()
+        .map(|c| severity(&c.status))
+        .max()
+        .unwrap_or(0);
     match format {
         HealthFormat::Table => print_table(&checks),
         HealthFormat::Json => print_json(&checks, worst),
@@ -208,7 +212,10 @@ pub(super) async fn maintain(settings: &Settings) -> Result<ExitCode, Box<dyn st
     let mut deleted: Vec<(String, i64)> = Vec::new();
     loop {
         let rows = client
-            .query("SELECT policy, deleted, batch FROM ops.apply_retention()", &[])
+            .query(
+                "SELECT policy, deleted, batch FROM ops.apply_retention()",
+                &[],
+            )
             .await
             .map_err(failed)?;
         let mut full = false;
@@ -250,7 +257,11 @@ pub(super) async fn maintain(settings: &Settings) -> Result<ExitCode, Box<dyn st
     for row in &due {
         let (table, live, dead, modified, vacuum): (String, i64, i64, i64, bool) =
             (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
-        let command = if vacuum { "VACUUM (ANALYZE)" } else { "ANALYZE" };
+        let command = if vacuum {
+            "VACUUM (ANALYZE)"
+        } else {
+            "ANALYZE"
+        };
         let at = Instant::now();
         client
             .batch_execute(&format!("{command} {table}"))

@@ -147,7 +147,13 @@ async fn a_healthy_database_reports_every_check_ok() {
 #[tokio::test]
 async fn a_long_query_and_an_idle_transaction_are_reported_with_their_process() {
     let db = TestDb::new().await;
-    thresholds(&db, "long_running_query", Decimal::ONE, Some(Decimal::from(3600))).await;
+    thresholds(
+        &db,
+        "long_running_query",
+        Decimal::ONE,
+        Some(Decimal::from(3600)),
+    )
+    .await;
     thresholds(&db, "idle_in_transaction", Decimal::ONE, None).await;
 
     let idle = db.client(DbRole::App).await;
@@ -168,12 +174,19 @@ async fn a_long_query_and_an_idle_transaction_are_reported_with_their_process() 
     let long = check_becomes(&db, "long_running_query", "warning").await;
     assert!(long.value.unwrap() >= Decimal::ONE, "{long:?}");
     assert!(
-        long.hint.as_deref().unwrap().contains(&format!("process {busy_pid} ")),
+        long.hint
+            .as_deref()
+            .unwrap()
+            .contains(&format!("process {busy_pid} ")),
         "{long:?}"
     );
     let waiting = check_becomes(&db, "idle_in_transaction", "warning").await;
     assert!(
-        waiting.hint.as_deref().unwrap().contains(&format!("process {idle_pid} ")),
+        waiting
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains(&format!("process {idle_pid} ")),
         "{waiting:?}"
     );
 
@@ -314,7 +327,11 @@ async fn unused_and_duplicate_indexes_and_scans_of_large_tables_are_reported() {
         .await
         .unwrap();
     assert_eq!(
-        (table.get::<_, i64>(0), table.get::<_, bool>(1), table.get::<_, bool>(2)),
+        (
+            table.get::<_, i64>(0),
+            table.get::<_, bool>(1),
+            table.get::<_, bool>(2)
+        ),
         (100_000, true, true)
     );
 }
@@ -346,18 +363,36 @@ async fn job_and_outbox_backlogs_are_counts_and_ages_without_tenants() {
     let [a, b] = db.tenants().await;
     enqueue_jobs(&db, a, 3).await;
     enqueue_jobs(&db, b, 2).await;
-    thresholds(&db, "job_queue_depth", Decimal::from(5), Some(Decimal::from(6))).await;
-    thresholds(&db, "outbox_depth", Decimal::from(4), Some(Decimal::from(5))).await;
+    thresholds(
+        &db,
+        "job_queue_depth",
+        Decimal::from(5),
+        Some(Decimal::from(6)),
+    )
+    .await;
+    thresholds(
+        &db,
+        "outbox_depth",
+        Decimal::from(4),
+        Some(Decimal::from(5)),
+    )
+    .await;
     thresholds(&db, "job_oldest_available_age", Decimal::ZERO, None).await;
 
     let checks = health(&db).await;
     let get = |name: &str| checks.iter().find(|c| c.name == name).unwrap();
     assert_eq!(
-        (get("job_queue_depth").status.as_str(), get("job_queue_depth").value),
+        (
+            get("job_queue_depth").status.as_str(),
+            get("job_queue_depth").value
+        ),
         ("warning", Some(Decimal::from(5)))
     );
     assert_eq!(
-        (get("outbox_depth").status.as_str(), get("outbox_depth").value),
+        (
+            get("outbox_depth").status.as_str(),
+            get("outbox_depth").value
+        ),
         ("critical", Some(Decimal::from(5)))
     );
     assert_eq!(get("job_oldest_available_age").status, "warning");
@@ -375,7 +410,13 @@ async fn job_and_outbox_backlogs_are_counts_and_ages_without_tenants() {
 async fn a_lagging_subscription_is_reported_until_it_catches_up() {
     let db = TestDb::new().await;
     let [tenant] = db.tenants().await;
-    thresholds(&db, "subscription_lag", Decimal::ZERO, Some(Decimal::from(3600))).await;
+    thresholds(
+        &db,
+        "subscription_lag",
+        Decimal::ZERO,
+        Some(Decimal::from(3600)),
+    )
+    .await;
     db.with_tenant(DbRole::App, tenant.tenant(), async |tx| {
         tx.batch_execute(
             "SELECT eventstore.append('[{\"type\": \"A\"}, {\"type\": \"A\"}, {\"type\": \"A\"}]');
@@ -482,7 +523,11 @@ async fn the_monitor_calls_the_ops_functions_and_reads_no_tenant_table() {
         "UPDATE ops.health_thresholds SET warning = 0",
     ] {
         let error = monitor.query(sql, &[]).await.expect_err(sql);
-        assert_eq!(error.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE), "{sql}");
+        assert_eq!(
+            error.code(),
+            Some(&SqlState::INSUFFICIENT_PRIVILEGE),
+            "{sql}"
+        );
     }
 }
 
@@ -526,7 +571,13 @@ async fn retention_deletes_a_batch_per_policy_and_keeps_what_is_young() {
             .unwrap();
         runs.push(
             rows.iter()
-                .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1), r.get::<_, i32>(2)))
+                .map(|r| {
+                    (
+                        r.get::<_, String>(0),
+                        r.get::<_, i64>(1),
+                        r.get::<_, i32>(2),
+                    )
+                })
                 .collect::<Vec<_>>(),
         );
     }
