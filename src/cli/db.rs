@@ -1,6 +1,7 @@
 //! `groundwork db ...`: the application's database, on the embedded cluster or on the
 //! `--database-url` server.
 
+mod backup;
 mod cluster;
 mod database;
 mod inspect;
@@ -9,6 +10,7 @@ mod seed;
 mod url;
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -130,6 +132,34 @@ pub(super) enum DbCommand {
     /// rows plus 20 % are dead (the clean-ups' deletions included), each outside a
     /// transaction, with a line per table and a summary.
     Maintain,
+    /// Back up the application database: pg_dump's custom format and a manifest.
+    ///
+    /// DIR gets database.dump and manifest.json: the dump's SHA-256 and size, the
+    /// newest applied migration, the schema's SHA-256 and every table's row count,
+    /// counted in the snapshot the dump reads. pg_dump is found as `schema dump`
+    /// finds it, matching the server's major version.
+    Backup {
+        /// Directory to write (must not hold a backup yet); a relative path is
+        /// relative to the current directory [default: backups/<database>-<UTC time>
+        /// in the project root]
+        #[arg(long, value_name = "DIR", value_parser = super::project::user_path)]
+        out: Option<PathBuf>,
+    },
+    /// Prove a backup restores: into a scratch database, dropped afterwards.
+    ///
+    /// Refuses a backup whose files do not match the manifest's SHA-256 and size;
+    /// restores it with pg_restore into a scratch database on the same server; runs
+    /// `migrate verify` against --source; compares the migration version, the schema
+    /// and every table's row count with the manifest. Exit 0 when all match, 1 with
+    /// the differences otherwise.
+    Restore {
+        /// The backup directory to verify (restoring over the application database
+        /// is not offered).
+        #[arg(long, value_name = "DIR", required = true, value_parser = super::project::user_path)]
+        verify: PathBuf,
+        #[command(flatten)]
+        source: Source,
+    },
 }
 
 /// Who `db url` and `db psql` connect as.
@@ -184,5 +214,7 @@ pub(super) async fn run(
         DbCommand::Seed => seed::seed(settings).await,
         DbCommand::Health { format } => ops::health(settings, format).await,
         DbCommand::Maintain => ops::maintain(settings).await,
+        DbCommand::Backup { out } => backup::backup(settings, out.as_deref()).await,
+        DbCommand::Restore { verify, source } => backup::verify(settings, &verify, &source).await,
     }
 }
