@@ -1,7 +1,8 @@
-//! `groundwork db health` and `db maintain` end to end, on a test server named by
+//! `groundwork db health`, `db maintain`, `db backup` and `db restore --verify` end to
+//! end, on a test server named by
 //! `--database-url`: the exit status follows the worst check in every format, a login
 //! role in `groundwork_monitor` may run the checks, and maintenance vacuums, analyzes
-//! and applies retention.
+//! and applies retention, and a backup restores (or is refused when corrupted).
 
 use std::process::{Command, Output};
 
@@ -164,4 +165,126 @@ async fn db_maintain_vacuums_analyzes_and_applies_retention() {
     // The monitor runs the checks but not the upkeep.
     let out = groundwork(db.url(DbRole::Monitor), &["db", "maintain"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+}
+
+#[tokio::test]
+async fn a_backup_restores_with_equal_schema_and_row_counts_and_a_corrupted_one_is_refused() {
+    let db = TestDb::new().await;
+    let [tenant] = db.tenants().await;
+    db.with_tenant(DbRole::App, tenant.tenant(), async |tx| {
+        tx.batch_execute(
+            "SELECT messaging.enqueue_job('mail.send', '{}');
+             SELECT messaging.enqueue_job('mail.send', '{}');
+             SELECT eventstore.append('[{\"type\": \"A\"}]');",
+        )
+        .await?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let url = db.url(DbRole::Owner);
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("backup");
+    let backup_arg = backup.to_str().unwrap();
+    let migrations = std::path::Path::new(groundwork_testing::DEFAULT_MIGRATIONS)
+        .canonicalize()
+        .unwrap();
+    let verify = || {
+        groundwork(
+            url,
+            &[
+                "db",
+                "restore",
+                "--verify",
+                backup_arg,
+                "--source",
+                migrations.to_str().unwrap(),
+            ],
+        )
+    };
+
+    let out = groundwork(url, &["db", "backup", "--out", backup_arg]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout(&out).starts_with("backed up "), "{}", text(&out));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(backup.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["row_counts"]["messaging.jobs"], 2);
+    assert_eq!(manifest["row_counts"]["eventstore.events"], 1);
+    assert_eq!(manifest["row_counts"]["identity.organizations"], 1);
+    let newest = std::fs::read_dir(groundwork_testing::DEFAULT_MIGRATIONS)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.split('_').next()?.parse::<i64>().ok()
+        })
+        .max()
+        .unwrap();
+    assert_eq!(manifest["migration_version"], newest);
+
+    let out = verify();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stdout(&out)
+            .contains("checksums match, restored into a scratch database with migrations verified"),
+        "{}",
+        text(&out)
+    );
+    // The second backup into the same directory is refused.
+    let out = groundwork(url, &["db", "backup", "--out", backup_arg]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("already holds a backup"),
+        "{}",
+        text(&out)
+    );
+
+    // A manifest whose counts differ from the dump's names the table.
+    let mut changed = manifest.clone();
+    changed["row_counts"]["messaging.jobs"] = 3.into();
+    std::fs::write(
+        backup.join("manifest.json"),
+        serde_json::to_string(&changed).unwrap(),
+    )
+    .unwrap();
+    let out = verify();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("messaging.jobs: 2 rows restored, 3 backed up"),
+        "{}",
+        text(&out)
+    );
+
+    // One byte changed in the dump: refused before anything is restored.
+    std::fs::write(
+        backup.join("manifest.json"),
+        serde_json::to_string(&manifest).unwrap(),
+    )
+    .unwrap();
+    let dump = backup.join("database.dump");
+    let mut bytes = std::fs::read(&dump).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&dump, bytes).unwrap();
+    let out = verify();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let message = text(&out);
+    assert!(
+        message.contains("database.dump is corrupted: its SHA-256 is ")
+            && message.contains("refusing to restore it"),
+        "{message}"
+    );
+    // No scratch database is left behind.
+    let left: i64 = db
+        .pool(DbRole::Owner)
+        .get()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE '%\\_verify\\_%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
 }
