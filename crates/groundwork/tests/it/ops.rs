@@ -616,3 +616,58 @@ async fn retention_deletes_a_batch_per_policy_and_keeps_what_is_young() {
         .unwrap_err();
     assert_eq!(error.code(), Some(&SqlState::INVALID_PARAMETER_VALUE));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retention_job_runs_on_the_queue_across_tenants() {
+    let db = TestDb::builder().pool_size(8).build().await;
+    let [operator, other] = db.tenants().await;
+    let owner_client = db.pool(DbRole::Owner).get().await.unwrap();
+    owner_client
+        .execute(
+            "UPDATE ops.retention_policies SET batch_size = 2 WHERE name = 'expired_idempotency_keys'",
+            &[],
+        )
+        .await
+        .unwrap();
+    for tenant in [operator, other] {
+        owner_client
+            .execute(
+                "INSERT INTO messaging.idempotency_keys
+                     (organization_id, key, request_hash, created_at, expires_at)
+                 SELECT $1, 'old-' || g, '\\x01'::bytea, now() - interval '3 days',
+                        now() - interval '2 days'
+                 FROM generate_series(1, 3) g",
+                &[&tenant.organization_id],
+            )
+            .await
+            .unwrap();
+    }
+
+    // The job belongs to the operator's organization; its work spans every tenant.
+    db.with_tenant(DbRole::App, operator.tenant(), async |tx| {
+        groundwork::jobs::enqueue(tx, &groundwork::ops::ApplyRetention::default()).await
+    })
+    .await
+    .unwrap();
+    let worker = groundwork::jobs::Worker::new(
+        db.pool(DbRole::Worker).clone(),
+        db.pool(DbRole::App).clone(),
+        groundwork::jobs::WorkerConfig::default().poll_interval(Duration::from_millis(100)),
+    )
+    .register::<groundwork::ops::ApplyRetention>()
+    .queue("default", 1)
+    .start();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while db.count("messaging.jobs WHERE status = 'completed'").await < 1 {
+        assert!(std::time::Instant::now() < deadline, "the job did not run");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    worker.shutdown().await;
+    // Batches of 2 until none came back full: all 6 keys, of both tenants.
+    assert_eq!(db.count("messaging.idempotency_keys").await, 0);
+    assert_eq!(
+        db.count("messaging.jobs WHERE metrics->>'expired_idempotency_keys' = '6'")
+            .await,
+        1
+    );
+}
