@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::ValueEnum;
-use groundwork_provision::Settings;
+use groundwork_provision::{Postgres, Settings};
 use tokio_postgres::Client;
 
 use crate::cli::output::{Stream, Style, paint};
@@ -79,12 +79,15 @@ fn failed(e: tokio_postgres::Error) -> Box<dyn std::error::Error> {
     }
 }
 
-async fn connect(settings: &Settings) -> Result<Client, Box<dyn std::error::Error>> {
+/// The server (kept running while the handle lives: the embedded cluster stops when it
+/// is dropped, unless `db start` started it) and a connection to its database.
+async fn connect(settings: &Settings) -> Result<(Postgres, Client), Box<dyn std::error::Error>> {
     let postgres = server(settings).await?;
     let url = postgres.url();
-    Ok(groundwork_support::connect::connect(url)
+    let client = groundwork_support::connect::connect(url)
         .await
-        .map_err(|e| format!("connecting to {url}: {e}"))?)
+        .map_err(|e| format!("connecting to {url}: {e}"))?;
+    Ok((postgres, client))
 }
 
 /// `db health`: prints every check; exits 0 when all are ok, 1 when one warns and 2
@@ -93,7 +96,7 @@ pub(super) async fn health(
     settings: &Settings,
     format: HealthFormat,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let client = connect(settings).await?;
+    let (_postgres, client) = connect(settings).await?;
     let checks: Vec<Check> = client
         .query(HEALTH, &[])
         .await
@@ -206,7 +209,7 @@ fn print_prometheus(checks: &[Check]) {
 /// ANALYZE the tables that need it (the clean-ups' dead rows included), each its own
 /// statement outside a transaction.
 pub(super) async fn maintain(settings: &Settings) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let client = connect(settings).await?;
+    let (_postgres, client) = connect(settings).await?;
     let started = Instant::now();
 
     let mut deleted: Vec<(String, i64)> = Vec::new();
