@@ -11,8 +11,8 @@
 --   row, an id or a tenant. Everything else reads PostgreSQL's statistics views as the
 --   caller, whose pg_monitor membership shows every session and query.
 -- * ops.check_database_health() is one row per check: (name, status, value, threshold,
---   hint), status ok, warning or critical against ops.health_thresholds (value at or
---   past warning, or past critical, in the direction the row says is worse).
+--   hint), status warning or critical when the value is at or past that threshold of
+--   ops.health_thresholds, in the direction its row says is worse, else ok.
 --   The checks are split by concept: connections, sessions (long queries, idle in
 --   transaction, lock waits), cache, indexes (unused, duplicate), tables (sequential
 --   scans of large tables, dead tuples as the bloat estimate, transaction-ID age),
