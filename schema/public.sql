@@ -53,3 +53,11 @@ END
 $$;
 ALTER FUNCTION public.set_updated_at() OWNER TO postgres;
 COMMENT ON FUNCTION public.set_updated_at() IS 'BEFORE UPDATE trigger function that stamps updated_at on every mutable table';
+
+-- privileges on table public.pg_stat_statements
+REVOKE SELECT ON TABLE public.pg_stat_statements FROM PUBLIC;
+GRANT SELECT ON TABLE public.pg_stat_statements TO groundwork_monitor;
+
+-- privileges on table public.pg_stat_statements_info
+REVOKE SELECT ON TABLE public.pg_stat_statements_info FROM PUBLIC;
+GRANT SELECT ON TABLE public.pg_stat_statements_info TO groundwork_monitor;

@@ -1,13 +1,16 @@
 //! `groundwork db ...`: the application's database, on the embedded cluster or on the
 //! `--database-url` server.
 
+mod backup;
 mod cluster;
 mod database;
 mod inspect;
+mod ops;
 mod seed;
 mod url;
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -33,7 +36,20 @@ migrate up` has made their groups. Their password is groundwork_dev: for local
 development only. Another server gets them only with --create-dev-roles.
 
 Exit status: 0 done; 1 failed; 2 bad arguments; 3 (`db status`) the server is stopped or
-unreachable.";
+unreachable. `db health` exits with the worst check's status instead: 0 ok, 1 warning,
+2 critical (and 1 when it cannot run the checks).";
+
+/// What `groundwork db health --help` says after the options.
+const HEALTH_HELP: &str = "\
+Checks (ops.check_database_health(), thresholds in ops.health_thresholds): connections
+against max_connections, long-running queries, idle transactions and lock waits in this
+database, the cache hit ratio, unused and duplicate indexes, sequential scans of large
+tables, dead tuples, transaction-ID age, replication lag, and groundwork's backlogs (job
+queue depth and age, outbox depth and lag, subscription lag, expired reservations and
+idempotency keys not yet cleaned).
+
+Exit status: 0 every check is ok; 1 a check warns (or the checks could not run); 2 a
+check is critical.";
 
 /// What `groundwork db status --help` says after the options.
 const STATUS_HELP: &str = "\
@@ -96,6 +112,54 @@ pub(super) enum DbCommand {
     /// USER_ID, <FORM>_FORM_ID) go to stdout, for an env file or a tenant context; the
     /// summary to stderr.
     Seed,
+    /// Run the health checks of the ops schema; the exit status is the worst one's.
+    ///
+    /// Connects as the server's own user; a login role in groundwork_monitor, which
+    /// reads no tenant data, may run them too (`--database-url`).
+    #[command(after_help = HEALTH_HELP)]
+    Health {
+        /// Output: table, json, or prometheus (text exposition format).
+        #[arg(long, value_enum, default_value_t = ops::HealthFormat::Table)]
+        format: ops::HealthFormat,
+    },
+    /// Apply retention and release expired reservations, then VACUUM and ANALYZE the
+    /// tables that need it.
+    ///
+    /// ops.apply_retention() and inventory.cleanup_expired_reservations() run in
+    /// batches, a short transaction each, until nothing is left, with a line per
+    /// policy. Then a table is analyzed when more than 50 rows plus 10 % changed since
+    /// its last ANALYZE (or it was never analyzed), and vacuumed too when more than 50
+    /// rows plus 20 % are dead (the clean-ups' deletions included), each outside a
+    /// transaction, with a line per table and a summary.
+    Maintain,
+    /// Back up the application database: pg_dump's custom format and a manifest.
+    ///
+    /// DIR gets database.dump and manifest.json: the dump's SHA-256 and size, the
+    /// newest applied migration, the schema's SHA-256 and every table's row count,
+    /// counted in the snapshot the dump reads. pg_dump is found as `schema dump`
+    /// finds it, matching the server's major version.
+    Backup {
+        /// Directory to write (must not hold a backup yet); a relative path is
+        /// relative to the current directory [default: backups/<database>-<UTC time>
+        /// in the project root]
+        #[arg(long, value_name = "DIR", value_parser = super::project::user_path)]
+        out: Option<PathBuf>,
+    },
+    /// Prove a backup restores: into a scratch database, dropped afterwards.
+    ///
+    /// Refuses a backup whose files do not match the manifest's SHA-256 and size;
+    /// restores it with pg_restore into a scratch database on the same server; runs
+    /// `migrate verify` against --source; compares the migration version, the schema
+    /// and every table's row count with the manifest. Exit 0 when all match, 1 with
+    /// the differences otherwise.
+    Restore {
+        /// The backup directory to verify (restoring over the application database
+        /// is not offered).
+        #[arg(long, value_name = "DIR", required = true, value_parser = super::project::user_path)]
+        verify: PathBuf,
+        #[command(flatten)]
+        source: Source,
+    },
 }
 
 /// Who `db url` and `db psql` connect as.
@@ -148,5 +212,9 @@ pub(super) async fn run(
         DbCommand::Drop(drop) => database::drop(settings, &drop).await,
         DbCommand::Reset { drop, source } => database::reset(settings, &drop, &source).await,
         DbCommand::Seed => seed::seed(settings).await,
+        DbCommand::Health { format } => ops::health(settings, format).await,
+        DbCommand::Maintain => ops::maintain(settings).await,
+        DbCommand::Backup { out } => backup::backup(settings, out.as_deref()).await,
+        DbCommand::Restore { verify, source } => backup::verify(settings, &verify, &source).await,
     }
 }

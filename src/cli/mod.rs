@@ -45,7 +45,9 @@ Exit codes:
      stale files found by `--check`, a confirmation answered no
   2  usage: an unknown command or option, a bad value, or `migrate down --all`
      without --yes when stdin is not a terminal
-  3  `db status`: the embedded cluster is stopped";
+  3  `db status`: the embedded cluster is stopped
+
+`db health` exits with the worst check's status: 0 ok, 1 warning, 2 critical.";
 
 /// The PostgreSQL foundation for Rust services.
 #[derive(Debug, Parser)]

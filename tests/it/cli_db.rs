@@ -505,6 +505,45 @@ fn db_create_drop_and_reset_on_the_embedded_cluster() {
     );
 }
 
+#[test]
+fn db_health_maintain_and_backup_on_the_embedded_cluster_which_preloads_query_statistics() {
+    if !embedded_lane() {
+        return;
+    }
+    let project = Project::new();
+    project.ok(&["migrate", "up"]);
+    // Started for the command and stopped after it, the cluster answers every check.
+    let health = project.ok(&["db", "health"]);
+    assert_eq!(health.lines().count(), 19, "{health}");
+    let maintained = project.ok(&["db", "maintain"]);
+    assert!(
+        maintained
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("maintained "),
+        "{maintained}"
+    );
+    let slow = project.ok(&[
+        "db",
+        "psql",
+        "--role",
+        "owner",
+        "--",
+        "-tA",
+        "-c",
+        "SELECT count(*) > 0 FROM ops.get_slow_queries(5)",
+    ]);
+    assert_eq!(slow.trim(), "t", "pg_stat_statements is preloaded");
+    let backup = project.dir.path().join("backup");
+    project.ok(&["db", "backup", "--out", backup.to_str().unwrap()]);
+    let verified = project.ok(&["db", "restore", "--verify", backup.to_str().unwrap()]);
+    assert!(
+        verified.contains(" verified: checksums match"),
+        "{verified}"
+    );
+}
+
 #[tokio::test]
 async fn db_seed_prints_the_ids_it_made_as_name_value_lines() {
     let db = TestDb::new().await;

@@ -7,6 +7,7 @@ mod files;
 mod cli;
 mod cli_db;
 mod cli_jobs;
+mod cli_ops;
 mod codegen;
 mod codegen_docs;
 mod codegen_url;

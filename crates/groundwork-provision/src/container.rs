@@ -30,6 +30,8 @@ const SETTINGS: &[&str] = &[
     "full_page_writes=off",
     "max_connections=300",
     "shared_buffers=128MB",
+    // PostgreSQL's images ship contrib: the statistics ops.get_slow_queries reads.
+    "shared_preload_libraries=pg_stat_statements",
 ];
 
 impl ContainerServer {

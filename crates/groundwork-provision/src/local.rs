@@ -62,6 +62,29 @@ impl Binaries {
     fn tool(&self, name: &str) -> PathBuf {
         self.bindir.join(name)
     }
+
+    /// Whether the server can load `pg_stat_statements` (PostgreSQL's contrib module,
+    /// which `ops.get_slow_queries` reads): its library is in the server's library
+    /// directory (`pg_config --pkglibdir` next to the server, else `../lib`).
+    pub fn has_pg_stat_statements(&self) -> bool {
+        let pkglibdir = Command::new(self.tool("pg_config"))
+            .arg("--pkglibdir")
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+        pkglibdir
+            .into_iter()
+            .chain(self.bindir.parent().map(|dir| dir.join("lib")))
+            .any(|dir| dir.join("pg_stat_statements.so").is_file())
+    }
+
+    /// `shared_preload_libraries` for a new cluster: `pg_stat_statements` when the
+    /// server has it, so that its statistics are collected from the start.
+    fn preload_libraries(&self) -> Option<&'static str> {
+        self.has_pg_stat_statements()
+            .then_some("shared_preload_libraries=pg_stat_statements")
+    }
 }
 
 /// Where PostgreSQL's programs are looked for, in order: `PATH`, `pg_config --bindir`,
@@ -340,7 +363,11 @@ impl EphemeralCluster {
             .arg(data)
             .arg(port.to_string())
             .arg(root);
-        for setting in EPHEMERAL_SETTINGS {
+        for setting in EPHEMERAL_SETTINGS
+            .iter()
+            .copied()
+            .chain(binaries.preload_libraries())
+        {
             cmd.arg("-c").arg(setting);
         }
         let (lifeline, pid) = Lifeline::spawn(cmd)
@@ -545,9 +572,14 @@ impl PersistentCluster {
             }
             initdb(&self.binaries, run_as, &data, true)?;
             let port = free_port()?;
+            let preload = if self.binaries.has_pg_stat_statements() {
+                "shared_preload_libraries = 'pg_stat_statements'\n"
+            } else {
+                ""
+            };
             let conf = format!(
                 "\n# groundwork: local development cluster\nport = {port}\n\
-                 listen_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n",
+                 listen_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n{preload}",
                 self.dir.display()
             );
             append(&data.join("postgresql.conf"), &conf)?;

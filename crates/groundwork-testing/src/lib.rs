@@ -105,10 +105,12 @@ pub enum DbRole {
     /// A login role in `groundwork_privacy`, as a data-protection tool connects
     /// (erasure, master-key rotation).
     Privacy,
+    /// A login role in `groundwork_monitor`, as a monitoring agent connects.
+    Monitor,
 }
 
 impl DbRole {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 8] = [
         Self::Owner,
         Self::App,
         Self::Readonly,
@@ -116,6 +118,7 @@ impl DbRole {
         Self::Relay,
         Self::Worker,
         Self::Privacy,
+        Self::Monitor,
     ];
 
     /// The login role and the group it is a member of (none for the owner).
@@ -128,6 +131,7 @@ impl DbRole {
             Self::Relay => Some(("groundwork_test_relay", "groundwork_relay")),
             Self::Worker => Some(("groundwork_test_worker", "groundwork_worker")),
             Self::Privacy => Some(("groundwork_test_privacy", "groundwork_privacy")),
+            Self::Monitor => Some(("groundwork_test_monitor", "groundwork_monitor")),
         }
     }
 }

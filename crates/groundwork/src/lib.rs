@@ -67,6 +67,7 @@
 //! | [`subscription`] | durable event-store subscriptions: checkpoints, catch-up, LISTEN/NOTIFY |
 //! | [`outbox`] | the transactional outbox and its relay |
 //! | [`idempotency`] | run an operation once per idempotency key |
+//! | [`ops`] | health checks for a monitoring role, retention in batches |
 //! | `jobs` | the job queue: typed jobs, enqueueing, the worker pool, periodic jobs (feature `jobs`) |
 //! | [`queries`], [`types`] | the generated code |
 //!
@@ -87,6 +88,7 @@ pub mod inventory;
 #[cfg(feature = "jobs")]
 pub mod jobs;
 pub mod licensing;
+pub mod ops;
 pub mod outbox;
 pub mod pool;
 pub mod projects;

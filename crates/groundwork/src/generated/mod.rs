@@ -151,6 +151,13 @@ pub mod queries {
             include!("queries/messaging/outbox_messages.rs");
         }
     }
+    /// The queries of `queries/ops/`, a module per file.
+    pub mod ops {
+        /// The queries of `queries/ops/retention_policies.sql`.
+        pub mod retention_policies {
+            include!("queries/ops/retention_policies.rs");
+        }
+    }
     /// The queries of `queries/projects/`, a module per file.
     pub mod projects {
         /// The queries of `queries/projects/document_versions.sql`.

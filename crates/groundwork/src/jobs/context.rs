@@ -99,6 +99,13 @@ impl JobContext {
         with_tenant(&mut client, self.tenant(), work).await
     }
 
+    /// A connection of the worker's own role (`groundwork_worker`, no tenant), for
+    /// groundwork's own jobs whose work spans every tenant through the functions that
+    /// role may call (retention: [`crate::ops::ApplyRetention`]).
+    pub(crate) async fn worker_client(&self) -> Result<deadpool_postgres::Object, Error> {
+        Ok(self.inner.worker.get().await?)
+    }
+
     /// Records progress (0 to 100) and renews the lease; false when the job is no
     /// longer this worker's (cancelled, or taken back), and it should stop.
     pub async fn progress(&self, percent: i16) -> Result<bool, Error> {

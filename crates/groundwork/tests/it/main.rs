@@ -18,6 +18,7 @@ mod jobs;
 mod jobs_worker;
 mod licensing;
 mod messaging;
+mod ops;
 mod personal;
 mod projects;
 mod security;
