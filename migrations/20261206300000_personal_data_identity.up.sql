@@ -221,7 +221,12 @@ BEGIN
         RETURN identity.personal_open_bytes(master, uuid_send(p_subject), wrapped_key);
     ELSIF NOT p_create THEN
         RETURN NULL;
-    ELSIF EXISTS (SELECT FROM identity.erasures e WHERE e.user_id = p_subject) THEN
+    END IF;
+    -- A key made while the subject is being forgotten would outlive the erasure:
+    -- forget_user holds the user's row FOR UPDATE, so this waits for it and then
+    -- (a new statement, a new snapshot) sees its erasure.
+    PERFORM FROM identity.users u WHERE u.id = p_subject FOR KEY SHARE;
+    IF EXISTS (SELECT FROM identity.erasures e WHERE e.user_id = p_subject) THEN
         RAISE EXCEPTION 'subject % was forgotten: no personal data is written for it', p_subject
             USING ERRCODE = 'WI004';
     END IF;

@@ -585,3 +585,51 @@ async fn plaintext_of_an_earlier_release_is_encrypted_by_the_migration_given_the
     assert_eq!(row.get::<_, Option<String>>(0).as_deref(), Some(PHONE));
     assert_eq!(row.get::<_, Option<String>>(1).as_deref(), Some(TAX_NUMBER));
 }
+
+#[tokio::test]
+async fn an_erasure_racing_first_writes_leaves_no_readable_value() {
+    let db = TestDb::new().await;
+    let key = MasterKey::generate().unwrap();
+    let [tenant] = db.tenants().await;
+    for round in 0..5 {
+        // A user with nothing personal yet: the writes below race to make their key.
+        let user = db.insert(UserFixture::default()).await.id;
+        let writes =
+            (0..6).map(|i| {
+                let (db, key, tenant) = (&db, &key, &tenant);
+                async move {
+                    append_named(db, key, tenant, user, &format!("round {round} name {i}")).await
+                }
+            });
+        let erase = db.with_tenant(DbRole::Privacy, Tenant::default(), async |tx| {
+            Ok(forget_user(tx, user, "racing erasure").await?)
+        });
+        let (written, erased) = tokio::join!(futures::future::join_all(writes), erase);
+        erased.unwrap();
+        for result in written {
+            if let Err(err) = result {
+                assert!(
+                    matches!(
+                        PersonalDataError::from(err),
+                        PersonalDataError::Forgotten(_)
+                    ),
+                    "round {round}"
+                );
+            }
+        }
+        assert_eq!(
+            db.count(&format!(
+                "identity.personal_data_keys WHERE subject_id = '{user}'"
+            ))
+            .await,
+            0,
+            "round {round}: a key outlived the erasure"
+        );
+        for (subject, value) in names(&revealed(&db, &key, &tenant).await) {
+            assert!(
+                subject != user || value.is_none(),
+                "round {round}: {value:?}"
+            );
+        }
+    }
+}
