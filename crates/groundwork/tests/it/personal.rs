@@ -11,7 +11,8 @@ use groundwork::identity::{
 };
 use groundwork::queries::eventstore::events::Event;
 use groundwork::queries::identity::users::{
-    user_get, user_login_lookup_by_phone, user_personal_get, user_phone_set, user_tax_number_set,
+    user_get, user_login_lookup, user_login_lookup_by_phone, user_personal_get, user_phone_set,
+    user_tax_number_set,
 };
 use groundwork::tenant::Tenant;
 use groundwork::types::identity::{TaxNumberKind, UserStatus};
@@ -631,5 +632,59 @@ async fn an_erasure_racing_first_writes_leaves_no_readable_value() {
                 "round {round}: {value:?}"
             );
         }
+    }
+}
+
+#[tokio::test]
+async fn login_by_phone_answers_as_login_by_email_in_every_account_state() {
+    let db = TestDb::new().await;
+    let key = MasterKey::generate().unwrap();
+    let hash = groundwork::identity::hash_password("correct horse").unwrap();
+    let user = db
+        .insert(
+            UserFixture::default()
+                .email("caller@example.com")
+                .password_hash(&hash),
+        )
+        .await
+        .id;
+    set_phone(&db, &key, user, PHONE).await.unwrap();
+    let owner = db.client(DbRole::Owner).await;
+    for (state, sql) in [
+        ("active", "SELECT $1::uuid"),
+        (
+            "locked out",
+            "UPDATE identity.users SET locked_until = now() + interval '1 hour', failed_login_attempts = 5 WHERE id = $1",
+        ),
+        (
+            "lock expired",
+            "UPDATE identity.users SET locked_until = now() - interval '1 minute' WHERE id = $1",
+        ),
+        (
+            "suspended",
+            "UPDATE identity.users SET status = 'suspended' WHERE id = $1",
+        ),
+    ] {
+        owner.execute(sql, &[&user]).await.unwrap();
+        let (by_phone, by_email) = db
+            .with_tenant(DbRole::Auth, Tenant::default(), async |tx| {
+                set_master_key(tx, &key).await?;
+                Ok((
+                    user_login_lookup_by_phone().bind(tx, &PHONE).opt().await?,
+                    user_login_lookup()
+                        .bind(tx, &"caller@example.com")
+                        .opt()
+                        .await?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert!(by_email.is_some(), "{state}");
+        assert_eq!(by_phone, by_email, "{state}");
+        assert_eq!(
+            by_phone.unwrap().password_hash.is_some(),
+            state == "active" || state == "lock expired",
+            "{state}"
+        );
     }
 }
