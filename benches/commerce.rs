@@ -20,10 +20,20 @@
 //! only, some with a category), p50 and p95 in milliseconds. The plans inside the
 //! functions (auto_explain) are printed for docs/BENCHMARKS.md.
 //!
-//! Run with `cargo bench --bench commerce`; the last line is
+//! Then checkout (`sales.checkout`) of a 3-item cart (three of the 1,000 stocked
+//! products, one unit each, picked at random): 8 clients, each checkout one tenant
+//! transaction of another buyer as the application role (BEGIN with the tenant and user
+//! set, the checkout, COMMIT), next to the baseline of inserting the same order and
+//! its three item rows with two plain prepared INSERTs in the same transaction shape
+//! (as the owner: the application role may not write orders), in 4 rounds of 2
+//! seconds each, taking turns; the carts are made in bulk before each round and every
+//! round starts from the same empty order tables.
+//!
+//! Run with `cargo bench --bench commerce`; the last two lines are
 //! `inventory: reserve_hot_per_s=<x> reserve_spread_per_s=<x> update_baseline_per_s=<x> search_p50_ms=<x> search_p95_ms=<x>`,
-//! where the baseline is the plain update across the 1,000 products; the line before it
-//! gives both baselines and the ratios.
+//! where the baseline is the plain update across the 1,000 products (the line before
+//! them gives both baselines and the ratios), and
+//! `checkout: checkout_per_s=<x> checkout_p95_ms=<x> baseline_insert_per_s=<x> ratio=<x>`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +41,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use groundwork::inventory::reserve;
+use groundwork::sales::{Checkout, checkout};
 use groundwork::tenant::{Tenant, begin};
 use groundwork_testing::{DbRole, TestDb};
 use rust_decimal::Decimal;
@@ -133,6 +144,138 @@ async fn reset(db: &TestDb) {
         .batch_execute("VACUUM ANALYZE inventory.stock_levels, inventory.reservations")
         .await
         .unwrap();
+}
+
+/// A buyer's 3-item cart: who, the cart, and its products with their prices.
+#[derive(Clone)]
+struct Cart {
+    user: Uuid,
+    cart: Uuid,
+    products: [(Uuid, Decimal); 3],
+}
+
+/// Empties the order tables, gives reservations back and makes one open 3-item cart
+/// for every buyer; returns them, each client's in its own slice.
+async fn carts(db: &TestDb, org: Uuid, round: usize) -> Arc<Vec<Cart>> {
+    let owner = db.pool(DbRole::Owner).get().await.unwrap();
+    owner
+        .batch_execute(&format!(
+            "TRUNCATE sales.order_status_history, sales.order_items, sales.orders, sales.cart_items,
+                      sales.carts, messaging.outbox_messages CASCADE;
+             DELETE FROM inventory.reservations;
+             UPDATE inventory.stock_levels SET reserved = 0, on_hand = 1000000000;
+             SELECT setseed(0.{round}1);
+             INSERT INTO sales.carts (organization_id, user_id)
+             SELECT '{org}', id FROM identity.users WHERE email LIKE '%@bench.test';
+             INSERT INTO sales.cart_items (organization_id, cart_id, product_id, quantity)
+             SELECT DISTINCT ON (c.id, s.product_id) c.organization_id, c.id, s.product_id, 1
+             FROM sales.carts c
+             CROSS JOIN LATERAL (SELECT product_id FROM inventory.stock_levels
+                                 WHERE c.id IS NOT NULL ORDER BY random() LIMIT 3) s;"
+        ))
+        .await
+        .unwrap();
+    owner
+        .batch_execute("VACUUM ANALYZE sales.carts, sales.cart_items, sales.orders, inventory.stock_levels, inventory.reservations")
+        .await
+        .unwrap();
+    let rows = owner
+        .query(
+            "SELECT c.user_id, c.id, array_agg(i.product_id ORDER BY i.product_id),
+                    array_agg(p.price ORDER BY i.product_id)
+             FROM sales.carts c
+             JOIN sales.cart_items i ON i.cart_id = c.id
+             JOIN catalog.products p ON p.id = i.product_id
+             JOIN identity.users u ON u.id = c.user_id
+             GROUP BY c.user_id, c.id, u.email HAVING count(*) = 3 ORDER BY u.email",
+            &[],
+        )
+        .await
+        .unwrap();
+    Arc::new(
+        rows.iter()
+            .map(|r| {
+                let ids: Vec<Uuid> = r.get(2);
+                let prices: Vec<Decimal> = r.get(3);
+                Cart {
+                    user: r.get(0),
+                    cart: r.get(1),
+                    products: [0, 1, 2].map(|i| (ids[i], prices[i])),
+                }
+            })
+            .collect(),
+    )
+}
+
+/// Checkouts (or the baseline's plain inserts) per second of `CLIENTS` clients for
+/// `SECONDS`, and each one's time in milliseconds.
+async fn run_orders(
+    db: &Arc<TestDb>,
+    org: Uuid,
+    carts: &Arc<Vec<Cart>>,
+    plain: bool,
+) -> (f64, Vec<f64>) {
+    let per_client = carts.len() / CLIENTS;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for c in 0..CLIENTS {
+        let (db, carts, stop) = (db.clone(), carts.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let role = if plain { DbRole::Owner } else { DbRole::App };
+            let mut client = db.pool(role).get().await.unwrap();
+            let insert_order = client
+                .prepare(
+                    "INSERT INTO sales.orders (id, organization_id, order_number, user_id, cart_id,
+                         idempotency_key, currency, subtotal_amount, total_amount, item_count, expires_at)
+                     VALUES ($1, $2, 'SO-' || upper(substr(md5($1::text), 1, 16)), $3, $4, $5, 'USD',
+                             $6, $6, 3, now() + interval '30 minutes')",
+                )
+                .await
+                .unwrap();
+            let insert_items = client
+                .prepare(
+                    "INSERT INTO sales.order_items (organization_id, order_id, product_id, sku, name,
+                         quantity, unit_price, line_total)
+                     VALUES ($1, $2, $3, 'SKU', 'Product', 1, $4, $4), ($1, $2, $5, 'SKU', 'Product', 1, $6, $6),
+                            ($1, $2, $7, 'SKU', 'Product', 1, $8, $8)",
+                )
+                .await
+                .unwrap();
+            let mut times = Vec::new();
+            let mut done = 0usize;
+            while !stop.load(Ordering::Relaxed) && done < per_client {
+                let cart = &carts[c * per_client + done];
+                let started = Instant::now();
+                let tx = begin(&mut client, Tenant::new(org, cart.user)).await.unwrap();
+                let key = format!("bench-{}", cart.cart);
+                if plain {
+                    let id = Uuid::new_v4();
+                    let total: Decimal = cart.products.iter().map(|(_, price)| *price).sum();
+                    tx.execute(&insert_order, &[&id, &org, &cart.user, &cart.cart, &key, &total])
+                        .await
+                        .unwrap();
+                    let [(a, pa), (b, pb), (d, pd)] = &cart.products;
+                    tx.execute(&insert_items, &[&org, &id, a, pa, b, pb, d, pd])
+                        .await
+                        .unwrap();
+                } else {
+                    checkout(&tx, &Checkout::new(cart.cart, key)).await.unwrap();
+                }
+                tx.commit().await.unwrap();
+                times.push(started.elapsed().as_secs_f64() * 1000.0);
+                done += 1;
+            }
+            times
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(SECONDS)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut times = Vec::new();
+    for task in tasks {
+        times.extend(task.await.unwrap());
+    }
+    (times.len() as f64 / started.elapsed().as_secs_f64(), times)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -388,5 +531,28 @@ async fn main() {
     println!(
         "inventory: reserve_hot_per_s={reserve_hot:.0} reserve_spread_per_s={reserve_spread:.0} \
          update_baseline_per_s={update_spread:.0} search_p50_ms={p50:.2} search_p95_ms={p95:.2}"
+    );
+
+    // Checkout against plain inserts of the same rows, taking turns.
+    let (mut checkout_per_s, mut baseline_per_s) = (0.0, 0.0);
+    let mut checkout_times = Vec::new();
+    for round in 0..ROUNDS {
+        for plain in [true, false] {
+            let carts = carts(&db, org, round).await;
+            let (per_s, times) = run_orders(&db, org, &carts, plain).await;
+            if plain {
+                baseline_per_s += per_s / ROUNDS as f64;
+            } else {
+                checkout_per_s += per_s / ROUNDS as f64;
+                checkout_times.extend(times);
+            }
+        }
+    }
+    checkout_times.sort_by(f64::total_cmp);
+    let checkout_p95 = checkout_times[checkout_times.len() * 95 / 100];
+    println!(
+        "checkout: checkout_per_s={checkout_per_s:.0} checkout_p95_ms={checkout_p95:.2} \
+         baseline_insert_per_s={baseline_per_s:.0} ratio={:.2}",
+        checkout_per_s / baseline_per_s
     );
 }

@@ -91,3 +91,9 @@ GRANT ALL ON FUNCTION pg_catalog.pg_try_advisory_xact_lock_shared(bigint) TO gro
 -- privileges on function pg_catalog.pg_try_advisory_xact_lock_shared(integer, integer)
 REVOKE ALL ON FUNCTION pg_catalog.pg_try_advisory_xact_lock_shared(integer, integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION pg_catalog.pg_try_advisory_xact_lock_shared(integer, integer) TO groundwork_owner;
+
+-- event trigger payments_refuse_card_numbers
+CREATE EVENT TRIGGER payments_refuse_card_numbers ON ddl_command_end
+         WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE', 'CREATE TABLE AS', 'SELECT INTO')
+   EXECUTE FUNCTION payments.refuse_card_number_columns();
+ALTER EVENT TRIGGER payments_refuse_card_numbers OWNER TO postgres;

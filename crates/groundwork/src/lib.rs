@@ -63,6 +63,8 @@
 //! | [`cad`] | CAD models and versions within licence quotas, their processing jobs |
 //! | [`catalog`] | categories, products with ranked full-text search, reviews and images |
 //! | [`inventory`] | stock that never oversells: reservations, the movement ledger, low-stock alerts |
+//! | [`sales`] | carts, orders and a checkout that is one transaction, idempotent per key |
+//! | [`payments`] | tokenised payment methods, authorize -> capture -> settle, refunds, disputes |
 //! | [`eventstore`] | DCB events and aggregate streams: append with conditions, gap-free reads |
 //! | [`subscription`] | durable event-store subscriptions: checkpoints, catch-up, LISTEN/NOTIFY |
 //! | [`outbox`] | the transactional outbox and its relay |
@@ -90,8 +92,10 @@ pub mod jobs;
 pub mod licensing;
 pub mod ops;
 pub mod outbox;
+pub mod payments;
 pub mod pool;
 pub mod projects;
+pub mod sales;
 pub mod subscription;
 pub mod tenant;
 

@@ -158,6 +158,29 @@ pub mod queries {
             include!("queries/ops/retention_policies.rs");
         }
     }
+    /// The queries of `queries/payments/`, a module per file.
+    pub mod payments {
+        /// The queries of `queries/payments/payment_disputes.sql`.
+        pub mod payment_disputes {
+            include!("queries/payments/payment_disputes.rs");
+        }
+        /// The queries of `queries/payments/payment_methods.sql`.
+        pub mod payment_methods {
+            include!("queries/payments/payment_methods.rs");
+        }
+        /// The queries of `queries/payments/payment_transactions.sql`.
+        pub mod payment_transactions {
+            include!("queries/payments/payment_transactions.rs");
+        }
+        /// The queries of `queries/payments/payments.sql`.
+        pub mod payments {
+            include!("queries/payments/payments.rs");
+        }
+        /// The queries of `queries/payments/refunds.sql`.
+        pub mod refunds {
+            include!("queries/payments/refunds.rs");
+        }
+    }
     /// The queries of `queries/projects/`, a module per file.
     pub mod projects {
         /// The queries of `queries/projects/document_versions.sql`.
@@ -189,6 +212,37 @@ pub mod queries {
             include!("queries/projects/tasks.rs");
         }
     }
+    /// The queries of `queries/sales/`, a module per file.
+    pub mod sales {
+        /// The queries of `queries/sales/cart_items.sql`.
+        pub mod cart_items {
+            include!("queries/sales/cart_items.rs");
+        }
+        /// The queries of `queries/sales/carts.sql`.
+        pub mod carts {
+            include!("queries/sales/carts.rs");
+        }
+        /// The queries of `queries/sales/order_fulfillments.sql`.
+        pub mod order_fulfillments {
+            include!("queries/sales/order_fulfillments.rs");
+        }
+        /// The queries of `queries/sales/order_items.sql`.
+        pub mod order_items {
+            include!("queries/sales/order_items.rs");
+        }
+        /// The queries of `queries/sales/order_notes.sql`.
+        pub mod order_notes {
+            include!("queries/sales/order_notes.rs");
+        }
+        /// The queries of `queries/sales/order_status_history.sql`.
+        pub mod order_status_history {
+            include!("queries/sales/order_status_history.rs");
+        }
+        /// The queries of `queries/sales/orders.sql`.
+        pub mod orders {
+            include!("queries/sales/orders.rs");
+        }
+    }
 }
 mod type_traits {
     include!("type_traits.rs");
@@ -216,8 +270,14 @@ pub mod types {
     pub mod messaging {
         include!("types/messaging.rs");
     }
+    pub mod payments {
+        include!("types/payments.rs");
+    }
     pub mod projects {
         include!("types/projects.rs");
+    }
+    pub mod sales {
+        include!("types/sales.rs");
     }
 }
 mod utils {

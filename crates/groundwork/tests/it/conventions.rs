@@ -321,6 +321,8 @@ fn sample_detail(keys: &[String]) -> serde_json::Value {
             "limit" => serde_json::json!(64),
             "seats" | "version" => serde_json::json!(5),
             "feature" => serde_json::json!("cam"),
+            "total" | "min" | "max" | "available" => serde_json::json!(10.5),
+            "units" => serde_json::json!(51),
             "errors" => serde_json::json!([{
                 "instance_path": "/x", "schema_path": "/properties/x/type",
                 "keyword": "type", "message": "not a string"
@@ -360,6 +362,14 @@ fn typed(schema: &str, error: groundwork::Error) -> String {
         "inventory" => format!(
             "InventoryError::{:?}",
             groundwork::inventory::InventoryError::from(error)
+        ),
+        "sales" => format!(
+            "SalesError::{:?}",
+            groundwork::sales::SalesError::from(error)
+        ),
+        "payments" => format!(
+            "PaymentError::{:?}",
+            groundwork::payments::PaymentError::from(error)
         ),
         other => panic!("no error type maps the SQLSTATEs of schema {other}"),
     };

@@ -753,6 +753,10 @@ async fn no_column_or_row_holds_a_plaintext_secret() {
             ("identity.api_keys", "key_prefix")
                 | ("messaging.idempotency_keys", "key")
                 | ("messaging.jobs", "idempotency_key")
+                | ("sales.orders", "idempotency_key")
+                // A payment provider's reference to a stored method: it charges
+                // nothing without the merchant's own provider credentials.
+                | ("payments.payment_methods", "token")
                 | ("messaging.outbox_messages", "partition_key")
                 // A JWT's id claim: public, the signature is the credential.
                 | ("identity.sessions", "access_token_jti")

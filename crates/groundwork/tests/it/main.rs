@@ -8,6 +8,7 @@ mod common;
 
 mod cad;
 mod catalog;
+mod commerce;
 mod conventions;
 mod errors;
 mod eventstore;
