@@ -22,7 +22,10 @@
 -- * What each role gets of other schemas, and why:
 --   - every service role: USAGE on identity, for the tenant context its policies and
 --     column defaults read (identity.current_org_id() and current_user_id(), which
---     every role may execute); no identity table;
+--     every role may execute); no identity table, but:
+--   - projects_service: organization_id, user_id and status of the tenant's
+--     memberships, which the projects triggers read with the caller's rights to
+--     check that an owner or a member is an active member of the organization;
 --   - the services that publish business events and take idempotent requests (all
 --     but analytics_service): the tenant's outbox (read it, insert its business
 --     columns) and idempotency keys, with the columns groundwork_app has; no job
@@ -60,8 +63,21 @@ BEGIN
 END
 $$;
 
-GRANT groundwork_service TO catalog_service, inventory_service, projects_service, forms_service,
-    sales_service, payments_service, analytics_service;
+-- The membership is cluster-wide too: granted once, when another database of the
+-- cluster has not granted it already.
+DO $$
+DECLARE
+    role_name text;
+BEGIN
+    FOREACH role_name IN ARRAY ARRAY['catalog_service', 'inventory_service', 'projects_service',
+                                     'forms_service', 'sales_service', 'payments_service',
+                                     'analytics_service'] LOOP
+        IF NOT pg_has_role(role_name, 'groundwork_service', 'MEMBER') THEN
+            EXECUTE format('GRANT groundwork_service TO %I', role_name);
+        END IF;
+    END LOOP;
+END
+$$;
 
 -- Grants p_to every privilege p_from holds directly in schema p_schema: USAGE on the
 -- schema, and the privileges on its tables, views, sequences, columns, functions,
@@ -125,6 +141,10 @@ SELECT public.groundwork_grant_like('forms', 'groundwork_app', 'forms_service');
 -- The tenant context: identity.current_org_id() and current_user_id().
 GRANT USAGE ON SCHEMA identity TO catalog_service, inventory_service, projects_service,
     forms_service, sales_service, payments_service, analytics_service;
+
+-- The projects triggers check memberships as the caller.
+GRANT SELECT (organization_id, user_id, status) ON identity.organization_members
+    TO projects_service;
 
 -- Business events and idempotent requests, with groundwork_app's columns.
 GRANT USAGE ON SCHEMA messaging TO catalog_service, inventory_service, projects_service,

@@ -12,7 +12,9 @@ use groundwork::eventstore::{NewEvent, Query, append, read};
 use groundwork::inventory::{receive_stock, reserve};
 use groundwork::outbox::{NewMessage, enqueue};
 use groundwork::tenant::Tenant;
-use groundwork_testing::fixtures::{Fixture, ProductFixture};
+use groundwork_testing::fixtures::{
+    Fixture, FormFixture, ProductFixture, ProjectFixture, SubmissionFixture, TaskFixture,
+};
 use groundwork_testing::{DbRole, TestDb};
 use serde_json::json;
 use tokio_postgres::error::SqlState;
@@ -59,7 +61,13 @@ const MATRIX: &[(&str, &str, &str, &str, &str)] = &[
     ("inventory_service", "identity", "-", "-", "public"),
     ("inventory_service", "messaging", MESSAGING, MESSAGING, "-"),
     ("projects_service", "projects", "app", "app", "app"),
-    ("projects_service", "identity", "-", "-", "public"),
+    (
+        "projects_service",
+        "identity",
+        "organization_members",
+        "-",
+        "public",
+    ),
     ("projects_service", "messaging", MESSAGING, MESSAGING, "-"),
     ("forms_service", "forms", "app", "app", "app"),
     ("forms_service", "eventstore", "app", "app", "app"),
@@ -410,6 +418,69 @@ async fn product(db: &TestDb, tenant: Tenant, stock: i32) -> Uuid {
         .unwrap();
     assert_eq!(on_hand, stock);
     product.id
+}
+
+#[tokio::test]
+async fn each_context_does_its_own_work_through_its_service_role() {
+    let db = TestDb::new().await;
+    let [a] = db.tenants().await;
+    let t = a.tenant();
+    // Catalog and inventory: a product and its stock.
+    let p = product(&db, t, 5).await;
+    assert_eq!(
+        count_as(
+            &db,
+            DbRole::InventoryService,
+            t,
+            &format!("inventory.stock_analytics WHERE product_id = '{p}'")
+        )
+        .await,
+        1
+    );
+    // Projects: a project and a task in it.
+    let task = db
+        .with_tenant(DbRole::ProjectsService, t, async |tx| {
+            let project = ProjectFixture::new(t).insert(tx).await?;
+            TaskFixture::new(t, project.id).insert(tx).await
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        count_as(
+            &db,
+            DbRole::ProjectsService,
+            t,
+            &format!("projects.tasks WHERE id = '{}'", task.id)
+        )
+        .await,
+        1
+    );
+    // Forms: a published definition and a submission validated against it.
+    let submission = db
+        .with_tenant(DbRole::FormsService, t, async |tx| {
+            let form = FormFixture::new(t).published().insert(tx).await?;
+            SubmissionFixture::new(t, form.id).insert(tx).await
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        count_as(
+            &db,
+            DbRole::FormsService,
+            t,
+            &format!("forms.form_submissions WHERE id = '{}'", submission.id)
+        )
+        .await,
+        1
+    );
+    for (relation, rows) in [
+        ("catalog.products", 1),
+        ("inventory.stock_levels", 1),
+        ("projects.tasks", 1),
+        ("forms.form_submissions", 1),
+    ] {
+        assert_eq!(db.count(relation).await, rows, "{relation}");
+    }
 }
 
 #[tokio::test]
