@@ -628,6 +628,37 @@ async fn analytics_reads_the_business_schemas_and_writes_nothing() {
     assert_eq!(db.count("catalog.products WHERE price > 0").await, 1);
     assert_eq!(db.count("catalog.categories").await, 0);
     assert_eq!(db.count("messaging.outbox_messages").await, 0);
+
+    // Every table of every schema: no insert, update or delete gets past the privileges.
+    let tables: Vec<(String, String)> = db
+        .pool(DbRole::Owner)
+        .get()
+        .await
+        .unwrap()
+        .query(
+            &format!(
+                "SELECT c.oid::regclass::text, quote_ident(a.attname)
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = 1
+                 WHERE c.relkind IN ('r', 'p') AND {MATRIX_SCHEMAS} ORDER BY 1"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    assert!(tables.len() > 40, "{tables:?}");
+    for (table, column) in tables {
+        for sql in [
+            format!("INSERT INTO {table} DEFAULT VALUES"),
+            format!("UPDATE {table} SET {column} = {column}"),
+            format!("DELETE FROM {table}"),
+        ] {
+            assert_refused(&db, DbRole::AnalyticsService, a.tenant(), &sql).await;
+        }
+    }
 }
 
 #[tokio::test]
