@@ -687,7 +687,7 @@ GROUP BY o.organization_id, date_trunc('day', o.created_at), o.currency;
 -- Row-level security: the tenant; carts and their items only of the current user.
 ALTER TABLE sales.carts ENABLE ROW LEVEL SECURITY;
 CREATE POLICY carts_owner ON sales.carts
-    FOR ALL TO groundwork_app, groundwork_readonly
+    FOR ALL TO groundwork_app, groundwork_readonly, groundwork_service
     USING (organization_id = identity.current_org_id() AND user_id = identity.current_user_id())
     WITH CHECK (organization_id = identity.current_org_id() AND user_id = identity.current_user_id()
                 AND status = 'open');
@@ -695,7 +695,7 @@ CREATE POLICY carts_owner ON sales.carts
 ALTER TABLE sales.cart_items ENABLE ROW LEVEL SECURITY;
 -- Items of the current user's carts; written only while the cart is open.
 CREATE POLICY cart_items_owner ON sales.cart_items
-    FOR ALL TO groundwork_app, groundwork_readonly
+    FOR ALL TO groundwork_app, groundwork_readonly, groundwork_service
     USING (organization_id = identity.current_org_id()
            AND EXISTS (SELECT FROM sales.carts c
                        WHERE c.organization_id = cart_items.organization_id AND c.id = cart_items.cart_id))
@@ -706,31 +706,31 @@ CREATE POLICY cart_items_owner ON sales.cart_items
 
 ALTER TABLE sales.orders ENABLE ROW LEVEL SECURITY;
 CREATE POLICY orders_tenant ON sales.orders
-    FOR ALL TO groundwork_app, groundwork_readonly
+    FOR ALL TO groundwork_app, groundwork_readonly, groundwork_service
     USING (organization_id = identity.current_org_id())
     WITH CHECK (organization_id = identity.current_org_id());
 
 ALTER TABLE sales.order_items ENABLE ROW LEVEL SECURITY;
 CREATE POLICY order_items_tenant ON sales.order_items
-    FOR ALL TO groundwork_app, groundwork_readonly
+    FOR ALL TO groundwork_app, groundwork_readonly, groundwork_service
     USING (organization_id = identity.current_org_id())
     WITH CHECK (organization_id = identity.current_org_id());
 
 ALTER TABLE sales.order_status_history ENABLE ROW LEVEL SECURITY;
 CREATE POLICY order_status_history_tenant ON sales.order_status_history
-    FOR ALL TO groundwork_app, groundwork_readonly
+    FOR ALL TO groundwork_app, groundwork_readonly, groundwork_service
     USING (organization_id = identity.current_org_id())
     WITH CHECK (organization_id = identity.current_org_id());
 
 ALTER TABLE sales.order_notes ENABLE ROW LEVEL SECURITY;
 CREATE POLICY order_notes_tenant ON sales.order_notes
-    FOR ALL TO groundwork_app, groundwork_readonly
+    FOR ALL TO groundwork_app, groundwork_readonly, groundwork_service
     USING (organization_id = identity.current_org_id())
     WITH CHECK (organization_id = identity.current_org_id());
 
 ALTER TABLE sales.order_fulfillments ENABLE ROW LEVEL SECURITY;
 CREATE POLICY order_fulfillments_tenant ON sales.order_fulfillments
-    FOR ALL TO groundwork_app, groundwork_readonly
+    FOR ALL TO groundwork_app, groundwork_readonly, groundwork_service
     USING (organization_id = identity.current_org_id())
     WITH CHECK (organization_id = identity.current_org_id());
 
@@ -769,3 +769,9 @@ GRANT EXECUTE ON FUNCTION
     TO groundwork_app;
 GRANT EXECUTE ON FUNCTION sales.cleanup_expired_orders(), sales.cleanup_expired_carts()
     TO groundwork_app, groundwork_worker;
+
+-- The context's service role may do here what the application role may; the
+-- read-only analytics role what groundwork_readonly may (docs/SECURITY.md, "Service
+-- roles").
+SELECT public.groundwork_grant_like('sales', 'groundwork_app', 'sales_service');
+SELECT public.groundwork_grant_like('sales', 'groundwork_readonly', 'analytics_service');

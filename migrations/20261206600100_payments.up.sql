@@ -725,31 +725,31 @@ LEFT JOIN disputed USING (organization_id, day, currency);
 -- Row-level security: the tenant; payment methods only of the current user.
 ALTER TABLE payments.payment_methods ENABLE ROW LEVEL SECURITY;
 CREATE POLICY payment_methods_owner ON payments.payment_methods
-    FOR ALL TO groundwork_app, groundwork_readonly
+    FOR ALL TO groundwork_app, groundwork_readonly, groundwork_service
     USING (organization_id = identity.current_org_id() AND user_id = identity.current_user_id())
     WITH CHECK (organization_id = identity.current_org_id() AND user_id = identity.current_user_id());
 
 ALTER TABLE payments.payments ENABLE ROW LEVEL SECURITY;
 CREATE POLICY payments_tenant ON payments.payments
-    FOR ALL TO groundwork_app, groundwork_readonly
+    FOR ALL TO groundwork_app, groundwork_readonly, groundwork_service
     USING (organization_id = identity.current_org_id())
     WITH CHECK (organization_id = identity.current_org_id());
 
 ALTER TABLE payments.refunds ENABLE ROW LEVEL SECURITY;
 CREATE POLICY refunds_tenant ON payments.refunds
-    FOR ALL TO groundwork_app, groundwork_readonly
+    FOR ALL TO groundwork_app, groundwork_readonly, groundwork_service
     USING (organization_id = identity.current_org_id())
     WITH CHECK (organization_id = identity.current_org_id());
 
 ALTER TABLE payments.payment_transactions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY payment_transactions_tenant ON payments.payment_transactions
-    FOR ALL TO groundwork_app, groundwork_readonly
+    FOR ALL TO groundwork_app, groundwork_readonly, groundwork_service
     USING (organization_id = identity.current_org_id())
     WITH CHECK (organization_id = identity.current_org_id());
 
 ALTER TABLE payments.payment_disputes ENABLE ROW LEVEL SECURITY;
 CREATE POLICY payment_disputes_tenant ON payments.payment_disputes
-    FOR ALL TO groundwork_app, groundwork_readonly
+    FOR ALL TO groundwork_app, groundwork_readonly, groundwork_service
     USING (organization_id = identity.current_org_id())
     WITH CHECK (organization_id = identity.current_org_id());
 
@@ -794,3 +794,9 @@ GRANT EXECUTE ON FUNCTION
     payments.set_default_payment_method(uuid)
     TO groundwork_app;
 GRANT EXECUTE ON FUNCTION payments.cleanup_expired_payments() TO groundwork_app, groundwork_worker;
+
+-- The context's service role may do here what the application role may; the
+-- read-only analytics role what groundwork_readonly may (docs/SECURITY.md, "Service
+-- roles").
+SELECT public.groundwork_grant_like('payments', 'groundwork_app', 'payments_service');
+SELECT public.groundwork_grant_like('payments', 'groundwork_readonly', 'analytics_service');

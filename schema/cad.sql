@@ -5,6 +5,7 @@ CREATE SCHEMA cad;
 ALTER SCHEMA cad OWNER TO groundwork_owner;
 GRANT USAGE ON SCHEMA cad TO groundwork_app;
 GRANT USAGE ON SCHEMA cad TO groundwork_readonly;
+GRANT USAGE ON SCHEMA cad TO analytics_service;
 
 -- type cad.file_format
 CREATE TYPE cad.file_format AS ENUM (
@@ -119,6 +120,7 @@ ALTER FUNCTION cad.processing_feature(processing cad.processing) OWNER TO ground
 REVOKE ALL ON FUNCTION cad.processing_feature(processing cad.processing) FROM PUBLIC;
 GRANT ALL ON FUNCTION cad.processing_feature(processing cad.processing) TO groundwork_app;
 GRANT ALL ON FUNCTION cad.processing_feature(processing cad.processing) TO groundwork_readonly;
+GRANT ALL ON FUNCTION cad.processing_feature(processing cad.processing) TO analytics_service;
 
 -- function cad.record_processing_result(uuid, integer, cad.processing, jsonb)
 CREATE FUNCTION cad.record_processing_result(model_id uuid, version integer, processing cad.processing, result jsonb) RETURNS boolean
@@ -232,6 +234,7 @@ CREATE TABLE cad.model_counts (
 ALTER TABLE cad.model_counts OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE cad.model_counts TO groundwork_app;
 GRANT SELECT ON TABLE cad.model_counts TO groundwork_readonly;
+GRANT SELECT ON TABLE cad.model_counts TO analytics_service;
 
 -- table cad.model_versions
 CREATE TABLE cad.model_versions (
@@ -259,6 +262,7 @@ END <= 262144))),
 ALTER TABLE cad.model_versions OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE cad.model_versions TO groundwork_app;
 GRANT SELECT ON TABLE cad.model_versions TO groundwork_readonly;
+GRANT SELECT ON TABLE cad.model_versions TO analytics_service;
 GRANT INSERT(model_id) ON TABLE cad.model_versions TO groundwork_app;
 GRANT INSERT(storage_key) ON TABLE cad.model_versions TO groundwork_app;
 GRANT INSERT(sha256) ON TABLE cad.model_versions TO groundwork_app;
@@ -302,6 +306,7 @@ END <= 262144))),
 ALTER TABLE cad.models OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE cad.models TO groundwork_app;
 GRANT SELECT ON TABLE cad.models TO groundwork_readonly;
+GRANT SELECT ON TABLE cad.models TO analytics_service;
 GRANT INSERT(id) ON TABLE cad.models TO groundwork_app;
 GRANT INSERT(type),UPDATE(type) ON TABLE cad.models TO groundwork_app;
 GRANT INSERT(name),UPDATE(name) ON TABLE cad.models TO groundwork_app;
@@ -392,16 +397,16 @@ ALTER TABLE ONLY cad.models
 ALTER TABLE cad.model_counts ENABLE ROW LEVEL SECURITY;
 
 -- policy model_counts_tenant on cad.model_counts
-CREATE POLICY model_counts_tenant ON cad.model_counts TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY model_counts_tenant ON cad.model_counts TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on cad.model_versions
 ALTER TABLE cad.model_versions ENABLE ROW LEVEL SECURITY;
 
 -- policy model_versions_tenant on cad.model_versions
-CREATE POLICY model_versions_tenant ON cad.model_versions TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY model_versions_tenant ON cad.model_versions TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on cad.models
 ALTER TABLE cad.models ENABLE ROW LEVEL SECURITY;
 
 -- policy models_tenant on cad.models
-CREATE POLICY models_tenant ON cad.models TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY models_tenant ON cad.models TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));

@@ -5,6 +5,10 @@ CREATE SCHEMA catalog;
 ALTER SCHEMA catalog OWNER TO groundwork_owner;
 GRANT USAGE ON SCHEMA catalog TO groundwork_app;
 GRANT USAGE ON SCHEMA catalog TO groundwork_readonly;
+GRANT USAGE ON SCHEMA catalog TO catalog_service;
+GRANT USAGE ON SCHEMA catalog TO inventory_service;
+GRANT USAGE ON SCHEMA catalog TO sales_service;
+GRANT USAGE ON SCHEMA catalog TO analytics_service;
 
 -- type catalog.review_status
 CREATE TYPE catalog.review_status AS ENUM (
@@ -96,6 +100,8 @@ ALTER FUNCTION catalog.get_product_details(product_id uuid) OWNER TO groundwork_
 REVOKE ALL ON FUNCTION catalog.get_product_details(product_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION catalog.get_product_details(product_id uuid) TO groundwork_app;
 GRANT ALL ON FUNCTION catalog.get_product_details(product_id uuid) TO groundwork_readonly;
+GRANT ALL ON FUNCTION catalog.get_product_details(product_id uuid) TO catalog_service;
+GRANT ALL ON FUNCTION catalog.get_product_details(product_id uuid) TO analytics_service;
 
 -- function catalog.keep_primary_image()
 CREATE FUNCTION catalog.keep_primary_image() RETURNS trigger
@@ -230,6 +236,8 @@ ALTER FUNCTION catalog.search_products(query text, in_category uuid, min_price n
 REVOKE ALL ON FUNCTION catalog.search_products(query text, in_category uuid, min_price numeric, max_price numeric, with_tags text[], in_stock boolean, after_rank real, after_id uuid, page_size integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION catalog.search_products(query text, in_category uuid, min_price numeric, max_price numeric, with_tags text[], in_stock boolean, after_rank real, after_id uuid, page_size integer) TO groundwork_app;
 GRANT ALL ON FUNCTION catalog.search_products(query text, in_category uuid, min_price numeric, max_price numeric, with_tags text[], in_stock boolean, after_rank real, after_id uuid, page_size integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION catalog.search_products(query text, in_category uuid, min_price numeric, max_price numeric, with_tags text[], in_stock boolean, after_rank real, after_id uuid, page_size integer) TO catalog_service;
+GRANT ALL ON FUNCTION catalog.search_products(query text, in_category uuid, min_price numeric, max_price numeric, with_tags text[], in_stock boolean, after_rank real, after_id uuid, page_size integer) TO analytics_service;
 
 -- function catalog.tags_text(text[])
 CREATE FUNCTION catalog.tags_text(tags text[]) RETURNS text
@@ -263,13 +271,22 @@ CREATE TABLE catalog.categories (
 ALTER TABLE catalog.categories OWNER TO groundwork_owner;
 GRANT SELECT,DELETE ON TABLE catalog.categories TO groundwork_app;
 GRANT SELECT ON TABLE catalog.categories TO groundwork_readonly;
+GRANT SELECT,DELETE ON TABLE catalog.categories TO catalog_service;
+GRANT SELECT ON TABLE catalog.categories TO analytics_service;
 GRANT INSERT(id) ON TABLE catalog.categories TO groundwork_app;
+GRANT INSERT(id) ON TABLE catalog.categories TO catalog_service;
 GRANT INSERT(parent_id),UPDATE(parent_id) ON TABLE catalog.categories TO groundwork_app;
+GRANT INSERT(parent_id),UPDATE(parent_id) ON TABLE catalog.categories TO catalog_service;
 GRANT INSERT(name),UPDATE(name) ON TABLE catalog.categories TO groundwork_app;
+GRANT INSERT(name),UPDATE(name) ON TABLE catalog.categories TO catalog_service;
 GRANT INSERT(slug),UPDATE(slug) ON TABLE catalog.categories TO groundwork_app;
+GRANT INSERT(slug),UPDATE(slug) ON TABLE catalog.categories TO catalog_service;
 GRANT INSERT(description),UPDATE(description) ON TABLE catalog.categories TO groundwork_app;
+GRANT INSERT(description),UPDATE(description) ON TABLE catalog.categories TO catalog_service;
 GRANT INSERT("position"),UPDATE("position") ON TABLE catalog.categories TO groundwork_app;
+GRANT INSERT("position"),UPDATE("position") ON TABLE catalog.categories TO catalog_service;
 GRANT INSERT(active),UPDATE(active) ON TABLE catalog.categories TO groundwork_app;
+GRANT INSERT(active),UPDATE(active) ON TABLE catalog.categories TO catalog_service;
 
 -- table catalog.category_tree_guards
 CREATE TABLE catalog.category_tree_guards (
@@ -297,12 +314,20 @@ CREATE TABLE catalog.product_images (
 ALTER TABLE catalog.product_images OWNER TO groundwork_owner;
 GRANT SELECT,DELETE ON TABLE catalog.product_images TO groundwork_app;
 GRANT SELECT ON TABLE catalog.product_images TO groundwork_readonly;
+GRANT SELECT,DELETE ON TABLE catalog.product_images TO catalog_service;
+GRANT SELECT ON TABLE catalog.product_images TO analytics_service;
 GRANT INSERT(id) ON TABLE catalog.product_images TO groundwork_app;
+GRANT INSERT(id) ON TABLE catalog.product_images TO catalog_service;
 GRANT INSERT(product_id) ON TABLE catalog.product_images TO groundwork_app;
+GRANT INSERT(product_id) ON TABLE catalog.product_images TO catalog_service;
 GRANT INSERT(url),UPDATE(url) ON TABLE catalog.product_images TO groundwork_app;
+GRANT INSERT(url),UPDATE(url) ON TABLE catalog.product_images TO catalog_service;
 GRANT INSERT(alt_text),UPDATE(alt_text) ON TABLE catalog.product_images TO groundwork_app;
+GRANT INSERT(alt_text),UPDATE(alt_text) ON TABLE catalog.product_images TO catalog_service;
 GRANT INSERT("position"),UPDATE("position") ON TABLE catalog.product_images TO groundwork_app;
+GRANT INSERT("position"),UPDATE("position") ON TABLE catalog.product_images TO catalog_service;
 GRANT INSERT(is_primary),UPDATE(is_primary) ON TABLE catalog.product_images TO groundwork_app;
+GRANT INSERT(is_primary),UPDATE(is_primary) ON TABLE catalog.product_images TO catalog_service;
 
 -- table catalog.product_reviews
 CREATE TABLE catalog.product_reviews (
@@ -324,12 +349,20 @@ CREATE TABLE catalog.product_reviews (
 ALTER TABLE catalog.product_reviews OWNER TO groundwork_owner;
 GRANT SELECT,DELETE ON TABLE catalog.product_reviews TO groundwork_app;
 GRANT SELECT ON TABLE catalog.product_reviews TO groundwork_readonly;
+GRANT SELECT,DELETE ON TABLE catalog.product_reviews TO catalog_service;
+GRANT SELECT ON TABLE catalog.product_reviews TO analytics_service;
 GRANT INSERT(id) ON TABLE catalog.product_reviews TO groundwork_app;
+GRANT INSERT(id) ON TABLE catalog.product_reviews TO catalog_service;
 GRANT INSERT(product_id) ON TABLE catalog.product_reviews TO groundwork_app;
+GRANT INSERT(product_id) ON TABLE catalog.product_reviews TO catalog_service;
 GRANT INSERT(rating),UPDATE(rating) ON TABLE catalog.product_reviews TO groundwork_app;
+GRANT INSERT(rating),UPDATE(rating) ON TABLE catalog.product_reviews TO catalog_service;
 GRANT INSERT(title),UPDATE(title) ON TABLE catalog.product_reviews TO groundwork_app;
+GRANT INSERT(title),UPDATE(title) ON TABLE catalog.product_reviews TO catalog_service;
 GRANT INSERT(body),UPDATE(body) ON TABLE catalog.product_reviews TO groundwork_app;
+GRANT INSERT(body),UPDATE(body) ON TABLE catalog.product_reviews TO catalog_service;
 GRANT UPDATE(status) ON TABLE catalog.product_reviews TO groundwork_app;
+GRANT UPDATE(status) ON TABLE catalog.product_reviews TO catalog_service;
 
 -- table catalog.products
 CREATE TABLE catalog.products (
@@ -362,16 +395,30 @@ END <= 65536))),
 ALTER TABLE catalog.products OWNER TO groundwork_owner;
 GRANT SELECT,DELETE ON TABLE catalog.products TO groundwork_app;
 GRANT SELECT ON TABLE catalog.products TO groundwork_readonly;
+GRANT SELECT,DELETE ON TABLE catalog.products TO catalog_service;
+GRANT SELECT ON TABLE catalog.products TO inventory_service;
+GRANT SELECT ON TABLE catalog.products TO sales_service;
+GRANT SELECT ON TABLE catalog.products TO analytics_service;
 GRANT INSERT(id) ON TABLE catalog.products TO groundwork_app;
+GRANT INSERT(id) ON TABLE catalog.products TO catalog_service;
 GRANT INSERT(category_id),UPDATE(category_id) ON TABLE catalog.products TO groundwork_app;
+GRANT INSERT(category_id),UPDATE(category_id) ON TABLE catalog.products TO catalog_service;
 GRANT INSERT(sku),UPDATE(sku) ON TABLE catalog.products TO groundwork_app;
+GRANT INSERT(sku),UPDATE(sku) ON TABLE catalog.products TO catalog_service;
 GRANT INSERT(name),UPDATE(name) ON TABLE catalog.products TO groundwork_app;
+GRANT INSERT(name),UPDATE(name) ON TABLE catalog.products TO catalog_service;
 GRANT INSERT(description),UPDATE(description) ON TABLE catalog.products TO groundwork_app;
+GRANT INSERT(description),UPDATE(description) ON TABLE catalog.products TO catalog_service;
 GRANT INSERT(price),UPDATE(price) ON TABLE catalog.products TO groundwork_app;
+GRANT INSERT(price),UPDATE(price) ON TABLE catalog.products TO catalog_service;
 GRANT INSERT(currency),UPDATE(currency) ON TABLE catalog.products TO groundwork_app;
+GRANT INSERT(currency),UPDATE(currency) ON TABLE catalog.products TO catalog_service;
 GRANT INSERT(tags),UPDATE(tags) ON TABLE catalog.products TO groundwork_app;
+GRANT INSERT(tags),UPDATE(tags) ON TABLE catalog.products TO catalog_service;
 GRANT INSERT(metadata),UPDATE(metadata) ON TABLE catalog.products TO groundwork_app;
+GRANT INSERT(metadata),UPDATE(metadata) ON TABLE catalog.products TO catalog_service;
 GRANT INSERT(active),UPDATE(active) ON TABLE catalog.products TO groundwork_app;
+GRANT INSERT(active),UPDATE(active) ON TABLE catalog.products TO catalog_service;
 
 -- constraint categories_pkey on catalog.categories
 ALTER TABLE ONLY catalog.categories
@@ -492,28 +539,28 @@ ALTER TABLE ONLY catalog.products
 ALTER TABLE catalog.categories ENABLE ROW LEVEL SECURITY;
 
 -- policy categories_tenant on catalog.categories
-CREATE POLICY categories_tenant ON catalog.categories TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY categories_tenant ON catalog.categories TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on catalog.category_tree_guards
 ALTER TABLE catalog.category_tree_guards ENABLE ROW LEVEL SECURITY;
 
 -- policy category_tree_guards_tenant on catalog.category_tree_guards
-CREATE POLICY category_tree_guards_tenant ON catalog.category_tree_guards TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY category_tree_guards_tenant ON catalog.category_tree_guards TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on catalog.product_images
 ALTER TABLE catalog.product_images ENABLE ROW LEVEL SECURITY;
 
 -- policy product_images_tenant on catalog.product_images
-CREATE POLICY product_images_tenant ON catalog.product_images TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY product_images_tenant ON catalog.product_images TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on catalog.product_reviews
 ALTER TABLE catalog.product_reviews ENABLE ROW LEVEL SECURITY;
 
 -- policy product_reviews_tenant on catalog.product_reviews
-CREATE POLICY product_reviews_tenant ON catalog.product_reviews TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY product_reviews_tenant ON catalog.product_reviews TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on catalog.products
 ALTER TABLE catalog.products ENABLE ROW LEVEL SECURITY;
 
 -- policy products_tenant on catalog.products
-CREATE POLICY products_tenant ON catalog.products TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY products_tenant ON catalog.products TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));

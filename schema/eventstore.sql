@@ -5,6 +5,7 @@ CREATE SCHEMA eventstore;
 ALTER SCHEMA eventstore OWNER TO groundwork_owner;
 GRANT USAGE ON SCHEMA eventstore TO groundwork_app;
 GRANT USAGE ON SCHEMA eventstore TO groundwork_readonly;
+GRANT USAGE ON SCHEMA eventstore TO forms_service;
 
 -- type eventstore.event_input
 CREATE TYPE eventstore.event_input AS (
@@ -22,6 +23,7 @@ ALTER DOMAIN eventstore.event_type OWNER TO groundwork_owner;
 COMMENT ON DOMAIN eventstore.event_type IS 'An event type name: a letter, then letters, digits and _ . : -, at most 200 bytes';
 GRANT ALL ON TYPE eventstore.event_type TO groundwork_app;
 GRANT ALL ON TYPE eventstore.event_type TO groundwork_readonly;
+GRANT ALL ON TYPE eventstore.event_type TO forms_service;
 
 -- domain eventstore.json_object
 CREATE DOMAIN eventstore.json_object AS jsonb
@@ -30,6 +32,7 @@ ALTER DOMAIN eventstore.json_object OWNER TO groundwork_owner;
 COMMENT ON DOMAIN eventstore.json_object IS 'A JSON object';
 GRANT ALL ON TYPE eventstore.json_object TO groundwork_app;
 GRANT ALL ON TYPE eventstore.json_object TO groundwork_readonly;
+GRANT ALL ON TYPE eventstore.json_object TO forms_service;
 
 -- domain eventstore.stream_version
 CREATE DOMAIN eventstore.stream_version AS integer
@@ -38,6 +41,7 @@ ALTER DOMAIN eventstore.stream_version OWNER TO groundwork_owner;
 COMMENT ON DOMAIN eventstore.stream_version IS 'A version within a stream: 1, 2, 3, ...';
 GRANT ALL ON TYPE eventstore.stream_version TO groundwork_app;
 GRANT ALL ON TYPE eventstore.stream_version TO groundwork_readonly;
+GRANT ALL ON TYPE eventstore.stream_version TO forms_service;
 
 -- function eventstore.append(jsonb, jsonb)
 CREATE FUNCTION eventstore.append(p_events jsonb, p_condition jsonb DEFAULT NULL::jsonb) RETURNS bigint
@@ -117,6 +121,7 @@ $$;
 ALTER FUNCTION eventstore.append(p_events jsonb, p_condition jsonb) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION eventstore.append(p_events jsonb, p_condition jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION eventstore.append(p_events jsonb, p_condition jsonb) TO groundwork_app;
+GRANT ALL ON FUNCTION eventstore.append(p_events jsonb, p_condition jsonb) TO forms_service;
 
 -- function eventstore.append_to_stream(text, uuid, integer, jsonb)
 CREATE FUNCTION eventstore.append_to_stream(p_aggregate_type text, p_aggregate_id uuid, p_expected_version integer, p_events jsonb) RETURNS bigint
@@ -165,6 +170,7 @@ $$;
 ALTER FUNCTION eventstore.append_to_stream(p_aggregate_type text, p_aggregate_id uuid, p_expected_version integer, p_events jsonb) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION eventstore.append_to_stream(p_aggregate_type text, p_aggregate_id uuid, p_expected_version integer, p_events jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION eventstore.append_to_stream(p_aggregate_type text, p_aggregate_id uuid, p_expected_version integer, p_events jsonb) TO groundwork_app;
+GRANT ALL ON FUNCTION eventstore.append_to_stream(p_aggregate_type text, p_aggregate_id uuid, p_expected_version integer, p_events jsonb) TO forms_service;
 
 -- function eventstore.check_events(jsonb)
 CREATE FUNCTION eventstore.check_events(p_events jsonb) RETURNS void
@@ -458,6 +464,7 @@ ALTER FUNCTION eventstore.notification_channel() OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION eventstore.notification_channel() FROM PUBLIC;
 GRANT ALL ON FUNCTION eventstore.notification_channel() TO groundwork_app;
 GRANT ALL ON FUNCTION eventstore.notification_channel() TO groundwork_readonly;
+GRANT ALL ON FUNCTION eventstore.notification_channel() TO forms_service;
 
 -- function eventstore.organization_keys()
 CREATE FUNCTION eventstore.organization_keys() RETURNS trigger
@@ -543,6 +550,7 @@ ALTER TABLE eventstore.events OWNER TO groundwork_owner;
 ALTER TABLE ONLY eventstore.events ALTER COLUMN "position" SET DEFAULT nextval('eventstore.events_position_seq'::regclass);
 GRANT SELECT ON TABLE eventstore.events TO groundwork_app;
 GRANT SELECT ON TABLE eventstore.events TO groundwork_readonly;
+GRANT SELECT ON TABLE eventstore.events TO forms_service;
 
 -- function eventstore.read(jsonb, bigint, integer)
 CREATE FUNCTION eventstore.read(p_query jsonb, p_after bigint DEFAULT 0, p_max_count integer DEFAULT NULL::integer) RETURNS SETOF eventstore.events
@@ -612,6 +620,7 @@ ALTER FUNCTION eventstore.read(p_query jsonb, p_after bigint, p_max_count intege
 REVOKE ALL ON FUNCTION eventstore.read(p_query jsonb, p_after bigint, p_max_count integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION eventstore.read(p_query jsonb, p_after bigint, p_max_count integer) TO groundwork_app;
 GRANT ALL ON FUNCTION eventstore.read(p_query jsonb, p_after bigint, p_max_count integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION eventstore.read(p_query jsonb, p_after bigint, p_max_count integer) TO forms_service;
 
 -- function eventstore.read_horizon()
 CREATE FUNCTION eventstore.read_horizon() RETURNS bigint
@@ -656,6 +665,7 @@ ALTER FUNCTION eventstore.read_horizon() OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION eventstore.read_horizon() FROM PUBLIC;
 GRANT ALL ON FUNCTION eventstore.read_horizon() TO groundwork_app;
 GRANT ALL ON FUNCTION eventstore.read_horizon() TO groundwork_readonly;
+GRANT ALL ON FUNCTION eventstore.read_horizon() TO forms_service;
 
 -- function eventstore.require_tenant()
 CREATE FUNCTION eventstore.require_tenant() RETURNS uuid
@@ -740,6 +750,7 @@ ALTER TABLE eventstore.event_tags OWNER TO groundwork_owner;
 COMMENT ON TABLE eventstore.event_tags IS 'One row per (event, tag), written by append(): the index conditions are checked with';
 GRANT SELECT ON TABLE eventstore.event_tags TO groundwork_app;
 GRANT SELECT ON TABLE eventstore.event_tags TO groundwork_readonly;
+GRANT SELECT ON TABLE eventstore.event_tags TO forms_service;
 
 -- sequence eventstore.events_position_seq
 CREATE SEQUENCE eventstore.events_position_seq
@@ -764,6 +775,7 @@ CREATE TABLE eventstore.subscriptions (
 ALTER TABLE eventstore.subscriptions OWNER TO groundwork_owner;
 GRANT SELECT,INSERT,UPDATE ON TABLE eventstore.subscriptions TO groundwork_app;
 GRANT SELECT ON TABLE eventstore.subscriptions TO groundwork_readonly;
+GRANT SELECT,INSERT,UPDATE ON TABLE eventstore.subscriptions TO forms_service;
 
 -- sequence eventstore.tenant_keys_lock_space_seq
 ALTER TABLE eventstore.tenant_keys ALTER COLUMN lock_space ADD GENERATED ALWAYS AS IDENTITY (
@@ -838,22 +850,22 @@ ALTER TABLE ONLY eventstore.tenant_keys
 ALTER TABLE eventstore.event_tags ENABLE ROW LEVEL SECURITY;
 
 -- policy event_tags_tenant on eventstore.event_tags
-CREATE POLICY event_tags_tenant ON eventstore.event_tags TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY event_tags_tenant ON eventstore.event_tags TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on eventstore.events
 ALTER TABLE eventstore.events ENABLE ROW LEVEL SECURITY;
 
 -- policy events_tenant on eventstore.events
-CREATE POLICY events_tenant ON eventstore.events TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY events_tenant ON eventstore.events TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on eventstore.subscriptions
 ALTER TABLE eventstore.subscriptions ENABLE ROW LEVEL SECURITY;
 
 -- policy subscriptions_tenant on eventstore.subscriptions
-CREATE POLICY subscriptions_tenant ON eventstore.subscriptions TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY subscriptions_tenant ON eventstore.subscriptions TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on eventstore.tenant_keys
 ALTER TABLE eventstore.tenant_keys ENABLE ROW LEVEL SECURITY;
 
 -- policy tenant_keys_tenant on eventstore.tenant_keys
-CREATE POLICY tenant_keys_tenant ON eventstore.tenant_keys TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY tenant_keys_tenant ON eventstore.tenant_keys TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));

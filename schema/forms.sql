@@ -5,6 +5,8 @@ CREATE SCHEMA forms;
 ALTER SCHEMA forms OWNER TO groundwork_owner;
 GRANT USAGE ON SCHEMA forms TO groundwork_app;
 GRANT USAGE ON SCHEMA forms TO groundwork_readonly;
+GRANT USAGE ON SCHEMA forms TO forms_service;
+GRANT USAGE ON SCHEMA forms TO analytics_service;
 
 -- function forms.active_definition_id(text)
 CREATE FUNCTION forms.active_definition_id(p_name text) RETURNS uuid
@@ -26,6 +28,8 @@ ALTER FUNCTION forms.active_definition_id(p_name text) OWNER TO groundwork_owner
 REVOKE ALL ON FUNCTION forms.active_definition_id(p_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.active_definition_id(p_name text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.active_definition_id(p_name text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.active_definition_id(p_name text) TO forms_service;
+GRANT ALL ON FUNCTION forms.active_definition_id(p_name text) TO analytics_service;
 
 -- function forms.check_definition()
 CREATE FUNCTION forms.check_definition() RETURNS trigger
@@ -97,6 +101,8 @@ ALTER FUNCTION forms.check_definition() OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION forms.check_definition() FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.check_definition() TO groundwork_app;
 GRANT ALL ON FUNCTION forms.check_definition() TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.check_definition() TO forms_service;
+GRANT ALL ON FUNCTION forms.check_definition() TO analytics_service;
 
 -- function forms.check_submission()
 CREATE FUNCTION forms.check_submission() RETURNS trigger
@@ -184,6 +190,8 @@ ALTER FUNCTION forms.check_submission() OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION forms.check_submission() FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.check_submission() TO groundwork_app;
 GRANT ALL ON FUNCTION forms.check_submission() TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.check_submission() TO forms_service;
+GRANT ALL ON FUNCTION forms.check_submission() TO analytics_service;
 
 -- table forms.form_definitions
 CREATE TABLE forms.form_definitions (
@@ -209,12 +217,20 @@ CREATE TABLE forms.form_definitions (
 ALTER TABLE forms.form_definitions OWNER TO groundwork_owner;
 GRANT SELECT,DELETE ON TABLE forms.form_definitions TO groundwork_app;
 GRANT SELECT ON TABLE forms.form_definitions TO groundwork_readonly;
+GRANT SELECT,DELETE ON TABLE forms.form_definitions TO forms_service;
+GRANT SELECT ON TABLE forms.form_definitions TO analytics_service;
 GRANT INSERT(id) ON TABLE forms.form_definitions TO groundwork_app;
+GRANT INSERT(id) ON TABLE forms.form_definitions TO forms_service;
 GRANT INSERT(name) ON TABLE forms.form_definitions TO groundwork_app;
+GRANT INSERT(name) ON TABLE forms.form_definitions TO forms_service;
 GRANT INSERT(version) ON TABLE forms.form_definitions TO groundwork_app;
+GRANT INSERT(version) ON TABLE forms.form_definitions TO forms_service;
 GRANT INSERT(definition),UPDATE(definition) ON TABLE forms.form_definitions TO groundwork_app;
+GRANT INSERT(definition),UPDATE(definition) ON TABLE forms.form_definitions TO forms_service;
 GRANT INSERT(status),UPDATE(status) ON TABLE forms.form_definitions TO groundwork_app;
+GRANT INSERT(status),UPDATE(status) ON TABLE forms.form_definitions TO forms_service;
 GRANT INSERT(assert_formats),UPDATE(assert_formats) ON TABLE forms.form_definitions TO groundwork_app;
+GRANT INSERT(assert_formats),UPDATE(assert_formats) ON TABLE forms.form_definitions TO forms_service;
 
 -- function forms.form_definition_publish(uuid)
 CREATE FUNCTION forms.form_definition_publish(p_id uuid) RETURNS SETOF forms.form_definitions
@@ -251,6 +267,8 @@ ALTER FUNCTION forms.form_definition_publish(p_id uuid) OWNER TO groundwork_owne
 REVOKE ALL ON FUNCTION forms.form_definition_publish(p_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.form_definition_publish(p_id uuid) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.form_definition_publish(p_id uuid) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.form_definition_publish(p_id uuid) TO forms_service;
+GRANT ALL ON FUNCTION forms.form_definition_publish(p_id uuid) TO analytics_service;
 
 -- function forms.format_date_ok(text)
 CREATE FUNCTION forms.format_date_ok(p_value text) RETURNS boolean
@@ -270,6 +288,8 @@ ALTER FUNCTION forms.format_date_ok(p_value text) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION forms.format_date_ok(p_value text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.format_date_ok(p_value text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.format_date_ok(p_value text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.format_date_ok(p_value text) TO forms_service;
+GRANT ALL ON FUNCTION forms.format_date_ok(p_value text) TO analytics_service;
 
 -- function forms.format_email_ok(text)
 CREATE FUNCTION forms.format_email_ok(p_value text) RETURNS boolean
@@ -297,6 +317,8 @@ ALTER FUNCTION forms.format_email_ok(p_value text) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION forms.format_email_ok(p_value text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.format_email_ok(p_value text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.format_email_ok(p_value text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.format_email_ok(p_value text) TO forms_service;
+GRANT ALL ON FUNCTION forms.format_email_ok(p_value text) TO analytics_service;
 
 -- function forms.format_hostname_ok(text)
 CREATE FUNCTION forms.format_hostname_ok(p_value text) RETURNS boolean
@@ -306,6 +328,8 @@ ALTER FUNCTION forms.format_hostname_ok(p_value text) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION forms.format_hostname_ok(p_value text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.format_hostname_ok(p_value text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.format_hostname_ok(p_value text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.format_hostname_ok(p_value text) TO forms_service;
+GRANT ALL ON FUNCTION forms.format_hostname_ok(p_value text) TO analytics_service;
 
 -- function forms.format_ipv4_ok(text)
 CREATE FUNCTION forms.format_ipv4_ok(p_value text) RETURNS boolean
@@ -315,6 +339,8 @@ ALTER FUNCTION forms.format_ipv4_ok(p_value text) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION forms.format_ipv4_ok(p_value text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.format_ipv4_ok(p_value text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.format_ipv4_ok(p_value text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.format_ipv4_ok(p_value text) TO forms_service;
+GRANT ALL ON FUNCTION forms.format_ipv4_ok(p_value text) TO analytics_service;
 
 -- function forms.format_ipv6_ok(text)
 CREATE FUNCTION forms.format_ipv6_ok(p_value text) RETURNS boolean
@@ -355,6 +381,8 @@ ALTER FUNCTION forms.format_ipv6_ok(p_value text) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION forms.format_ipv6_ok(p_value text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.format_ipv6_ok(p_value text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.format_ipv6_ok(p_value text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.format_ipv6_ok(p_value text) TO forms_service;
+GRANT ALL ON FUNCTION forms.format_ipv6_ok(p_value text) TO analytics_service;
 
 -- function forms.format_time_ok(text)
 CREATE FUNCTION forms.format_time_ok(p_value text) RETURNS boolean
@@ -382,6 +410,8 @@ ALTER FUNCTION forms.format_time_ok(p_value text) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION forms.format_time_ok(p_value text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.format_time_ok(p_value text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.format_time_ok(p_value text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.format_time_ok(p_value text) TO forms_service;
+GRANT ALL ON FUNCTION forms.format_time_ok(p_value text) TO analytics_service;
 
 -- function forms.format_matches(text, text)
 CREATE FUNCTION forms.format_matches(p_format text, p_value text) RETURNS boolean
@@ -391,6 +421,8 @@ ALTER FUNCTION forms.format_matches(p_format text, p_value text) OWNER TO ground
 REVOKE ALL ON FUNCTION forms.format_matches(p_format text, p_value text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.format_matches(p_format text, p_value text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.format_matches(p_format text, p_value text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.format_matches(p_format text, p_value text) TO forms_service;
+GRANT ALL ON FUNCTION forms.format_matches(p_format text, p_value text) TO analytics_service;
 
 -- function forms.jsonb_array_unique(jsonb)
 CREATE FUNCTION forms.jsonb_array_unique(p_array jsonb) RETURNS boolean
@@ -400,6 +432,8 @@ ALTER FUNCTION forms.jsonb_array_unique(p_array jsonb) OWNER TO groundwork_owner
 REVOKE ALL ON FUNCTION forms.jsonb_array_unique(p_array jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.jsonb_array_unique(p_array jsonb) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.jsonb_array_unique(p_array jsonb) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.jsonb_array_unique(p_array jsonb) TO forms_service;
+GRANT ALL ON FUNCTION forms.jsonb_array_unique(p_array jsonb) TO analytics_service;
 
 -- function forms.is_name_list(jsonb)
 CREATE FUNCTION forms.is_name_list(p_value jsonb) RETURNS boolean
@@ -409,6 +443,8 @@ ALTER FUNCTION forms.is_name_list(p_value jsonb) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION forms.is_name_list(p_value jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.is_name_list(p_value jsonb) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.is_name_list(p_value jsonb) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.is_name_list(p_value jsonb) TO forms_service;
+GRANT ALL ON FUNCTION forms.is_name_list(p_value jsonb) TO analytics_service;
 
 -- function forms.json_schema_errors(jsonb, jsonb, boolean)
 CREATE FUNCTION forms.json_schema_errors(schema jsonb, instance jsonb, assert_formats boolean DEFAULT false) RETURNS jsonb
@@ -434,6 +470,8 @@ ALTER FUNCTION forms.json_schema_errors(schema jsonb, instance jsonb, assert_for
 REVOKE ALL ON FUNCTION forms.json_schema_errors(schema jsonb, instance jsonb, assert_formats boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.json_schema_errors(schema jsonb, instance jsonb, assert_formats boolean) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.json_schema_errors(schema jsonb, instance jsonb, assert_formats boolean) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.json_schema_errors(schema jsonb, instance jsonb, assert_formats boolean) TO forms_service;
+GRANT ALL ON FUNCTION forms.json_schema_errors(schema jsonb, instance jsonb, assert_formats boolean) TO analytics_service;
 
 -- function forms.json_schema_valid(jsonb, jsonb, boolean)
 CREATE FUNCTION forms.json_schema_valid(schema jsonb, instance jsonb, assert_formats boolean DEFAULT false) RETURNS boolean
@@ -458,6 +496,8 @@ ALTER FUNCTION forms.json_schema_valid(schema jsonb, instance jsonb, assert_form
 REVOKE ALL ON FUNCTION forms.json_schema_valid(schema jsonb, instance jsonb, assert_formats boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.json_schema_valid(schema jsonb, instance jsonb, assert_formats boolean) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.json_schema_valid(schema jsonb, instance jsonb, assert_formats boolean) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.json_schema_valid(schema jsonb, instance jsonb, assert_formats boolean) TO forms_service;
+GRANT ALL ON FUNCTION forms.json_schema_valid(schema jsonb, instance jsonb, assert_formats boolean) TO analytics_service;
 
 -- function forms.jsonb_array_has(jsonb, jsonb)
 CREATE FUNCTION forms.jsonb_array_has(p_array jsonb, p_value jsonb) RETURNS boolean
@@ -467,6 +507,8 @@ ALTER FUNCTION forms.jsonb_array_has(p_array jsonb, p_value jsonb) OWNER TO grou
 REVOKE ALL ON FUNCTION forms.jsonb_array_has(p_array jsonb, p_value jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.jsonb_array_has(p_array jsonb, p_value jsonb) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.jsonb_array_has(p_array jsonb, p_value jsonb) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.jsonb_array_has(p_array jsonb, p_value jsonb) TO forms_service;
+GRANT ALL ON FUNCTION forms.jsonb_array_has(p_array jsonb, p_value jsonb) TO analytics_service;
 
 -- function forms.nesting_ok(jsonb)
 CREATE FUNCTION forms.nesting_ok(p_value jsonb) RETURNS boolean
@@ -476,6 +518,8 @@ ALTER FUNCTION forms.nesting_ok(p_value jsonb) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION forms.nesting_ok(p_value jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.nesting_ok(p_value jsonb) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.nesting_ok(p_value jsonb) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.nesting_ok(p_value jsonb) TO forms_service;
+GRANT ALL ON FUNCTION forms.nesting_ok(p_value jsonb) TO analytics_service;
 
 -- function forms.nesting_refuse(text)
 CREATE FUNCTION forms.nesting_refuse(p_subject text) RETURNS boolean
@@ -494,6 +538,8 @@ ALTER FUNCTION forms.nesting_refuse(p_subject text) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION forms.nesting_refuse(p_subject text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.nesting_refuse(p_subject text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.nesting_refuse(p_subject text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.nesting_refuse(p_subject text) TO forms_service;
+GRANT ALL ON FUNCTION forms.nesting_refuse(p_subject text) TO analytics_service;
 
 -- function forms.pattern_property_class(text)
 CREATE FUNCTION forms.pattern_property_class(p_name text) RETURNS text
@@ -503,6 +549,8 @@ ALTER FUNCTION forms.pattern_property_class(p_name text) OWNER TO groundwork_own
 REVOKE ALL ON FUNCTION forms.pattern_property_class(p_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.pattern_property_class(p_name text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.pattern_property_class(p_name text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.pattern_property_class(p_name text) TO forms_service;
+GRANT ALL ON FUNCTION forms.pattern_property_class(p_name text) TO analytics_service;
 
 -- function forms.pattern_test_unicode(text, text)
 CREATE FUNCTION forms.pattern_test_unicode(p_string text, p_pattern text) RETURNS boolean
@@ -516,6 +564,8 @@ ALTER FUNCTION forms.pattern_test_unicode(p_string text, p_pattern text) OWNER T
 REVOKE ALL ON FUNCTION forms.pattern_test_unicode(p_string text, p_pattern text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.pattern_test_unicode(p_string text, p_pattern text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.pattern_test_unicode(p_string text, p_pattern text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.pattern_test_unicode(p_string text, p_pattern text) TO forms_service;
+GRANT ALL ON FUNCTION forms.pattern_test_unicode(p_string text, p_pattern text) TO analytics_service;
 
 -- function forms.pattern_test(text, text)
 CREATE FUNCTION forms.pattern_test(p_string text, p_pattern text) RETURNS boolean
@@ -525,6 +575,8 @@ ALTER FUNCTION forms.pattern_test(p_string text, p_pattern text) OWNER TO ground
 REVOKE ALL ON FUNCTION forms.pattern_test(p_string text, p_pattern text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.pattern_test(p_string text, p_pattern text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.pattern_test(p_string text, p_pattern text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.pattern_test(p_string text, p_pattern text) TO forms_service;
+GRANT ALL ON FUNCTION forms.pattern_test(p_string text, p_pattern text) TO analytics_service;
 
 -- function forms.pattern_translate(text)
 CREATE FUNCTION forms.pattern_translate(p_pattern text) RETURNS text
@@ -599,6 +651,8 @@ ALTER FUNCTION forms.pattern_translate(p_pattern text) OWNER TO groundwork_owner
 REVOKE ALL ON FUNCTION forms.pattern_translate(p_pattern text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.pattern_translate(p_pattern text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.pattern_translate(p_pattern text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.pattern_translate(p_pattern text) TO forms_service;
+GRANT ALL ON FUNCTION forms.pattern_translate(p_pattern text) TO analytics_service;
 
 -- function forms.pointer_path(text)
 CREATE FUNCTION forms.pointer_path(p_loc text) RETURNS text[]
@@ -608,6 +662,8 @@ ALTER FUNCTION forms.pointer_path(p_loc text) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION forms.pointer_path(p_loc text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.pointer_path(p_loc text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.pointer_path(p_loc text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.pointer_path(p_loc text) TO forms_service;
+GRANT ALL ON FUNCTION forms.pointer_path(p_loc text) TO analytics_service;
 
 -- function forms.pointer_token(text)
 CREATE FUNCTION forms.pointer_token(p_name text) RETURNS text
@@ -617,6 +673,8 @@ ALTER FUNCTION forms.pointer_token(p_name text) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION forms.pointer_token(p_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.pointer_token(p_name text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.pointer_token(p_name text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.pointer_token(p_name text) TO forms_service;
+GRANT ALL ON FUNCTION forms.pointer_token(p_name text) TO analytics_service;
 
 -- function forms.priority_ok(jsonb)
 CREATE FUNCTION forms.priority_ok(p_data jsonb) RETURNS boolean
@@ -626,6 +684,8 @@ ALTER FUNCTION forms.priority_ok(p_data jsonb) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION forms.priority_ok(p_data jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.priority_ok(p_data jsonb) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.priority_ok(p_data jsonb) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.priority_ok(p_data jsonb) TO forms_service;
+GRANT ALL ON FUNCTION forms.priority_ok(p_data jsonb) TO analytics_service;
 
 -- function forms.record_definition_event()
 CREATE FUNCTION forms.record_definition_event() RETURNS trigger
@@ -662,6 +722,8 @@ ALTER FUNCTION forms.record_definition_event() OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION forms.record_definition_event() FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.record_definition_event() TO groundwork_app;
 GRANT ALL ON FUNCTION forms.record_definition_event() TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.record_definition_event() TO forms_service;
+GRANT ALL ON FUNCTION forms.record_definition_event() TO analytics_service;
 
 -- function forms.record_submission_event()
 CREATE FUNCTION forms.record_submission_event() RETURNS trigger
@@ -701,6 +763,8 @@ ALTER FUNCTION forms.record_submission_event() OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION forms.record_submission_event() FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.record_submission_event() TO groundwork_app;
 GRANT ALL ON FUNCTION forms.record_submission_event() TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.record_submission_event() TO forms_service;
+GRANT ALL ON FUNCTION forms.record_submission_event() TO analytics_service;
 
 -- function forms.schema_anchor(jsonb, text)
 CREATE FUNCTION forms.schema_anchor(p_root jsonb, p_name text) RETURNS jsonb
@@ -710,6 +774,8 @@ ALTER FUNCTION forms.schema_anchor(p_root jsonb, p_name text) OWNER TO groundwor
 REVOKE ALL ON FUNCTION forms.schema_anchor(p_root jsonb, p_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_anchor(p_root jsonb, p_name text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_anchor(p_root jsonb, p_name text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_anchor(p_root jsonb, p_name text) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_anchor(p_root jsonb, p_name text) TO analytics_service;
 
 -- function forms.schema_base_at(jsonb, text)
 CREATE FUNCTION forms.schema_base_at(p_root jsonb, p_loc text) RETURNS text
@@ -736,6 +802,8 @@ ALTER FUNCTION forms.schema_base_at(p_root jsonb, p_loc text) OWNER TO groundwor
 REVOKE ALL ON FUNCTION forms.schema_base_at(p_root jsonb, p_loc text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_base_at(p_root jsonb, p_loc text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_base_at(p_root jsonb, p_loc text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_base_at(p_root jsonb, p_loc text) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_base_at(p_root jsonb, p_loc text) TO analytics_service;
 
 -- function forms.schema_check(jsonb)
 CREATE FUNCTION forms.schema_check(p_schema jsonb) RETURNS void
@@ -761,6 +829,8 @@ ALTER FUNCTION forms.schema_check(p_schema jsonb) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION forms.schema_check(p_schema jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_check(p_schema jsonb) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_check(p_schema jsonb) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_check(p_schema jsonb) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_check(p_schema jsonb) TO analytics_service;
 
 -- function forms.schema_check_node(jsonb, jsonb, jsonb, text, integer)
 CREATE FUNCTION forms.schema_check_node(s jsonb, p_root jsonb, p_idx jsonb, p_path text, p_depth integer) RETURNS void
@@ -896,6 +966,8 @@ ALTER FUNCTION forms.schema_check_node(s jsonb, p_root jsonb, p_idx jsonb, p_pat
 REVOKE ALL ON FUNCTION forms.schema_check_node(s jsonb, p_root jsonb, p_idx jsonb, p_path text, p_depth integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_check_node(s jsonb, p_root jsonb, p_idx jsonb, p_path text, p_depth integer) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_check_node(s jsonb, p_root jsonb, p_idx jsonb, p_path text, p_depth integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_check_node(s jsonb, p_root jsonb, p_idx jsonb, p_path text, p_depth integer) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_check_node(s jsonb, p_root jsonb, p_idx jsonb, p_path text, p_depth integer) TO analytics_service;
 
 -- function forms.schema_check_regex(text, text)
 CREATE FUNCTION forms.schema_check_regex(p_pattern text, p_path text) RETURNS void
@@ -914,6 +986,8 @@ ALTER FUNCTION forms.schema_check_regex(p_pattern text, p_path text) OWNER TO gr
 REVOKE ALL ON FUNCTION forms.schema_check_regex(p_pattern text, p_path text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_check_regex(p_pattern text, p_path text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_check_regex(p_pattern text, p_path text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_check_regex(p_pattern text, p_path text) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_check_regex(p_pattern text, p_path text) TO analytics_service;
 
 -- function forms.schema_default_base()
 CREATE FUNCTION forms.schema_default_base() RETURNS text
@@ -923,6 +997,8 @@ ALTER FUNCTION forms.schema_default_base() OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION forms.schema_default_base() FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_default_base() TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_default_base() TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_default_base() TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_default_base() TO analytics_service;
 
 -- function forms.schema_error(text, text, text, text)
 CREATE FUNCTION forms.schema_error(p_instance_path text, p_schema_path text, p_keyword text, p_message text) RETURNS jsonb
@@ -932,6 +1008,8 @@ ALTER FUNCTION forms.schema_error(p_instance_path text, p_schema_path text, p_ke
 REVOKE ALL ON FUNCTION forms.schema_error(p_instance_path text, p_schema_path text, p_keyword text, p_message text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_error(p_instance_path text, p_schema_path text, p_keyword text, p_message text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_error(p_instance_path text, p_schema_path text, p_keyword text, p_message text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_error(p_instance_path text, p_schema_path text, p_keyword text, p_message text) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_error(p_instance_path text, p_schema_path text, p_keyword text, p_message text) TO analytics_service;
 
 -- function forms.schema_eval(jsonb, jsonb, jsonb, jsonb, text, text, text, text[], integer, integer, integer)
 CREATE FUNCTION forms.schema_eval(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) RETURNS jsonb
@@ -1024,6 +1102,8 @@ ALTER FUNCTION forms.schema_eval(s jsonb, i jsonb, root jsonb, idx jsonb, ipath 
 REVOKE ALL ON FUNCTION forms.schema_eval(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_eval(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_eval(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_eval(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_eval(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) TO analytics_service;
 
 -- function forms.schema_eval_applicators(jsonb, jsonb, jsonb, jsonb, text, text, text, text[], integer, integer, integer)
 CREATE FUNCTION forms.schema_eval_applicators(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) RETURNS jsonb
@@ -1090,6 +1170,8 @@ ALTER FUNCTION forms.schema_eval_applicators(s jsonb, i jsonb, root jsonb, idx j
 REVOKE ALL ON FUNCTION forms.schema_eval_applicators(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_eval_applicators(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_eval_applicators(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_eval_applicators(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_eval_applicators(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) TO analytics_service;
 
 -- function forms.schema_eval_array(jsonb, jsonb, jsonb, jsonb, text, text, text, text[], integer, integer)
 CREATE FUNCTION forms.schema_eval_array(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, depth integer) RETURNS jsonb
@@ -1194,6 +1276,8 @@ ALTER FUNCTION forms.schema_eval_array(s jsonb, i jsonb, root jsonb, idx jsonb, 
 REVOKE ALL ON FUNCTION forms.schema_eval_array(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, depth integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_eval_array(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, depth integer) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_eval_array(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, depth integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_eval_array(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, depth integer) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_eval_array(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, depth integer) TO analytics_service;
 
 -- function forms.schema_eval_object(jsonb, jsonb, jsonb, jsonb, text, text, text, text[], integer, integer, integer)
 CREATE FUNCTION forms.schema_eval_object(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) RETURNS jsonb
@@ -1272,6 +1356,8 @@ ALTER FUNCTION forms.schema_eval_object(s jsonb, i jsonb, root jsonb, idx jsonb,
 REVOKE ALL ON FUNCTION forms.schema_eval_object(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_eval_object(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_eval_object(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_eval_object(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_eval_object(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer) TO analytics_service;
 
 -- function forms.schema_eval_properties(jsonb, jsonb, jsonb, jsonb, text, text, text, text[], integer, integer)
 CREATE FUNCTION forms.schema_eval_properties(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, depth integer) RETURNS jsonb
@@ -1336,6 +1422,8 @@ ALTER FUNCTION forms.schema_eval_properties(s jsonb, i jsonb, root jsonb, idx js
 REVOKE ALL ON FUNCTION forms.schema_eval_properties(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, depth integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_eval_properties(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, depth integer) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_eval_properties(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, depth integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_eval_properties(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, depth integer) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_eval_properties(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, depth integer) TO analytics_service;
 
 -- function forms.schema_eval_unevaluated(jsonb, jsonb, jsonb, jsonb, text, text, text, text[], integer, integer, integer, boolean)
 CREATE FUNCTION forms.schema_eval_unevaluated(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean) RETURNS jsonb
@@ -1391,6 +1479,8 @@ ALTER FUNCTION forms.schema_eval_unevaluated(s jsonb, i jsonb, root jsonb, idx j
 REVOKE ALL ON FUNCTION forms.schema_eval_unevaluated(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_eval_unevaluated(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_eval_unevaluated(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_eval_unevaluated(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_eval_unevaluated(s jsonb, i jsonb, root jsonb, idx jsonb, ipath text, spath text, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean) TO analytics_service;
 
 -- function forms.schema_eval_value(jsonb, jsonb, text, text, integer)
 CREATE FUNCTION forms.schema_eval_value(s jsonb, i jsonb, ipath text, spath text, mode integer) RETURNS jsonb
@@ -1456,6 +1546,8 @@ ALTER FUNCTION forms.schema_eval_value(s jsonb, i jsonb, ipath text, spath text,
 REVOKE ALL ON FUNCTION forms.schema_eval_value(s jsonb, i jsonb, ipath text, spath text, mode integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_eval_value(s jsonb, i jsonb, ipath text, spath text, mode integer) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_eval_value(s jsonb, i jsonb, ipath text, spath text, mode integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_eval_value(s jsonb, i jsonb, ipath text, spath text, mode integer) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_eval_value(s jsonb, i jsonb, ipath text, spath text, mode integer) TO analytics_service;
 
 -- function forms.schema_evaluated_items(jsonb, jsonb, jsonb, jsonb, text, text[], integer, integer, integer, boolean, boolean)
 CREATE FUNCTION forms.schema_evaluated_items(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean, p_top boolean) RETURNS text[]
@@ -1529,6 +1621,8 @@ ALTER FUNCTION forms.schema_evaluated_items(s jsonb, i jsonb, root jsonb, idx js
 REVOKE ALL ON FUNCTION forms.schema_evaluated_items(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean, p_top boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_evaluated_items(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean, p_top boolean) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_evaluated_items(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean, p_top boolean) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_evaluated_items(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean, p_top boolean) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_evaluated_items(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean, p_top boolean) TO analytics_service;
 
 -- function forms.schema_evaluated_properties(jsonb, jsonb, jsonb, jsonb, text, text[], integer, integer, integer, boolean, boolean)
 CREATE FUNCTION forms.schema_evaluated_properties(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean, p_top boolean) RETURNS text[]
@@ -1605,6 +1699,8 @@ ALTER FUNCTION forms.schema_evaluated_properties(s jsonb, i jsonb, root jsonb, i
 REVOKE ALL ON FUNCTION forms.schema_evaluated_properties(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean, p_top boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_evaluated_properties(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean, p_top boolean) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_evaluated_properties(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean, p_top boolean) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_evaluated_properties(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean, p_top boolean) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_evaluated_properties(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer, p_valid boolean, p_top boolean) TO analytics_service;
 
 -- function forms.schema_has_resources(jsonb)
 CREATE FUNCTION forms.schema_has_resources(p_schema jsonb) RETURNS boolean
@@ -1614,6 +1710,8 @@ ALTER FUNCTION forms.schema_has_resources(p_schema jsonb) OWNER TO groundwork_ow
 REVOKE ALL ON FUNCTION forms.schema_has_resources(p_schema jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_has_resources(p_schema jsonb) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_has_resources(p_schema jsonb) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_has_resources(p_schema jsonb) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_has_resources(p_schema jsonb) TO analytics_service;
 
 -- function forms.schema_index(jsonb)
 CREATE FUNCTION forms.schema_index(p_root jsonb) RETURNS jsonb
@@ -1720,6 +1818,8 @@ ALTER FUNCTION forms.schema_index(p_root jsonb) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION forms.schema_index(p_root jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_index(p_root jsonb) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_index(p_root jsonb) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_index(p_root jsonb) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_index(p_root jsonb) TO analytics_service;
 
 -- function forms.schema_index_target(jsonb, jsonb, text, text, text)
 CREATE FUNCTION forms.schema_index_target(p_root jsonb, p_idx jsonb, p_keyword text, p_base text, p_ref text) RETURNS jsonb
@@ -1769,6 +1869,8 @@ ALTER FUNCTION forms.schema_index_target(p_root jsonb, p_idx jsonb, p_keyword te
 REVOKE ALL ON FUNCTION forms.schema_index_target(p_root jsonb, p_idx jsonb, p_keyword text, p_base text, p_ref text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_index_target(p_root jsonb, p_idx jsonb, p_keyword text, p_base text, p_ref text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_index_target(p_root jsonb, p_idx jsonb, p_keyword text, p_base text, p_ref text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_index_target(p_root jsonb, p_idx jsonb, p_keyword text, p_base text, p_ref text) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_index_target(p_root jsonb, p_idx jsonb, p_keyword text, p_base text, p_ref text) TO analytics_service;
 
 -- function forms.schema_ok_0(jsonb, jsonb, jsonb, integer, integer)
 CREATE FUNCTION forms.schema_ok_0(s jsonb, i jsonb, root jsonb, mode integer, hops integer) RETURNS boolean
@@ -2283,6 +2385,8 @@ ALTER FUNCTION forms.schema_ok_0(s jsonb, i jsonb, root jsonb, mode integer, hop
 REVOKE ALL ON FUNCTION forms.schema_ok_0(s jsonb, i jsonb, root jsonb, mode integer, hops integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_ok_0(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_ok_0(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_ok_0(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_ok_0(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO analytics_service;
 
 -- function forms.schema_ok_1(jsonb, jsonb, jsonb, integer, integer)
 CREATE FUNCTION forms.schema_ok_1(s jsonb, i jsonb, root jsonb, mode integer, hops integer) RETURNS boolean
@@ -2797,6 +2901,8 @@ ALTER FUNCTION forms.schema_ok_1(s jsonb, i jsonb, root jsonb, mode integer, hop
 REVOKE ALL ON FUNCTION forms.schema_ok_1(s jsonb, i jsonb, root jsonb, mode integer, hops integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_ok_1(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_ok_1(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_ok_1(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_ok_1(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO analytics_service;
 
 -- function forms.schema_ok_10(jsonb, jsonb, jsonb, integer, integer)
 CREATE FUNCTION forms.schema_ok_10(s jsonb, i jsonb, root jsonb, mode integer, hops integer) RETURNS boolean
@@ -3311,6 +3417,8 @@ ALTER FUNCTION forms.schema_ok_10(s jsonb, i jsonb, root jsonb, mode integer, ho
 REVOKE ALL ON FUNCTION forms.schema_ok_10(s jsonb, i jsonb, root jsonb, mode integer, hops integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_ok_10(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_ok_10(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_ok_10(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_ok_10(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO analytics_service;
 
 -- function forms.schema_ok_11(jsonb, jsonb, jsonb, integer, integer)
 CREATE FUNCTION forms.schema_ok_11(s jsonb, i jsonb, root jsonb, mode integer, hops integer) RETURNS boolean
@@ -3825,6 +3933,8 @@ ALTER FUNCTION forms.schema_ok_11(s jsonb, i jsonb, root jsonb, mode integer, ho
 REVOKE ALL ON FUNCTION forms.schema_ok_11(s jsonb, i jsonb, root jsonb, mode integer, hops integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_ok_11(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_ok_11(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_ok_11(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_ok_11(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO analytics_service;
 
 -- function forms.schema_ok_12(jsonb, jsonb, jsonb, integer, integer)
 CREATE FUNCTION forms.schema_ok_12(s jsonb, i jsonb, root jsonb, mode integer, hops integer) RETURNS boolean
@@ -4339,6 +4449,8 @@ ALTER FUNCTION forms.schema_ok_12(s jsonb, i jsonb, root jsonb, mode integer, ho
 REVOKE ALL ON FUNCTION forms.schema_ok_12(s jsonb, i jsonb, root jsonb, mode integer, hops integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_ok_12(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_ok_12(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_ok_12(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_ok_12(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO analytics_service;
 
 -- function forms.schema_ok_2(jsonb, jsonb, jsonb, integer, integer)
 CREATE FUNCTION forms.schema_ok_2(s jsonb, i jsonb, root jsonb, mode integer, hops integer) RETURNS boolean
@@ -4853,6 +4965,8 @@ ALTER FUNCTION forms.schema_ok_2(s jsonb, i jsonb, root jsonb, mode integer, hop
 REVOKE ALL ON FUNCTION forms.schema_ok_2(s jsonb, i jsonb, root jsonb, mode integer, hops integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_ok_2(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_ok_2(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_ok_2(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_ok_2(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO analytics_service;
 
 -- function forms.schema_ok_3(jsonb, jsonb, jsonb, integer, integer)
 CREATE FUNCTION forms.schema_ok_3(s jsonb, i jsonb, root jsonb, mode integer, hops integer) RETURNS boolean
@@ -5367,6 +5481,8 @@ ALTER FUNCTION forms.schema_ok_3(s jsonb, i jsonb, root jsonb, mode integer, hop
 REVOKE ALL ON FUNCTION forms.schema_ok_3(s jsonb, i jsonb, root jsonb, mode integer, hops integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_ok_3(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_ok_3(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_ok_3(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_ok_3(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO analytics_service;
 
 -- function forms.schema_ok_4(jsonb, jsonb, jsonb, integer, integer)
 CREATE FUNCTION forms.schema_ok_4(s jsonb, i jsonb, root jsonb, mode integer, hops integer) RETURNS boolean
@@ -5881,6 +5997,8 @@ ALTER FUNCTION forms.schema_ok_4(s jsonb, i jsonb, root jsonb, mode integer, hop
 REVOKE ALL ON FUNCTION forms.schema_ok_4(s jsonb, i jsonb, root jsonb, mode integer, hops integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_ok_4(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_ok_4(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_ok_4(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_ok_4(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO analytics_service;
 
 -- function forms.schema_ok_5(jsonb, jsonb, jsonb, integer, integer)
 CREATE FUNCTION forms.schema_ok_5(s jsonb, i jsonb, root jsonb, mode integer, hops integer) RETURNS boolean
@@ -6395,6 +6513,8 @@ ALTER FUNCTION forms.schema_ok_5(s jsonb, i jsonb, root jsonb, mode integer, hop
 REVOKE ALL ON FUNCTION forms.schema_ok_5(s jsonb, i jsonb, root jsonb, mode integer, hops integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_ok_5(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_ok_5(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_ok_5(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_ok_5(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO analytics_service;
 
 -- function forms.schema_ok_6(jsonb, jsonb, jsonb, integer, integer)
 CREATE FUNCTION forms.schema_ok_6(s jsonb, i jsonb, root jsonb, mode integer, hops integer) RETURNS boolean
@@ -6909,6 +7029,8 @@ ALTER FUNCTION forms.schema_ok_6(s jsonb, i jsonb, root jsonb, mode integer, hop
 REVOKE ALL ON FUNCTION forms.schema_ok_6(s jsonb, i jsonb, root jsonb, mode integer, hops integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_ok_6(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_ok_6(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_ok_6(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_ok_6(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO analytics_service;
 
 -- function forms.schema_ok_7(jsonb, jsonb, jsonb, integer, integer)
 CREATE FUNCTION forms.schema_ok_7(s jsonb, i jsonb, root jsonb, mode integer, hops integer) RETURNS boolean
@@ -7423,6 +7545,8 @@ ALTER FUNCTION forms.schema_ok_7(s jsonb, i jsonb, root jsonb, mode integer, hop
 REVOKE ALL ON FUNCTION forms.schema_ok_7(s jsonb, i jsonb, root jsonb, mode integer, hops integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_ok_7(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_ok_7(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_ok_7(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_ok_7(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO analytics_service;
 
 -- function forms.schema_ok_8(jsonb, jsonb, jsonb, integer, integer)
 CREATE FUNCTION forms.schema_ok_8(s jsonb, i jsonb, root jsonb, mode integer, hops integer) RETURNS boolean
@@ -7937,6 +8061,8 @@ ALTER FUNCTION forms.schema_ok_8(s jsonb, i jsonb, root jsonb, mode integer, hop
 REVOKE ALL ON FUNCTION forms.schema_ok_8(s jsonb, i jsonb, root jsonb, mode integer, hops integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_ok_8(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_ok_8(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_ok_8(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_ok_8(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO analytics_service;
 
 -- function forms.schema_ok_9(jsonb, jsonb, jsonb, integer, integer)
 CREATE FUNCTION forms.schema_ok_9(s jsonb, i jsonb, root jsonb, mode integer, hops integer) RETURNS boolean
@@ -8451,6 +8577,8 @@ ALTER FUNCTION forms.schema_ok_9(s jsonb, i jsonb, root jsonb, mode integer, hop
 REVOKE ALL ON FUNCTION forms.schema_ok_9(s jsonb, i jsonb, root jsonb, mode integer, hops integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_ok_9(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_ok_9(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_ok_9(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_ok_9(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO analytics_service;
 
 -- function forms.schema_ok_deep(jsonb, jsonb, jsonb, integer, integer)
 CREATE FUNCTION forms.schema_ok_deep(s jsonb, i jsonb, root jsonb, mode integer, hops integer) RETURNS boolean
@@ -8467,6 +8595,8 @@ ALTER FUNCTION forms.schema_ok_deep(s jsonb, i jsonb, root jsonb, mode integer, 
 REVOKE ALL ON FUNCTION forms.schema_ok_deep(s jsonb, i jsonb, root jsonb, mode integer, hops integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_ok_deep(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_ok_deep(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_ok_deep(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_ok_deep(s jsonb, i jsonb, root jsonb, mode integer, hops integer) TO analytics_service;
 
 -- function forms.schema_passes(jsonb, jsonb, jsonb, jsonb, text, text[], integer, integer, integer)
 CREATE FUNCTION forms.schema_passes(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer) RETURNS boolean
@@ -8476,6 +8606,8 @@ ALTER FUNCTION forms.schema_passes(s jsonb, i jsonb, root jsonb, idx jsonb, loc 
 REVOKE ALL ON FUNCTION forms.schema_passes(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_passes(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_passes(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_passes(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_passes(s jsonb, i jsonb, root jsonb, idx jsonb, loc text, scope text[], mode integer, hops integer, depth integer) TO analytics_service;
 
 -- function forms.schema_reference(jsonb, jsonb, text, text[], text, text)
 CREATE FUNCTION forms.schema_reference(p_root jsonb, p_idx jsonb, p_loc text, p_scope text[], p_keyword text, p_ref text) RETURNS jsonb
@@ -8504,6 +8636,8 @@ ALTER FUNCTION forms.schema_reference(p_root jsonb, p_idx jsonb, p_loc text, p_s
 REVOKE ALL ON FUNCTION forms.schema_reference(p_root jsonb, p_idx jsonb, p_loc text, p_scope text[], p_keyword text, p_ref text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_reference(p_root jsonb, p_idx jsonb, p_loc text, p_scope text[], p_keyword text, p_ref text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_reference(p_root jsonb, p_idx jsonb, p_loc text, p_scope text[], p_keyword text, p_ref text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_reference(p_root jsonb, p_idx jsonb, p_loc text, p_scope text[], p_keyword text, p_ref text) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_reference(p_root jsonb, p_idx jsonb, p_loc text, p_scope text[], p_keyword text, p_ref text) TO analytics_service;
 
 -- function forms.schema_refuse(text, text)
 CREATE FUNCTION forms.schema_refuse(p_path text, p_message text) RETURNS void
@@ -8518,6 +8652,8 @@ ALTER FUNCTION forms.schema_refuse(p_path text, p_message text) OWNER TO groundw
 REVOKE ALL ON FUNCTION forms.schema_refuse(p_path text, p_message text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_refuse(p_path text, p_message text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_refuse(p_path text, p_message text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_refuse(p_path text, p_message text) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_refuse(p_path text, p_message text) TO analytics_service;
 
 -- function forms.schema_resolve_pointer(jsonb, text)
 CREATE FUNCTION forms.schema_resolve_pointer(p_root jsonb, p_ref text) RETURNS jsonb
@@ -8568,6 +8704,8 @@ ALTER FUNCTION forms.schema_resolve_pointer(p_root jsonb, p_ref text) OWNER TO g
 REVOKE ALL ON FUNCTION forms.schema_resolve_pointer(p_root jsonb, p_ref text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_resolve_pointer(p_root jsonb, p_ref text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_resolve_pointer(p_root jsonb, p_ref text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_resolve_pointer(p_root jsonb, p_ref text) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_resolve_pointer(p_root jsonb, p_ref text) TO analytics_service;
 
 -- function forms.schema_resolve(jsonb, text)
 CREATE FUNCTION forms.schema_resolve(p_root jsonb, p_ref text) RETURNS jsonb
@@ -8577,6 +8715,8 @@ ALTER FUNCTION forms.schema_resolve(p_root jsonb, p_ref text) OWNER TO groundwor
 REVOKE ALL ON FUNCTION forms.schema_resolve(p_root jsonb, p_ref text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_resolve(p_root jsonb, p_ref text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_resolve(p_root jsonb, p_ref text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_resolve(p_root jsonb, p_ref text) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_resolve(p_root jsonb, p_ref text) TO analytics_service;
 
 -- function forms.schema_target(jsonb, jsonb, jsonb, text, text, text[], text, integer)
 CREATE FUNCTION forms.schema_target(s jsonb, root jsonb, idx jsonb, spath text, loc text, scope text[], p_keyword text, hops integer) RETURNS jsonb
@@ -8609,6 +8749,8 @@ ALTER FUNCTION forms.schema_target(s jsonb, root jsonb, idx jsonb, spath text, l
 REVOKE ALL ON FUNCTION forms.schema_target(s jsonb, root jsonb, idx jsonb, spath text, loc text, scope text[], p_keyword text, hops integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.schema_target(s jsonb, root jsonb, idx jsonb, spath text, loc text, scope text[], p_keyword text, hops integer) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.schema_target(s jsonb, root jsonb, idx jsonb, spath text, loc text, scope text[], p_keyword text, hops integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.schema_target(s jsonb, root jsonb, idx jsonb, spath text, loc text, scope text[], p_keyword text, hops integer) TO forms_service;
+GRANT ALL ON FUNCTION forms.schema_target(s jsonb, root jsonb, idx jsonb, spath text, loc text, scope text[], p_keyword text, hops integer) TO analytics_service;
 
 -- function forms.scope_enter(text[], text)
 CREATE FUNCTION forms.scope_enter(p_scope text[], p_resource text) RETURNS text[]
@@ -8618,6 +8760,8 @@ ALTER FUNCTION forms.scope_enter(p_scope text[], p_resource text) OWNER TO groun
 REVOKE ALL ON FUNCTION forms.scope_enter(p_scope text[], p_resource text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.scope_enter(p_scope text[], p_resource text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.scope_enter(p_scope text[], p_resource text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.scope_enter(p_scope text[], p_resource text) TO forms_service;
+GRANT ALL ON FUNCTION forms.scope_enter(p_scope text[], p_resource text) TO analytics_service;
 
 -- function forms.uri_decode(text)
 CREATE FUNCTION forms.uri_decode(p_text text) RETURNS text
@@ -8648,6 +8792,8 @@ ALTER FUNCTION forms.uri_decode(p_text text) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION forms.uri_decode(p_text text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.uri_decode(p_text text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.uri_decode(p_text text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.uri_decode(p_text text) TO forms_service;
+GRANT ALL ON FUNCTION forms.uri_decode(p_text text) TO analytics_service;
 
 -- function forms.uri_parts(text)
 CREATE FUNCTION forms.uri_parts(p_uri text) RETURNS text[]
@@ -8688,6 +8834,8 @@ ALTER FUNCTION forms.uri_parts(p_uri text) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION forms.uri_parts(p_uri text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.uri_parts(p_uri text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.uri_parts(p_uri text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.uri_parts(p_uri text) TO forms_service;
+GRANT ALL ON FUNCTION forms.uri_parts(p_uri text) TO analytics_service;
 
 -- function forms.uri_remove_dots(text)
 CREATE FUNCTION forms.uri_remove_dots(p_path text) RETURNS text
@@ -8726,6 +8874,8 @@ ALTER FUNCTION forms.uri_remove_dots(p_path text) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION forms.uri_remove_dots(p_path text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.uri_remove_dots(p_path text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.uri_remove_dots(p_path text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.uri_remove_dots(p_path text) TO forms_service;
+GRANT ALL ON FUNCTION forms.uri_remove_dots(p_path text) TO analytics_service;
 
 -- function forms.uri_resolve(text, text)
 CREATE FUNCTION forms.uri_resolve(p_base text, p_ref text) RETURNS text
@@ -8764,6 +8914,8 @@ ALTER FUNCTION forms.uri_resolve(p_base text, p_ref text) OWNER TO groundwork_ow
 REVOKE ALL ON FUNCTION forms.uri_resolve(p_base text, p_ref text) FROM PUBLIC;
 GRANT ALL ON FUNCTION forms.uri_resolve(p_base text, p_ref text) TO groundwork_app;
 GRANT ALL ON FUNCTION forms.uri_resolve(p_base text, p_ref text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION forms.uri_resolve(p_base text, p_ref text) TO forms_service;
+GRANT ALL ON FUNCTION forms.uri_resolve(p_base text, p_ref text) TO analytics_service;
 
 -- table forms.form_submissions
 CREATE TABLE forms.form_submissions (
@@ -8791,11 +8943,18 @@ END) STORED,
 ALTER TABLE forms.form_submissions OWNER TO groundwork_owner;
 GRANT SELECT,DELETE ON TABLE forms.form_submissions TO groundwork_app;
 GRANT SELECT ON TABLE forms.form_submissions TO groundwork_readonly;
+GRANT SELECT,DELETE ON TABLE forms.form_submissions TO forms_service;
+GRANT SELECT ON TABLE forms.form_submissions TO analytics_service;
 GRANT INSERT(id) ON TABLE forms.form_submissions TO groundwork_app;
+GRANT INSERT(id) ON TABLE forms.form_submissions TO forms_service;
 GRANT INSERT(form_definition_id) ON TABLE forms.form_submissions TO groundwork_app;
+GRANT INSERT(form_definition_id) ON TABLE forms.form_submissions TO forms_service;
 GRANT INSERT(form_version) ON TABLE forms.form_submissions TO groundwork_app;
+GRANT INSERT(form_version) ON TABLE forms.form_submissions TO forms_service;
 GRANT INSERT(data),UPDATE(data) ON TABLE forms.form_submissions TO groundwork_app;
+GRANT INSERT(data),UPDATE(data) ON TABLE forms.form_submissions TO forms_service;
 GRANT INSERT(status),UPDATE(status) ON TABLE forms.form_submissions TO groundwork_app;
+GRANT INSERT(status),UPDATE(status) ON TABLE forms.form_submissions TO forms_service;
 
 -- constraint form_definitions_organization_id_id_version_key on forms.form_definitions
 ALTER TABLE ONLY forms.form_definitions
@@ -8869,10 +9028,10 @@ ALTER TABLE ONLY forms.form_submissions
 ALTER TABLE forms.form_definitions ENABLE ROW LEVEL SECURITY;
 
 -- policy form_definitions_tenant on forms.form_definitions
-CREATE POLICY form_definitions_tenant ON forms.form_definitions TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY form_definitions_tenant ON forms.form_definitions TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on forms.form_submissions
 ALTER TABLE forms.form_submissions ENABLE ROW LEVEL SECURITY;
 
 -- policy form_submissions_tenant on forms.form_submissions
-CREATE POLICY form_submissions_tenant ON forms.form_submissions TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY form_submissions_tenant ON forms.form_submissions TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));

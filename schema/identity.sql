@@ -7,6 +7,13 @@ GRANT USAGE ON SCHEMA identity TO groundwork_app;
 GRANT USAGE ON SCHEMA identity TO groundwork_readonly;
 GRANT USAGE ON SCHEMA identity TO groundwork_auth;
 GRANT USAGE ON SCHEMA identity TO groundwork_privacy;
+GRANT USAGE ON SCHEMA identity TO catalog_service;
+GRANT USAGE ON SCHEMA identity TO inventory_service;
+GRANT USAGE ON SCHEMA identity TO projects_service;
+GRANT USAGE ON SCHEMA identity TO forms_service;
+GRANT USAGE ON SCHEMA identity TO sales_service;
+GRANT USAGE ON SCHEMA identity TO payments_service;
+GRANT USAGE ON SCHEMA identity TO analytics_service;
 
 -- type identity.locale
 CREATE TYPE identity.locale AS ENUM (
@@ -909,16 +916,27 @@ END)
 ALTER TABLE identity.organization_members OWNER TO groundwork_owner;
 GRANT SELECT,DELETE ON TABLE identity.organization_members TO groundwork_app;
 GRANT SELECT ON TABLE identity.organization_members TO groundwork_readonly;
+GRANT SELECT(id) ON TABLE identity.organization_members TO analytics_service;
 GRANT INSERT(organization_id) ON TABLE identity.organization_members TO groundwork_app;
+GRANT SELECT(organization_id) ON TABLE identity.organization_members TO projects_service;
+GRANT SELECT(organization_id) ON TABLE identity.organization_members TO analytics_service;
 GRANT INSERT(user_id) ON TABLE identity.organization_members TO groundwork_app;
+GRANT SELECT(user_id) ON TABLE identity.organization_members TO projects_service;
+GRANT SELECT(user_id) ON TABLE identity.organization_members TO analytics_service;
 GRANT INSERT(role),UPDATE(role) ON TABLE identity.organization_members TO groundwork_app;
+GRANT SELECT(role) ON TABLE identity.organization_members TO analytics_service;
 GRANT INSERT(permissions),UPDATE(permissions) ON TABLE identity.organization_members TO groundwork_app;
 GRANT INSERT(status),UPDATE(status) ON TABLE identity.organization_members TO groundwork_app;
+GRANT SELECT(status) ON TABLE identity.organization_members TO projects_service;
+GRANT SELECT(status) ON TABLE identity.organization_members TO analytics_service;
 GRANT INSERT(invitation_email) ON TABLE identity.organization_members TO groundwork_app;
 GRANT INSERT(invitation_token_hash) ON TABLE identity.organization_members TO groundwork_app;
 GRANT INSERT(invitation_expires_at) ON TABLE identity.organization_members TO groundwork_app;
 GRANT INSERT(invited_by) ON TABLE identity.organization_members TO groundwork_app;
 GRANT INSERT(joined_at) ON TABLE identity.organization_members TO groundwork_app;
+GRANT SELECT(joined_at) ON TABLE identity.organization_members TO analytics_service;
+GRANT SELECT(created_at) ON TABLE identity.organization_members TO analytics_service;
+GRANT SELECT(updated_at) ON TABLE identity.organization_members TO analytics_service;
 
 -- table identity.users
 CREATE TABLE identity.users (
@@ -1078,6 +1096,7 @@ CREATE TABLE identity.organizations (
 ALTER TABLE identity.organizations OWNER TO groundwork_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE identity.organizations TO groundwork_app;
 GRANT SELECT ON TABLE identity.organizations TO groundwork_readonly;
+GRANT SELECT ON TABLE identity.organizations TO analytics_service;
 
 -- table identity.personal_data_keys
 CREATE TABLE identity.personal_data_keys (
@@ -1408,7 +1427,7 @@ ALTER TABLE ONLY identity.users
 ALTER TABLE identity.api_keys ENABLE ROW LEVEL SECURITY;
 
 -- policy api_keys_tenant on identity.api_keys
-CREATE POLICY api_keys_tenant ON identity.api_keys TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY api_keys_tenant ON identity.api_keys TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on identity.erasures
 ALTER TABLE identity.erasures ENABLE ROW LEVEL SECURITY;
@@ -1420,16 +1439,16 @@ CREATE POLICY erasures_privacy ON identity.erasures TO groundwork_privacy USING 
 ALTER TABLE identity.organization_members ENABLE ROW LEVEL SECURITY;
 
 -- policy organization_members_attach on identity.organization_members
-CREATE POLICY organization_members_attach ON identity.organization_members AS RESTRICTIVE FOR INSERT TO groundwork_app WITH CHECK (((status = 'invited'::identity.member_status) OR (user_id = identity.current_user_id())));
+CREATE POLICY organization_members_attach ON identity.organization_members AS RESTRICTIVE FOR INSERT TO groundwork_app, groundwork_service WITH CHECK (((status = 'invited'::identity.member_status) OR (user_id = identity.current_user_id())));
 
 -- policy organization_members_tenant on identity.organization_members
-CREATE POLICY organization_members_tenant ON identity.organization_members TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY organization_members_tenant ON identity.organization_members TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on identity.organizations
 ALTER TABLE identity.organizations ENABLE ROW LEVEL SECURITY;
 
 -- policy organizations_tenant on identity.organizations
-CREATE POLICY organizations_tenant ON identity.organizations TO groundwork_app, groundwork_readonly USING ((id = identity.current_org_id())) WITH CHECK ((id = identity.current_org_id()));
+CREATE POLICY organizations_tenant ON identity.organizations TO groundwork_app, groundwork_readonly, groundwork_service USING ((id = identity.current_org_id())) WITH CHECK ((id = identity.current_org_id()));
 
 -- row security on identity.personal_data_keys
 ALTER TABLE identity.personal_data_keys ENABLE ROW LEVEL SECURITY;
@@ -1444,16 +1463,16 @@ ALTER TABLE identity.personal_master_keys ENABLE ROW LEVEL SECURITY;
 ALTER TABLE identity.sessions ENABLE ROW LEVEL SECURITY;
 
 -- policy sessions_owner on identity.sessions
-CREATE POLICY sessions_owner ON identity.sessions TO groundwork_app, groundwork_readonly USING ((user_id = identity.current_user_id())) WITH CHECK ((user_id = identity.current_user_id()));
+CREATE POLICY sessions_owner ON identity.sessions TO groundwork_app, groundwork_readonly, groundwork_service USING ((user_id = identity.current_user_id())) WITH CHECK ((user_id = identity.current_user_id()));
 
 -- row security on identity.user_profiles
 ALTER TABLE identity.user_profiles ENABLE ROW LEVEL SECURITY;
 
 -- policy user_profiles_owner on identity.user_profiles
-CREATE POLICY user_profiles_owner ON identity.user_profiles TO groundwork_app, groundwork_readonly USING ((user_id = identity.current_user_id())) WITH CHECK ((user_id = identity.current_user_id()));
+CREATE POLICY user_profiles_owner ON identity.user_profiles TO groundwork_app, groundwork_readonly, groundwork_service USING ((user_id = identity.current_user_id())) WITH CHECK ((user_id = identity.current_user_id()));
 
 -- row security on identity.users
 ALTER TABLE identity.users ENABLE ROW LEVEL SECURITY;
 
 -- policy users_self on identity.users
-CREATE POLICY users_self ON identity.users TO groundwork_app, groundwork_readonly USING ((id = identity.current_user_id())) WITH CHECK ((id = identity.current_user_id()));
+CREATE POLICY users_self ON identity.users TO groundwork_app, groundwork_readonly, groundwork_service USING ((id = identity.current_user_id())) WITH CHECK ((id = identity.current_user_id()));

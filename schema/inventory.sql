@@ -6,6 +6,9 @@ ALTER SCHEMA inventory OWNER TO groundwork_owner;
 GRANT USAGE ON SCHEMA inventory TO groundwork_app;
 GRANT USAGE ON SCHEMA inventory TO groundwork_readonly;
 GRANT USAGE ON SCHEMA inventory TO groundwork_worker;
+GRANT USAGE ON SCHEMA inventory TO inventory_service;
+GRANT USAGE ON SCHEMA inventory TO sales_service;
+GRANT USAGE ON SCHEMA inventory TO analytics_service;
 
 -- type inventory.alert_kind
 CREATE TYPE inventory.alert_kind AS ENUM (
@@ -70,6 +73,7 @@ $$;
 ALTER FUNCTION inventory.adjust_stock(product_id uuid, quantity integer, reason text) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION inventory.adjust_stock(product_id uuid, quantity integer, reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION inventory.adjust_stock(product_id uuid, quantity integer, reason text) TO groundwork_app;
+GRANT ALL ON FUNCTION inventory.adjust_stock(product_id uuid, quantity integer, reason text) TO inventory_service;
 
 -- function inventory.check_quantity(integer)
 CREATE FUNCTION inventory.check_quantity(quantity integer) RETURNS void
@@ -132,6 +136,8 @@ ALTER FUNCTION inventory.cleanup_expired_reservations() OWNER TO groundwork_owne
 REVOKE ALL ON FUNCTION inventory.cleanup_expired_reservations() FROM PUBLIC;
 GRANT ALL ON FUNCTION inventory.cleanup_expired_reservations() TO groundwork_app;
 GRANT ALL ON FUNCTION inventory.cleanup_expired_reservations() TO groundwork_worker;
+GRANT ALL ON FUNCTION inventory.cleanup_expired_reservations() TO inventory_service;
+GRANT ALL ON FUNCTION inventory.cleanup_expired_reservations() TO sales_service;
 
 -- function inventory.expire_product_reservations(uuid, uuid, uuid)
 CREATE FUNCTION inventory.expire_product_reservations(p_org uuid, p_product_id uuid, p_user_id uuid) RETURNS integer
@@ -197,6 +203,8 @@ $$;
 ALTER FUNCTION inventory.fulfill_reservation(reservation_id uuid) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION inventory.fulfill_reservation(reservation_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION inventory.fulfill_reservation(reservation_id uuid) TO groundwork_app;
+GRANT ALL ON FUNCTION inventory.fulfill_reservation(reservation_id uuid) TO inventory_service;
+GRANT ALL ON FUNCTION inventory.fulfill_reservation(reservation_id uuid) TO sales_service;
 
 -- function inventory.receive_stock(uuid, integer)
 CREATE FUNCTION inventory.receive_stock(product_id uuid, quantity integer) RETURNS integer
@@ -222,6 +230,7 @@ $$;
 ALTER FUNCTION inventory.receive_stock(product_id uuid, quantity integer) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION inventory.receive_stock(product_id uuid, quantity integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION inventory.receive_stock(product_id uuid, quantity integer) TO groundwork_app;
+GRANT ALL ON FUNCTION inventory.receive_stock(product_id uuid, quantity integer) TO inventory_service;
 
 -- function inventory.refuse_reservation(uuid, uuid, text)
 CREATE FUNCTION inventory.refuse_reservation(p_org uuid, p_reservation_id uuid, p_action text) RETURNS void
@@ -279,6 +288,8 @@ $$;
 ALTER FUNCTION inventory.release_reservation(reservation_id uuid) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION inventory.release_reservation(reservation_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION inventory.release_reservation(reservation_id uuid) TO groundwork_app;
+GRANT ALL ON FUNCTION inventory.release_reservation(reservation_id uuid) TO inventory_service;
+GRANT ALL ON FUNCTION inventory.release_reservation(reservation_id uuid) TO sales_service;
 
 -- function inventory.require_product(uuid, uuid)
 CREATE FUNCTION inventory.require_product(p_org uuid, p_product_id uuid) RETURNS void
@@ -381,6 +392,8 @@ $$;
 ALTER FUNCTION inventory.reserve_inventory(product_id uuid, quantity integer) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION inventory.reserve_inventory(product_id uuid, quantity integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION inventory.reserve_inventory(product_id uuid, quantity integer) TO groundwork_app;
+GRANT ALL ON FUNCTION inventory.reserve_inventory(product_id uuid, quantity integer) TO inventory_service;
+GRANT ALL ON FUNCTION inventory.reserve_inventory(product_id uuid, quantity integer) TO sales_service;
 
 -- function inventory.track_low_stock()
 CREATE FUNCTION inventory.track_low_stock() RETURNS trigger
@@ -420,6 +433,8 @@ CREATE TABLE inventory.alerts (
 ALTER TABLE inventory.alerts OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE inventory.alerts TO groundwork_app;
 GRANT SELECT ON TABLE inventory.alerts TO groundwork_readonly;
+GRANT SELECT ON TABLE inventory.alerts TO inventory_service;
+GRANT SELECT ON TABLE inventory.alerts TO analytics_service;
 
 -- table inventory.movements
 CREATE TABLE inventory.movements (
@@ -447,6 +462,8 @@ END),
 ALTER TABLE inventory.movements OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE inventory.movements TO groundwork_app;
 GRANT SELECT ON TABLE inventory.movements TO groundwork_readonly;
+GRANT SELECT ON TABLE inventory.movements TO inventory_service;
+GRANT SELECT ON TABLE inventory.movements TO analytics_service;
 
 -- table inventory.reservations
 CREATE TABLE inventory.reservations (
@@ -468,6 +485,9 @@ CREATE TABLE inventory.reservations (
 ALTER TABLE inventory.reservations OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE inventory.reservations TO groundwork_app;
 GRANT SELECT ON TABLE inventory.reservations TO groundwork_readonly;
+GRANT SELECT ON TABLE inventory.reservations TO inventory_service;
+GRANT SELECT ON TABLE inventory.reservations TO sales_service;
+GRANT SELECT ON TABLE inventory.reservations TO analytics_service;
 
 -- table inventory.stock_levels
 CREATE TABLE inventory.stock_levels (
@@ -492,10 +512,17 @@ CREATE TABLE inventory.stock_levels (
 ALTER TABLE inventory.stock_levels OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE inventory.stock_levels TO groundwork_app;
 GRANT SELECT ON TABLE inventory.stock_levels TO groundwork_readonly;
+GRANT SELECT ON TABLE inventory.stock_levels TO inventory_service;
+GRANT SELECT ON TABLE inventory.stock_levels TO sales_service;
+GRANT SELECT ON TABLE inventory.stock_levels TO analytics_service;
 GRANT UPDATE(reorder_point) ON TABLE inventory.stock_levels TO groundwork_app;
+GRANT UPDATE(reorder_point) ON TABLE inventory.stock_levels TO inventory_service;
 GRANT UPDATE(reorder_quantity) ON TABLE inventory.stock_levels TO groundwork_app;
+GRANT UPDATE(reorder_quantity) ON TABLE inventory.stock_levels TO inventory_service;
 GRANT UPDATE(supplier_id) ON TABLE inventory.stock_levels TO groundwork_app;
+GRANT UPDATE(supplier_id) ON TABLE inventory.stock_levels TO inventory_service;
 GRANT UPDATE(unit_cost) ON TABLE inventory.stock_levels TO groundwork_app;
+GRANT UPDATE(unit_cost) ON TABLE inventory.stock_levels TO inventory_service;
 
 -- view inventory.stock_analytics
 CREATE VIEW inventory.stock_analytics WITH (security_invoker='true') AS
@@ -525,6 +552,8 @@ CREATE VIEW inventory.stock_analytics WITH (security_invoker='true') AS
 ALTER TABLE inventory.stock_analytics OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE inventory.stock_analytics TO groundwork_app;
 GRANT SELECT ON TABLE inventory.stock_analytics TO groundwork_readonly;
+GRANT SELECT ON TABLE inventory.stock_analytics TO inventory_service;
+GRANT SELECT ON TABLE inventory.stock_analytics TO analytics_service;
 
 -- table inventory.suppliers
 CREATE TABLE inventory.suppliers (
@@ -551,13 +580,22 @@ END <= 65536))),
 ALTER TABLE inventory.suppliers OWNER TO groundwork_owner;
 GRANT SELECT,DELETE ON TABLE inventory.suppliers TO groundwork_app;
 GRANT SELECT ON TABLE inventory.suppliers TO groundwork_readonly;
+GRANT SELECT,DELETE ON TABLE inventory.suppliers TO inventory_service;
+GRANT SELECT ON TABLE inventory.suppliers TO analytics_service;
 GRANT INSERT(id) ON TABLE inventory.suppliers TO groundwork_app;
+GRANT INSERT(id) ON TABLE inventory.suppliers TO inventory_service;
 GRANT INSERT(name),UPDATE(name) ON TABLE inventory.suppliers TO groundwork_app;
+GRANT INSERT(name),UPDATE(name) ON TABLE inventory.suppliers TO inventory_service;
 GRANT INSERT(email),UPDATE(email) ON TABLE inventory.suppliers TO groundwork_app;
+GRANT INSERT(email),UPDATE(email) ON TABLE inventory.suppliers TO inventory_service;
 GRANT INSERT(phone),UPDATE(phone) ON TABLE inventory.suppliers TO groundwork_app;
+GRANT INSERT(phone),UPDATE(phone) ON TABLE inventory.suppliers TO inventory_service;
 GRANT INSERT(lead_time_days),UPDATE(lead_time_days) ON TABLE inventory.suppliers TO groundwork_app;
+GRANT INSERT(lead_time_days),UPDATE(lead_time_days) ON TABLE inventory.suppliers TO inventory_service;
 GRANT INSERT(active),UPDATE(active) ON TABLE inventory.suppliers TO groundwork_app;
+GRANT INSERT(active),UPDATE(active) ON TABLE inventory.suppliers TO inventory_service;
 GRANT INSERT(metadata),UPDATE(metadata) ON TABLE inventory.suppliers TO groundwork_app;
+GRANT INSERT(metadata),UPDATE(metadata) ON TABLE inventory.suppliers TO inventory_service;
 
 -- constraint alerts_pkey on inventory.alerts
 ALTER TABLE ONLY inventory.alerts
@@ -648,28 +686,28 @@ ALTER TABLE ONLY inventory.suppliers
 ALTER TABLE inventory.alerts ENABLE ROW LEVEL SECURITY;
 
 -- policy alerts_tenant on inventory.alerts
-CREATE POLICY alerts_tenant ON inventory.alerts TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY alerts_tenant ON inventory.alerts TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on inventory.movements
 ALTER TABLE inventory.movements ENABLE ROW LEVEL SECURITY;
 
 -- policy movements_tenant on inventory.movements
-CREATE POLICY movements_tenant ON inventory.movements TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY movements_tenant ON inventory.movements TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on inventory.reservations
 ALTER TABLE inventory.reservations ENABLE ROW LEVEL SECURITY;
 
 -- policy reservations_tenant on inventory.reservations
-CREATE POLICY reservations_tenant ON inventory.reservations TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY reservations_tenant ON inventory.reservations TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on inventory.stock_levels
 ALTER TABLE inventory.stock_levels ENABLE ROW LEVEL SECURITY;
 
 -- policy stock_levels_tenant on inventory.stock_levels
-CREATE POLICY stock_levels_tenant ON inventory.stock_levels TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY stock_levels_tenant ON inventory.stock_levels TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on inventory.suppliers
 ALTER TABLE inventory.suppliers ENABLE ROW LEVEL SECURITY;
 
 -- policy suppliers_tenant on inventory.suppliers
-CREATE POLICY suppliers_tenant ON inventory.suppliers TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY suppliers_tenant ON inventory.suppliers TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));

@@ -5,6 +5,7 @@ CREATE SCHEMA licensing;
 ALTER SCHEMA licensing OWNER TO groundwork_owner;
 GRANT USAGE ON SCHEMA licensing TO groundwork_app;
 GRANT USAGE ON SCHEMA licensing TO groundwork_readonly;
+GRANT USAGE ON SCHEMA licensing TO analytics_service;
 
 -- type licensing.license_status
 CREATE TYPE licensing.license_status AS ENUM (
@@ -130,6 +131,7 @@ ALTER FUNCTION licensing.has_entitlement(user_id uuid, feature text) OWNER TO gr
 REVOKE ALL ON FUNCTION licensing.has_entitlement(user_id uuid, feature text) FROM PUBLIC;
 GRANT ALL ON FUNCTION licensing.has_entitlement(user_id uuid, feature text) TO groundwork_app;
 GRANT ALL ON FUNCTION licensing.has_entitlement(user_id uuid, feature text) TO groundwork_readonly;
+GRANT ALL ON FUNCTION licensing.has_entitlement(user_id uuid, feature text) TO analytics_service;
 
 -- function licensing.is_active_member(uuid, uuid)
 CREATE FUNCTION licensing.is_active_member(p_organization_id uuid, p_user_id uuid) RETURNS boolean
@@ -178,6 +180,7 @@ END <= 8192))),
 ALTER TABLE licensing.licenses OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE licensing.licenses TO groundwork_app;
 GRANT SELECT ON TABLE licensing.licenses TO groundwork_readonly;
+GRANT SELECT ON TABLE licensing.licenses TO analytics_service;
 GRANT INSERT(id) ON TABLE licensing.licenses TO groundwork_app;
 GRANT INSERT(user_id) ON TABLE licensing.licenses TO groundwork_app;
 GRANT INSERT(plan),UPDATE(plan) ON TABLE licensing.licenses TO groundwork_app;
@@ -201,6 +204,7 @@ ALTER FUNCTION licensing.is_usable(l licensing.licenses) OWNER TO groundwork_own
 REVOKE ALL ON FUNCTION licensing.is_usable(l licensing.licenses) FROM PUBLIC;
 GRANT ALL ON FUNCTION licensing.is_usable(l licensing.licenses) TO groundwork_app;
 GRANT ALL ON FUNCTION licensing.is_usable(l licensing.licenses) TO groundwork_readonly;
+GRANT ALL ON FUNCTION licensing.is_usable(l licensing.licenses) TO analytics_service;
 
 -- function licensing.process_expirations()
 CREATE FUNCTION licensing.process_expirations() RETURNS integer
@@ -303,6 +307,7 @@ CREATE TABLE licensing.license_assignments (
 ALTER TABLE licensing.license_assignments OWNER TO groundwork_owner;
 GRANT SELECT,DELETE ON TABLE licensing.license_assignments TO groundwork_app;
 GRANT SELECT ON TABLE licensing.license_assignments TO groundwork_readonly;
+GRANT SELECT ON TABLE licensing.license_assignments TO analytics_service;
 GRANT INSERT(license_id) ON TABLE licensing.license_assignments TO groundwork_app;
 GRANT INSERT(user_id) ON TABLE licensing.license_assignments TO groundwork_app;
 
@@ -328,6 +333,7 @@ CREATE TABLE licensing.plans (
 ALTER TABLE licensing.plans OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE licensing.plans TO groundwork_app;
 GRANT SELECT ON TABLE licensing.plans TO groundwork_readonly;
+GRANT SELECT ON TABLE licensing.plans TO analytics_service;
 
 -- constraint license_assignments_pkey on licensing.license_assignments
 ALTER TABLE ONLY licensing.license_assignments
@@ -411,15 +417,16 @@ ALTER TABLE ONLY licensing.licenses
 ALTER TABLE licensing.license_assignments ENABLE ROW LEVEL SECURITY;
 
 -- policy license_assignments_tenant on licensing.license_assignments
-CREATE POLICY license_assignments_tenant ON licensing.license_assignments TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY license_assignments_tenant ON licensing.license_assignments TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on licensing.licenses
 ALTER TABLE licensing.licenses ENABLE ROW LEVEL SECURITY;
 
 -- policy licenses_tenant on licensing.licenses
-CREATE POLICY licenses_tenant ON licensing.licenses TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY licenses_tenant ON licensing.licenses TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- privileges on function licensing.user_limits(p_organization_id uuid, p_user_id uuid, OUT max_models integer, OUT max_versions_per_model integer, OUT max_job_runtime interval)
 REVOKE ALL ON FUNCTION licensing.user_limits(p_organization_id uuid, p_user_id uuid, OUT max_models integer, OUT max_versions_per_model integer, OUT max_job_runtime interval) FROM PUBLIC;
 GRANT ALL ON FUNCTION licensing.user_limits(p_organization_id uuid, p_user_id uuid, OUT max_models integer, OUT max_versions_per_model integer, OUT max_job_runtime interval) TO groundwork_app;
 GRANT ALL ON FUNCTION licensing.user_limits(p_organization_id uuid, p_user_id uuid, OUT max_models integer, OUT max_versions_per_model integer, OUT max_job_runtime interval) TO groundwork_readonly;
+GRANT ALL ON FUNCTION licensing.user_limits(p_organization_id uuid, p_user_id uuid, OUT max_models integer, OUT max_versions_per_model integer, OUT max_job_runtime interval) TO analytics_service;

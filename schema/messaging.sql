@@ -7,6 +7,12 @@ GRANT USAGE ON SCHEMA messaging TO groundwork_app;
 GRANT USAGE ON SCHEMA messaging TO groundwork_readonly;
 GRANT USAGE ON SCHEMA messaging TO groundwork_relay;
 GRANT USAGE ON SCHEMA messaging TO groundwork_worker;
+GRANT USAGE ON SCHEMA messaging TO catalog_service;
+GRANT USAGE ON SCHEMA messaging TO inventory_service;
+GRANT USAGE ON SCHEMA messaging TO projects_service;
+GRANT USAGE ON SCHEMA messaging TO forms_service;
+GRANT USAGE ON SCHEMA messaging TO sales_service;
+GRANT USAGE ON SCHEMA messaging TO payments_service;
 
 -- type messaging.idempotency_status
 CREATE TYPE messaging.idempotency_status AS ENUM (
@@ -717,12 +723,54 @@ CREATE TABLE messaging.idempotency_keys (
 ALTER TABLE messaging.idempotency_keys OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE messaging.idempotency_keys TO groundwork_readonly;
 GRANT SELECT,DELETE ON TABLE messaging.idempotency_keys TO groundwork_app;
+GRANT SELECT,DELETE ON TABLE messaging.idempotency_keys TO catalog_service;
+GRANT SELECT,DELETE ON TABLE messaging.idempotency_keys TO inventory_service;
+GRANT SELECT,DELETE ON TABLE messaging.idempotency_keys TO projects_service;
+GRANT SELECT,DELETE ON TABLE messaging.idempotency_keys TO forms_service;
+GRANT SELECT,DELETE ON TABLE messaging.idempotency_keys TO sales_service;
+GRANT SELECT,DELETE ON TABLE messaging.idempotency_keys TO payments_service;
 GRANT INSERT(key) ON TABLE messaging.idempotency_keys TO groundwork_app;
+GRANT INSERT(key) ON TABLE messaging.idempotency_keys TO catalog_service;
+GRANT INSERT(key) ON TABLE messaging.idempotency_keys TO inventory_service;
+GRANT INSERT(key) ON TABLE messaging.idempotency_keys TO projects_service;
+GRANT INSERT(key) ON TABLE messaging.idempotency_keys TO forms_service;
+GRANT INSERT(key) ON TABLE messaging.idempotency_keys TO sales_service;
+GRANT INSERT(key) ON TABLE messaging.idempotency_keys TO payments_service;
 GRANT INSERT(request_hash) ON TABLE messaging.idempotency_keys TO groundwork_app;
+GRANT INSERT(request_hash) ON TABLE messaging.idempotency_keys TO catalog_service;
+GRANT INSERT(request_hash) ON TABLE messaging.idempotency_keys TO inventory_service;
+GRANT INSERT(request_hash) ON TABLE messaging.idempotency_keys TO projects_service;
+GRANT INSERT(request_hash) ON TABLE messaging.idempotency_keys TO forms_service;
+GRANT INSERT(request_hash) ON TABLE messaging.idempotency_keys TO sales_service;
+GRANT INSERT(request_hash) ON TABLE messaging.idempotency_keys TO payments_service;
 GRANT UPDATE(status) ON TABLE messaging.idempotency_keys TO groundwork_app;
+GRANT UPDATE(status) ON TABLE messaging.idempotency_keys TO catalog_service;
+GRANT UPDATE(status) ON TABLE messaging.idempotency_keys TO inventory_service;
+GRANT UPDATE(status) ON TABLE messaging.idempotency_keys TO projects_service;
+GRANT UPDATE(status) ON TABLE messaging.idempotency_keys TO forms_service;
+GRANT UPDATE(status) ON TABLE messaging.idempotency_keys TO sales_service;
+GRANT UPDATE(status) ON TABLE messaging.idempotency_keys TO payments_service;
 GRANT UPDATE(response) ON TABLE messaging.idempotency_keys TO groundwork_app;
+GRANT UPDATE(response) ON TABLE messaging.idempotency_keys TO catalog_service;
+GRANT UPDATE(response) ON TABLE messaging.idempotency_keys TO inventory_service;
+GRANT UPDATE(response) ON TABLE messaging.idempotency_keys TO projects_service;
+GRANT UPDATE(response) ON TABLE messaging.idempotency_keys TO forms_service;
+GRANT UPDATE(response) ON TABLE messaging.idempotency_keys TO sales_service;
+GRANT UPDATE(response) ON TABLE messaging.idempotency_keys TO payments_service;
 GRANT UPDATE(completed_at) ON TABLE messaging.idempotency_keys TO groundwork_app;
+GRANT UPDATE(completed_at) ON TABLE messaging.idempotency_keys TO catalog_service;
+GRANT UPDATE(completed_at) ON TABLE messaging.idempotency_keys TO inventory_service;
+GRANT UPDATE(completed_at) ON TABLE messaging.idempotency_keys TO projects_service;
+GRANT UPDATE(completed_at) ON TABLE messaging.idempotency_keys TO forms_service;
+GRANT UPDATE(completed_at) ON TABLE messaging.idempotency_keys TO sales_service;
+GRANT UPDATE(completed_at) ON TABLE messaging.idempotency_keys TO payments_service;
 GRANT INSERT(expires_at) ON TABLE messaging.idempotency_keys TO groundwork_app;
+GRANT INSERT(expires_at) ON TABLE messaging.idempotency_keys TO catalog_service;
+GRANT INSERT(expires_at) ON TABLE messaging.idempotency_keys TO inventory_service;
+GRANT INSERT(expires_at) ON TABLE messaging.idempotency_keys TO projects_service;
+GRANT INSERT(expires_at) ON TABLE messaging.idempotency_keys TO forms_service;
+GRANT INSERT(expires_at) ON TABLE messaging.idempotency_keys TO sales_service;
+GRANT INSERT(expires_at) ON TABLE messaging.idempotency_keys TO payments_service;
 
 -- table messaging.job_rate_buckets
 CREATE TABLE messaging.job_rate_buckets (
@@ -792,14 +840,56 @@ ALTER TABLE messaging.outbox_messages OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE messaging.outbox_messages TO groundwork_readonly;
 GRANT SELECT ON TABLE messaging.outbox_messages TO groundwork_app;
 GRANT SELECT,DELETE ON TABLE messaging.outbox_messages TO groundwork_relay;
+GRANT SELECT ON TABLE messaging.outbox_messages TO catalog_service;
+GRANT SELECT ON TABLE messaging.outbox_messages TO inventory_service;
+GRANT SELECT ON TABLE messaging.outbox_messages TO projects_service;
+GRANT SELECT ON TABLE messaging.outbox_messages TO forms_service;
+GRANT SELECT ON TABLE messaging.outbox_messages TO sales_service;
+GRANT SELECT ON TABLE messaging.outbox_messages TO payments_service;
 GRANT INSERT(topic) ON TABLE messaging.outbox_messages TO groundwork_app;
+GRANT INSERT(topic) ON TABLE messaging.outbox_messages TO catalog_service;
+GRANT INSERT(topic) ON TABLE messaging.outbox_messages TO inventory_service;
+GRANT INSERT(topic) ON TABLE messaging.outbox_messages TO projects_service;
+GRANT INSERT(topic) ON TABLE messaging.outbox_messages TO forms_service;
+GRANT INSERT(topic) ON TABLE messaging.outbox_messages TO sales_service;
+GRANT INSERT(topic) ON TABLE messaging.outbox_messages TO payments_service;
 GRANT INSERT(partition_key) ON TABLE messaging.outbox_messages TO groundwork_app;
+GRANT INSERT(partition_key) ON TABLE messaging.outbox_messages TO catalog_service;
+GRANT INSERT(partition_key) ON TABLE messaging.outbox_messages TO inventory_service;
+GRANT INSERT(partition_key) ON TABLE messaging.outbox_messages TO projects_service;
+GRANT INSERT(partition_key) ON TABLE messaging.outbox_messages TO forms_service;
+GRANT INSERT(partition_key) ON TABLE messaging.outbox_messages TO sales_service;
+GRANT INSERT(partition_key) ON TABLE messaging.outbox_messages TO payments_service;
 GRANT INSERT(payload) ON TABLE messaging.outbox_messages TO groundwork_app;
+GRANT INSERT(payload) ON TABLE messaging.outbox_messages TO catalog_service;
+GRANT INSERT(payload) ON TABLE messaging.outbox_messages TO inventory_service;
+GRANT INSERT(payload) ON TABLE messaging.outbox_messages TO projects_service;
+GRANT INSERT(payload) ON TABLE messaging.outbox_messages TO forms_service;
+GRANT INSERT(payload) ON TABLE messaging.outbox_messages TO sales_service;
+GRANT INSERT(payload) ON TABLE messaging.outbox_messages TO payments_service;
 GRANT INSERT(headers) ON TABLE messaging.outbox_messages TO groundwork_app;
+GRANT INSERT(headers) ON TABLE messaging.outbox_messages TO catalog_service;
+GRANT INSERT(headers) ON TABLE messaging.outbox_messages TO inventory_service;
+GRANT INSERT(headers) ON TABLE messaging.outbox_messages TO projects_service;
+GRANT INSERT(headers) ON TABLE messaging.outbox_messages TO forms_service;
+GRANT INSERT(headers) ON TABLE messaging.outbox_messages TO sales_service;
+GRANT INSERT(headers) ON TABLE messaging.outbox_messages TO payments_service;
 GRANT INSERT(priority) ON TABLE messaging.outbox_messages TO groundwork_app;
+GRANT INSERT(priority) ON TABLE messaging.outbox_messages TO catalog_service;
+GRANT INSERT(priority) ON TABLE messaging.outbox_messages TO inventory_service;
+GRANT INSERT(priority) ON TABLE messaging.outbox_messages TO projects_service;
+GRANT INSERT(priority) ON TABLE messaging.outbox_messages TO forms_service;
+GRANT INSERT(priority) ON TABLE messaging.outbox_messages TO sales_service;
+GRANT INSERT(priority) ON TABLE messaging.outbox_messages TO payments_service;
 GRANT UPDATE(status) ON TABLE messaging.outbox_messages TO groundwork_relay;
 GRANT UPDATE(attempts) ON TABLE messaging.outbox_messages TO groundwork_relay;
 GRANT INSERT(max_attempts) ON TABLE messaging.outbox_messages TO groundwork_app;
+GRANT INSERT(max_attempts) ON TABLE messaging.outbox_messages TO catalog_service;
+GRANT INSERT(max_attempts) ON TABLE messaging.outbox_messages TO inventory_service;
+GRANT INSERT(max_attempts) ON TABLE messaging.outbox_messages TO projects_service;
+GRANT INSERT(max_attempts) ON TABLE messaging.outbox_messages TO forms_service;
+GRANT INSERT(max_attempts) ON TABLE messaging.outbox_messages TO sales_service;
+GRANT INSERT(max_attempts) ON TABLE messaging.outbox_messages TO payments_service;
 GRANT UPDATE(available_at) ON TABLE messaging.outbox_messages TO groundwork_relay;
 GRANT UPDATE(locked_until) ON TABLE messaging.outbox_messages TO groundwork_relay;
 GRANT UPDATE(last_error) ON TABLE messaging.outbox_messages TO groundwork_relay;
@@ -885,19 +975,19 @@ ALTER TABLE ONLY messaging.outbox_messages
 ALTER TABLE messaging.idempotency_keys ENABLE ROW LEVEL SECURITY;
 
 -- policy idempotency_keys_tenant on messaging.idempotency_keys
-CREATE POLICY idempotency_keys_tenant ON messaging.idempotency_keys TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY idempotency_keys_tenant ON messaging.idempotency_keys TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on messaging.job_rate_buckets
 ALTER TABLE messaging.job_rate_buckets ENABLE ROW LEVEL SECURITY;
 
 -- policy job_rate_buckets_tenant on messaging.job_rate_buckets
-CREATE POLICY job_rate_buckets_tenant ON messaging.job_rate_buckets TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY job_rate_buckets_tenant ON messaging.job_rate_buckets TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on messaging.jobs
 ALTER TABLE messaging.jobs ENABLE ROW LEVEL SECURITY;
 
 -- policy jobs_tenant on messaging.jobs
-CREATE POLICY jobs_tenant ON messaging.jobs TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY jobs_tenant ON messaging.jobs TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on messaging.outbox_messages
 ALTER TABLE messaging.outbox_messages ENABLE ROW LEVEL SECURITY;
@@ -906,4 +996,4 @@ ALTER TABLE messaging.outbox_messages ENABLE ROW LEVEL SECURITY;
 CREATE POLICY outbox_messages_relay ON messaging.outbox_messages TO groundwork_relay USING (true) WITH CHECK (true);
 
 -- policy outbox_messages_tenant on messaging.outbox_messages
-CREATE POLICY outbox_messages_tenant ON messaging.outbox_messages TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY outbox_messages_tenant ON messaging.outbox_messages TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));

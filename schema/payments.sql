@@ -6,6 +6,8 @@ ALTER SCHEMA payments OWNER TO groundwork_owner;
 GRANT USAGE ON SCHEMA payments TO groundwork_app;
 GRANT USAGE ON SCHEMA payments TO groundwork_readonly;
 GRANT USAGE ON SCHEMA payments TO groundwork_worker;
+GRANT USAGE ON SCHEMA payments TO payments_service;
+GRANT USAGE ON SCHEMA payments TO analytics_service;
 
 -- type payments.dispute_status
 CREATE TYPE payments.dispute_status AS ENUM (
@@ -118,6 +120,7 @@ $$;
 ALTER FUNCTION payments.capture_payment(payment_id uuid, amount numeric) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION payments.capture_payment(payment_id uuid, amount numeric) FROM PUBLIC;
 GRANT ALL ON FUNCTION payments.capture_payment(payment_id uuid, amount numeric) TO groundwork_app;
+GRANT ALL ON FUNCTION payments.capture_payment(payment_id uuid, amount numeric) TO payments_service;
 
 -- function payments.check_amount(numeric)
 CREATE FUNCTION payments.check_amount(amount numeric) RETURNS void
@@ -235,6 +238,7 @@ ALTER FUNCTION payments.cleanup_expired_payments() OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION payments.cleanup_expired_payments() FROM PUBLIC;
 GRANT ALL ON FUNCTION payments.cleanup_expired_payments() TO groundwork_app;
 GRANT ALL ON FUNCTION payments.cleanup_expired_payments() TO groundwork_worker;
+GRANT ALL ON FUNCTION payments.cleanup_expired_payments() TO payments_service;
 
 -- function payments.close_order_payments()
 CREATE FUNCTION payments.close_order_payments() RETURNS trigger
@@ -294,6 +298,8 @@ CREATE TABLE payments.payments (
 ALTER TABLE payments.payments OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE payments.payments TO groundwork_app;
 GRANT SELECT ON TABLE payments.payments TO groundwork_readonly;
+GRANT SELECT ON TABLE payments.payments TO payments_service;
+GRANT SELECT ON TABLE payments.payments TO analytics_service;
 
 -- function payments.lock_payment(uuid, uuid)
 CREATE FUNCTION payments.lock_payment(p_org uuid, p_payment_id uuid) RETURNS payments.payments
@@ -373,6 +379,7 @@ $$;
 ALTER FUNCTION payments.process_payment_authorization(order_id uuid, payment_method_id uuid) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION payments.process_payment_authorization(order_id uuid, payment_method_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION payments.process_payment_authorization(order_id uuid, payment_method_id uuid) TO groundwork_app;
+GRANT ALL ON FUNCTION payments.process_payment_authorization(order_id uuid, payment_method_id uuid) TO payments_service;
 
 -- function payments.record_payment_transaction()
 CREATE FUNCTION payments.record_payment_transaction() RETURNS trigger
@@ -437,6 +444,7 @@ $$;
 ALTER FUNCTION payments.refund_payment(payment_id uuid, amount numeric, reason text) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION payments.refund_payment(payment_id uuid, amount numeric, reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION payments.refund_payment(payment_id uuid, amount numeric, reason text) TO groundwork_app;
+GRANT ALL ON FUNCTION payments.refund_payment(payment_id uuid, amount numeric, reason text) TO payments_service;
 
 -- function payments.refuse_card_number_columns()
 CREATE FUNCTION payments.refuse_card_number_columns() RETURNS event_trigger
@@ -505,6 +513,7 @@ $$;
 ALTER FUNCTION payments.set_default_payment_method(payment_method_id uuid) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION payments.set_default_payment_method(payment_method_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION payments.set_default_payment_method(payment_method_id uuid) TO groundwork_app;
+GRANT ALL ON FUNCTION payments.set_default_payment_method(payment_method_id uuid) TO payments_service;
 
 -- function payments.settle_payment(uuid)
 CREATE FUNCTION payments.settle_payment(payment_id uuid) RETURNS void
@@ -526,6 +535,7 @@ $$;
 ALTER FUNCTION payments.settle_payment(payment_id uuid) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION payments.settle_payment(payment_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION payments.settle_payment(payment_id uuid) TO groundwork_app;
+GRANT ALL ON FUNCTION payments.settle_payment(payment_id uuid) TO payments_service;
 
 -- function payments.void_payment(uuid)
 CREATE FUNCTION payments.void_payment(payment_id uuid) RETURNS void
@@ -547,6 +557,7 @@ $$;
 ALTER FUNCTION payments.void_payment(payment_id uuid) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION payments.void_payment(payment_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION payments.void_payment(payment_id uuid) TO groundwork_app;
+GRANT ALL ON FUNCTION payments.void_payment(payment_id uuid) TO payments_service;
 
 -- table payments.payment_disputes
 CREATE TABLE payments.payment_disputes (
@@ -570,13 +581,22 @@ CREATE TABLE payments.payment_disputes (
 ALTER TABLE payments.payment_disputes OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE payments.payment_disputes TO groundwork_app;
 GRANT SELECT ON TABLE payments.payment_disputes TO groundwork_readonly;
+GRANT SELECT ON TABLE payments.payment_disputes TO payments_service;
+GRANT SELECT ON TABLE payments.payment_disputes TO analytics_service;
 GRANT INSERT(id) ON TABLE payments.payment_disputes TO groundwork_app;
+GRANT INSERT(id) ON TABLE payments.payment_disputes TO payments_service;
 GRANT INSERT(payment_id) ON TABLE payments.payment_disputes TO groundwork_app;
+GRANT INSERT(payment_id) ON TABLE payments.payment_disputes TO payments_service;
 GRANT INSERT(amount) ON TABLE payments.payment_disputes TO groundwork_app;
+GRANT INSERT(amount) ON TABLE payments.payment_disputes TO payments_service;
 GRANT INSERT(reason) ON TABLE payments.payment_disputes TO groundwork_app;
+GRANT INSERT(reason) ON TABLE payments.payment_disputes TO payments_service;
 GRANT UPDATE(status) ON TABLE payments.payment_disputes TO groundwork_app;
+GRANT UPDATE(status) ON TABLE payments.payment_disputes TO payments_service;
 GRANT INSERT(evidence),UPDATE(evidence) ON TABLE payments.payment_disputes TO groundwork_app;
+GRANT INSERT(evidence),UPDATE(evidence) ON TABLE payments.payment_disputes TO payments_service;
 GRANT INSERT(evidence_due_at) ON TABLE payments.payment_disputes TO groundwork_app;
+GRANT INSERT(evidence_due_at) ON TABLE payments.payment_disputes TO payments_service;
 
 -- view payments.payment_analytics
 CREATE VIEW payments.payment_analytics WITH (security_invoker='true') AS
@@ -619,6 +639,8 @@ CREATE VIEW payments.payment_analytics WITH (security_invoker='true') AS
 ALTER TABLE payments.payment_analytics OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE payments.payment_analytics TO groundwork_app;
 GRANT SELECT ON TABLE payments.payment_analytics TO groundwork_readonly;
+GRANT SELECT ON TABLE payments.payment_analytics TO payments_service;
+GRANT SELECT ON TABLE payments.payment_analytics TO analytics_service;
 
 -- table payments.payment_methods
 CREATE TABLE payments.payment_methods (
@@ -646,14 +668,24 @@ CREATE TABLE payments.payment_methods (
 ALTER TABLE payments.payment_methods OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE payments.payment_methods TO groundwork_app;
 GRANT SELECT ON TABLE payments.payment_methods TO groundwork_readonly;
+GRANT SELECT ON TABLE payments.payment_methods TO payments_service;
+GRANT SELECT ON TABLE payments.payment_methods TO analytics_service;
 GRANT INSERT(id) ON TABLE payments.payment_methods TO groundwork_app;
+GRANT INSERT(id) ON TABLE payments.payment_methods TO payments_service;
 GRANT INSERT(kind) ON TABLE payments.payment_methods TO groundwork_app;
+GRANT INSERT(kind) ON TABLE payments.payment_methods TO payments_service;
 GRANT INSERT(token) ON TABLE payments.payment_methods TO groundwork_app;
+GRANT INSERT(token) ON TABLE payments.payment_methods TO payments_service;
 GRANT INSERT(brand) ON TABLE payments.payment_methods TO groundwork_app;
+GRANT INSERT(brand) ON TABLE payments.payment_methods TO payments_service;
 GRANT INSERT(last_four) ON TABLE payments.payment_methods TO groundwork_app;
+GRANT INSERT(last_four) ON TABLE payments.payment_methods TO payments_service;
 GRANT INSERT(exp_month),UPDATE(exp_month) ON TABLE payments.payment_methods TO groundwork_app;
+GRANT INSERT(exp_month),UPDATE(exp_month) ON TABLE payments.payment_methods TO payments_service;
 GRANT INSERT(exp_year),UPDATE(exp_year) ON TABLE payments.payment_methods TO groundwork_app;
+GRANT INSERT(exp_year),UPDATE(exp_year) ON TABLE payments.payment_methods TO payments_service;
 GRANT UPDATE(removed_at) ON TABLE payments.payment_methods TO groundwork_app;
+GRANT UPDATE(removed_at) ON TABLE payments.payment_methods TO payments_service;
 
 -- table payments.payment_transactions
 CREATE TABLE payments.payment_transactions (
@@ -671,6 +703,8 @@ CREATE TABLE payments.payment_transactions (
 ALTER TABLE payments.payment_transactions OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE payments.payment_transactions TO groundwork_app;
 GRANT SELECT ON TABLE payments.payment_transactions TO groundwork_readonly;
+GRANT SELECT ON TABLE payments.payment_transactions TO payments_service;
+GRANT SELECT ON TABLE payments.payment_transactions TO analytics_service;
 
 -- sequence payments.payment_transactions_id_seq
 ALTER TABLE payments.payment_transactions ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -697,6 +731,8 @@ CREATE TABLE payments.refunds (
 ALTER TABLE payments.refunds OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE payments.refunds TO groundwork_app;
 GRANT SELECT ON TABLE payments.refunds TO groundwork_readonly;
+GRANT SELECT ON TABLE payments.refunds TO payments_service;
+GRANT SELECT ON TABLE payments.refunds TO analytics_service;
 
 -- constraint payment_disputes_pkey on payments.payment_disputes
 ALTER TABLE ONLY payments.payment_disputes
@@ -845,28 +881,28 @@ ALTER TABLE ONLY payments.refunds
 ALTER TABLE payments.payment_disputes ENABLE ROW LEVEL SECURITY;
 
 -- policy payment_disputes_tenant on payments.payment_disputes
-CREATE POLICY payment_disputes_tenant ON payments.payment_disputes TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY payment_disputes_tenant ON payments.payment_disputes TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on payments.payment_methods
 ALTER TABLE payments.payment_methods ENABLE ROW LEVEL SECURITY;
 
 -- policy payment_methods_owner on payments.payment_methods
-CREATE POLICY payment_methods_owner ON payments.payment_methods TO groundwork_app, groundwork_readonly USING (((organization_id = identity.current_org_id()) AND (user_id = identity.current_user_id()))) WITH CHECK (((organization_id = identity.current_org_id()) AND (user_id = identity.current_user_id())));
+CREATE POLICY payment_methods_owner ON payments.payment_methods TO groundwork_app, groundwork_readonly, groundwork_service USING (((organization_id = identity.current_org_id()) AND (user_id = identity.current_user_id()))) WITH CHECK (((organization_id = identity.current_org_id()) AND (user_id = identity.current_user_id())));
 
 -- row security on payments.payment_transactions
 ALTER TABLE payments.payment_transactions ENABLE ROW LEVEL SECURITY;
 
 -- policy payment_transactions_tenant on payments.payment_transactions
-CREATE POLICY payment_transactions_tenant ON payments.payment_transactions TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY payment_transactions_tenant ON payments.payment_transactions TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on payments.payments
 ALTER TABLE payments.payments ENABLE ROW LEVEL SECURITY;
 
 -- policy payments_tenant on payments.payments
-CREATE POLICY payments_tenant ON payments.payments TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY payments_tenant ON payments.payments TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on payments.refunds
 ALTER TABLE payments.refunds ENABLE ROW LEVEL SECURITY;
 
 -- policy refunds_tenant on payments.refunds
-CREATE POLICY refunds_tenant ON payments.refunds TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY refunds_tenant ON payments.refunds TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));

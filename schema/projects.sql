@@ -5,6 +5,8 @@ CREATE SCHEMA projects;
 ALTER SCHEMA projects OWNER TO groundwork_owner;
 GRANT USAGE ON SCHEMA projects TO groundwork_app;
 GRANT USAGE ON SCHEMA projects TO groundwork_readonly;
+GRANT USAGE ON SCHEMA projects TO projects_service;
+GRANT USAGE ON SCHEMA projects TO analytics_service;
 
 -- type projects.attachment_entity
 CREATE TYPE projects.attachment_entity AS ENUM (
@@ -298,19 +300,34 @@ CREATE TABLE projects.tasks (
 ALTER TABLE projects.tasks OWNER TO groundwork_owner;
 GRANT SELECT,DELETE ON TABLE projects.tasks TO groundwork_app;
 GRANT SELECT ON TABLE projects.tasks TO groundwork_readonly;
+GRANT SELECT,DELETE ON TABLE projects.tasks TO projects_service;
+GRANT SELECT ON TABLE projects.tasks TO analytics_service;
 GRANT INSERT(id) ON TABLE projects.tasks TO groundwork_app;
+GRANT INSERT(id) ON TABLE projects.tasks TO projects_service;
 GRANT INSERT(project_id) ON TABLE projects.tasks TO groundwork_app;
+GRANT INSERT(project_id) ON TABLE projects.tasks TO projects_service;
 GRANT INSERT(parent_task_id),UPDATE(parent_task_id) ON TABLE projects.tasks TO groundwork_app;
+GRANT INSERT(parent_task_id),UPDATE(parent_task_id) ON TABLE projects.tasks TO projects_service;
 GRANT INSERT(title),UPDATE(title) ON TABLE projects.tasks TO groundwork_app;
+GRANT INSERT(title),UPDATE(title) ON TABLE projects.tasks TO projects_service;
 GRANT INSERT(description),UPDATE(description) ON TABLE projects.tasks TO groundwork_app;
+GRANT INSERT(description),UPDATE(description) ON TABLE projects.tasks TO projects_service;
 GRANT INSERT(status),UPDATE(status) ON TABLE projects.tasks TO groundwork_app;
+GRANT INSERT(status),UPDATE(status) ON TABLE projects.tasks TO projects_service;
 GRANT INSERT(priority),UPDATE(priority) ON TABLE projects.tasks TO groundwork_app;
+GRANT INSERT(priority),UPDATE(priority) ON TABLE projects.tasks TO projects_service;
 GRANT INSERT(assignee_id),UPDATE(assignee_id) ON TABLE projects.tasks TO groundwork_app;
+GRANT INSERT(assignee_id),UPDATE(assignee_id) ON TABLE projects.tasks TO projects_service;
 GRANT INSERT(due_date),UPDATE(due_date) ON TABLE projects.tasks TO groundwork_app;
+GRANT INSERT(due_date),UPDATE(due_date) ON TABLE projects.tasks TO projects_service;
 GRANT INSERT(estimated_hours),UPDATE(estimated_hours) ON TABLE projects.tasks TO groundwork_app;
+GRANT INSERT(estimated_hours),UPDATE(estimated_hours) ON TABLE projects.tasks TO projects_service;
 GRANT INSERT(actual_hours),UPDATE(actual_hours) ON TABLE projects.tasks TO groundwork_app;
+GRANT INSERT(actual_hours),UPDATE(actual_hours) ON TABLE projects.tasks TO projects_service;
 GRANT INSERT(tags),UPDATE(tags) ON TABLE projects.tasks TO groundwork_app;
+GRANT INSERT(tags),UPDATE(tags) ON TABLE projects.tasks TO projects_service;
 GRANT INSERT(metadata),UPDATE(metadata) ON TABLE projects.tasks TO groundwork_app;
+GRANT INSERT(metadata),UPDATE(metadata) ON TABLE projects.tasks TO projects_service;
 
 -- function projects.complete_task(uuid)
 CREATE FUNCTION projects.complete_task(p_task_id uuid) RETURNS SETOF projects.tasks
@@ -359,6 +376,8 @@ ALTER FUNCTION projects.in_organization() OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION projects.in_organization() FROM PUBLIC;
 GRANT ALL ON FUNCTION projects.in_organization() TO groundwork_app;
 GRANT ALL ON FUNCTION projects.in_organization() TO groundwork_readonly;
+GRANT ALL ON FUNCTION projects.in_organization() TO projects_service;
+GRANT ALL ON FUNCTION projects.in_organization() TO analytics_service;
 
 -- function projects.internal_write()
 CREATE FUNCTION projects.internal_write() RETURNS boolean
@@ -383,6 +402,8 @@ ALTER FUNCTION projects.member_role(p_project_id uuid) OWNER TO groundwork_owner
 REVOKE ALL ON FUNCTION projects.member_role(p_project_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION projects.member_role(p_project_id uuid) TO groundwork_app;
 GRANT ALL ON FUNCTION projects.member_role(p_project_id uuid) TO groundwork_readonly;
+GRANT ALL ON FUNCTION projects.member_role(p_project_id uuid) TO projects_service;
+GRANT ALL ON FUNCTION projects.member_role(p_project_id uuid) TO analytics_service;
 
 -- function projects.record_document_version()
 CREATE FUNCTION projects.record_document_version() RETURNS trigger
@@ -428,6 +449,8 @@ ALTER FUNCTION projects.require_write(p_project_id uuid, p_manage boolean, p_res
 REVOKE ALL ON FUNCTION projects.require_write(p_project_id uuid, p_manage boolean, p_restoring boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION projects.require_write(p_project_id uuid, p_manage boolean, p_restoring boolean) TO groundwork_app;
 GRANT ALL ON FUNCTION projects.require_write(p_project_id uuid, p_manage boolean, p_restoring boolean) TO groundwork_readonly;
+GRANT ALL ON FUNCTION projects.require_write(p_project_id uuid, p_manage boolean, p_restoring boolean) TO projects_service;
+GRANT ALL ON FUNCTION projects.require_write(p_project_id uuid, p_manage boolean, p_restoring boolean) TO analytics_service;
 
 -- function projects.version_document()
 CREATE FUNCTION projects.version_document() RETURNS trigger
@@ -468,6 +491,8 @@ ALTER FUNCTION projects.visible_projects() OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION projects.visible_projects() FROM PUBLIC;
 GRANT ALL ON FUNCTION projects.visible_projects() TO groundwork_app;
 GRANT ALL ON FUNCTION projects.visible_projects() TO groundwork_readonly;
+GRANT ALL ON FUNCTION projects.visible_projects() TO projects_service;
+GRANT ALL ON FUNCTION projects.visible_projects() TO analytics_service;
 
 -- table projects.document_versions
 CREATE TABLE projects.document_versions (
@@ -485,6 +510,8 @@ CREATE TABLE projects.document_versions (
 ALTER TABLE projects.document_versions OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE projects.document_versions TO groundwork_app;
 GRANT SELECT ON TABLE projects.document_versions TO groundwork_readonly;
+GRANT SELECT ON TABLE projects.document_versions TO projects_service;
+GRANT SELECT ON TABLE projects.document_versions TO analytics_service;
 
 -- table projects.documents
 CREATE TABLE projects.documents (
@@ -514,15 +541,26 @@ CREATE TABLE projects.documents (
 ALTER TABLE projects.documents OWNER TO groundwork_owner;
 GRANT SELECT,DELETE ON TABLE projects.documents TO groundwork_app;
 GRANT SELECT ON TABLE projects.documents TO groundwork_readonly;
+GRANT SELECT,DELETE ON TABLE projects.documents TO projects_service;
+GRANT SELECT ON TABLE projects.documents TO analytics_service;
 GRANT INSERT(id) ON TABLE projects.documents TO groundwork_app;
+GRANT INSERT(id) ON TABLE projects.documents TO projects_service;
 GRANT INSERT(project_id) ON TABLE projects.documents TO groundwork_app;
+GRANT INSERT(project_id) ON TABLE projects.documents TO projects_service;
 GRANT INSERT(title),UPDATE(title) ON TABLE projects.documents TO groundwork_app;
+GRANT INSERT(title),UPDATE(title) ON TABLE projects.documents TO projects_service;
 GRANT INSERT(content),UPDATE(content) ON TABLE projects.documents TO groundwork_app;
+GRANT INSERT(content),UPDATE(content) ON TABLE projects.documents TO projects_service;
 GRANT INSERT(content_type),UPDATE(content_type) ON TABLE projects.documents TO groundwork_app;
+GRANT INSERT(content_type),UPDATE(content_type) ON TABLE projects.documents TO projects_service;
 GRANT INSERT(change_summary),UPDATE(change_summary) ON TABLE projects.documents TO groundwork_app;
+GRANT INSERT(change_summary),UPDATE(change_summary) ON TABLE projects.documents TO projects_service;
 GRANT INSERT(status),UPDATE(status) ON TABLE projects.documents TO groundwork_app;
+GRANT INSERT(status),UPDATE(status) ON TABLE projects.documents TO projects_service;
 GRANT INSERT(tags),UPDATE(tags) ON TABLE projects.documents TO groundwork_app;
+GRANT INSERT(tags),UPDATE(tags) ON TABLE projects.documents TO projects_service;
 GRANT INSERT(metadata),UPDATE(metadata) ON TABLE projects.documents TO groundwork_app;
+GRANT INSERT(metadata),UPDATE(metadata) ON TABLE projects.documents TO projects_service;
 
 -- table projects.file_attachments
 CREATE TABLE projects.file_attachments (
@@ -560,16 +598,28 @@ END) STORED,
 ALTER TABLE projects.file_attachments OWNER TO groundwork_owner;
 GRANT SELECT,DELETE ON TABLE projects.file_attachments TO groundwork_app;
 GRANT SELECT ON TABLE projects.file_attachments TO groundwork_readonly;
+GRANT SELECT,DELETE ON TABLE projects.file_attachments TO projects_service;
+GRANT SELECT ON TABLE projects.file_attachments TO analytics_service;
 GRANT INSERT(id) ON TABLE projects.file_attachments TO groundwork_app;
+GRANT INSERT(id) ON TABLE projects.file_attachments TO projects_service;
 GRANT INSERT(project_id) ON TABLE projects.file_attachments TO groundwork_app;
+GRANT INSERT(project_id) ON TABLE projects.file_attachments TO projects_service;
 GRANT INSERT(entity_type) ON TABLE projects.file_attachments TO groundwork_app;
+GRANT INSERT(entity_type) ON TABLE projects.file_attachments TO projects_service;
 GRANT INSERT(entity_id) ON TABLE projects.file_attachments TO groundwork_app;
+GRANT INSERT(entity_id) ON TABLE projects.file_attachments TO projects_service;
 GRANT INSERT(filename) ON TABLE projects.file_attachments TO groundwork_app;
+GRANT INSERT(filename) ON TABLE projects.file_attachments TO projects_service;
 GRANT INSERT(original_filename) ON TABLE projects.file_attachments TO groundwork_app;
+GRANT INSERT(original_filename) ON TABLE projects.file_attachments TO projects_service;
 GRANT INSERT(file_size) ON TABLE projects.file_attachments TO groundwork_app;
+GRANT INSERT(file_size) ON TABLE projects.file_attachments TO projects_service;
 GRANT INSERT(mime_type) ON TABLE projects.file_attachments TO groundwork_app;
+GRANT INSERT(mime_type) ON TABLE projects.file_attachments TO projects_service;
 GRANT INSERT(storage_path) ON TABLE projects.file_attachments TO groundwork_app;
+GRANT INSERT(storage_path) ON TABLE projects.file_attachments TO projects_service;
 GRANT INSERT(metadata) ON TABLE projects.file_attachments TO groundwork_app;
+GRANT INSERT(metadata) ON TABLE projects.file_attachments TO projects_service;
 
 -- table projects.graph_guards
 CREATE TABLE projects.graph_guards (
@@ -598,11 +648,18 @@ ALTER TABLE projects.project_members OWNER TO groundwork_owner;
 COMMENT ON COLUMN projects.project_members.role IS 'admin, member or viewer; the owner is projects.owner_id';
 GRANT SELECT,DELETE ON TABLE projects.project_members TO groundwork_app;
 GRANT SELECT ON TABLE projects.project_members TO groundwork_readonly;
+GRANT SELECT,DELETE ON TABLE projects.project_members TO projects_service;
+GRANT SELECT ON TABLE projects.project_members TO analytics_service;
 GRANT INSERT(id) ON TABLE projects.project_members TO groundwork_app;
+GRANT INSERT(id) ON TABLE projects.project_members TO projects_service;
 GRANT INSERT(project_id) ON TABLE projects.project_members TO groundwork_app;
+GRANT INSERT(project_id) ON TABLE projects.project_members TO projects_service;
 GRANT INSERT(user_id) ON TABLE projects.project_members TO groundwork_app;
+GRANT INSERT(user_id) ON TABLE projects.project_members TO projects_service;
 GRANT INSERT(role),UPDATE(role) ON TABLE projects.project_members TO groundwork_app;
+GRANT INSERT(role),UPDATE(role) ON TABLE projects.project_members TO projects_service;
 GRANT INSERT(permissions),UPDATE(permissions) ON TABLE projects.project_members TO groundwork_app;
+GRANT INSERT(permissions),UPDATE(permissions) ON TABLE projects.project_members TO projects_service;
 
 -- table projects.projects
 CREATE TABLE projects.projects (
@@ -626,13 +683,22 @@ ALTER TABLE projects.projects OWNER TO groundwork_owner;
 COMMENT ON COLUMN projects.projects.visibility IS 'Informational: access is by ownership or membership only (docs/REQUIREMENTS.md)';
 GRANT SELECT,DELETE ON TABLE projects.projects TO groundwork_app;
 GRANT SELECT ON TABLE projects.projects TO groundwork_readonly;
+GRANT SELECT,DELETE ON TABLE projects.projects TO projects_service;
+GRANT SELECT ON TABLE projects.projects TO analytics_service;
 GRANT INSERT(id) ON TABLE projects.projects TO groundwork_app;
+GRANT INSERT(id) ON TABLE projects.projects TO projects_service;
 GRANT INSERT(name),UPDATE(name) ON TABLE projects.projects TO groundwork_app;
+GRANT INSERT(name),UPDATE(name) ON TABLE projects.projects TO projects_service;
 GRANT INSERT(description),UPDATE(description) ON TABLE projects.projects TO groundwork_app;
+GRANT INSERT(description),UPDATE(description) ON TABLE projects.projects TO projects_service;
 GRANT INSERT(owner_id),UPDATE(owner_id) ON TABLE projects.projects TO groundwork_app;
+GRANT INSERT(owner_id),UPDATE(owner_id) ON TABLE projects.projects TO projects_service;
 GRANT INSERT(status),UPDATE(status) ON TABLE projects.projects TO groundwork_app;
+GRANT INSERT(status),UPDATE(status) ON TABLE projects.projects TO projects_service;
 GRANT INSERT(visibility),UPDATE(visibility) ON TABLE projects.projects TO groundwork_app;
+GRANT INSERT(visibility),UPDATE(visibility) ON TABLE projects.projects TO projects_service;
 GRANT INSERT(settings),UPDATE(settings) ON TABLE projects.projects TO groundwork_app;
+GRANT INSERT(settings),UPDATE(settings) ON TABLE projects.projects TO projects_service;
 
 -- table projects.task_dependencies
 CREATE TABLE projects.task_dependencies (
@@ -648,11 +714,18 @@ CREATE TABLE projects.task_dependencies (
 ALTER TABLE projects.task_dependencies OWNER TO groundwork_owner;
 GRANT SELECT,DELETE ON TABLE projects.task_dependencies TO groundwork_app;
 GRANT SELECT ON TABLE projects.task_dependencies TO groundwork_readonly;
+GRANT SELECT,DELETE ON TABLE projects.task_dependencies TO projects_service;
+GRANT SELECT ON TABLE projects.task_dependencies TO analytics_service;
 GRANT INSERT(id) ON TABLE projects.task_dependencies TO groundwork_app;
+GRANT INSERT(id) ON TABLE projects.task_dependencies TO projects_service;
 GRANT INSERT(project_id) ON TABLE projects.task_dependencies TO groundwork_app;
+GRANT INSERT(project_id) ON TABLE projects.task_dependencies TO projects_service;
 GRANT INSERT(task_id) ON TABLE projects.task_dependencies TO groundwork_app;
+GRANT INSERT(task_id) ON TABLE projects.task_dependencies TO projects_service;
 GRANT INSERT(depends_on_task_id) ON TABLE projects.task_dependencies TO groundwork_app;
+GRANT INSERT(depends_on_task_id) ON TABLE projects.task_dependencies TO projects_service;
 GRANT INSERT(dependency_type),UPDATE(dependency_type) ON TABLE projects.task_dependencies TO groundwork_app;
+GRANT INSERT(dependency_type),UPDATE(dependency_type) ON TABLE projects.task_dependencies TO projects_service;
 
 -- constraint document_versions_document_id_version_number_key on projects.document_versions
 ALTER TABLE ONLY projects.document_versions
@@ -946,46 +1019,46 @@ ALTER TABLE ONLY projects.tasks
 ALTER TABLE projects.document_versions ENABLE ROW LEVEL SECURITY;
 
 -- policy document_versions_member on projects.document_versions
-CREATE POLICY document_versions_member ON projects.document_versions TO groundwork_app, groundwork_readonly USING (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects)))) WITH CHECK (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects))));
+CREATE POLICY document_versions_member ON projects.document_versions TO groundwork_app, groundwork_readonly, groundwork_service USING (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects)))) WITH CHECK (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects))));
 
 -- row security on projects.documents
 ALTER TABLE projects.documents ENABLE ROW LEVEL SECURITY;
 
 -- policy documents_member on projects.documents
-CREATE POLICY documents_member ON projects.documents TO groundwork_app, groundwork_readonly USING (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects)))) WITH CHECK (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects))));
+CREATE POLICY documents_member ON projects.documents TO groundwork_app, groundwork_readonly, groundwork_service USING (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects)))) WITH CHECK (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects))));
 
 -- row security on projects.file_attachments
 ALTER TABLE projects.file_attachments ENABLE ROW LEVEL SECURITY;
 
 -- policy file_attachments_member on projects.file_attachments
-CREATE POLICY file_attachments_member ON projects.file_attachments TO groundwork_app, groundwork_readonly USING (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects)))) WITH CHECK (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects))));
+CREATE POLICY file_attachments_member ON projects.file_attachments TO groundwork_app, groundwork_readonly, groundwork_service USING (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects)))) WITH CHECK (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects))));
 
 -- row security on projects.graph_guards
 ALTER TABLE projects.graph_guards ENABLE ROW LEVEL SECURITY;
 
 -- policy graph_guards_member on projects.graph_guards
-CREATE POLICY graph_guards_member ON projects.graph_guards TO groundwork_app, groundwork_readonly USING (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects)))) WITH CHECK (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects))));
+CREATE POLICY graph_guards_member ON projects.graph_guards TO groundwork_app, groundwork_readonly, groundwork_service USING (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects)))) WITH CHECK (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects))));
 
 -- row security on projects.project_members
 ALTER TABLE projects.project_members ENABLE ROW LEVEL SECURITY;
 
 -- policy project_members_member on projects.project_members
-CREATE POLICY project_members_member ON projects.project_members TO groundwork_app, groundwork_readonly USING (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects)))) WITH CHECK (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects))));
+CREATE POLICY project_members_member ON projects.project_members TO groundwork_app, groundwork_readonly, groundwork_service USING (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects)))) WITH CHECK (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects))));
 
 -- row security on projects.projects
 ALTER TABLE projects.projects ENABLE ROW LEVEL SECURITY;
 
 -- policy projects_member on projects.projects
-CREATE POLICY projects_member ON projects.projects TO groundwork_app, groundwork_readonly USING (((organization_id = identity.current_org_id()) AND (((owner_id = identity.current_user_id()) AND projects.in_organization()) OR (id IN ( SELECT projects.visible_projects() AS visible_projects))))) WITH CHECK (((organization_id = identity.current_org_id()) AND (((owner_id = identity.current_user_id()) AND projects.in_organization()) OR (id IN ( SELECT projects.visible_projects() AS visible_projects)))));
+CREATE POLICY projects_member ON projects.projects TO groundwork_app, groundwork_readonly, groundwork_service USING (((organization_id = identity.current_org_id()) AND (((owner_id = identity.current_user_id()) AND projects.in_organization()) OR (id IN ( SELECT projects.visible_projects() AS visible_projects))))) WITH CHECK (((organization_id = identity.current_org_id()) AND (((owner_id = identity.current_user_id()) AND projects.in_organization()) OR (id IN ( SELECT projects.visible_projects() AS visible_projects)))));
 
 -- row security on projects.task_dependencies
 ALTER TABLE projects.task_dependencies ENABLE ROW LEVEL SECURITY;
 
 -- policy task_dependencies_member on projects.task_dependencies
-CREATE POLICY task_dependencies_member ON projects.task_dependencies TO groundwork_app, groundwork_readonly USING (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects)))) WITH CHECK (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects))));
+CREATE POLICY task_dependencies_member ON projects.task_dependencies TO groundwork_app, groundwork_readonly, groundwork_service USING (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects)))) WITH CHECK (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects))));
 
 -- row security on projects.tasks
 ALTER TABLE projects.tasks ENABLE ROW LEVEL SECURITY;
 
 -- policy tasks_member on projects.tasks
-CREATE POLICY tasks_member ON projects.tasks TO groundwork_app, groundwork_readonly USING (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects)))) WITH CHECK (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects))));
+CREATE POLICY tasks_member ON projects.tasks TO groundwork_app, groundwork_readonly, groundwork_service USING (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects)))) WITH CHECK (((organization_id = identity.current_org_id()) AND (project_id IN ( SELECT projects.visible_projects() AS visible_projects))));

@@ -6,6 +6,8 @@ ALTER SCHEMA sales OWNER TO groundwork_owner;
 GRANT USAGE ON SCHEMA sales TO groundwork_app;
 GRANT USAGE ON SCHEMA sales TO groundwork_readonly;
 GRANT USAGE ON SCHEMA sales TO groundwork_worker;
+GRANT USAGE ON SCHEMA sales TO sales_service;
+GRANT USAGE ON SCHEMA sales TO analytics_service;
 
 -- type sales.cart_status
 CREATE TYPE sales.cart_status AS ENUM (
@@ -58,6 +60,7 @@ $$;
 ALTER FUNCTION sales.cancel_order(order_id uuid) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION sales.cancel_order(order_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION sales.cancel_order(order_id uuid) TO groundwork_app;
+GRANT ALL ON FUNCTION sales.cancel_order(order_id uuid) TO sales_service;
 
 -- function sales.check_order_transition()
 CREATE FUNCTION sales.check_order_transition() RETURNS trigger
@@ -214,6 +217,7 @@ $$;
 ALTER FUNCTION sales.checkout(cart_id uuid, idempotency_key text) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION sales.checkout(cart_id uuid, idempotency_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION sales.checkout(cart_id uuid, idempotency_key text) TO groundwork_app;
+GRANT ALL ON FUNCTION sales.checkout(cart_id uuid, idempotency_key text) TO sales_service;
 
 -- function sales.cleanup_expired_carts()
 CREATE FUNCTION sales.cleanup_expired_carts() RETURNS integer
@@ -245,6 +249,7 @@ ALTER FUNCTION sales.cleanup_expired_carts() OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION sales.cleanup_expired_carts() FROM PUBLIC;
 GRANT ALL ON FUNCTION sales.cleanup_expired_carts() TO groundwork_app;
 GRANT ALL ON FUNCTION sales.cleanup_expired_carts() TO groundwork_worker;
+GRANT ALL ON FUNCTION sales.cleanup_expired_carts() TO sales_service;
 
 -- function sales.cleanup_expired_orders()
 CREATE FUNCTION sales.cleanup_expired_orders() RETURNS integer
@@ -267,6 +272,7 @@ ALTER FUNCTION sales.cleanup_expired_orders() OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION sales.cleanup_expired_orders() FROM PUBLIC;
 GRANT ALL ON FUNCTION sales.cleanup_expired_orders() TO groundwork_app;
 GRANT ALL ON FUNCTION sales.cleanup_expired_orders() TO groundwork_worker;
+GRANT ALL ON FUNCTION sales.cleanup_expired_orders() TO sales_service;
 
 -- function sales.expire_orders(uuid, uuid, integer)
 CREATE FUNCTION sales.expire_orders(p_org uuid, p_user_id uuid, p_limit integer) RETURNS integer
@@ -460,6 +466,8 @@ CREATE TABLE sales.orders (
 ALTER TABLE sales.orders OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE sales.orders TO groundwork_app;
 GRANT SELECT ON TABLE sales.orders TO groundwork_readonly;
+GRANT SELECT ON TABLE sales.orders TO sales_service;
+GRANT SELECT ON TABLE sales.orders TO analytics_service;
 
 -- function sales.validate_order_business_rules(sales.orders)
 CREATE FUNCTION sales.validate_order_business_rules(p_order sales.orders) RETURNS void
@@ -495,6 +503,7 @@ $$;
 ALTER FUNCTION sales.validate_order_business_rules(p_order sales.orders) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION sales.validate_order_business_rules(p_order sales.orders) FROM PUBLIC;
 GRANT ALL ON FUNCTION sales.validate_order_business_rules(p_order sales.orders) TO groundwork_app;
+GRANT ALL ON FUNCTION sales.validate_order_business_rules(p_order sales.orders) TO sales_service;
 
 -- table sales.cart_items
 CREATE TABLE sales.cart_items (
@@ -509,9 +518,14 @@ CREATE TABLE sales.cart_items (
 ALTER TABLE sales.cart_items OWNER TO groundwork_owner;
 GRANT SELECT,DELETE ON TABLE sales.cart_items TO groundwork_app;
 GRANT SELECT ON TABLE sales.cart_items TO groundwork_readonly;
+GRANT SELECT,DELETE ON TABLE sales.cart_items TO sales_service;
+GRANT SELECT ON TABLE sales.cart_items TO analytics_service;
 GRANT INSERT(cart_id) ON TABLE sales.cart_items TO groundwork_app;
+GRANT INSERT(cart_id) ON TABLE sales.cart_items TO sales_service;
 GRANT INSERT(product_id) ON TABLE sales.cart_items TO groundwork_app;
+GRANT INSERT(product_id) ON TABLE sales.cart_items TO sales_service;
 GRANT INSERT(quantity),UPDATE(quantity) ON TABLE sales.cart_items TO groundwork_app;
+GRANT INSERT(quantity),UPDATE(quantity) ON TABLE sales.cart_items TO sales_service;
 
 -- table sales.carts
 CREATE TABLE sales.carts (
@@ -530,8 +544,12 @@ CREATE TABLE sales.carts (
 ALTER TABLE sales.carts OWNER TO groundwork_owner;
 GRANT SELECT,DELETE ON TABLE sales.carts TO groundwork_app;
 GRANT SELECT ON TABLE sales.carts TO groundwork_readonly;
+GRANT SELECT,DELETE ON TABLE sales.carts TO sales_service;
+GRANT SELECT ON TABLE sales.carts TO analytics_service;
 GRANT INSERT(id) ON TABLE sales.carts TO groundwork_app;
+GRANT INSERT(id) ON TABLE sales.carts TO sales_service;
 GRANT INSERT(currency) ON TABLE sales.carts TO groundwork_app;
+GRANT INSERT(currency) ON TABLE sales.carts TO sales_service;
 
 -- view sales.order_analytics
 CREATE VIEW sales.order_analytics WITH (security_invoker='true') AS
@@ -549,6 +567,8 @@ CREATE VIEW sales.order_analytics WITH (security_invoker='true') AS
 ALTER TABLE sales.order_analytics OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE sales.order_analytics TO groundwork_app;
 GRANT SELECT ON TABLE sales.order_analytics TO groundwork_readonly;
+GRANT SELECT ON TABLE sales.order_analytics TO sales_service;
+GRANT SELECT ON TABLE sales.order_analytics TO analytics_service;
 
 -- table sales.order_fulfillments
 CREATE TABLE sales.order_fulfillments (
@@ -568,12 +588,20 @@ CREATE TABLE sales.order_fulfillments (
 ALTER TABLE sales.order_fulfillments OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE sales.order_fulfillments TO groundwork_app;
 GRANT SELECT ON TABLE sales.order_fulfillments TO groundwork_readonly;
+GRANT SELECT ON TABLE sales.order_fulfillments TO sales_service;
+GRANT SELECT ON TABLE sales.order_fulfillments TO analytics_service;
 GRANT INSERT(id) ON TABLE sales.order_fulfillments TO groundwork_app;
+GRANT INSERT(id) ON TABLE sales.order_fulfillments TO sales_service;
 GRANT INSERT(order_id) ON TABLE sales.order_fulfillments TO groundwork_app;
+GRANT INSERT(order_id) ON TABLE sales.order_fulfillments TO sales_service;
 GRANT INSERT(carrier),UPDATE(carrier) ON TABLE sales.order_fulfillments TO groundwork_app;
+GRANT INSERT(carrier),UPDATE(carrier) ON TABLE sales.order_fulfillments TO sales_service;
 GRANT INSERT(tracking_number),UPDATE(tracking_number) ON TABLE sales.order_fulfillments TO groundwork_app;
+GRANT INSERT(tracking_number),UPDATE(tracking_number) ON TABLE sales.order_fulfillments TO sales_service;
 GRANT INSERT(shipped_at),UPDATE(shipped_at) ON TABLE sales.order_fulfillments TO groundwork_app;
+GRANT INSERT(shipped_at),UPDATE(shipped_at) ON TABLE sales.order_fulfillments TO sales_service;
 GRANT INSERT(delivered_at),UPDATE(delivered_at) ON TABLE sales.order_fulfillments TO groundwork_app;
+GRANT INSERT(delivered_at),UPDATE(delivered_at) ON TABLE sales.order_fulfillments TO sales_service;
 
 -- table sales.order_items
 CREATE TABLE sales.order_items (
@@ -598,6 +626,8 @@ CREATE TABLE sales.order_items (
 ALTER TABLE sales.order_items OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE sales.order_items TO groundwork_app;
 GRANT SELECT ON TABLE sales.order_items TO groundwork_readonly;
+GRANT SELECT ON TABLE sales.order_items TO sales_service;
+GRANT SELECT ON TABLE sales.order_items TO analytics_service;
 
 -- table sales.order_notes
 CREATE TABLE sales.order_notes (
@@ -613,10 +643,16 @@ CREATE TABLE sales.order_notes (
 ALTER TABLE sales.order_notes OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE sales.order_notes TO groundwork_app;
 GRANT SELECT ON TABLE sales.order_notes TO groundwork_readonly;
+GRANT SELECT ON TABLE sales.order_notes TO sales_service;
+GRANT SELECT ON TABLE sales.order_notes TO analytics_service;
 GRANT INSERT(id) ON TABLE sales.order_notes TO groundwork_app;
+GRANT INSERT(id) ON TABLE sales.order_notes TO sales_service;
 GRANT INSERT(order_id) ON TABLE sales.order_notes TO groundwork_app;
+GRANT INSERT(order_id) ON TABLE sales.order_notes TO sales_service;
 GRANT INSERT(body) ON TABLE sales.order_notes TO groundwork_app;
+GRANT INSERT(body) ON TABLE sales.order_notes TO sales_service;
 GRANT INSERT(internal) ON TABLE sales.order_notes TO groundwork_app;
+GRANT INSERT(internal) ON TABLE sales.order_notes TO sales_service;
 
 -- table sales.order_status_history
 CREATE TABLE sales.order_status_history (
@@ -631,6 +667,8 @@ CREATE TABLE sales.order_status_history (
 ALTER TABLE sales.order_status_history OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE sales.order_status_history TO groundwork_app;
 GRANT SELECT ON TABLE sales.order_status_history TO groundwork_readonly;
+GRANT SELECT ON TABLE sales.order_status_history TO sales_service;
+GRANT SELECT ON TABLE sales.order_status_history TO analytics_service;
 
 -- sequence sales.order_status_history_id_seq
 ALTER TABLE sales.order_status_history ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -818,7 +856,7 @@ ALTER TABLE ONLY sales.orders
 ALTER TABLE sales.cart_items ENABLE ROW LEVEL SECURITY;
 
 -- policy cart_items_owner on sales.cart_items
-CREATE POLICY cart_items_owner ON sales.cart_items TO groundwork_app, groundwork_readonly USING (((organization_id = identity.current_org_id()) AND (EXISTS ( SELECT
+CREATE POLICY cart_items_owner ON sales.cart_items TO groundwork_app, groundwork_readonly, groundwork_service USING (((organization_id = identity.current_org_id()) AND (EXISTS ( SELECT
    FROM sales.carts c
   WHERE ((c.organization_id = cart_items.organization_id) AND (c.id = cart_items.cart_id)))))) WITH CHECK (((organization_id = identity.current_org_id()) AND (EXISTS ( SELECT
    FROM sales.carts c
@@ -828,34 +866,34 @@ CREATE POLICY cart_items_owner ON sales.cart_items TO groundwork_app, groundwork
 ALTER TABLE sales.carts ENABLE ROW LEVEL SECURITY;
 
 -- policy carts_owner on sales.carts
-CREATE POLICY carts_owner ON sales.carts TO groundwork_app, groundwork_readonly USING (((organization_id = identity.current_org_id()) AND (user_id = identity.current_user_id()))) WITH CHECK (((organization_id = identity.current_org_id()) AND (user_id = identity.current_user_id()) AND (status = 'open'::sales.cart_status)));
+CREATE POLICY carts_owner ON sales.carts TO groundwork_app, groundwork_readonly, groundwork_service USING (((organization_id = identity.current_org_id()) AND (user_id = identity.current_user_id()))) WITH CHECK (((organization_id = identity.current_org_id()) AND (user_id = identity.current_user_id()) AND (status = 'open'::sales.cart_status)));
 
 -- row security on sales.order_fulfillments
 ALTER TABLE sales.order_fulfillments ENABLE ROW LEVEL SECURITY;
 
 -- policy order_fulfillments_tenant on sales.order_fulfillments
-CREATE POLICY order_fulfillments_tenant ON sales.order_fulfillments TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY order_fulfillments_tenant ON sales.order_fulfillments TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on sales.order_items
 ALTER TABLE sales.order_items ENABLE ROW LEVEL SECURITY;
 
 -- policy order_items_tenant on sales.order_items
-CREATE POLICY order_items_tenant ON sales.order_items TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY order_items_tenant ON sales.order_items TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on sales.order_notes
 ALTER TABLE sales.order_notes ENABLE ROW LEVEL SECURITY;
 
 -- policy order_notes_tenant on sales.order_notes
-CREATE POLICY order_notes_tenant ON sales.order_notes TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY order_notes_tenant ON sales.order_notes TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on sales.order_status_history
 ALTER TABLE sales.order_status_history ENABLE ROW LEVEL SECURITY;
 
 -- policy order_status_history_tenant on sales.order_status_history
-CREATE POLICY order_status_history_tenant ON sales.order_status_history TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY order_status_history_tenant ON sales.order_status_history TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
 
 -- row security on sales.orders
 ALTER TABLE sales.orders ENABLE ROW LEVEL SECURITY;
 
 -- policy orders_tenant on sales.orders
-CREATE POLICY orders_tenant ON sales.orders TO groundwork_app, groundwork_readonly USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));
+CREATE POLICY orders_tenant ON sales.orders TO groundwork_app, groundwork_readonly, groundwork_service USING ((organization_id = identity.current_org_id())) WITH CHECK ((organization_id = identity.current_org_id()));

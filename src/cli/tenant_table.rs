@@ -2,7 +2,7 @@
 //! rows belong to a tenant, with the conventions of the README's "Architecture" that
 //! every such table needs: `organization_id` defaulting to the tenant of the
 //! transaction and leading the primary key, `created_at`/`updated_at` with the shared
-//! trigger, row-level security for both application roles, grants, and
+//! trigger, row-level security for the application and service roles, grants, and
 //! `groundwork_owner` as owner. The down file undoes all of it.
 
 use std::fmt;
@@ -114,10 +114,10 @@ impl TenantTable {
 const UP: &str = r#"-- Why: {name}. Say here why the table exists and what its rows are.
 --
 -- {schema}.{table} is a tenant table (README, "Architecture"): organization_id leads
--- every key, row-level security keeps groundwork_app and groundwork_readonly to the
--- rows of the transaction's tenant, and the queries in queries/{schema}/{table}.sql
--- filter on organization_id = identity.current_org_id() and leave organization_id to
--- its default when they insert.
+-- every key, row-level security keeps groundwork_app, groundwork_readonly and the
+-- service roles (groundwork_service) to the rows of the transaction's tenant, and the
+-- queries in queries/{schema}/{table}.sql filter on organization_id =
+-- identity.current_org_id() and leave organization_id to its default when they insert.
 
 {create_schema}CREATE TABLE {schema}.{table} (
     id uuid NOT NULL DEFAULT gen_random_uuid(),
@@ -140,13 +140,16 @@ CREATE TRIGGER {table}_set_updated_at BEFORE UPDATE ON {schema}.{table}
 -- Row-level security: each tenant reads and writes its own rows only.
 ALTER TABLE {schema}.{table} ENABLE ROW LEVEL SECURITY;
 CREATE POLICY {table}_tenant ON {schema}.{table}
-    FOR ALL TO groundwork_app, groundwork_readonly
+    FOR ALL TO groundwork_app, groundwork_readonly, groundwork_service
     USING (organization_id = identity.current_org_id())
     WITH CHECK (organization_id = identity.current_org_id());
 
 {ownership}
 GRANT SELECT ON {schema}.{table} TO groundwork_app, groundwork_readonly;
 GRANT INSERT (id, name), UPDATE (name), DELETE ON {schema}.{table} TO groundwork_app;
+-- The context's service role may do what groundwork_app does (docs/SECURITY.md,
+-- "Service roles"): SELECT public.groundwork_grant_like('{schema}', 'groundwork_app',
+-- '<context>_service'); then its row of the role matrix.
 "#;
 
 const CREATE_SCHEMA: &str = "CREATE SCHEMA {schema};\n\n";

@@ -11,7 +11,8 @@
 //!
 //! Tests connect the way services do. Once per server, `TestDb` makes a login role in
 //! each of the application's groups (`groundwork_app`, `groundwork_readonly`,
-//! `groundwork_auth`, `groundwork_relay`, `groundwork_worker`) and hands out a pool per [`DbRole`]; the
+//! `groundwork_auth`, `groundwork_relay`, `groundwork_worker`, ..., and each per-context
+//! service role such as `sales_service`) and hands out a pool per [`DbRole`]; the
 //! owner's pool (the server's superuser) is for set-up and catalog checks only.
 //! [`TestDb::tenants`] makes organizations with a user each, the way a service signs
 //! them up.
@@ -107,10 +108,24 @@ pub enum DbRole {
     Privacy,
     /// A login role in `groundwork_monitor`, as a monitoring agent connects.
     Monitor,
+    /// A login role in `catalog_service`, as the catalog service connects.
+    CatalogService,
+    /// A login role in `inventory_service`, as the inventory service connects.
+    InventoryService,
+    /// A login role in `projects_service`, as the projects service connects.
+    ProjectsService,
+    /// A login role in `forms_service`, as the forms service connects.
+    FormsService,
+    /// A login role in `sales_service`, as the sales service connects.
+    SalesService,
+    /// A login role in `payments_service`, as the payments service connects.
+    PaymentsService,
+    /// A login role in `analytics_service`, as a read-only analytics service connects.
+    AnalyticsService,
 }
 
 impl DbRole {
-    const ALL: [Self; 8] = [
+    const ALL: [Self; 15] = [
         Self::Owner,
         Self::App,
         Self::Readonly,
@@ -119,6 +134,24 @@ impl DbRole {
         Self::Worker,
         Self::Privacy,
         Self::Monitor,
+        Self::CatalogService,
+        Self::InventoryService,
+        Self::ProjectsService,
+        Self::FormsService,
+        Self::SalesService,
+        Self::PaymentsService,
+        Self::AnalyticsService,
+    ];
+
+    /// The per-context service roles, in the order of `docs/SECURITY.md`'s matrix.
+    pub const SERVICES: [Self; 7] = [
+        Self::CatalogService,
+        Self::InventoryService,
+        Self::ProjectsService,
+        Self::FormsService,
+        Self::SalesService,
+        Self::PaymentsService,
+        Self::AnalyticsService,
     ];
 
     /// The login role and the group it is a member of (none for the owner).
@@ -132,7 +165,28 @@ impl DbRole {
             Self::Worker => Some(("groundwork_test_worker", "groundwork_worker")),
             Self::Privacy => Some(("groundwork_test_privacy", "groundwork_privacy")),
             Self::Monitor => Some(("groundwork_test_monitor", "groundwork_monitor")),
+            Self::CatalogService => Some(("groundwork_test_catalog_service", "catalog_service")),
+            Self::InventoryService => {
+                Some(("groundwork_test_inventory_service", "inventory_service"))
+            }
+            Self::ProjectsService => Some(("groundwork_test_projects_service", "projects_service")),
+            Self::FormsService => Some(("groundwork_test_forms_service", "forms_service")),
+            Self::SalesService => Some(("groundwork_test_sales_service", "sales_service")),
+            Self::PaymentsService => Some(("groundwork_test_payments_service", "payments_service")),
+            Self::AnalyticsService => {
+                Some(("groundwork_test_analytics_service", "analytics_service"))
+            }
         }
+    }
+
+    /// The name of the login role a test connects as (none for the owner).
+    pub fn login_name(self) -> Option<&'static str> {
+        self.login().map(|(login, _)| login)
+    }
+
+    /// The group role the login role is a member of (none for the owner).
+    pub fn group_name(self) -> Option<&'static str> {
+        self.login().map(|(_, group)| group)
     }
 }
 

@@ -1030,3 +1030,89 @@ async fn no_column_can_hold_a_card_number() {
         assert_eq!(err.code().unwrap().code(), "42501", "{sql}: {err}");
     }
 }
+
+#[tokio::test]
+async fn the_sales_and_payments_services_each_do_their_part_and_no_more() {
+    let db = TestDb::builder().pool_size(4).build().await;
+    let [a] = db.tenants().await;
+    let me = buyer(&db, a.organization_id).await;
+    let p = product(&db, a.tenant(), "20.00", 10).await;
+    let cart_id = cart(&db, me, &[(p, 2)]).await;
+    let method = card(&db, me).await;
+    let request = Checkout::new(cart_id, "svc-1");
+    let placed = db
+        .with_tenant(DbRole::SalesService, me, async |tx| {
+            Ok(sales::checkout(tx, &request).await?)
+        })
+        .await
+        .unwrap();
+    let payment = db
+        .with_tenant(DbRole::PaymentsService, me, async |tx| {
+            let payment = payments::authorize(tx, placed, method).await?;
+            payments::capture(tx, payment, None).await?;
+            Ok(payment)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        owner_value(
+            &db,
+            &format!("SELECT status::text FROM sales.orders WHERE id = '{placed}'")
+        )
+        .await,
+        "paid"
+    );
+    // Neither reaches into the other's functions or tables, nor into stock.
+    for (role, sql) in [
+        (
+            DbRole::SalesService,
+            format!("SELECT payments.refund_payment('{payment}', 1, 'x')"),
+        ),
+        (
+            DbRole::SalesService,
+            "SELECT count(*) FROM payments.payments".to_owned(),
+        ),
+        (
+            DbRole::PaymentsService,
+            format!("SELECT sales.cancel_order('{placed}')"),
+        ),
+        (
+            DbRole::PaymentsService,
+            "SELECT count(*) FROM sales.orders".to_owned(),
+        ),
+        (
+            DbRole::SalesService,
+            "UPDATE inventory.stock_levels SET on_hand = 0".to_owned(),
+        ),
+        (
+            DbRole::AnalyticsService,
+            format!("SELECT payments.void_payment('{payment}')"),
+        ),
+    ] {
+        let before = written(&db).await;
+        let err = db
+            .with_tenant(role, me, async |tx| Ok(tx.batch_execute(&sql).await?))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.code().unwrap().code(),
+            "42501",
+            "{role:?}: {sql}: {err}"
+        );
+        assert_eq!(written(&db).await, before);
+    }
+    // The analytics role reads both schemas' figures.
+    let days: i64 = db
+        .with_tenant(DbRole::AnalyticsService, me, async |tx| {
+            Ok(tx
+                .query_one(
+                    "SELECT (SELECT count(*) FROM sales.order_analytics) + (SELECT count(*) FROM payments.payment_analytics)",
+                    &[],
+                )
+                .await?
+                .get(0))
+        })
+        .await
+        .unwrap();
+    assert_eq!(days, 2);
+}

@@ -23,4 +23,5 @@ mod ops;
 mod personal;
 mod projects;
 mod security;
+mod service_roles;
 mod tenancy;

@@ -1057,7 +1057,7 @@ const APPLICATION_SCHEMAS: &str =
     "n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'";
 
 #[tokio::test]
-async fn every_tenant_table_has_row_level_security_for_both_application_roles() {
+async fn every_tenant_table_has_row_level_security_for_the_application_and_service_roles() {
     let db = TestDb::new().await;
     let tables = breakers(
         &db,
@@ -1080,7 +1080,7 @@ async fn every_tenant_table_has_row_level_security_for_both_application_roles() 
                                 AND NOT a.attisdropped
              CROSS JOIN pg_roles r
              WHERE c.relkind IN ('r', 'p') AND {APPLICATION_SCHEMAS}
-               AND r.rolname IN ('groundwork_app', 'groundwork_readonly')
+               AND r.rolname IN ('groundwork_app', 'groundwork_readonly', 'groundwork_service')
                AND NOT (c.relrowsecurity AND EXISTS (
                    SELECT FROM pg_policy p
                    WHERE p.polrelid = c.oid AND p.polpermissive
@@ -1169,7 +1169,7 @@ async fn nothing_is_granted_to_public_beyond_postgresql_defaults() {
 #[tokio::test]
 async fn the_application_roles_own_nothing_and_create_nothing() {
     let db = TestDb::new().await;
-    let roles = "ARRAY['groundwork_app', 'groundwork_readonly', 'groundwork_auth',                  'groundwork_relay', 'groundwork_worker', 'groundwork_test_app',                  'groundwork_test_readonly', 'groundwork_test_auth', 'groundwork_test_relay',                  'groundwork_test_worker']";
+    let roles = "ARRAY['groundwork_app', 'groundwork_readonly', 'groundwork_auth',                  'groundwork_relay', 'groundwork_worker', 'groundwork_test_app',                  'groundwork_test_readonly', 'groundwork_test_auth', 'groundwork_test_relay',                  'groundwork_test_worker', 'groundwork_service', 'catalog_service',                  'inventory_service', 'projects_service', 'forms_service', 'sales_service',                  'payments_service', 'analytics_service', 'groundwork_test_catalog_service',                  'groundwork_test_inventory_service', 'groundwork_test_projects_service',                  'groundwork_test_forms_service', 'groundwork_test_sales_service',                  'groundwork_test_payments_service', 'groundwork_test_analytics_service']";
     let problems = breakers(
         &db,
         &format!(
@@ -1211,5 +1211,7 @@ async fn the_application_roles_own_nothing_and_create_nothing() {
         ),
     )
     .await;
-    assert_eq!(members.len(), 5, "{members:?}");
+    // Five application logins, seven service logins in their service roles, and the
+    // seven service roles in groundwork_service.
+    assert_eq!(members.len(), 19, "{members:?}");
 }
