@@ -108,7 +108,8 @@ CREATE TABLE payments.payment_methods (
     -- The payment provider's reference to the stored method, never the number itself.
     token text NOT NULL
         CONSTRAINT payment_methods_token_format
-            CHECK (char_length(token) BETWEEN 8 AND 255 AND NOT payments.contains_card_number(token)),
+            CHECK (char_length(token) >= 8 AND char_length(token) <= 255
+                   AND NOT payments.contains_card_number(token)),
     brand text
         CONSTRAINT payment_methods_brand_format CHECK (brand ~ '^[a-z][a-z_]{1,29}$'),
     last_four text

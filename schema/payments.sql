@@ -663,7 +663,7 @@ CREATE TABLE payments.payment_methods (
     CONSTRAINT payment_methods_exp_year_range CHECK (((exp_year >= 2000) AND (exp_year <= 2200))),
     CONSTRAINT payment_methods_last_four_format CHECK ((last_four ~ '^[0-9]{4}$'::text)),
     CONSTRAINT payment_methods_removed_not_default CHECK (((removed_at IS NULL) OR (NOT is_default))),
-    CONSTRAINT payment_methods_token_format CHECK ((((char_length(token) >= 8) AND (char_length(token) <= 255)) AND (NOT payments.contains_card_number(token))))
+    CONSTRAINT payment_methods_token_format CHECK (((char_length(token) >= 8) AND (char_length(token) <= 255) AND (NOT payments.contains_card_number(token))))
 );
 ALTER TABLE payments.payment_methods OWNER TO groundwork_owner;
 GRANT SELECT ON TABLE payments.payment_methods TO groundwork_app;
