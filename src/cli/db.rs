@@ -122,12 +122,13 @@ pub(super) enum DbCommand {
         #[arg(long, value_enum, default_value_t = ops::HealthFormat::Table)]
         format: ops::HealthFormat,
     },
-    /// Apply retention and release expired reservations, then VACUUM and ANALYZE the
+    /// Apply retention and expire what is past its time, then VACUUM and ANALYZE the
     /// tables that need it.
     ///
-    /// ops.apply_retention() and inventory.cleanup_expired_reservations() run in
-    /// batches, a short transaction each, until nothing is left, with a line per
-    /// policy. Then a table is analyzed when more than 50 rows plus 10 % changed since
+    /// ops.apply_retention(), sales.cleanup_expired_orders(),
+    /// payments.cleanup_expired_payments(), inventory.cleanup_expired_reservations()
+    /// and sales.cleanup_expired_carts() run in batches, a short transaction each,
+    /// until nothing is left, with a line per policy and clean-up. Then a table is analyzed when more than 50 rows plus 10 % changed since
     /// its last ANALYZE (or it was never analyzed), and vacuumed too when more than 50
     /// rows plus 20 % are dead (the clean-ups' deletions included), each outside a
     /// transaction, with a line per table and a summary.

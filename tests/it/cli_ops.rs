@@ -48,7 +48,7 @@ async fn db_health_exits_with_the_worst_status_in_every_format() {
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
         let table = stdout(&out);
         assert!(table.starts_with("CHECK "), "{table}");
-        assert_eq!(table.lines().count(), 19, "{table}");
+        assert_eq!(table.lines().count(), 21, "{table}");
         assert!(
             table
                 .lines()
@@ -64,7 +64,7 @@ async fn db_health_exits_with_the_worst_status_in_every_format() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(json["status"], "ok");
-    assert_eq!(json["checks"].as_array().unwrap().len(), 18);
+    assert_eq!(json["checks"].as_array().unwrap().len(), 20);
     assert_eq!(json["checks"][0]["name"], "connections_used");
 
     // One due job against a warning threshold of 1, then a critical one of 1.

@@ -2,7 +2,7 @@
 //! `groundwork_monitor` sees it, each made to fire by the condition it watches (a long
 //! query, an idle transaction, a lock wait between two real connections, an unused
 //! and a duplicate index, sequential scans of a large table, a job backlog, a lagging
-//! subscription), the monitor's reach (functions, never tenant tables), and retention
+//! subscription, orders and authorizations past their time), the monitor's reach (functions, never tenant tables), and retention
 //! in batches as a worker runs it.
 
 use std::time::Duration;
@@ -98,7 +98,7 @@ async fn check_becomes(db: &TestDb, name: &str, status: &str) -> Check {
     panic!("{name} never became {status}: {:?}", check(db, name).await);
 }
 
-const CHECKS: [&str; 18] = [
+const CHECKS: [&str; 20] = [
     "connections_used",
     "long_running_query",
     "idle_in_transaction",
@@ -117,6 +117,8 @@ const CHECKS: [&str; 18] = [
     "subscription_lag",
     "expired_reservations",
     "expired_idempotency_keys",
+    "expired_orders",
+    "expired_payments",
 ];
 
 #[tokio::test]
@@ -137,7 +139,7 @@ async fn a_healthy_database_reports_every_check_ok() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(rows, 18);
+    assert_eq!(rows, 20);
     for name in ["job_queue_depth", "outbox_depth", "duplicate_indexes"] {
         let c = checks.iter().find(|c| c.name == name).unwrap();
         assert_eq!(c.value, Some(Decimal::ZERO), "{c:?}");
@@ -593,7 +595,8 @@ async fn retention_deletes_a_batch_per_policy_and_keeps_what_is_young() {
     assert_eq!(deleted(2, "expired_idempotency_keys"), (0, 2));
     assert_eq!(deleted(0, "delivered_outbox_messages"), (1, 2));
     assert_eq!(deleted(1, "delivered_outbox_messages"), (0, 2));
-    assert_eq!(runs[0].len(), 4, "{runs:?}");
+    assert_eq!(runs[0].len(), 5, "{runs:?}");
+    assert_eq!(deleted(0, "order_status_history"), (0, 2));
 
     let left: Vec<String> = owner_client
         .query("SELECT key FROM messaging.idempotency_keys", &[])
@@ -670,4 +673,84 @@ async fn the_retention_job_runs_on_the_queue_across_tenants() {
             .await,
         1
     );
+}
+
+#[tokio::test]
+async fn orders_and_authorizations_past_their_time_are_reported_until_cleaned_up() {
+    use groundwork::payments::{self, NewPaymentMethod};
+    use groundwork::sales::{self, Checkout};
+    use groundwork_testing::fixtures::ProductFixture;
+
+    let db = TestDb::new().await;
+    let [tenant] = db.tenants().await;
+    let me = tenant.tenant();
+    let product = db
+        .insert(
+            ProductFixture::new(me)
+                .price(Decimal::new(2500, 2))
+                .stock(5),
+        )
+        .await
+        .id;
+    let mut orders = Vec::new();
+    for i in 0..2 {
+        let order = db
+            .with_tenant(DbRole::App, me, async |tx| {
+                let cart = sales::open_cart(tx, "USD").await?;
+                sales::add_to_cart(tx, cart.id, product, 1).await?;
+                Ok(sales::checkout(tx, &Checkout::new(cart.id, format!("ops-{i}"))).await?)
+            })
+            .await
+            .unwrap();
+        orders.push(order);
+    }
+    let card = NewPaymentMethod::card("tok_ops_card", "visa", "4242", 12, 2099);
+    let order = orders[1];
+    db.with_tenant(DbRole::App, me, async |tx| {
+        let method = payments::add_payment_method(tx, &card).await?;
+        Ok(payments::authorize(tx, order, method.id).await?)
+    })
+    .await
+    .unwrap();
+    assert_eq!(check(&db, "expired_orders").await.status, "ok");
+    assert_eq!(check(&db, "expired_payments").await.status, "ok");
+
+    // Past their time by more than the threshold's 300 seconds, and not cleaned up.
+    owner(
+        &db,
+        "UPDATE sales.orders SET expires_at = now() - interval '10 minutes';
+         UPDATE payments.payments SET expires_at = now() - interval '10 minutes';",
+    )
+    .await;
+    let orders_check = check(&db, "expired_orders").await;
+    assert_eq!(
+        (orders_check.status.as_str(), orders_check.value),
+        ("warning", Some(Decimal::from(2)))
+    );
+    assert!(
+        orders_check
+            .hint
+            .unwrap()
+            .contains("cleanup_expired_orders")
+    );
+    let payments_check = check(&db, "expired_payments").await;
+    assert_eq!(
+        (payments_check.status.as_str(), payments_check.value),
+        ("warning", Some(Decimal::from(1)))
+    );
+
+    let worker = db.pool(DbRole::Worker).get().await.unwrap();
+    let expired: i32 = worker
+        .query_one("SELECT payments.cleanup_expired_payments()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(expired, 1);
+    assert_eq!(check(&db, "expired_payments").await.status, "ok");
+    assert_eq!(check(&db, "expired_orders").await.value, Some(Decimal::ONE));
+    worker
+        .query_one("SELECT sales.cleanup_expired_orders()", &[])
+        .await
+        .unwrap();
+    assert_eq!(check(&db, "expired_orders").await.status, "ok");
 }
