@@ -96,17 +96,18 @@ CREATE FUNCTION sales.checkout(cart_id uuid, idempotency_key text) RETURNS uuid
     AS $$
 #variable_conflict use_column
 DECLARE
-    actor uuid[];
-    org uuid;
-    usr uuid;
+    org uuid := identity.current_org_id();
+    usr uuid := identity.current_user_id();
     cart sales.carts;
     existing sales.orders;
     placed sales.orders;
-    item record;
+    bad text;
     units integer;
     subtotal numeric;
-    reservation uuid;
-    bad text;
+    products uuid[];
+    quantities integer[];
+    reservations uuid[] := '{}';
+    i integer;
 BEGIN
     IF checkout.cart_id IS NULL OR checkout.idempotency_key IS NULL THEN
         RAISE EXCEPTION 'cart_id and idempotency_key must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -115,15 +116,18 @@ BEGIN
             char_length(checkout.idempotency_key) USING ERRCODE = 'program_limit_exceeded';
     ELSIF char_length(btrim(checkout.idempotency_key)) = 0 THEN
         RAISE EXCEPTION 'an idempotency key is not empty' USING ERRCODE = 'invalid_parameter_value';
+    ELSIF org IS NULL OR usr IS NULL THEN
+        PERFORM sales.require_user('checking out');
     END IF;
-    actor := sales.require_user('checking out');
-    org := actor[1];
-    usr := actor[2];
 
-    SELECT * INTO cart FROM sales.carts c
+    -- The cart, locked, of an active user of an active organization; why not, after.
+    SELECT c.* INTO cart FROM sales.carts c
+    JOIN identity.organizations o ON o.id = c.organization_id AND o.status = 'active'
+    JOIN identity.users u ON u.id = c.user_id AND u.status = 'active'
     WHERE c.organization_id = org AND c.id = checkout.cart_id AND c.user_id = usr
-    FOR UPDATE;
+    FOR UPDATE OF c;
     IF NOT FOUND THEN
+        PERFORM sales.require_user('checking out');
         RAISE EXCEPTION 'cart % not found', checkout.cart_id USING ERRCODE = 'WS001';
     END IF;
 
@@ -144,20 +148,20 @@ BEGIN
             USING ERRCODE = 'WS002';
     END IF;
 
-    SELECT string_agg(i.product_id::text, ', ' ORDER BY i.product_id) INTO bad
+    -- The items in product order (the order reservations lock stock rows in), with
+    -- any that cannot be sold.
+    SELECT string_agg(i.product_id::text, ', ' ORDER BY i.product_id)
+               FILTER (WHERE p.id IS NULL OR NOT p.active OR p.currency <> cart.currency),
+           sum(i.quantity), sum(p.price * i.quantity),
+           array_agg(i.product_id ORDER BY i.product_id), array_agg(i.quantity ORDER BY i.product_id)
+    INTO bad, units, subtotal, products, quantities
     FROM sales.cart_items i
     LEFT JOIN catalog.products p ON p.organization_id = i.organization_id AND p.id = i.product_id
-    WHERE i.organization_id = org AND i.cart_id = checkout.cart_id
-      AND (p.id IS NULL OR NOT p.active OR p.currency <> cart.currency);
+    WHERE i.organization_id = org AND i.cart_id = checkout.cart_id;
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION 'products % cannot be sold: inactive or in another currency than %', bad, cart.currency
             USING ERRCODE = 'WS009';
-    END IF;
-    SELECT sum(i.quantity), sum(p.price * i.quantity) INTO units, subtotal
-    FROM sales.cart_items i
-    JOIN catalog.products p ON p.organization_id = i.organization_id AND p.id = i.product_id
-    WHERE i.organization_id = org AND i.cart_id = checkout.cart_id;
-    IF units IS NULL THEN
+    ELSIF units IS NULL THEN
         RAISE EXCEPTION 'cart % is empty', checkout.cart_id USING ERRCODE = 'WS003';
     END IF;
 
@@ -178,30 +182,21 @@ BEGIN
     placed.created_at := now();
     placed.updated_at := now();
 
-    -- Pending orders past their time do not count: expire the user's first.
-    PERFORM sales.expire_orders(org, usr, 100);
+    -- Pending orders past their time do not count (the clean-up expires them).
     PERFORM sales.validate_order_business_rules(placed);
-
     INSERT INTO sales.orders SELECT placed.*;
 
-    FOR item IN
-        SELECT i.product_id, i.quantity, p.sku, p.name, p.price
-        FROM sales.cart_items i
-        JOIN catalog.products p ON p.organization_id = i.organization_id AND p.id = i.product_id
-        WHERE i.organization_id = org AND i.cart_id = checkout.cart_id
-        ORDER BY i.product_id
-    LOOP
-        reservation := inventory.reserve_inventory(item.product_id, item.quantity);
-        INSERT INTO sales.order_items (organization_id, order_id, product_id, sku, name, quantity,
-                                       unit_price, line_total, reservation_id)
-        VALUES (org, placed.id, item.product_id, item.sku, item.name, item.quantity,
-                item.price, item.price * item.quantity, reservation);
+    FOR i IN 1..array_length(products, 1) LOOP
+        reservations := reservations || inventory.reserve_inventory(products[i], quantities[i]);
     END LOOP;
     -- The order's reservations last as long as it is pending.
     UPDATE inventory.reservations r SET expires_at = placed.expires_at
-    FROM sales.order_items i
-    WHERE i.organization_id = org AND i.order_id = placed.id
-      AND r.organization_id = org AND r.id = i.reservation_id;
+    WHERE r.organization_id = org AND r.id = ANY (reservations);
+    INSERT INTO sales.order_items (organization_id, order_id, product_id, sku, name, quantity,
+                                   unit_price, line_total, reservation_id)
+    SELECT org, placed.id, p.id, p.sku, p.name, l.quantity, p.price, p.price * l.quantity, l.reservation
+    FROM unnest(products, quantities, reservations) AS l (product_id, quantity, reservation)
+    JOIN catalog.products p ON p.organization_id = org AND p.id = l.product_id;
 
     INSERT INTO messaging.outbox_messages (organization_id, topic, partition_key, payload)
     VALUES (org, 'sales.order_placed', placed.id::text,
@@ -265,7 +260,7 @@ BEGIN
         RAISE EXCEPTION 'cleaning up orders needs a tenant: app.current_org_id is not set'
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    RETURN sales.expire_orders(org, NULL, 10000);
+    RETURN sales.expire_orders(org, 10000);
 END
 $$;
 ALTER FUNCTION sales.cleanup_expired_orders() OWNER TO groundwork_owner;
@@ -274,8 +269,8 @@ GRANT ALL ON FUNCTION sales.cleanup_expired_orders() TO groundwork_app;
 GRANT ALL ON FUNCTION sales.cleanup_expired_orders() TO groundwork_worker;
 GRANT ALL ON FUNCTION sales.cleanup_expired_orders() TO sales_service;
 
--- function sales.expire_orders(uuid, uuid, integer)
-CREATE FUNCTION sales.expire_orders(p_org uuid, p_user_id uuid, p_limit integer) RETURNS integer
+-- function sales.expire_orders(uuid, integer)
+CREATE FUNCTION sales.expire_orders(p_org uuid, p_limit integer) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'sales', 'pg_temp'
     AS $$
@@ -287,7 +282,6 @@ BEGIN
         SELECT o.organization_id, o.id FROM sales.orders o
         WHERE o.status = 'pending' AND o.expires_at <= now()
           AND (p_org IS NULL OR o.organization_id = p_org)
-          AND (p_user_id IS NULL OR o.user_id = p_user_id)
         ORDER BY o.expires_at
         LIMIT p_limit
         FOR UPDATE SKIP LOCKED
@@ -300,8 +294,8 @@ BEGIN
     RETURN expired;
 END
 $$;
-ALTER FUNCTION sales.expire_orders(p_org uuid, p_user_id uuid, p_limit integer) OWNER TO groundwork_owner;
-REVOKE ALL ON FUNCTION sales.expire_orders(p_org uuid, p_user_id uuid, p_limit integer) FROM PUBLIC;
+ALTER FUNCTION sales.expire_orders(p_org uuid, p_limit integer) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION sales.expire_orders(p_org uuid, p_limit integer) FROM PUBLIC;
 
 -- function sales.fulfill_order_stock(uuid, uuid)
 CREATE FUNCTION sales.fulfill_order_stock(p_org uuid, p_order_id uuid) RETURNS void
