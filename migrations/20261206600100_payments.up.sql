@@ -4,8 +4,8 @@
 -- never exceed what was captured, disputes, and analytics.
 --
 -- * payment_methods hold a provider's token, brand, last four digits and expiry, never
---   a card number: the token may not contain one (13 to 19 digits that pass the Luhn
---   check, CHECK), and
+--   a card number: the token may not contain one (13 to 19 digits, in a row or in a
+--   card's groups, that pass the Luhn check; CHECK), and
 --   the event trigger payments_refuse_card_numbers refuses any column, in any schema,
 --   named like a card number, CVV or CVC (tested). One default method per user (a
 --   partial unique index; set_default_payment_method() moves it).
@@ -84,15 +84,21 @@ BEGIN
 END
 $$;
 
--- Whether a text holds a card number: 13 to 19 digits (spaces or dashes between them
--- allowed) that pass the Luhn check.
+-- Whether a text holds a card number: 13 to 19 digits in a row, or written in groups
+-- the way cards print them (4-4-4-4, 4-6-5, 4-4-4-4-3, spaces or dashes between), not
+-- inside a longer run of letters and digits, that pass the Luhn check. A UUID's groups
+-- (8-4-4-4-12) are not a card's layout.
 CREATE FUNCTION payments.contains_card_number(value text) RETURNS boolean
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 AS $$
 SELECT EXISTS (
-    SELECT FROM regexp_matches(value, '[0-9](?:[ -]?[0-9]){12,18}', 'g') AS m (found)
+    SELECT FROM regexp_matches(
+        value,
+        '(?<![0-9A-Za-z])(?:[0-9]{13,19}|[0-9]{4}[ -][0-9]{4,6}[ -][0-9]{4,5}(?:[ -][0-9]{1,4})?)(?![0-9A-Za-z])',
+        'g') AS m (found)
     CROSS JOIN LATERAL (SELECT reverse(regexp_replace(m.found[1], '[^0-9]', '', 'g')) AS digits) d
-    WHERE (SELECT sum(CASE WHEN i % 2 = 0 THEN x WHEN x > 4 THEN 2 * x - 9 ELSE 2 * x END)
+    WHERE length(d.digits) BETWEEN 13 AND 19
+      AND (SELECT sum(CASE WHEN i % 2 = 0 THEN x WHEN x > 4 THEN 2 * x - 9 ELSE 2 * x END)
            FROM (SELECT substr(d.digits, i + 1, 1)::integer AS x, i
                  FROM generate_series(0, length(d.digits) - 1) i) t) % 10 = 0)
 $$;

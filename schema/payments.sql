@@ -260,9 +260,13 @@ CREATE FUNCTION payments.contains_card_number(value text) RETURNS boolean
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     AS $$
 SELECT EXISTS (
-    SELECT FROM regexp_matches(value, '[0-9](?:[ -]?[0-9]){12,18}', 'g') AS m (found)
+    SELECT FROM regexp_matches(
+        value,
+        '(?<![0-9A-Za-z])(?:[0-9]{13,19}|[0-9]{4}[ -][0-9]{4,6}[ -][0-9]{4,5}(?:[ -][0-9]{1,4})?)(?![0-9A-Za-z])',
+        'g') AS m (found)
     CROSS JOIN LATERAL (SELECT reverse(regexp_replace(m.found[1], '[^0-9]', '', 'g')) AS digits) d
-    WHERE (SELECT sum(CASE WHEN i % 2 = 0 THEN x WHEN x > 4 THEN 2 * x - 9 ELSE 2 * x END)
+    WHERE length(d.digits) BETWEEN 13 AND 19
+      AND (SELECT sum(CASE WHEN i % 2 = 0 THEN x WHEN x > 4 THEN 2 * x - 9 ELSE 2 * x END)
            FROM (SELECT substr(d.digits, i + 1, 1)::integer AS x, i
                  FROM generate_series(0, length(d.digits) - 1) i) t) % 10 = 0)
 $$;

@@ -64,7 +64,7 @@ INSERT INTO catalog.products (organization_id, sku, name, price)
 SELECT o.id, 'BENCH-1', 'Bench product', 20 FROM orgs o;
 INSERT INTO sales.orders (organization_id, order_number, user_id, cart_id, idempotency_key, status,
                           currency, subtotal_amount, total_amount, item_count, expires_at, created_at)
-SELECT o.id, 'SO-' || lpad(to_hex(g), 16, '0'), u.id, gen_random_uuid(), 'bench-' || g,
+SELECT o.id, 'SO-' || upper(lpad(to_hex(g), 16, '0')), u.id, gen_random_uuid(), 'bench-' || g,
        CASE WHEN g % 10 = 0 THEN 'pending' ELSE 'paid' END::sales.order_status,
        'USD', 20, 20, 1, now() - interval '1 hour', now() - interval '2 hours'
 FROM generate_series(1, 100000) g JOIN orgs o ON o.n = g % 20
@@ -72,7 +72,8 @@ JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM identity.users
       WHERE email LIKE 'bench%@example.com') u ON u.n = g % 1000;
 INSERT INTO payments.payment_methods (organization_id, user_id, token, brand, last_four, exp_month, exp_year)
 SELECT DISTINCT ON (s.organization_id, s.user_id) s.organization_id, s.user_id,
-       'tok_bench_' || s.organization_id || '_' || s.user_id, 'visa', '4242', 12, 2099
+       'tok_' || translate(md5(s.organization_id::text || s.user_id::text), '0123456789', 'ghijklmnop'),
+       'visa', '4242', 12, 2099
 FROM sales.orders s;
 INSERT INTO payments.payments (organization_id, order_id, user_id, payment_method_id, status, currency,
                                amount, captured_amount, provider_reference, expires_at)

@@ -175,8 +175,8 @@ impl From<PaymentError> for Error {
 }
 
 /// A payment method as the provider tokenised it. A card needs its brand, last four
-/// digits and expiry; the token may not contain a card number (13 to 19 digits that
-/// pass the Luhn check).
+/// digits and expiry; the token may not contain a card number (13 to 19 digits, in a
+/// row or in a card's printed groups, that pass the Luhn check).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewPaymentMethod {
     /// Card, bank account or wallet.

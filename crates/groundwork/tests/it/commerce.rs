@@ -1015,7 +1015,23 @@ async fn no_column_can_hold_a_card_number() {
             .unwrap_err();
         assert_eq!(err.code().unwrap().code(), "23514", "{token}: {err}");
     }
-    // A long number that is not one (Luhn fails) is a token like any other.
+    // A long number that is not one (Luhn fails), or a UUID's digits, is a token like
+    // any other.
+    db.with_tenant(DbRole::App, a.tenant(), async |tx| {
+        Ok(payments::add_payment_method(
+            tx,
+            &NewPaymentMethod::card(
+                "ref_00907314-3745-4519-8694-b911a605733b",
+                "visa",
+                "4241",
+                12,
+                2099,
+            ),
+        )
+        .await?)
+    })
+    .await
+    .unwrap();
     db.with_tenant(DbRole::App, a.tenant(), async |tx| {
         Ok(payments::add_payment_method(
             tx,
