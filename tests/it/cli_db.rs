@@ -514,7 +514,7 @@ fn db_health_maintain_and_backup_on_the_embedded_cluster_which_preloads_query_st
     project.ok(&["migrate", "up"]);
     // Started for the command and stopped after it, the cluster answers every check.
     let health = project.ok(&["db", "health"]);
-    assert_eq!(health.lines().count(), 19, "{health}");
+    assert_eq!(health.lines().count(), 21, "{health}");
     let maintained = project.ok(&["db", "maintain"]);
     assert!(
         maintained
