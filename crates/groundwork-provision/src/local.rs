@@ -128,14 +128,14 @@ fn has_server(dir: &Path) -> bool {
 
 /// The unprivileged account the server runs as when this process is root.
 #[derive(Clone, Copy, Debug)]
-struct RunAs {
+pub(crate) struct RunAs {
     uid: u32,
     gid: u32,
 }
 
 impl RunAs {
     /// `None` when not root; the `postgres` user (or `GROUNDWORK_PG_USER`) when root.
-    fn detect() -> Result<Option<Self>, ProvisionError> {
+    pub(crate) fn detect() -> Result<Option<Self>, ProvisionError> {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             return Ok(None);
@@ -161,7 +161,7 @@ impl RunAs {
         command.uid(self.uid).gid(self.gid);
     }
 
-    fn own(self, path: &Path) -> Result<(), ProvisionError> {
+    pub(crate) fn own(self, path: &Path) -> Result<(), ProvisionError> {
         std::os::unix::fs::chown(path, Some(self.uid), Some(self.gid))
             .map_err(io_error("changing the owner of", path))?;
         Ok(())
@@ -187,7 +187,7 @@ impl RunAs {
     }
 }
 
-fn command(run_as: Option<RunAs>, program: impl AsRef<std::ffi::OsStr>) -> Command {
+pub(crate) fn command(run_as: Option<RunAs>, program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut command = Command::new(program);
     if let Some(user) = run_as {
         user.apply(&mut command);
@@ -252,7 +252,7 @@ fn initdb(
     })
 }
 
-fn free_port() -> Result<u16, ProvisionError> {
+pub(crate) fn free_port() -> Result<u16, ProvisionError> {
     let listener = TcpListener::bind("127.0.0.1:0")
         .map_err(|e| ProvisionError::Local(format!("finding a free port: {e}")))?;
     listener
@@ -275,12 +275,12 @@ fn postmaster_status(data: &Path) -> Option<(u16, String)> {
     ))
 }
 
-fn process_alive(pid: i32) -> bool {
+pub(crate) fn process_alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
     unsafe { libc::kill(pid, 0) == 0 }
 }
 
-fn tail(path: &Path) -> String {
+pub(crate) fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(8)..].join("\n")
@@ -427,7 +427,7 @@ fn ephemeral_base() -> PathBuf {
     }
 }
 
-fn create_temp_root() -> Result<PathBuf, ProvisionError> {
+pub(crate) fn create_temp_root() -> Result<PathBuf, ProvisionError> {
     use std::os::unix::fs::DirBuilderExt;
     let base = ephemeral_base();
     let nanos = std::time::SystemTime::now()

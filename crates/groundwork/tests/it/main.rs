@@ -21,5 +21,6 @@ mod messaging;
 mod ops;
 mod personal;
 mod projects;
+mod scaling;
 mod security;
 mod tenancy;

@@ -1,0 +1,378 @@
+//! Beyond one server: every library operation through PgBouncer in transaction mode
+//! (`docs/SCALING.md`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::Pool;
+use futures::StreamExt;
+use groundwork::Error;
+use groundwork::eventstore::{Decision, NewEvent, Query, RetryPolicy, append, decide, read};
+use groundwork::outbox::{NewMessage, Relay, RelayConfig, TestPublisher, enqueue};
+use groundwork::pool::{PoolConfig, PoolMode};
+use groundwork::queries::identity::organization_members::organization_member_list;
+use groundwork::queries::identity::organizations::organization_get;
+use groundwork::subscription::Subscription;
+use groundwork::tenant::{Tenant, with_tenant};
+use groundwork_provision::Pgbouncer;
+use groundwork_testing::{DbRole, TestDb, start_pgbouncer};
+use serde_json::json;
+use tokio_postgres::{AsyncMessage, NoTls};
+use uuid::Uuid;
+
+/// Concurrent tasks, each running this many rounds of the library's operations.
+const TASKS: usize = 8;
+const ROUNDS: usize = 40;
+
+/// A PgBouncer with `size` server connections per database and role.
+async fn bouncer(size: u16) -> Pgbouncer {
+    tokio::task::spawn_blocking(move || start_pgbouncer(size))
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("starting pgbouncer: {e}"))
+}
+
+fn pooled(url: String, size: usize) -> Pool {
+    let mut config = PoolConfig::new(url).mode(PoolMode::Transaction);
+    config.max_size = size;
+    config.build().unwrap()
+}
+
+/// One round: generated queries (one returning enums), an append, a read, a
+/// decision and an outbox message, all acting for `tenant`; returns the errors.
+async fn round(pool: &Pool, tenant: Tenant, round: usize) -> Result<(), Error> {
+    let org = tenant.organization_id.unwrap_or_default();
+    let mut client = pool.get().await?;
+    with_tenant(&mut client, tenant, async |tx| {
+        organization_get().bind(tx, &org).one().await?;
+        let members = organization_member_list()
+            .bind(tx, &None::<Uuid>, &10)
+            .all()
+            .await?;
+        assert!(!members.is_empty());
+        append(
+            tx,
+            &[NewEvent::new("Tick", json!({"round": round})).tagged(["ticks"])],
+            None,
+        )
+        .await?;
+        read(tx, &Query::item(["Tick"], ["ticks"]), 0, Some(5)).await?;
+        enqueue(tx, &NewMessage::new("ticks", json!({"round": round}))).await?;
+        Ok(())
+    })
+    .await?;
+    decide(
+        &mut client,
+        tenant,
+        &Query::item(["Decided"], [format!("round:{round}")]),
+        RetryPolicy::default(),
+        |events| Decision::Append {
+            events: vec![NewEvent::new("Decided", json!({})).tagged([format!("round:{round}")])],
+            value: events.len(),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// `TASKS` tasks of `ROUNDS` rounds; returns the number of rounds that failed and the
+/// first error.
+async fn workload(pool: Pool, tenant: Tenant) -> (usize, Option<String>) {
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut failed = (0, None);
+            for r in 0..ROUNDS {
+                if let Err(e) = round(&pool, tenant, task * ROUNDS + r).await {
+                    failed.0 += 1;
+                    failed.1.get_or_insert(e.to_string());
+                }
+            }
+            failed
+        }));
+    }
+    let mut failed = (0, None);
+    for task in tasks {
+        let (n, first) = task.await.unwrap();
+        failed.0 += n;
+        failed.1 = failed.1.or(first);
+    }
+    failed
+}
+
+/// The named statements and `LISTEN`s left on every server connection of the pool
+/// of `url`'s database and role: holds `size` transactions open at once, so that each
+/// is on a server connection of its own, and asks each.
+async fn left_on_server_connections(url: &str, size: u16) -> Vec<String> {
+    let mut clients = Vec::new();
+    for _ in 0..size {
+        let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client.simple_query("BEGIN").await.unwrap();
+        clients.push(client);
+    }
+    let mut left = Vec::new();
+    for client in &clients {
+        for message in client
+            .simple_query(
+                "SELECT 'statement ' || name FROM pg_prepared_statements \
+                 UNION ALL SELECT 'listen ' || c FROM pg_listening_channels() c",
+            )
+            .await
+            .unwrap()
+        {
+            if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
+                left.extend(row.get(0).map(str::to_owned));
+            }
+        }
+    }
+    for client in &clients {
+        client.simple_query("ROLLBACK").await.unwrap();
+    }
+    left
+}
+
+/// Runs this test binary's `pooled_process` test in a process of its own against
+/// `url`, acting for `tenant`; returns its output.
+async fn second_process(url: &str, tenant: Tenant) -> std::process::Output {
+    let exe = std::env::current_exe().unwrap();
+    let org = tenant.organization_id.unwrap_or_default().to_string();
+    let user = tenant.user_id.unwrap_or_default().to_string();
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(exe)
+            .args([
+                "scaling::pooled_process",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("GROUNDWORK_SCALING_URL", url)
+            .env("GROUNDWORK_SCALING_TENANT", format!("{org} {user}"))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// The second application process of the test below (ignored unless it starts it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by every_operation_works_through_pgbouncer_in_transaction_mode"]
+async fn pooled_process() {
+    let (Ok(url), Ok(tenant)) = (
+        std::env::var("GROUNDWORK_SCALING_URL"),
+        std::env::var("GROUNDWORK_SCALING_TENANT"),
+    ) else {
+        return;
+    };
+    let (org, user) = tenant.split_once(' ').unwrap();
+    let tenant = Tenant::new(org.parse().unwrap(), user.parse().unwrap());
+    let (failed, first) = workload(pooled(url, TASKS), tenant).await;
+    println!(
+        "pooled process: {failed} of {} rounds failed",
+        TASKS * ROUNDS
+    );
+    assert_eq!(failed, 0, "first error: {first:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_works_through_pgbouncer_in_transaction_mode() {
+    const SERVER_CONNECTIONS: u16 = 3;
+    let bouncer = bouncer(SERVER_CONNECTIONS).await;
+    let db = Arc::new(TestDb::builder().pool_size(TASKS).build().await);
+    let [a, b] = db.tenants().await;
+    let app_url = db.url_through(DbRole::App, &bouncer);
+
+    // A subscription told to LISTEN through the pooler refuses, naming the cause.
+    let refused = Subscription::new(
+        pooled(app_url.clone(), 2),
+        a.tenant(),
+        "refused",
+        Query::all(),
+    )
+    .run(
+        &NoHandler,
+        Some(&app_url),
+        Arc::new(tokio::sync::Notify::new()),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            Error::from(refused),
+            Error::ListenNeedsDirectConnection { .. }
+        ),
+        "LISTEN through the pooler was not refused"
+    );
+
+    // Another client of the pooler, which must hear no notification of anyone's.
+    let (spy, mut spy_connection) = tokio_postgres::connect(&app_url, NoTls).await.unwrap();
+    let heard = Arc::new(AtomicUsize::new(0));
+    let spy_task = {
+        let heard = heard.clone();
+        tokio::spawn(async move {
+            let mut messages = futures::stream::poll_fn(move |cx| spy_connection.poll_message(cx));
+            while let Some(Ok(message)) = messages.next().await {
+                if let AsyncMessage::Notification(_) = message {
+                    heard.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        })
+    };
+    let spying = Arc::new(tokio::sync::Notify::new());
+    let spy_loop = {
+        let spying = spying.clone();
+        tokio::spawn(async move {
+            let mut transactions = 0;
+            loop {
+                tokio::select! {
+                    () = spying.notified() => return transactions,
+                    result = spy.simple_query("SELECT 1") => {
+                        result.unwrap();
+                        transactions += 1;
+                    }
+                }
+            }
+        })
+    };
+
+    // Two application processes (this one with two pools, and another), the other
+    // restarted half-way, 8 tasks each, through 3 server connections.
+    let here = tokio::spawn(workload(pooled(app_url.clone(), TASKS), a.tenant()));
+    let here_again = tokio::spawn(workload(pooled(app_url.clone(), TASKS), b.tenant()));
+    for run in ["first", "restarted"] {
+        let out = second_process(&app_url, b.tenant()).await;
+        assert!(
+            out.status.success(),
+            "the {run} second process failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("0 of 320 rounds failed"),
+            "the {run} second process did not run its rounds:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    for (name, task) in [("first pool", here), ("second pool", here_again)] {
+        let (failed, first) = task.await.unwrap();
+        assert_eq!(
+            failed, 0,
+            "{name}: {failed} rounds failed, first: {first:?}"
+        );
+    }
+
+    // The relay, through the pooler too, delivers every message once.
+    let enqueued = db.count("messaging.outbox_messages").await;
+    assert_eq!(enqueued, 4 * (TASKS * ROUNDS) as i64);
+    let publisher = TestPublisher::new();
+    let relay = Relay::new(
+        pooled(db.url_through(DbRole::Relay, &bouncer), 2),
+        RelayConfig::default(),
+    );
+    while relay.run_once(&publisher).await.unwrap().claimed > 0 {}
+    let mut ids: Vec<_> = publisher.delivered().iter().map(|m| m.message_id).collect();
+    assert_eq!(ids.len() as i64, enqueued, "every message delivered");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len() as i64, enqueued, "each message once");
+
+    spying.notify_one();
+    let spy_transactions = spy_loop.await.unwrap();
+    spy_task.abort();
+    assert!(spy_transactions > 0);
+    assert_eq!(
+        heard.load(Ordering::SeqCst),
+        0,
+        "a client of the pooler heard notifications"
+    );
+    let left = left_on_server_connections(&app_url, SERVER_CONNECTIONS).await;
+    assert!(left.is_empty(), "left on server connections: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_behind_pgbouncer_is_woken_within_50_ms() {
+    let bouncer = bouncer(3).await;
+    let db = Arc::new(TestDb::builder().pool_size(4).build().await);
+    let [a] = db.tenants().await;
+    let pool = pooled(db.url_through(DbRole::App, &bouncer), 4);
+    let (seen, mut heard) = tokio::sync::mpsc::unbounded_channel();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let runner = {
+        let pool = pool.clone();
+        let stop = stop.clone();
+        let url = db.url(DbRole::App).to_owned();
+        tokio::spawn(async move {
+            let handler = Recorder { seen };
+            Subscription::new(pool, a.tenant(), "live", Query::all())
+                .poll_interval(Duration::from_secs(60))
+                .run(&handler, Some(&url), stop)
+                .await
+        })
+    };
+    // Until the subscription is listening, an append may wake it only by polling.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut latencies = Vec::new();
+    for i in 0..20 {
+        let mut client = pool.get().await.unwrap();
+        with_tenant(&mut client, a.tenant(), async |tx| {
+            append(tx, &[NewEvent::new("Tick", json!({"i": i}))], None).await?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let committed = Instant::now();
+        let woken = tokio::time::timeout(Duration::from_secs(5), heard.recv())
+            .await
+            .expect("the subscription was not woken");
+        if woken.is_none() {
+            panic!("the subscription stopped: {:?}", runner.await.unwrap());
+        }
+        latencies.push(committed.elapsed());
+    }
+    stop.notify_one();
+    runner.await.unwrap().unwrap();
+    latencies.sort();
+    let worst = latencies[latencies.len() - 1];
+    println!(
+        "subscription wake-up through pgbouncer: p50 {:?}, max {worst:?}",
+        latencies[latencies.len() / 2]
+    );
+    assert!(worst < Duration::from_millis(50), "woken after {worst:?}");
+}
+
+/// Handles nothing.
+struct NoHandler;
+
+impl groundwork::subscription::Handler for NoHandler {
+    fn handle<'a>(
+        &'a self,
+        _tx: &'a deadpool_postgres::Transaction<'a>,
+        _events: &'a [groundwork::queries::eventstore::events::Event],
+    ) -> futures::future::BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Says when each event arrives.
+struct Recorder {
+    seen: tokio::sync::mpsc::UnboundedSender<i64>,
+}
+
+impl groundwork::subscription::Handler for Recorder {
+    fn handle<'a>(
+        &'a self,
+        _tx: &'a deadpool_postgres::Transaction<'a>,
+        events: &'a [groundwork::queries::eventstore::events::Event],
+    ) -> futures::future::BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            for event in events {
+                let _ = self.seen.send(event.position);
+            }
+            Ok(())
+        })
+    }
+}
