@@ -450,7 +450,7 @@ impl Drop for TestDb {
 /// `GROUNDWORK_TEST_POOLER=pgbouncer`: the pools of [`TestDb::pool`] (the owner's
 /// aside) connect through one PgBouncer in transaction mode per test process, with
 /// this many server connections per database and role.
-pub const POOLER_POOL_SIZE: u16 = 10;
+pub const POOLER_POOL_SIZE: u16 = 32;
 
 /// The process's PgBouncer when `GROUNDWORK_TEST_POOLER=pgbouncer`, started on first
 /// use; `None` when the variable is unset or empty.

@@ -26,6 +26,14 @@
 //! (`server_reset_query = DISCARD ALL`, `server_reset_query_always = 1`), which also
 //! forgets any `LISTEN` a client sent through it; `LISTEN` needs a direct connection
 //! (see [`crate::subscription`]). `docs/SCALING.md` lists the settings.
+//!
+//! **Read replicas.** [`ReplicatedPool`] holds the primary's pool and replicas'
+//! (hot standbys): writes return the WAL position of their commit, and a read given
+//! it runs on a replica that has replayed it, or on the primary.
+
+mod replicas;
+
+pub use replicas::{InvalidLsn, Lsn, ReplicatedPool, Route};
 
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;

@@ -1,5 +1,5 @@
-//! Beyond one server: every library operation through PgBouncer in transaction mode
-//! (`docs/SCALING.md`).
+//! Beyond one server: every library operation through PgBouncer in transaction mode,
+//! and reads on a hot standby (`docs/SCALING.md`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,7 +12,7 @@ use groundwork::eventstore::{Decision, NewEvent, Query, RetryPolicy, append, dec
 use groundwork::outbox::{NewMessage, Relay, RelayConfig, TestPublisher, enqueue};
 use groundwork::pool::{PoolConfig, PoolMode};
 use groundwork::queries::identity::organization_members::organization_member_list;
-use groundwork::queries::identity::organizations::organization_get;
+use groundwork::queries::identity::organizations::{organization_create, organization_get};
 use groundwork::subscription::Subscription;
 use groundwork::tenant::{Tenant, with_tenant};
 use groundwork_provision::Pgbouncer;
@@ -375,4 +375,175 @@ impl groundwork::subscription::Handler for Recorder {
             Ok(())
         })
     }
+}
+
+/// A primary with the migrations and an application login, and a hot standby of it;
+/// returns the pair and the application role's URLs (primary, standby).
+async fn replicated() -> (groundwork_provision::StandbyPair, String, String) {
+    let pair = tokio::task::spawn_blocking(groundwork_provision::StandbyPair::start)
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("starting a primary and a standby: {e}"));
+    let (admin, connection) = tokio_postgres::connect(&pair.primary_url("postgres"), NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    admin.batch_execute("CREATE DATABASE app").await.unwrap();
+    let (owner, connection) = tokio_postgres::connect(&pair.primary_url("app"), NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    groundwork_migrate::Migrator::from_dir(groundwork_testing::DEFAULT_MIGRATIONS)
+        .unwrap()
+        .up(&owner, groundwork_migrate::UpOptions::default())
+        .await
+        .unwrap();
+    owner
+        .batch_execute("CREATE ROLE scaling_app LOGIN IN ROLE groundwork_app")
+        .await
+        .unwrap();
+    // The standby has the database and the role once it has replayed this far.
+    let lsn = |client: tokio_postgres::Client, sql: &'static str| async move {
+        client
+            .simple_query(sql)
+            .await
+            .unwrap()
+            .iter()
+            .find_map(|message| match message {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0)?.parse().ok(),
+                _ => None,
+            })
+            .map(|lsn: groundwork::pool::Lsn| lsn)
+    };
+    let target = lsn(owner, "SELECT pg_current_wal_insert_lsn()::text")
+        .await
+        .expect("the primary's WAL position");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (standby, connection) = tokio_postgres::connect(&pair.standby_url("postgres"), NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        if lsn(standby, "SELECT pg_last_wal_replay_lsn()::text")
+            .await
+            .is_some_and(|replayed| replayed >= target)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the standby did not catch up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let app = |url: String| url.replace("postgres://postgres@", "postgres://scaling_app@");
+    let (primary, standby) = (app(pair.primary_url("app")), app(pair.standby_url("app")));
+    (pair, primary, standby)
+}
+
+/// Creates an organization acting for it, through `pool`'s primary; returns the
+/// tenant and the WAL position of the commit.
+async fn create_organization(
+    pool: &groundwork::pool::ReplicatedPool,
+    n: usize,
+) -> (Tenant, groundwork::pool::Lsn) {
+    let id = Uuid::new_v4();
+    let tenant = Tenant::organization(id);
+    let ((), lsn) = pool
+        .write(tenant, async |tx| {
+            organization_create()
+                .bind(
+                    tx,
+                    &Some(id),
+                    &format!("Org {n}"),
+                    &format!("org-{n}"),
+                    &json!({}),
+                    &json!({}),
+                    &None::<Uuid>,
+                )
+                .one()
+                .await?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    (tenant, lsn)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_after_a_write_through_the_replica_pool_sees_the_write() {
+    use groundwork::pool::{ReplicatedPool, Route};
+    let (_pair, primary_url, standby_url) = replicated().await;
+    let pool = ReplicatedPool::new(
+        pooled_direct(primary_url),
+        vec![pooled_direct(standby_url.clone())],
+    )
+    .replica_wait(Duration::from_secs(5));
+    let mut lags = Vec::new();
+    for n in 0..50 {
+        let (tenant, lsn) = create_organization(&pool, n).await;
+        let written = Instant::now();
+        let org = tenant.organization_id.unwrap();
+        let (seen, route) = pool
+            .read(tenant, Some(lsn), async |tx| {
+                Ok(organization_get().bind(tx, &org).opt().await?)
+            })
+            .await
+            .unwrap();
+        lags.push(written.elapsed());
+        assert_eq!(
+            route,
+            Route::Replica(0),
+            "read {n} did not run on the replica"
+        );
+        assert_eq!(seen.map(|o| o.id), Some(org), "read {n} missed the write");
+    }
+    lags.sort();
+    println!(
+        "read-your-writes on the standby: p50 {:?}, p95 {:?}",
+        lags[lags.len() / 2],
+        lags[lags.len() * 95 / 100]
+    );
+    // Row-level security holds on the standby: another tenant's read sees nothing.
+    let (a, lsn) = create_organization(&pool, 1000).await;
+    let (seen, _) = pool
+        .read(
+            Tenant::organization(Uuid::new_v4()),
+            Some(lsn),
+            async |tx| {
+                Ok(organization_get()
+                    .bind(tx, &a.organization_id.unwrap())
+                    .opt()
+                    .await?)
+            },
+        )
+        .await
+        .unwrap();
+    assert!(seen.is_none(), "another tenant read the organization");
+    // A replica refuses writes.
+    let replica = pooled_direct(standby_url);
+    let mut client = replica.get().await.unwrap();
+    let err = with_tenant(&mut client, a, async |tx| {
+        append(tx, &[NewEvent::new("Tick", json!({}))], None).await?;
+        Ok(())
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION),
+        "{err}"
+    );
+    // Without a replica that has replayed the position in time, the primary answers.
+    let stalled =
+        ReplicatedPool::new(pool.primary().clone(), vec![replica]).replica_wait(Duration::ZERO);
+    let (b, _) = create_organization(&pool, 1001).await;
+    let (_, route) = stalled
+        .read(b, Some(groundwork::pool::Lsn(u64::MAX)), async |_tx| Ok(()))
+        .await
+        .unwrap();
+    assert_eq!(route, Route::Primary);
+}
+
+fn pooled_direct(url: String) -> Pool {
+    let mut config = PoolConfig::new(url);
+    config.max_size = 4;
+    config.build().unwrap()
 }
