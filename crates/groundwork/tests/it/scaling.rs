@@ -547,3 +547,71 @@ fn pooled_direct(url: String) -> Pool {
     config.max_size = 4;
     config.build().unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_append_on_the_primary_never_lets_a_replica_reader_skip_it() {
+    use groundwork::eventstore::{EventStoreError, ReadHorizon, read_below, read_horizon};
+    use groundwork::pool::{ReplicatedPool, Route};
+    use groundwork::tenant::begin;
+    let (_pair, primary_url, standby_url) = replicated().await;
+    let pool = &ReplicatedPool::new(pooled_direct(primary_url), vec![pooled_direct(standby_url)])
+        .replica_wait(Duration::from_secs(5));
+    let (tenant, _) = create_organization(pool, 0).await;
+    let tick = |name: &'static str| async move {
+        pool.write(tenant, async |tx| {
+            Ok(append(tx, &[NewEvent::new(name, json!({}))], None).await?)
+        })
+        .await
+        .unwrap()
+    };
+    let (first, _) = tick("First").await;
+    // An append held open on the primary, and a later one that commits.
+    let mut held_client = pool.primary().get().await.unwrap();
+    let held = begin(&mut held_client, tenant).await.unwrap();
+    let held_at = append(&held, &[NewEvent::new("Held", json!({}))], None)
+        .await
+        .unwrap();
+    let (later, lsn) = tick("Later").await;
+    assert!(first < held_at && held_at < later);
+
+    // On the standby the event store will not compute a horizon of its own.
+    let refused = pool
+        .read(tenant, Some(lsn), async |tx| {
+            Ok(read(tx, &Query::all(), 0, None).await?)
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            EventStoreError::from(refused),
+            EventStoreError::NeedsPrimaryHorizon(_)
+        ),
+        "a read on the standby computed its own horizon"
+    );
+
+    // Below a horizon computed on the primary, the standby stops before the held append.
+    let horizon = || async {
+        let mut client = pool.primary().get().await.unwrap();
+        with_tenant(&mut client, tenant, async |tx| Ok(read_horizon(tx).await?))
+            .await
+            .unwrap()
+    };
+    let on_replica = |after: i64, horizon: ReadHorizon| async move {
+        let (events, route) = pool
+            .read(tenant, Some(horizon.lsn), async |tx| {
+                Ok(read_below(tx, &Query::all(), after, &horizon, None).await?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(route, Route::Replica(0));
+        events.iter().map(|e| e.position).collect::<Vec<_>>()
+    };
+    let seen = on_replica(0, horizon().await).await;
+    assert_eq!(seen, vec![first], "the reader passed the held append");
+    let checkpoint = *seen.last().unwrap();
+
+    // Once the held append commits, the reader gets it, then the later one.
+    held.commit().await.unwrap();
+    let seen = on_replica(checkpoint, horizon().await).await;
+    assert_eq!(seen, vec![held_at, later], "an event was skipped");
+}
