@@ -558,20 +558,41 @@ CREATE FUNCTION eventstore.read(p_query jsonb, p_after bigint DEFAULT 0, p_max_c
     SET search_path TO 'pg_catalog', 'eventstore', 'pg_temp'
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$
+BEGIN
+    -- The horizon first; read_below's statements come after it, with newer snapshots.
+    RETURN QUERY SELECT * FROM eventstore.read_below(p_query, p_after, eventstore.read_horizon(), p_max_count);
+END
+$$;
+ALTER FUNCTION eventstore.read(p_query jsonb, p_after bigint, p_max_count integer) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION eventstore.read(p_query jsonb, p_after bigint, p_max_count integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION eventstore.read(p_query jsonb, p_after bigint, p_max_count integer) TO groundwork_app;
+GRANT ALL ON FUNCTION eventstore.read(p_query jsonb, p_after bigint, p_max_count integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION eventstore.read(p_query jsonb, p_after bigint, p_max_count integer) TO forms_service;
+
+-- function eventstore.read_below(jsonb, bigint, bigint, integer)
+CREATE FUNCTION eventstore.read_below(p_query jsonb, p_after bigint, p_below bigint, p_max_count integer DEFAULT NULL::integer) RETURNS SETOF eventstore.events
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'eventstore', 'pg_temp'
+    SET plan_cache_mode TO 'force_generic_plan'
+    AS $$
 DECLARE
     org uuid := identity.current_org_id();
-    below bigint := eventstore.read_horizon();
+    below bigint := p_below;
     after_position bigint := coalesce(p_after, 0);
     item jsonb;
     positions bigint[] := '{}';
 BEGIN
+    IF p_below IS NULL THEN
+        RAISE EXCEPTION 'a read needs a horizon' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF p_max_count < 0 THEN
         RAISE EXCEPTION 'max_count must not be negative' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF NOT coalesce(eventstore.is_valid_query(p_query), false) THEN
         PERFORM eventstore.check_query(p_query);
     END IF;
-    -- Each statement below is new, so its snapshot is newer than the horizon's.
+    -- Each statement below is newer than the horizon (computed by the caller, on the
+    -- primary when this runs on a standby), so its snapshot is too.
     -- The positions each item matches: event_tags by (organization, first
     -- tag, position), checking the other tags on the event; the log by (organization,
     -- type, position) for an item with types only; for an item with neither, every
@@ -616,11 +637,11 @@ BEGIN
     LIMIT p_max_count;
 END
 $$;
-ALTER FUNCTION eventstore.read(p_query jsonb, p_after bigint, p_max_count integer) OWNER TO groundwork_owner;
-REVOKE ALL ON FUNCTION eventstore.read(p_query jsonb, p_after bigint, p_max_count integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION eventstore.read(p_query jsonb, p_after bigint, p_max_count integer) TO groundwork_app;
-GRANT ALL ON FUNCTION eventstore.read(p_query jsonb, p_after bigint, p_max_count integer) TO groundwork_readonly;
-GRANT ALL ON FUNCTION eventstore.read(p_query jsonb, p_after bigint, p_max_count integer) TO forms_service;
+ALTER FUNCTION eventstore.read_below(p_query jsonb, p_after bigint, p_below bigint, p_max_count integer) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION eventstore.read_below(p_query jsonb, p_after bigint, p_below bigint, p_max_count integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION eventstore.read_below(p_query jsonb, p_after bigint, p_below bigint, p_max_count integer) TO groundwork_app;
+GRANT ALL ON FUNCTION eventstore.read_below(p_query jsonb, p_after bigint, p_below bigint, p_max_count integer) TO groundwork_readonly;
+GRANT ALL ON FUNCTION eventstore.read_below(p_query jsonb, p_after bigint, p_below bigint, p_max_count integer) TO forms_service;
 
 -- function eventstore.read_horizon()
 CREATE FUNCTION eventstore.read_horizon() RETURNS bigint
@@ -632,6 +653,14 @@ DECLARE
     cap bigint;
     low bigint;
 BEGIN
+    -- A standby has neither the primary's pg_locks nor its sequence's true position
+    -- (sequences are WAL-logged ahead): a horizon computed here could pass an append
+    -- still in flight on the primary.
+    IF pg_is_in_recovery() THEN
+        RAISE EXCEPTION 'the event store''s read horizon cannot be computed on a standby'
+            USING ERRCODE = 'WE003',
+                  HINT = 'read below a horizon computed on the primary (eventstore.read_below)';
+    END IF;
     SELECT k.lock_space INTO space FROM eventstore.tenant_keys k
     WHERE k.organization_id = identity.current_org_id();
     cap := coalesce(pg_sequence_last_value('eventstore.events_position_seq'::regclass), 0) + 1;

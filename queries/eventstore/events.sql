@@ -19,6 +19,19 @@ SELECT position, event_id, organization_id, type, tags, data, metadata, aggregat
        aggregate_id, aggregate_version, correlation_id, causation_id, recorded_at
 FROM eventstore.read(:query, :after, :max_count);
 
+--- The tenant's read horizon, computed on the primary, and the primary's WAL position
+--- after it: a standby that has replayed that position reads below the horizon
+--- (event_read_below) without skipping an event. Fails with WE003 on a standby.
+--! event_read_horizon
+SELECT eventstore.read_horizon() AS below, pg_current_wal_insert_lsn()::text AS lsn;
+
+--- Position order, below a horizon computed on the primary (event_read_horizon): the
+--- read for a standby, where the horizon cannot be computed.
+--! event_read_below (max_count?) : Event
+SELECT position, event_id, organization_id, type, tags, data, metadata, aggregate_type,
+       aggregate_id, aggregate_version, correlation_id, causation_id, recorded_at
+FROM eventstore.read_below(:query, :after, :below, :max_count);
+
 --- The current tenant's stream, in version order.
 --! event_read_stream : Event
 SELECT position, event_id, organization_id, type, tags, data, metadata, aggregate_type,

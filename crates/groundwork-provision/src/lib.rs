@@ -32,14 +32,18 @@ mod dev_role;
 mod error;
 mod lifeline;
 mod local;
+mod pgbouncer;
 mod postgres;
 mod settings;
+mod standby;
 
 pub use dev_role::{DEV_ROLE_PASSWORD, DevRole, DevRoleState, dev_role_state, ensure_dev_roles};
 pub use error::ProvisionError;
 pub use local::{Binaries, PersistentCluster, Started};
+pub use pgbouncer::{Pgbouncer, PgbouncerSettings, TRANSACTION_POOLING_SETTINGS};
 pub use postgres::{Origin, Postgres};
 pub use settings::{CODEGEN_URL, DATABASE_URL, Settings, Strategy, UrlSource};
+pub use standby::StandbyPair;
 
 /// Prefix of the temporary directories that ephemeral local clusters live in.
 pub const EPHEMERAL_DIR_PREFIX: &str = "groundwork-pg-";

@@ -128,14 +128,14 @@ fn has_server(dir: &Path) -> bool {
 
 /// The unprivileged account the server runs as when this process is root.
 #[derive(Clone, Copy, Debug)]
-struct RunAs {
+pub(crate) struct RunAs {
     uid: u32,
     gid: u32,
 }
 
 impl RunAs {
     /// `None` when not root; the `postgres` user (or `GROUNDWORK_PG_USER`) when root.
-    fn detect() -> Result<Option<Self>, ProvisionError> {
+    pub(crate) fn detect() -> Result<Option<Self>, ProvisionError> {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             return Ok(None);
@@ -161,7 +161,7 @@ impl RunAs {
         command.uid(self.uid).gid(self.gid);
     }
 
-    fn own(self, path: &Path) -> Result<(), ProvisionError> {
+    pub(crate) fn own(self, path: &Path) -> Result<(), ProvisionError> {
         std::os::unix::fs::chown(path, Some(self.uid), Some(self.gid))
             .map_err(io_error("changing the owner of", path))?;
         Ok(())
@@ -187,7 +187,7 @@ impl RunAs {
     }
 }
 
-fn command(run_as: Option<RunAs>, program: impl AsRef<std::ffi::OsStr>) -> Command {
+pub(crate) fn command(run_as: Option<RunAs>, program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut command = Command::new(program);
     if let Some(user) = run_as {
         user.apply(&mut command);
@@ -252,7 +252,7 @@ fn initdb(
     })
 }
 
-fn free_port() -> Result<u16, ProvisionError> {
+pub(crate) fn free_port() -> Result<u16, ProvisionError> {
     let listener = TcpListener::bind("127.0.0.1:0")
         .map_err(|e| ProvisionError::Local(format!("finding a free port: {e}")))?;
     listener
@@ -275,16 +275,26 @@ fn postmaster_status(data: &Path) -> Option<(u16, String)> {
     ))
 }
 
-fn process_alive(pid: i32) -> bool {
+pub(crate) fn process_alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
     unsafe { libc::kill(pid, 0) == 0 }
 }
 
-fn tail(path: &Path) -> String {
+pub(crate) fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(8)..].join("\n")
 }
+
+/// Settings of a throw-away primary that a standby streams from. Commits flush their
+/// WAL (to the page cache: `fsync` stays off), so that it is sent at once rather than
+/// by the WAL writer up to 200 ms later.
+pub(crate) const REPLICATION_SETTINGS: &[&str] = &[
+    "synchronous_commit=on",
+    "wal_level=replica",
+    "max_wal_senders=4",
+    "hot_standby=on",
+];
 
 /// Settings for throw-away clusters: nothing is worth an fsync.
 const EPHEMERAL_SETTINGS: &[&str] = &[
@@ -324,6 +334,11 @@ rm -rf "$root"
 
 impl EphemeralCluster {
     pub(crate) fn start(binaries: &Binaries) -> Result<Self, ProvisionError> {
+        Self::start_with(binaries, &[])
+    }
+
+    /// A cluster with `extra` settings after the ephemeral ones (the last wins).
+    pub(crate) fn start_with(binaries: &Binaries, extra: &[&str]) -> Result<Self, ProvisionError> {
         let run_as = RunAs::detect()?;
         let mut last = None;
         // A port picked as free can be taken before postgres binds it: try again.
@@ -335,7 +350,7 @@ impl EphemeralCluster {
                 }
                 let data = root.join("data");
                 initdb(binaries, run_as, &data, false)?;
-                Self::launch(binaries, run_as, &root, &data)
+                Self::launch(binaries, run_as, &root, &data, extra)
             })();
             match attempt {
                 Ok(cluster) => return Ok(cluster),
@@ -348,11 +363,49 @@ impl EphemeralCluster {
         Err(last.unwrap_or_else(|| ProvisionError::Local("could not start".into())))
     }
 
+    /// A hot standby of `primary` (started with [`REPLICATION_SETTINGS`]): a base
+    /// backup taken with `pg_basebackup -R`, so that it streams from the primary.
+    pub(crate) fn standby_of(
+        binaries: &Binaries,
+        primary: &EphemeralCluster,
+    ) -> Result<Self, ProvisionError> {
+        let run_as = RunAs::detect()?;
+        let root = create_temp_root()?;
+        let attempt = (|| {
+            if let Some(user) = run_as {
+                user.own(&root)?;
+            }
+            let data = root.join("data");
+            let mut cmd = command(run_as, binaries.tool("pg_basebackup"));
+            cmd.arg("-D")
+                .arg(&data)
+                .args([
+                    "-R",
+                    "-X",
+                    "stream",
+                    "--no-sync",
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                ])
+                .arg("-p")
+                .arg(primary.port.to_string());
+            run(cmd, "pg_basebackup")?;
+            Self::launch(binaries, run_as, &root, &data, REPLICATION_SETTINGS)
+        })();
+        if attempt.is_err() {
+            let _ = std::fs::remove_dir_all(&root);
+        }
+        attempt
+    }
+
     fn launch(
         binaries: &Binaries,
         run_as: Option<RunAs>,
         root: &Path,
         data: &Path,
+        extra: &[&str],
     ) -> Result<Self, ProvisionError> {
         let port = free_port()?;
         let mut cmd = command(run_as, "/bin/sh");
@@ -367,6 +420,7 @@ impl EphemeralCluster {
             .iter()
             .copied()
             .chain(binaries.preload_libraries())
+            .chain(extra.iter().copied())
         {
             cmd.arg("-c").arg(setting);
         }
@@ -378,7 +432,7 @@ impl EphemeralCluster {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some((_, status)) = postmaster_status(data)
-                && status == "ready"
+                && (status == "ready" || status == "standby")
             {
                 return Ok(Self {
                     root: root.to_path_buf(),
@@ -427,7 +481,7 @@ fn ephemeral_base() -> PathBuf {
     }
 }
 
-fn create_temp_root() -> Result<PathBuf, ProvisionError> {
+pub(crate) fn create_temp_root() -> Result<PathBuf, ProvisionError> {
     use std::os::unix::fs::DirBuilderExt;
     let base = ephemeral_base();
     let nanos = std::time::SystemTime::now()

@@ -43,7 +43,7 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use groundwork_migrate::{MigrateError, Migration, Migrator, UpOptions};
-use groundwork_provision::{Postgres, ProvisionError, Settings};
+use groundwork_provision::{Pgbouncer, PgbouncerSettings, Postgres, ProvisionError, Settings};
 use groundwork_support::connect::{connect, describe, with_credentials, with_database};
 use groundwork_support::hash::sha256_hex;
 use groundwork_support::io::io_error;
@@ -51,7 +51,7 @@ use groundwork_support::lock::{LockTimeout, with_session_lock};
 use uuid::Uuid;
 
 use groundwork::Error;
-use groundwork::pool::PoolConfig;
+use groundwork::pool::{PoolConfig, PoolMode};
 use groundwork::tenant::{Tenant, with_tenant};
 use groundwork::types::identity::MemberRole;
 
@@ -282,12 +282,18 @@ impl TestDbBuilder {
         let owner_url = server.database_url(&name);
         let mut urls = HashMap::new();
         let mut pools = HashMap::new();
+        let pooler = pooler()?;
         for role in DbRole::ALL {
             let url = match role.login() {
                 Some((login, _)) => with_credentials(&owner_url, login, &password(server, login)),
                 None => owner_url.clone(),
             };
-            let mut config = PoolConfig::new(url.clone());
+            let mut config = match (pooler, role) {
+                (Some(bouncer), role) if role != DbRole::Owner => {
+                    PoolConfig::new(through(&url, bouncer)).mode(PoolMode::Transaction)
+                }
+                _ => PoolConfig::new(url.clone()),
+            };
             config.max_size = self.pool_size;
             pools.insert(role, config.build()?);
             urls.insert(role, url);
@@ -317,12 +323,21 @@ impl TestDb {
         &self.name
     }
 
-    /// Its connection URL for `role`.
+    /// Its connection URL for `role`, straight to the server (for `LISTEN`, and for
+    /// [`client`](Self::client)).
     pub fn url(&self, role: DbRole) -> &str {
         &self.urls[&role]
     }
 
-    /// A pool of connections to it as `role`. Connections open on first use.
+    /// Its connection URL for `role` through `bouncer`.
+    pub fn url_through(&self, role: DbRole, bouncer: &Pgbouncer) -> String {
+        through(self.url(role), bouncer)
+    }
+
+    /// A pool of connections to it as `role`. Connections open on first use. With
+    /// `GROUNDWORK_TEST_POOLER=pgbouncer`, every role's but the owner's connects
+    /// through the process's PgBouncer ([`pooler`]) in
+    /// [`PoolMode::Transaction`].
     pub fn pool(&self, role: DbRole) -> &Pool {
         &self.pools[&role]
     }
@@ -484,6 +499,85 @@ impl Drop for TestDb {
             eprintln!("groundwork: dropping test database {}: {e}", self.name);
         }
     }
+}
+
+/// `GROUNDWORK_TEST_POOLER=pgbouncer`: the pools of [`TestDb::pool`] (the owner's
+/// aside) connect through one PgBouncer in transaction mode per test process, with
+/// this many server connections per database and role.
+pub const POOLER_POOL_SIZE: u16 = 32;
+
+/// The process's PgBouncer when `GROUNDWORK_TEST_POOLER=pgbouncer`, started on first
+/// use; `None` when the variable is unset or empty.
+pub fn pooler() -> Result<Option<&'static Pgbouncer>, TestDbError> {
+    static POOLER: OnceLock<Result<Option<Pgbouncer>, Arc<ProvisionError>>> = OnceLock::new();
+    POOLER
+        .get_or_init(
+            || match std::env::var("GROUNDWORK_TEST_POOLER").as_deref() {
+                Ok("pgbouncer") => start_pgbouncer(POOLER_POOL_SIZE).map(Some),
+                Ok("") | Err(_) => Ok(None),
+                Ok(other) => Err(Arc::new(ProvisionError::Local(format!(
+                    "GROUNDWORK_TEST_POOLER={other:?}: the one pooler known is \"pgbouncer\""
+                )))),
+            },
+        )
+        .as_ref()
+        .map(Option::as_ref)
+        .map_err(|e| TestDbError::Server(e.clone()))
+}
+
+/// Starts a PgBouncer in transaction mode (`docs/SCALING.md`'s settings) in front of
+/// the test server, with `pool_size` server connections per database and role, that
+/// lets in every [`DbRole`]'s login; it stops when dropped.
+pub fn start_pgbouncer(pool_size: u16) -> Result<Pgbouncer, Arc<ProvisionError>> {
+    let server = server().map_err(|e| match e {
+        TestDbError::Server(e) => e,
+        other => Arc::new(ProvisionError::Local(other.to_string())),
+    })?;
+    let config: tokio_postgres::Config = server
+        .url()
+        .parse()
+        .map_err(|e| Arc::new(ProvisionError::Local(format!("the server URL: {e}"))))?;
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        Some(tokio_postgres::config::Host::Unix(dir)) => dir.display().to_string(),
+        None => "127.0.0.1".to_owned(),
+    };
+    let owner = config.get_user().unwrap_or("postgres").to_owned();
+    let owner_password = config
+        .get_password()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .unwrap_or_default();
+    let users = DbRole::ALL
+        .iter()
+        .filter_map(|role| role.login())
+        .map(|(login, _)| (login.to_owned(), password(server, login)))
+        .chain([(owner, owner_password)])
+        .collect();
+    Pgbouncer::start(&PgbouncerSettings {
+        server_host: host,
+        server_port: config.get_ports().first().copied().unwrap_or(5432),
+        users,
+        pool_size,
+    })
+    .map_err(Arc::new)
+}
+
+/// `url` with its host and port replaced by `bouncer`'s.
+fn through(url: &str, bouncer: &Pgbouncer) -> String {
+    let config: tokio_postgres::Config = match url.parse() {
+        Ok(config) => config,
+        Err(_) => return url.to_owned(),
+    };
+    let user = config.get_user().unwrap_or_default().to_owned();
+    let password = config
+        .get_password()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .unwrap_or_default();
+    let database = config.get_dbname().unwrap_or_default().to_owned();
+    format!(
+        "postgres://{user}:{password}@127.0.0.1:{}/{database}",
+        bouncer.port()
+    )
 }
 
 /// The process's server, started on first use.

@@ -126,6 +126,17 @@ pub enum Error {
     /// The pool could not be configured.
     #[error("pool configuration: {0}")]
     Config(#[from] ConfigError),
+    /// A `LISTEN` did not hold: the connection it was sent on is not a session of its
+    /// own (a transaction pooler such as PgBouncer hands each statement to any server
+    /// connection, and resets it after). `LISTEN` needs a direct connection.
+    #[error(
+        "LISTEN {channel} did not hold on its connection: the URL leads through a \
+         transaction pooler; listen on a direct connection to the server"
+    )]
+    ListenNeedsDirectConnection {
+        /// The channel.
+        channel: String,
+    },
     /// A JSON value the server returned does not have the shape the caller expects.
     #[error("decoding the server's JSON: {0}")]
     Decode(#[source] serde_json::Error),

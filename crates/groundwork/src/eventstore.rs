@@ -62,9 +62,10 @@ pub use decision::{Decided, Decision, RetryPolicy, decide};
 use crate::Error;
 use crate::client::async_::{GenericClient, Params};
 use crate::error::{Violation, converts_from_driver_errors};
+use crate::pool::Lsn;
 use crate::queries::eventstore::events::{
-    Event, EventAppendToStreamParams, event_append, event_append_to_stream, event_read,
-    event_read_stream,
+    Event, EventAppendToStreamParams, EventReadBelowParams, event_append, event_append_to_stream,
+    event_read, event_read_below, event_read_horizon, event_read_stream,
 };
 
 /// An event to append.
@@ -172,6 +173,10 @@ pub const CONDITION_FAILED: &str = "WE001";
 /// SQLSTATE raised by `eventstore.append_to_stream` on a stale expected version; the
 /// detail is `{"aggregate_id", "expected_version", "actual_version"}`.
 pub const VERSION_CONFLICT: &str = "WE002";
+/// SQLSTATE raised by `eventstore.read_horizon` (and so `eventstore.read`) on a
+/// standby, which cannot compute a horizon: read with [`read_below`] and a horizon
+/// computed on the primary ([`read_horizon`]).
+pub const HORIZON_ON_STANDBY: &str = "WE003";
 
 /// Why an event-store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -194,6 +199,12 @@ pub enum EventStoreError {
         /// The server's report.
         violation: Box<Violation>,
     },
+    /// A read horizon was asked of a standby (SQLSTATE WE003): it has neither the
+    /// primary's in-flight appends nor its sequence's position, so a horizon computed
+    /// there could let a reader skip an event. Compute it on the primary
+    /// ([`read_horizon`]) and read with [`read_below`].
+    #[error("the event store's read horizon cannot be computed on a standby: {0}")]
+    NeedsPrimaryHorizon(Box<Violation>),
     /// Anything else.
     #[error(transparent)]
     Database(Error),
@@ -203,7 +214,9 @@ impl EventStoreError {
     /// The server's report, if there is one.
     pub fn violation(&self) -> Option<&Violation> {
         match self {
-            Self::ConditionFailed(v) | Self::VersionConflict { violation: v, .. } => Some(v),
+            Self::ConditionFailed(v)
+            | Self::VersionConflict { violation: v, .. }
+            | Self::NeedsPrimaryHorizon(v) => Some(v),
             Self::Database(e) => e.violation(),
         }
     }
@@ -223,6 +236,9 @@ impl From<Error> for EventStoreError {
     fn from(error: Error) -> Self {
         if let Some(v) = error.raised(CONDITION_FAILED) {
             return Self::ConditionFailed(Box::new(v.clone()));
+        }
+        if let Some(v) = error.raised(HORIZON_ON_STANDBY) {
+            return Self::NeedsPrimaryHorizon(Box::new(v.clone()));
         }
         let conflict = error.raised(VERSION_CONFLICT).and_then(|v| {
             let detail = v.detail_json()?;
@@ -244,7 +260,8 @@ impl From<EventStoreError> for Error {
     fn from(error: EventStoreError) -> Self {
         match error {
             EventStoreError::ConditionFailed(v)
-            | EventStoreError::VersionConflict { violation: v, .. } => Error::Database(v),
+            | EventStoreError::VersionConflict { violation: v, .. }
+            | EventStoreError::NeedsPrimaryHorizon(v) => Error::Database(v),
             EventStoreError::Database(e) => e,
         }
     }
@@ -306,7 +323,8 @@ pub async fn append_to_stream<C: GenericClient>(
         .await?)
 }
 
-/// Events matching `query` after position `after`, in position order.
+/// Events matching `query` after position `after`, in position order. On a standby it
+/// fails with [`EventStoreError::NeedsPrimaryHorizon`]: use [`read_below`].
 pub async fn read<C: GenericClient>(
     client: &C,
     query: &Query,
@@ -315,6 +333,58 @@ pub async fn read<C: GenericClient>(
 ) -> Result<Vec<Event>, EventStoreError> {
     Ok(event_read()
         .bind(client, &query.to_json(), &after, &max_count)
+        .all()
+        .await?)
+}
+
+/// How far a reader may read without skipping an event, computed on the primary: the
+/// tenant's read horizon and the primary's WAL position after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadHorizon {
+    /// Events at positions below this are final.
+    pub below: i64,
+    /// A standby that has replayed this far has every event below `below`.
+    pub lsn: Lsn,
+}
+
+/// The current tenant's read horizon, on the primary (on a standby it fails with
+/// [`EventStoreError::NeedsPrimaryHorizon`]). For reads on a read replica: run
+/// [`read_below`] there once it has replayed `lsn`
+/// ([`ReplicatedPool::read`](crate::pool::ReplicatedPool::read) with `Some(lsn)`).
+pub async fn read_horizon<C: GenericClient>(client: &C) -> Result<ReadHorizon, EventStoreError> {
+    let row = event_read_horizon().bind(client).one().await?;
+    let lsn = row.lsn.parse().map_err(|_| {
+        EventStoreError::Database(Error::Decode(serde_json::Error::io(std::io::Error::other(
+            format!("the server's WAL position {:?}", row.lsn),
+        ))))
+    })?;
+    Ok(ReadHorizon {
+        below: row.below,
+        lsn,
+    })
+}
+
+/// Events matching `query` after position `after` and below `horizon` (computed on
+/// the primary by [`read_horizon`]), in position order: the read for a standby that
+/// has replayed `horizon.lsn`. A reader that has read up to P never later sees a new
+/// event at a position <= P, as with [`read`].
+pub async fn read_below<C: GenericClient>(
+    client: &C,
+    query: &Query,
+    after: i64,
+    horizon: &ReadHorizon,
+    max_count: Option<i32>,
+) -> Result<Vec<Event>, EventStoreError> {
+    Ok(event_read_below()
+        .params(
+            client,
+            &EventReadBelowParams {
+                query: query.to_json(),
+                after,
+                below: horizon.below,
+                max_count,
+            },
+        )
         .all()
         .await?)
 }

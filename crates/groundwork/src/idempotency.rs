@@ -101,6 +101,6 @@ where
     idempotency_key_complete()
         .bind(&tx, &response, &key)
         .await?;
-    tx.commit().await?;
+    crate::pool::commit(tx).await?;
     Ok(Outcome::Executed(response))
 }

@@ -67,8 +67,10 @@ impl crate::jobs::Job for ApplyRetention {
     const KIND: &'static str = "ops.apply_retention";
 
     async fn run(self, ctx: crate::jobs::JobContext) -> Result<(), crate::jobs::JobError> {
-        let client = ctx.worker_client().await?;
-        let deleted = apply_retention(&client).await?;
+        let mut client = ctx.worker_client().await?;
+        let tx = crate::pool::transaction(&mut client).await?;
+        let deleted = apply_retention(&tx).await?;
+        crate::pool::commit(tx).await?;
         ctx.set_metrics(serde_json::json!(deleted)).await;
         Ok(())
     }

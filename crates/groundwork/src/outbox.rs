@@ -140,7 +140,7 @@ impl Publisher for NotifyPublisher {
         message: &'a OutboxMessage,
     ) -> BoxFuture<'a, Result<(), PublishError>> {
         Box::pin(async move {
-            let client = self.pool.get().await.map_err(Error::from)?;
+            let mut client = self.pool.get().await.map_err(Error::from)?;
             let payload = serde_json::json!({
                 "message_id": message.message_id,
                 "topic": message.topic,
@@ -149,12 +149,16 @@ impl Publisher for NotifyPublisher {
                 "headers": message.headers,
             })
             .to_string();
+            // A transaction of its own, so that it also works through a transaction
+            // pooler; the notification is sent when it commits.
+            let tx = crate::pool::transaction(&mut client).await?;
             outbox_message_notify()
-                .bind(&client, &self.channel.as_str(), &payload.as_str())
+                .bind(&tx, &self.channel.as_str(), &payload.as_str())
                 .one()
                 .await
-                .map(drop)
-                .map_err(|e| Error::from(e).into())
+                .map_err(Error::from)?;
+            crate::pool::commit(tx).await?;
+            Ok(())
         })
     }
 }
@@ -265,53 +269,66 @@ impl Relay {
     }
 
     /// Claims one batch, publishes it and records the outcome of each message.
+    ///
+    /// The claim commits in a transaction of its own before anything is published, and
+    /// the outcomes in another after, so that no transaction stays open while the
+    /// publisher works and every statement runs inside an explicit transaction (which
+    /// a transaction pooler needs).
     pub async fn run_once(&self, publisher: &dyn Publisher) -> Result<RelayRound, Error> {
-        let client = self.pool.get().await?;
+        let mut client = self.pool.get().await?;
+        let tx = crate::pool::transaction(&mut client).await?;
         let batch = outbox_message_claim()
             .bind(
-                &client,
+                &tx,
                 &self.config.batch_size,
                 &self.config.lease.as_secs_f64(),
             )
             .all()
             .await?;
+        crate::pool::commit(tx).await?;
+        if batch.is_empty() {
+            return Ok(RelayRound::default());
+        }
         let mut round = RelayRound {
             claimed: batch.len(),
             ..RelayRound::default()
         };
         let mut delivered = Vec::with_capacity(batch.len());
         let mut delivered_in = Vec::with_capacity(batch.len());
+        let mut failed = Vec::new();
         for message in &batch {
             match publisher.publish(message).await {
                 Ok(()) => {
                     delivered_in.push(message.organization_id);
                     delivered.push(message.id);
                 }
-                Err(error) => {
-                    let error = error.to_string();
-                    let outcome = outbox_message_mark_failed()
-                        .bind(
-                            &client,
-                            &error.as_str(),
-                            &self.config.max_backoff.as_secs_f64(),
-                            &self.config.base_backoff.as_secs_f64(),
-                            &message.organization_id,
-                            &message.id,
-                        )
-                        .opt()
-                        .await?;
-                    match outcome.map(|o| o.status) {
-                        Some(crate::types::messaging::OutboxStatus::Dead) => round.dead += 1,
-                        _ => round.retried += 1,
-                    }
-                }
+                Err(error) => failed.push((message, error.to_string())),
+            }
+        }
+        let tx = crate::pool::transaction(&mut client).await?;
+        for (message, error) in failed {
+            let outcome = outbox_message_mark_failed()
+                .bind(
+                    &tx,
+                    &error.as_str(),
+                    &self.config.max_backoff.as_secs_f64(),
+                    &self.config.base_backoff.as_secs_f64(),
+                    &message.organization_id,
+                    &message.id,
+                )
+                .opt()
+                .await?;
+            match outcome.map(|o| o.status) {
+                Some(crate::types::messaging::OutboxStatus::Dead) => round.dead += 1,
+                _ => round.retried += 1,
             }
         }
         if !delivered.is_empty() {
             outbox_message_mark_delivered()
-                .bind(&client, &delivered_in.as_slice(), &delivered.as_slice())
+                .bind(&tx, &delivered_in.as_slice(), &delivered.as_slice())
                 .await?;
         }
+        crate::pool::commit(tx).await?;
         round.delivered = delivered.len();
         Ok(round)
     }

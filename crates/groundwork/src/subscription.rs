@@ -94,20 +94,23 @@ impl Subscription {
             .await?;
         let events = read(&tx, &self.query, position, Some(self.batch_size)).await?;
         let Some(last) = events.last().map(|e| e.position) else {
-            tx.commit().await?;
+            crate::pool::commit(tx).await?;
             return Ok(0);
         };
         handler.handle(&tx, &events).await?;
         subscription_advance()
             .bind(&tx, &last, &self.name.as_str())
             .await?;
-        tx.commit().await?;
+        crate::pool::commit(tx).await?;
         Ok(events.len())
     }
 
     /// Catches up, then follows new events until `stop` is notified. `listen_url`
     /// is a connection string for the dedicated LISTEN connection (any role that may
-    /// read the tenant's events); without one (or if it fails) the subscription polls.
+    /// read the tenant's events); without one (or if it cannot connect) the
+    /// subscription polls. It must lead straight to the server: through a transaction
+    /// pooler the `LISTEN` would not hold, and `run` fails with
+    /// [`Error::ListenNeedsDirectConnection`] rather than poll unawares.
     pub async fn run(
         &self,
         handler: &dyn Handler,
@@ -116,7 +119,13 @@ impl Subscription {
     ) -> Result<(), EventStoreError> {
         let wake = Arc::new(Notify::new());
         let _listener = match listen_url {
-            Some(url) => self.listen(url, wake.clone()).await.ok(),
+            Some(url) => match self.listen(url, wake.clone()).await {
+                Ok(listener) => Some(listener),
+                Err(e @ Error::ListenNeedsDirectConnection { .. }) => {
+                    return Err(EventStoreError::Database(e));
+                }
+                Err(_) => None,
+            },
             None => None,
         };
         loop {
@@ -135,7 +144,7 @@ impl Subscription {
             let mut client = self.pool.get().await?;
             let tx = begin(&mut client, self.tenant).await?;
             let channel = subscription_channel().bind(&tx).one().await?;
-            tx.commit().await?;
+            crate::pool::commit(tx).await?;
             channel
         };
         Listener::start(url, &channel, wake).await
@@ -169,9 +178,7 @@ impl Listener {
             }
         });
         // The channel name is "eventstore_" and hex digits: quoting is enough.
-        client
-            .batch_execute(&format!("LISTEN \"{channel}\""))
-            .await?;
+        crate::pool::listen(&client, channel).await?;
         Ok(Self {
             _client: client,
             task,

@@ -71,11 +71,15 @@ impl Tenant {
 /// cannot fail on its own; if the server refuses it all the same, the transaction is
 /// aborted and the caller's first statement fails (SQLSTATE 25P02) rather than running
 /// without a tenant.
+///
+/// On a pool in [`PoolMode::Transaction`](crate::pool::PoolMode::Transaction), end
+/// the transaction with [`pool::commit`](crate::pool::commit) so that its statements
+/// are closed on the server connection that prepared them.
 pub async fn begin<'c>(
     client: &'c mut deadpool_postgres::Client,
     tenant: Tenant,
 ) -> Result<Transaction<'c>, Error> {
-    let tx = client.transaction().await?;
+    let tx = crate::pool::transaction(client).await?;
     let set = context_statement(tenant);
     if let Some(Err(e)) = tx.batch_execute(&set).now_or_never() {
         return Err(e.into());
@@ -133,6 +137,6 @@ where
 {
     let tx = begin(client, tenant).await?;
     let value = work(&tx).await?;
-    tx.commit().await?;
+    crate::pool::commit(tx).await?;
     Ok(value)
 }

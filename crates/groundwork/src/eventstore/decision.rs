@@ -11,6 +11,11 @@
 //! event), the transaction is already rolled back by the time `COMMIT` answers, and the
 //! decision is read and taken again as often as the [`RetryPolicy`] allows.
 //!
+//! Through a transaction pooler ([`PoolMode::Transaction`](crate::pool::PoolMode)) a
+//! statement prepared before `BEGIN` may not exist on the server connection the
+//! transaction gets, so there a decision prepares inside its transaction and takes
+//! four round trips.
+//!
 //! A decision dropped half-way (its future cancelled between the two round trips)
 //! leaves no open transaction behind: a guard sends `ROLLBACK` on the connection, as a
 //! dropped tokio-postgres transaction does, before the connection goes back to its
@@ -138,6 +143,9 @@ pub async fn decide<T, F>(
 where
     F: FnMut(&[Event]) -> Decision<T>,
 {
+    if crate::pool::is_transaction_pooled(&client.statement_cache) {
+        return decide_in_transaction(client, tenant, query, policy, rule).await;
+    }
     let client: &deadpool_postgres::Client = client;
     let context = context_statement(tenant);
     // Prepared (and cached on the connection) before anything is pipelined: a statement
@@ -197,6 +205,58 @@ where
                 });
             }
             Err(EventStoreError::ConditionFailed(_)) if attempt < policy.max_attempts => continue,
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// [`decide`] through a transaction pooler: every statement prepared and run inside
+/// the decision's transaction.
+async fn decide_in_transaction<T, F>(
+    client: &mut deadpool_postgres::Client,
+    tenant: Tenant,
+    query: &Query,
+    policy: RetryPolicy,
+    mut rule: F,
+) -> Result<Decided<T>, EventStoreError>
+where
+    F: FnMut(&[Event]) -> Decision<T>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let tx = crate::tenant::begin(client, tenant).await?;
+        let events = super::read(&tx, query, 0, None).await?;
+        let after = events.last().map(|e| e.position);
+        let (events_to_append, value) = match rule(&events) {
+            Decision::Done(value) => (Vec::new(), value),
+            Decision::Append { events, value } => (events, value),
+        };
+        if events_to_append.is_empty() {
+            crate::pool::commit(tx).await?;
+            return Ok(Decided {
+                value,
+                position: None,
+                attempts: attempt,
+            });
+        }
+        let condition = AppendCondition {
+            fail_if_events_match: query.clone(),
+            after,
+        };
+        match super::append(&tx, &events_to_append, Some(&condition)).await {
+            Ok(position) => {
+                crate::pool::commit(tx).await?;
+                return Ok(Decided {
+                    value,
+                    position: Some(position),
+                    attempts: attempt,
+                });
+            }
+            Err(EventStoreError::ConditionFailed(_)) if attempt < policy.max_attempts => {
+                drop(tx);
+                continue;
+            }
             Err(error) => return Err(error),
         }
     }

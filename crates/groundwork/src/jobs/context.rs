@@ -109,16 +109,18 @@ impl JobContext {
     /// Records progress (0 to 100) and renews the lease; false when the job is no
     /// longer this worker's (cancelled, or taken back), and it should stop.
     pub async fn progress(&self, percent: i16) -> Result<bool, Error> {
-        let client = self.inner.worker.get().await?;
-        Ok(job_heartbeat()
-            .bind(
-                &client,
-                &self.inner.id,
-                &self.inner.worker_id.as_ref(),
-                &Some(percent),
-            )
-            .one()
-            .await?)
+        crate::pool::in_transaction(&self.inner.worker, async |tx| {
+            Ok(job_heartbeat()
+                .bind(
+                    tx,
+                    &self.inner.id,
+                    &self.inner.worker_id.as_ref(),
+                    &Some(percent),
+                )
+                .one()
+                .await?)
+        })
+        .await
     }
 
     /// Metrics to keep with the job when it completes (a JSON object of at most 64

@@ -32,6 +32,7 @@ use super::enqueue::Job;
 use super::periodic::Periodic;
 use crate::Error;
 use crate::outbox::{Publisher, Relay};
+use crate::pool::in_transaction;
 use crate::queries::messaging::jobs::{
     FetchedJob, job_complete, job_complete_many, job_delete_finished, job_fail, job_fetch,
     job_heartbeat_many, job_rate_limit_set, job_release_many,
@@ -555,14 +556,13 @@ async fn fetch_loop(shared: Arc<Shared>, wake: Arc<Notify>, queue: Arc<QueueStat
     let (rate, tenant_rate) = (queue.config.rate_limit, queue.config.tenant_rate_limit);
     if rate.is_some() || tenant_rate.is_some() {
         loop {
-            let set = async {
-                let client = shared.worker_pool.get().await?;
+            let set = in_transaction(&shared.worker_pool, async |tx| {
                 job_rate_limit_set()
-                    .bind(&client, &queue.config.name.as_str(), &rate, &tenant_rate)
+                    .bind(tx, &queue.config.name.as_str(), &rate, &tenant_rate)
                     .one()
                     .await?;
-                Ok::<_, Error>(())
-            }
+                Ok(())
+            })
             .await;
             if set.is_ok() {
                 break;
@@ -601,21 +601,18 @@ async fn fetch_loop(shared: Arc<Shared>, wake: Arc<Notify>, queue: Arc<QueueStat
         }
         let asked = permits.len();
         let fetch_started = Instant::now();
-        let fetched = async {
-            let client = shared.worker_pool.get().await?;
-            Ok::<_, Error>(
-                job_fetch()
-                    .bind(
-                        &client,
-                        &queue.config.name.as_str(),
-                        &shared.worker_id.as_ref(),
-                        &(asked as i32),
-                        &lease,
-                    )
-                    .all()
-                    .await?,
-            )
-        }
+        let fetched = in_transaction(&shared.worker_pool, async |tx| {
+            Ok(job_fetch()
+                .bind(
+                    tx,
+                    &queue.config.name.as_str(),
+                    &shared.worker_id.as_ref(),
+                    &(asked as i32),
+                    &lease,
+                )
+                .all()
+                .await?)
+        })
         .await;
         let jobs = match fetched {
             Ok(jobs) => jobs,
@@ -818,8 +815,9 @@ impl Record {
         {
             return Ok(());
         }
-        let client = shared.worker_pool.get().await?;
-        let client = &client;
+        let mut client = shared.worker_pool.get().await?;
+        let tx = crate::pool::transaction(&mut client).await?;
+        let client = &tx;
         let worker = shared.worker_id.as_ref();
         let complete = async {
             if !self.completed.is_empty() {
@@ -852,6 +850,7 @@ impl Record {
                 job_fail().bind(client, id, &worker, error).one().await
             }));
         futures::try_join!(complete, release, with_metrics, failed)?;
+        crate::pool::commit(tx).await?;
         Ok(())
     }
 }
@@ -867,19 +866,18 @@ async fn heartbeat_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         if ids.is_empty() {
             continue;
         }
-        let renewed = async {
-            let client = shared.worker_pool.get().await?;
+        let renewed = in_transaction(&shared.worker_pool, async |tx| {
             let mut renewed = HashSet::new();
             for chunk in ids.chunks(10_000) {
                 renewed.extend(
                     job_heartbeat_many()
-                        .bind(&client, &chunk, &shared.worker_id.as_ref())
+                        .bind(tx, &chunk, &shared.worker_id.as_ref())
                         .all()
                         .await?,
                 );
             }
-            Ok::<_, Error>(renewed)
-        }
+            Ok(renewed)
+        })
         .await;
         let Ok(renewed) = renewed else { continue };
         let held = shared.held.lock().await;
@@ -906,15 +904,12 @@ async fn retention_loop(
             () = tokio::time::sleep(shared.config.retention_interval) => {}
         }
         loop {
-            let deleted = async {
-                let client = shared.worker_pool.get().await?;
-                Ok::<_, Error>(
-                    job_delete_finished()
-                        .bind(&client, &older_than, &BATCH)
-                        .one()
-                        .await?,
-                )
-            }
+            let deleted = in_transaction(&shared.worker_pool, async |tx| {
+                Ok(job_delete_finished()
+                    .bind(tx, &older_than, &BATCH)
+                    .one()
+                    .await?)
+            })
             .await;
             if *stopping.borrow() || !matches!(deleted, Ok(n) if n >= i64::from(BATCH)) {
                 break;
@@ -941,7 +936,9 @@ async fn listen_loop(
                     }
                 }
             });
-            if client.batch_execute("LISTEN messaging_jobs").await.is_ok() {
+            // Through a transaction pooler the LISTEN would not hold: refused, and
+            // the queues poll.
+            if crate::pool::listen(&client, "messaging_jobs").await.is_ok() {
                 for wake in wakes.values() {
                     wake.notify_one();
                 }

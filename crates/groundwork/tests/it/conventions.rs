@@ -473,3 +473,52 @@ async fn every_custom_sqlstate_is_registered_raised_and_mapped() {
         );
     }
 }
+
+/// Functions of the application schemas that depend on one server: they read
+/// `pg_locks`, draw from or read a sequence, take advisory locks or notify.
+const SINGLE_NODE_FUNCTIONS: &str = "
+    SELECT n.nspname || '.' || p.proname
+    FROM pg_proc p
+    JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'public')
+      AND n.nspname NOT LIKE 'pg\\_%'
+      AND p.prosrc ~ '(pg_locks|nextval|pg_sequence_last_value|pg_(try_)?advisory|pg_notify)'
+    ORDER BY 1";
+
+#[tokio::test]
+async fn functions_that_cannot_run_distributed_are_listed_in_the_scaling_guide() {
+    let db = TestDb::new().await;
+    let owner = db.pool(DbRole::Owner).get().await.unwrap();
+    let functions: Vec<String> = owner
+        .query(SINGLE_NODE_FUNCTIONS, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert!(
+        functions.iter().any(|f| f == "eventstore.read_horizon"),
+        "the catalog query finds nothing: {functions:?}"
+    );
+    let guide = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/SCALING.md"),
+    )
+    .unwrap();
+    let section = guide
+        .split("## Functions that cannot run distributed")
+        .nth(1)
+        .expect("docs/SCALING.md has no section on functions that cannot run distributed");
+    // Each is a row of the section's table: the function, why, and its replacement.
+    let missing: Vec<&String> = functions
+        .iter()
+        .filter(|function| {
+            !section.lines().any(|line| {
+                line.starts_with(&format!("| `{function}`")) && line.matches(" | ").count() >= 2
+            })
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/SCALING.md does not say what would replace {missing:?} under a sharding engine"
+    );
+}

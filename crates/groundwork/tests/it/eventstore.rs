@@ -428,7 +428,8 @@ async fn malformed_input_gets_a_clear_error_and_writes_nothing() {
     }
     assert_eq!(event_count(&db).await, 0);
     // Without a tenant there is nothing to append to.
-    let plain = db.pool(DbRole::App).get().await.unwrap();
+    let mut plain = db.pool(DbRole::App).get().await.unwrap();
+    let plain = groundwork::pool::transaction(&mut plain).await.unwrap();
     let err = eventstore::append(&plain, &[NewEvent::new("A", json!({}))], None)
         .await
         .unwrap_err();
@@ -627,14 +628,7 @@ async fn a_caught_up_subscription_is_woken_by_new_events() {
             .await
         })
     };
-    let count = || async {
-        let client = db.pool(DbRole::App).get().await.unwrap();
-        client
-            .query_one("SELECT count(*) FROM public.projection", &[])
-            .await
-            .unwrap()
-            .get::<_, i64>(0)
-    };
+    let count = || db.count("public.projection");
     let wait_for = |n: i64| async move {
         for _ in 0..200 {
             if count().await == n {

@@ -22,6 +22,7 @@ mod messaging;
 mod ops;
 mod personal;
 mod projects;
+mod scaling;
 mod security;
 mod service_roles;
 mod tenancy;

@@ -144,7 +144,7 @@ async fn failures_back_off_then_go_to_dead_letter_and_can_be_redriven() {
         max_backoff: Duration::from_secs(5),
     };
     let relay = Relay::new(db.pool(DbRole::Relay).clone(), config);
-    let client = db.pool(DbRole::Relay).get().await.unwrap();
+    let mut client = db.pool(DbRole::Relay).get().await.unwrap();
     // The tenant sees its message's delivery state.
     let get = || {
         db.with_tenant(DbRole::App, Tenant::organization(org), async |tx| {
@@ -187,7 +187,9 @@ async fn failures_back_off_then_go_to_dead_letter_and_can_be_redriven() {
     assert!(publisher.delivered().is_empty());
 
     publisher.heal();
-    assert_eq!(redrive(&client, &[]).await.unwrap(), 1);
+    let tx = groundwork::pool::transaction(&mut client).await.unwrap();
+    assert_eq!(redrive(&tx, &[]).await.unwrap(), 1);
+    groundwork::pool::commit(tx).await.unwrap();
     relay.run_once(&publisher).await.unwrap();
     let message = get().await.unwrap();
     assert_eq!(message.status, OutboxStatus::Delivered);

@@ -188,7 +188,9 @@ async fn the_app_role_sees_and_changes_only_its_own_tenant() {
 #[tokio::test]
 async fn without_a_tenant_context_nothing_is_visible_or_writable() {
     let w = world().await;
-    let client = w.db.pool(DbRole::App).get().await.unwrap();
+    let mut client = w.db.pool(DbRole::App).get().await.unwrap();
+    // A transaction with no tenant context (also through a transaction pooler).
+    let client = groundwork::pool::transaction(&mut client).await.unwrap();
     for table in [
         "identity.organizations",
         "identity.users",

@@ -19,6 +19,13 @@ pub struct EventReadParams<T1: crate::generated::JsonSql> {
     pub after: i64,
     pub max_count: Option<i32>,
 }
+#[derive(Debug)]
+pub struct EventReadBelowParams<T1: crate::generated::JsonSql> {
+    pub query: T1,
+    pub after: i64,
+    pub below: i64,
+    pub max_count: Option<i32>,
+}
 #[derive(Clone, Copy, Debug)]
 pub struct EventReadStreamParams {
     pub aggregate_id: uuid::Uuid,
@@ -94,6 +101,22 @@ impl<'a> From<EventBorrowed<'a>> for Event {
             causation_id,
             recorded_at,
         }
+    }
+}
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EventReadHorizon {
+    pub below: i64,
+    pub lsn: String,
+}
+pub struct EventReadHorizonBorrowed<'a> {
+    pub below: i64,
+    pub lsn: &'a str,
+}
+impl<'a> From<EventReadHorizonBorrowed<'a>> for EventReadHorizon {
+    fn from(
+        EventReadHorizonBorrowed { below, lsn }: EventReadHorizonBorrowed<'a>,
+    ) -> Self {
+        Self { below, lsn: lsn.into() }
     }
 }
 use crate::generated::client::async_::GenericClient;
@@ -191,6 +214,87 @@ where
         mapper: fn(EventBorrowed) -> R,
     ) -> EventQuery<'c, 'a, 's, C, R, N> {
         EventQuery {
+            client: self.client,
+            params: self.params,
+            query: self.query,
+            cached: self.cached,
+            extractor: self.extractor,
+            mapper,
+        }
+    }
+    pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+        let row = crate::generated::client::async_::one(
+                self.client,
+                self.query,
+                &self.params,
+                self.cached,
+            )
+            .await?;
+        Ok((self.mapper)((self.extractor)(&row)?))
+    }
+    pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+        self.iter().await?.try_collect().await
+    }
+    pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+        let opt_row = crate::generated::client::async_::opt(
+                self.client,
+                self.query,
+                &self.params,
+                self.cached,
+            )
+            .await?;
+        Ok(
+            opt_row
+                .map(|row| {
+                    let extracted = (self.extractor)(&row)?;
+                    Ok((self.mapper)(extracted))
+                })
+                .transpose()?,
+        )
+    }
+    pub async fn iter(
+        self,
+    ) -> Result<
+        impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+        tokio_postgres::Error,
+    > {
+        let stream = crate::generated::client::async_::raw(
+                self.client,
+                self.query,
+                crate::generated::slice_iter(&self.params),
+                self.cached,
+            )
+            .await?;
+        let mapped = stream
+            .map(move |res| {
+                res.and_then(|row| {
+                    let extracted = (self.extractor)(&row)?;
+                    Ok((self.mapper)(extracted))
+                })
+            })
+            .into_stream();
+        Ok(mapped)
+    }
+}
+pub struct EventReadHorizonQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+    client: &'c C,
+    params: [&'a (dyn postgres_types::ToSql + Sync); N],
+    query: &'static str,
+    cached: Option<&'s tokio_postgres::Statement>,
+    extractor: fn(
+        &tokio_postgres::Row,
+    ) -> Result<EventReadHorizonBorrowed, tokio_postgres::Error>,
+    mapper: fn(EventReadHorizonBorrowed) -> T,
+}
+impl<'c, 'a, 's, C, T: 'c, const N: usize> EventReadHorizonQuery<'c, 'a, 's, C, T, N>
+where
+    C: GenericClient,
+{
+    pub fn map<R>(
+        self,
+        mapper: fn(EventReadHorizonBorrowed) -> R,
+    ) -> EventReadHorizonQuery<'c, 'a, 's, C, R, N> {
+        EventReadHorizonQuery {
             client: self.client,
             params: self.params,
             query: self.query,
@@ -540,6 +644,134 @@ impl<
         params: &'a EventReadParams<T1>,
     ) -> EventQuery<'c, 'a, 's, C, Event, 3> {
         self.bind(client, &params.query, &params.after, &params.max_count)
+    }
+}
+pub struct EventReadHorizonStmt(&'static str, Option<tokio_postgres::Statement>);
+/// The tenant's read horizon, computed on the primary, and the primary's WAL position
+/// after it: a standby that has replayed that position reads below the horizon
+/// (event_read_below) without skipping an event. Fails with WE003 on a standby.
+///
+/// From `queries/eventstore/events.sql`:
+///
+/// ```sql
+/// SELECT eventstore.read_horizon() AS below, pg_current_wal_insert_lsn()::text AS lsn;
+/// ```
+pub fn event_read_horizon() -> EventReadHorizonStmt {
+    EventReadHorizonStmt(
+        "SELECT eventstore.read_horizon() AS below, pg_current_wal_insert_lsn()::text AS lsn",
+        None,
+    )
+}
+impl EventReadHorizonStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<'c, 'a, 's, C: GenericClient>(
+        &'s self,
+        client: &'c C,
+    ) -> EventReadHorizonQuery<'c, 'a, 's, C, EventReadHorizon, 0> {
+        EventReadHorizonQuery {
+            client,
+            params: [],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |
+                row: &tokio_postgres::Row,
+            | -> Result<EventReadHorizonBorrowed, tokio_postgres::Error> {
+                Ok(EventReadHorizonBorrowed {
+                    below: row.try_get(0)?,
+                    lsn: row.try_get(1)?,
+                })
+            },
+            mapper: |it| EventReadHorizon::from(it),
+        }
+    }
+}
+pub struct EventReadBelowStmt(&'static str, Option<tokio_postgres::Statement>);
+/// Position order, below a horizon computed on the primary (event_read_horizon): the
+/// read for a standby, where the horizon cannot be computed.
+///
+/// From `queries/eventstore/events.sql`:
+///
+/// ```sql
+/// SELECT position, event_id, organization_id, type, tags, data, metadata, aggregate_type,
+///        aggregate_id, aggregate_version, correlation_id, causation_id, recorded_at
+/// FROM eventstore.read_below(:query, :after, :below, :max_count);
+/// ```
+pub fn event_read_below() -> EventReadBelowStmt {
+    EventReadBelowStmt(
+        "SELECT position, event_id, organization_id, type, tags, data, metadata, aggregate_type, aggregate_id, aggregate_version, correlation_id, causation_id, recorded_at FROM eventstore.read_below($1, $2, $3, $4)",
+        None,
+    )
+}
+impl EventReadBelowStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::generated::JsonSql>(
+        &'s self,
+        client: &'c C,
+        query: &'a T1,
+        after: &'a i64,
+        below: &'a i64,
+        max_count: &'a Option<i32>,
+    ) -> EventQuery<'c, 'a, 's, C, Event, 4> {
+        EventQuery {
+            client,
+            params: [query, after, below, max_count],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |
+                row: &tokio_postgres::Row,
+            | -> Result<EventBorrowed, tokio_postgres::Error> {
+                Ok(EventBorrowed {
+                    position: row.try_get(0)?,
+                    event_id: row.try_get(1)?,
+                    organization_id: row.try_get(2)?,
+                    r#type: row.try_get(3)?,
+                    tags: row.try_get(4)?,
+                    data: row.try_get(5)?,
+                    metadata: row.try_get(6)?,
+                    aggregate_type: row.try_get(7)?,
+                    aggregate_id: row.try_get(8)?,
+                    aggregate_version: row.try_get(9)?,
+                    correlation_id: row.try_get(10)?,
+                    causation_id: row.try_get(11)?,
+                    recorded_at: row.try_get(12)?,
+                })
+            },
+            mapper: |it| Event::from(it),
+        }
+    }
+}
+impl<
+    'c,
+    'a,
+    's,
+    C: GenericClient,
+    T1: crate::generated::JsonSql,
+> crate::generated::client::async_::Params<
+    'c,
+    'a,
+    's,
+    EventReadBelowParams<T1>,
+    EventQuery<'c, 'a, 's, C, Event, 4>,
+    C,
+> for EventReadBelowStmt {
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a EventReadBelowParams<T1>,
+    ) -> EventQuery<'c, 'a, 's, C, Event, 4> {
+        self.bind(client, &params.query, &params.after, &params.below, &params.max_count)
     }
 }
 pub struct EventReadStreamStmt(&'static str, Option<tokio_postgres::Statement>);
