@@ -6,13 +6,14 @@
 
 use std::sync::Arc;
 
+use crate::common::{buyer, owner_sql};
 use groundwork::Error;
 use groundwork::payments::{self, NewPaymentMethod, PaymentError, RefundRequest};
 use groundwork::sales::{self, Checkout, SalesError};
 use groundwork::tenant::Tenant;
 use groundwork::types::payments::PaymentStatus;
 use groundwork::types::sales::OrderStatus;
-use groundwork_testing::fixtures::{MemberFixture, ProductFixture, UserFixture};
+use groundwork_testing::fixtures::ProductFixture;
 use groundwork_testing::{DbRole, TestDb};
 use rust_decimal::Decimal;
 use tokio::sync::Barrier;
@@ -37,16 +38,6 @@ const WRITTEN: &str = "SELECT (SELECT count(*) FROM sales.orders)::text || '/' |
 async fn written(db: &TestDb) -> String {
     let owner = db.pool(DbRole::Owner).get().await.unwrap();
     owner.query_one(WRITTEN, &[]).await.unwrap().get(0)
-}
-
-async fn owner_sql(db: &TestDb, sql: &str) {
-    db.pool(DbRole::Owner)
-        .get()
-        .await
-        .unwrap()
-        .batch_execute(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 async fn owner_value(db: &TestDb, sql: &str) -> String {
@@ -78,13 +69,6 @@ async fn refused<T: std::fmt::Debug>(
         "a refusal wrote something: {err}"
     );
     err.code().map(|c| c.code().to_owned()).unwrap_or_default()
-}
-
-/// A user who is a member of the organization: a buyer.
-async fn buyer(db: &TestDb, org: Uuid) -> Tenant {
-    let user = db.insert(UserFixture::default()).await.id;
-    db.insert(MemberFixture::new(org, user)).await;
-    Tenant::new(org, user)
 }
 
 /// A product of the tenant at `price` with `stock` units.

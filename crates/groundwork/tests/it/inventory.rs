@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::{buyer, owner_sql};
 use groundwork::Error;
 use groundwork::inventory::{
     Adjustment, InventoryError, ReorderSettings, adjust_stock, cleanup_expired, fulfill,
@@ -14,7 +15,7 @@ use groundwork::inventory::{
 };
 use groundwork::queries::inventory::{alerts, stock_levels};
 use groundwork::tenant::Tenant;
-use groundwork_testing::fixtures::{CategoryFixture, MemberFixture, ProductFixture, UserFixture};
+use groundwork_testing::fixtures::{CategoryFixture, ProductFixture};
 use groundwork_testing::{DbRole, TestDb, TestTenant};
 use tokio::sync::Barrier;
 use uuid::Uuid;
@@ -69,23 +70,6 @@ async fn value(db: &TestDb, tenant: Tenant, sql: &str) -> Option<String> {
     })
     .await
     .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-async fn owner_sql(db: &TestDb, sql: &str) {
-    db.pool(DbRole::Owner)
-        .get()
-        .await
-        .unwrap()
-        .batch_execute(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
-/// A user who is a member of the organization: someone to reserve as.
-async fn buyer(db: &TestDb, org: Uuid) -> Tenant {
-    let user = db.insert(UserFixture::default()).await.id;
-    db.insert(MemberFixture::new(org, user)).await;
-    Tenant::new(org, user)
 }
 
 #[tokio::test]
