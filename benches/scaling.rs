@@ -10,6 +10,13 @@
 //! `scaling: pooled_per_s=... direct_per_s=... ratio=... replica_read_lag_p95_ms=...`
 //! sums it up.
 //!
+//! The ceiling: the same point select as one message per transaction (`BEGIN`, the
+//! tenant, the select and `COMMIT` in one simple query, one round trip, raw
+//! tokio-postgres with no library around it), direct and through the same PgBouncer,
+//! interleaved with the rounds above. No client can spend fewer round trips, so its
+//! ratio bounds what any client library reaches through this pooler on this machine
+//! (`scaling ceiling: ...`).
+//!
 //! The replica's lag: a throw-away primary and a hot standby made with
 //! `pg_basebackup -R` (`groundwork_provision::StandbyPair`); 8 writers insert rows of
 //! about 200 bytes of JSON on the primary as fast as they can while a probe, every
@@ -53,6 +60,39 @@ async fn measure(pool: &Pool, tenant: Tenant) -> f64 {
                 })
                 .await
                 .unwrap();
+                ops.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    ops.load(Ordering::Relaxed) as f64 / RUN.as_secs_f64()
+}
+
+/// Transactions per second of `TASKS` tasks, each on its own connection to `url`,
+/// sending each transaction as one message.
+async fn measure_one_message(url: &str, tenant: Tenant) -> f64 {
+    let org = tenant.organization_id.unwrap_or_default();
+    let user = tenant.user_id.unwrap_or_default();
+    let transaction = format!(
+        "BEGIN; SELECT set_config('app.current_org_id', '{org}', true), \
+         set_config('app.current_user_id', '{user}', true); \
+         SELECT id, name FROM identity.organizations WHERE id = '{org}'; COMMIT"
+    );
+    let ops = Arc::new(AtomicU64::new(0));
+    let mut clients = Vec::new();
+    for _ in 0..TASKS {
+        clients.push(connect(url).await);
+    }
+    let deadline = Instant::now() + RUN;
+    let mut tasks = Vec::new();
+    for client in clients {
+        let (ops, transaction) = (ops.clone(), transaction.clone());
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                let rows = client.simple_query(&transaction).await.unwrap();
+                assert!(rows.iter().any(|m| matches!(m, SimpleQueryMessage::Row(_))));
                 ops.fetch_add(1, Ordering::Relaxed);
             }
         }));
@@ -173,15 +213,29 @@ async fn main() {
     // Warm-up: connections opened, types looked up, plans cached.
     measure(&direct, tenant.tenant()).await;
     measure(&pooled, tenant.tenant()).await;
+    let (direct_url, pooled_url) = (
+        db.url(DbRole::App).to_owned(),
+        db.url_through(DbRole::App, &bouncer),
+    );
     let (mut direct_rounds, mut pooled_rounds) = (Vec::new(), Vec::new());
+    let (mut raw_direct_rounds, mut raw_pooled_rounds) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         direct_rounds.push(measure(&direct, tenant.tenant()).await);
         pooled_rounds.push(measure(&pooled, tenant.tenant()).await);
+        raw_direct_rounds.push(measure_one_message(&direct_url, tenant.tenant()).await);
+        raw_pooled_rounds.push(measure_one_message(&pooled_url, tenant.tenant()).await);
     }
     let (direct_per_s, pooled_per_s) = (median(direct_rounds), median(pooled_rounds));
+    let (raw_direct_per_s, raw_pooled_per_s) =
+        (median(raw_direct_rounds), median(raw_pooled_rounds));
     println!(
         "point selects, {TASKS} tasks: direct (8 connections) {direct_per_s:.0}/s, \
          through pgbouncer ({SERVER_CONNECTIONS} server connections) {pooled_per_s:.0}/s"
+    );
+    println!(
+        "scaling ceiling: one_message_direct_per_s={raw_direct_per_s:.0} \
+         one_message_pooled_per_s={raw_pooled_per_s:.0} ratio={:.2}",
+        raw_pooled_per_s / raw_direct_per_s
     );
     pooled.close();
     direct.close();
