@@ -113,6 +113,15 @@ pub enum Error {
     /// event store's limits): make it smaller or split it.
     #[error("limit exceeded: {0}")]
     LimitExceeded(Box<Violation>),
+    /// The server, or the transaction, accepts no writes (25006): a hot standby
+    /// refuses every write, `LISTEN` and job-queue call, and
+    /// [`ReplicatedPool::read`](crate::pool::ReplicatedPool::read) runs read-only
+    /// transactions. Writes, subscriptions and the job queue need the primary.
+    #[error(
+        "read-only: {0}; writes, subscriptions and the job queue run on the primary \
+         (ReplicatedPool::primary, ReplicatedPool::write)"
+    )]
+    ReadOnly(Box<Violation>),
     /// Any other error the server reported, including a schema's own SQLSTATEs,
     /// which that schema's error type makes typed.
     #[error("database error {}: {}", .0.code.code(), .0)]
@@ -162,6 +171,7 @@ impl Error {
             | Self::Retryable(v)
             | Self::PermissionDenied(v)
             | Self::LimitExceeded(v)
+            | Self::ReadOnly(v)
             | Self::Database(v) => Some(v.as_ref()),
             _ => None,
         }
@@ -210,6 +220,8 @@ impl From<tokio_postgres::Error> for Error {
             Self::PermissionDenied(violation)
         } else if code.code().starts_with("54") {
             Self::LimitExceeded(violation)
+        } else if *code == SqlState::READ_ONLY_SQL_TRANSACTION {
+            Self::ReadOnly(violation)
         } else {
             Self::Database(violation)
         }

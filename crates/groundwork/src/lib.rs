@@ -90,6 +90,7 @@ pub mod inventory;
 #[cfg(feature = "jobs")]
 pub mod jobs;
 pub mod licensing;
+pub mod listener;
 pub mod ops;
 pub mod outbox;
 pub mod payments;

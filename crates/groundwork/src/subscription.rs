@@ -18,13 +18,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::Transaction;
-use futures::StreamExt;
 use futures::future::BoxFuture;
 use tokio::sync::Notify;
-use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::Error;
 use crate::eventstore::{EventStoreError, Query, read};
+use crate::listener::{Listener, Subscribed};
 use crate::queries::eventstore::events::Event;
 use crate::queries::eventstore::subscriptions::{
     subscription_advance, subscription_channel, subscription_ensure, subscription_lock,
@@ -105,12 +104,16 @@ impl Subscription {
         Ok(events.len())
     }
 
-    /// Catches up, then follows new events until `stop` is notified. `listen_url`
-    /// is a connection string for the dedicated LISTEN connection (any role that may
-    /// read the tenant's events); without one (or if it cannot connect) the
-    /// subscription polls. It must lead straight to the server: through a transaction
-    /// pooler the `LISTEN` would not hold, and `run` fails with
-    /// [`Error::ListenNeedsDirectConnection`] rather than poll unawares.
+    /// Catches up, then follows new events until `stop` is notified.
+    ///
+    /// `listen_url` is a connection string for the `LISTEN` connection, which every
+    /// subscription and job worker of the process given the same string shares
+    /// ([`crate::listener`]; any role may listen). Without one (or if it cannot
+    /// connect) the subscription polls. It must lead straight to the server:
+    /// through a transaction pooler the `LISTEN` would not hold, and `run` fails with
+    /// [`Error::ListenNeedsDirectConnection`] rather than poll unawares. On a hot
+    /// standby (which refuses `LISTEN` and the checkpoint's writes) it fails with
+    /// [`Error::ReadOnly`].
     pub async fn run(
         &self,
         handler: &dyn Handler,
@@ -121,7 +124,7 @@ impl Subscription {
         let _listener = match listen_url {
             Some(url) => match self.listen(url, wake.clone()).await {
                 Ok(listener) => Some(listener),
-                Err(e @ Error::ListenNeedsDirectConnection { .. }) => {
+                Err(e @ (Error::ListenNeedsDirectConnection { .. } | Error::ReadOnly(_))) => {
                     return Err(EventStoreError::Database(e));
                 }
                 Err(_) => None,
@@ -138,8 +141,9 @@ impl Subscription {
         }
     }
 
-    /// A LISTEN connection on the tenant's channel that wakes `wake`.
-    async fn listen(&self, url: &str, wake: Arc<Notify>) -> Result<Listener, Error> {
+    /// Subscribes to the tenant's channel on the process's shared listener for
+    /// `url`, waking `wake` on every notification.
+    async fn listen(&self, url: &str, wake: Arc<Notify>) -> Result<Subscribed, Error> {
         let channel = {
             let mut client = self.pool.get().await?;
             let tx = begin(&mut client, self.tenant).await?;
@@ -147,41 +151,9 @@ impl Subscription {
             crate::pool::commit(tx).await?;
             channel
         };
-        Listener::start(url, &channel, wake).await
-    }
-}
-
-/// A LISTEN connection that wakes `wake` on every event-store notification; it stops
-/// when dropped.
-struct Listener {
-    _client: tokio_postgres::Client,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Listener {
-    async fn start(url: &str, channel: &str, wake: Arc<Notify>) -> Result<Self, Error> {
-        let (client, mut connection) = tokio_postgres::connect(url, NoTls).await?;
-        let task = tokio::spawn(async move {
-            let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-            while let Some(message) = messages.next().await {
-                match message {
-                    Ok(AsyncMessage::Notification(_)) => wake.notify_one(),
-                    Ok(_) => {}
-                    Err(_) => break,
-                }
-            }
-        });
-        // The channel name is "eventstore_" and hex digits: quoting is enough.
-        crate::pool::listen(&client, channel).await?;
-        Ok(Self {
-            _client: client,
-            task,
-        })
+        Listener::shared(url)
+            .await?
+            .subscribe(&channel, move |_| wake.notify_one())
+            .await
     }
 }

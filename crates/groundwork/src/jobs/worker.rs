@@ -20,17 +20,17 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
+use futures::FutureExt;
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::{Mutex, Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
-use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::context::{JobContext, JobError};
 use super::enqueue::Job;
 use super::periodic::Periodic;
 use crate::Error;
+use crate::listener::Listener;
 use crate::outbox::{Publisher, Relay};
 use crate::pool::in_transaction;
 use crate::queries::messaging::jobs::{
@@ -918,48 +918,41 @@ async fn retention_loop(
     }
 }
 
-/// Wakes the queues named by `messaging_jobs` notifications; reconnects when the
-/// connection ends, waking every queue (notifications may have been missed).
+/// Wakes the queues named by `messaging_jobs` notifications, through the process's
+/// shared listener for `url` ([`crate::listener`]), which reconnects by itself and
+/// then wakes every queue (notifications may have been missed). Until the server can
+/// be reached it tries again every half second; through a transaction pooler the
+/// `LISTEN` is refused and the queues poll.
 async fn listen_loop(
     url: String,
     wakes: HashMap<String, Arc<Notify>>,
     mut stopping: watch::Receiver<bool>,
 ) {
+    let wakes = Arc::new(wakes);
     loop {
-        if let Ok((client, mut connection)) = tokio_postgres::connect(&url, NoTls).await {
-            let (sender, mut heard) = mpsc::unbounded_channel();
-            let messages = tokio::spawn(async move {
-                let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-                while let Some(Ok(message)) = messages.next().await {
-                    if let AsyncMessage::Notification(n) = message {
-                        let _ = sender.send(n.payload().to_owned());
-                    }
-                }
-            });
-            // Through a transaction pooler the LISTEN would not hold: refused, and
-            // the queues poll.
-            if crate::pool::listen(&client, "messaging_jobs").await.is_ok() {
-                for wake in wakes.values() {
-                    wake.notify_one();
-                }
-                loop {
-                    tokio::select! {
-                        () = until_true(&mut stopping) => {
-                            messages.abort();
-                            return;
-                        }
-                        queue = heard.recv() => match queue {
-                            Some(queue) => {
-                                if let Some(wake) = wakes.get(&queue) {
-                                    wake.notify_one();
-                                }
+        let subscribed = match Listener::shared(&url).await {
+            Ok(listener) => {
+                let wakes = wakes.clone();
+                listener
+                    .subscribe("messaging_jobs", move |queue| match queue {
+                        Some(queue) => {
+                            if let Some(wake) = wakes.get(queue) {
+                                wake.notify_one();
                             }
-                            None => break,
-                        },
-                    }
-                }
+                        }
+                        None => wakes.values().for_each(|wake| wake.notify_one()),
+                    })
+                    .await
             }
-            messages.abort();
+            Err(e) => Err(e),
+        };
+        match subscribed {
+            Ok(_subscribed) => {
+                wakes.values().for_each(|wake| wake.notify_one());
+                return until_true(&mut stopping).await;
+            }
+            Err(Error::ListenNeedsDirectConnection { .. }) => return,
+            Err(_) => {}
         }
         tokio::select! {
             () = until_true(&mut stopping) => return,

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Pool, Transaction};
+use futures::FutureExt;
 use tokio_postgres::SimpleQueryMessage;
 
 use crate::Error;
@@ -71,6 +72,9 @@ const REPLAY_POLL: Duration = Duration::from_millis(1);
 /// The primary's WAL position now: after a commit, at or past its commit record.
 const INSERT_LSN: &str = "SELECT pg_current_wal_insert_lsn()::text";
 
+/// Makes a replicated read's transaction read-only, on a replica or the primary.
+const READ_ONLY: &str = "SET TRANSACTION READ ONLY";
+
 /// How far a standby has replayed (NULL on a primary).
 const REPLAY_LSN: &str = "SELECT pg_last_wal_replay_lsn()::text";
 
@@ -110,7 +114,10 @@ impl ReplicatedPool {
     }
 
     /// Runs `work` acting for `tenant` on a replica that has replayed `after` (any
-    /// replica when `None`), else on the primary; says where it ran.
+    /// replica when `None`), else on the primary; says where it ran. The transaction
+    /// is read-only wherever it runs, so a write in `work` fails the same way on
+    /// either ([`Error::ReadOnly`]) instead of succeeding only when no replica was
+    /// ready.
     pub async fn read<T, F>(
         &self,
         tenant: Tenant,
@@ -120,13 +127,19 @@ impl ReplicatedPool {
     where
         F: AsyncFnOnce(&Transaction<'_>) -> Result<T, Error>,
     {
-        if let Some((index, mut client)) = self.replica_at(after).await {
-            let value = with_tenant(&mut client, tenant, work).await?;
-            return Ok((value, Route::Replica(index)));
-        }
-        let mut client = self.primary.get().await?;
-        let value = with_tenant(&mut client, tenant, work).await?;
-        Ok((value, Route::Primary))
+        let (route, mut client) = match self.replica_at(after).await {
+            Some((index, client)) => (Route::Replica(index), client),
+            None => (Route::Primary, self.primary.get().await?),
+        };
+        let value = with_tenant(&mut client, tenant, async |tx| {
+            // Sent with the transaction's first statement, like the tenant context.
+            if let Some(Err(e)) = tx.batch_execute(READ_ONLY).now_or_never() {
+                return Err(e.into());
+            }
+            work(tx).await
+        })
+        .await?;
+        Ok((value, route))
     }
 
     /// A connection to the next replica (round robin) once it has replayed `after`;
