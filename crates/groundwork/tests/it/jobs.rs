@@ -63,6 +63,20 @@ async fn enqueue_batch(db: &TestDb, tenant: Tenant, kind: &str, n: i32) -> Vec<i
     .unwrap()
 }
 
+/// `sql` as the worker role, in a transaction of its own as the library's worker
+/// runs its statements (so that it also works through a transaction pooler).
+async fn worker_query(
+    db: &TestDb,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<tokio_postgres::Row>, Error> {
+    let mut client = db.pool(DbRole::Worker).get().await?;
+    let tx = groundwork::pool::transaction(&mut client).await?;
+    let rows = tx.query(sql, params).await?;
+    groundwork::pool::commit(tx).await?;
+    Ok(rows)
+}
+
 /// `messaging.fetch_jobs` as the worker role.
 async fn fetch(
     db: &TestDb,
@@ -71,14 +85,13 @@ async fn fetch(
     max_jobs: i32,
     lease_seconds: f64,
 ) -> Result<Vec<Leased>, Error> {
-    let client = db.pool(DbRole::Worker).get().await?;
-    let rows = client
-        .query(
-            "SELECT id, organization_id, kind, args, attempt
-             FROM messaging.fetch_jobs($1, $2, $3, make_interval(secs => $4))",
-            &[&queue, &worker, &max_jobs, &lease_seconds],
-        )
-        .await?;
+    let rows = worker_query(
+        db,
+        "SELECT id, organization_id, kind, args, attempt
+         FROM messaging.fetch_jobs($1, $2, $3, make_interval(secs => $4))",
+        &[&queue, &worker, &max_jobs, &lease_seconds],
+    )
+    .await?;
     Ok(rows
         .iter()
         .map(|row| Leased {
@@ -94,23 +107,21 @@ async fn fetch(
 /// One of the worker functions (`complete_job`, `fail_job`, `heartbeat_job`) that
 /// returns whether the lease was still the worker's.
 async fn worker_call(db: &TestDb, sql: &str) -> Result<bool, Error> {
-    let client = db.pool(DbRole::Worker).get().await?;
-    Ok(client.query_one(sql, &[]).await?.get(0))
+    Ok(worker_query(db, sql, &[]).await?[0].get(0))
 }
 
 /// `messaging.complete_jobs` as the worker role: the ids it completed.
 async fn complete_all(db: &TestDb, worker: &str, ids: &[i64]) -> Vec<i64> {
-    let client = db.pool(DbRole::Worker).get().await.unwrap();
-    client
-        .query(
-            "SELECT id FROM messaging.complete_jobs($1, $2) id",
-            &[&ids, &worker],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect()
+    worker_query(
+        db,
+        "SELECT id FROM messaging.complete_jobs($1, $2) id",
+        &[&ids, &worker],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| row.get(0))
+    .collect()
 }
 
 /// A job's state as the owner sees it (for checking what was written).
@@ -276,17 +287,16 @@ async fn heartbeats_keep_a_one_second_lease_and_record_progress() {
         );
     }
     assert_eq!(state(&db, id).await.progress, 90);
-    let client = db.pool(DbRole::Worker).get().await.unwrap();
-    let renewed: Vec<i64> = client
-        .query(
-            "SELECT id FROM messaging.heartbeat_jobs($1, 'w') id",
-            &[&vec![id]],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let renewed: Vec<i64> = worker_query(
+        &db,
+        "SELECT id FROM messaging.heartbeat_jobs($1, 'w') id",
+        &[&vec![id]],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
     assert_eq!(renewed, [id]);
     let call = format!("SELECT messaging.complete_job({id}, 'w', '{{\"rows\": 7}}')");
     assert!(worker_call(&db, &call).await.unwrap());
@@ -685,14 +695,12 @@ async fn every_refusal_has_its_sqlstate_and_writes_nothing() {
             "{queue} {worker} {max_jobs} {lease}"
         );
     }
-    let client = db.pool(DbRole::Worker).get().await.unwrap();
-    let null_worker = client
-        .query(
-            "SELECT * FROM messaging.fetch_jobs('default', NULL, 10)",
-            &[],
-        )
-        .await
-        .map_err(Error::from);
+    let null_worker = worker_query(
+        &db,
+        "SELECT * FROM messaging.fetch_jobs('default', NULL, 10)",
+        &[],
+    )
+    .await;
     assert_eq!(sqlstate(null_worker), "22004");
     let job = state(&db, id).await;
     assert_eq!((job.status.as_str(), job.attempt), ("available", 0));
@@ -882,30 +890,31 @@ async fn finished_jobs_are_deleted_after_their_retention() {
     fetch(&db, "default", "w", 2, 30.0).await.unwrap();
     let done = complete_all(&db, "w", &ids).await;
     assert_eq!(done.len(), 2, "two were fetched");
-    let client = db.pool(DbRole::Worker).get().await.unwrap();
-    let kept: i64 = client
-        .query_one("SELECT messaging.delete_finished_jobs()", &[])
+    let kept: i64 = worker_query(&db, "SELECT messaging.delete_finished_jobs()", &[])
         .await
-        .unwrap()
+        .unwrap()[0]
         .get(0);
     assert_eq!(kept, 0, "finished less than seven days ago");
-    let deleted: i64 = client
-        .query_one("SELECT messaging.delete_finished_jobs('0 seconds', 1)", &[])
-        .await
-        .unwrap()
+    let deleted: i64 = worker_query(
+        &db,
+        "SELECT messaging.delete_finished_jobs('0 seconds', 1)",
+        &[],
+    )
+    .await
+    .unwrap()[0]
         .get(0);
     assert_eq!(deleted, 1, "at most max_rows");
-    let deleted: i64 = client
-        .query_one("SELECT messaging.delete_finished_jobs('0 seconds')", &[])
-        .await
-        .unwrap()
+    let deleted: i64 = worker_query(
+        &db,
+        "SELECT messaging.delete_finished_jobs('0 seconds')",
+        &[],
+    )
+    .await
+    .unwrap()[0]
         .get(0);
     assert_eq!(deleted, 1);
     assert_eq!(db.count("messaging.jobs").await, 2, "unfinished jobs stay");
-    let err = client
-        .query_one("SELECT messaging.delete_finished_jobs('-1 day')", &[])
-        .await
-        .map_err(Error::from);
+    let err = worker_query(&db, "SELECT messaging.delete_finished_jobs('-1 day')", &[]).await;
     assert_eq!(sqlstate(err), "22023");
     assert!(keyed > 0);
 }
