@@ -33,6 +33,11 @@ pub(crate) fn split(
     for item in &mut file.items {
         inline(item, &src)?;
     }
+    if !cache_statements_in_transactions(&mut file.items) {
+        return Err("the generated client has no `impl GenericClient for \
+                    DeadpoolTransaction` with a `stmt_cache` function"
+            .to_owned());
+    }
     let mut code = GeneratedCode::default();
     let mut skeleton = Vec::new();
     for item in file.items {
@@ -125,6 +130,41 @@ fn place(
     Ok(m)
 }
 
+/// Makes the generated queries use the connection's statement cache inside a
+/// deadpool transaction, as they do outside one: cornucopia's client prepares the
+/// statement again in every transaction (a round trip and a parse per query). The
+/// cache is deadpool's, per connection; under transaction pooling groundwork
+/// forgets it at each transaction's start and closes its statements before the
+/// commit (`pool::transaction`, `pool::commit`). False when the function is not
+/// found, so that a change in cornucopia's output is noticed.
+fn cache_statements_in_transactions(items: &mut [Item]) -> bool {
+    let mut found = false;
+    for item in items {
+        match item {
+            Item::Mod(m) => {
+                if let Some((_, children)) = &mut m.content {
+                    found |= cache_statements_in_transactions(children);
+                }
+            }
+            Item::Impl(block)
+                if matches!(&*block.self_ty, syn::Type::Path(ty)
+                    if ty.path.segments.last().is_some_and(|s| s.ident == "DeadpoolTransaction")) =>
+            {
+                for member in &mut block.items {
+                    if let syn::ImplItem::Fn(function) = member
+                        && function.sig.ident == "stmt_cache"
+                    {
+                        function.block = syn::parse_quote!({ true });
+                        found = true;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
 /// `#[doc = " line"]`, which renders as `/// line`.
 fn doc(line: &str) -> Attribute {
     let text = if line.is_empty() {
@@ -204,4 +244,25 @@ fn inline(item: &mut Item, dir: &Path) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_in_a_deadpool_transaction_use_the_statement_cache() {
+        let mut file = syn::parse_file(
+            "mod client { mod deadpool {
+                impl GenericClient for DeadpoolClient { fn stmt_cache() -> bool { true } }
+                impl GenericClient for DeadpoolTransaction<'_> { fn stmt_cache() -> bool { false } }
+            } }",
+        )
+        .unwrap();
+        assert!(cache_statements_in_transactions(&mut file.items));
+        let text = prettyplease::unparse(&file);
+        assert!(!text.contains("false"), "{text}");
+        let mut other = syn::parse_file("impl GenericClient for Client {}").unwrap();
+        assert!(!cache_statements_in_transactions(&mut other.items));
+    }
 }

@@ -76,7 +76,7 @@ pub(crate) mod async_ {
         }
         impl GenericClient for DeadpoolTransaction<'_> {
             fn stmt_cache() -> bool {
-                false
+                true
             }
             async fn prepare(&self, query: &str) -> Result<Statement, Error> {
                 DeadpoolTransaction::prepare_cached(self, query).await
