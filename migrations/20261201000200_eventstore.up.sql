@@ -720,6 +720,14 @@ DECLARE
     cap bigint;
     low bigint;
 BEGIN
+    -- A standby has neither the primary's pg_locks nor its sequence's true position
+    -- (sequences are WAL-logged ahead): a horizon computed here could pass an append
+    -- still in flight on the primary.
+    IF pg_is_in_recovery() THEN
+        RAISE EXCEPTION 'the event store''s read horizon cannot be computed on a standby'
+            USING ERRCODE = 'WE003',
+                  HINT = 'read below a horizon computed on the primary (eventstore.read_below)';
+    END IF;
     SELECT k.lock_space INTO space FROM eventstore.tenant_keys k
     WHERE k.organization_id = identity.current_org_id();
     cap := coalesce(pg_sequence_last_value('eventstore.events_position_seq'::regclass), 0) + 1;
@@ -750,13 +758,13 @@ BEGIN
 END
 $$;
 
--- Reads matching events of the current tenant after a position, never past the
--- tenant's read horizon, in position order. Items are OR'ed; within an item any of the
+-- Reads matching events of the current tenant after a position and below a read
+-- horizon (eventstore.read_horizon(), computed on the primary), in position order. Items are OR'ed; within an item any of the
 -- types and all of the tags must match; an empty list does not constrain. Runs as the
 -- owner: under row-level security PostgreSQL may not evaluate a non-leakproof
 -- operator such as the tags' @> before the policy, so it cannot use the tags index
 -- and filters every event of the tenant instead; this filters by tenant itself.
-CREATE FUNCTION eventstore.read(p_query jsonb, p_after bigint DEFAULT 0, p_max_count integer DEFAULT NULL)
+CREATE FUNCTION eventstore.read_below(p_query jsonb, p_after bigint, p_below bigint, p_max_count integer DEFAULT NULL)
 RETURNS SETOF eventstore.events
 LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER
@@ -766,18 +774,22 @@ SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     org uuid := identity.current_org_id();
-    below bigint := eventstore.read_horizon();
+    below bigint := p_below;
     after_position bigint := coalesce(p_after, 0);
     item jsonb;
     positions bigint[] := '{}';
 BEGIN
+    IF p_below IS NULL THEN
+        RAISE EXCEPTION 'a read needs a horizon' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF p_max_count < 0 THEN
         RAISE EXCEPTION 'max_count must not be negative' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF NOT coalesce(eventstore.is_valid_query(p_query), false) THEN
         PERFORM eventstore.check_query(p_query);
     END IF;
-    -- Each statement below is new, so its snapshot is newer than the horizon's.
+    -- Each statement below is newer than the horizon (computed by the caller, on the
+    -- primary when this runs on a standby), so its snapshot is too.
     -- The positions each item matches: event_tags by (organization, first
     -- tag, position), checking the other tags on the event; the log by (organization,
     -- type, position) for an item with types only; for an item with neither, every
@@ -820,6 +832,20 @@ BEGIN
     WHERE e.organization_id = org AND e.position = ANY (positions)
     ORDER BY e.position
     LIMIT p_max_count;
+END
+$$;
+
+-- read_below with the tenant's own horizon, computed here (so on the primary only).
+CREATE FUNCTION eventstore.read(p_query jsonb, p_after bigint DEFAULT 0, p_max_count integer DEFAULT NULL)
+RETURNS SETOF eventstore.events
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, eventstore, pg_temp
+SET plan_cache_mode = force_generic_plan
+AS $$
+BEGIN
+    -- The horizon first; read_below's statements come after it, with newer snapshots.
+    RETURN QUERY SELECT * FROM eventstore.read_below(p_query, p_after, eventstore.read_horizon(), p_max_count);
 END
 $$;
 
@@ -884,6 +910,7 @@ REVOKE ALL ON FUNCTION eventstore.organization_keys(),
     eventstore.append_to_stream(text, uuid, integer, jsonb),
     eventstore.read_horizon(),
     eventstore.read(jsonb, bigint, integer),
+    eventstore.read_below(jsonb, bigint, bigint, integer),
     eventstore.notification_channel()
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION eventstore.append(jsonb, jsonb),
@@ -891,5 +918,6 @@ GRANT EXECUTE ON FUNCTION eventstore.append(jsonb, jsonb),
     TO groundwork_app;
 GRANT EXECUTE ON FUNCTION eventstore.read_horizon(),
     eventstore.read(jsonb, bigint, integer),
+    eventstore.read_below(jsonb, bigint, bigint, integer),
     eventstore.notification_channel()
     TO groundwork_app, groundwork_readonly;

@@ -137,6 +137,8 @@ SELECT public.groundwork_grant_like('catalog', 'groundwork_app', 'catalog_servic
 SELECT public.groundwork_grant_like('inventory', 'groundwork_app', 'inventory_service');
 SELECT public.groundwork_grant_like('projects', 'groundwork_app', 'projects_service');
 SELECT public.groundwork_grant_like('forms', 'groundwork_app', 'forms_service');
+-- The forms service appends and reads events as the application role does.
+SELECT public.groundwork_grant_like('eventstore', 'groundwork_app', 'forms_service');
 
 -- The tenant context: identity.current_org_id() and current_user_id().
 GRANT USAGE ON SCHEMA identity TO catalog_service, inventory_service, projects_service,
