@@ -80,11 +80,20 @@ pub async fn begin<'c>(
     tenant: Tenant,
 ) -> Result<Transaction<'c>, Error> {
     let tx = crate::pool::transaction(client).await?;
-    let set = context_statement(tenant);
-    if let Some(Err(e)) = tx.batch_execute(&set).now_or_never() {
-        return Err(e.into());
-    }
+    send_ahead(&tx, &context_statement(tenant))?;
     Ok(tx)
+}
+
+/// Sends `statement` on `tx` without waiting for its answer, so that it travels with
+/// the next statement the caller sends (tokio-postgres sends a request when its
+/// future is first polled, and runs requests in order). For statements that cannot
+/// fail on their own; if the server refuses one all the same, the transaction is
+/// aborted and the next statement fails (25P02).
+pub(crate) fn send_ahead(tx: &Transaction<'_>, statement: &str) -> Result<(), Error> {
+    match tx.batch_execute(statement).now_or_never() {
+        Some(Err(e)) => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 /// `SELECT set_config(...)` for both settings, local to the transaction; the values

@@ -4,7 +4,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Pool, Transaction};
-use futures::FutureExt;
 use tokio_postgres::SimpleQueryMessage;
 
 use crate::Error;
@@ -132,10 +131,7 @@ impl ReplicatedPool {
             None => (Route::Primary, self.primary.get().await?),
         };
         let value = with_tenant(&mut client, tenant, async |tx| {
-            // Sent with the transaction's first statement, like the tenant context.
-            if let Some(Err(e)) = tx.batch_execute(READ_ONLY).now_or_never() {
-                return Err(e.into());
-            }
+            crate::tenant::send_ahead(tx, READ_ONLY)?;
             work(tx).await
         })
         .await?;
