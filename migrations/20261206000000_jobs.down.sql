@@ -4,6 +4,7 @@
 REVOKE USAGE ON SCHEMA messaging FROM groundwork_worker;
 
 DROP FUNCTION messaging.delete_finished_jobs(interval, integer);
+DROP FUNCTION messaging.cleanup_tenant(text);
 DROP FUNCTION messaging.release_jobs(bigint[], text);
 DROP FUNCTION messaging.heartbeat_jobs(bigint[], text);
 DROP FUNCTION messaging.heartbeat_job(bigint, text, smallint);

@@ -433,6 +433,25 @@ BEGIN
 END
 $$;
 
+-- The tenant a clean-up function (inventory, sales, payments) acts for: the current
+-- tenant, or NULL (every tenant) for a login in groundwork_worker with no tenant set
+-- (a periodic job); 42501 for anyone else without a tenant. Called from definer
+-- functions, where current_user is the owner: the caller's login is session_user.
+CREATE FUNCTION messaging.cleanup_tenant(action text) RETURNS uuid
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, messaging, pg_temp
+AS $$
+DECLARE
+    org uuid := identity.current_org_id();
+BEGIN
+    IF org IS NULL AND NOT pg_has_role(session_user, 'groundwork_worker', 'MEMBER') THEN
+        RAISE EXCEPTION '% needs a tenant: app.current_org_id is not set', action
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN org;
+END
+$$;
+
 -- Leases up to max_jobs due jobs of queue to worker_id for lease: each one's attempt
 -- goes up by one. Round-robin across tenants (each of the oldest-waiting tenants, at
 -- most max_jobs of them, gets an equal share of the batch), by priority, run_at and id
@@ -810,7 +829,8 @@ REVOKE ALL ON FUNCTION messaging.job_input_problem(text, jsonb, text, smallint, 
     messaging.heartbeat_job(bigint, text, smallint),
     messaging.heartbeat_jobs(bigint[], text),
     messaging.release_jobs(bigint[], text),
-    messaging.delete_finished_jobs(interval, integer)
+    messaging.delete_finished_jobs(interval, integer),
+    messaging.cleanup_tenant(text)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     messaging.enqueue_jobs(text[], jsonb[], text[], smallint[], timestamptz[], text[], integer[]),

@@ -550,15 +550,9 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, inventory, pg_temp
 AS $$
 DECLARE
-    org uuid := identity.current_org_id();
+    org uuid := messaging.cleanup_tenant('cleaning up reservations');
     expired integer;
 BEGIN
-    -- Inside a definer function current_user is the owner: the caller's membership is
-    -- the login's, session_user.
-    IF org IS NULL AND NOT pg_has_role(session_user, 'groundwork_worker', 'MEMBER') THEN
-        RAISE EXCEPTION 'cleaning up reservations needs a tenant: app.current_org_id is not set'
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
     WITH picked AS (
         SELECT r.organization_id, r.id
         FROM inventory.reservations r

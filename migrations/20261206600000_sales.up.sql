@@ -622,14 +622,8 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, sales, pg_temp
 AS $$
 DECLARE
-    org uuid := identity.current_org_id();
+    org uuid := messaging.cleanup_tenant('cleaning up orders');
 BEGIN
-    -- Inside a definer function current_user is the owner: the caller's membership is
-    -- the login's, session_user.
-    IF org IS NULL AND NOT pg_has_role(session_user, 'groundwork_worker', 'MEMBER') THEN
-        RAISE EXCEPTION 'cleaning up orders needs a tenant: app.current_org_id is not set'
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
     RETURN sales.expire_orders(org, 10000);
 END
 $$;
@@ -642,13 +636,9 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, sales, pg_temp
 AS $$
 DECLARE
-    org uuid := identity.current_org_id();
+    org uuid := messaging.cleanup_tenant('cleaning up carts');
     expired integer;
 BEGIN
-    IF org IS NULL AND NOT pg_has_role(session_user, 'groundwork_worker', 'MEMBER') THEN
-        RAISE EXCEPTION 'cleaning up carts needs a tenant: app.current_org_id is not set'
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
     WITH picked AS (
         SELECT c.organization_id, c.id FROM sales.carts c
         WHERE c.status = 'open' AND c.expires_at <= now() AND (org IS NULL OR c.organization_id = org)

@@ -96,6 +96,24 @@ $$;
 ALTER FUNCTION messaging.check_worker_id(worker_id text) OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION messaging.check_worker_id(worker_id text) FROM PUBLIC;
 
+-- function messaging.cleanup_tenant(text)
+CREATE FUNCTION messaging.cleanup_tenant(action text) RETURNS uuid
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'messaging', 'pg_temp'
+    AS $$
+DECLARE
+    org uuid := identity.current_org_id();
+BEGIN
+    IF org IS NULL AND NOT pg_has_role(session_user, 'groundwork_worker', 'MEMBER') THEN
+        RAISE EXCEPTION '% needs a tenant: app.current_org_id is not set', action
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN org;
+END
+$$;
+ALTER FUNCTION messaging.cleanup_tenant(action text) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION messaging.cleanup_tenant(action text) FROM PUBLIC;
+
 -- function messaging.complete_job(bigint, text, jsonb)
 CREATE FUNCTION messaging.complete_job(id bigint, worker_id text, metrics jsonb DEFAULT NULL::jsonb) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER

@@ -201,14 +201,10 @@ CREATE FUNCTION payments.cleanup_expired_payments() RETURNS integer
     SET search_path TO 'pg_catalog', 'payments', 'pg_temp'
     AS $$
 DECLARE
-    org uuid := identity.current_org_id();
+    org uuid := messaging.cleanup_tenant('cleaning up payments');
     due record;
     expired integer := 0;
 BEGIN
-    IF org IS NULL AND NOT pg_has_role(session_user, 'groundwork_worker', 'MEMBER') THEN
-        RAISE EXCEPTION 'cleaning up payments needs a tenant: app.current_org_id is not set'
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
     FOR due IN
         SELECT o.organization_id, o.id AS order_id, o.status AS order_status
         FROM payments.payments p
