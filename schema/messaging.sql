@@ -426,13 +426,13 @@ BEGIN
         -- A skip scan of jobs_fetch_idx: each tenant with waiting jobs once.
         (SELECT w.organization_id FROM messaging.jobs w
          WHERE w.queue = fetch_jobs.queue AND w.status IN ('available', 'scheduled', 'retryable')
-         ORDER BY w.organization_id LIMIT 1)
+         ORDER BY w.queue, w.organization_id LIMIT 1)
         UNION ALL
         SELECT (SELECT w.organization_id FROM messaging.jobs w
                 WHERE w.queue = fetch_jobs.queue
                   AND w.status IN ('available', 'scheduled', 'retryable')
                   AND w.organization_id > waiting.organization_id
-                ORDER BY w.organization_id LIMIT 1)
+                ORDER BY w.queue, w.organization_id LIMIT 1)
         FROM waiting WHERE waiting.organization_id IS NOT NULL
     ),
     heads AS (

@@ -6,7 +6,9 @@
 //! follows how long the queue's jobs take: about 50 ms of work waits ahead of the
 //! runners (none for jobs of a second or more, up to the configured most for jobs of
 //! microseconds), so short jobs never wait for a round trip and long ones are not held
-//! away from other workers. Outcomes go to
+//! away from other workers. When the fetches bound the throughput (jobs shorter than
+//! a fetch), a second fetch goes out while one is in flight, so that the server works
+//! on one batch while the other's rows and commit travel. Outcomes go to
 //! one recorder, which records whatever has arrived in one round trip (completions and
 //! give-backs as one statement each, failures pipelined beside them), retrying through
 //! connection failures. The heartbeat renews the leases of every job held (fetched and
@@ -22,6 +24,7 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::Pool;
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
 use serde_json::Value;
 use tokio::sync::{Mutex, Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -153,7 +156,9 @@ pub struct QueueConfig {
     pub concurrency: usize,
     /// The most jobs fetched ahead of free runners, so that short jobs do not wait
     /// for a round trip (their leases are renewed while they wait). How many are
-    /// fetched ahead follows the jobs' run time: about 50 ms of work.
+    /// fetched ahead follows the jobs' run time: about 50 ms of work. Jobs shorter
+    /// than a fetch may hold up to twice the concurrency and prefetch: a second batch
+    /// is fetched while the first is in flight.
     pub prefetch: usize,
     /// Jobs started per second in the queue, by all workers together.
     pub rate_limit: Option<f64>,
@@ -291,7 +296,7 @@ impl Worker {
         let mut fetchers = Vec::new();
         let mut slots = Vec::new();
         for queue in self.queues {
-            let total = queue.concurrency + queue.prefetch;
+            let total = MAX_FETCHES * (queue.concurrency + queue.prefetch);
             let queue_slots = Arc::new(Semaphore::new(total));
             slots.push((queue_slots.clone(), total));
             let wake = wakes[&queue.name].clone();
@@ -472,6 +477,9 @@ async fn until_true(flag: &mut watch::Receiver<bool>) {
     }
 }
 
+/// Fetches of one queue in flight at once, at most.
+const MAX_FETCHES: usize = 2;
+
 /// A queue as its fetcher and jobs see it.
 struct QueueState {
     config: QueueConfig,
@@ -489,16 +497,20 @@ struct QueueState {
 }
 
 impl QueueState {
-    /// How many jobs to fetch now (0: none yet): the free slots, less what the prefetch
-    /// for the jobs' run time leaves out (about 50 ms of work ahead of the runners).
+    /// How many jobs to fetch now (0: none yet), given the fetches in flight and the
+    /// jobs they asked for: the free slots, less what the prefetch for the jobs' run
+    /// time leaves out (about 50 ms of work ahead of the runners).
     ///
-    /// When fewer jobs wait than there are runners, now. Otherwise it depends on which
-    /// is faster. If a fetch takes longer than running a full batch (short jobs), the
-    /// fetches bound the throughput and each should be as large as it can be: it waits
-    /// until the waiting jobs are down to fewer than the runners. If not, it fetches
-    /// once half the slots are free and what waits would run out within two fetches, so
-    /// that the next jobs arrive before the runners run dry.
-    fn wanted(&self) -> usize {
+    /// With no fetch in flight: when fewer jobs wait than there are runners, now.
+    /// Otherwise it depends on which is faster. If a fetch takes longer than running a
+    /// full batch (short jobs), the fetches bound the throughput and each should be as
+    /// large as it can be: it waits until the waiting jobs are down to fewer than the
+    /// runners. If not, it fetches once half the slots are free and what waits would
+    /// run out within two fetches, so that the next jobs arrive before the runners run
+    /// dry. When the fetches bound the throughput, a second fetch of a full batch goes
+    /// out while one is in flight, in the slots kept for it, so that the server works
+    /// on one while the other's result and commit travel.
+    fn wanted(&self, fetches: usize, asked: usize) -> usize {
         let run_time = self.run_time_ns.load(Ordering::Relaxed);
         let concurrency = self.config.concurrency;
         let prefetch = (concurrency as u64 * 50_000_000)
@@ -509,16 +521,23 @@ impl QueueState {
             .min(self.config.prefetch);
         let target = concurrency + prefetch;
         let in_use = self.total - self.slots.available_permits();
-        let free = target.saturating_sub(in_use);
         let running = concurrency - self.running.available_permits();
-        let waiting = in_use.saturating_sub(running);
-        if free == 0 || waiting < concurrency {
-            return free;
-        }
+        let waiting = in_use.saturating_sub(running + asked);
         // Nanoseconds the runners take for `jobs` jobs.
         let work = |jobs: usize| jobs as u64 * run_time / concurrency as u64;
         let fetch_time = self.fetch_time_ns.load(Ordering::Relaxed);
         let fetch_bound = work(target) < fetch_time;
+        if fetches > 0 {
+            return if fetches < MAX_FETCHES && fetch_bound && waiting < concurrency {
+                (self.total - in_use).min(target)
+            } else {
+                0
+            };
+        }
+        let free = target.saturating_sub(in_use);
+        if free == 0 || waiting < concurrency {
+            return free;
+        }
         if !fetch_bound && free * 2 >= target && work(waiting) < 2 * fetch_time {
             free
         } else {
@@ -575,80 +594,121 @@ async fn fetch_loop(shared: Arc<Shared>, wake: Arc<Notify>, queue: Arc<QueueStat
         }
     }
     let lease = shared.config.lease.as_secs_f64();
+    // Each fetch in flight: the slots it holds for its jobs, and its result.
+    let mut in_flight = FuturesUnordered::new();
+    let mut asked_in_flight = 0;
+    // No fetch starts before this (an empty queue, or a failure's backoff) unless woken.
+    let mut idle_until: Option<Instant> = None;
     loop {
-        let mut wanted = queue.wanted();
-        while wanted == 0 {
-            tokio::select! {
-                () = until_true(&mut stopping) => return,
-                () = queue.done.notified() => {}
-            }
-            wanted = queue.wanted();
-        }
-        let first = tokio::select! {
-            biased;
-            () = until_true(&mut stopping) => return,
-            permit = slots.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
+        let wanted = if idle_until.is_some() {
+            0
+        } else {
+            queue.wanted(in_flight.len(), asked_in_flight)
         };
-        let mut permits = vec![first];
-        while permits.len() < wanted {
-            match slots.clone().try_acquire_owned() {
-                Ok(permit) => permits.push(permit),
-                Err(_) => break,
-            }
-        }
-        let asked = permits.len();
-        let fetch_started = Instant::now();
-        let fetched = in_transaction(&shared.worker_pool, async |tx| {
-            Ok(job_fetch()
-                .bind(
-                    tx,
-                    &queue.config.name.as_str(),
-                    &shared.worker_id.as_ref(),
-                    &(asked as i32),
-                    &lease,
-                )
-                .all()
-                .await?)
-        })
-        .await;
-        let jobs = match fetched {
-            Ok(jobs) => jobs,
-            Err(_) => {
-                drop(permits);
-                tokio::select! {
-                    () = until_true(&mut stopping) => return,
-                    () = tokio::time::sleep(backoff) => {}
+        if wanted > 0 {
+            let mut permits = Vec::with_capacity(wanted);
+            while permits.len() < wanted {
+                match slots.clone().try_acquire_owned() {
+                    Ok(permit) => permits.push(permit),
+                    Err(_) => break,
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+            if !permits.is_empty() {
+                let asked = permits.len();
+                asked_in_flight += asked;
+                let shared = shared.clone();
+                let name = queue.config.name.clone();
+                in_flight.push(async move {
+                    let started = Instant::now();
+                    let fetched = in_transaction(&shared.worker_pool, async |tx| {
+                        Ok(job_fetch()
+                            .bind(
+                                tx,
+                                &name.as_str(),
+                                &shared.worker_id.as_ref(),
+                                &(asked as i32),
+                                &lease,
+                            )
+                            .all()
+                            .await?)
+                    })
+                    .await;
+                    (permits, fetched, started.elapsed())
+                });
                 continue;
             }
-        };
-        backoff = Duration::from_millis(50);
-        queue.fetched_in(fetch_started.elapsed());
-        let got = jobs.len();
-        let mut signals = Vec::with_capacity(got);
-        {
-            let mut held = shared.held.lock().await;
-            for job in &jobs {
-                let lost = Arc::new(Notify::new());
-                held.insert(job.id, lost.clone());
-                signals.push(lost);
+        }
+        let idle = until_woken(&wake, idle_until);
+        tokio::select! {
+            biased;
+            () = until_true(&mut stopping) => break,
+            Some((mut permits, fetched, took)) = in_flight.next() => {
+                let asked = permits.len();
+                asked_in_flight -= asked;
+                let jobs = match fetched {
+                    Ok(jobs) => jobs,
+                    Err(_) => {
+                        idle_until = Some(Instant::now() + backoff);
+                        backoff = (backoff * 2).min(Duration::from_secs(2));
+                        continue;
+                    }
+                };
+                backoff = Duration::from_millis(50);
+                queue.fetched_in(took);
+                dispatch(&shared, &queue, jobs, &mut permits).await;
+                if permits.is_empty() {
+                    continue;
+                }
+                // Fewer jobs than asked: the queue is empty until woken or polled.
+                if idle_until.is_none() {
+                    idle_until = Some(Instant::now() + shared.config.poll_interval);
+                }
             }
+            () = queue.done.notified() => {}
+            () = idle => idle_until = None,
         }
-        for ((job, permit), lost) in jobs.into_iter().zip(permits.drain(..)).zip(signals) {
-            tokio::spawn(run_job(shared.clone(), job, permit, queue.clone(), lost));
+    }
+    // Stopping: the jobs of fetches in flight are given back by their tasks.
+    while let Some((mut permits, fetched, _)) = in_flight.next().await {
+        if let Ok(jobs) = fetched {
+            dispatch(&shared, &queue, jobs, &mut permits).await;
         }
-        drop(permits);
-        if got < asked {
+    }
+}
+
+/// Resolves when `wake` is notified or at `until`; never without `until`.
+async fn until_woken(wake: &Notify, until: Option<Instant>) {
+    match until {
+        Some(until) => {
             tokio::select! {
-                () = until_true(&mut stopping) => return,
                 () = wake.notified() => {}
-                () = tokio::time::sleep(shared.config.poll_interval) => {}
+                () = tokio::time::sleep_until(until.into()) => {}
             }
         }
+        None => std::future::pending().await,
+    }
+}
+
+/// Spawns a task for each fetched job, each with one of `permits`; those left over
+/// stay in `permits`.
+async fn dispatch(
+    shared: &Arc<Shared>,
+    queue: &Arc<QueueState>,
+    jobs: Vec<FetchedJob>,
+    permits: &mut Vec<OwnedSemaphorePermit>,
+) {
+    let mut signals = Vec::with_capacity(jobs.len());
+    {
+        let mut held = shared.held.lock().await;
+        for job in &jobs {
+            let lost = Arc::new(Notify::new());
+            held.insert(job.id, lost.clone());
+            signals.push(lost);
+        }
+    }
+    let used = jobs.len().min(permits.len());
+    for ((job, permit), lost) in jobs.into_iter().zip(permits.drain(..used)).zip(signals) {
+        tokio::spawn(run_job(shared.clone(), job, permit, queue.clone(), lost));
     }
 }
 
