@@ -10,6 +10,7 @@ use std::time::Duration;
 use groundwork_testing::{DEFAULT_MIGRATIONS, DbRole, TestDb};
 
 use crate::files;
+use crate::output::{stdout, text};
 
 /// The binary, to run in `dir`, without the test process's settings that change what
 /// it does (GROUNDWORK_ENV, NO_COLOR). Stdin is not a terminal unless the test makes
@@ -29,14 +30,6 @@ fn groundwork(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         cmd.env(k, v);
     }
     cmd.output().unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[tokio::test]
@@ -337,10 +330,6 @@ const TABLE_A: [(&str, &str); 2] = [
     ("1_a.up.sql", "CREATE TABLE a (id int);"),
     ("1_a.down.sql", "DROP TABLE a;"),
 ];
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn last_line(out: &Output) -> String {
     stdout(out).lines().last().unwrap_or_default().to_owned()

@@ -12,6 +12,7 @@ use tempfile::TempDir;
 use uuid::Uuid;
 
 use crate::files;
+use crate::output::{stdout, text};
 
 /// Runs the binary in `dir` with stdin closed (not a terminal), as a script would.
 fn groundwork(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -42,14 +43,6 @@ fn fully_migrated() -> String {
         versions.len(),
         versions.last().unwrap()
     )
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", stdout(out), String::from_utf8_lossy(&out.stderr))
 }
 
 /// Whether the embedded cluster can run here: the local lane's, not a `DATABASE_URL`

@@ -2,29 +2,8 @@
 //! operator's view of every tenant's queue, and retry and cancel acting for the job's
 //! tenant.
 
-use std::process::{Command, Output};
-
+use crate::output::{groundwork_on, text};
 use groundwork_testing::{DbRole, TestDb};
-
-fn groundwork(url: &str, args: &[&str]) -> Output {
-    let dir = tempfile::tempdir().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_groundwork"))
-        .current_dir(dir.path())
-        .args(args)
-        .args(["--database-url", url])
-        .env_remove("GROUNDWORK_ENV")
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 async fn status(db: &TestDb, id: i64) -> String {
     db.pool(DbRole::Owner)
@@ -75,7 +54,7 @@ async fn jobs_stats_list_retry_and_cancel_every_tenants_jobs() {
     assert_eq!(status(&db, doomed).await, "discarded");
     let url = db.url(DbRole::Owner);
 
-    let out = groundwork(url, &["jobs", "stats"]);
+    let out = groundwork_on(url, &["jobs", "stats"]);
     assert!(out.status.success(), "{}", text(&out));
     let stats = String::from_utf8_lossy(&out.stdout).into_owned();
     let lines: Vec<Vec<&str>> = stats
@@ -97,11 +76,11 @@ async fn jobs_stats_list_retry_and_cancel_every_tenants_jobs() {
     );
 
     // Both tenants' jobs; filtered by status, with the last error.
-    let out = groundwork(url, &["jobs", "list"]);
+    let out = groundwork_on(url, &["jobs", "list"]);
     let list = text(&out);
     assert!(list.contains(&a.organization_id.to_string()), "{list}");
     assert!(list.contains(&b.organization_id.to_string()), "{list}");
-    let out = groundwork(url, &["jobs", "list", "--status", "discarded"]);
+    let out = groundwork_on(url, &["jobs", "list", "--status", "discarded"]);
     let list = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(list.lines().count(), 2, "{list}");
     assert!(
@@ -110,21 +89,21 @@ async fn jobs_stats_list_retry_and_cancel_every_tenants_jobs() {
     );
 
     // Retry the discarded job; a running or unknown one is refused with exit 1.
-    let out = groundwork(url, &["jobs", "retry", &doomed.to_string()]);
+    let out = groundwork_on(url, &["jobs", "retry", &doomed.to_string()]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(status(&db, doomed).await, "available");
-    let out = groundwork(url, &["jobs", "retry", "999999999"]);
+    let out = groundwork_on(url, &["jobs", "retry", "999999999"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("job 999999999: no such job"));
 
     // Cancel; cancelling again is refused.
-    let out = groundwork(url, &["jobs", "cancel", &waiting.to_string()]);
+    let out = groundwork_on(url, &["jobs", "cancel", &waiting.to_string()]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(status(&db, waiting).await, "cancelled");
-    let out = groundwork(url, &["jobs", "cancel", &waiting.to_string()]);
+    let out = groundwork_on(url, &["jobs", "cancel", &waiting.to_string()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("not cancelled"), "{}", text(&out));
     // A usage error is exit 2.
-    let out = groundwork(url, &["jobs", "retry"]);
+    let out = groundwork_on(url, &["jobs", "retry"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }

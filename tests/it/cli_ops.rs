@@ -4,29 +4,8 @@
 //! role in `groundwork_monitor` may run the checks, and maintenance vacuums, analyzes
 //! and applies retention, and a backup restores (or is refused when corrupted).
 
-use std::process::{Command, Output};
-
+use crate::output::{groundwork_on, stdout, text};
 use groundwork_testing::{DbRole, TestDb};
-
-fn groundwork(url: &str, args: &[&str]) -> Output {
-    let dir = tempfile::tempdir().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_groundwork"))
-        .current_dir(dir.path())
-        .args(args)
-        .args(["--database-url", url])
-        .env_remove("GROUNDWORK_ENV")
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", stdout(out), String::from_utf8_lossy(&out.stderr))
-}
 
 async fn owner(db: &TestDb, sql: &str) {
     db.pool(DbRole::Owner)
@@ -44,7 +23,7 @@ async fn db_health_exits_with_the_worst_status_in_every_format() {
     let [tenant] = db.tenants().await;
 
     for role in [DbRole::Owner, DbRole::Monitor] {
-        let out = groundwork(db.url(role), &["db", "health"]);
+        let out = groundwork_on(db.url(role), &["db", "health"]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
         let table = stdout(&out);
         assert!(table.starts_with("CHECK "), "{table}");
@@ -57,7 +36,7 @@ async fn db_health_exits_with_the_worst_status_in_every_format() {
         );
     }
 
-    let out = groundwork(
+    let out = groundwork_on(
         db.url(DbRole::Monitor),
         &["db", "health", "--format", "json"],
     );
@@ -80,7 +59,7 @@ async fn db_health_exits_with_the_worst_status_in_every_format() {
         "UPDATE ops.health_thresholds SET warning = 1, critical = 2 WHERE name = 'job_queue_depth'",
     )
     .await;
-    let out = groundwork(
+    let out = groundwork_on(
         db.url(DbRole::Monitor),
         &["db", "health", "--format", "prometheus"],
     );
@@ -101,7 +80,7 @@ async fn db_health_exits_with_the_worst_status_in_every_format() {
         "UPDATE ops.health_thresholds SET critical = 1 WHERE name = 'job_queue_depth'",
     )
     .await;
-    let out = groundwork(
+    let out = groundwork_on(
         db.url(DbRole::Monitor),
         &["db", "health", "--format", "json"],
     );
@@ -132,7 +111,7 @@ async fn db_maintain_vacuums_analyzes_and_applies_retention() {
     .await;
     owner(&db, "SELECT 1").await;
 
-    let out = groundwork(db.url(DbRole::Owner), &["db", "maintain"]);
+    let out = groundwork_on(db.url(DbRole::Owner), &["db", "maintain"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let report = stdout(&out);
     assert!(
@@ -163,7 +142,7 @@ async fn db_maintain_vacuums_analyzes_and_applies_retention() {
     assert_eq!(keys, 0);
 
     // The monitor runs the checks but not the upkeep.
-    let out = groundwork(db.url(DbRole::Monitor), &["db", "maintain"]);
+    let out = groundwork_on(db.url(DbRole::Monitor), &["db", "maintain"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
 }
 
@@ -190,7 +169,7 @@ async fn a_backup_restores_with_equal_schema_and_row_counts_and_a_corrupted_one_
         .canonicalize()
         .unwrap();
     let verify = || {
-        groundwork(
+        groundwork_on(
             url,
             &[
                 "db",
@@ -203,7 +182,7 @@ async fn a_backup_restores_with_equal_schema_and_row_counts_and_a_corrupted_one_
         )
     };
 
-    let out = groundwork(url, &["db", "backup", "--out", backup_arg]);
+    let out = groundwork_on(url, &["db", "backup", "--out", backup_arg]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(stdout(&out).starts_with("backed up "), "{}", text(&out));
     let manifest: serde_json::Value =
@@ -230,7 +209,7 @@ async fn a_backup_restores_with_equal_schema_and_row_counts_and_a_corrupted_one_
         text(&out)
     );
     // The second backup into the same directory is refused.
-    let out = groundwork(url, &["db", "backup", "--out", backup_arg]);
+    let out = groundwork_on(url, &["db", "backup", "--out", backup_arg]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         text(&out).contains("already holds a backup"),

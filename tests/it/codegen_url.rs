@@ -12,18 +12,11 @@ use groundwork_provision::{CODEGEN_URL, DATABASE_URL, Postgres, Settings};
 use groundwork_testing::{DbRole, TestDb};
 
 use crate::files;
+use crate::output::text;
 
 /// The variables that choose a server, removed from every child process so that
 /// only what a test sets counts.
 const SERVER_VARIABLES: [&str; 2] = [DATABASE_URL, CODEGEN_URL];
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// A copy of this project's migrations, queries and generated-code snapshot, with a
 /// query added to `queries/identity/users.sql` so that the snapshot is stale.

@@ -3,6 +3,7 @@
 //! test harness), on real PostgreSQL. The runtime library's tests are `crates/groundwork/tests/it/`.
 
 mod files;
+mod output;
 
 mod cli;
 mod cli_db;

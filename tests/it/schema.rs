@@ -9,6 +9,7 @@ use groundwork_codegen::schema::{DATABASE_FILE, PgDump, SchemaDump, SchemaError}
 use groundwork_testing::{DEFAULT_MIGRATIONS, DbRole, TestDb};
 
 use crate::files;
+use crate::output::text;
 
 fn project_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -23,14 +24,6 @@ fn schema_dump(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Every file of `dir`, by name, with its bytes.
