@@ -118,6 +118,11 @@ impl Hub {
 impl Listener {
     /// The process's listener for `url`, connected: the one already open, or a new
     /// one. Fails when the server cannot be reached (a subscriber then polls).
+    ///
+    /// The listening connection runs as a task on the Tokio runtime of the call that
+    /// opened it, and lives while any [`Listener`] for `url` does: a process with
+    /// several runtimes shares it across them only while the first runtime runs
+    /// (subscribers on another runtime are then called from that one's task).
     pub async fn shared(url: &str) -> Result<Self, Error> {
         if let Some(inner) = lock(&LISTENERS)
             .iter()
