@@ -657,6 +657,9 @@ async fn fetch_loop(shared: Arc<Shared>, wake: Arc<Notify>, queue: Arc<QueueStat
                 queue.fetched_in(took);
                 dispatch(&shared, &queue, jobs, &mut permits).await;
                 if permits.is_empty() {
+                    // A full batch (perhaps the other fetch's, after this one found
+                    // the queue empty): there is more to fetch now.
+                    idle_until = None;
                     continue;
                 }
                 // Fewer jobs than asked: the queue is empty until woken or polled.
