@@ -514,7 +514,9 @@ BEGIN
     IF wanted >= 1 THEN
     RETURN QUERY
     WITH RECURSIVE waiting(organization_id) AS (
-        -- A skip scan of jobs_fetch_idx: each tenant with waiting jobs once.
+        -- A skip scan of jobs_fetch_idx: each tenant with waiting jobs once. Ordered
+        -- by the index's leading columns: by organization_id alone it was planned on
+        -- the primary key, past every job of the tenant that was not waiting.
         (SELECT w.organization_id FROM messaging.jobs w
          WHERE w.queue = fetch_jobs.queue AND w.status IN ('available', 'scheduled', 'retryable')
          ORDER BY w.queue, w.organization_id LIMIT 1)
