@@ -6,6 +6,17 @@
 --! event_append (condition?)
 SELECT eventstore.append(:events, :condition) AS position;
 
+--- event_append in a statement of its own, outside any transaction: the tenant
+--- (organization and user ids as text, '' for none) is set for the statement's own
+--- transaction before the append runs. One round trip; commits when it returns.
+--! event_append_as_tenant (condition?)
+SELECT eventstore.append(t.events, :condition) AS position
+FROM (SELECT set_config('app.current_org_id', :organization_id, true),
+             set_config('app.current_user_id', :user_id, true),
+             :events::jsonb AS events
+      -- A fence: the subquery (and so the tenant) is evaluated first.
+      OFFSET 0) AS t;
+
 --- Optimistic concurrency: fails with SQLSTATE WE002 unless the tenant's stream is at
 --- expected_version. Serialises writers of the same stream.
 --! event_append_to_stream
@@ -18,6 +29,19 @@ SELECT eventstore.append_to_stream(:aggregate_type, :aggregate_id, :expected_ver
 SELECT position, event_id, organization_id, type, tags, data, metadata, aggregate_type,
        aggregate_id, aggregate_version, correlation_id, causation_id, recorded_at
 FROM eventstore.read(:query, :after, :max_count);
+
+--- event_read in a statement of its own, outside any transaction: the tenant
+--- (organization and user ids as text, '' for none) is set for the statement's own
+--- transaction before the read runs (the read takes the query from it).
+--! event_read_as_tenant (max_count?) : Event
+SELECT e.position, e.event_id, e.organization_id, e.type, e.tags, e.data, e.metadata,
+       e.aggregate_type, e.aggregate_id, e.aggregate_version, e.correlation_id,
+       e.causation_id, e.recorded_at
+FROM (SELECT set_config('app.current_org_id', :organization_id, true),
+             set_config('app.current_user_id', :user_id, true),
+             :query::jsonb AS query
+      OFFSET 0) AS t,
+     LATERAL eventstore.read(t.query, :after, :max_count) AS e;
 
 --- The tenant's read horizon, computed on the primary, and the primary's WAL position
 --- after it: a standby that has replayed that position reads below the horizon

@@ -2,32 +2,33 @@
 //!
 //! A decision reads the events its rule depends on, decides, and appends the events
 //! it decided on the condition that nothing matching was appended after what it read.
-//! Done with separate statements that is four round trips (`BEGIN`, the tenant and the
-//! read, the append, `COMMIT`). [`decide`] sends `BEGIN`, the tenant context and the
-//! read together and waits once, then sends the conditional append and `COMMIT`
-//! together and waits once more: tokio-postgres writes requests in the order they are
-//! first polled and the server answers them in that order, so nothing is lost by not
-//! waiting in between. When the condition fails (another writer appended a matching
-//! event), the transaction is already rolled back by the time `COMMIT` answers, and the
-//! decision is read and taken again as often as the [`RetryPolicy`] allows.
-//!
-//! Through a transaction pooler ([`PoolMode::Transaction`](crate::pool::PoolMode)) a
-//! statement prepared before `BEGIN` may not exist on the server connection the
-//! transaction gets, so there a decision prepares inside its transaction and takes
-//! four round trips.
+//! Done in a transaction that is four round trips (`BEGIN`, the tenant and the read,
+//! the append, `COMMIT`). [`decide`] needs no transaction around the read and the
+//! append: each statement of a READ COMMITTED transaction reads its own snapshot
+//! anyway, and what keeps the decision consistent is the append's condition, checked
+//! under the append's locks against the latest commits. So the read is one statement
+//! that sets the tenant for its own transaction and reads, and the conditional append
+//! one statement that sets the tenant and appends, committed when it returns: one
+//! round trip each, and nothing for the server to parse, plan or answer besides them.
+//! When the condition fails (another writer appended a matching event), nothing was
+//! written, and the decision is read and taken again as often as the [`RetryPolicy`]
+//! allows.
 //!
 //! A decision dropped half-way (its future cancelled between the two round trips)
-//! leaves no open transaction behind: a guard sends `ROLLBACK` on the connection, as a
-//! dropped tokio-postgres transaction does, before the connection goes back to its
-//! pool.
+//! leaves nothing behind: no transaction is open between them, and an append whose
+//! answer was never awaited either committed whole or wrote nothing.
+//!
+//! Through a transaction pooler ([`PoolMode::Transaction`](crate::pool::PoolMode)) a
+//! statement prepared once may not exist on the server connection a later statement
+//! gets, so there a decision runs in a transaction that prepares its statements
+//! inside it, and takes four round trips.
 
-use futures::FutureExt;
 use serde_json::Value;
 
 use super::{AppendCondition, EventStoreError, NewEvent, Query};
 use crate::Error;
-use crate::queries::eventstore::events::{Event, event_append, event_read};
-use crate::tenant::{Tenant, context_statement};
+use crate::queries::eventstore::events::{Event, event_append_as_tenant, event_read_as_tenant};
+use crate::tenant::Tenant;
 
 /// What a decision made of the events it read.
 #[derive(Clone, Debug, PartialEq)]
@@ -84,32 +85,13 @@ pub struct Decided<T> {
     pub attempts: u32,
 }
 
-/// Rolls back the transaction it guards unless defused: a decision dropped half-way
-/// never leaves a transaction open on a pooled connection.
-struct OpenTransaction<'c> {
-    client: Option<&'c deadpool_postgres::Client>,
-}
-
-impl OpenTransaction<'_> {
-    fn closed(&mut self) {
-        self.client = None;
-    }
-}
-
-impl Drop for OpenTransaction<'_> {
-    fn drop(&mut self) {
-        if let Some(client) = self.client.take() {
-            // The first poll writes the request; its answer is discarded.
-            let _ = client.batch_execute("ROLLBACK").now_or_never();
-        }
-    }
-}
-
 /// Takes a DCB decision for `tenant` in two round trips: reads the events matching
 /// `query`, calls `rule` with them, and appends what it decided on the condition that
 /// no event matching `query` was appended after the last one read; retried under
-/// `policy` when that condition fails. The transaction is READ COMMITTED, as appends
-/// need.
+/// `policy` when that condition fails. The read and the append each run in a
+/// transaction of their own, at the connection's default isolation level: an append
+/// needs READ COMMITTED (PostgreSQL's default) and refuses any other with SQLSTATE
+/// 25000.
 ///
 /// ```no_run
 /// use groundwork::eventstore::{Decision, NewEvent, Query, RetryPolicy, decide};
@@ -147,57 +129,64 @@ where
         return decide_in_transaction(client, tenant, query, policy, rule).await;
     }
     let client: &deadpool_postgres::Client = client;
-    let context = context_statement(tenant);
-    // Prepared (and cached on the connection) before anything is pipelined: a statement
-    // prepared inside the pipeline would wait for its answer while COMMIT went ahead.
-    let read = event_read().prepare(client).await.map_err(Error::from)?;
-    let append = event_append().prepare(client).await.map_err(Error::from)?;
+    let text = |id: Option<uuid::Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
+    let (organization_id, user_id) = (text(tenant.organization_id), text(tenant.user_id));
+    let read = event_read_as_tenant()
+        .prepare(client)
+        .await
+        .map_err(Error::from)?;
+    let append = event_append_as_tenant()
+        .prepare(client)
+        .await
+        .map_err(Error::from)?;
     let query_json = query.to_json();
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let mut open = OpenTransaction {
-            client: Some(client),
-        };
-        // Round trip 1: BEGIN, the tenant context and the read, answered in order.
-        let (begun, context_set, events) = futures::join!(
-            client.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED"),
-            client.batch_execute(&context),
-            read.bind(client, &query_json, &0, &None::<i32>).all(),
-        );
-        begun.map_err(Error::from)?;
-        context_set.map_err(Error::from)?;
-        let events = events.map_err(Error::from)?;
+        // Round trip 1: the read, with the tenant, in a transaction of its own.
+        let events = read
+            .bind(
+                client,
+                &organization_id,
+                &user_id,
+                &query_json,
+                &0,
+                &None::<i32>,
+            )
+            .all()
+            .await
+            .map_err(Error::from)?;
         let after = events.last().map(|e| e.position);
         let (events_to_append, value) = match rule(&events) {
             Decision::Done(value) => (Vec::new(), value),
             Decision::Append { events, value } => (events, value),
         };
         if events_to_append.is_empty() {
-            client.batch_execute("COMMIT").await.map_err(Error::from)?;
-            open.closed();
             return Ok(Decided {
                 value,
                 position: None,
                 attempts: attempt,
             });
         }
-        // Round trip 2: the conditional append and COMMIT. When the append fails, the
-        // server answers COMMIT with a rollback.
+        // Round trip 2: the conditional append, with the tenant, committed on its own.
         let condition = AppendCondition {
             fail_if_events_match: query.clone(),
             after,
         };
         let events_json = serde_json::to_value(&events_to_append).unwrap_or(Value::Null);
         let condition_json = serde_json::to_value(&condition).ok();
-        let (appended, committed) = futures::join!(
-            append.bind(client, &events_json, &condition_json).one(),
-            client.batch_execute("COMMIT"),
-        );
-        open.closed();
+        let appended = append
+            .bind(
+                client,
+                &condition_json,
+                &organization_id,
+                &user_id,
+                &events_json,
+            )
+            .one()
+            .await;
         match appended.map_err(EventStoreError::from) {
             Ok(position) => {
-                committed.map_err(Error::from)?;
                 return Ok(Decided {
                     value,
                     position: Some(position),

@@ -906,7 +906,7 @@ fn seat(
 }
 
 #[tokio::test]
-async fn a_decision_reads_decides_and_appends_in_one_transaction() {
+async fn a_decision_reads_decides_and_appends_in_two_statements() {
     let (db, org) = setup(2).await;
     let mut client = db.pool(DbRole::App).get().await.unwrap();
     let query = Query::item(["StudentSubscribed"], ["course:math"]);
@@ -962,6 +962,46 @@ async fn a_decision_reads_decides_and_appends_in_one_transaction() {
     .unwrap_err();
     assert_eq!(err.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE), "{err}");
     assert_eq!(event_count(&db).await, 1);
+}
+
+/// Each tenant's decision reads and appends its own events only: tenant B's course
+/// of the same name is empty however full A's is, and B's seat is B's.
+#[tokio::test]
+async fn a_decision_reads_and_appends_for_its_own_tenant_only() {
+    let db = TestDb::builder().pool_size(2).build().await;
+    let [a, b] = db.tenants().await;
+    let mut client = db.pool(DbRole::App).get().await.unwrap();
+    let query = Query::item(["StudentSubscribed"], ["course:math"]);
+    for (tenant, student) in [(a, "s1"), (b, "s2")] {
+        let decided = eventstore::decide(
+            &mut client,
+            tenant.tenant(),
+            &query,
+            eventstore::RetryPolicy::NEVER,
+            seat("math", student, 1),
+        )
+        .await
+        .unwrap();
+        assert!(decided.value, "{tenant:?}");
+    }
+    let owner = db.pool(DbRole::Owner).get().await.unwrap();
+    let per_tenant: Vec<(Uuid, String)> = owner
+        .query(
+            "SELECT organization_id, data ->> 'student' FROM eventstore.events ORDER BY position",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    assert_eq!(
+        per_tenant,
+        [
+            (a.organization_id, "s1".to_owned()),
+            (b.organization_id, "s2".to_owned())
+        ]
+    );
 }
 
 /// Two writers read the same course before either appends; the one whose condition

@@ -7,6 +7,18 @@ pub struct EventAppendParams<T1: crate::generated::JsonSql, T2: crate::generated
     pub condition: Option<T2>,
 }
 #[derive(Debug)]
+pub struct EventAppendAsTenantParams<
+    T1: crate::generated::JsonSql,
+    T2: crate::generated::StringSql,
+    T3: crate::generated::StringSql,
+    T4: crate::generated::JsonSql,
+> {
+    pub condition: Option<T1>,
+    pub organization_id: T2,
+    pub user_id: T3,
+    pub events: T4,
+}
+#[derive(Debug)]
 pub struct EventAppendToStreamParams<T1: crate::generated::StringSql, T2: crate::generated::JsonSql> {
     pub aggregate_type: T1,
     pub aggregate_id: uuid::Uuid,
@@ -16,6 +28,18 @@ pub struct EventAppendToStreamParams<T1: crate::generated::StringSql, T2: crate:
 #[derive(Debug)]
 pub struct EventReadParams<T1: crate::generated::JsonSql> {
     pub query: T1,
+    pub after: i64,
+    pub max_count: Option<i32>,
+}
+#[derive(Debug)]
+pub struct EventReadAsTenantParams<
+    T1: crate::generated::StringSql,
+    T2: crate::generated::StringSql,
+    T3: crate::generated::JsonSql,
+> {
+    pub organization_id: T1,
+    pub user_id: T2,
+    pub query: T3,
     pub after: i64,
     pub max_count: Option<i32>,
 }
@@ -493,6 +517,93 @@ impl<
         self.bind(client, &params.events, &params.condition)
     }
 }
+pub struct EventAppendAsTenantStmt(&'static str, Option<tokio_postgres::Statement>);
+/// event_append in a statement of its own, outside any transaction: the tenant
+/// (organization and user ids as text, '' for none) is set for the statement's own
+/// transaction before the append runs. One round trip; commits when it returns.
+///
+/// From `queries/eventstore/events.sql`:
+///
+/// ```sql
+/// SELECT eventstore.append(t.events, :condition) AS position
+/// FROM (SELECT set_config('app.current_org_id', :organization_id, true),
+///              set_config('app.current_user_id', :user_id, true),
+///              :events::jsonb AS events
+///       -- A fence: the subquery (and so the tenant) is evaluated first.
+///       OFFSET 0) AS t;
+/// ```
+pub fn event_append_as_tenant() -> EventAppendAsTenantStmt {
+    EventAppendAsTenantStmt(
+        "SELECT eventstore.append(t.events, $1) AS position FROM (SELECT set_config('app.current_org_id', $2, true), set_config('app.current_user_id', $3, true), $4::jsonb AS events OFFSET 0) AS t",
+        None,
+    )
+}
+impl EventAppendAsTenantStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<
+        'c,
+        'a,
+        's,
+        C: GenericClient,
+        T1: crate::generated::JsonSql,
+        T2: crate::generated::StringSql,
+        T3: crate::generated::StringSql,
+        T4: crate::generated::JsonSql,
+    >(
+        &'s self,
+        client: &'c C,
+        condition: &'a Option<T1>,
+        organization_id: &'a T2,
+        user_id: &'a T3,
+        events: &'a T4,
+    ) -> I64Query<'c, 'a, 's, C, i64, 4> {
+        I64Query {
+            client,
+            params: [condition, organization_id, user_id, events],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |row| Ok(row.try_get(0)?),
+            mapper: |it| it,
+        }
+    }
+}
+impl<
+    'c,
+    'a,
+    's,
+    C: GenericClient,
+    T1: crate::generated::JsonSql,
+    T2: crate::generated::StringSql,
+    T3: crate::generated::StringSql,
+    T4: crate::generated::JsonSql,
+> crate::generated::client::async_::Params<
+    'c,
+    'a,
+    's,
+    EventAppendAsTenantParams<T1, T2, T3, T4>,
+    I64Query<'c, 'a, 's, C, i64, 4>,
+    C,
+> for EventAppendAsTenantStmt {
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a EventAppendAsTenantParams<T1, T2, T3, T4>,
+    ) -> I64Query<'c, 'a, 's, C, i64, 4> {
+        self.bind(
+            client,
+            &params.condition,
+            &params.organization_id,
+            &params.user_id,
+            &params.events,
+        )
+    }
+}
 pub struct EventAppendToStreamStmt(&'static str, Option<tokio_postgres::Statement>);
 /// Optimistic concurrency: fails with SQLSTATE WE002 unless the tenant's stream is at
 /// expected_version. Serialises writers of the same stream.
@@ -644,6 +755,113 @@ impl<
         params: &'a EventReadParams<T1>,
     ) -> EventQuery<'c, 'a, 's, C, Event, 3> {
         self.bind(client, &params.query, &params.after, &params.max_count)
+    }
+}
+pub struct EventReadAsTenantStmt(&'static str, Option<tokio_postgres::Statement>);
+/// event_read in a statement of its own, outside any transaction: the tenant
+/// (organization and user ids as text, '' for none) is set for the statement's own
+/// transaction before the read runs (the read takes the query from it).
+///
+/// From `queries/eventstore/events.sql`:
+///
+/// ```sql
+/// SELECT e.position, e.event_id, e.organization_id, e.type, e.tags, e.data, e.metadata,
+///        e.aggregate_type, e.aggregate_id, e.aggregate_version, e.correlation_id,
+///        e.causation_id, e.recorded_at
+/// FROM (SELECT set_config('app.current_org_id', :organization_id, true),
+///              set_config('app.current_user_id', :user_id, true),
+///              :query::jsonb AS query
+///       OFFSET 0) AS t,
+///      LATERAL eventstore.read(t.query, :after, :max_count) AS e;
+/// ```
+pub fn event_read_as_tenant() -> EventReadAsTenantStmt {
+    EventReadAsTenantStmt(
+        "SELECT e.position, e.event_id, e.organization_id, e.type, e.tags, e.data, e.metadata, e.aggregate_type, e.aggregate_id, e.aggregate_version, e.correlation_id, e.causation_id, e.recorded_at FROM (SELECT set_config('app.current_org_id', $1, true), set_config('app.current_user_id', $2, true), $3::jsonb AS query OFFSET 0) AS t, LATERAL eventstore.read(t.query, $4, $5) AS e",
+        None,
+    )
+}
+impl EventReadAsTenantStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<
+        'c,
+        'a,
+        's,
+        C: GenericClient,
+        T1: crate::generated::StringSql,
+        T2: crate::generated::StringSql,
+        T3: crate::generated::JsonSql,
+    >(
+        &'s self,
+        client: &'c C,
+        organization_id: &'a T1,
+        user_id: &'a T2,
+        query: &'a T3,
+        after: &'a i64,
+        max_count: &'a Option<i32>,
+    ) -> EventQuery<'c, 'a, 's, C, Event, 5> {
+        EventQuery {
+            client,
+            params: [organization_id, user_id, query, after, max_count],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |
+                row: &tokio_postgres::Row,
+            | -> Result<EventBorrowed, tokio_postgres::Error> {
+                Ok(EventBorrowed {
+                    position: row.try_get(0)?,
+                    event_id: row.try_get(1)?,
+                    organization_id: row.try_get(2)?,
+                    r#type: row.try_get(3)?,
+                    tags: row.try_get(4)?,
+                    data: row.try_get(5)?,
+                    metadata: row.try_get(6)?,
+                    aggregate_type: row.try_get(7)?,
+                    aggregate_id: row.try_get(8)?,
+                    aggregate_version: row.try_get(9)?,
+                    correlation_id: row.try_get(10)?,
+                    causation_id: row.try_get(11)?,
+                    recorded_at: row.try_get(12)?,
+                })
+            },
+            mapper: |it| Event::from(it),
+        }
+    }
+}
+impl<
+    'c,
+    'a,
+    's,
+    C: GenericClient,
+    T1: crate::generated::StringSql,
+    T2: crate::generated::StringSql,
+    T3: crate::generated::JsonSql,
+> crate::generated::client::async_::Params<
+    'c,
+    'a,
+    's,
+    EventReadAsTenantParams<T1, T2, T3>,
+    EventQuery<'c, 'a, 's, C, Event, 5>,
+    C,
+> for EventReadAsTenantStmt {
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a EventReadAsTenantParams<T1, T2, T3>,
+    ) -> EventQuery<'c, 'a, 's, C, Event, 5> {
+        self.bind(
+            client,
+            &params.organization_id,
+            &params.user_id,
+            &params.query,
+            &params.after,
+            &params.max_count,
+        )
     }
 }
 pub struct EventReadHorizonStmt(&'static str, Option<tokio_postgres::Statement>);
