@@ -413,6 +413,24 @@ AS $$
                                                 ELSE chr(31) || p_name END)::bigint & 4294967295, 1)
 $$;
 
+-- The lock names a query's conditions take (see lock_append), as JSON arrays of
+-- strings: types (a type t names (t, any tag)), those of its items without tags, and
+-- '' (everything) when an item has neither types nor tags; tags (a tag g names (any
+-- type, g)), the first tag of each item that has tags.
+CREATE FUNCTION eventstore.query_type_names(p_query jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT jsonb_path_query_array(p_query, 'lax $.items[*] ? (!exists(@.tags[0])).types[*]')
+        || CASE WHEN jsonb_path_exists(p_query, 'lax $.items[*] ? (!exists(@.tags[0]) && !exists(@.types[0]))')
+                THEN '[""]'::jsonb ELSE '[]' END
+$$;
+
+CREATE FUNCTION eventstore.query_tag_names(p_query jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT coalesce(jsonb_path_query_array(p_query, 'lax $.items[*].tags[0]'), '[]')
+$$;
+
 -- Validates the events and the condition's query of an append and takes its DCB
 -- locks in the tenant's lock space p_space, in one sorted acquisition: the space key
 -- shared, then each key of the append once, exclusive if the query (or
@@ -470,15 +488,12 @@ BEGIN
     names := jsonb_path_query_array(p_events, 'lax $[*].type') || '[""]';
     event_types_end := jsonb_array_length(names);
     IF p_query IS NOT NULL THEN
-        names := names || jsonb_path_query_array(p_query, 'lax $.items[*] ? (!exists(@.tags[0])).types[*]')
-            || CASE WHEN jsonb_path_exists(p_query, 'lax $.items[*] ? (!exists(@.tags[0]) && !exists(@.types[0]))')
-                    THEN '[""]'::jsonb ELSE '[]' END;
+        names := names || eventstore.query_type_names(p_query);
     END IF;
     query_types_end := jsonb_array_length(names);
     names := names || tags;
     event_tags_end := jsonb_array_length(names);
-    names := names || coalesce(jsonb_path_query_array(p_query, 'lax $.items[*].tags[0]'), '[]')
-        || coalesce(to_jsonb(p_exclusive_name), '[]');
+    names := names || eventstore.query_tag_names(p_query) || coalesce(to_jsonb(p_exclusive_name), '[]');
     -- A transaction takes at most 32 keys per tenant: the append that would take
     -- more locks the space key exclusively instead (waiting for the tenant's other
     -- appends and holding off new ones until it ends), and so do later appends of
@@ -703,22 +718,24 @@ BEGIN
 END
 $$;
 
--- Positions below which every event of the current tenant is final. Appends hold a
--- shared lock (space, bound) from before they draw positions until they end, bound
--- being a lower bound of their positions, modulo 2^32. The horizon is the lowest
--- bound the tenant's in-flight appends hold, capped by the sequence's value + 1
--- (read first: an append that takes its bound later draws above it). A bound is
--- recovered from its low 32 bits as the largest value not above that cap. Runs as
--- the owner: it reads the sequence and the tenant's lock space.
-CREATE FUNCTION eventstore.read_horizon() RETURNS bigint
+-- Positions below which every event of the current tenant that matches p_query
+-- (every event when p_query is NULL) is final. Appends hold a shared lock (space,
+-- bound) from before they draw positions until they end, bound being a lower bound of
+-- their positions, modulo 2^32. The horizon is the lowest bound the tenant's in-flight
+-- appends hold, capped by the sequence's value + 1 (read first: an append that takes
+-- its bound later draws above it). A bound is recovered from its low 32 bits as the
+-- largest value not above that cap. Called by the definer functions below, as the
+-- owner: it reads the sequence and the tenant's lock space.
+CREATE FUNCTION eventstore.query_horizon(p_query jsonb) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
-SECURITY DEFINER
-SET search_path = pg_catalog, eventstore, pg_temp
 AS $$
 DECLARE
     space integer;
+    space_key bigint;
     cap bigint;
     low bigint;
+    type_names jsonb;
+    tag_names jsonb;
 BEGIN
     -- A standby has neither the primary's pg_locks nor its sequence's true position
     -- (sequences are WAL-logged ahead): a horizon computed here could pass an append
@@ -737,16 +754,40 @@ BEGIN
         -- of the tenant waits for that row.
         RETURN cap;
     END IF;
-    -- Most of the time no append of the tenant is in flight: then the space key, which
-    -- every append holds from before it draws positions until it ends, is free, and
-    -- everything below the cap (read before) is final. Taken for an instant, at the
-    -- session level, unless this transaction appended itself (its own hold would not
-    -- conflict, and its bound counts).
+    space_key := space::bigint << 32;
+    -- Keys are taken for an instant, at the session level, unless this transaction
+    -- appended itself (its own holds would not conflict, and its bound counts). Each
+    -- in one expression, so that nothing can interrupt between taking and releasing.
     IF split_part(coalesce(current_setting('eventstore.append_locks', true), ''), ':', 1) <> space::text THEN
-        -- One expression, so that nothing can interrupt between taking and releasing.
-        IF (CASE WHEN pg_try_advisory_lock(space::bigint << 32)
-                 THEN pg_advisory_unlock(space::bigint << 32) ELSE false END) THEN
+        -- Most of the time no append of the tenant is in flight: then the space key,
+        -- which every append holds from before it draws positions until it ends, is
+        -- free, and everything below the cap (read before) is final.
+        IF (CASE WHEN pg_try_advisory_lock(space_key) THEN pg_advisory_unlock(space_key) ELSE false END) THEN
             RETURN cap;
+        END IF;
+        -- Appends are in flight, but perhaps none that can write what p_query reads:
+        -- every append holds, shared, the keys its events' types and tags name (and
+        -- '', everything) until it ends, or the space key exclusively once it takes too
+        -- many keys. When the space key can be shared and no key the query names is
+        -- held, no event matching the query is in flight below the cap: an append that
+        -- takes such a key later draws above it. A hash collision only sends the read
+        -- to the slow path below.
+        IF p_query IS NOT NULL THEN
+            type_names := eventstore.query_type_names(p_query);
+            tag_names := eventstore.query_tag_names(p_query);
+            IF jsonb_array_length(type_names) + jsonb_array_length(tag_names) <= 16
+               AND (CASE WHEN pg_try_advisory_lock_shared(space_key)
+                         THEN pg_advisory_unlock_shared(space_key) ELSE false END)
+               AND NOT EXISTS (
+                   SELECT FROM (SELECT eventstore.lock_key(space_key, n.name, true)
+                                FROM jsonb_array_elements_text(type_names) n(name)
+                                UNION ALL
+                                SELECT eventstore.lock_key(space_key, n.name, false)
+                                FROM jsonb_array_elements_text(tag_names) n(name)) k(key)
+                   WHERE NOT (CASE WHEN pg_try_advisory_lock(k.key) THEN pg_advisory_unlock(k.key)
+                                   ELSE false END)) THEN
+                RETURN cap;
+            END IF;
         END IF;
     END IF;
     SELECT min(cap - (((cap - l.objid::bigint) % 4294967296) + 4294967296) % 4294967296)
@@ -755,6 +796,17 @@ BEGIN
     WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.classid = space::oid
       AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database());
     RETURN least(cap, coalesce(low, cap));
+END
+$$;
+
+-- Positions below which every event of the current tenant is final (query_horizon).
+CREATE FUNCTION eventstore.read_horizon() RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, eventstore, pg_temp
+AS $$
+BEGIN
+    RETURN eventstore.query_horizon(NULL);
 END
 $$;
 
@@ -835,7 +887,8 @@ BEGIN
 END
 $$;
 
--- read_below with the tenant's own horizon, computed here (so on the primary only).
+-- read_below with the tenant's own horizon for the query, computed here (so on the
+-- primary only).
 CREATE FUNCTION eventstore.read(p_query jsonb, p_after bigint DEFAULT 0, p_max_count integer DEFAULT NULL)
 RETURNS SETOF eventstore.events
 LANGUAGE plpgsql VOLATILE
@@ -845,7 +898,7 @@ SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
     -- The horizon first; read_below's statements come after it, with newer snapshots.
-    RETURN QUERY SELECT * FROM eventstore.read_below(p_query, p_after, eventstore.read_horizon(), p_max_count);
+    RETURN QUERY SELECT * FROM eventstore.read_below(p_query, p_after, eventstore.query_horizon(p_query), p_max_count);
 END
 $$;
 
@@ -908,6 +961,7 @@ REVOKE ALL ON FUNCTION eventstore.organization_keys(),
     eventstore.insert_events(uuid, eventstore.tenant_keys, boolean, jsonb, text, uuid, integer),
     eventstore.append(jsonb, jsonb),
     eventstore.append_to_stream(text, uuid, integer, jsonb),
+    eventstore.query_horizon(jsonb),
     eventstore.read_horizon(),
     eventstore.read(jsonb, bigint, integer),
     eventstore.read_below(jsonb, bigint, bigint, integer),

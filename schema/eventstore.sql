@@ -390,15 +390,12 @@ BEGIN
     names := jsonb_path_query_array(p_events, 'lax $[*].type') || '[""]';
     event_types_end := jsonb_array_length(names);
     IF p_query IS NOT NULL THEN
-        names := names || jsonb_path_query_array(p_query, 'lax $.items[*] ? (!exists(@.tags[0])).types[*]')
-            || CASE WHEN jsonb_path_exists(p_query, 'lax $.items[*] ? (!exists(@.tags[0]) && !exists(@.types[0]))')
-                    THEN '[""]'::jsonb ELSE '[]' END;
+        names := names || eventstore.query_type_names(p_query);
     END IF;
     query_types_end := jsonb_array_length(names);
     names := names || tags;
     event_tags_end := jsonb_array_length(names);
-    names := names || coalesce(jsonb_path_query_array(p_query, 'lax $.items[*].tags[0]'), '[]')
-        || coalesce(to_jsonb(p_exclusive_name), '[]');
+    names := names || eventstore.query_tag_names(p_query) || coalesce(to_jsonb(p_exclusive_name), '[]');
     -- A transaction takes at most 32 keys per tenant: the append that would take
     -- more locks the space key exclusively instead (waiting for the tenant's other
     -- appends and holding off new ones until it ends), and so do later appends of
@@ -480,6 +477,100 @@ $$;
 ALTER FUNCTION eventstore.organization_keys() OWNER TO groundwork_owner;
 REVOKE ALL ON FUNCTION eventstore.organization_keys() FROM PUBLIC;
 
+-- function eventstore.query_horizon(jsonb)
+CREATE FUNCTION eventstore.query_horizon(p_query jsonb) RETURNS bigint
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    space integer;
+    space_key bigint;
+    cap bigint;
+    low bigint;
+    type_names jsonb;
+    tag_names jsonb;
+BEGIN
+    -- A standby has neither the primary's pg_locks nor its sequence's true position
+    -- (sequences are WAL-logged ahead): a horizon computed here could pass an append
+    -- still in flight on the primary.
+    IF pg_is_in_recovery() THEN
+        RAISE EXCEPTION 'the event store''s read horizon cannot be computed on a standby'
+            USING ERRCODE = 'WE003',
+                  HINT = 'read below a horizon computed on the primary (eventstore.read_below)';
+    END IF;
+    SELECT k.lock_space INTO space FROM eventstore.tenant_keys k
+    WHERE k.organization_id = identity.current_org_id();
+    cap := coalesce(pg_sequence_last_value('eventstore.events_position_seq'::regclass), 0) + 1;
+    IF space IS NULL THEN
+        -- No committed event and no append that could commit one below the cap: an
+        -- append that makes the row holds it until it commits, and every other append
+        -- of the tenant waits for that row.
+        RETURN cap;
+    END IF;
+    space_key := space::bigint << 32;
+    -- Keys are taken for an instant, at the session level, unless this transaction
+    -- appended itself (its own holds would not conflict, and its bound counts). Each
+    -- in one expression, so that nothing can interrupt between taking and releasing.
+    IF split_part(coalesce(current_setting('eventstore.append_locks', true), ''), ':', 1) <> space::text THEN
+        -- Most of the time no append of the tenant is in flight: then the space key,
+        -- which every append holds from before it draws positions until it ends, is
+        -- free, and everything below the cap (read before) is final.
+        IF (CASE WHEN pg_try_advisory_lock(space_key) THEN pg_advisory_unlock(space_key) ELSE false END) THEN
+            RETURN cap;
+        END IF;
+        -- Appends are in flight, but perhaps none that can write what p_query reads:
+        -- every append holds, shared, the keys its events' types and tags name (and
+        -- '', everything) until it ends, or the space key exclusively once it takes too
+        -- many keys. When the space key can be shared and no key the query names is
+        -- held, no event matching the query is in flight below the cap: an append that
+        -- takes such a key later draws above it. A hash collision only sends the read
+        -- to the slow path below.
+        IF p_query IS NOT NULL THEN
+            type_names := eventstore.query_type_names(p_query);
+            tag_names := eventstore.query_tag_names(p_query);
+            IF jsonb_array_length(type_names) + jsonb_array_length(tag_names) <= 16
+               AND (CASE WHEN pg_try_advisory_lock_shared(space_key)
+                         THEN pg_advisory_unlock_shared(space_key) ELSE false END)
+               AND NOT EXISTS (
+                   SELECT FROM (SELECT eventstore.lock_key(space_key, n.name, true)
+                                FROM jsonb_array_elements_text(type_names) n(name)
+                                UNION ALL
+                                SELECT eventstore.lock_key(space_key, n.name, false)
+                                FROM jsonb_array_elements_text(tag_names) n(name)) k(key)
+                   WHERE NOT (CASE WHEN pg_try_advisory_lock(k.key) THEN pg_advisory_unlock(k.key)
+                                   ELSE false END)) THEN
+                RETURN cap;
+            END IF;
+        END IF;
+    END IF;
+    SELECT min(cap - (((cap - l.objid::bigint) % 4294967296) + 4294967296) % 4294967296)
+    INTO low
+    FROM pg_locks l
+    WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.classid = space::oid
+      AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database());
+    RETURN least(cap, coalesce(low, cap));
+END
+$$;
+ALTER FUNCTION eventstore.query_horizon(p_query jsonb) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION eventstore.query_horizon(p_query jsonb) FROM PUBLIC;
+
+-- function eventstore.query_tag_names(jsonb)
+CREATE FUNCTION eventstore.query_tag_names(p_query jsonb) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $_$
+    SELECT coalesce(jsonb_path_query_array(p_query, 'lax $.items[*].tags[0]'), '[]')
+$_$;
+ALTER FUNCTION eventstore.query_tag_names(p_query jsonb) OWNER TO groundwork_owner;
+
+-- function eventstore.query_type_names(jsonb)
+CREATE FUNCTION eventstore.query_type_names(p_query jsonb) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $_$
+    SELECT jsonb_path_query_array(p_query, 'lax $.items[*] ? (!exists(@.tags[0])).types[*]')
+        || CASE WHEN jsonb_path_exists(p_query, 'lax $.items[*] ? (!exists(@.tags[0]) && !exists(@.types[0]))')
+                THEN '[""]'::jsonb ELSE '[]' END
+$_$;
+ALTER FUNCTION eventstore.query_type_names(p_query jsonb) OWNER TO groundwork_owner;
+
 -- function eventstore.raise_invalid_event(jsonb, bigint)
 CREATE FUNCTION eventstore.raise_invalid_event(p_event jsonb, p_ordinal bigint) RETURNS text
     LANGUAGE plpgsql IMMUTABLE
@@ -560,7 +651,7 @@ CREATE FUNCTION eventstore.read(p_query jsonb, p_after bigint DEFAULT 0, p_max_c
     AS $$
 BEGIN
     -- The horizon first; read_below's statements come after it, with newer snapshots.
-    RETURN QUERY SELECT * FROM eventstore.read_below(p_query, p_after, eventstore.read_horizon(), p_max_count);
+    RETURN QUERY SELECT * FROM eventstore.read_below(p_query, p_after, eventstore.query_horizon(p_query), p_max_count);
 END
 $$;
 ALTER FUNCTION eventstore.read(p_query jsonb, p_after bigint, p_max_count integer) OWNER TO groundwork_owner;
@@ -648,46 +739,8 @@ CREATE FUNCTION eventstore.read_horizon() RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'eventstore', 'pg_temp'
     AS $$
-DECLARE
-    space integer;
-    cap bigint;
-    low bigint;
 BEGIN
-    -- A standby has neither the primary's pg_locks nor its sequence's true position
-    -- (sequences are WAL-logged ahead): a horizon computed here could pass an append
-    -- still in flight on the primary.
-    IF pg_is_in_recovery() THEN
-        RAISE EXCEPTION 'the event store''s read horizon cannot be computed on a standby'
-            USING ERRCODE = 'WE003',
-                  HINT = 'read below a horizon computed on the primary (eventstore.read_below)';
-    END IF;
-    SELECT k.lock_space INTO space FROM eventstore.tenant_keys k
-    WHERE k.organization_id = identity.current_org_id();
-    cap := coalesce(pg_sequence_last_value('eventstore.events_position_seq'::regclass), 0) + 1;
-    IF space IS NULL THEN
-        -- No committed event and no append that could commit one below the cap: an
-        -- append that makes the row holds it until it commits, and every other append
-        -- of the tenant waits for that row.
-        RETURN cap;
-    END IF;
-    -- Most of the time no append of the tenant is in flight: then the space key, which
-    -- every append holds from before it draws positions until it ends, is free, and
-    -- everything below the cap (read before) is final. Taken for an instant, at the
-    -- session level, unless this transaction appended itself (its own hold would not
-    -- conflict, and its bound counts).
-    IF split_part(coalesce(current_setting('eventstore.append_locks', true), ''), ':', 1) <> space::text THEN
-        -- One expression, so that nothing can interrupt between taking and releasing.
-        IF (CASE WHEN pg_try_advisory_lock(space::bigint << 32)
-                 THEN pg_advisory_unlock(space::bigint << 32) ELSE false END) THEN
-            RETURN cap;
-        END IF;
-    END IF;
-    SELECT min(cap - (((cap - l.objid::bigint) % 4294967296) + 4294967296) % 4294967296)
-    INTO low
-    FROM pg_locks l
-    WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.classid = space::oid
-      AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database());
-    RETURN least(cap, coalesce(low, cap));
+    RETURN eventstore.query_horizon(NULL);
 END
 $$;
 ALTER FUNCTION eventstore.read_horizon() OWNER TO groundwork_owner;

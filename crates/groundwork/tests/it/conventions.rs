@@ -497,7 +497,7 @@ async fn functions_that_cannot_run_distributed_are_listed_in_the_scaling_guide()
         .map(|row| row.get(0))
         .collect();
     assert!(
-        functions.iter().any(|f| f == "eventstore.read_horizon"),
+        functions.iter().any(|f| f == "eventstore.query_horizon"),
         "the catalog query finds nothing: {functions:?}"
     );
     let guide = std::fs::read_to_string(

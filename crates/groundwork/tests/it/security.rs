@@ -882,6 +882,69 @@ async fn advisory_locks_are_out_of_reach_and_horizons_are_per_tenant() {
     held.commit().await.unwrap();
 }
 
+/// A read stops below an append in flight only when that append may write what the
+/// read asks for: one about another tag does not hold it back, one with a matching
+/// tag, type or no query at all does, and what it holds back appears once the append
+/// commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_waits_only_for_appends_that_may_write_what_it_reads() {
+    let db = TestDb::builder().pool_size(4).build().await;
+    let [a] = db.tenants().await;
+    let commit = |event: NewEvent| {
+        let db = &db;
+        async move {
+            db.with_tenant(DbRole::App, a.tenant(), async |tx| {
+                Ok(append(tx, &[event], None).await?)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let math = || NewEvent::new("Enrolled", json!({})).tagged(["course:math"]);
+    let art = || NewEvent::new("Enrolled", json!({})).tagged(["course:art"]);
+    let (math_1, art_1) = (commit(math()).await, commit(art()).await);
+    let mut client = db.pool(DbRole::App).get().await.unwrap();
+    let held = begin(&mut client, a.tenant()).await.unwrap();
+    let pending = append(
+        &held,
+        &[NewEvent::new("Pending", json!({})).tagged(["course:math"])],
+        None,
+    )
+    .await
+    .unwrap();
+    // Committed after the pending one drew its position.
+    let (art_2, math_2) = (commit(art()).await, commit(math()).await);
+    assert!(pending < art_2 && art_2 < math_2);
+    let positions = |query: Query| {
+        let db = &db;
+        async move {
+            db.with_tenant(DbRole::App, a.tenant(), async |tx| {
+                Ok(read(tx, &query, 0, None).await?)
+            })
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.position)
+            .collect::<Vec<_>>()
+        }
+    };
+    let by_tag = |tag: &str| Query::item(Vec::<String>::new(), [tag.to_owned()]);
+    assert_eq!(positions(by_tag("course:art")).await, [art_1, art_2]);
+    assert_eq!(positions(by_tag("course:math")).await, [math_1]);
+    let by_type = |t: &str| Query::item([t.to_owned()], Vec::<String>::new());
+    assert_eq!(
+        positions(by_type("Enrolled")).await,
+        [math_1, art_1, art_2, math_2]
+    );
+    assert_eq!(positions(Query::all()).await, [math_1, art_1]);
+    held.commit().await.unwrap();
+    assert_eq!(
+        positions(by_tag("course:math")).await,
+        [math_1, pending, math_2]
+    );
+    assert_eq!(positions(by_type("Pending")).await, [pending]);
+}
+
 /// A read finds the tenant's space key free when no append of the tenant is in flight,
 /// by taking it for an instant: the reading connection keeps no advisory lock, and an
 /// append never waits for a reader's open transaction.
