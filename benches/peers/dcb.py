@@ -81,16 +81,18 @@ class EventSourcingStore:
 
 class GroundworkStore:
     # One statement each, in autocommit: the tenant is set for the statement's own
-    # transaction (set_config(..., true) in a subquery evaluated first), so a read and
-    # an append cost one round trip each, as eventsourcing's calls do. The decision
-    # needs no transaction around both: the append's condition ("nothing matching the
-    # query after what was read") is what keeps it consistent.
+    # transaction (set_config(..., true) in a fenced subquery that also carries the
+    # argument the function reads, so it is evaluated first), so a read and an append
+    # cost one round trip each, as eventsourcing's calls do, and as
+    # groundwork::eventstore::decide makes them from Rust. The decision needs no
+    # transaction around both: the append's condition ("nothing matching the query
+    # after what was read") is what keeps it consistent.
     TENANT = (
         "(SELECT set_config('app.current_org_id', %s, true),"
-        " set_config('app.current_user_id', %s, true) OFFSET 0) AS tenant"
+        " set_config('app.current_user_id', %s, true), %s::jsonb AS arg OFFSET 0) AS t"
     )
-    READ = "SELECT e.position, e.type FROM " + TENANT + ", eventstore.read(%s::jsonb, 0, NULL) AS e"
-    APPEND = "SELECT eventstore.append(%s::jsonb, %s::jsonb) FROM " + TENANT
+    READ = "SELECT e.position, e.type FROM " + TENANT + ", LATERAL eventstore.read(t.arg, 0, NULL) AS e"
+    APPEND = "SELECT eventstore.append(t.arg, %s::jsonb) FROM " + TENANT
 
     def __init__(self, conninfo, org, user):
         self.conn = psycopg.connect(conninfo, prepare_threshold=0, autocommit=True)
@@ -99,7 +101,7 @@ class GroundworkStore:
     def _append(self, events, condition):
         self.conn.execute(
             self.APPEND,
-            (json.dumps(events), None if condition is None else json.dumps(condition), self.org, self.user),
+            (None if condition is None else json.dumps(condition), self.org, self.user, json.dumps(events)),
             prepare=True,
         )
 
