@@ -1,7 +1,8 @@
 """The course-subscription decision on two DCB stores, from one Python client.
 
 Run by `cargo bench -p groundwork-bench --bench peers` in a virtual environment it
-creates (eventsourcing[postgres] pinned in requirements.txt). Prints one JSON object.
+creates (eventsourcing[postgres] and psycopg with its C implementation pinned in
+requirements.txt). Prints one JSON object.
 
 - eventsourcing: `eventsourcing.dcb.postgres_tt.PostgresDCBRecorderTT`, pool size 1,
   in its own database.
@@ -12,10 +13,12 @@ creates (eventsourcing[postgres] pinned in requirements.txt). Prints one JSON ob
 The decision: read the course's events by tag, count its subscriptions, and if the
 course has room append one `StudentSubscribed` event on the condition that nothing
 matching the query was appended after what was read. Single writer and 8 writers (on
-disjoint courses), and appends alone.
+disjoint courses), and appends alone: each the median of ROUNDS interleaved rounds of
+OPERATIONS operations.
 """
 
 import json
+import statistics
 import sys
 import threading
 import time
@@ -31,8 +34,10 @@ from eventsourcing.dcb.postgres_tt import (
 )
 from eventsourcing.postgres import PostgresDatastore
 
-SECONDS = float(sys.argv[4]) if len(sys.argv) > 4 else 5.0
+# Operations per workload, shared among its writers.
+OPERATIONS = int(sys.argv[4]) if len(sys.argv) > 4 else 3200
 COURSES = 64
+ROUNDS = 3
 TYPES = ["CourseDefined", "StudentSubscribed"]
 
 
@@ -135,30 +140,27 @@ class GroundworkStore:
 
 def run(make_store, writers, work, prefix):
     """Operations per second of `writers` threads, each with its own store, on
-    disjoint courses named `prefix` + number."""
+    disjoint courses named `prefix` + number, OPERATIONS in all. Every store does the
+    same operations on the same courses, so each reads histories of the same lengths
+    (in a window of fixed time the faster store would read longer ones)."""
     stores = [make_store() for _ in range(writers)]
     done = [0] * writers
     failed = [0] * writers
-    stop = threading.Event()
 
     def loop(w):
         store = stores[w]
-        n = 0
-        while not stop.is_set():
+        for n in range(OPERATIONS // writers):
             course = f"{prefix}{w + writers * (n % (COURSES // writers))}"
             try:
                 getattr(store, work)(course, uuid.uuid4().hex[:12])
                 done[w] += 1
             except Exception:  # a failed condition: the decision is retried by the next loop
                 failed[w] += 1
-            n += 1
 
     threads = [threading.Thread(target=loop, args=(w,)) for w in range(writers)]
     started = time.monotonic()
     for t in threads:
         t.start()
-    time.sleep(SECONDS)
-    stop.set()
     for t in threads:
         t.join()
     elapsed = time.monotonic() - started
@@ -179,19 +181,34 @@ def main():
         ("decide_8", 8, "decide"),
         ("append_1", 1, "append_alone"),
     ]
-    # Each workload on its own courses, so that no store reads longer histories
-    # because it decided faster in an earlier workload.
+    # Each workload of each round on its own courses, so that no store reads longer
+    # histories because it decided faster in an earlier one.
     for make in setup.values():
         store = make()
-        for workload, _, _ in workloads:
-            for c in range(COURSES):
-                store.define(f"{workload}-c{c}")
+        for r in range(ROUNDS):
+            for workload, _, _ in workloads:
+                for c in range(COURSES):
+                    store.define(f"{workload}-r{r}-c{c}")
         store.close()
-    results = {}
-    # Interleaved: each workload on both stores before the next.
-    for workload, writers, work in workloads:
-        for name, make in setup.items():
-            results.setdefault(name, {})[workload] = run(make, writers, work, f"{workload}-c")
+    rounds = {}
+    # Interleaved: each workload on both stores before the next, ROUNDS times; each
+    # figure is the median of its rounds.
+    for r in range(ROUNDS):
+        for workload, writers, work in workloads:
+            for name, make in setup.items():
+                measured = run(make, writers, work, f"{workload}-r{r}-c")
+                rounds.setdefault(name, {}).setdefault(workload, []).append(measured)
+    results = {
+        name: {
+            workload: {
+                "per_s": statistics.median(m["per_s"] for m in measured),
+                "failed": sum(m["failed"] for m in measured),
+            }
+            for workload, measured in workloads_measured.items()
+        }
+        for name, workloads_measured in rounds.items()
+    }
+    results["psycopg"] = psycopg.pq.__impl__
     print(json.dumps(results))
 
 

@@ -3,8 +3,8 @@
 //! disintegrate (disintegrate-postgres, its own schema in its own database).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use disintegrate::serde::json::Json;
 use disintegrate::{Decision, Event, NoSnapshot, StateMutate, StateQuery};
@@ -17,7 +17,8 @@ use groundwork_testing::{DbRole, TestDb};
 use crate::queries::median;
 use serde::{Deserialize, Serialize};
 
-const SECONDS: u64 = 3;
+/// Decisions per measurement window, shared among its writers.
+const DECISIONS: usize = 3_200;
 const ROUNDS: usize = 5;
 /// Measurement windows: one per round and writer count, each on its own courses.
 const WINDOWS: usize = ROUNDS * 2;
@@ -131,37 +132,33 @@ impl Decision for Define {
 }
 
 /// Decisions per second of `writers` tasks on disjoint courses from `first` to
-/// `first + COURSES - 1`, each calling `decide`, and refused ones (whose condition
-/// failed) per second.
+/// `first + COURSES - 1`, each calling `decide` for its share of `DECISIONS`, and
+/// refused ones (whose condition failed) per second. Every store takes the same
+/// decisions on the same courses, so each reads histories of the same lengths
+/// (in a window of fixed time the faster store would read longer ones).
 async fn per_second<F, Fut>(writers: usize, first: usize, decide: F) -> (f64, f64)
 where
     F: Fn(usize, u64) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
-    let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let refused = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let tasks: Vec<_> = (0..writers)
         .map(|w| {
-            let (stop, done, refused, decide) =
-                (stop.clone(), done.clone(), refused.clone(), decide.clone());
+            let (done, refused, decide) = (done.clone(), refused.clone(), decide.clone());
             tokio::spawn(async move {
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
+                for n in 0..(DECISIONS / writers) as u64 {
                     let course = first + w + writers * (n as usize % (COURSES / writers));
                     if decide(course, n).await {
                         done.fetch_add(1, Ordering::Relaxed);
                     } else {
                         refused.fetch_add(1, Ordering::Relaxed);
                     }
-                    n += 1;
                 }
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_secs(SECONDS)).await;
-    stop.store(true, Ordering::Relaxed);
     for task in tasks {
         task.await.unwrap();
     }
@@ -343,7 +340,7 @@ pub async fn run(db: &TestDb) -> RustFigures {
         (8, median_of(2, true), median_of(3, true)),
     ];
     println!(
-        "\nDCB course subscription, Rust client (decisions per second, median of {ROUNDS} interleaved {SECONDS} s rounds; groundwork over disintegrate)"
+        "\nDCB course subscription, Rust client (decisions per second, median of {ROUNDS} interleaved rounds of {DECISIONS} decisions; groundwork over disintegrate)"
     );
     println!(
         "{:<28} {:>14} {:>14} {:>8}",
