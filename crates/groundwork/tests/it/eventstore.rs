@@ -905,6 +905,32 @@ fn seat(
     }
 }
 
+/// Sets a transaction-local marker in a statement of its own, then reads it and the
+/// tenant setting in another: both are gone unless a transaction was left open on
+/// the connection. Simple-query messages, one each, so that a transaction pooler
+/// cannot split a statement's prepare from its execution.
+async fn left_over(client: &deadpool_postgres::Client) -> (Option<String>, Option<String>) {
+    client
+        .batch_execute("SELECT set_config('test.marker', 'left over', true)")
+        .await
+        .unwrap();
+    let messages = client
+        .simple_query(
+            "SELECT nullif(current_setting('test.marker', true), ''), \
+                    nullif(current_setting('app.current_org_id', true), '')",
+        )
+        .await
+        .unwrap();
+    let row = messages
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(row),
+            _ => None,
+        })
+        .unwrap();
+    (row.get(0).map(str::to_owned), row.get(1).map(str::to_owned))
+}
+
 #[tokio::test]
 async fn a_decision_reads_decides_and_appends_in_two_statements() {
     let (db, org) = setup(2).await;
@@ -937,19 +963,7 @@ async fn a_decision_reads_decides_and_appends_in_two_statements() {
     assert_eq!(event_count(&db).await, 1);
     // The connection is back outside any transaction: a transaction-local setting
     // does not outlive its statement.
-    client
-        .batch_execute("SELECT set_config('test.marker', 'left over', true)")
-        .await
-        .unwrap();
-    let marker: Option<String> = client
-        .query_one(
-            "SELECT nullif(current_setting('test.marker', true), '')",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(marker, None);
+    assert_eq!(left_over(&client).await, (None, None));
     // Without a tenant the append is refused and nothing is written.
     let err = eventstore::decide(
         &mut client,
@@ -1087,21 +1101,6 @@ async fn a_decision_dropped_half_way_leaves_no_open_transaction() {
     assert!(task.await.unwrap_err().is_panic());
     // The pool's only connection: no transaction, no tenant left on it.
     let client = db.pool(DbRole::App).get().await.unwrap();
-    client
-        .batch_execute("SELECT set_config('test.marker', 'left over', true)")
-        .await
-        .unwrap();
-    let (marker, org_setting): (Option<String>, Option<String>) = {
-        let row = client
-            .query_one(
-                "SELECT nullif(current_setting('test.marker', true), ''), \
-                        nullif(current_setting('app.current_org_id', true), '')",
-                &[],
-            )
-            .await
-            .unwrap();
-        (row.get(0), row.get(1))
-    };
-    assert_eq!((marker, org_setting), (None, None));
+    assert_eq!(left_over(&client).await, (None, None));
     assert_eq!(event_count(&db).await, 0);
 }
