@@ -96,15 +96,19 @@ pub(crate) fn send_ahead(tx: &Transaction<'_>, statement: &str) -> Result<(), Er
     }
 }
 
-/// `SELECT set_config(...)` for both settings, local to the transaction; the values
-/// are UUIDs, printed as hexadecimal digits and hyphens only.
-pub(crate) fn context_statement(tenant: Tenant) -> String {
+/// The values of `app.current_org_id` and `app.current_user_id` for `tenant`: UUIDs
+/// as hexadecimal digits and hyphens, '' for none.
+pub(crate) fn context_values(tenant: Tenant) -> (String, String) {
     let text = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
+    (text(tenant.organization_id), text(tenant.user_id))
+}
+
+/// `SELECT set_config(...)` for both settings, local to the transaction.
+pub(crate) fn context_statement(tenant: Tenant) -> String {
+    let (organization_id, user_id) = context_values(tenant);
     format!(
-        "SELECT set_config('app.current_org_id', '{}', true), \
-         set_config('app.current_user_id', '{}', true)",
-        text(tenant.organization_id),
-        text(tenant.user_id)
+        "SELECT set_config('app.current_org_id', '{organization_id}', true), \
+         set_config('app.current_user_id', '{user_id}', true)"
     )
 }
 

@@ -28,7 +28,7 @@ use serde_json::Value;
 use super::{AppendCondition, EventStoreError, NewEvent, Query};
 use crate::Error;
 use crate::queries::eventstore::events::{Event, event_append_as_tenant, event_read_as_tenant};
-use crate::tenant::Tenant;
+use crate::tenant::{Tenant, context_values};
 
 /// What a decision made of the events it read.
 #[derive(Clone, Debug, PartialEq)]
@@ -129,8 +129,7 @@ where
         return decide_in_transaction(client, tenant, query, policy, rule).await;
     }
     let client: &deadpool_postgres::Client = client;
-    let text = |id: Option<uuid::Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
-    let (organization_id, user_id) = (text(tenant.organization_id), text(tenant.user_id));
+    let (organization_id, user_id) = context_values(tenant);
     let read = event_read_as_tenant()
         .prepare(client)
         .await
