@@ -48,6 +48,7 @@ CREATE FUNCTION eventstore.append(p_events jsonb, p_condition jsonb DEFAULT NULL
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'eventstore', 'pg_temp'
     SET plan_cache_mode TO 'force_generic_plan'
+    SET enable_seqscan TO 'off'
     AS $$
 DECLARE
     org uuid := identity.current_org_id();
@@ -92,7 +93,7 @@ BEGIN
                   AND t.position > after_position
                   AND (coalesce(jsonb_array_length(item -> 'types'), 0) = 0 OR item -> 'types' ? t.type)
                   AND (SELECT to_jsonb(e.tags) @> (item -> 'tags') FROM eventstore.events e
-                       WHERE e.organization_id = org AND e.position = t.position));
+                       WHERE e.organization_id = org AND e.type = t.type AND e.position = t.position));
         ELSIF item -> 'tags' -> 0 IS NOT NULL THEN
             matched := EXISTS (
                 SELECT FROM eventstore.event_tags t
@@ -100,11 +101,14 @@ BEGIN
                   AND t.position > after_position
                   AND (coalesce(jsonb_array_length(item -> 'types'), 0) = 0 OR item -> 'types' ? t.type));
         ELSIF item -> 'types' -> 0 IS NOT NULL THEN
+            -- One probe of (organization, type, position) per type (a lateral
+            -- subquery with a limit is planned with the type as a parameter).
             matched := EXISTS (
-                SELECT FROM eventstore.events e
-                WHERE e.organization_id = org
-                  AND e.type = ANY (ARRAY(SELECT jsonb_array_elements_text(item -> 'types')))
-                  AND e.position > after_position);
+                SELECT FROM jsonb_array_elements_text(item -> 'types') ty(type)
+                CROSS JOIN LATERAL (SELECT FROM eventstore.events e
+                                    WHERE e.organization_id = org AND e.type = ty.type
+                                      AND e.position > after_position
+                                    LIMIT 1) hit);
         ELSE
             matched := EXISTS (
                 SELECT FROM eventstore.events e
@@ -128,6 +132,7 @@ CREATE FUNCTION eventstore.append_to_stream(p_aggregate_type text, p_aggregate_i
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'eventstore', 'pg_temp'
     SET plan_cache_mode TO 'force_generic_plan'
+    SET enable_seqscan TO 'off'
     AS $$
 DECLARE
     org uuid := eventstore.require_tenant();
@@ -446,6 +451,7 @@ ALTER FUNCTION eventstore.lock_key(p_space_key bigint, p_name text, p_is_type bo
 CREATE FUNCTION eventstore.notification_channel() RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'eventstore', 'pg_temp'
+    SET enable_seqscan TO 'off'
     AS $$
 DECLARE
     org uuid := identity.current_org_id();
@@ -648,6 +654,7 @@ CREATE FUNCTION eventstore.read(p_query jsonb, p_after bigint DEFAULT 0, p_max_c
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'eventstore', 'pg_temp'
     SET plan_cache_mode TO 'force_generic_plan'
+    SET enable_seqscan TO 'off'
     AS $$
 BEGIN
     -- The horizon first; read_below's statements come after it, with newer snapshots.
@@ -665,13 +672,18 @@ CREATE FUNCTION eventstore.read_below(p_query jsonb, p_after bigint, p_below big
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'eventstore', 'pg_temp'
     SET plan_cache_mode TO 'force_generic_plan'
+    SET enable_seqscan TO 'off'
+    SET enable_hashjoin TO 'off'
+    SET enable_mergejoin TO 'off'
     AS $$
 DECLARE
     org uuid := identity.current_org_id();
     below bigint := p_below;
     after_position bigint := coalesce(p_after, 0);
     item jsonb;
+    -- The matching events' positions and, at the same index, their types.
     positions bigint[] := '{}';
+    types text[] := '{}';
 BEGIN
     IF p_below IS NULL THEN
         RAISE EXCEPTION 'a read needs a horizon' USING ERRCODE = 'invalid_parameter_value';
@@ -684,33 +696,39 @@ BEGIN
     END IF;
     -- Each statement below is newer than the horizon (computed by the caller, on the
     -- primary when this runs on a standby), so its snapshot is too.
-    -- The positions each item matches: event_tags by (organization, first
-    -- tag, position), checking the other tags on the event; the log by (organization,
-    -- type, position) for an item with types only; for an item with neither, every
-    -- event.
+    -- The events each item matches, as (position, type): event_tags by (organization,
+    -- first tag, position), checking the other tags on the event; the log by
+    -- (organization, type, position) for an item with types only; for an item with
+    -- neither, every event. An event is looked up by its full key in either index,
+    -- (organization, type, position), so that any plan of the lookup is one probe.
     FOR i IN 0 .. jsonb_array_length(p_query -> 'items') - 1 LOOP
         item := p_query -> 'items' -> i;
         IF item -> 'tags' -> 0 IS NOT NULL THEN
-            positions := positions || ARRAY(
-                SELECT t.position FROM eventstore.event_tags t
-                WHERE t.organization_id = org AND t.tag = item -> 'tags' ->> 0
-                  AND t.position > after_position AND t.position < below
-                  AND (coalesce(jsonb_array_length(item -> 'types'), 0) = 0 OR item -> 'types' ? t.type)
-                  -- A scalar subquery, one probe per row: an EXISTS here may be
-                  -- planned as a hash of every event of the tenant.
-                  AND (item -> 'tags' -> 1 IS NULL OR (
-                      SELECT to_jsonb(e.tags) @> (item -> 'tags') FROM eventstore.events e
-                      WHERE e.organization_id = org AND e.position = t.position))
-                ORDER BY t.position
-                LIMIT p_max_count);
+            SELECT positions || coalesce(array_agg(m.position), '{}'), types || coalesce(array_agg(m.type), '{}')
+            INTO positions, types
+            FROM (SELECT t.position, t.type FROM eventstore.event_tags t
+                  WHERE t.organization_id = org AND t.tag = item -> 'tags' ->> 0
+                    AND t.position > after_position AND t.position < below
+                    AND (coalesce(jsonb_array_length(item -> 'types'), 0) = 0 OR item -> 'types' ? t.type)
+                    -- A scalar subquery, one probe per row: an EXISTS here may be
+                    -- planned as a hash of every event of the tenant.
+                    AND (item -> 'tags' -> 1 IS NULL OR (
+                        SELECT to_jsonb(e.tags) @> (item -> 'tags') FROM eventstore.events e
+                        WHERE e.organization_id = org AND e.type = t.type AND e.position = t.position))
+                  ORDER BY t.position
+                  LIMIT p_max_count) m;
         ELSIF item -> 'types' -> 0 IS NOT NULL THEN
-            positions := positions || ARRAY(
-                SELECT e.position FROM eventstore.events e
-                WHERE e.organization_id = org
-                  AND e.type = ANY (ARRAY(SELECT jsonb_array_elements_text(item -> 'types')))
+            -- One range of (organization, type, position) per type (a lateral
+            -- subquery with a limit is planned with the type as a parameter).
+            SELECT positions || coalesce(array_agg(m.position), '{}'), types || coalesce(array_agg(m.type), '{}')
+            INTO positions, types
+            FROM jsonb_array_elements_text(item -> 'types') ty(type)
+            CROSS JOIN LATERAL (
+                SELECT e.position, ty.type FROM eventstore.events e
+                WHERE e.organization_id = org AND e.type = ty.type
                   AND e.position > after_position AND e.position < below
                 ORDER BY e.position
-                LIMIT p_max_count);
+                LIMIT p_max_count) m;
         ELSE
             -- Matches every event: nothing else to look for.
             RETURN QUERY
@@ -721,11 +739,19 @@ BEGIN
             RETURN;
         END IF;
     END LOOP;
+    -- Each event once, in position order, by its key: a lateral subquery kept apart
+    -- (OFFSET 0) is planned with the key as parameters, so it can only be a probe.
+    -- (Planned as a join, or as position = ANY (positions), it may be a walk of every
+    -- event of the tenant, cheapest while the log is nearly empty.)
     RETURN QUERY
-    SELECT e.* FROM eventstore.events e
-    WHERE e.organization_id = org AND e.position = ANY (positions)
-    ORDER BY e.position
-    LIMIT p_max_count;
+    SELECT e.*
+    FROM (SELECT DISTINCT p.position, p.type FROM unnest(positions, types) p(position, type)
+          ORDER BY p.position
+          LIMIT p_max_count) p
+    CROSS JOIN LATERAL (SELECT * FROM eventstore.events e
+                        WHERE e.organization_id = org AND e.type = p.type AND e.position = p.position
+                        OFFSET 0) e
+    ORDER BY p.position;
 END
 $$;
 ALTER FUNCTION eventstore.read_below(p_query jsonb, p_after bigint, p_below bigint, p_max_count integer) OWNER TO groundwork_owner;
@@ -738,6 +764,7 @@ GRANT ALL ON FUNCTION eventstore.read_below(p_query jsonb, p_after bigint, p_bel
 CREATE FUNCTION eventstore.read_horizon() RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'eventstore', 'pg_temp'
+    SET enable_seqscan TO 'off'
     AS $$
 BEGIN
     RETURN eventstore.query_horizon(NULL);

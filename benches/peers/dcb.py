@@ -2,7 +2,9 @@
 
 Run by `cargo bench -p groundwork-bench --bench peers` in a virtual environment it
 creates (eventsourcing[postgres] and psycopg with its C implementation pinned in
-requirements.txt). Prints one JSON object.
+requirements.txt), with the eventsourcing database, groundwork's database as the
+application role, the tenant ("organization,user"), groundwork's database as its
+owner, and optionally the operations per workload. Prints one JSON object.
 
 - eventsourcing: `eventsourcing.dcb.postgres_tt.PostgresDCBRecorderTT`, pool size 1,
   in its own database.
@@ -14,7 +16,8 @@ The decision: read the course's events by tag, count its subscriptions, and if t
 course has room append one `StudentSubscribed` event on the condition that nothing
 matching the query was appended after what was read. Single writer and 8 writers (on
 disjoint courses), and appends alone: each the median of ROUNDS interleaved rounds of
-OPERATIONS operations.
+OPERATIONS operations, with each round's figures listed so that the caller can take
+ratios of windows run back to back.
 """
 
 import json
@@ -35,9 +38,9 @@ from eventsourcing.dcb.postgres_tt import (
 from eventsourcing.postgres import PostgresDatastore
 
 # Operations per workload, shared among its writers.
-OPERATIONS = int(sys.argv[4]) if len(sys.argv) > 4 else 3200
+OPERATIONS = int(sys.argv[5]) if len(sys.argv) > 5 else 3200
 COURSES = 64
-ROUNDS = 3
+ROUNDS = 5
 TYPES = ["CourseDefined", "StudentSubscribed"]
 
 
@@ -170,7 +173,7 @@ def run(make_store, writers, work, prefix):
 
 
 def main():
-    es_conninfo, gw_conninfo, tenant = sys.argv[1], sys.argv[2], sys.argv[3]
+    es_conninfo, gw_conninfo, tenant, gw_owner_conninfo = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
     org, user = tenant.split(",")
     setup = {
         "eventsourcing": lambda: EventSourcingStore(es_conninfo),
@@ -191,17 +194,25 @@ def main():
                     store.define(f"{workload}-r{r}-c{c}")
         store.close()
     rounds = {}
-    # Interleaved: each workload on both stores before the next, ROUNDS times; each
-    # figure is the median of its rounds.
+    # Interleaved: each workload on both stores before the next, the store that goes
+    # first alternating from round to round, ROUNDS times; each figure is the median
+    # of its rounds, and its rounds are listed in order.
     for r in range(ROUNDS):
+        # Both stores with fresh statistics, as a database in service keeps them:
+        # without, each side's plans may stay those made on nearly empty tables.
+        for conninfo in (es_conninfo, gw_owner_conninfo):
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                conn.execute("ANALYZE")
         for workload, writers, work in workloads:
-            for name, make in setup.items():
-                measured = run(make, writers, work, f"{workload}-r{r}-c")
+            names = list(setup) if r % 2 == 0 else list(reversed(setup))
+            for name in names:
+                measured = run(setup[name], writers, work, f"{workload}-r{r}-c")
                 rounds.setdefault(name, {}).setdefault(workload, []).append(measured)
     results = {
         name: {
             workload: {
                 "per_s": statistics.median(m["per_s"] for m in measured),
+                "rounds": [m["per_s"] for m in measured],
                 "failed": sum(m["failed"] for m in measured),
             }
             for workload, measured in workloads_measured.items()

@@ -9,6 +9,10 @@
 //! | `GROUNDWORK_POOL_RECYCLE_TIMEOUT_MS` | 5000 | how long checking a returned connection may take |
 //! | `GROUNDWORK_POOL_MODE` | `direct` | `direct`, or `transaction` behind a transaction pooler such as PgBouncer |
 //!
+//! Connections are handed out last-returned first, so that a service busy with fewer
+//! connections than the pool holds keeps using the same few (their server processes
+//! stay warm); the others idle.
+//!
 //! **Transaction pooling.** Behind PgBouncer in `pool_mode = transaction` each
 //! transaction may run on a different server connection, so nothing the server keeps
 //! per session may outlive a transaction. In [`PoolMode::Transaction`]:
@@ -39,8 +43,8 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use deadpool_postgres::{
-    ClientWrapper, Hook, HookError, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime,
-    StatementCache, Transaction,
+    ClientWrapper, Hook, HookError, Manager, ManagerConfig, Pool, QueueMode, RecyclingMethod,
+    Runtime, StatementCache, Transaction,
 };
 use tokio_postgres::types::{Kind, Type};
 use tokio_postgres::{NoTls, SimpleQueryMessage};
@@ -190,6 +194,11 @@ impl PoolConfig {
             }));
         }
         builder
+            // The connection returned last is handed out first: a service that needs
+            // fewer connections than it has keeps working on the same few, whose server
+            // processes stay warm in the CPU's caches. Handed out in turn, eight idle
+            // connections made one task's event-store decisions a quarter slower.
+            .queue_mode(QueueMode::Lifo)
             .max_size(self.max_size)
             .wait_timeout(Some(self.wait_timeout))
             .create_timeout(Some(self.create_timeout))

@@ -61,9 +61,8 @@ async fn main() {
     };
     // Each peer against groundwork driven from the same client language: the ratio is
     // the lower of groundwork (Rust) over disintegrate and groundwork (Python) over
-    // eventsourcing, one writer.
-    let ratio = (rust.groundwork_1 / rust.disintegrate_1)
-        .min(python.groundwork.decide_1 / python.eventsourcing.decide_1);
+    // eventsourcing, one writer, each the median of its rounds' ratios.
+    let ratio = rust.ratio_1.min(python.ratios.decide_1);
     println!(
         "dcb_vs_peers: groundwork_per_s={:.0} disintegrate_per_s={:.0} eventsourcing_per_s={:.0} best_peer_ratio={ratio:.2}",
         rust.groundwork_1, rust.disintegrate_1, python.eventsourcing.decide_1,

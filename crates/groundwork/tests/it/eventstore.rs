@@ -1104,3 +1104,109 @@ async fn a_decision_dropped_half_way_leaves_no_open_transaction() {
     assert_eq!(left_over(&client).await, (None, None));
     assert_eq!(event_count(&db).await, 0);
 }
+
+/// Index entries and rows the current transaction's scans of the event store's tables
+/// and indexes have read so far.
+async fn rows_read(tx: &tokio_postgres::Transaction<'_>) -> i64 {
+    tx.query_one(
+        "SELECT coalesce(sum(pg_stat_get_xact_tuples_returned(c.oid)
+                            + pg_stat_get_xact_tuples_fetched(c.oid)), 0)::bigint
+         FROM pg_class c WHERE c.relnamespace = 'eventstore'::regnamespace",
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+#[tokio::test]
+async fn reads_and_appends_stay_probes_however_small_the_log_was_when_planned() {
+    let (db, org) = setup(2).await;
+    let tenant = Tenant::organization(org);
+    let stream = Uuid::new_v4();
+    let queries = [
+        Query::item(["Enrolled", "Dropped"], ["course:1"]),
+        Query::item(["Enrolled"], ["course:1", "student:1"]),
+        Query::item(["Dropped"], Vec::<String>::new()),
+    ];
+    // Reads, conditional appends and a stream append, each in a transaction rolled back
+    // (or committed, to `commit`), on one connection; the rows they read.
+    async fn use_the_store(
+        client: &mut deadpool_postgres::Client,
+        tenant: Tenant,
+        queries: &[Query],
+        stream: Uuid,
+        version: i32,
+    ) -> i64 {
+        let tx = begin(client, tenant).await.unwrap();
+        let before = rows_read(&tx).await;
+        for query in queries {
+            let seen = read(&tx, query, 0, None).await.unwrap();
+            assert!(!seen.is_empty(), "{query:?} reads its event");
+            let condition = AppendCondition {
+                fail_if_events_match: query.clone(),
+                after: seen.last().map(|e| e.position),
+            };
+            let noted = NewEvent::new("Noted", json!({})).tagged(["note:1"]);
+            append(&tx, &[noted], Some(&condition)).await.unwrap();
+        }
+        append_to_stream(
+            &tx,
+            &StreamAppend {
+                aggregate_type: "cart",
+                aggregate_id: stream,
+                expected_version: version,
+                events: &[NewEvent::new("ItemAdded", json!({}))],
+            },
+        )
+        .await
+        .unwrap();
+        let read_here = rows_read(&tx).await - before;
+        tx.rollback().await.unwrap();
+        read_here
+    }
+    // A connection makes its plans while the log holds three events.
+    let mut planned = db.pool(DbRole::App).get().await.unwrap();
+    let tx = begin(&mut planned, tenant).await.unwrap();
+    append(
+        &tx,
+        &[
+            NewEvent::new("Enrolled", json!({})).tagged(["course:1", "student:1"]),
+            NewEvent::new("Dropped", json!({})).tagged(["course:1"]),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    append_to_stream(
+        &tx,
+        &StreamAppend {
+            aggregate_type: "cart",
+            aggregate_id: stream,
+            expected_version: 0,
+            events: &[NewEvent::new("CartCreated", json!({}))],
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let small = use_the_store(&mut planned, tenant, &queries, stream, 1).await;
+    // Then the log grows to 3,003 events, none of which these queries match.
+    {
+        let mut other = db.pool(DbRole::App).get().await.unwrap();
+        let tx = begin(&mut other, tenant).await.unwrap();
+        let noise: Vec<NewEvent> = (0..1000)
+            .map(|i| NewEvent::new("Noise", json!({"i": i})).tagged([format!("noise:{i}")]))
+            .collect();
+        for _ in 0..3 {
+            append(&tx, &noise, None).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+    // The same work on the same connection reads about as many rows as before, not the log.
+    let grown = use_the_store(&mut planned, tenant, &queries, stream, 1).await;
+    assert!(
+        grown <= small + 20,
+        "the store read {grown} rows and index entries with 3,003 events in the log, {small} with 3"
+    );
+}
