@@ -823,6 +823,28 @@ BEGIN
 END
 $$;
 
+-- The events of tenant p_org that a query item with tags matches, after p_after and
+-- below p_below, in position order, at most p_max_count: a walk of event_tags by
+-- (organization, first tag, position), the other tags checked on each event. Inlined
+-- where it is called (a SQL function of one SELECT), so that it is planned there.
+CREATE FUNCTION eventstore.tag_matches(
+    p_org uuid, p_item jsonb, p_after bigint, p_below bigint, p_max_count integer)
+RETURNS TABLE (event_position bigint, event_type text)
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT t.position, t.type FROM eventstore.event_tags t
+    WHERE t.organization_id = p_org AND t.tag = p_item -> 'tags' ->> 0
+      AND t.position > p_after AND t.position < p_below
+      AND (coalesce(jsonb_array_length(p_item -> 'types'), 0) = 0 OR p_item -> 'types' ? t.type)
+      -- A scalar subquery, one probe per row: an EXISTS here may be planned as a
+      -- hash of every event of the tenant.
+      AND (p_item -> 'tags' -> 1 IS NULL OR (
+          SELECT to_jsonb(e.tags) @> (p_item -> 'tags') FROM eventstore.events e
+          WHERE e.organization_id = p_org AND e.type = t.type AND e.position = t.position))
+    ORDER BY t.position
+    LIMIT p_max_count
+$$;
+
 -- Reads matching events of the current tenant after a position and below a read
 -- horizon (eventstore.read_horizon(), computed on the primary), in position order. Items are OR'ed; within an item any of the
 -- types and all of the tags must match; an empty list does not constrain. Runs as the
@@ -860,29 +882,35 @@ BEGIN
     IF NOT coalesce(eventstore.is_valid_query(p_query), false) THEN
         PERFORM eventstore.check_query(p_query);
     END IF;
+    -- The usual query, one item with tags: one statement walks the tag and looks up
+    -- each event by its full key (organization, type, position) in a lateral
+    -- subquery kept apart (OFFSET 0), planned with the key as parameters, so that
+    -- any plan of it is one probe. (Planned as a join, or as position = ANY (...),
+    -- it may be a walk of every event of the tenant, cheapest while the log is
+    -- nearly empty.)
+    IF jsonb_array_length(p_query -> 'items') = 1 AND p_query -> 'items' -> 0 -> 'tags' -> 0 IS NOT NULL THEN
+        RETURN QUERY
+        SELECT e.*
+        FROM eventstore.tag_matches(org, p_query -> 'items' -> 0, after_position, below, p_max_count) m
+        CROSS JOIN LATERAL (SELECT * FROM eventstore.events e
+                            WHERE e.organization_id = org AND e.type = m.event_type
+                              AND e.position = m.event_position
+                            OFFSET 0) e
+        ORDER BY m.event_position;
+        RETURN;
+    END IF;
     -- Each statement below is newer than the horizon (computed by the caller, on the
     -- primary when this runs on a standby), so its snapshot is too.
-    -- The events each item matches, as (position, type): event_tags by (organization,
-    -- first tag, position), checking the other tags on the event; the log by
-    -- (organization, type, position) for an item with types only; for an item with
-    -- neither, every event. An event is looked up by its full key in either index,
-    -- (organization, type, position), so that any plan of the lookup is one probe.
+    -- The events each item matches, as (position, type): tag_matches() for an item
+    -- with tags; the log by (organization, type, position) for an item with types
+    -- only; for an item with neither, every event.
     FOR i IN 0 .. jsonb_array_length(p_query -> 'items') - 1 LOOP
         item := p_query -> 'items' -> i;
         IF item -> 'tags' -> 0 IS NOT NULL THEN
-            SELECT positions || coalesce(array_agg(m.position), '{}'), types || coalesce(array_agg(m.type), '{}')
+            SELECT positions || coalesce(array_agg(m.event_position), '{}'),
+                   types || coalesce(array_agg(m.event_type), '{}')
             INTO positions, types
-            FROM (SELECT t.position, t.type FROM eventstore.event_tags t
-                  WHERE t.organization_id = org AND t.tag = item -> 'tags' ->> 0
-                    AND t.position > after_position AND t.position < below
-                    AND (coalesce(jsonb_array_length(item -> 'types'), 0) = 0 OR item -> 'types' ? t.type)
-                    -- A scalar subquery, one probe per row: an EXISTS here may be
-                    -- planned as a hash of every event of the tenant.
-                    AND (item -> 'tags' -> 1 IS NULL OR (
-                        SELECT to_jsonb(e.tags) @> (item -> 'tags') FROM eventstore.events e
-                        WHERE e.organization_id = org AND e.type = t.type AND e.position = t.position))
-                  ORDER BY t.position
-                  LIMIT p_max_count) m;
+            FROM eventstore.tag_matches(org, item, after_position, below, p_max_count) m;
         ELSIF item -> 'types' -> 0 IS NOT NULL THEN
             -- One range of (organization, type, position) per type (a lateral
             -- subquery with a limit is planned with the type as a parameter).
@@ -905,10 +933,7 @@ BEGIN
             RETURN;
         END IF;
     END LOOP;
-    -- Each event once, in position order, by its key: a lateral subquery kept apart
-    -- (OFFSET 0) is planned with the key as parameters, so it can only be a probe.
-    -- (Planned as a join, or as position = ANY (positions), it may be a walk of every
-    -- event of the tenant, cheapest while the log is nearly empty.)
+    -- Each event once, in position order, by its full key (as above).
     RETURN QUERY
     SELECT e.*
     FROM (SELECT DISTINCT p.position, p.type FROM unnest(positions, types) p(position, type)
@@ -1000,6 +1025,7 @@ REVOKE ALL ON FUNCTION eventstore.organization_keys(),
     eventstore.append(jsonb, jsonb),
     eventstore.append_to_stream(text, uuid, integer, jsonb),
     eventstore.query_horizon(jsonb),
+    eventstore.tag_matches(uuid, jsonb, bigint, bigint, integer),
     eventstore.read_horizon(),
     eventstore.read(jsonb, bigint, integer),
     eventstore.read_below(jsonb, bigint, bigint, integer),

@@ -694,29 +694,35 @@ BEGIN
     IF NOT coalesce(eventstore.is_valid_query(p_query), false) THEN
         PERFORM eventstore.check_query(p_query);
     END IF;
+    -- The usual query, one item with tags: one statement walks the tag and looks up
+    -- each event by its full key (organization, type, position) in a lateral
+    -- subquery kept apart (OFFSET 0), planned with the key as parameters, so that
+    -- any plan of it is one probe. (Planned as a join, or as position = ANY (...),
+    -- it may be a walk of every event of the tenant, cheapest while the log is
+    -- nearly empty.)
+    IF jsonb_array_length(p_query -> 'items') = 1 AND p_query -> 'items' -> 0 -> 'tags' -> 0 IS NOT NULL THEN
+        RETURN QUERY
+        SELECT e.*
+        FROM eventstore.tag_matches(org, p_query -> 'items' -> 0, after_position, below, p_max_count) m
+        CROSS JOIN LATERAL (SELECT * FROM eventstore.events e
+                            WHERE e.organization_id = org AND e.type = m.event_type
+                              AND e.position = m.event_position
+                            OFFSET 0) e
+        ORDER BY m.event_position;
+        RETURN;
+    END IF;
     -- Each statement below is newer than the horizon (computed by the caller, on the
     -- primary when this runs on a standby), so its snapshot is too.
-    -- The events each item matches, as (position, type): event_tags by (organization,
-    -- first tag, position), checking the other tags on the event; the log by
-    -- (organization, type, position) for an item with types only; for an item with
-    -- neither, every event. An event is looked up by its full key in either index,
-    -- (organization, type, position), so that any plan of the lookup is one probe.
+    -- The events each item matches, as (position, type): tag_matches() for an item
+    -- with tags; the log by (organization, type, position) for an item with types
+    -- only; for an item with neither, every event.
     FOR i IN 0 .. jsonb_array_length(p_query -> 'items') - 1 LOOP
         item := p_query -> 'items' -> i;
         IF item -> 'tags' -> 0 IS NOT NULL THEN
-            SELECT positions || coalesce(array_agg(m.position), '{}'), types || coalesce(array_agg(m.type), '{}')
+            SELECT positions || coalesce(array_agg(m.event_position), '{}'),
+                   types || coalesce(array_agg(m.event_type), '{}')
             INTO positions, types
-            FROM (SELECT t.position, t.type FROM eventstore.event_tags t
-                  WHERE t.organization_id = org AND t.tag = item -> 'tags' ->> 0
-                    AND t.position > after_position AND t.position < below
-                    AND (coalesce(jsonb_array_length(item -> 'types'), 0) = 0 OR item -> 'types' ? t.type)
-                    -- A scalar subquery, one probe per row: an EXISTS here may be
-                    -- planned as a hash of every event of the tenant.
-                    AND (item -> 'tags' -> 1 IS NULL OR (
-                        SELECT to_jsonb(e.tags) @> (item -> 'tags') FROM eventstore.events e
-                        WHERE e.organization_id = org AND e.type = t.type AND e.position = t.position))
-                  ORDER BY t.position
-                  LIMIT p_max_count) m;
+            FROM eventstore.tag_matches(org, item, after_position, below, p_max_count) m;
         ELSIF item -> 'types' -> 0 IS NOT NULL THEN
             -- One range of (organization, type, position) per type (a lateral
             -- subquery with a limit is planned with the type as a parameter).
@@ -739,10 +745,7 @@ BEGIN
             RETURN;
         END IF;
     END LOOP;
-    -- Each event once, in position order, by its key: a lateral subquery kept apart
-    -- (OFFSET 0) is planned with the key as parameters, so it can only be a probe.
-    -- (Planned as a join, or as position = ANY (positions), it may be a walk of every
-    -- event of the tenant, cheapest while the log is nearly empty.)
+    -- Each event once, in position order, by its full key (as above).
     RETURN QUERY
     SELECT e.*
     FROM (SELECT DISTINCT p.position, p.type FROM unnest(positions, types) p(position, type)
@@ -805,6 +808,25 @@ BEGIN
 END
 $$;
 ALTER FUNCTION eventstore.sorted_tags(p_tags text[]) OWNER TO groundwork_owner;
+
+-- function eventstore.tag_matches(uuid, jsonb, bigint, bigint, integer)
+CREATE FUNCTION eventstore.tag_matches(p_org uuid, p_item jsonb, p_after bigint, p_below bigint, p_max_count integer) RETURNS TABLE(event_position bigint, event_type text)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+    SELECT t.position, t.type FROM eventstore.event_tags t
+    WHERE t.organization_id = p_org AND t.tag = p_item -> 'tags' ->> 0
+      AND t.position > p_after AND t.position < p_below
+      AND (coalesce(jsonb_array_length(p_item -> 'types'), 0) = 0 OR p_item -> 'types' ? t.type)
+      -- A scalar subquery, one probe per row: an EXISTS here may be planned as a
+      -- hash of every event of the tenant.
+      AND (p_item -> 'tags' -> 1 IS NULL OR (
+          SELECT to_jsonb(e.tags) @> (p_item -> 'tags') FROM eventstore.events e
+          WHERE e.organization_id = p_org AND e.type = t.type AND e.position = t.position))
+    ORDER BY t.position
+    LIMIT p_max_count
+$$;
+ALTER FUNCTION eventstore.tag_matches(p_org uuid, p_item jsonb, p_after bigint, p_below bigint, p_max_count integer) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION eventstore.tag_matches(p_org uuid, p_item jsonb, p_after bigint, p_below bigint, p_max_count integer) FROM PUBLIC;
 
 -- function eventstore.tenant_key(uuid)
 CREATE FUNCTION eventstore.tenant_key(p_org uuid) RETURNS eventstore.tenant_keys
