@@ -694,6 +694,8 @@ BEGIN
     IF NOT coalesce(eventstore.is_valid_query(p_query), false) THEN
         PERFORM eventstore.check_query(p_query);
     END IF;
+    -- Each statement below is newer than the horizon (computed by the caller, on the
+    -- primary when this runs on a standby), so its snapshot is too.
     -- The usual query, one item with tags: one statement walks the tag and looks up
     -- each event by its full key (organization, type, position) in a lateral
     -- subquery kept apart (OFFSET 0), planned with the key as parameters, so that
@@ -711,8 +713,6 @@ BEGIN
         ORDER BY m.event_position;
         RETURN;
     END IF;
-    -- Each statement below is newer than the horizon (computed by the caller, on the
-    -- primary when this runs on a standby), so its snapshot is too.
     -- The events each item matches, as (position, type): tag_matches() for an item
     -- with tags; the log by (organization, type, position) for an item with types
     -- only; for an item with neither, every event.
