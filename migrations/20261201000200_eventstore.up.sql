@@ -845,6 +845,20 @@ AS $$
     LIMIT p_max_count
 $$;
 
+-- The event of tenant p_org at p_position, of type p_type, by its full key. Inlined
+-- where it is called, as a subquery kept apart (OFFSET 0): in a lateral join it is
+-- planned with the key as parameters, so that any plan of it is one probe. (A join,
+-- or position = ANY (...), may be planned as a walk of every event of the tenant,
+-- cheapest while the log is nearly empty, and kept as the log grows.)
+CREATE FUNCTION eventstore.event_by_key(p_org uuid, p_type text, p_position bigint)
+RETURNS SETOF eventstore.events
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT * FROM eventstore.events e
+    WHERE e.organization_id = p_org AND e.type = p_type AND e.position = p_position
+    OFFSET 0
+$$;
+
 -- Reads matching events of the current tenant after a position and below a read
 -- horizon (eventstore.read_horizon(), computed on the primary), in position order. Items are OR'ed; within an item any of the
 -- types and all of the tags must match; an empty list does not constrain. Runs as the
@@ -885,19 +899,12 @@ BEGIN
     -- Each statement below is newer than the horizon (computed by the caller, on the
     -- primary when this runs on a standby), so its snapshot is too.
     -- The usual query, one item with tags: one statement walks the tag and looks up
-    -- each event by its full key (organization, type, position) in a lateral
-    -- subquery kept apart (OFFSET 0), planned with the key as parameters, so that
-    -- any plan of it is one probe. (Planned as a join, or as position = ANY (...),
-    -- it may be a walk of every event of the tenant, cheapest while the log is
-    -- nearly empty.)
+    -- each event by its full key.
     IF jsonb_array_length(p_query -> 'items') = 1 AND p_query -> 'items' -> 0 -> 'tags' -> 0 IS NOT NULL THEN
         RETURN QUERY
         SELECT e.*
         FROM eventstore.tag_matches(org, p_query -> 'items' -> 0, after_position, below, p_max_count) m
-        CROSS JOIN LATERAL (SELECT * FROM eventstore.events e
-                            WHERE e.organization_id = org AND e.type = m.event_type
-                              AND e.position = m.event_position
-                            OFFSET 0) e
+        CROSS JOIN LATERAL eventstore.event_by_key(org, m.event_type, m.event_position) e
         ORDER BY m.event_position;
         RETURN;
     END IF;
@@ -933,15 +940,13 @@ BEGIN
             RETURN;
         END IF;
     END LOOP;
-    -- Each event once, in position order, by its full key (as above).
+    -- Each event once, in position order, by its full key.
     RETURN QUERY
     SELECT e.*
     FROM (SELECT DISTINCT p.position, p.type FROM unnest(positions, types) p(position, type)
           ORDER BY p.position
           LIMIT p_max_count) p
-    CROSS JOIN LATERAL (SELECT * FROM eventstore.events e
-                        WHERE e.organization_id = org AND e.type = p.type AND e.position = p.position
-                        OFFSET 0) e
+    CROSS JOIN LATERAL eventstore.event_by_key(org, p.type, p.position) e
     ORDER BY p.position;
 END
 $$;
@@ -1026,6 +1031,7 @@ REVOKE ALL ON FUNCTION eventstore.organization_keys(),
     eventstore.append_to_stream(text, uuid, integer, jsonb),
     eventstore.query_horizon(jsonb),
     eventstore.tag_matches(uuid, jsonb, bigint, bigint, integer),
+    eventstore.event_by_key(uuid, text, bigint),
     eventstore.read_horizon(),
     eventstore.read(jsonb, bigint, integer),
     eventstore.read_below(jsonb, bigint, bigint, integer),

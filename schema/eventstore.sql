@@ -229,6 +229,40 @@ END
 $$;
 ALTER FUNCTION eventstore.check_query(p_query jsonb) OWNER TO groundwork_owner;
 
+-- table eventstore.events
+CREATE TABLE eventstore.events (
+    "position" bigint NOT NULL,
+    event_id uuid DEFAULT gen_random_uuid() NOT NULL,
+    organization_id uuid DEFAULT identity.current_org_id() NOT NULL,
+    type eventstore.event_type NOT NULL,
+    tags text[] DEFAULT '{}'::text[] NOT NULL,
+    data jsonb NOT NULL,
+    metadata eventstore.json_object DEFAULT '{}'::jsonb NOT NULL,
+    aggregate_type text,
+    aggregate_id uuid,
+    aggregate_version eventstore.stream_version,
+    correlation_id uuid,
+    causation_id uuid,
+    recorded_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT events_stream_complete CHECK ((num_nonnulls(aggregate_type, aggregate_id, aggregate_version) = ANY (ARRAY[0, 3])))
+);
+ALTER TABLE eventstore.events OWNER TO groundwork_owner;
+ALTER TABLE ONLY eventstore.events ALTER COLUMN "position" SET DEFAULT nextval('eventstore.events_position_seq'::regclass);
+GRANT SELECT ON TABLE eventstore.events TO groundwork_app;
+GRANT SELECT ON TABLE eventstore.events TO groundwork_readonly;
+GRANT SELECT ON TABLE eventstore.events TO forms_service;
+
+-- function eventstore.event_by_key(uuid, text, bigint)
+CREATE FUNCTION eventstore.event_by_key(p_org uuid, p_type text, p_position bigint) RETURNS SETOF eventstore.events
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+    SELECT * FROM eventstore.events e
+    WHERE e.organization_id = p_org AND e.type = p_type AND e.position = p_position
+    OFFSET 0
+$$;
+ALTER FUNCTION eventstore.event_by_key(p_org uuid, p_type text, p_position bigint) OWNER TO groundwork_owner;
+REVOKE ALL ON FUNCTION eventstore.event_by_key(p_org uuid, p_type text, p_position bigint) FROM PUBLIC;
+
 -- table eventstore.tenant_keys
 CREATE TABLE eventstore.tenant_keys (
     organization_id uuid NOT NULL,
@@ -626,29 +660,6 @@ END
 $$;
 ALTER FUNCTION eventstore.raise_invalid_query_item(p_item jsonb, p_ordinal bigint) OWNER TO groundwork_owner;
 
--- table eventstore.events
-CREATE TABLE eventstore.events (
-    "position" bigint NOT NULL,
-    event_id uuid DEFAULT gen_random_uuid() NOT NULL,
-    organization_id uuid DEFAULT identity.current_org_id() NOT NULL,
-    type eventstore.event_type NOT NULL,
-    tags text[] DEFAULT '{}'::text[] NOT NULL,
-    data jsonb NOT NULL,
-    metadata eventstore.json_object DEFAULT '{}'::jsonb NOT NULL,
-    aggregate_type text,
-    aggregate_id uuid,
-    aggregate_version eventstore.stream_version,
-    correlation_id uuid,
-    causation_id uuid,
-    recorded_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT events_stream_complete CHECK ((num_nonnulls(aggregate_type, aggregate_id, aggregate_version) = ANY (ARRAY[0, 3])))
-);
-ALTER TABLE eventstore.events OWNER TO groundwork_owner;
-ALTER TABLE ONLY eventstore.events ALTER COLUMN "position" SET DEFAULT nextval('eventstore.events_position_seq'::regclass);
-GRANT SELECT ON TABLE eventstore.events TO groundwork_app;
-GRANT SELECT ON TABLE eventstore.events TO groundwork_readonly;
-GRANT SELECT ON TABLE eventstore.events TO forms_service;
-
 -- function eventstore.read(jsonb, bigint, integer)
 CREATE FUNCTION eventstore.read(p_query jsonb, p_after bigint DEFAULT 0, p_max_count integer DEFAULT NULL::integer) RETURNS SETOF eventstore.events
     LANGUAGE plpgsql SECURITY DEFINER
@@ -697,19 +708,12 @@ BEGIN
     -- Each statement below is newer than the horizon (computed by the caller, on the
     -- primary when this runs on a standby), so its snapshot is too.
     -- The usual query, one item with tags: one statement walks the tag and looks up
-    -- each event by its full key (organization, type, position) in a lateral
-    -- subquery kept apart (OFFSET 0), planned with the key as parameters, so that
-    -- any plan of it is one probe. (Planned as a join, or as position = ANY (...),
-    -- it may be a walk of every event of the tenant, cheapest while the log is
-    -- nearly empty.)
+    -- each event by its full key.
     IF jsonb_array_length(p_query -> 'items') = 1 AND p_query -> 'items' -> 0 -> 'tags' -> 0 IS NOT NULL THEN
         RETURN QUERY
         SELECT e.*
         FROM eventstore.tag_matches(org, p_query -> 'items' -> 0, after_position, below, p_max_count) m
-        CROSS JOIN LATERAL (SELECT * FROM eventstore.events e
-                            WHERE e.organization_id = org AND e.type = m.event_type
-                              AND e.position = m.event_position
-                            OFFSET 0) e
+        CROSS JOIN LATERAL eventstore.event_by_key(org, m.event_type, m.event_position) e
         ORDER BY m.event_position;
         RETURN;
     END IF;
@@ -745,15 +749,13 @@ BEGIN
             RETURN;
         END IF;
     END LOOP;
-    -- Each event once, in position order, by its full key (as above).
+    -- Each event once, in position order, by its full key.
     RETURN QUERY
     SELECT e.*
     FROM (SELECT DISTINCT p.position, p.type FROM unnest(positions, types) p(position, type)
           ORDER BY p.position
           LIMIT p_max_count) p
-    CROSS JOIN LATERAL (SELECT * FROM eventstore.events e
-                        WHERE e.organization_id = org AND e.type = p.type AND e.position = p.position
-                        OFFSET 0) e
+    CROSS JOIN LATERAL eventstore.event_by_key(org, p.type, p.position) e
     ORDER BY p.position;
 END
 $$;
