@@ -279,6 +279,7 @@ CREATE FUNCTION eventstore.insert_events(p_org uuid, p_tenant eventstore.tenant_
     AS $$
 DECLARE
     last_position bigint;
+    notified text;
 BEGIN
     IF p_first THEN
         -- A lower bound of the positions drawn below, held until the transaction ends:
@@ -306,9 +307,11 @@ BEGIN
         SELECT p_org, t.tag, i.position, i.type
         FROM inserted i CROSS JOIN LATERAL unnest(i.tags) t(tag)
     )
-    SELECT max(i.position) INTO last_position FROM inserted i;
-    -- Delivered at commit, once per transaction; the payload says nothing.
-    PERFORM pg_notify(p_tenant.notify_channel, '');
+    -- The notification is delivered at commit, once per transaction; its payload
+    -- says nothing.
+    SELECT max(i.position), pg_notify(p_tenant.notify_channel, '')::text
+    INTO last_position, notified
+    FROM inserted i;
     RETURN last_position;
 END
 $$;
@@ -391,13 +394,14 @@ DECLARE
     -- A key is the space in the high 32 bits and a hash of a lock name in the low 32,
     -- never 0 (the space's own key).
     space_key bigint := p_space::bigint << 32;
+    -- The events' tags, as a JSON array.
+    tags jsonb := jsonb_path_query_array(p_events, 'lax $[*].tags[*]');
+    query_types jsonb := CASE WHEN p_query IS NULL THEN '[]' ELSE eventstore.query_type_names(p_query) END;
     -- The lock names, a JSON array of strings, and where each of its runs ends.
     names jsonb;
     event_types_end integer;
     query_types_end integer;
     event_tags_end integer;
-    -- The events' tags, as a JSON array.
-    tags jsonb;
     key_count integer;
 BEGIN
     -- Cheap checks that pass every valid append; anything else is checked again
@@ -414,58 +418,51 @@ BEGIN
     IF p_query IS NOT NULL AND NOT eventstore.is_valid_query(p_query) THEN
         PERFORM eventstore.check_query(p_query);
     END IF;
-    tags := jsonb_path_query_array(p_events, 'lax $[*].tags[*]');
     -- A tag is at most 256 bytes: surely so when all of them take no more as JSON.
     IF octet_length(tags::text) > 256 THEN
         IF (SELECT max(octet_length(t.tag)) > 256 FROM jsonb_array_elements_text(tags) t(tag)) THEN
             PERFORM eventstore.check_events(p_events);
         END IF;
     END IF;
-    -- Lock names, in four runs: the events' types and '' (shared), the query's types
-    -- and '' (exclusive), the events' tags (shared), the query's tags and
-    -- p_exclusive_name (exclusive). A type t names (t, any tag): t || chr(31); a tag
-    -- g (any type, g): chr(31) || g; '' everything. A query item with tags locks its
-    -- first tag, one with types only its types, one with neither everything.
-    names := jsonb_path_query_array(p_events, 'lax $[*].type') || '[""]';
-    event_types_end := jsonb_array_length(names);
-    IF p_query IS NOT NULL THEN
-        names := names || eventstore.query_type_names(p_query);
-    END IF;
-    query_types_end := jsonb_array_length(names);
-    names := names || tags;
-    event_tags_end := jsonb_array_length(names);
-    names := names || eventstore.query_tag_names(p_query) || coalesce(to_jsonb(p_exclusive_name), '[]');
+    -- Lock names, in five runs: '' for the space's own key (shared); the events'
+    -- types, one per event, and '' (shared); the query's types and '' (exclusive); the
+    -- events' tags (shared); the query's tags and p_exclusive_name (exclusive). A type
+    -- t names (t, any tag): t || chr(31); a tag g (any type, g): chr(31) || g; ''
+    -- everything. A query item with tags locks its first tag, one with types only its
+    -- types, one with neither everything.
+    event_types_end := jsonb_array_length(p_events) + 2;
+    query_types_end := event_types_end + jsonb_array_length(query_types);
+    event_tags_end := query_types_end + jsonb_array_length(tags);
+    names := '[""]' || jsonb_path_query_array(p_events, 'lax $[*].type') || '[""]' || query_types || tags
+             || eventstore.query_tag_names(p_query) || coalesce(to_jsonb(p_exclusive_name), '[]');
     -- A transaction takes at most 32 keys per tenant: the append that would take
     -- more locks the space key exclusively instead (waiting for the tenant's other
     -- appends and holding off new ones until it ends), and so do later appends of
     -- the transaction. The count is kept in the transaction-local setting
-    -- eventstore.append_locks ("<space>:<keys taken, -1 once exclusive>").
-    IF taken >= 0 AND jsonb_array_length(names) > 32 - taken THEN
+    -- eventstore.append_locks ("<space>:<keys taken, -1 once exclusive>"); a key
+    -- asked for twice counts twice.
+    IF taken >= 0 AND jsonb_array_length(names) - 1 > 32 - taken THEN
         SELECT count(DISTINCT eventstore.lock_key(space_key, n.name, n.i <= query_types_end))
         INTO key_count
-        FROM jsonb_array_elements_text(names) WITH ORDINALITY n(name, i);
+        FROM jsonb_array_elements_text(names) WITH ORDINALITY n(name, i)
+        WHERE n.i > 1;
         IF taken + key_count > 32 THEN
-            PERFORM pg_advisory_xact_lock(space_key);
+            PERFORM pg_advisory_xact_lock(space_key), set_config('eventstore.append_locks', p_space || ':-1', true);
             taken := -1;
         END IF;
     END IF;
     IF taken >= 0 THEN
         -- The keys in ascending order, the space's own first, so that appends cannot
-        -- deadlock each other; each once, exclusively if any of its names asks so.
-        PERFORM pg_advisory_xact_lock_shared(space_key);
-        SELECT count(CASE WHEN k.exclusive THEN pg_advisory_xact_lock(k.key)::text
-                          ELSE pg_advisory_xact_lock_shared(k.key)::text END)
-        INTO key_count
-        FROM (
-            SELECT eventstore.lock_key(space_key, n.name, n.i <= query_types_end) AS key,
-                   bool_or((n.i > event_types_end AND n.i <= query_types_end) OR n.i > event_tags_end) AS exclusive
-            FROM jsonb_array_elements_text(names) WITH ORDINALITY n(name, i)
-            GROUP BY 1
-            ORDER BY 1
-        ) k;
-        taken := taken + key_count;
+        -- deadlock each other; a key asked for both ways exclusively first.
+        PERFORM set_config('eventstore.append_locks', p_space || ':' || (taken - 1 + count(
+                   CASE WHEN k.exclusive THEN pg_advisory_xact_lock(k.key)::text
+                        ELSE pg_advisory_xact_lock_shared(k.key)::text END)), true)
+        FROM (SELECT CASE WHEN n.i = 1 THEN space_key
+                          ELSE eventstore.lock_key(space_key, n.name, n.i <= query_types_end) END AS key,
+                     (n.i > event_types_end AND n.i <= query_types_end) OR n.i > event_tags_end AS exclusive
+              FROM jsonb_array_elements_text(names) WITH ORDINALITY n(name, i)
+              ORDER BY 1, 2 DESC) k;
     END IF;
-    PERFORM set_config('eventstore.append_locks', p_space || ':' || taken, true);
     RETURN state IS NULL OR split_part(state, ':', 1) <> p_space::text;
 END
 $_$;
