@@ -29,16 +29,23 @@ use groundwork_testing::{DbRole, TestDb};
 use serde_json::json;
 use uuid::Uuid;
 
+// The median the benchmarks share.
+#[path = "support/stats.rs"]
+mod stats;
+use stats::median;
+
 // The library's integration tests' set-up (organization, database).
 #[path = "../crates/groundwork/tests/it/common.rs"]
 #[allow(dead_code)]
 mod common;
 
-/// Each configuration runs ROUNDS times for RUN, the configurations interleaved, and
-/// the median round counts: on a shared 2-core machine a single long run is at the
-/// mercy of whatever else (autovacuum, a checkpoint) happens during it.
+/// Each configuration runs ROUNDS times for RUN, the configurations interleaved (in
+/// reverse order every other round), and the median round counts: on a shared 2-core
+/// machine a single long run is at the mercy of whatever else (autovacuum, a
+/// checkpoint) happens during it. A ratio is the median of each round's ratio, the two
+/// windows of a round being seconds apart.
 const RUN: Duration = Duration::from_secs(1);
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 7;
 
 #[derive(Clone, Copy, Debug)]
 enum Work {
@@ -222,6 +229,7 @@ async fn main() {
     let mut plain_single = 0.0;
     let mut bare_single = 0.0;
     let mut raw_single = 0.0;
+    let (mut conditional_to_raw, mut conditional_to_plain, mut bare_to_plain) = (0.0, 0.0, 0.0);
     let mut configurations = vec![Work::PlainInsert, Work::BareLogInsert, Work::RawInsert];
     for conditional in [false, true] {
         for batch in [1, 100] {
@@ -230,29 +238,45 @@ async fn main() {
     }
     for writers in [1, 8] {
         let mut rounds = vec![Vec::new(); configurations.len()];
-        for _ in 0..ROUNDS {
-            for (work, samples) in configurations.iter().zip(rounds.iter_mut()) {
-                samples.push(measure(&db, org, writers, *work).await);
+        for round in 0..ROUNDS {
+            let mut order: Vec<usize> = (0..configurations.len()).collect();
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            for i in order {
+                rounds[i].push(measure(&db, org, writers, configurations[i]).await);
             }
         }
+        // The median of configuration i's ops over configuration j's, round by round.
+        let ratio = |i: usize, j: usize| {
+            median(
+                rounds[i]
+                    .iter()
+                    .zip(&rounds[j])
+                    .map(|(a, b)| a.0 / b.0)
+                    .collect(),
+            )
+        };
         let medians: Vec<(f64, f64)> = rounds
-            .into_iter()
-            .map(|mut samples| {
-                samples.sort_by(|a, b| a.0.total_cmp(&b.0));
-                samples[samples.len() / 2]
+            .iter()
+            .map(|samples| {
+                (
+                    median(samples.iter().map(|s| s.0).collect()),
+                    median(samples.iter().map(|s| s.1).collect()),
+                )
             })
             .collect();
         let (plain, bare, raw) = (medians[0].0, medians[1].0, medians[2].0);
         println!("  {writers} writer(s) plain INSERT + commit          {plain:>9.0} ops/s");
         println!(
             "  {writers} writer(s) INSERT into a bare log + commit{bare:>9.0} ops/s                      ({:.2}x plain)",
-            bare / plain
+            ratio(1, 0)
         );
         println!(
             "  {writers} writer(s) INSERT into the log + commit   {raw:>9.0} ops/s                      ({:.2}x plain)",
-            raw / plain
+            ratio(2, 0)
         );
-        for (work, (ops, events)) in configurations.iter().zip(&medians).skip(3) {
+        for (i, (work, (ops, events))) in configurations.iter().zip(&medians).enumerate().skip(3) {
             let Work::Append { conditional, batch } = *work else {
                 continue;
             };
@@ -263,17 +287,20 @@ async fn main() {
                 } else {
                     "unconditional"
                 },
-                ops / plain,
-                ops / raw
+                ratio(i, 0),
+                ratio(i, 2)
             );
             if writers == 1 && conditional && batch == 1 {
                 single_conditional = *ops;
+                conditional_to_raw = ratio(i, 2);
+                conditional_to_plain = ratio(i, 0);
             }
         }
         if writers == 1 {
             plain_single = plain;
             bare_single = bare;
             raw_single = raw;
+            bare_to_plain = ratio(1, 0);
         }
     }
 
@@ -357,9 +384,9 @@ async fn main() {
          ratio={:.2} plain_insert_per_s={plain_single:.0} ratio_to_plain={:.2} bare_log_insert_per_s={bare_single:.0} \
          bare_log_to_plain={:.2} read_1m_ms={read_large_ms:.3} read_small_ms={read_small_ms:.3} read_ratio={:.2} relay_per_s={relay_per_s:.0} \
          subscription_per_s={subscription_per_s:.0}",
-        single_conditional / raw_single,
-        single_conditional / plain_single,
-        bare_single / plain_single,
+        conditional_to_raw,
+        conditional_to_plain,
+        bare_to_plain,
         read_large_ms / read_small_ms
     );
 }

@@ -37,6 +37,11 @@ use groundwork_testing::{DbRole, TestDb};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+// The median the benchmarks share.
+#[path = "support/stats.rs"]
+mod stats;
+use stats::median;
+
 const SAMPLES: i32 = 2000;
 const SUBMISSIONS: i64 = 100_000;
 
@@ -45,11 +50,6 @@ fn fixture(name: &str) -> Value {
         .join("tests/data/forms")
         .join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
 }
 
 /// The median of `runs` timings of `work`, in microseconds.

@@ -29,6 +29,11 @@ use groundwork::tenant::{Tenant, begin};
 use groundwork_testing::{DbRole, TestDb, TestTenant};
 use serde_json::json;
 
+// The median the benchmarks share.
+#[path = "support/stats.rs"]
+mod stats;
+use stats::median;
+
 const USERS: i64 = 10_000;
 const PAIRS: usize = 5_000;
 const APPENDS: usize = 1_000;
@@ -113,11 +118,6 @@ async fn main() {
         keys_per_s / select_per_s
     );
     personal_data(&db, &tenant).await;
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// Microseconds `work` takes.

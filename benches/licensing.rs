@@ -15,16 +15,16 @@ use groundwork::tenant::{Tenant, begin};
 use groundwork_testing::{DbRole, TestDb};
 use uuid::Uuid;
 
+// The median the benchmarks share.
+#[path = "support/stats.rs"]
+mod stats;
+use stats::median;
+
 const TENANTS: i64 = 100;
 const LICENSES_PER_TENANT: i64 = 100;
 const SEATS_PER_LICENSE: i64 = 10;
 const USERS: i64 = 10_000;
 const RUNS: usize = 5_000;
-
-fn median(samples: &mut [f64]) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -142,7 +142,7 @@ async fn main() {
             pk.push(took_pk);
         }
     }
-    let (entitlement_us, pk_us) = (median(&mut entitlement), median(&mut pk));
+    let (entitlement_us, pk_us) = (median(entitlement), median(pk));
     println!(
         "licensing: entitlement_us={entitlement_us:.1} pk_lookup_us={pk_us:.1} ratio={:.2}",
         entitlement_us / pk_us

@@ -38,6 +38,11 @@ use groundwork_provision::StandbyPair;
 use groundwork_testing::{DbRole, TestDb, start_pgbouncer};
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
+// The median the benchmarks share.
+#[path = "support/stats.rs"]
+mod stats;
+use stats::median;
+
 const RUN: Duration = Duration::from_secs(2);
 const ROUNDS: usize = 5;
 const TASKS: usize = 8;
@@ -184,11 +189,6 @@ async fn replica_lag() -> (Vec<f64>, f64) {
     }
     lags.sort_by(f64::total_cmp);
     (lags, rows.load(Ordering::Relaxed) as f64 / 3.0)
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
